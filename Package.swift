@@ -1,0 +1,124 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// One set of Swift settings for every target (see STYLE.md).
+let sharedSwiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+/// The vector kernels are compiled for x86-64-v3 (AVX2 + FMA). swiftc takes its code-generation
+/// target features from the Clang importer, so `-Xcc -march` is what reaches the SIMD code.
+/// The binary checks the CPU before any of this code runs (see `CPUFeatures`).
+let vectorSwiftSettings = sharedSwiftSettings + [
+    .unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(platforms: [.linux])),
+]
+
+let package = Package(
+    name: "portal",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "portal", targets: ["Appliance"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // System libraries. Their module maps do not autolink: `make dist` links the static
+        // archives, debug builds link the shared objects (see linkerSettings below).
+        .systemLibrary(name: "CLMDB", path: "Sources/CLMDB", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "CPUFeatures", path: "Sources/CPUFeatures"),
+
+        .target(
+            name: "KV",
+            dependencies: ["CLMDB", "CZlib"],
+            swiftSettings: sharedSwiftSettings,
+            linkerSettings: staticOrSharedLibraries(["lmdb", "z"])
+        ),
+        .target(
+            name: "Vector",
+            swiftSettings: vectorSwiftSettings
+        ),
+        .target(
+            name: "Portal",
+            dependencies: [
+                "KV", "Vector", "CCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: sharedSwiftSettings,
+            linkerSettings: staticOrSharedLibraries(["crypto"])
+        ),
+        .target(
+            name: "Web",
+            dependencies: [
+                "Portal",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [
+                .embedInCode("UI/index.html"),
+                .embedInCode("UI/app.css"),
+                .embedInCode("UI/app.js"),
+                .embedInCode("UI/icon.svg"),
+            ],
+            swiftSettings: sharedSwiftSettings
+        ),
+        .executableTarget(
+            name: "Appliance",
+            dependencies: [
+                "Web", "Portal", "KV", "CPUFeatures",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: sharedSwiftSettings
+        ),
+
+        .testTarget(name: "KVTests", dependencies: ["KV"], swiftSettings: sharedSwiftSettings),
+        .testTarget(name: "VectorTests", dependencies: ["Vector"], swiftSettings: vectorSwiftSettings),
+        .testTarget(name: "PortalTests", dependencies: ["Portal"], swiftSettings: sharedSwiftSettings),
+        .testTarget(
+            name: "WebTests",
+            dependencies: ["Web", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: sharedSwiftSettings
+        ),
+        .testTarget(name: "ApplianceTests", dependencies: ["Appliance"], swiftSettings: sharedSwiftSettings),
+
+        .executableTarget(
+            name: "KVBenchmarks",
+            dependencies: ["KV", .product(name: "Benchmark", package: "package-benchmark")],
+            path: "Benchmarks/KVBenchmarks",
+            swiftSettings: sharedSwiftSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        .executableTarget(
+            name: "VectorBenchmarks",
+            dependencies: ["Vector", .product(name: "Benchmark", package: "package-benchmark")],
+            path: "Benchmarks/VectorBenchmarks",
+            swiftSettings: vectorSwiftSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+    ]
+)
+
+/// Release builds link the static archives (`-l:libX.a`) so that `make dist` yields one file
+/// that runs without liblmdb, libssl or zlib installed; debug builds link the shared objects.
+func staticOrSharedLibraries(_ names: [String]) -> [LinkerSetting] {
+    names.flatMap { name -> [LinkerSetting] in
+        [
+            .linkedLibrary(name, .when(configuration: .debug)),
+            .unsafeFlags(["-Xlinker", "-l:lib\(name).a"], .when(platforms: [.linux], configuration: .release)),
+        ]
+    }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Glibc
+import Hummingbird
+import KV
+import Logging
+import Portal
+import ServiceLifecycle
+import UnixSignals
+import Web
+
+/// `portal serve` (the default command): opens storage, creates the first administrator on
+/// first start, and serves HTTP until SIGTERM or SIGINT.
+///
+/// Shutdown order: the HTTP server stops accepting connections and lets in-flight requests
+/// finish (up to `server.shutdown_grace_seconds`), then storage is closed, then the process
+/// exits 0.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the portal (the default command).")
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        let configuration = try options.load()
+        LoggingSystem.bootstrap { label in
+            LineLogHandler(
+                label: label,
+                format: LineLogHandler.Format(rawValue: configuration.logFormat) ?? .json,
+                logLevel: Logger.Level(rawValue: configuration.logLevel) ?? .info
+            )
+        }
+        let logger = Logger(label: "portal")
+
+        let environment: KV.Environment
+        do {
+            environment = try Environment(directory: configuration.dataDirectory, options: configuration.storageOptions)
+        } catch {
+            printError("portal: cannot open the data directory \(configuration.dataDirectory): \(error)")
+            throw ExitCode(74)
+        }
+        let core: PortalCore
+        do {
+            core = try await PortalCore(environment: environment)
+        } catch {
+            environment.close()
+            printError("portal: cannot start: \(error)")
+            throw ExitCode(74)
+        }
+        let firstAdministrator = try await core.accounts.bootstrapFirstAdministrator(
+            username: configuration.adminUsername, password: configuration.adminPassword
+        )
+
+        let router = buildRouter(core: core, assets: try AssetCatalog())
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                let url = configuration.publicURL ?? "http://\(configuration.host):\(port)/"
+                logger.notice("listening", metadata: ["url": .string(url)])
+                Self.printBanner(url: url, firstAdministrator: firstAdministrator)
+            },
+            logger: logger
+        )
+        var serviceConfiguration = ServiceGroupConfiguration(
+            services: [
+                .init(service: StorageService(environment: environment, logger: logger)),
+                .init(service: app),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger
+        )
+        serviceConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
+        serviceConfiguration.maximumCancellationDuration = Duration.seconds(5)
+        do {
+            try await ServiceGroup(configuration: serviceConfiguration).run()
+        } catch {
+            environment.close()
+            printError("portal: stopped on error: \(error)")
+            throw ExitCode(1)
+        }
+        logger.notice("stopped")
+    }
+
+    /// Tells the person at the terminal where the portal is and, on first start, how to sign in.
+    static func printBanner(url: String, firstAdministrator: Accounts.FirstAdministrator?) {
+        var lines = ["", "  Portal is serving on \(url)"]
+        if let admin = firstAdministrator {
+            lines += [
+                "",
+                "  First start: an administrator account was created.",
+                "    Username: \(admin.username)",
+            ]
+            if let password = admin.oneTimePassword {
+                lines += [
+                    "    Password: \(password)",
+                    "  This password is shown once and is not stored in clear; change it at first sign-in.",
+                ]
+            } else {
+                lines.append("    Password: the one set in bootstrap.admin_password")
+            }
+        }
+        print(lines.joined(separator: "\n") + "\n")
+        fflush(nil)
+    }
+}
+
+/// Keeps storage open while the server runs and closes it last on shutdown: services shut
+/// down in reverse order, so the HTTP server has drained before this one's shutdown begins.
+struct StorageService: Service {
+    let environment: KV.Environment
+    let logger: Logger
+
+    func run() async throws {
+        // Resumes when the group shuts down gracefully, or throws when it is cancelled.
+        try? await gracefulShutdown()
+        environment.close()
+        logger.notice("storage closed")
+    }
+}

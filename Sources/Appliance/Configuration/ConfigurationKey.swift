@@ -1,0 +1,64 @@
+/// One setting the portal understands: its name in the file (`section.key`), its environment
+/// variable (`PORTAL_SECTION_KEY`), its type and range, its default, and whether it is secret.
+struct ConfigurationKey: Sendable {
+    enum Kind: Sendable {
+        case string
+        case integer(ClosedRange<Int>)
+        case boolean
+        case choice([String])
+    }
+
+    let name: String
+    let kind: Kind
+    let defaultValue: String?
+    let isSecret: Bool
+    let help: String
+
+    init(_ name: String, _ kind: Kind, default defaultValue: String?, secret: Bool = false, help: String) {
+        self.name = name
+        self.kind = kind
+        self.defaultValue = defaultValue
+        self.isSecret = secret
+        self.help = help
+    }
+
+    /// `server.port` → `PORTAL_SERVER_PORT`.
+    var environmentVariable: String {
+        "PORTAL_" + name.uppercased().map { $0 == "." ? "_" : $0 }.map(String.init).joined()
+    }
+
+    /// Checks a textual value against the key's kind; returns a problem sentence or `nil`.
+    func problem(with value: String) -> String? {
+        switch kind {
+        case .string:
+            return nil
+        case let .integer(range):
+            guard let number = Int(value) else { return "\(name): expected an integer, got \"\(value)\"" }
+            return range.contains(number) ? nil : "\(name): \(number) is out of range \(range.lowerBound)...\(range.upperBound)"
+        case .boolean:
+            return ["true", "false"].contains(value) ? nil : "\(name): expected true or false, got \"\(value)\""
+        case let .choice(choices):
+            return choices.contains(value) ? nil : "\(name): expected one of \(choices.joined(separator: ", ")), got \"\(value)\""
+        }
+    }
+
+    /// Every key, in the order `portal config` prints them.
+    static let all: [ConfigurationKey] = [
+        .init("server.host", .string, default: "127.0.0.1", help: "Address to listen on."),
+        .init("server.port", .integer(0...65535), default: "8080", help: "Port to listen on; 0 picks a free port."),
+        .init("server.shutdown_grace_seconds", .integer(0...3600), default: "10",
+              help: "On SIGTERM/SIGINT, how long in-flight requests may take to finish."),
+        .init("server.public_url", .string, default: nil, help: "The URL people use to reach the portal, when behind a proxy."),
+        .init("storage.data_dir", .string, default: "./data", help: "Directory holding the portal's data."),
+        .init("storage.map_size_mb", .integer(1...1_048_576), default: "64", help: "Initial size of the storage map; it grows by doubling."),
+        .init("storage.max_map_size_mb", .integer(1...16_777_216), default: "65536", help: "Ceiling the storage map may grow to."),
+        .init("storage.sync", .boolean, default: "true", help: "Sync every commit to disk (never turn off in production)."),
+        .init("log.level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info", help: "Lowest level logged."),
+        .init("log.format", .choice(["json", "text"]), default: "json", help: "json: one JSON object per line; text: for people."),
+        .init("bootstrap.admin_username", .string, default: "admin", help: "Name of the administrator created on first start."),
+        .init("bootstrap.admin_password", .string, default: nil, secret: true,
+              help: "Password of that administrator; generated and printed once when unset."),
+    ]
+
+    static let byName: [String: ConfigurationKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+}

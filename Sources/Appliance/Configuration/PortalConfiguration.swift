@@ -1,0 +1,60 @@
+import KV
+
+/// The effective configuration, validated: every accessor's value has passed its key's check.
+struct PortalConfiguration {
+    let values: [String: String]
+    let sources: [String: ConfigurationSource]
+
+    private func string(_ name: String) -> String? { values[name] }
+    // Values were validated by `ConfigurationLoader`; a failure here is a programming error.
+    private func integer(_ name: String) -> Int { Int(values[name]!)! }
+    private func boolean(_ name: String) -> Bool { values[name] == "true" }
+
+    var host: String { string("server.host")! }
+    var port: Int { integer("server.port") }
+    var shutdownGrace: Duration { .seconds(integer("server.shutdown_grace_seconds")) }
+    var publicURL: String? { string("server.public_url") }
+    var dataDirectory: String { string("storage.data_dir")! }
+    var logLevel: String { string("log.level")! }
+    var logFormat: String { string("log.format")! }
+    var adminUsername: String { string("bootstrap.admin_username")! }
+    var adminPassword: String? { string("bootstrap.admin_password") }
+
+    var storageOptions: Environment.Options {
+        var options = Environment.Options()
+        options.mapSize = integer("storage.map_size_mb") << 20
+        options.maximumMapSize = integer("storage.max_map_size_mb") << 20
+        options.syncOnCommit = boolean("storage.sync")
+        return options
+    }
+
+    /// TOML with each value's origin as a comment; secrets print as `<redacted>`.
+    func rendered() -> String {
+        var output = ""
+        var section = ""
+        for key in ConfigurationKey.all {
+            let parts = key.name.split(separator: ".", maxSplits: 1)
+            if parts[0] != section {
+                section = String(parts[0])
+                output += output.isEmpty ? "[\(section)]\n" : "\n[\(section)]\n"
+            }
+            let source = sources[key.name].map { "  # \($0)" } ?? "  # unset"
+            guard let value = values[key.name] else {
+                output += "# \(parts[1]) =\(source)\n"
+                continue
+            }
+            let shown: String
+            if key.isSecret {
+                shown = "\"<redacted>\""
+            } else if case .integer = key.kind {
+                shown = value
+            } else if case .boolean = key.kind {
+                shown = value
+            } else {
+                shown = "\"" + value.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
+            }
+            output += "\(parts[1]) = \(shown)\(source)\n"
+        }
+        return output
+    }
+}

@@ -1,0 +1,148 @@
+public import CLMDB
+import Glibc
+import Synchronization
+
+/// One LMDB environment: a directory holding `data.mdb` and `lock.mdb`, the tables inside it,
+/// and the single writer that all writes go through.
+///
+/// LMDB's contract, restated where we wrap it:
+/// - a value read from a transaction is valid only until that transaction ends, so every read
+///   decodes into owned Swift values before returning;
+/// - a transaction belongs to the thread that runs it; we open the environment with
+///   `MDB_NOTLS` so read transactions are not tied to a thread's slot, and our transaction
+///   types are `~Copyable` and `noasync` so they never cross an `await`;
+/// - there is one writer at a time; `write(_:)` sends every write through `GroupCommitWriter`.
+///
+/// Data files are created with mode 0600. Stale reader slots left by killed processes are
+/// cleared at open with `mdb_reader_check`.
+public final class Environment: Sendable {
+    /// How the environment is opened.
+    public struct Options: Sendable {
+        /// The initial map size in bytes; the map grows by doubling when a write fills it.
+        public var mapSize: Int = 64 << 20
+        /// The ceiling the map may grow to; past it a write fails with `KVError.storageFull`.
+        public var maximumMapSize: Int = 64 << 30
+        /// How many named tables (including index tables) the environment can hold.
+        public var maximumTables: Int = 256
+        /// `true` (the default) syncs every commit to disk: an acknowledged write survives power loss.
+        public var syncOnCommit: Bool = true
+
+        public init() {}
+    }
+
+    /// The `MDB_env*`. LMDB allows using an environment from any thread; transactions are
+    /// what must stay on one thread, and ours are closure-scoped.
+    nonisolated(unsafe) let handle: OpaquePointer
+    public let path: String
+    let options: Options
+    /// Read and write transactions hold it shared; growing the map holds it exclusive, because
+    /// `mdb_env_set_mapsize` must not run while this process has a transaction open.
+    let mapLock = ReadersWriterLock()
+    private let state: Mutex<State>
+    let writer: GroupCommitWriter
+
+    private struct State: ~Copyable {
+        var isClosed = false
+        var mapSize: Int
+        var tables: [String: MDB_dbi] = [:]
+    }
+
+    /// Opens (creating if needed) the environment in `directory`.
+    public init(directory: String, options: Options = Options()) throws(KVError) {
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            throw .invalidFile(path: directory, reason: "cannot create the data directory: \(String(cString: strerror(errno)))")
+        }
+        var env: OpaquePointer?
+        try KVError.check(mdb_env_create(&env), "mdb_env_create")
+        guard let env else { throw .lmdb(operation: "mdb_env_create", code: ENOMEM) }
+        do {
+            try KVError.check(mdb_env_set_maxdbs(env, MDB_dbi(options.maximumTables)), "mdb_env_set_maxdbs")
+            try KVError.check(mdb_env_set_mapsize(env, options.mapSize), "mdb_env_set_mapsize")
+            var flags = UInt32(MDB_NOTLS)
+            if !options.syncOnCommit { flags |= UInt32(MDB_NOSYNC) }
+            try KVError.check(mdb_env_open(env, directory, flags, 0o600), "mdb_env_open(\(directory))")
+            var dead: Int32 = 0
+            try KVError.check(mdb_reader_check(env, &dead), "mdb_reader_check")
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        var info = MDB_envinfo()
+        mdb_env_info(env, &info)
+        self.handle = env
+        self.path = directory
+        self.options = options
+        self.state = Mutex(State(mapSize: max(info.me_mapsize, options.mapSize)))
+        self.writer = GroupCommitWriter()
+    }
+
+    deinit {
+        // No queued batch can be left: each holds a strong reference to the environment.
+        if markClosed() { mdb_env_close(handle) }
+    }
+
+    /// Closes the environment after the writer has finished its queued batches. Idempotent.
+    /// Transactions that start afterwards fail with `KVError.closed`; one still open on another
+    /// thread delays the close until it ends.
+    public func close() {
+        guard markClosed() else { return }
+        writer.drainAndStop()
+        mapLock.withExclusive { mdb_env_close(handle) }
+    }
+
+    /// Sets the closed flag; returns whether this call closed it.
+    private func markClosed() -> Bool {
+        state.withLock { state in
+            defer { state.isClosed = true }
+            return !state.isClosed
+        }
+    }
+
+    public var isClosed: Bool { state.withLock { $0.isClosed } }
+
+    /// Call with `mapLock` held (shared is enough): `close()` takes it exclusively.
+    func ensureOpen() throws(KVError) {
+        if isClosed { throw .closed }
+    }
+
+    // MARK: Tables
+
+    /// Opens (creating if needed) the named table. Call at start-up, before concurrent use.
+    public func table<K: Codec, V: Codec>(_ name: String, key: K.Type, value: V.Type) throws(KVError) -> Table<K, V> {
+        Table(name: name, dbi: try dbi(named: name))
+    }
+
+    func dbi(named name: String) throws(KVError) -> MDB_dbi {
+        if let dbi = state.withLock({ $0.tables[name] }) { return dbi }
+        let dbi = try mapLock.withShared { () throws(KVError) -> MDB_dbi in
+            try ensureOpen()
+            var txn: OpaquePointer?
+            try KVError.check(mdb_txn_begin(handle, nil, 0, &txn), "mdb_txn_begin")
+            var dbi: MDB_dbi = 0
+            let status = mdb_dbi_open(txn, name, UInt32(MDB_CREATE), &dbi)
+            guard status == MDB_SUCCESS else {
+                mdb_txn_abort(txn)
+                throw .lmdb(operation: "mdb_dbi_open(\(name))", code: status)
+            }
+            try KVError.check(mdb_txn_commit(txn), "mdb_txn_commit")
+            return dbi
+        }
+        state.withLock { $0.tables[name] = dbi }
+        return dbi
+    }
+
+    // MARK: Map size
+
+    var mapSize: Int { state.withLock { $0.mapSize } }
+
+    /// Doubles the map (capped at the ceiling). Called by the writer with no transaction open.
+    func growMap() throws(KVError) {
+        let current = mapSize
+        guard current < options.maximumMapSize else { throw .storageFull(mapSize: current) }
+        let next = min(current * 2, options.maximumMapSize)
+        try mapLock.withExclusive { () throws(KVError) in
+            try KVError.check(mdb_env_set_mapsize(handle, next), "mdb_env_set_mapsize")
+        }
+        state.withLock { $0.mapSize = next }
+    }
+}

@@ -1,0 +1,50 @@
+public import CLMDB
+
+/// A typed handle on one LMDB named database. The codecs fix how keys and values are stored;
+/// open tables with `Environment.table(_:key:value:)` at start-up.
+public struct Table<Key: Codec, Value: Codec>: Sendable {
+    public let name: String
+    let dbi: MDB_dbi
+
+    func withEncodedKey<R>(_ key: Key.Value, _ body: (inout MDB_val) throws(KVError) -> R) throws(KVError) -> R {
+        let bytes: [UInt8]
+        do throws(CodecError) { bytes = try Key.encode(key) } catch { throw .encode(table: name, reason: "key: \(error.reason)") }
+        return try bytes.withMDBVal(body)
+    }
+
+    func encodeValue(_ value: Value.Value) throws(KVError) -> [UInt8] {
+        do throws(CodecError) { return try Value.encode(value) } catch { throw .encode(table: name, reason: error.reason) }
+    }
+
+    func decodeKey(_ val: MDB_val) throws(KVError) -> Key.Value {
+        do throws(CodecError) {
+            return try Key.decode(UnsafeRawBufferPointer(start: val.mv_data, count: val.mv_size))
+        } catch {
+            throw .decode(table: name, reason: "key: \(error.reason)")
+        }
+    }
+
+    func decodeValue(_ val: MDB_val) throws(KVError) -> Value.Value {
+        do throws(CodecError) {
+            return try Value.decode(UnsafeRawBufferPointer(start: val.mv_data, count: val.mv_size))
+        } catch {
+            throw .decode(table: name, reason: error.reason)
+        }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Lends the bytes to LMDB as an `MDB_val` for the duration of `body`.
+    /// (`Array.withUnsafeBytes` rethrows untyped errors, so the typed error travels in a `Result`.)
+    func withMDBVal<R, E: Error>(_ body: (inout MDB_val) throws(E) -> R) throws(E) -> R {
+        let result: Result<R, E> = withUnsafeBytes { raw in
+            var val = MDB_val(mv_size: raw.count, mv_data: UnsafeMutableRawPointer(mutating: raw.baseAddress))
+            do throws(E) {
+                return .success(try body(&val))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+}

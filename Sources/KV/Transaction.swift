@@ -1,0 +1,124 @@
+public import CLMDB
+import Synchronization
+
+/// The read operations shared by read and write transactions.
+///
+/// Values LMDB returns point into the map and are valid only until the transaction ends;
+/// every method here decodes them into owned values before it returns.
+public protocol ReadableTransaction: ~Copyable {
+    var txn: OpaquePointer { get }
+}
+
+/// A read-only snapshot of the environment, alive only inside `Environment.read(_:)`.
+public struct ReadTransaction: ~Copyable, ReadableTransaction {
+    public let txn: OpaquePointer
+}
+
+/// A write transaction, alive only inside a closure passed to `Environment.write(_:)`.
+/// It can read its own writes. Its caller (the group-commit writer) commits or aborts it.
+public struct WriteTransaction: ~Copyable, ReadableTransaction {
+    public let txn: OpaquePointer
+}
+
+extension ReadableTransaction where Self: ~Copyable {
+    /// The value stored under `key`, or `nil`.
+    /// - Complexity: O(log n)
+    @available(*, noasync)
+    public func get<K, V>(_ table: Table<K, V>, _ key: K.Value) throws(KVError) -> V.Value? {
+        try table.withEncodedKey(key) { (keyVal: inout MDB_val) throws(KVError) -> V.Value? in
+            var data = MDB_val()
+            let status = mdb_get(txn, table.dbi, &keyVal, &data)
+            if status == MDB_NOTFOUND { return nil }
+            try KVError.check(status, "mdb_get(\(table.name))")
+            return try table.decodeValue(data)
+        }
+    }
+
+    /// Whether `key` is present.
+    @available(*, noasync)
+    public func exists<K, V>(_ table: Table<K, V>, _ key: K.Value) throws(KVError) -> Bool {
+        try table.withEncodedKey(key) { (keyVal: inout MDB_val) throws(KVError) -> Bool in
+            var data = MDB_val()
+            let status = mdb_get(txn, table.dbi, &keyVal, &data)
+            if status == MDB_NOTFOUND { return false }
+            try KVError.check(status, "mdb_get(\(table.name))")
+            return true
+        }
+    }
+
+    /// The number of rows in `table`.
+    /// - Complexity: O(1)
+    @available(*, noasync)
+    public func count<K, V>(_ table: Table<K, V>) throws(KVError) -> Int {
+        var stat = MDB_stat()
+        try KVError.check(mdb_stat(txn, table.dbi, &stat), "mdb_stat(\(table.name))")
+        return stat.ms_entries
+    }
+}
+
+extension WriteTransaction {
+    /// Stores `value` under `key`, replacing any previous value.
+    @available(*, noasync)
+    public func put<K, V>(_ table: Table<K, V>, _ key: K.Value, _ value: V.Value) throws(KVError) {
+        let valueBytes = try table.encodeValue(value)
+        try table.withEncodedKey(key) { (keyVal: inout MDB_val) throws(KVError) in
+            try valueBytes.withMDBVal { (data: inout MDB_val) throws(KVError) in
+                try KVError.check(mdb_put(txn, table.dbi, &keyVal, &data, 0), "mdb_put(\(table.name))")
+            }
+        }
+    }
+
+    /// Removes `key`; returns whether it was present.
+    @available(*, noasync)
+    @discardableResult
+    public func delete<K, V>(_ table: Table<K, V>, _ key: K.Value) throws(KVError) -> Bool {
+        try table.withEncodedKey(key) { (keyVal: inout MDB_val) throws(KVError) -> Bool in
+            let status = mdb_del(txn, table.dbi, &keyVal, nil)
+            if status == MDB_NOTFOUND { return false }
+            try KVError.check(status, "mdb_del(\(table.name))")
+            return true
+        }
+    }
+}
+
+extension Environment {
+    /// Runs `body` in a read-only snapshot. Readers never block the writer or each other.
+    /// `body` is synchronous, so the transaction cannot outlive an `await`.
+    public func read<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R {
+        try mapLock.withShared {
+            try ensureOpen()
+            var txn: OpaquePointer?
+            try KVError.check(mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn), "mdb_txn_begin(read)")
+            defer { mdb_txn_abort(txn) }
+            return try body(ReadTransaction(txn: txn!))
+        }
+    }
+}
+
+extension Environment {
+    /// Runs `body` in a write transaction and returns once the transaction is durably committed.
+    ///
+    /// Concurrent calls are grouped into one commit (see `GroupCommitWriter`). If `body` throws,
+    /// its changes are rolled back and the error is rethrown; other writes in the same batch are
+    /// unaffected. `body` may run more than once (when the map has to grow), so it must not have
+    /// effects outside the transaction.
+    public func write<R: Sendable>(_ body: @escaping @Sendable (borrowing WriteTransaction) throws -> R) async throws -> R {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+            let request = GroupCommitWriter.Request(
+                run: { txn in
+                    do {
+                        let value = try body(txn)
+                        return .init(error: nil, resume: { continuation.resume(returning: value) })
+                    } catch {
+                        return .init(error: error, resume: { continuation.resume(throwing: error) })
+                    }
+                },
+                fail: { error in continuation.resume(throwing: error) }
+            )
+            writer.enqueue(request, environment: self)
+        }
+    }
+
+    /// Counters of the group-commit writer.
+    public var writerStatistics: WriterStatistics { writer.statistics.withLock { $0 } }
+}

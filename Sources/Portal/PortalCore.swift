@@ -1,0 +1,18 @@
+public import KV
+
+/// The portal's domain, opened on one storage environment: what the web layer and the
+/// command line call into. It knows nothing of HTTP.
+public final class PortalCore: Sendable {
+    public let environment: Environment
+    public let accounts: Accounts
+
+    /// Opens the domain on `environment`, applying pending schema migrations first.
+    public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher()) async throws {
+        try await environment.migrate(Schema.migrations)
+        self.environment = environment
+        self.accounts = try Accounts(environment: environment, hasher: passwordHasher)
+    }
+
+    /// Storage readiness, for `/readyz`.
+    public func storageHealth() -> StorageHealth { environment.health() }
+}

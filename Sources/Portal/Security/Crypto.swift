@@ -1,0 +1,71 @@
+import CCrypto
+
+/// Hashing and randomness from libcrypto. Every secret the portal derives or compares goes
+/// through here, so there is one implementation to review.
+public enum Crypto {
+    /// SHA-256 of `bytes`.
+    public static func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        let status = Array(bytes).withUnsafeBytes { input in
+            digest.withUnsafeMutableBufferPointer { output in
+                EVP_Digest(input.baseAddress, input.count, output.baseAddress, &length, EVP_sha256(), nil)
+            }
+        }
+        // EVP_Digest with SHA-256 fails only when memory allocation fails.
+        precondition(status == 1 && length == 32, "EVP_Digest(SHA-256) failed")
+        return digest
+    }
+
+    /// `count` bytes from libcrypto's CSPRNG.
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let status = bytes.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32(count)) }
+        // RAND_bytes fails only when the OS entropy source is unavailable; continuing would
+        // hand out predictable secrets.
+        precondition(status == 1, "RAND_bytes failed: no entropy source")
+        return bytes
+    }
+
+    /// PBKDF2-HMAC-SHA256.
+    public static func pbkdf2SHA256(password: String, salt: [UInt8], iterations: Int, length: Int) -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: length)
+        let passwordBytes = Array(password.utf8)
+        let status = passwordBytes.withUnsafeBufferPointer { passwordBuffer in
+            salt.withUnsafeBufferPointer { saltBuffer in
+                output.withUnsafeMutableBufferPointer { outputBuffer in
+                    passwordBuffer.withMemoryRebound(to: CChar.self) { passwordChars in
+                        PKCS5_PBKDF2_HMAC(
+                            passwordChars.baseAddress, Int32(passwordChars.count),
+                            saltBuffer.baseAddress, Int32(saltBuffer.count),
+                            Int32(iterations), EVP_sha256(),
+                            Int32(length), outputBuffer.baseAddress
+                        )
+                    }
+                }
+            }
+        }
+        precondition(status == 1, "PKCS5_PBKDF2_HMAC failed")
+        return output
+    }
+
+    /// Compares in time independent of where the inputs differ.
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in CRYPTO_memcmp(pa.baseAddress, pb.baseAddress, a.count) == 0 } }
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Lower-case hexadecimal.
+    public var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var chars = [UInt8]()
+        chars.reserveCapacity(count * 2)
+        for byte in self {
+            chars.append(digits[Int(byte >> 4)])
+            chars.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: chars, as: UTF8.self)
+    }
+}

@@ -1,0 +1,9 @@
+import HTTPTypes
+
+/// Header names the portal uses that HTTPTypes does not predefine.
+extension HTTPField.Name {
+    static let requestID = Self("X-Request-Id")!
+    static let referrerPolicy = Self("Referrer-Policy")!
+    static let xFrameOptions = Self("X-Frame-Options")!
+    static let crossOriginOpenerPolicy = Self("Cross-Origin-Opener-Policy")!
+}

@@ -1,0 +1,25 @@
+public import Hummingbird
+import Logging
+
+/// Logs one line per request: method, route (the registered pattern, not the raw path, so that
+/// ids and tokens in paths never reach the log), status and duration. The request id comes from
+/// the logger's metadata.
+public struct RequestLogMiddleware: RouterMiddleware {
+    public typealias Context = PortalContext
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let roundedMilliseconds = (milliseconds * 100).rounded() / 100
+        context.logger.info("request", metadata: [
+            "method": .string(request.method.rawValue),
+            "route": .string(context.endpointPath ?? "unmatched"),
+            "status": .stringConvertible(response.status.code),
+            "duration_ms": .stringConvertible(roundedMilliseconds),
+        ])
+        return response
+    }
+}

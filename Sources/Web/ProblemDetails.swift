@@ -1,0 +1,43 @@
+public import Hummingbird
+import FoundationEssentials
+
+/// An error the HTTP edge can show a caller: an RFC 9457 problem-details document.
+///
+/// Its `detail` is written for the caller and must not contain internals; the raw cause of an
+/// unexpected error is logged, never returned (see `ProblemMiddleware`).
+public struct ProblemDetails: Error, Sendable {
+    public let status: HTTPResponse.Status
+    public let title: String
+    public let detail: String?
+    /// Extra headers, such as `Allow` for 405 or `Retry-After` for 429.
+    public let headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, title: String? = nil, detail: String? = nil, headers: HTTPFields = [:]) {
+        self.status = status
+        self.title = title ?? status.reasonPhrase
+        self.detail = detail
+        self.headers = headers
+    }
+
+    /// The JSON body, with the request id so a user can quote it to an operator.
+    struct Body: Encodable {
+        let type: String
+        let title: String
+        let status: Int
+        let detail: String?
+        let instance: String
+        let requestId: String
+    }
+
+    func response(path: String, requestID: String) -> Response {
+        let body = Body(type: "about:blank", title: title, status: status.code, detail: detail, instance: path, requestId: requestID)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // The body holds only strings and an integer; encoding it cannot fail.
+        let data = (try? encoder.encode(body)) ?? Data(#"{"title":"Internal Server Error","status":500}"#.utf8)
+        var headers = self.headers
+        headers[.contentType] = "application/problem+json"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

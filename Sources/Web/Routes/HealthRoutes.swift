@@ -1,0 +1,26 @@
+import Hummingbird
+import KV
+import Portal
+
+extension Router where Context == PortalContext {
+    /// Liveness and readiness probes: public, JSON, and free of internals.
+    func addHealthRoutes(core: PortalCore) {
+        get("/healthz") { _, _ in
+            Self.json(.ok, #"{"status":"ok"}"#)
+        }
+        get("/readyz") { _, _ in
+            let storage = core.storageHealth()
+            return storage.isReady
+                ? Self.json(.ok, #"{"status":"ready","checks":{"storage":"ok"}}"#)
+                : Self.json(.serviceUnavailable, #"{"status":"not_ready","checks":{"storage":"unavailable"}}"#)
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: body))
+        )
+    }
+}
