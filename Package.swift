@@ -90,7 +90,11 @@ let package = Package(
         .testTarget(name: "PortalTests", dependencies: ["Portal"], swiftSettings: sharedSwiftSettings),
         .testTarget(
             name: "WebTests",
-            dependencies: ["Web", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "Web",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: sharedSwiftSettings
         ),
         .testTarget(name: "ApplianceTests", dependencies: ["Appliance"], swiftSettings: sharedSwiftSettings),

@@ -44,6 +44,9 @@ final class GroupCommitWriter: Sendable {
         }
     }
 
+    /// Requests queued and not yet taken into a batch.
+    var pendingCount: Int { pending.withLock { $0.count } }
+
     /// Waits for every queued batch to finish. New requests must not arrive afterwards.
     func drainAndStop() {
         queue.sync {}

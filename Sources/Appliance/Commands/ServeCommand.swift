@@ -65,6 +65,8 @@ struct ServeCommand: AsyncParsableCommand {
             services: [
                 .init(service: StorageService(environment: environment, logger: logger)),
                 .init(service: app),
+                // Last in the list, so the first to hear of a graceful shutdown.
+                .init(service: ShutdownNotice(grace: configuration.shutdownGrace, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
@@ -102,6 +104,19 @@ struct ServeCommand: AsyncParsableCommand {
         }
         print(lines.joined(separator: "\n") + "\n")
         fflush(nil)
+    }
+}
+
+/// Logs the moment a graceful shutdown begins, before the server stops accepting connections.
+struct ShutdownNotice: Service {
+    let grace: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.notice("shutting down: no new connections; in-flight requests may finish", metadata: [
+            "grace_seconds": .stringConvertible(grace.components.seconds),
+        ])
     }
 }
 

@@ -1,7 +1,7 @@
 public import Hummingbird
 import Logging
 
-/// Logs one line per request: method, route (the registered pattern, not the raw path, so that
+/// Logs one line per request (and, at debug level, one when it starts): method, route (the registered pattern, not the raw path, so that
 /// ids and tokens in paths never reach the log), status and duration. The request id comes from
 /// the logger's metadata.
 public struct RequestLogMiddleware: RouterMiddleware {
@@ -10,6 +10,10 @@ public struct RequestLogMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
+        context.logger.debug("request started", metadata: [
+            "method": .string(request.method.rawValue),
+            "route": .string(context.endpointPath ?? "unmatched"),
+        ])
         let response = try await next(request, context)
         let elapsed = ContinuousClock.now - started
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15

@@ -1,0 +1,59 @@
+# The portal's commands. `make run` and `make test` install what is missing first.
+SWIFT     ?= swift
+VERSION   := $(shell sed -n 's/.*static let number = "\(.*\)"/\1/p' Sources/Appliance/Version.swift)
+ARCH      := amd64
+DIST      := dist
+DATA_DIR  ?= ./data
+PORT      ?= 8080
+# Static archives of the system libraries; `-l:libX.a` in Package.swift picks them in release builds.
+STATIC_FLAGS := --static-swift-stdlib -Xlinker -ldl -Xlinker -lpthread
+
+.PHONY: run build test unit-tests dist deb tarball bench bench-short clean deps test-deps
+
+deps:
+	@scripts/install-deps.sh build
+
+test-deps:
+	@scripts/install-deps.sh test
+
+build: deps
+	$(SWIFT) build --product portal
+
+## Build and serve on http://127.0.0.1:$(PORT) from $(DATA_DIR); prints how to sign in on first start.
+run: build
+	$(SWIFT) run --skip-build portal serve --data-dir $(DATA_DIR) --port $(PORT)
+
+## Every test: unit and process tests, the kernel disassembly check, the static binary in a
+## bare Debian root and on an old CPU, the package checks, and the browser tests.
+test: test-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --parallel
+	$(MAKE) dist deb
+	scripts/check-kernels.sh
+	scripts/check-dist.sh $(DIST)/portal
+	scripts/check-package.sh $(DIST)/portal_$(VERSION)_$(ARCH).deb $(DIST)/portal-$(VERSION)-linux-$(ARCH).tar.gz
+	PORTAL_BINARY=$(DIST)/portal python3 -m pytest -q Tests/Browser
+
+## One self-contained executable: static Swift runtime, liblmdb, libcrypto and zlib inside.
+dist: deps
+	$(SWIFT) build -c release --product portal $(STATIC_FLAGS)
+	mkdir -p $(DIST)
+	cp "$$($(SWIFT) build -c release --show-bin-path)/portal" $(DIST)/portal
+	strip $(DIST)/portal
+	@ls -l $(DIST)/portal
+
+## dist/portal_<version>_amd64.deb and dist/portal-<version>-linux-amd64.tar.gz
+deb: dist
+	scripts/build-packages.sh $(VERSION) $(ARCH) $(DIST)
+
+tarball: deb
+
+## Benchmarks (package-benchmark); `bench-short` is the quick run CI does.
+bench: deps
+	$(SWIFT) package --disable-sandbox benchmark
+
+bench-short: deps
+	$(SWIFT) package --disable-sandbox benchmark --filter '.*' --max-iterations 20 --max-duration 1
+
+clean:
+	rm -rf .build $(DIST)

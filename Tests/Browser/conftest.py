@@ -1,0 +1,97 @@
+"""Browser-test harness: the real portal binary on a free loopback port with a temporary data
+directory, and headless Chromium driven by Selenium. Later issues add their flows here.
+
+A failing test leaves a screenshot and the page's console log in test-artifacts/.
+"""
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+class Portal:
+    """A running `portal serve`; `url` is where it listens, `output` what it printed."""
+
+    def __init__(self, binary):
+        self.data_dir = tempfile.mkdtemp(prefix="portal-browser-")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+        env["PORTAL_LOG_FORMAT"] = "json"
+        self.stdout_path = os.path.join(self.data_dir, "stdout.txt")
+        self.stderr_path = os.path.join(self.data_dir, "stderr.txt")
+        self.process = subprocess.Popen(
+            [binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", os.path.join(self.data_dir, "data")],
+            stdout=open(self.stdout_path, "w"), stderr=open(self.stderr_path, "w"),
+            env=env, cwd=self.data_dir,
+        )
+        self.url = self._wait_for_url()
+
+    def _wait_for_url(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # polls for the banner line, bounded
+            match = re.search(r"Portal is serving on (http://127\.0\.0\.1:\d+/)", self.output)
+            if match:
+                return match.group(1)
+            if self.process.poll() is not None:
+                raise RuntimeError(f"portal exited with {self.process.returncode}:\n{open(self.stderr_path).read()}")
+            time.sleep(0.05)
+        raise RuntimeError("portal did not print its URL in time")
+
+    @property
+    def output(self):
+        return open(self.stdout_path).read()
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        return code
+
+
+@pytest.fixture
+def portal():
+    binary = os.environ.get("PORTAL_BINARY", str(ROOT / ".build/debug/portal"))
+    server = Portal(binary)
+    yield server
+    assert server.stop() == 0, "portal must exit 0 on SIGTERM"
+
+
+@pytest.fixture
+def browser(request):
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    yield driver
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / f"{request.node.name}.png"))
+        (ARTIFACTS / f"{request.node.name}.console.txt").write_text(
+            "\n".join(str(entry) for entry in driver.get_log("browser")))
+    driver.quit()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.report_call = report
+
+
+def console_errors(driver):
+    """Console entries at SEVERE level (errors, failed loads, CSP violations)."""
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]

@@ -1,0 +1,26 @@
+"""The web UI shell renders in a real browser under the strict CSP, with no console errors."""
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import console_errors
+
+
+def test_home_page_renders_without_console_errors(portal, browser):
+    browser.get(portal.url)
+    assert browser.title == "Self-Service Portal"
+    welcome = browser.find_element(By.ID, "welcome")
+    assert welcome.is_displayed()
+    assert "Welcome" in welcome.text
+    # The module script ran (a CSP that blocked it would leave "Checking server…").
+    status = browser.find_element(By.ID, "server-status")
+    WebDriverWait(browser, 10).until(lambda _: status.get_attribute("data-state") == "ok")
+    assert status.text == "Server ready"
+    # The stylesheet applied: the panel has its border radius from app.css.
+    assert welcome.value_of_css_property("border-radius") == "8px"
+    assert console_errors(browser) == []
+
+
+def test_first_start_instructions_are_printed(portal):
+    assert "First start: an administrator account was created." in portal.output
+    assert "Username: admin" in portal.output

@@ -1,0 +1,47 @@
+import Foundation
+import KV
+import Testing
+@testable import Portal
+
+@Suite struct AccountsTests {
+    func makeCore() async throws -> PortalCore {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portal-core-\(UUID().uuidString)").path
+        return try await PortalCore(environment: try KV.Environment(directory: directory), passwordHasher: PasswordHasher(iterations: 1_000))
+    }
+
+    @Test func theFirstAdministratorIsCreatedExactlyOnceEvenWhenRacing() async throws {
+        let core = try await makeCore()
+        let created = try await withThrowingTaskGroup(of: Accounts.FirstAdministrator?.self) { group in
+            for _ in 0..<8 {
+                group.addTask { try await core.accounts.bootstrapFirstAdministrator(username: "admin", password: nil) }
+            }
+            return try await group.reduce(into: [Accounts.FirstAdministrator]()) { if let admin = $1 { $0.append(admin) } }
+        }
+        #expect(created.count == 1)
+        let password = try #require(created.first?.oneTimePassword)
+        #expect(password.count == 20)
+        let user = try #require(try core.accounts.user(named: "admin"))
+        #expect(user.isAdministrator)
+        #expect(user.mustChangePassword)
+        #expect(user.passwordHash != password)
+        #expect(try core.accounts.verifyPassword(username: "admin", password: password))
+        #expect(try !core.accounts.verifyPassword(username: "admin", password: "wrong"))
+        #expect(try !core.accounts.verifyPassword(username: "nobody", password: password))
+    }
+
+    @Test func aConfiguredPasswordIsUsedAndNotEchoed() async throws {
+        let core = try await makeCore()
+        let admin = try #require(try await core.accounts.bootstrapFirstAdministrator(username: "root", password: "s3cret-from-config"))
+        #expect(admin.oneTimePassword == nil)
+        #expect(try core.accounts.verifyPassword(username: "root", password: "s3cret-from-config"))
+        #expect(try core.accounts.user(named: "root")?.mustChangePassword == false)
+    }
+
+    @Test func generatedPasswordsUseTheUnambiguousAlphabet() {
+        for _ in 0..<50 {
+            let password = Accounts.generatePassword()
+            #expect(password.count == 20)
+            #expect(password.allSatisfy { !"0O1lI".contains($0) && ($0.isLetter || $0.isNumber) })
+        }
+    }
+}

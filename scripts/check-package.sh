@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Checks the .deb and the tarball: contents, control fields, conffiles, the unit's hardening,
+# `systemd-analyze verify`, and a real install, upgrade-in-place and purge inside the bare
+# Debian root that check-dist.sh made.
+set -euo pipefail
+deb=$(realpath "$1") tarball=$(realpath "$2")
+fail() { echo "check-package: $*" >&2; exit 1; }
+
+contents=$(dpkg-deb -c "$deb")
+for path in ./usr/bin/portal ./etc/portal/portal.toml ./lib/systemd/system/portal.service ./usr/share/doc/portal/README.md; do
+  grep -q " $path\$" <<<"$contents" || fail "$path is not in the package"
+done
+grep -qE '^-rwxr-xr-x root/root .* \./usr/bin/portal$' <<<"$contents" || fail "/usr/bin/portal is not root-owned 0755"
+[ "$(dpkg-deb -f "$deb" Package)" = portal ] || fail "Package field"
+[ "$(dpkg-deb -f "$deb" Architecture)" = amd64 ] || fail "Architecture field"
+dpkg-deb -I "$deb" conffiles | grep -qx /etc/portal/portal.toml || fail "portal.toml is not a conffile"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+dpkg-deb -x "$deb" "$work/root"
+unit="$work/root/lib/systemd/system/portal.service"
+for directive in 'User=portal' 'StateDirectory=portal' 'ProtectSystem=strict' 'NoNewPrivileges=yes' \
+                 'PrivateTmp=yes' 'Restart=on-failure' 'ProtectHome=yes' 'CapabilityBoundingSet='; do
+  grep -qx "$directive" "$unit" || fail "the unit lacks $directive"
+done
+if command -v systemd-analyze >/dev/null; then
+  # --root makes ExecStart= resolve inside the unpacked package.
+  systemd-analyze verify --root="$work/root" /lib/systemd/system/portal.service 2>&1 | tee "$work/verify.log"
+  if grep -vE 'Failed to (connect|prepare|get)|Cannot determine|is not running|Unit .* not found' "$work/verify.log" | grep -q .; then
+    fail "systemd-analyze verify reported problems"
+  fi
+  echo "check-package: systemd-analyze verify: ok"
+fi
+
+tar -tzf "$tarball" | sort > "$work/tar.txt"
+for file in portal portal.service portal.toml README.md; do
+  grep -q "/$file\$" "$work/tar.txt" || fail "$file is not in the tarball"
+done
+
+# Install, reinstall and purge in the bare Debian root (no systemd running there).
+rootfs=${PORTAL_ROOTFS_CACHE:-/var/cache/portal-test}/rootfs-bookworm
+[ -f "$rootfs/.complete" ] || fail "no test root at $rootfs; run scripts/check-dist.sh first"
+cp "$deb" "$rootfs/tmp/portal.deb"
+chroot "$rootfs" dpkg --purge portal >/dev/null 2>&1 || true
+chroot "$rootfs" dpkg -i /tmp/portal.deb >/dev/null || fail "dpkg -i failed"
+chroot "$rootfs" getent passwd portal | grep -q ':/var/lib/portal:/usr/sbin/nologin$' || fail "the portal user was not created"
+[ "$(stat -c '%U:%G %a' "$rootfs/etc/portal/portal.toml")" = "root:portal 640" ] || fail "portal.toml is not root:portal 0640"
+chroot "$rootfs" /usr/bin/portal version | grep -q '^portal ' || fail "installed binary does not run"
+chroot "$rootfs" /usr/bin/portal config --config /etc/portal/portal.toml >/dev/null || fail "the shipped portal.toml is rejected"
+echo '# edited by the administrator' >> "$rootfs/etc/portal/portal.toml"
+chroot "$rootfs" dpkg -i --force-confold /tmp/portal.deb >/dev/null || fail "reinstall failed"
+grep -q 'edited by the administrator' "$rootfs/etc/portal/portal.toml" || fail "reinstall overwrote the edited conffile"
+chroot "$rootfs" dpkg --purge portal >/dev/null 2>&1 || fail "purge failed"
+! chroot "$rootfs" getent passwd portal >/dev/null || fail "purge left the portal user"
+[ ! -e "$rootfs/usr/bin/portal" ] || fail "purge left /usr/bin/portal"
+echo "check-package: ok ($(basename "$deb"), $(basename "$tarball"))"
