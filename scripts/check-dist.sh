@@ -35,6 +35,9 @@ for library in liblmdb libcrypto libssl libz.so libswiftCore libFoundation; do
   fi
 done
 install -m 0755 "$binary" "$rootfs/usr/local/bin/portal"
+# A real host has /proc; the Swift runtime reads the command line from /proc/self/cmdline.
+mountpoint -q "$rootfs/proc" || mount -t proc proc "$rootfs/proc"
+trap 'umount "$rootfs/proc" 2>/dev/null || true' EXIT
 version=$(chroot "$rootfs" /usr/local/bin/portal version)
 echo "check-dist: in the bare root: $version"
 [[ "$version" == "portal "* ]] || fail "unexpected version output: $version"
@@ -42,7 +45,7 @@ echo "check-dist: in the bare root: $version"
 rm -rf "$rootfs/tmp/portal-data" "$rootfs/tmp/portal.out"
 chroot "$rootfs" /usr/local/bin/portal serve --port 0 --data-dir /tmp/portal-data >"$rootfs/tmp/portal.out" 2>"$rootfs/tmp/portal.err" &
 pid=$!
-cleanup() { kill -TERM $pid 2>/dev/null || true; }
+cleanup() { kill -TERM $pid 2>/dev/null || true; umount "$rootfs/proc" 2>/dev/null || true; }
 trap cleanup EXIT
 url=""
 for _ in $(seq 1 300); do  # wait for the banner line, up to 30 s; polls a condition, not a fixed delay
@@ -57,6 +60,7 @@ health=$(curl -fsS "${url}healthz")
 echo "check-dist: /healthz in the bare root: $health"
 kill -TERM $pid
 wait $pid || fail "portal did not exit 0 on SIGTERM (status $?)"
+umount "$rootfs/proc"
 trap - EXIT
 
 # 3. An old CPU (Nehalem: no AVX, AVX2 or FMA) under qemu user-mode emulation.
@@ -68,4 +72,6 @@ set -e
 grep -q 'x86-64-v3' <<<"$message" || fail "on a Nehalem CPU the message does not name x86-64-v3: $message"
 [ "$(wc -l <<<"$message")" -eq 1 ] || fail "the CPU message is not one line: $message"
 echo "check-dist: on an emulated Nehalem CPU: $message"
+# Control: the same emulator with every feature it has (AVX2 and FMA included) runs it.
+qemu-x86_64 -cpu max "$binary" version 2>/dev/null | grep -q '^portal ' || fail "under qemu -cpu max the binary did not run"
 echo "check-dist: ok"

@@ -60,7 +60,7 @@ class Portal:
 
 @pytest.fixture
 def portal():
-    binary = os.environ.get("PORTAL_BINARY", str(ROOT / ".build/debug/portal"))
+    binary = os.path.abspath(os.environ.get("PORTAL_BINARY", str(ROOT / ".build/debug/portal")))
     server = Portal(binary)
     yield server
     assert server.stop() == 0, "portal must exit 0 on SIGTERM"
