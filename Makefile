@@ -38,6 +38,7 @@ test: test-deps
 dist: deps
 	$(SWIFT) build -c release --product portal $(STATIC_FLAGS)
 	mkdir -p $(DIST)
+	rm -f $(DIST)/portal
 	cp "$$($(SWIFT) build -c release --show-bin-path)/portal" $(DIST)/portal
 	strip $(DIST)/portal
 	@ls -l $(DIST)/portal

@@ -15,6 +15,8 @@ public enum KVError: Error, Equatable, CustomStringConvertible {
     case uniqueViolation(index: String)
     /// The data directory was written by a newer schema than this binary knows.
     case schemaTooNew(found: Int, supported: Int)
+    /// A continuation token that this store did not issue for this scan.
+    case invalidContinuation
     /// The environment was closed; no new transaction can start.
     case closed
     /// The file at a path is not what the operation expects (backup, restore, data directory).
@@ -34,6 +36,8 @@ public enum KVError: Error, Equatable, CustomStringConvertible {
             "unique index '\(index)' already holds this key"
         case let .schemaTooNew(found, supported):
             "the data directory has schema version \(found), newer than this binary's \(supported); use a newer portal"
+        case .invalidContinuation:
+            "the continuation token is not valid for this listing"
         case .closed:
             "the storage environment is closed"
         case let .invalidFile(path, reason):

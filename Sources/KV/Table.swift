@@ -6,10 +6,12 @@ public struct Table<Key: Codec, Value: Codec>: Sendable {
     public let name: String
     let dbi: MDB_dbi
 
+    func encodeKey(_ key: Key.Value) throws(KVError) -> [UInt8] {
+        do throws(CodecError) { return try Key.encode(key) } catch { throw .encode(table: name, reason: "key: \(error.reason)") }
+    }
+
     func withEncodedKey<R>(_ key: Key.Value, _ body: (inout MDB_val) throws(KVError) -> R) throws(KVError) -> R {
-        let bytes: [UInt8]
-        do throws(CodecError) { bytes = try Key.encode(key) } catch { throw .encode(table: name, reason: "key: \(error.reason)") }
-        return try bytes.withMDBVal(body)
+        try encodeKey(key).withMDBVal(body)
     }
 
     func encodeValue(_ value: Value.Value) throws(KVError) -> [UInt8] {
