@@ -121,7 +121,8 @@ extension ReadableTransaction where Self: ~Copyable {
         _ body: (K.Value, V.Value) throws(KVError) -> Bool
     ) throws(KVError) {
         try walk(table.dbi, table.name, KeyBounds(prefix: prefix), direction) { (key, value) throws(KVError) in
-            try body(try table.decodeKey(key), try table.decodeValue(value))
+            if try table.isExpired(txn, key) { return true }
+            return try body(try table.decodeKey(key), try table.decodeValue(value))
         }
     }
 
@@ -134,7 +135,8 @@ extension ReadableTransaction where Self: ~Copyable {
     ) throws(KVError) {
         let bounds = KeyBounds(lower: try lower.map(table.encodeKey), upper: try upper.map(table.encodeKey))
         try walk(table.dbi, table.name, bounds, direction) { (key, value) throws(KVError) in
-            try body(try table.decodeKey(key), try table.decodeValue(value))
+            if try table.isExpired(txn, key) { return true }
+            return try body(try table.decodeKey(key), try table.decodeValue(value))
         }
     }
 
@@ -155,6 +157,7 @@ extension ReadableTransaction where Self: ~Copyable {
         var lastKey: [UInt8] = []
         var more = false
         try walk(table.dbi, table.name, bounds, direction) { (key, value) throws(KVError) in
+            if try table.isExpired(txn, key) { return true }
             guard items.count < limit else {
                 more = true
                 return false

@@ -38,13 +38,14 @@ public final class Environment: Sendable {
     /// Read and write transactions hold it shared; growing the map holds it exclusive, because
     /// `mdb_env_set_mapsize` must not run while this process has a transaction open.
     let mapLock = ReadersWriterLock()
-    private let state: Mutex<State>
+    let state: Mutex<State>
     let writer: GroupCommitWriter
 
-    private struct State: ~Copyable {
+    struct State: ~Copyable {
         var isClosed = false
         var mapSize: Int
         var tables: [String: MDB_dbi] = [:]
+        var catalog: [String: CatalogEntry] = [:]
     }
 
     /// Opens (creating if needed) the environment in `directory`.
@@ -109,17 +110,26 @@ public final class Environment: Sendable {
 
     /// Opens (creating if needed) the named table. Call at start-up, before concurrent use.
     public func table<K: Codec, V: Codec>(_ name: String, key: K.Type, value: V.Type) throws(KVError) -> Table<K, V> {
-        Table(name: name, dbi: try dbi(named: name))
+        let table = Table<K, V>(name: name, dbi: try dbi(named: name, flags: 0))
+        register(name, table.catalogEntry)
+        return table
     }
 
-    func dbi(named name: String) throws(KVError) -> MDB_dbi {
+    /// Records how to verify and delete rows of a table, for `check()` and the expiry sweep.
+    func register(_ name: String, _ entry: CatalogEntry) {
+        state.withLock { $0.catalog[name] = entry }
+    }
+
+    var catalog: [String: CatalogEntry] { state.withLock { $0.catalog } }
+
+    func dbi(named name: String, flags: UInt32) throws(KVError) -> MDB_dbi {
         if let dbi = state.withLock({ $0.tables[name] }) { return dbi }
         let dbi = try mapLock.withShared { () throws(KVError) -> MDB_dbi in
             try ensureOpen()
             var txn: OpaquePointer?
             try KVError.check(mdb_txn_begin(handle, nil, 0, &txn), "mdb_txn_begin")
             var dbi: MDB_dbi = 0
-            let status = mdb_dbi_open(txn, name, UInt32(MDB_CREATE), &dbi)
+            let status = mdb_dbi_open(txn, name, UInt32(MDB_CREATE) | flags, &dbi)
             guard status == MDB_SUCCESS else {
                 mdb_txn_abort(txn)
                 throw .lmdb(operation: "mdb_dbi_open(\(name))", code: status)

@@ -1,10 +1,26 @@
 public import CLMDB
+import FoundationEssentials
 
 /// A typed handle on one LMDB named database. The codecs fix how keys and values are stored;
 /// open tables with `Environment.table(_:key:value:)` at start-up.
 public struct Table<Key: Codec, Value: Codec>: Sendable {
     public let name: String
     let dbi: MDB_dbi
+    /// Set for tables opened with `expiringTable`: their rows may carry an expiry.
+    var expiry: ExpiryTables? = nil
+
+    /// Whether the row under `keyBytes` has expired by now (always `false` for other tables).
+    @available(*, noasync)
+    func isExpired(_ txn: OpaquePointer, _ keyBytes: [UInt8]) throws(KVError) -> Bool {
+        guard let expiry, let time = try expiry.expiry(txn, name, keyBytes) else { return false }
+        return time <= ExpiryTables.milliseconds(Date())
+    }
+
+    @available(*, noasync)
+    func isExpired(_ txn: OpaquePointer, _ key: MDB_val) throws(KVError) -> Bool {
+        guard expiry != nil else { return false }
+        return try isExpired(txn, Array(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)))
+    }
 
     func encodeKey(_ key: Key.Value) throws(KVError) -> [UInt8] {
         do throws(CodecError) { return try Key.encode(key) } catch { throw .encode(table: name, reason: "key: \(error.reason)") }

@@ -25,7 +25,9 @@ extension ReadableTransaction where Self: ~Copyable {
     /// - Complexity: O(log n)
     @available(*, noasync)
     public func get<K, V>(_ table: Table<K, V>, _ key: K.Value) throws(KVError) -> V.Value? {
-        try table.withEncodedKey(key) { (keyVal: inout MDB_val) throws(KVError) -> V.Value? in
+        let keyBytes = try table.encodeKey(key)
+        if try table.isExpired(txn, keyBytes) { return nil }
+        return try keyBytes.withMDBVal { (keyVal: inout MDB_val) throws(KVError) -> V.Value? in
             var data = MDB_val()
             let status = mdb_get(txn, table.dbi, &keyVal, &data)
             if status == MDB_NOTFOUND { return nil }
@@ -37,13 +39,7 @@ extension ReadableTransaction where Self: ~Copyable {
     /// Whether `key` is present.
     @available(*, noasync)
     public func exists<K, V>(_ table: Table<K, V>, _ key: K.Value) throws(KVError) -> Bool {
-        try table.withEncodedKey(key) { (keyVal: inout MDB_val) throws(KVError) -> Bool in
-            var data = MDB_val()
-            let status = mdb_get(txn, table.dbi, &keyVal, &data)
-            if status == MDB_NOTFOUND { return false }
-            try KVError.check(status, "mdb_get(\(table.name))")
-            return true
-        }
+        try get(table, key) != nil
     }
 
     /// The number of rows in `table`.
@@ -60,6 +56,13 @@ extension WriteTransaction {
     /// Stores `value` under `key`, replacing any previous value.
     @available(*, noasync)
     public func put<K, V>(_ table: Table<K, V>, _ key: K.Value, _ value: V.Value) throws(KVError) {
+        try putRow(table, key, value)
+        if let expiry = table.expiry { try expiry.set(txn, table.name, try table.encodeKey(key), nil) }
+    }
+
+    /// Stores the row only, leaving any expiry bookkeeping to the caller.
+    @available(*, noasync)
+    func putRow<K, V>(_ table: Table<K, V>, _ key: K.Value, _ value: V.Value) throws(KVError) {
         let valueBytes = try table.encodeValue(value)
         try table.withEncodedKey(key) { (keyVal: inout MDB_val) throws(KVError) in
             try valueBytes.withMDBVal { (data: inout MDB_val) throws(KVError) in
@@ -72,7 +75,8 @@ extension WriteTransaction {
     @available(*, noasync)
     @discardableResult
     public func delete<K, V>(_ table: Table<K, V>, _ key: K.Value) throws(KVError) -> Bool {
-        try table.withEncodedKey(key) { (keyVal: inout MDB_val) throws(KVError) -> Bool in
+        if let expiry = table.expiry { try expiry.set(txn, table.name, try table.encodeKey(key), nil) }
+        return try table.withEncodedKey(key) { (keyVal: inout MDB_val) throws(KVError) -> Bool in
             let status = mdb_del(txn, table.dbi, &keyVal, nil)
             if status == MDB_NOTFOUND { return false }
             try KVError.check(status, "mdb_del(\(table.name))")

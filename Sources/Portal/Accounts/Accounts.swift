@@ -1,17 +1,19 @@
-import FoundationEssentials
+public import FoundationEssentials
 public import KV
 
 /// Users and their credentials.
 public struct Accounts: Sendable {
     let environment: Environment
-    let users: Table<StringKey, JSONValue<User>>
-    let usernames: Table<StringKey, StringKey>
+    let users: IndexedTable<Key<UUID>, JSONValue<User>>
+    let byUsername: IndexHandle<StringKey, Key<UUID>>
     let hasher: PasswordHasher
 
     init(environment: Environment, hasher: PasswordHasher) throws {
         self.environment = environment
-        self.users = try environment.table("users", key: StringKey.self, value: JSONValue<User>.self)
-        self.usernames = try environment.table("users.by_username", key: StringKey.self, value: StringKey.self)
+        self.users = try environment.indexedTable("users", key: Key<UUID>.self, value: JSONValue<User>.self, indexes: [
+            .unique("username", StringKey.self) { $0.username },
+        ])
+        self.byUsername = users.index("username", StringKey.self)
         self.hasher = hasher
     }
 
@@ -32,11 +34,10 @@ public struct Accounts: Sendable {
             passwordHash: hasher.hash(password), isAdministrator: true,
             mustChangePassword: configured == nil, createdAt: Date()
         )
-        let users = self.users, usernames = self.usernames
+        let users = self.users
         let created = try await environment.write { txn in
-            guard try txn.count(users) == 0 else { return false }
-            try txn.put(users, user.id.uuidString, user)
-            try txn.put(usernames, user.username, user.id.uuidString)
+            guard try txn.count(users.table) == 0 else { return false }
+            try txn.put(users, user.id, user)
             return true
         }
         return created ? FirstAdministrator(username: username, oneTimePassword: configured == nil ? password : nil) : nil
@@ -44,10 +45,7 @@ public struct Accounts: Sendable {
 
     /// The user named `username`, or `nil`.
     public func user(named username: String) throws -> User? {
-        try environment.read { txn in
-            guard let id = try txn.get(usernames, username) else { return nil }
-            return try txn.get(users, id)
-        }
+        try environment.read { txn in try txn.get(users, byUsername, username)?.value }
     }
 
     /// Whether `password` is the password of `username`.
