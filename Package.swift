@@ -40,9 +40,9 @@ let package = Package(
 
         .target(
             name: "KV",
-            dependencies: ["CLMDB", "CZlib"],
+            dependencies: ["CLMDB", "CZlib", "CCrypto"],
             swiftSettings: sharedSwiftSettings,
-            linkerSettings: staticOrSharedLibraries(["lmdb", "z"])
+            linkerSettings: staticOrSharedLibraries(["lmdb", "z", "crypto"])
         ),
         .target(
             name: "Vector",
@@ -54,8 +54,7 @@ let package = Package(
                 "KV", "Vector", "CCrypto",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: sharedSwiftSettings,
-            linkerSettings: staticOrSharedLibraries(["crypto"])
+            swiftSettings: sharedSwiftSettings
         ),
         .target(
             name: "Web",
@@ -97,7 +96,7 @@ let package = Package(
             ],
             swiftSettings: sharedSwiftSettings
         ),
-        .testTarget(name: "ApplianceTests", dependencies: ["Appliance"], swiftSettings: sharedSwiftSettings),
+        .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "KV"], swiftSettings: sharedSwiftSettings),
 
         .executableTarget(
             name: "KVBenchmarks",

@@ -6,6 +6,9 @@ public final class PortalCore: Sendable {
     public let environment: Environment
     public let accounts: Accounts
 
+    /// The schema version this binary writes; a data directory or backup from a newer one is refused.
+    public static var schemaVersion: Int { Schema.migrations.map(\.version).max() ?? 0 }
+
     /// Opens the domain on `environment`, applying pending schema migrations first.
     public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher()) async throws {
         try await environment.migrate(Schema.migrations)

@@ -5,7 +5,10 @@ struct PortalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portal",
         abstract: "Self-service operations portal: catalog, assistant, approvals and audit in one binary.",
-        subcommands: [ServeCommand.self, ConfigCommand.self, VersionCommand.self],
+        subcommands: [
+            ServeCommand.self, ConfigCommand.self, VersionCommand.self,
+            BackupCommand.self, RestoreCommand.self, CheckCommand.self, BenchCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self
     )
 }

@@ -64,6 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
         var serviceConfiguration = ServiceGroupConfiguration(
             services: [
                 .init(service: StorageService(environment: environment, logger: logger)),
+                .init(service: ExpirySweepService(environment: environment, interval: configuration.expirySweepInterval, logger: logger)),
                 .init(service: app),
                 // Last in the list, so the first to hear of a graceful shutdown.
                 .init(service: ShutdownNotice(grace: configuration.shutdownGrace, logger: logger)),
@@ -117,6 +118,27 @@ struct ShutdownNotice: Service {
         logger.notice("shutting down: no new connections; in-flight requests may finish", metadata: [
             "grace_seconds": .stringConvertible(grace.components.seconds),
         ])
+    }
+}
+
+/// Deletes expired records (sessions, approvals, rate-limit buckets) every `interval`, in small
+/// batches so that request writes are never held up behind it.
+struct ExpirySweepService: Service {
+    let environment: KV.Environment
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do {
+                let deleted = try await environment.sweepExpired()
+                if deleted > 0 { logger.debug("expired records deleted", metadata: ["count": .stringConvertible(deleted)]) }
+            } catch {
+                logger.error("expiry sweep failed", metadata: ["error": .string("\(error)")])
+            }
+            // Wakes early when the group shuts down, so shutdown never waits out the interval.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
     }
 }
 

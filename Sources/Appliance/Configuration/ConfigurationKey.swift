@@ -53,6 +53,7 @@ struct ConfigurationKey: Sendable {
         .init("storage.map_size_mb", .integer(1...1_048_576), default: "64", help: "Initial size of the storage map; it grows by doubling."),
         .init("storage.max_map_size_mb", .integer(1...16_777_216), default: "65536", help: "Ceiling the storage map may grow to."),
         .init("storage.sync", .boolean, default: "true", help: "Sync every commit to disk (never turn off in production)."),
+        .init("storage.expiry_sweep_seconds", .integer(1...86_400), default: "60", help: "How often expired records (sessions, approvals, ...) are deleted."),
         .init("log.level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info", help: "Lowest level logged."),
         .init("log.format", .choice(["json", "text"]), default: "json", help: "json: one JSON object per line; text: for people."),
         .init("bootstrap.admin_username", .string, default: "admin", help: "Name of the administrator created on first start."),

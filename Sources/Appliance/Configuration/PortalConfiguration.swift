@@ -15,6 +15,7 @@ struct PortalConfiguration {
     var shutdownGrace: Duration { .seconds(integer("server.shutdown_grace_seconds")) }
     var publicURL: String? { string("server.public_url") }
     var dataDirectory: String { string("storage.data_dir")! }
+    var expirySweepInterval: Duration { .seconds(integer("storage.expiry_sweep_seconds")) }
     var logLevel: String { string("log.level")! }
     var logFormat: String { string("log.format")! }
     var adminUsername: String { string("bootstrap.admin_username")! }

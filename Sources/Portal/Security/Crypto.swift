@@ -1,20 +1,12 @@
 import CCrypto
+import KV
 
 /// Hashing and randomness from libcrypto. Every secret the portal derives or compares goes
 /// through here, so there is one implementation to review.
 public enum Crypto {
     /// SHA-256 of `bytes`.
     public static func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        let status = Array(bytes).withUnsafeBytes { input in
-            digest.withUnsafeMutableBufferPointer { output in
-                EVP_Digest(input.baseAddress, input.count, output.baseAddress, &length, EVP_sha256(), nil)
-            }
-        }
-        // EVP_Digest with SHA-256 fails only when memory allocation fails.
-        precondition(status == 1 && length == 32, "EVP_Digest(SHA-256) failed")
-        return digest
+        SHA256.hash(Array(bytes))
     }
 
     /// `count` bytes from libcrypto's CSPRNG.

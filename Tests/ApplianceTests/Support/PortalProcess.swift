@@ -84,6 +84,12 @@ final class PortalProcess: @unchecked Sendable {
         return (status, child.standardOutput.contents, child.standardError.contents)
     }
 
+    /// Starts a long-running command other than `serve` (a load generator); no banner is awaited.
+    init(running arguments: [String]) throws {
+        self.dataDirectory = TemporaryDirectory.make() + "/data"
+        try start(arguments, environment: [:])
+    }
+
     /// A process not started yet, run in `directory`.
     private init(directory: String) {
         self.dataDirectory = directory + "/data"
@@ -135,6 +141,18 @@ final class OutputCollector: @unchecked Sendable {
         defer { condition.unlock() }
         while !ended {
             if !condition.wait(until: deadline) { throw ProcessFailure("output did not end within \(timeout)") }
+        }
+    }
+
+    /// Waits until `count` complete lines starting with `prefix` have arrived.
+    func waitForLines(prefix: String, count: Int, timeout: Duration) throws {
+        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
+        condition.lock()
+        defer { condition.unlock() }
+        while text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().filter({ $0.hasPrefix(prefix) }).count < count {
+            if ended || !condition.wait(until: deadline) {
+                throw ProcessFailure("fewer than \(count) lines starting with \"\(prefix)\"; output so far:\n\(text.suffix(2000))")
+            }
         }
     }
 
