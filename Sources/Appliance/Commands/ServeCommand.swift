@@ -114,7 +114,11 @@ struct ShutdownNotice: Service {
     let logger: Logger
 
     func run() async throws {
-        try? await gracefulShutdown()
+        do {
+            try await gracefulShutdown()
+        } catch {
+            return  // cancelled: the group is failing, not shutting down gracefully
+        }
         logger.notice("shutting down: no new connections; in-flight requests may finish", metadata: [
             "grace_seconds": .stringConvertible(grace.components.seconds),
         ])
@@ -129,15 +133,20 @@ struct ExpirySweepService: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully {
+        while true {
             do {
                 let deleted = try await environment.sweepExpired()
                 if deleted > 0 { logger.debug("expired records deleted", metadata: ["count": .stringConvertible(deleted)]) }
             } catch {
                 logger.error("expiry sweep failed", metadata: ["error": .string("\(error)")])
             }
-            // Wakes early when the group shuts down, so shutdown never waits out the interval.
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            // Ends the service (by throwing) as soon as the group shuts down or is cancelled,
+            // so shutdown never waits out the interval.
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            } catch {
+                return
+            }
         }
     }
 }
