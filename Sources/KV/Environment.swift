@@ -39,10 +39,11 @@ public final class Environment: Sendable {
     /// `mdb_env_set_mapsize` must not run while this process has a transaction open.
     let mapLock = ReadersWriterLock()
     let state: Mutex<State>
+    /// Checked at the start of every transaction, so an atomic rather than the state's lock.
+    private let closed = Atomic<Bool>(false)
     let writer: GroupCommitWriter
 
     struct State: ~Copyable {
-        var isClosed = false
         var mapSize: Int
         var tables: [String: MDB_dbi] = [:]
         var catalog: [String: CatalogEntry] = [:]
@@ -93,13 +94,10 @@ public final class Environment: Sendable {
 
     /// Sets the closed flag; returns whether this call closed it.
     private func markClosed() -> Bool {
-        state.withLock { state in
-            defer { state.isClosed = true }
-            return !state.isClosed
-        }
+        closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 
-    public var isClosed: Bool { state.withLock { $0.isClosed } }
+    public var isClosed: Bool { closed.load(ordering: .acquiring) }
 
     /// Call with `mapLock` held (shared is enough): `close()` takes it exclusively.
     func ensureOpen() throws(KVError) {
@@ -155,4 +153,14 @@ public final class Environment: Sendable {
         }
         state.withLock { $0.mapSize = next }
     }
+}
+
+extension Environment {
+    /// The `MDB_env*`, for the side-by-side benchmark against raw LMDB calls only.
+    public var rawHandleForBenchmarks: OpaquePointer { handle }
+}
+
+extension Table {
+    /// The LMDB database handle, for the side-by-side benchmark against raw LMDB calls only.
+    public var dbiForBenchmarks: MDB_dbi { dbi }
 }
