@@ -12,6 +12,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(3), maxIterations: 1_000_000)
     let rows: UInt64 = 100_000
     let fixture = StorageFixture(rows: rows)
+    codecBenchmarks()
 
     // Point gets.
     Benchmark("get: KV typed") { benchmark in

@@ -1,4 +1,4 @@
-public import CLMDB
+import CLMDB
 
 /// What the environment knows about each opened table, so that whole-store operations
 /// (`check`, the expiry sweep) can work on tables whose Swift types they do not know.

@@ -1,4 +1,4 @@
-public import CLMDB
+import CLMDB
 
 /// The result of `Environment.check()`: rows per table and every problem found. Empty
 /// `problems` means every record decoded and every index matched its table.

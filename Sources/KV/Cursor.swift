@@ -1,4 +1,4 @@
-public import CLMDB
+import CLMDB
 import FoundationEssentials
 
 /// Which way a scan walks the keys.

@@ -1,4 +1,4 @@
-public import CLMDB
+import CLMDB
 public import FoundationEssentials
 
 /// The two tables that let rows expire: `_expiry` orders (time, table, key) so the sweep finds

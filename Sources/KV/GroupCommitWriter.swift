@@ -1,4 +1,4 @@
-public import CLMDB
+import CLMDB
 import Dispatch
 import Synchronization
 

@@ -1,4 +1,4 @@
-public import CLMDB
+import CLMDB
 
 /// A secondary index of a table: index key → primary key, written in the same write
 /// transaction as the row it indexes (see `IndexedTable`). A unique index refuses a second row

@@ -1,4 +1,4 @@
-public import CLMDB
+import CLMDB
 
 /// Every failure the KV layer reports. LMDB return codes become `KVError` in one place,
 /// `KVError.check(_:_:)`; callers never see a raw status.

@@ -1,4 +1,4 @@
-public import CLMDB
+import CLMDB
 import Synchronization
 
 /// Storage figures for metrics and `portal check`.

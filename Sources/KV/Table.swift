@@ -1,4 +1,4 @@
-public import CLMDB
+import CLMDB
 import FoundationEssentials
 
 /// A typed handle on one LMDB named database. The codecs fix how keys and values are stored;

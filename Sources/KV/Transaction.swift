@@ -1,4 +1,4 @@
-public import CLMDB
+import CLMDB
 import Synchronization
 
 /// The read operations shared by read and write transactions.

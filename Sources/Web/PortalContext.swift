@@ -1,5 +1,5 @@
 public import Hummingbird
-public import Logging
+import Logging
 
 /// The per-request context every route and middleware sees.
 public struct PortalContext: RequestContext {

@@ -6,7 +6,7 @@ import Testing
 @Suite struct ConfigurationTests {
     func write(_ text: String, to directory: String) -> String {
         let path = directory + "/portal.toml"
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(text.utf8)))
         return path
     }
 

@@ -1,5 +1,5 @@
-public import FoundationEssentials
-public import KV
+import FoundationEssentials
+import KV
 
 /// Users and their credentials.
 public struct Accounts: Sendable {

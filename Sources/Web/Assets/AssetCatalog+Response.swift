@@ -1,4 +1,4 @@
-public import Hummingbird
+import Hummingbird
 
 extension AssetCatalog.Asset {
     /// The response for `request`: 304 when the client's `If-None-Match` matches, gzip when the
