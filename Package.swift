@@ -12,8 +12,11 @@ let sharedSwiftSettings: [SwiftSetting] = [
 /// The vector kernels are compiled for x86-64-v3 (AVX2 + FMA). swiftc takes its code-generation
 /// target features from the Clang importer, so `-Xcc -march` is what reaches the SIMD code.
 /// The binary checks the CPU before any of this code runs (see `CPUFeatures`).
+/// Debug builds optimize it too: an unoptimized SIMD kernel is ~100x slower, which would make
+/// the recall tests crawl.
 let vectorSwiftSettings = sharedSwiftSettings + [
     .unsafeFlags(["-Xcc", "-march=x86-64-v3"], .when(platforms: [.linux])),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
 ]
 
 let package = Package(

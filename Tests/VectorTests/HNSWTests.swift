@@ -1,0 +1,105 @@
+import Testing
+@testable import Vector
+
+/// HNSW against brute force on clustered data (like embeddings: points gather around topics).
+@Suite struct HNSWTests {
+    /// `count` points around `clusters` random centres, deterministic for a seed.
+    static func clustered(count: Int, dimension: Int, clusters: Int = 24, seed: UInt64) -> [[Float]] {
+        var random = SplitMix64(seed: seed)
+        func uniform() -> Float { Float(random.next() >> 40) / Float(1 << 24) * 2 - 1 }
+        let centres = (0..<clusters).map { _ in (0..<dimension).map { _ in uniform() } }
+        return (0..<count).map { index in centres[index % clusters].map { $0 + 0.35 * uniform() } }
+    }
+
+    static func recall(_ index: inout HNSWIndex, queries: [[Float]], k: Int, ef: Int, filter: VectorFilter? = nil) throws -> Double {
+        var found = 0
+        for query in queries {
+            let prepared = try index.prepared(query)
+            let truth = Set(index.exactSearch(prepared, k: k, among: filter?.ids).map(\.id))
+            let answer = try index.search(query, k: k, ef: ef, filter: filter)
+            #expect(answer.count == min(k, truth.count))
+            if let filter { #expect(answer.allSatisfy { filter.contains($0.id) }) }
+            found += answer.filter { truth.contains($0.id) }.count
+            #expect(zip(answer, answer.dropFirst()).allSatisfy { $0.distance <= $1.distance }, "results sorted closest first")
+        }
+        return Double(found) / Double(queries.count * min(k, filter?.count ?? index.count))
+    }
+
+    static func build(_ metric: Metric, count: Int = 3_000, dimension: Int = 32, seed: UInt64 = 1, threshold: Int = 2_000) throws -> HNSWIndex {
+        var index = HNSWIndex(dimension: dimension, metric: metric, parameters: HNSWParameters(m: 16, efConstruction: 100, efSearch: 64, seed: seed, exactScanThreshold: threshold))
+        for vector in clustered(count: count, dimension: dimension, seed: seed) { try index.insert(vector) }
+        return index
+    }
+
+    @Test(arguments: [Metric.cosine, .squaredL2])
+    func recallAtTenIsHighAndTheGraphIsSound(metric: Metric) throws {
+        var index = try Self.build(metric)
+        #expect(index.checkInvariants() == [])
+        let queries = Self.clustered(count: 100, dimension: 32, seed: 99)
+        let recall = try Self.recall(&index, queries: queries, k: 10, ef: 64)
+        #expect(recall >= 0.95, "recall@10 = \(recall)")
+    }
+
+    @Test func theSameSeedBuildsTheSameGraph() throws {
+        let a = try Self.build(.cosine, count: 800, seed: 5)
+        let b = try Self.build(.cosine, count: 800, seed: 5)
+        #expect(a.levels == b.levels)
+        #expect(a.layer0 == b.layer0)
+        #expect(a.upper == b.upper)
+        let c = try Self.build(.cosine, count: 800, seed: 6)
+        #expect(a.levels != c.levels)
+    }
+
+    /// Filters at 50%, 10%, 1% and 0.1% of the ids, with the default threshold for exact scans.
+    @Test(arguments: [0.5, 0.1, 0.01, 0.001])
+    func filteredRecallStaysHigh(selectivity: Double) throws {
+        var index = try Self.build(.cosine, count: 4_000)
+        var random = SplitMix64(seed: 7)
+        var filter = VectorFilter(capacity: index.count)
+        let wanted = max(1, Int(Double(index.count) * selectivity))
+        while filter.count < wanted { filter.insert(UInt32(random.next() % UInt64(index.count))) }
+        let queries = Self.clustered(count: 60, dimension: 32, seed: 123)
+        let recall = try Self.recall(&index, queries: queries, k: 10, ef: 64, filter: filter)
+        #expect(recall >= 0.95, "selectivity \(selectivity): recall@10 = \(recall)")
+    }
+
+    /// The graph path under a filter (exact scans disabled): recall at 10% selectivity.
+    @Test func filteredGraphTraversalWithoutTheExactFallback() throws {
+        var index = try Self.build(.cosine, count: 4_000, threshold: 0)
+        var filter = VectorFilter(capacity: index.count)
+        for id in stride(from: 0, to: UInt32(index.count), by: 10) { filter.insert(id) }
+        let recall = try Self.recall(&index, queries: Self.clustered(count: 60, dimension: 32, seed: 321), k: 10, ef: 64, filter: filter)
+        #expect(recall >= 0.9, "recall@10 = \(recall)")
+    }
+
+    @Test func deletedVectorsAreNeverReturned() throws {
+        var index = try Self.build(.cosine, count: 2_000)
+        for id in stride(from: UInt32(0), to: 2_000, by: 3) { try index.remove(id) }
+        #expect(index.deletedCount == 667)
+        let queries = Self.clustered(count: 50, dimension: 32, seed: 77)
+        for query in queries {
+            #expect(try index.search(query, k: 10).allSatisfy { $0.id % 3 != 0 })
+        }
+        #expect(try Self.recall(&index, queries: queries, k: 10, ef: 64) >= 0.95)
+        #expect(throws: VectorError.unknownID(5_000)) { try index.remove(5_000) }
+    }
+
+    @Test func badVectorsAreTypedErrors() throws {
+        var cosine = HNSWIndex(dimension: 4, metric: .cosine)
+        #expect(throws: VectorError.wrongDimension(expected: 4, got: 3)) { try cosine.insert([1, 2, 3]) }
+        #expect(throws: VectorError.notFinite) { try cosine.insert([1, .nan, 0, 0]) }
+        #expect(throws: VectorError.notFinite) { try cosine.insert([1, .infinity, 0, 0]) }
+        #expect(throws: VectorError.zeroVector) { try cosine.insert([0, 0, 0, 0]) }
+        #expect(throws: VectorError.zeroVector) { try cosine.search([0, 0, 0, 0], k: 1) }
+        #expect(cosine.count == 0)
+        var l2 = HNSWIndex(dimension: 4, metric: .squaredL2)
+        #expect(try l2.insert([0, 0, 0, 0]) == 0)
+        #expect(try l2.search([0, 0, 0, 1], k: 5) == [SearchResult(id: 0, distance: 1)])
+    }
+
+    @Test func logMatchesKnownValues() {
+        for (x, expected) in [(1.0, 0.0), (2.718281828459045, 1.0), (16.0, 2.772588722239781), (0.001, -6.907755278982137)] {
+            #expect(abs(Foundationless.log(x) - expected) < 1e-12)
+        }
+    }
+}
