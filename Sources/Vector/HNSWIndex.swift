@@ -305,3 +305,10 @@ enum Foundationless {
         return 2 * sum + exponent * 0.693_147_180_559_945_3
     }
 }
+
+extension HNSWIndex {
+    /// Bytes held by the graph's links (layer 0 and upper layers), for memory accounting.
+    public var linkBytes: Int {
+        layer0.count * 4 + upper.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count * 4 } }
+    }
+}

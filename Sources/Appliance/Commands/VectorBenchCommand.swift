@@ -1,0 +1,129 @@
+import ArgumentParser
+import FoundationEssentials
+import Glibc
+import Vector
+
+/// `portal bench vector`: builds the HNSW index on a TEXMEX data set (`base.fvecs`,
+/// `query.fvecs`, `groundtruth.ivecs`), then for each ef runs every query on one thread and
+/// reports recall@k and queries per second, with build time and resident memory. `--out`
+/// writes the result ids (ivecs) for `shared/bench/bench_peers.py --score`.
+struct VectorBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "vector", abstract: "Recall and QPS of the vector index on a TEXMEX data set.")
+
+    @Option(help: "Base vectors (fvecs).") var base: String
+    @Option(help: "Query vectors (fvecs).") var query: String
+    @Option(help: "Ground-truth neighbour ids (ivecs).") var gt: String?
+    @Option(name: .customLong("M"), help: "Links per node.") var m: Int = 16
+    @Option(help: "efConstruction.") var efc: Int = 200
+    @Option(help: "Comma-separated ef values to search with.") var ef: String = "10,20,40,80,160"
+    @Option(help: "Neighbours per query.") var k: Int = 10
+    @Option(help: "Metric: cosine, innerProduct or squaredL2.") var metric: String = "cosine"
+    @Option(help: "Write the result ids of the last ef (ivecs).") var out: String?
+
+    func run() throws {
+        guard let metric = Metric(rawValue: metric) else { throw ValidationError("unknown metric \(metric)") }
+        let efs = ef.split(separator: ",").compactMap { Int($0) }
+        guard !efs.isEmpty, efs.allSatisfy({ $0 > 0 }) else { throw ValidationError("--ef takes positive integers, e.g. 10,20,40") }
+        var (baseVectors, dimension) = try TexmexFile.readFloats(base)
+        let (queries, queryDimension) = try TexmexFile.readFloats(query)
+        guard dimension == queryDimension else { throw ValidationError("base has \(dimension) dimensions, queries \(queryDimension)") }
+        let truth = try gt.map { try TexmexFile.readInts($0).vectors }
+
+        var index = HNSWIndex(dimension: dimension, metric: metric, parameters: HNSWParameters(m: m, efConstruction: efc, efSearch: efs[0]))
+        let buildStart = ContinuousClock.now
+        for vector in baseVectors { try index.insert(vector) }
+        let buildSeconds = (ContinuousClock.now - buildStart).seconds
+        let baseCount = baseVectors.count
+        let rawBytes = baseCount * dimension * 4
+        let linkBytes = index.linkBytes
+        baseVectors = []  // measure the index, not the input
+        print("build: \(baseCount) x \(dimension) in \(format3(buildSeconds)) s on 1 thread (M=\(m), efConstruction=\(efc)); "
+            + "resident \(residentMegabytes()) MiB; raw vectors \(rawBytes >> 20) MiB + links \(linkBytes >> 20) MiB")
+        var lastResults: [[Int32]] = []
+        for width in efs {
+            var results: [[Int32]] = []
+            results.reserveCapacity(queries.count)
+            let start = ContinuousClock.now
+            for query in queries {
+                results.append(try index.search(query, k: k, ef: width).map { Int32($0.id) })
+            }
+            let seconds = (ContinuousClock.now - start).seconds
+            var line = "ef=\(width): \(Int(Double(queries.count) / seconds)) QPS"
+            if let truth {
+                var hits = 0
+                for (answer, expected) in zip(results, truth) { hits += Set(answer).intersection(expected.prefix(k)).count }
+                line += ", recall@\(k) \(format3(Double(hits) / Double(queries.count * k)))"
+            }
+            print(line)
+            lastResults = results
+        }
+        if let out { try TexmexFile.writeInts(lastResults, to: out) }
+    }
+
+    func format3(_ value: Double) -> String {
+        let scaled = (value * 1000).rounded() / 1000
+        return "\(scaled)"
+    }
+
+    /// Resident set size now, from /proc/self/status (VmRSS).
+    func residentMegabytes() -> Int {
+        guard let file = fopen("/proc/self/status", "r") else { return -1 }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(cString: line)
+            if text.hasPrefix("VmRSS:") { return (Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024 }
+        }
+        return -1
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// The TEXMEX vector formats: each vector is an int32 dimension followed by that many float32
+/// (fvecs) or int32 (ivecs) values, little-endian.
+enum TexmexFile {
+    struct FormatError: Error, CustomStringConvertible { let description: String }
+
+    static func readFloats(_ path: String) throws -> (vectors: [[Float]], dimension: Int) {
+        let (words, dimension) = try readWords(path)
+        return (words.map { $0.map { Float(bitPattern: $0) } }, dimension)
+    }
+
+    static func readInts(_ path: String) throws -> (vectors: [[Int32]], dimension: Int) {
+        let (words, dimension) = try readWords(path)
+        return (words.map { $0.map { Int32(bitPattern: $0) } }, dimension)
+    }
+
+    private static func readWords(_ path: String) throws -> ([[UInt32]], Int) {
+        guard let file = fopen(path, "rb") else { throw FormatError(description: "\(path): cannot open: \(String(cString: strerror(errno)))") }
+        defer { fclose(file) }
+        var vectors: [[UInt32]] = []
+        var dimension = -1
+        var header: UInt32 = 0
+        while fread(&header, 4, 1, file) == 1 {
+            let d = Int(UInt32(littleEndian: header))
+            guard d > 0, d <= 1 << 16, dimension == -1 || d == dimension else {
+                throw FormatError(description: "\(path): vector \(vectors.count) has dimension \(d), expected \(dimension)")
+            }
+            dimension = d
+            var vector = [UInt32](repeating: 0, count: d)
+            guard fread(&vector, 4, d, file) == d else { throw FormatError(description: "\(path): truncated at vector \(vectors.count)") }
+            vectors.append(vector.map { UInt32(littleEndian: $0) })
+        }
+        guard dimension > 0 else { throw FormatError(description: "\(path): no vectors") }
+        return (vectors, dimension)
+    }
+
+    static func writeInts(_ rows: [[Int32]], to path: String) throws {
+        guard let file = fopen(path, "wb") else { throw FormatError(description: "\(path): cannot create: \(String(cString: strerror(errno)))") }
+        defer { fclose(file) }
+        let width = rows.map(\.count).max() ?? 0
+        for row in rows {
+            var words = [UInt32(width).littleEndian] + (row + Array(repeating: -1, count: width - row.count)).map { UInt32(bitPattern: $0).littleEndian }
+            guard fwrite(&words, 4, words.count, file) == words.count else { throw FormatError(description: "\(path): write failed") }
+        }
+    }
+}
