@@ -49,11 +49,16 @@ public enum Backup {
         let input = try FileDescriptor.open(staging + "/data.mdb")
         defer { input.close() }
         var payloadBytes: UInt64 = 0
-        try GzipStream.compress(from: input) { (chunk) throws(KVError) in
+        var offset = 0
+        try Gzip.compress(read: { () throws(KVError) in
+            let chunk = try input.read(at: offset, count: Gzip.chunkSize)
+            offset += chunk.count
+            return chunk
+        }, write: { (chunk) throws(KVError) in
             try output.write(chunk)
             digest.update(chunk)
             payloadBytes += UInt64(chunk.count)
-        }
+        })
         var length: [UInt8] = []
         append(payloadBytes, to: &length)
         try output.write(length)
@@ -107,9 +112,12 @@ public enum Backup {
         let partial = target + ".partial"
         let output = try FileDescriptor.create(partial)
         defer { output.close() }
-        try GzipStream.decompress(from: input, offset: headerSize, count: Int(header.payloadBytes)) { (chunk) throws(KVError) in
-            try output.write(chunk)
-        }
+        var consumed = 0
+        try Gzip.decompress(read: { () throws(KVError) in
+            let chunk = try input.read(at: headerSize + consumed, count: min(Gzip.chunkSize, Int(header.payloadBytes) - consumed))
+            consumed += chunk.count
+            return chunk
+        }, write: { (chunk) throws(KVError) in try output.write(chunk) })
         try output.sync()
         guard rename(partial, target) == 0 else { throw KVError.invalidFile(path: target, reason: "cannot rename into place: \(errnoText())") }
         return header
@@ -196,76 +204,5 @@ struct FileDescriptor {
 
     func sync() throws(KVError) {
         guard fsync(descriptor) == 0 else { throw .invalidFile(path: path, reason: "cannot sync: \(errnoText())") }
-    }
-}
-
-/// Streaming gzip between files, in 1 MiB chunks, so backups never hold a whole database in memory.
-enum GzipStream {
-    static let chunkSize = 1 << 20
-
-    static func compress(from input: FileDescriptor, _ emit: ([UInt8]) throws(KVError) -> Void) throws(KVError) {
-        var stream = z_stream()
-        guard deflateInit2_(&stream, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw .invalidFile(path: input.path, reason: "deflateInit2 failed")
-        }
-        defer { deflateEnd(&stream) }
-        var offset = 0
-        var output = [UInt8](repeating: 0, count: chunkSize)
-        var finished = false
-        while !finished {
-            var input = try input.read(at: offset, count: chunkSize)
-            offset += input.count
-            let flush = input.count < chunkSize ? Z_FINISH : Z_NO_FLUSH
-            var status: Int32 = Z_OK
-            try input.withUnsafeMutableBufferPointer { (inputBuffer) throws(KVError) in
-                stream.next_in = inputBuffer.baseAddress
-                stream.avail_in = UInt32(inputBuffer.count)
-                repeat {
-                    let produced = output.withUnsafeMutableBufferPointer { outputBuffer in
-                        stream.next_out = outputBuffer.baseAddress
-                        stream.avail_out = UInt32(outputBuffer.count)
-                        status = deflate(&stream, flush)
-                        return outputBuffer.count - Int(stream.avail_out)
-                    }
-                    if produced > 0 { try emit(Array(output[..<produced])) }
-                } while stream.avail_out == 0
-            }
-            finished = status == Z_STREAM_END
-            guard finished || status == Z_OK || status == Z_BUF_ERROR else {
-                throw .invalidFile(path: "gzip", reason: "deflate failed (\(status))")
-            }
-        }
-    }
-
-    static func decompress(from input: FileDescriptor, offset start: Int, count: Int, _ emit: ([UInt8]) throws(KVError) -> Void) throws(KVError) {
-        var stream = z_stream()
-        guard inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw .invalidFile(path: input.path, reason: "inflateInit2 failed")
-        }
-        defer { inflateEnd(&stream) }
-        var consumed = 0
-        var output = [UInt8](repeating: 0, count: chunkSize)
-        var status: Int32 = Z_OK
-        while status != Z_STREAM_END {
-            guard consumed < count else { throw .invalidFile(path: input.path, reason: "the compressed data ends early") }
-            var chunk = try input.read(at: start + consumed, count: min(chunkSize, count - consumed))
-            consumed += chunk.count
-            try chunk.withUnsafeMutableBufferPointer { (inputBuffer) throws(KVError) in
-                stream.next_in = inputBuffer.baseAddress
-                stream.avail_in = UInt32(inputBuffer.count)
-                repeat {
-                    let produced = output.withUnsafeMutableBufferPointer { outputBuffer in
-                        stream.next_out = outputBuffer.baseAddress
-                        stream.avail_out = UInt32(outputBuffer.count)
-                        status = inflate(&stream, Z_NO_FLUSH)
-                        return outputBuffer.count - Int(stream.avail_out)
-                    }
-                    guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
-                        throw .invalidFile(path: input.path, reason: "the compressed data is damaged (zlib \(status))")
-                    }
-                    if produced > 0 { try emit(Array(output[..<produced])) }
-                } while stream.avail_out == 0 && status != Z_STREAM_END
-            }
-        }
     }
 }

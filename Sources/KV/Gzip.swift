@@ -1,62 +1,91 @@
 import CZlib
 
-/// gzip (RFC 1952) compression with zlib, for backups and HTTP responses.
+/// gzip (RFC 1952) with zlib: one streaming implementation for backups (files of any size, in
+/// 1 MiB chunks) and one-shot helpers for in-memory data (HTTP assets).
 public enum Gzip {
-    /// Why zlib refused the input.
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
-    }
+    static let chunkSize = 1 << 20
 
-    /// Compresses `input` into a gzip member.
-    public static func compress(_ input: [UInt8], level: Int32 = 9) throws(Failure) -> [UInt8] {
-        var stream = z_stream()
-        // windowBits 15 + 16 selects the gzip wrapper.
-        var status = deflateInit2_(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-        guard status == Z_OK else { throw Failure(description: "deflateInit2 failed (\(status))") }
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(input.count))) + 32)
-        status = input.withUnsafeBufferPointer { inputBuffer in
-            output.withUnsafeMutableBufferPointer { outputBuffer in
-                stream.next_in = UnsafeMutablePointer(mutating: inputBuffer.baseAddress)
-                stream.avail_in = UInt32(inputBuffer.count)
-                stream.next_out = outputBuffer.baseAddress
-                stream.avail_out = UInt32(outputBuffer.count)
-                return deflate(&stream, Z_FINISH)
-            }
-        }
-        guard status == Z_STREAM_END else { throw Failure(description: "deflate failed (\(status))") }
-        output.removeSubrange(Int(stream.total_out)...)
+    /// Compresses `input` into one gzip member.
+    public static func compress(_ input: [UInt8], level: Int32 = 9) throws(KVError) -> [UInt8] {
+        var pending = [input]
+        var output: [UInt8] = []
+        try compress(level: level, read: { pending.popLast() ?? [] }, write: { output += $0 })
         return output
     }
 
     /// Decompresses one gzip member; refuses output larger than `limit` bytes.
-    public static func decompress(_ input: [UInt8], limit: Int = 1 << 30) throws(Failure) -> [UInt8] {
-        var stream = z_stream()
-        var status = inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-        guard status == Z_OK else { throw Failure(description: "inflateInit2 failed (\(status))") }
-        defer { inflateEnd(&stream) }
+    public static func decompress(_ input: [UInt8], limit: Int = 1 << 30) throws(KVError) -> [UInt8] {
+        var pending = [input]
         var output: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        try input.withUnsafeBufferPointer { (inputBuffer) throws(Failure) in
-            stream.next_in = UnsafeMutablePointer(mutating: inputBuffer.baseAddress)
-            stream.avail_in = UInt32(inputBuffer.count)
-            repeat {
-                let produced = chunk.withUnsafeMutableBufferPointer { chunkBuffer in
-                    stream.next_out = chunkBuffer.baseAddress
-                    stream.avail_out = UInt32(chunkBuffer.count)
-                    status = inflate(&stream, Z_NO_FLUSH)
-                    return chunkBuffer.count - Int(stream.avail_out)
-                }
-                guard status == Z_OK || status == Z_STREAM_END else {
-                    throw Failure(description: "not valid gzip data (zlib status \(status))")
-                }
-                output.append(contentsOf: chunk[..<produced])
-                guard output.count <= limit else { throw Failure(description: "decompressed size exceeds \(limit) bytes") }
-                if status == Z_OK && produced == 0 && stream.avail_in == 0 {
-                    throw Failure(description: "gzip data is truncated")
-                }
-            } while status != Z_STREAM_END
-        }
+        try decompress(read: { pending.popLast() ?? [] }, write: { (chunk) throws(KVError) in
+            output += chunk
+            guard output.count <= limit else { throw .compression("decompressed size exceeds \(limit) bytes") }
+        })
         return output
+    }
+
+    /// Streams `read`'s chunks (an empty chunk ends the input) through deflate into `write`.
+    static func compress(
+        level: Int32 = 6, read: () throws(KVError) -> [UInt8], write: ([UInt8]) throws(KVError) -> Void
+    ) throws(KVError) {
+        var stream = z_stream()
+        guard deflateInit2_(&stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw .compression("deflateInit2 failed")
+        }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: chunkSize)
+        var status: Int32 = Z_OK
+        while status != Z_STREAM_END {
+            var input = try read()
+            let flush = input.isEmpty ? Z_FINISH : Z_NO_FLUSH
+            try input.withUnsafeMutableBufferPointer { (inputBuffer) throws(KVError) in
+                stream.next_in = inputBuffer.baseAddress
+                stream.avail_in = UInt32(inputBuffer.count)
+                repeat {
+                    let produced = output.withUnsafeMutableBufferPointer { outputBuffer in
+                        stream.next_out = outputBuffer.baseAddress
+                        stream.avail_out = UInt32(outputBuffer.count)
+                        status = deflate(&stream, flush)
+                        return outputBuffer.count - Int(stream.avail_out)
+                    }
+                    guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
+                        throw .compression("deflate failed (zlib \(status))")
+                    }
+                    if produced > 0 { try write(Array(output[..<produced])) }
+                } while stream.avail_out == 0
+            }
+        }
+    }
+
+    /// Streams `read`'s chunks (an empty chunk ends the input) through inflate into `write`;
+    /// input that ends before the gzip member does is an error.
+    static func decompress(read: () throws(KVError) -> [UInt8], write: ([UInt8]) throws(KVError) -> Void) throws(KVError) {
+        var stream = z_stream()
+        guard inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw .compression("inflateInit2 failed")
+        }
+        defer { inflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: chunkSize)
+        var status: Int32 = Z_OK
+        while status != Z_STREAM_END {
+            var input = try read()
+            guard !input.isEmpty else { throw .compression("the gzip data is truncated") }
+            try input.withUnsafeMutableBufferPointer { (inputBuffer) throws(KVError) in
+                stream.next_in = inputBuffer.baseAddress
+                stream.avail_in = UInt32(inputBuffer.count)
+                repeat {
+                    let produced = output.withUnsafeMutableBufferPointer { outputBuffer in
+                        stream.next_out = outputBuffer.baseAddress
+                        stream.avail_out = UInt32(outputBuffer.count)
+                        status = inflate(&stream, Z_NO_FLUSH)
+                        return outputBuffer.count - Int(stream.avail_out)
+                    }
+                    guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
+                        throw .compression("not valid gzip data (zlib \(status))")
+                    }
+                    if produced > 0 { try write(Array(output[..<produced])) }
+                } while stream.avail_out == 0 && status != Z_STREAM_END
+            }
+        }
     }
 }

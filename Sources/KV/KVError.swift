@@ -15,6 +15,8 @@ public enum KVError: Error, Equatable, CustomStringConvertible {
     case uniqueViolation(index: String)
     /// The data directory was written by a newer schema than this binary knows.
     case schemaTooNew(found: Int, supported: Int)
+    /// gzip data could not be compressed or decompressed.
+    case compression(String)
     /// A continuation token that this store did not issue for this scan.
     case invalidContinuation
     /// The environment was closed; no new transaction can start.
@@ -36,6 +38,8 @@ public enum KVError: Error, Equatable, CustomStringConvertible {
             "unique index '\(index)' already holds this key"
         case let .schemaTooNew(found, supported):
             "the data directory has schema version \(found), newer than this binary's \(supported); use a newer portal"
+        case let .compression(reason):
+            "gzip: \(reason)"
         case .invalidContinuation:
             "the continuation token is not valid for this listing"
         case .closed:
