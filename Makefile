@@ -8,7 +8,7 @@ PORT      ?= 8080
 # Static archives of the system libraries; `-l:libX.a` in Package.swift picks them in release builds.
 STATIC_FLAGS := --static-swift-stdlib -Xlinker -ldl -Xlinker -lpthread
 
-.PHONY: run build test unit-tests dist deb tarball bench bench-short clean deps test-deps
+.PHONY: run build test dist deb tarball bench bench-kv bench-short clean deps test-deps
 
 deps:
 	@scripts/install-deps.sh build
@@ -49,12 +49,16 @@ deb: dist
 
 tarball: deb
 
-## Benchmarks (package-benchmark); `bench-short` is the quick run CI does.
+## Benchmarks (package-benchmark). `bench-kv` prints the storage comparison with ratios;
+## `bench-short` runs only the quick kernel and codec benchmarks.
 bench: deps
-	$(SWIFT) package --disable-sandbox benchmark
+	$(SWIFT) package --disable-sandbox benchmark --no-progress
+
+bench-kv: deps
+	scripts/bench-kv.sh
 
 bench-short: deps
-	$(SWIFT) package --disable-sandbox benchmark --filter '.*' --max-iterations 20 --max-duration 1
+	$(SWIFT) package --disable-sandbox benchmark --no-progress --filter 'codec.*' --filter '.*1536 SIMD'
 
 clean:
 	rm -rf .build $(DIST)
