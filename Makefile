@@ -21,7 +21,7 @@ build: deps
 
 ## Build and serve on http://127.0.0.1:$(PORT) from $(DATA_DIR); prints how to sign in on first start.
 run: build
-	$(SWIFT) run --skip-build portal serve --data-dir $(DATA_DIR) --port $(PORT)
+	PORTAL_LOG_FORMAT=text $(SWIFT) run --skip-build portal serve --data-dir $(DATA_DIR) --port $(PORT)
 
 ## Every test: unit and process tests, the kernel disassembly check, the static binary in a
 ## bare Debian root and on an old CPU, the package checks, and the browser tests.
