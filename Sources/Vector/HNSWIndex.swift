@@ -69,6 +69,16 @@ public struct HNSWIndex {
     /// Vectors stored, deleted ones included.
     public var count: Int { levels.count }
 
+    /// Reserves room for `capacity` vectors, so that growing does not over-allocate (arrays
+    /// double) when the final size is known, as when loading a data set.
+    public mutating func reserveCapacity(_ capacity: Int) {
+        vectors.reserveCapacity(capacity * dimension)
+        levels.reserveCapacity(capacity)
+        layer0.reserveCapacity(capacity * stride0)
+        upper.reserveCapacity(capacity)
+        deleted.reserveCapacity(capacity)
+    }
+
     // MARK: Input
 
     /// Checks a vector and returns it as stored: normalized for cosine.

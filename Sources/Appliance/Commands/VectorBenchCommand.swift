@@ -24,19 +24,18 @@ struct VectorBenchCommand: ParsableCommand {
         guard let metric = Metric(rawValue: metric) else { throw ValidationError("unknown metric \(metric)") }
         let efs = ef.split(separator: ",").compactMap { Int($0) }
         guard !efs.isEmpty, efs.allSatisfy({ $0 > 0 }) else { throw ValidationError("--ef takes positive integers, e.g. 10,20,40") }
-        var (baseVectors, dimension) = try TexmexFile.readFloats(base)
-        let (queries, queryDimension) = try TexmexFile.readFloats(query)
-        guard dimension == queryDimension else { throw ValidationError("base has \(dimension) dimensions, queries \(queryDimension)") }
+        let (queries, dimension) = try TexmexFile.readFloats(query)
         let truth = try gt.map { try TexmexFile.readInts($0).vectors }
 
         var index = HNSWIndex(dimension: dimension, metric: metric, parameters: HNSWParameters(m: m, efConstruction: efc, efSearch: efs[0]))
+        // Base vectors stream from the file into the index, so resident memory is the index's.
+        index.reserveCapacity(try TexmexFile.count(base, dimension: dimension))
         let buildStart = ContinuousClock.now
-        for vector in baseVectors { try index.insert(vector) }
+        try TexmexFile.forEachFloatVector(base, dimension: dimension) { vector in try index.insert(vector) }
         let buildSeconds = (ContinuousClock.now - buildStart).seconds
-        let baseCount = baseVectors.count
+        let baseCount = index.count
         let rawBytes = baseCount * dimension * 4
         let linkBytes = index.linkBytes
-        baseVectors = []  // measure the index, not the input
         print("build: \(baseCount) x \(dimension) in \(format3(buildSeconds)) s on 1 thread (M=\(m), efConstruction=\(efc)); "
             + "resident \(residentMegabytes()) MiB; raw vectors \(rawBytes >> 20) MiB + links \(linkBytes >> 20) MiB")
         var lastResults: [[Int32]] = []
@@ -86,6 +85,32 @@ extension Duration {
 /// (fvecs) or int32 (ivecs) values, little-endian.
 enum TexmexFile {
     struct FormatError: Error, CustomStringConvertible { let description: String }
+
+    /// How many vectors of `dimension` an fvecs/ivecs file holds, from its size.
+    static func count(_ path: String, dimension: Int) throws -> Int {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw FormatError(description: "\(path): cannot stat: \(String(cString: strerror(errno)))") }
+        let record = 4 * (dimension + 1)
+        guard Int(info.st_size) % record == 0 else { throw FormatError(description: "\(path): size is not a whole number of \(dimension)-d vectors") }
+        return Int(info.st_size) / record
+    }
+
+    /// Calls `body` with each vector of an fvecs file, reading one at a time.
+    static func forEachFloatVector(_ path: String, dimension: Int, _ body: ([Float]) throws -> Void) throws {
+        guard let file = fopen(path, "rb") else { throw FormatError(description: "\(path): cannot open: \(String(cString: strerror(errno)))") }
+        defer { fclose(file) }
+        var header: UInt32 = 0
+        var words = [UInt32](repeating: 0, count: dimension)
+        var index = 0
+        while fread(&header, 4, 1, file) == 1 {
+            guard Int(UInt32(littleEndian: header)) == dimension else {
+                throw FormatError(description: "\(path): vector \(index) has dimension \(UInt32(littleEndian: header)), expected \(dimension)")
+            }
+            guard fread(&words, 4, dimension, file) == dimension else { throw FormatError(description: "\(path): truncated at vector \(index)") }
+            try body(words.map { Float(bitPattern: UInt32(littleEndian: $0)) })
+            index += 1
+        }
+    }
 
     static func readFloats(_ path: String) throws -> (vectors: [[Float]], dimension: Int) {
         let (words, dimension) = try readWords(path)
