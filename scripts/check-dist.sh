@@ -35,8 +35,16 @@ for library in liblmdb libcrypto libssl libz.so libswiftCore libFoundation; do
   fi
 done
 install -m 0755 "$binary" "$rootfs/usr/local/bin/portal"
-# A real host has /proc; the Swift runtime reads the command line from /proc/self/cmdline.
-mountpoint -q "$rootfs/proc" || mount -t proc proc "$rootfs/proc"
+# Without /proc the Swift runtime cannot read its command line: the binary must say so and
+# stop, not fall through to its default command (serve).
+umount "$rootfs/proc" 2>/dev/null || true
+set +e
+message=$(chroot "$rootfs" /usr/local/bin/portal version 2>&1)
+status=$?
+set -e
+[ $status -eq 2 ] && grep -q '/proc' <<<"$message" || fail "without /proc: exit $status, output: $message"
+# A real host has /proc.
+mount -t proc proc "$rootfs/proc"
 trap 'umount "$rootfs/proc" 2>/dev/null || true' EXIT
 version=$(chroot "$rootfs" /usr/local/bin/portal version)
 echo "check-dist: in the bare root: $version"

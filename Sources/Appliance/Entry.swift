@@ -11,6 +11,12 @@ enum Entry {
             printError("portal: this CPU lacks x86-64-v3 (AVX2 and FMA), which portal requires; run it on a CPU from 2015 or later (Intel Haswell, AMD Excavator/Zen or newer).")
             exit(3)
         }
+        // The Swift runtime reads the command line from /proc/self/cmdline; without /proc it sees
+        // no arguments at all, and `portal version` would silently start a server instead.
+        guard !CommandLine.arguments.isEmpty else {
+            printError("portal: cannot read the command line: is /proc mounted?")
+            exit(2)
+        }
         await PortalCommand.main()
     }
 }
