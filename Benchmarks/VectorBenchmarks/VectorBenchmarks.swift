@@ -11,31 +11,19 @@ let benchmarks: @Sendable () -> Void = {
     let a = (0..<dimension).map { _ in Float.random(in: -1...1, using: &generator) }
     let b = (0..<dimension).map { _ in Float.random(in: -1...1, using: &generator) }
 
-    Benchmark("dot 1536 SIMD") { benchmark in
-        a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                for _ in benchmark.scaledIterations { blackHole(Distance.dot(pa, pb)) }
-            }
-        }
-    }
-    Benchmark("dot 1536 scalar reference") { benchmark in
-        a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                for _ in benchmark.scaledIterations { blackHole(Distance.Reference.dot(pa, pb)) }
-            }
-        }
-    }
-    Benchmark("squared L2 1536 SIMD") { benchmark in
-        a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                for _ in benchmark.scaledIterations { blackHole(Distance.squaredL2(pa, pb)) }
-            }
-        }
-    }
-    Benchmark("squared L2 1536 scalar reference") { benchmark in
-        a.withUnsafeBufferPointer { pa in
-            b.withUnsafeBufferPointer { pb in
-                for _ in benchmark.scaledIterations { blackHole(Distance.Reference.squaredL2(pa, pb)) }
+    typealias Kernel = @Sendable (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Float
+    let kernels: [(name: String, kernel: Kernel)] = [
+        ("dot 1536 SIMD", Distance.dot),
+        ("dot 1536 scalar reference", Distance.Reference.dot),
+        ("squared L2 1536 SIMD", Distance.squaredL2),
+        ("squared L2 1536 scalar reference", Distance.Reference.squaredL2),
+    ]
+    for (name, kernel) in kernels {
+        Benchmark(name) { benchmark in
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    for _ in benchmark.scaledIterations { blackHole(kernel(pa, pb)) }
+                }
             }
         }
     }

@@ -97,9 +97,13 @@ public enum Backup {
     }
 
     /// Restores the backup at `path` into `directory`, which must not hold a `data.mdb` yet.
-    /// Checks the whole file's checksum before writing anything.
-    public static func restore(from path: String, into directory: String) throws -> Header {
+    /// Checks the whole file's checksum, and that its schema is not newer than
+    /// `supportedSchemaVersion`, before writing anything.
+    public static func restore(from path: String, into directory: String, supportedSchemaVersion: Int) throws -> Header {
         let header = try verify(path)
+        guard header.schemaVersion <= supportedSchemaVersion else {
+            throw KVError.schemaTooNew(found: header.schemaVersion, supported: supportedSchemaVersion)
+        }
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw KVError.invalidFile(path: directory, reason: "cannot create the data directory: \(errnoText())")
         }

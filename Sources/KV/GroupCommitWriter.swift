@@ -80,7 +80,7 @@ final class GroupCommitWriter: Sendable {
         while true {
             do {
                 return try commitOnce(batch, environment)
-            } catch KVError.lmdb(_, let code) where code == MDB_MAP_FULL {
+            } catch let error as KVError where error.isMapFull {
                 try environment.growMap()
             }
         }
@@ -95,18 +95,6 @@ final class GroupCommitWriter: Sendable {
             try KVError.check(mdb_txn_begin(environment.handle, nil, 0, &parent), "mdb_txn_begin(write)")
             var outcomes: [Outcome] = []
             outcomes.reserveCapacity(batch.count)
-            if batch.count == 1 {
-                // Alone in its batch: the batch transaction is the request's own, so a failing
-                // body just aborts it. Saves a nested transaction's page copies.
-                let outcome = batch[0].run(WriteTransaction(txn: parent!))
-                guard outcome.error == nil else {
-                    mdb_txn_abort(parent)
-                    if case KVError.lmdb(_, let code)? = outcome.error, code == MDB_MAP_FULL { throw KVError.lmdb(operation: "write", code: MDB_MAP_FULL) }
-                    return [outcome]
-                }
-                try KVError.check(mdb_txn_commit(parent), "mdb_txn_commit")
-                return [outcome]
-            }
             for request in batch {
                 var child: OpaquePointer?
                 let status = mdb_txn_begin(environment.handle, parent, 0, &child)
@@ -115,7 +103,7 @@ final class GroupCommitWriter: Sendable {
                     throw KVError.lmdb(operation: "mdb_txn_begin(nested)", code: status)
                 }
                 let outcome = request.run(WriteTransaction(txn: child))
-                if case KVError.lmdb(_, let code)? = outcome.error, code == MDB_MAP_FULL {
+                if let error = outcome.error as? KVError, error.isMapFull {
                     mdb_txn_abort(child)
                     mdb_txn_abort(parent)
                     throw KVError.lmdb(operation: "write", code: MDB_MAP_FULL)

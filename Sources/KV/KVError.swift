@@ -49,6 +49,12 @@ public enum KVError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Whether LMDB ran out of map space (the writer grows the map and retries).
+    var isMapFull: Bool {
+        if case let .lmdb(_, code) = self { return code == MDB_MAP_FULL }
+        return false
+    }
+
     /// Turns an LMDB status into a thrown error; `MDB_SUCCESS` returns normally.
     @inline(__always)
     static func check(_ status: Int32, _ operation: @autoclosure () -> String) throws(KVError) {

@@ -39,7 +39,9 @@ extension ReadableTransaction where Self: ~Copyable {
     /// Whether `key` is present.
     @available(*, noasync)
     public func exists<K, V>(_ table: Table<K, V>, _ key: K.Value) throws(KVError) -> Bool {
-        try get(table, key) != nil
+        let keyBytes = try table.encodeKey(key)
+        if try table.isExpired(txn, keyBytes) { return false }
+        return try rawGet(table.dbi, table.name, keyBytes) != nil
     }
 
     /// The number of rows in `table`.

@@ -18,7 +18,7 @@ import Testing
         #expect(stat(file, &info) == 0 && info.st_mode & 0o777 == 0o600)
 
         let target = temporaryDirectory()
-        _ = try Backup.restore(from: file, into: target)
+        _ = try Backup.restore(from: file, into: target, supportedSchemaVersion: 7)
         let restored = try KV.Environment(directory: target)
         let restoredTable = try restored.table("rows", key: UInt64Key.self, value: RawBytes.self)
         try restored.read { txn throws in
@@ -37,19 +37,26 @@ import Testing
         var bytes = try Data(contentsOf: URL(fileURLWithPath: file))
 
         // Not empty: the directory already holds data.
-        #expect(throws: KVError.self) { try Backup.restore(from: file, into: environment.path) }
+        #expect(throws: KVError.self) { try Backup.restore(from: file, into: environment.path, supportedSchemaVersion: 7) }
 
         var damaged = bytes
         damaged[damaged.count / 2] ^= 0x40
         let damagedFile = file + ".damaged"
         try damaged.write(to: URL(fileURLWithPath: damagedFile))
         let target = temporaryDirectory()
-        #expect { try Backup.restore(from: damagedFile, into: target) } throws: { "\($0)".contains("checksum mismatch") }
+        #expect { try Backup.restore(from: damagedFile, into: target, supportedSchemaVersion: 7) } throws: { "\($0)".contains("checksum mismatch") }
         #expect(!FileManager.default.fileExists(atPath: target + "/data.mdb"))
+
+        // A backup from a newer schema is refused before anything is written.
+        let newer = temporaryDirectory()
+        #expect(throws: KVError.schemaTooNew(found: 1, supported: 0)) {
+            try Backup.restore(from: file, into: newer, supportedSchemaVersion: 0)
+        }
+        #expect(!FileManager.default.fileExists(atPath: newer + "/data.mdb"))
 
         bytes.removeLast(100)
         try bytes.write(to: URL(fileURLWithPath: file + ".short"))
-        #expect(throws: KVError.self) { try Backup.restore(from: file + ".short", into: temporaryDirectory()) }
+        #expect(throws: KVError.self) { try Backup.restore(from: file + ".short", into: temporaryDirectory(), supportedSchemaVersion: 7) }
 
         try Data("hello, not a backup at all, but long enough to have a header and trailer".utf8).write(to: URL(fileURLWithPath: file + ".foreign"))
         #expect { try Backup.verify(file + ".foreign") } throws: { "\($0)".contains("not a portal backup") }
@@ -84,7 +91,7 @@ import Testing
             try await group.waitForAll()
         }
         let target = temporaryDirectory()
-        _ = try Backup.restore(from: file, into: target)
+        _ = try Backup.restore(from: file, into: target, supportedSchemaVersion: 7)
         let restored = try KV.Environment(directory: target)
         let restoredPairs = try restored.table("pairs", key: UInt64Key.self, value: UInt64Key.self)
         var total: UInt64 = 0

@@ -57,11 +57,7 @@ struct RestoreCommand: AsyncParsableCommand {
         let configuration = try options.load()
         let header: Backup.Header
         do {
-            header = try Backup.verify(file)
-            guard header.schemaVersion <= PortalCore.schemaVersion else {
-                throw KVError.schemaTooNew(found: header.schemaVersion, supported: PortalCore.schemaVersion)
-            }
-            _ = try Backup.restore(from: file, into: configuration.dataDirectory)
+            header = try Backup.restore(from: file, into: configuration.dataDirectory, supportedSchemaVersion: PortalCore.schemaVersion)
         } catch {
             printError("portal: restore refused: \(error)")
             throw ExitCode(1)
