@@ -80,6 +80,70 @@ public enum Distance {
         1 - dot(a, b)
     }
 
+    /// Inner products of `query` with four vectors at once: one pass over the query feeds four
+    /// independent memory streams, which is what bounds graph search at high dimensions.
+    /// - Precondition: every pointer addresses `count` floats.
+    /// - Complexity: O(d)
+    @inline(__always)
+    public static func dot4(
+        _ query: UnsafePointer<Float>, _ v0: UnsafePointer<Float>, _ v1: UnsafePointer<Float>,
+        _ v2: UnsafePointer<Float>, _ v3: UnsafePointer<Float>, count: Int
+    ) -> SIMD4<Float> {
+        let q = UnsafeRawPointer(query)
+        let p0 = UnsafeRawPointer(v0), p1 = UnsafeRawPointer(v1), p2 = UnsafeRawPointer(v2), p3 = UnsafeRawPointer(v3)
+        var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
+        var i = 0
+        while i + 16 <= count {
+            let offset = i * 4
+            let x = q.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            s0 = s0.addingProduct(x, p0.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self))
+            s1 = s1.addingProduct(x, p1.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self))
+            s2 = s2.addingProduct(x, p2.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self))
+            s3 = s3.addingProduct(x, p3.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self))
+            i += 16
+        }
+        var result = SIMD4<Float>(s0.sum(), s1.sum(), s2.sum(), s3.sum())
+        while i < count {
+            result += SIMD4(v0[i], v1[i], v2[i], v3[i]) * query[i]
+            i += 1
+        }
+        return result
+    }
+
+    /// Squared Euclidean distances of `query` to four vectors at once (see `dot4`).
+    /// - Precondition: every pointer addresses `count` floats.
+    /// - Complexity: O(d)
+    @inline(__always)
+    public static func squaredL2x4(
+        _ query: UnsafePointer<Float>, _ v0: UnsafePointer<Float>, _ v1: UnsafePointer<Float>,
+        _ v2: UnsafePointer<Float>, _ v3: UnsafePointer<Float>, count: Int
+    ) -> SIMD4<Float> {
+        let q = UnsafeRawPointer(query)
+        let p0 = UnsafeRawPointer(v0), p1 = UnsafeRawPointer(v1), p2 = UnsafeRawPointer(v2), p3 = UnsafeRawPointer(v3)
+        var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
+        var i = 0
+        while i + 16 <= count {
+            let offset = i * 4
+            let x = q.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            let d0 = x - p0.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            let d1 = x - p1.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            let d2 = x - p2.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            let d3 = x - p3.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            s0 = s0.addingProduct(d0, d0)
+            s1 = s1.addingProduct(d1, d1)
+            s2 = s2.addingProduct(d2, d2)
+            s3 = s3.addingProduct(d3, d3)
+            i += 16
+        }
+        var result = SIMD4<Float>(s0.sum(), s1.sum(), s2.sum(), s3.sum())
+        while i < count {
+            let d = SIMD4(v0[i], v1[i], v2[i], v3[i]) - query[i]
+            result += d * d
+            i += 1
+        }
+        return result
+    }
+
     /// Scalar reference implementations: the definition the SIMD kernels are tested against.
     public enum Reference {
         public static func dot(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {

@@ -77,9 +77,10 @@ struct VisitedSet {
         }
     }
 
-    /// Marks `id`; returns whether it was unvisited.
+    /// Marks `id`; returns whether it was unvisited. Grows when the graph grew during the search.
     @inline(__always)
     mutating func insert(_ id: UInt32) -> Bool {
+        if Int(id) >= tags.count { tags.append(contentsOf: repeatElement(0, count: Int(id) + 1 - tags.count)) }
         if tags[Int(id)] == current { return false }
         tags[Int(id)] = current
         return true

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Parameters of an HNSW graph (Malkov & Yashunin, 2018).
 public struct HNSWParameters: Sendable, Equatable, Codable {
     /// Neighbours per node on the upper layers; layer 0 keeps `2 * m`.
@@ -9,11 +11,11 @@ public struct HNSWParameters: Sendable, Equatable, Codable {
     /// Seeds the level draws, so the same inserts build the same graph.
     public var seed: UInt64
     /// A filtered search that admits fewer ids than this scans them exactly instead of
-    /// walking the graph.
+    /// walking the graph (see Benchmarks/README.md for the measurement behind the default).
     public var exactScanThreshold: Int
 
     public init(m: Int = 16, efConstruction: Int = 200, efSearch: Int = 64, seed: UInt64 = 42, exactScanThreshold: Int = 2_000) {
-        precondition(m >= 2, "M must be at least 2")
+        precondition(m >= 2 && m <= 128, "M must be between 2 and 128")
         precondition(efConstruction >= 1 && efSearch >= 1, "ef must be at least 1")
         self.m = m
         self.efConstruction = efConstruction
@@ -31,53 +33,49 @@ public struct SearchResult: Sendable, Equatable {
 
 /// A hierarchical navigable small-world graph over float32 vectors of one dimension.
 ///
-/// Storage is flat: vector `i` occupies `vectors[i * dimension ..< (i + 1) * dimension]`, and
-/// its layer-0 links `layer0[i * (2M + 1)]` (a count, then up to 2M ids), as in hnswlib. Upper
-/// layers, which hold ~1/M of the nodes, keep their links per node. Deleted nodes are
-/// tombstones: they still route searches but are never returned.
+/// **Concurrency.** Any number of searches run concurrently with one writer, and searches take
+/// no lock: they read nodes through atomics in fixed-address storage (`NodeStore` explains
+/// why that is memory-safe) and register in an epoch (`ReaderEpochs`) so that a deleted
+/// node's slot is reused only when no search can still hold it. Writers (insert, remove,
+/// replace, repair) serialize on a mutex among themselves.
 ///
-/// Not thread-safe yet: one caller at a time. (Concurrent readers with one writer are
-/// planned; see ROADMAP.md.)
-public struct HNSWIndex {
+/// **Staging.** A writer may stage changes (`beginStaging()`): they are invisible to searches
+/// until `publishStaged()` and can be undone with `rollback(to:)`. The storage layer uses
+/// this to apply a vector change in the same transaction as the record that owns it and to
+/// make it visible only once that transaction committed. Outside staging every write is
+/// published at once.
+///
+/// **Deletion.** `remove` leaves a tombstone that keeps routing searches; `repairDeleted`
+/// reconnects the tombstones' neighbours to each other and cuts the tombstones out, after
+/// which their slots are reused by later inserts.
+public final class HNSWIndex: @unchecked Sendable {
     public let dimension: Int
     public let metric: Metric
     public let parameters: HNSWParameters
 
-    private(set) var vectors: [Float] = []
-    private(set) var levels: [UInt8] = []
-    private(set) var layer0: [UInt32] = []
-    /// `upper[i][l - 1]` holds node i's links on layer l ≥ 1.
-    private(set) var upper: [[[UInt32]]] = []
-    private(set) var deleted: [Bool] = []
-    private(set) var entryPoint: UInt32?
-    private(set) var maxLevel = 0
-    public private(set) var deletedCount = 0
-    private var random: SplitMix64
-    private var visited = VisitedSet()
-
-    var maxLinks0: Int { 2 * parameters.m }
-    var stride0: Int { maxLinks0 + 1 }
+    let store: NodeStore
+    let epochs = ReaderEpochs()
+    /// The entry point searches start from: `level << 32 | id`, or `noEntry`.
+    let publishedEntry = Atomic<UInt64>(HNSWIndex.noEntry)
+    static let noEntry = UInt64.max
+    let writer: Mutex<WriterState>
+    private let visitedPool = Mutex<[VisitedSet]>([])
 
     public init(dimension: Int, metric: Metric, parameters: HNSWParameters = HNSWParameters()) {
         precondition(dimension > 0, "dimension must be positive")
         self.dimension = dimension
         self.metric = metric
         self.parameters = parameters
-        self.random = SplitMix64(seed: parameters.seed)
+        store = NodeStore(dimension: dimension, m: parameters.m)
+        writer = Mutex(WriterState(random: SplitMix64(seed: parameters.seed)))
     }
 
-    /// Vectors stored, deleted ones included.
-    public var count: Int { levels.count }
-
-    /// Reserves room for `capacity` vectors, so that growing does not over-allocate (arrays
-    /// double) when the final size is known, as when loading a data set.
-    public mutating func reserveCapacity(_ capacity: Int) {
-        vectors.reserveCapacity(capacity * dimension)
-        levels.reserveCapacity(capacity)
-        layer0.reserveCapacity(capacity * stride0)
-        upper.reserveCapacity(capacity)
-        deleted.reserveCapacity(capacity)
-    }
+    /// Slots in use or reusable (ids are below this).
+    public var slotCount: Int { store.slotCount.load(ordering: .acquiring) }
+    /// Vectors a search can return once published.
+    public var count: Int { writer.withLock { $0.liveCount } }
+    /// Tombstones not yet repaired away.
+    public var deletedCount: Int { writer.withLock { $0.deletedCount } }
 
     // MARK: Input
 
@@ -94,207 +92,137 @@ public struct HNSWIndex {
     // MARK: Distances
 
     @inline(__always)
-    private func stored(_ all: UnsafeBufferPointer<Float>, _ id: UInt32) -> UnsafeBufferPointer<Float> {
-        UnsafeBufferPointer(rebasing: all[Int(id) * dimension ..< (Int(id) + 1) * dimension])
+    func distance(_ query: UnsafePointer<Float>, _ id: UInt32) -> Float {
+        metric.distance(UnsafeBufferPointer(start: query, count: dimension), UnsafeBufferPointer(start: store.vector(id), count: dimension))
     }
 
     @inline(__always)
-    private func distance(_ query: UnsafeBufferPointer<Float>, _ id: UInt32) -> Float {
-        vectors.withUnsafeBufferPointer { all in metric.distance(query, stored(all, id)) }
-    }
-
-    @inline(__always)
-    private func distance(_ a: UInt32, _ b: UInt32) -> Float {
-        vectors.withUnsafeBufferPointer { all in metric.distance(stored(all, a), stored(all, b)) }
-    }
-
-    // MARK: Links
-
-    func neighbors(of id: UInt32, level: Int) -> ArraySlice<UInt32> {
-        if level == 0 {
-            let base = Int(id) * stride0
-            return layer0[(base + 1) ..< (base + 1 + Int(layer0[base]))]
-        }
-        return upper[Int(id)][level - 1][...]
-    }
-
-    private mutating func setNeighbors(of id: UInt32, level: Int, _ ids: [UInt32]) {
-        if level == 0 {
-            precondition(ids.count <= maxLinks0)
-            let base = Int(id) * stride0
-            layer0[base] = UInt32(ids.count)
-            for (offset, neighbor) in ids.enumerated() { layer0[base + 1 + offset] = neighbor }
-        } else {
-            precondition(ids.count <= parameters.m)
-            upper[Int(id)][level - 1] = ids
-        }
-    }
-
-    // MARK: Insert (Algorithm 1)
-
-    /// Adds a vector and returns its internal id (ids are dense, from 0).
-    /// - Complexity: O(log n) distance evaluations times efConstruction, expected.
-    @discardableResult
-    public mutating func insert(_ vector: [Float]) throws(VectorError) -> UInt32 {
-        let stored = try prepared(vector)
-        let id = UInt32(count)
-        let level = randomLevel()
-        vectors.append(contentsOf: stored)
-        levels.append(UInt8(level))
-        layer0.append(contentsOf: repeatElement(0, count: stride0))
-        upper.append(Array(repeating: [], count: level))
-        deleted.append(false)
-
-        guard let entry = entryPoint else {
-            entryPoint = id
-            maxLevel = level
-            return id
-        }
-        stored.withUnsafeBufferPointer { query in
-            var nearest = [DistanceHeap.Entry(distance: distance(query, entry), id: entry)]
-            if maxLevel > level {
-                for layer in stride(from: maxLevel, to: level, by: -1) {
-                    nearest = searchLayer(query, entries: nearest, ef: 1, level: layer)
-                }
-            }
-            for layer in stride(from: min(level, maxLevel), through: 0, by: -1) {
-                let candidates = searchLayer(query, entries: nearest, ef: parameters.efConstruction, level: layer)
-                let chosen = selectNeighbors(candidates, maximum: parameters.m)
-                setNeighbors(of: id, level: layer, chosen.map(\.id))
-                for neighbor in chosen { link(neighbor.id, to: id, distance: neighbor.distance, level: layer) }
-                nearest = candidates
-            }
-        }
-        if level > maxLevel {
-            maxLevel = level
-            entryPoint = id
-        }
-        return id
-    }
-
-    /// Adds `newcomer` to `node`'s links on `level`, pruning with the heuristic when full.
-    private mutating func link(_ node: UInt32, to newcomer: UInt32, distance newDistance: Float, level: Int) {
-        let maximum = level == 0 ? maxLinks0 : parameters.m
-        var current = Array(neighbors(of: node, level: level))
-        if current.count < maximum {
-            current.append(newcomer)
-            setNeighbors(of: node, level: level, current)
-            return
-        }
-        var candidates = current.map { DistanceHeap.Entry(distance: distance(node, $0), id: $0) }
-        candidates.append(DistanceHeap.Entry(distance: newDistance, id: newcomer))
-        candidates.sort { $0.distance < $1.distance }
-        setNeighbors(of: node, level: level, selectNeighbors(candidates, maximum: maximum).map(\.id))
-    }
-
-    /// Algorithm 4 (the heuristic): walking candidates from closest, keep one only if it is
-    /// closer to the base than to every neighbour kept so far, so links spread in directions.
-    /// `candidates` must be sorted by distance to the base.
-    private func selectNeighbors(_ candidates: [DistanceHeap.Entry], maximum: Int) -> [DistanceHeap.Entry] {
-        guard candidates.count > maximum else { return candidates }
-        var kept: [DistanceHeap.Entry] = []
-        kept.reserveCapacity(maximum)
-        for candidate in candidates {
-            if kept.count == maximum { break }
-            if kept.allSatisfy({ distance(candidate.id, $0.id) > candidate.distance }) { kept.append(candidate) }
-        }
-        return kept
-    }
-
-    private mutating func randomLevel() -> Int {
-        let unit = Double(random.next() >> 11) / Double(1 << 53)
-        let multiplier = 1 / Foundationless.log(Double(parameters.m))
-        return min(Int(-Foundationless.log(max(unit, .leastNormalMagnitude)) * multiplier), 16)
+    func distance(_ a: UInt32, _ b: UInt32) -> Float {
+        distance(store.vector(a), b)
     }
 
     // MARK: Search (Algorithms 2 and 5)
 
+    func takeVisited() -> VisitedSet { visitedPool.withLock { $0.popLast() } ?? VisitedSet() }
+    func giveBack(_ visited: consuming VisitedSet) { visitedPool.withLock { [visited] in $0.append(visited) } }
+
     /// Algorithm 2: the `ef` closest nodes to `query` on `level`, found by best-first expansion
-    /// from `entries`, sorted by distance. Every node routes the search; with `forResults`, only
-    /// undeleted nodes the filter admits are kept as results (the final layer-0 search).
-    private mutating func searchLayer(
-        _ query: UnsafeBufferPointer<Float>, entries: [DistanceHeap.Entry], ef: Int, level: Int,
-        forResults: Bool = false, filter: VectorFilter? = nil
+    /// from `entries`, sorted by distance. Nodes route the search when the view (reader or
+    /// writer) may step on them; with `forResults`, only nodes the view may return and the
+    /// filter admits are kept as results.
+    func searchLayer(
+        _ query: UnsafePointer<Float>, entries: [DistanceHeap.Entry], ef: Int, level: Int,
+        writer: Bool, forResults: Bool, filter: VectorFilter? = nil, visited: inout VisitedSet
     ) -> [DistanceHeap.Entry] {
-        visited.begin(capacity: count)
+        visited.begin(capacity: store.slotCount.load(ordering: .acquiring))
         var candidates = DistanceHeap(maxHeap: false, capacity: ef * 2)
         var results = DistanceHeap(maxHeap: true, capacity: ef + 1)
+        @inline(__always) func keeps(_ id: UInt32) -> Bool {
+            !forResults || (store.state(id).isResult(writer: writer) && (filter?.contains(id) ?? true))
+        }
         for entry in entries where visited.insert(entry.id) {
             candidates.push(entry.distance, entry.id)
-            if !forResults || admits(entry.id, filter) { results.push(entry.distance, entry.id) }
+            if keeps(entry.id) { results.push(entry.distance, entry.id) }
         }
-        while let closest = candidates.pop() {
-            if results.count >= ef, let worst = results.top, closest.distance > worst.distance { break }
-            for neighbor in neighbors(of: closest.id, level: level) where visited.insert(neighbor) {
-                let d = distance(query, neighbor)
-                if results.count < ef || d < results.top!.distance {
-                    candidates.push(d, neighbor)
-                    if !forResults || admits(neighbor, filter) {
-                        results.push(d, neighbor)
-                        if results.count > ef { results.pop() }
+        var knownSlots = store.slotCount.load(ordering: .acquiring)
+        let maximum = store.maxLinks(level: level)
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: maximum) { batch in
+            while let closest = candidates.pop() {
+                if results.count >= ef, let worst = results.top, closest.distance > worst.distance { break }
+                // Gather the unvisited neighbours the view may step on, then measure them four at a time.
+                let block = store.links(closest.id, level: level)
+                let linkCount = min(Int(block[0].load(ordering: .acquiring)), maximum)
+                var gathered = 0
+                for index in 0..<linkCount {
+                    let neighbor = block[1 + index].load(ordering: .relaxed)
+                    if Int(neighbor) >= knownSlots {
+                        knownSlots = store.slotCount.load(ordering: .acquiring)
+                        if Int(neighbor) >= knownSlots { continue }
+                    }
+                    guard visited.insert(neighbor), store.state(neighbor).isRoutable(writer: writer) else { continue }
+                    batch[gathered] = neighbor
+                    gathered += 1
+                }
+                @inline(__always) func consider(_ neighbor: UInt32, _ d: Float) {
+                    if results.count < ef || d < results.top!.distance {
+                        candidates.push(d, neighbor)
+                        if keeps(neighbor) {
+                            results.push(d, neighbor)
+                            if results.count > ef { results.pop() }
+                        }
                     }
                 }
+                var next = 0
+                while next + 4 <= gathered {
+                    let four = metric.distance4(
+                        query, store.vector(batch[next]), store.vector(batch[next + 1]),
+                        store.vector(batch[next + 2]), store.vector(batch[next + 3]), count: dimension)
+                    for lane in 0..<4 { consider(batch[next + lane], four[lane]) }
+                    next += 4
+                }
+                while next < gathered {
+                    consider(batch[next], distance(query, batch[next]))
+                    next += 1
+                }
             }
+            return results.sortedByDistance()
         }
-        return results.sortedByDistance()
-    }
-
-    @inline(__always)
-    private func admits(_ id: UInt32, _ filter: VectorFilter?) -> Bool {
-        !deleted[Int(id)] && (filter?.contains(id) ?? true)
     }
 
     /// The `k` nearest vectors to `query` (Algorithm 5), closest first, among those `filter`
     /// admits. A filter admitting fewer than `exactScanThreshold` ids is answered by an exact
-    /// scan of just those ids.
-    public mutating func search(_ query: [Float], k: Int, ef: Int? = nil, filter: VectorFilter? = nil) throws(VectorError) -> [SearchResult] {
+    /// scan of just those ids. Safe to call from any number of threads while one writer works.
+    public func search(_ query: [Float], k: Int, ef: Int? = nil, filter: VectorFilter? = nil) throws(VectorError) -> [SearchResult] {
         precondition(k > 0, "k must be positive")
         let prepared = try prepared(query)
         if let filter, filter.count < parameters.exactScanThreshold {
             return exactSearch(prepared, k: k, among: filter.ids)
         }
-        guard let entry = entryPoint else { return [] }
+        let epoch = epochs.enter()
+        defer { epochs.exit(epoch) }
+        let entryBits = publishedEntry.load(ordering: .acquiring)
+        guard entryBits != Self.noEntry else { return [] }
+        let entry = UInt32(truncatingIfNeeded: entryBits), topLevel = Int(entryBits >> 32)
         let width = max(ef ?? parameters.efSearch, k)
-        return prepared.withUnsafeBufferPointer { query in
+        var visited = takeVisited()
+        defer { giveBack(visited) }
+        return prepared.withUnsafeBufferPointer { buffer in
+            let query = buffer.baseAddress!
             var nearest = [DistanceHeap.Entry(distance: distance(query, entry), id: entry)]
-            for layer in stride(from: maxLevel, to: 0, by: -1) {
-                nearest = searchLayer(query, entries: nearest, ef: 1, level: layer)
+            for layer in stride(from: topLevel, to: 0, by: -1) {
+                nearest = searchLayer(query, entries: nearest, ef: 1, level: layer, writer: false, forResults: false, visited: &visited)
             }
-            return searchLayer(query, entries: nearest, ef: width, level: 0, forResults: true, filter: filter)
+            return searchLayer(query, entries: nearest, ef: width, level: 0, writer: false, forResults: true, filter: filter, visited: &visited)
                 .prefix(k).map { SearchResult(id: $0.id, distance: $0.distance) }
         }
     }
 
-    /// Exact nearest neighbours among `ids` (or all ids), closest first.
+    /// Exact nearest neighbours among `ids` (or all ids), closest first, of a prepared query.
     /// - Complexity: O(ids × d)
     public func exactSearch(_ query: [Float], k: Int, among ids: [UInt32]? = nil) -> [SearchResult] {
+        let epoch = epochs.enter()
+        defer { epochs.exit(epoch) }
         var best = DistanceHeap(maxHeap: true, capacity: k + 1)
-        query.withUnsafeBufferPointer { query in
+        let slots = UInt32(store.slotCount.load(ordering: .acquiring))
+        query.withUnsafeBufferPointer { buffer in
             func consider(_ id: UInt32) {
-                guard !deleted[Int(id)] else { return }
-                let d = distance(query, id)
+                guard id < slots, store.state(id).isResult(writer: false) else { return }
+                let d = distance(buffer.baseAddress!, id)
                 if best.count < k || d < best.top!.distance {
                     best.push(d, id)
                     if best.count > k { best.pop() }
                 }
             }
-            if let ids { for id in ids where Int(id) < count { consider(id) } } else { for id in 0..<UInt32(count) { consider(id) } }
+            if let ids { for id in ids { consider(id) } } else { for id in 0..<slots { consider(id) } }
         }
         return best.sortedByDistance().map { SearchResult(id: $0.id, distance: $0.distance) }
     }
 
-    // MARK: Delete
-
-    /// Marks a vector deleted: it is never returned again but keeps routing searches.
-    public mutating func remove(_ id: UInt32) throws(VectorError) {
-        guard Int(id) < count else { throw .unknownID(id) }
-        guard !deleted[Int(id)] else { return }
-        deleted[Int(id)] = true
-        deletedCount += 1
-    }
+    /// Bytes held by the graph's links (layer 0 and upper layers), for memory accounting.
+    public var linkBytes: Int { writer.withLock { _ in store.linkBytes() } }
 }
 
-/// `log` without Foundation (Vector imports only the standard library).
+/// `log` without Foundation (Vector imports only the standard library and Dispatch).
 enum Foundationless {
     /// Natural logarithm for positive finite `x`, via frexp-style range reduction and the
     /// atanh series; accurate to ~1e-15 relative, plenty for drawing levels.
@@ -313,12 +241,5 @@ enum Foundationless {
             n += 2
         }
         return 2 * sum + exponent * 0.693_147_180_559_945_3
-    }
-}
-
-extension HNSWIndex {
-    /// Bytes held by the graph's links (layer 0 and upper layers), for memory accounting.
-    public var linkBytes: Int {
-        layer0.count * 4 + upper.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count * 4 } }
     }
 }

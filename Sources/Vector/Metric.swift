@@ -15,6 +15,19 @@ public enum Metric: String, Sendable, Codable, CaseIterable {
         case .squaredL2: Distance.squaredL2(a, b)
         }
     }
+
+    /// Distances from `query` to four stored vectors of `count` floats.
+    @inline(__always)
+    func distance4(
+        _ query: UnsafePointer<Float>, _ v0: UnsafePointer<Float>, _ v1: UnsafePointer<Float>,
+        _ v2: UnsafePointer<Float>, _ v3: UnsafePointer<Float>, count: Int
+    ) -> SIMD4<Float> {
+        switch self {
+        case .cosine: 1 - Distance.dot4(query, v0, v1, v2, v3, count: count)
+        case .innerProduct: -Distance.dot4(query, v0, v1, v2, v3, count: count)
+        case .squaredL2: Distance.squaredL2x4(query, v0, v1, v2, v3, count: count)
+        }
+    }
 }
 
 /// Why a vector or a request was refused.
@@ -23,6 +36,9 @@ public enum VectorError: Error, Equatable, CustomStringConvertible {
     case notFinite
     case zeroVector
     case unknownID(UInt32)
+    case unknownCollection(String)
+    case collectionExists(String)
+    case corruptRecord(String)
 
     public var description: String {
         switch self {
@@ -30,6 +46,9 @@ public enum VectorError: Error, Equatable, CustomStringConvertible {
         case .notFinite: "the vector contains NaN or infinity"
         case .zeroVector: "a zero vector has no direction, so it cannot be compared by cosine"
         case let .unknownID(id): "no vector with id \(id)"
+        case let .unknownCollection(name): "no vector collection named '\(name)'"
+        case let .collectionExists(name): "a vector collection named '\(name)' already exists"
+        case let .corruptRecord(reason): "a stored vector record is corrupt: \(reason)"
         }
     }
 }

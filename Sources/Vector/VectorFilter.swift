@@ -46,7 +46,7 @@ public struct VectorFilter: Sendable {
 /// SplitMix64: small, fast, and deterministic for a seed, so an index built twice from the same
 /// inserts has the same levels and links.
 struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
+    private(set) var state: UInt64
     init(seed: UInt64) { state = seed }
 
     mutating func next() -> UInt64 {

@@ -42,6 +42,29 @@ import Testing
         }
     }
 
+    /// The four-at-a-time kernels the graph search uses, lane by lane against the reference,
+    /// with each lane at a different unaligned offset.
+    @Test(arguments: dimensions)
+    func fourWayKernelsMatchTheReference(dimension: Int) {
+        let (query, _) = Self.vectors(dimension: dimension, offset: 1, seed: UInt64(dimension))
+        let stride = dimension + 4
+        let flat = (0..<4).flatMap { lane in Self.vectors(dimension: stride, offset: 0, seed: UInt64(dimension * 7 + lane)).1 }
+        query.withUnsafeBufferPointer { q in
+            flat.withUnsafeBufferPointer { all in
+                let x = UnsafeBufferPointer(rebasing: q[1...])
+                let lanes = (0..<4).map { lane in all.baseAddress! + lane * stride + lane }
+                let dots = Distance.dot4(x.baseAddress!, lanes[0], lanes[1], lanes[2], lanes[3], count: dimension)
+                let l2s = Distance.squaredL2x4(x.baseAddress!, lanes[0], lanes[1], lanes[2], lanes[3], count: dimension)
+                for lane in 0..<4 {
+                    let y = UnsafeBufferPointer(start: lanes[lane], count: dimension)
+                    let dot = Distance.Reference.dot(x, y), l2 = Distance.Reference.squaredL2(x, y)
+                    #expect(abs(dots[lane] - dot) <= Self.tolerance(dot, dimension: dimension), "dot4 d=\(dimension) lane \(lane)")
+                    #expect(abs(l2s[lane] - l2) <= Self.tolerance(l2, dimension: dimension), "l2x4 d=\(dimension) lane \(lane)")
+                }
+            }
+        }
+    }
+
     @Test func identicalVectorsAreAtDistanceZero() {
         let (a, _) = Self.vectors(dimension: 1536, offset: 0, seed: 7)
         a.withUnsafeBufferPointer { pa in

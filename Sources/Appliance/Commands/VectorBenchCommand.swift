@@ -19,6 +19,7 @@ struct VectorBenchCommand: ParsableCommand {
     @Option(help: "Neighbours per query.") var k: Int = 10
     @Option(help: "Metric: cosine, innerProduct or squaredL2.") var metric: String = "cosine"
     @Option(help: "Write the result ids of the last ef (ivecs).") var out: String?
+    @Option(help: "Threads inserting the base vectors.") var threads: Int = 1
 
     func run() throws {
         guard let metric = Metric(rawValue: metric) else { throw ValidationError("unknown metric \(metric)") }
@@ -27,16 +28,25 @@ struct VectorBenchCommand: ParsableCommand {
         let (queries, dimension) = try TexmexFile.readFloats(query)
         let truth = try gt.map { try TexmexFile.readInts($0).vectors }
 
-        var index = HNSWIndex(dimension: dimension, metric: metric, parameters: HNSWParameters(m: m, efConstruction: efc, efSearch: efs[0]))
-        // Base vectors stream from the file into the index, so resident memory is the index's.
-        index.reserveCapacity(try TexmexFile.count(base, dimension: dimension))
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        let index = HNSWIndex(dimension: dimension, metric: metric, parameters: HNSWParameters(m: m, efConstruction: efc, efSearch: efs[0]))
+        // Base vectors stream from the file into the index in slices, so resident memory is the index's.
         let buildStart = ContinuousClock.now
-        try TexmexFile.forEachFloatVector(base, dimension: dimension) { vector in try index.insert(vector) }
+        var slice: [[Float]] = []
+        try TexmexFile.forEachFloatVector(base, dimension: dimension) { vector in
+            slice.append(vector)
+            if slice.count == 4_096 {
+                try index.insert(contentsOf: slice, threads: threads)
+                slice.removeAll(keepingCapacity: true)
+            }
+        }
+        try index.insert(contentsOf: slice, threads: threads)
+        slice = []
         let buildSeconds = (ContinuousClock.now - buildStart).seconds
         let baseCount = index.count
         let rawBytes = baseCount * dimension * 4
         let linkBytes = index.linkBytes
-        print("build: \(baseCount) x \(dimension) in \(format3(buildSeconds)) s on 1 thread (M=\(m), efConstruction=\(efc)); "
+        print("build: \(baseCount) x \(dimension) in \(format3(buildSeconds)) s on \(threads) thread\(threads == 1 ? "" : "s") (M=\(m), efConstruction=\(efc)); "
             + "resident \(residentMegabytes()) MiB; raw vectors \(rawBytes >> 20) MiB + links \(linkBytes >> 20) MiB")
         var lastResults: [[Int32]] = []
         for width in efs {
