@@ -90,7 +90,7 @@ let package = Package(
 
         .testTarget(name: "KVTests", dependencies: ["KV"], swiftSettings: sharedSwiftSettings),
         .testTarget(name: "VectorTests", dependencies: ["Vector"], swiftSettings: vectorSwiftSettings),
-        .testTarget(name: "PortalTests", dependencies: ["Portal"], swiftSettings: sharedSwiftSettings),
+        .testTarget(name: "PortalTests", dependencies: ["Portal", "KV", "Vector"], swiftSettings: sharedSwiftSettings),
         .testTarget(
             name: "WebTests",
             dependencies: [
@@ -100,7 +100,7 @@ let package = Package(
             ],
             swiftSettings: sharedSwiftSettings
         ),
-        .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "KV"], swiftSettings: sharedSwiftSettings),
+        .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "KV", "Portal", "Vector"], swiftSettings: sharedSwiftSettings),
 
         .systemLibrary(name: "CSQLite", path: "Benchmarks/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .executableTarget(

@@ -12,7 +12,7 @@ import Synchronization
 ///
 /// When a batch fills the map, the whole batch is aborted, the map grows, and the batch is
 /// run again from the start; request bodies must therefore have no effects outside the
-/// transaction.
+/// transaction, or undo them in an `onRollback` hook.
 final class GroupCommitWriter: Sendable {
     /// A queued request: `run` applies its body to a transaction; `fail` resumes its caller
     /// with an error when the batch could not commit.
@@ -88,6 +88,8 @@ final class GroupCommitWriter: Sendable {
 
     /// Runs the batch in one transaction. Throws `KVError.lmdb(_, MDB_MAP_FULL)` when any part of
     /// it (a request's body or the commit) ran out of map space, so the caller can grow and retry.
+    /// Every path that discards a request's changes runs its rollback hooks; commit hooks run
+    /// only after the batch committed.
     private func commitOnce(_ batch: [Request], _ environment: Environment) throws -> [Outcome] {
         try environment.mapLock.withShared {
             try environment.ensureOpen()
@@ -95,31 +97,45 @@ final class GroupCommitWriter: Sendable {
             try KVError.check(mdb_txn_begin(environment.handle, nil, 0, &parent), "mdb_txn_begin(write)")
             var outcomes: [Outcome] = []
             outcomes.reserveCapacity(batch.count)
+            var kept: [TransactionHooks] = []
+            func abandon(_ error: KVError) -> KVError {
+                for hooks in kept.reversed() { hooks.runRolledBack() }
+                mdb_txn_abort(parent)
+                return error
+            }
             for request in batch {
                 var child: OpaquePointer?
                 let status = mdb_txn_begin(environment.handle, parent, 0, &child)
                 guard status == MDB_SUCCESS, let child else {
-                    mdb_txn_abort(parent)
-                    throw KVError.lmdb(operation: "mdb_txn_begin(nested)", code: status)
+                    throw abandon(KVError.lmdb(operation: "mdb_txn_begin(nested)", code: status))
                 }
-                let outcome = request.run(WriteTransaction(txn: child))
+                let hooks = TransactionHooks()
+                let outcome = request.run(WriteTransaction(txn: child, hooks: hooks))
                 if let error = outcome.error as? KVError, error.isMapFull {
                     mdb_txn_abort(child)
-                    mdb_txn_abort(parent)
-                    throw KVError.lmdb(operation: "write", code: MDB_MAP_FULL)
+                    hooks.runRolledBack()
+                    throw abandon(KVError.lmdb(operation: "write", code: MDB_MAP_FULL))
                 }
                 if outcome.error == nil {
                     let status = mdb_txn_commit(child)
                     guard status == MDB_SUCCESS else {
-                        mdb_txn_abort(parent)
-                        throw KVError.lmdb(operation: "mdb_txn_commit(nested)", code: status)
+                        hooks.runRolledBack()
+                        throw abandon(KVError.lmdb(operation: "mdb_txn_commit(nested)", code: status))
                     }
+                    kept.append(hooks)
                 } else {
                     mdb_txn_abort(child)
+                    hooks.runRolledBack()
                 }
                 outcomes.append(outcome)
             }
-            try KVError.check(mdb_txn_commit(parent), "mdb_txn_commit")
+            let status = mdb_txn_commit(parent)
+            guard status == MDB_SUCCESS else {
+                // A failed commit has already freed the transaction.
+                for hooks in kept.reversed() { hooks.runRolledBack() }
+                throw KVError.lmdb(operation: "mdb_txn_commit", code: status)
+            }
+            for hooks in kept { hooks.runCommitted() }
             return outcomes
         }
     }

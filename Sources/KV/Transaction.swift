@@ -18,6 +18,44 @@ public struct ReadTransaction: ~Copyable, ReadableTransaction {
 /// It can read its own writes. Its caller (the group-commit writer) commits or aborts it.
 public struct WriteTransaction: ~Copyable, ReadableTransaction {
     public let txn: OpaquePointer
+    /// Set for the transaction of a write request; `nil` for internal views of a raw handle.
+    let hooks: TransactionHooks?
+
+    init(txn: OpaquePointer, hooks: TransactionHooks? = nil) {
+        self.txn = txn
+        self.hooks = hooks
+    }
+
+    /// Runs `action` on the writer thread once the batch holding this write has committed
+    /// durably, before any caller of the batch is resumed. Keeps in-memory state (a search
+    /// index, say) in step with what was committed.
+    public func afterCommit(_ action: @escaping () -> Void) {
+        hooks!.committed.append(action)
+    }
+
+    /// Runs `action` on the writer thread if this write's changes are rolled back: its body
+    /// threw, or the whole batch was aborted (to grow the map and run again, or because the
+    /// commit failed). Actions run newest first, and across requests in reverse order.
+    public func onRollback(_ action: @escaping () -> Void) {
+        hooks!.rolledBack.append(action)
+    }
+}
+
+/// The actions one write request registered on its transaction's outcome. Used only on the
+/// writer thread.
+final class TransactionHooks {
+    var committed: [() -> Void] = []
+    var rolledBack: [() -> Void] = []
+
+    func runCommitted() {
+        for action in committed { action() }
+    }
+
+    func runRolledBack() {
+        for action in rolledBack.reversed() { action() }
+        rolledBack.removeAll()
+        committed.removeAll()
+    }
 }
 
 extension ReadableTransaction where Self: ~Copyable {

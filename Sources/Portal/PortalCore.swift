@@ -5,6 +5,9 @@ public import KV
 public final class PortalCore: Sendable {
     public let environment: Environment
     public let accounts: Accounts
+    public let vectors: VectorCollections
+    /// How long loading each vector collection took at start-up.
+    public let vectorLoadTimes: [(name: String, nodes: Int, duration: Duration)]
 
     /// The schema version this binary writes; a data directory or backup from a newer one is refused.
     public static var schemaVersion: Int { Schema.migrations.map(\.version).max() ?? 0 }
@@ -14,6 +17,8 @@ public final class PortalCore: Sendable {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
         self.accounts = try Accounts(environment: environment, hasher: passwordHasher)
+        self.vectors = try VectorCollections(environment: environment)
+        self.vectorLoadTimes = try vectors.load()
     }
 
     /// Storage readiness, for `/readyz`.

@@ -1,5 +1,8 @@
 import Foundation
 import KV
+@testable import Appliance
+import Portal
+import Vector
 import Testing
 
 /// `portal backup`, `restore`, `check` and `bench storage` on real data directories, including a
@@ -97,6 +100,59 @@ import Testing
             environment.close()
             #expect(missing.isEmpty, "round \(round): \(missing.count) acknowledged writes missing or wrong")
         }
+        #expect(acknowledged.count >= 12 && !deleted.isEmpty, "the writer made progress before the kills")
+        let check = try PortalProcess.run(["check", "--data-dir", data])
+        #expect(check.status == 0, "\(check.error)")
+    }
+}
+
+/// Records that own vectors, killed mid-write: after every SIGKILL each acknowledged record is
+/// present with its vector found first by a search for it, each acknowledged deletion is gone
+/// from both, and records and index agree exactly (`portal check` proves the graph).
+@Suite struct VectorCrashTests {
+    @Test func recordsAndTheirVectorsSurviveSIGKILLTogether() async throws {
+        let data = TemporaryDirectory.make() + "/vector-crash"
+        var generator = SystemRandomNumberGenerator()
+        var acknowledged: Set<String> = []
+        var deleted: Set<String> = []
+        for round in 0..<12 {
+            let writer = try PortalProcess(running: ["bench", "vector-writes", "--data-dir", data, "--writers", "4", "--writes", "100000", "--dimension", "32", "--print-acks"])
+            let target = Int.random(in: 1...200, using: &generator)
+            try writer.standardOutput.waitForLines(prefix: "ack ", count: target, timeout: .seconds(60))
+            writer.signal(SIGKILL)
+            _ = writer.waitForExit()
+            try writer.standardOutput.waitForEnd(timeout: .seconds(5))
+            for line in writer.standardOutput.contents.split(separator: "\n") {
+                if line.hasPrefix("ack ") { acknowledged.insert(String(line.dropFirst(4))) }
+                if line.hasPrefix("del ") { deleted.insert(String(line.dropFirst(4))) }
+            }
+
+            let environment = try KV.Environment(directory: data)
+            let core = try await PortalCore(environment: environment)
+            let documents = try environment.table("bench_documents", key: StringKey.self, value: RawBytes.self)
+            let stored = try environment.read { txn in
+                var keys: Set<String> = []
+                try txn.forEach(documents) { key, _ in
+                    keys.insert(key)
+                    return true
+                }
+                return keys
+            }
+            let index = try core.vectors.index("bench")
+            // The writer deletes every record whose sequence number is 1 mod 5 a little later, so
+            // only the others must all be there (a deletion may commit just before the kill).
+            let permanent = acknowledged.filter { Int($0.split(separator: "-").last!)! % 5 != 1 }
+            #expect(permanent.isSubset(of: stored), "round \(round): acknowledged records missing")
+            #expect(stored.isDisjoint(with: deleted), "round \(round): deleted records back")
+            #expect(index.count == stored.count, "round \(round): \(index.count) live vectors for \(stored.count) records")
+            for key in stored.shuffled(using: &generator).prefix(50) {
+                let hit = try core.vectors.search("bench", vector: VectorWritesBenchCommand.vector(for: key, dimension: 32), k: 1, ef: 100).first
+                #expect(hit?.owner == key && hit!.distance < 1e-5, "round \(round): \(key) not found by its own vector")
+            }
+            #expect(try core.vectors.check() == [], "round \(round)")
+            environment.close()
+        }
+        #expect(acknowledged.count >= 12 && !deleted.isEmpty, "the writer made progress before the kills")
         let check = try PortalProcess.run(["check", "--data-dir", data])
         #expect(check.status == 0, "\(check.error)")
     }

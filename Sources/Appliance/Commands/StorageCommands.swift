@@ -95,16 +95,19 @@ struct CheckCommand: AsyncParsableCommand {
         let environment = try openExistingStorage(configuration)
         defer { environment.close() }
         let report: CheckReport
+        var vectorProblems: [String] = []
         do {
-            _ = try await PortalCore(environment: environment)
+            let core = try await PortalCore(environment: environment)
             report = try environment.check()
+            vectorProblems = try core.vectors.check()
         } catch {
             printError("portal: check failed: \(error)")
             throw ExitCode(1)
         }
-        guard report.isHealthy else {
-            for problem in report.problems { printError("problem: \(problem)") }
-            printError("check: \(report.problems.count) problem(s)")
+        let problems = report.problems + vectorProblems
+        guard problems.isEmpty else {
+            for problem in problems { printError("problem: \(problem)") }
+            printError("check: \(problems.count) problem(s)")
             throw ExitCode(1)
         }
         return report

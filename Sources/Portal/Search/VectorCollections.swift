@@ -1,0 +1,266 @@
+import FoundationEssentials
+public import KV
+import Synchronization
+public import Vector
+
+/// What a collection is: its dimension, metric and graph parameters, and the graph's header
+/// as of the last committed change.
+public struct VectorCollectionDescriptor: Codable, Sendable, Equatable {
+    public var name: String
+    public var dimension: Int
+    public var metric: Metric
+    public var parameters: HNSWParameters
+    public var header: HNSWHeader
+}
+
+/// Named vector collections kept in KV and searched in memory.
+///
+/// Guarantees:
+/// - A vector and the graph links it changes are written in the same write transaction as the
+///   record that owns them (`upsert`/`remove` take the caller's transaction), so records and
+///   index never disagree: if the transaction rolls back, so does the in-memory graph; the
+///   change becomes visible to searches only after the commit.
+/// - A restart loads each graph as stored (`load`), without rebuilding it.
+/// - Each vector belongs to one owner key (a record id); `search` answers with owner keys.
+public final class VectorCollections: Sendable {
+    let environment: Environment
+    private let descriptors: Table<StringKey, JSONValue<VectorCollectionDescriptor>>
+    /// (collection, node id) → the vector, float32 little-endian.
+    private let vectors: Table<CompositeKey<String, UInt64>, RawBytes>
+    /// (collection, node id) → the node record (state, level, links).
+    private let nodes: Table<CompositeKey<String, UInt64>, RawBytes>
+    /// (collection, node id) → owner key, for live nodes.
+    private let owners: Table<CompositeKey<String, UInt64>, StringKey>
+    /// (collection, owner key) → node id.
+    private let keys: Table<CompositeKey<String, String>, UInt64Key>
+    private let indexes = Mutex<[String: HNSWIndex]>([:])
+
+    public init(environment: Environment) throws {
+        self.environment = environment
+        descriptors = try environment.table("vector_collections", key: StringKey.self, value: JSONValue<VectorCollectionDescriptor>.self)
+        vectors = try environment.table("vector_data", key: CompositeKey<String, UInt64>.self, value: RawBytes.self)
+        nodes = try environment.table("vector_nodes", key: CompositeKey<String, UInt64>.self, value: RawBytes.self)
+        owners = try environment.table("vector_owners", key: CompositeKey<String, UInt64>.self, value: StringKey.self)
+        keys = try environment.table("vector_keys", key: CompositeKey<String, String>.self, value: UInt64Key.self)
+    }
+
+    // MARK: Collections
+
+    /// Creates a collection. Names are 1–64 characters of letters, digits, `-`, `_` and `.`.
+    public func create(_ name: String, dimension: Int, metric: Metric, parameters: HNSWParameters = HNSWParameters()) async throws {
+        guard (1...64).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+            throw VectorCollectionError.invalidName(name)
+        }
+        guard (1...65_536).contains(dimension) else { throw VectorCollectionError.invalidDimension(dimension) }
+        let index = HNSWIndex(dimension: dimension, metric: metric, parameters: parameters)
+        let descriptor = VectorCollectionDescriptor(name: name, dimension: dimension, metric: metric, parameters: parameters, header: index.header)
+        try await environment.write { [self] txn in
+            guard try txn.get(descriptors, name) == nil else { throw VectorError.collectionExists(name) }
+            try txn.put(descriptors, name, descriptor)
+            txn.afterCommit { self.indexes.withLock { $0[name] = index } }
+        }
+    }
+
+    /// The collections' descriptors, by name.
+    public func list() throws -> [VectorCollectionDescriptor] {
+        try environment.read { txn in
+            var result: [VectorCollectionDescriptor] = []
+            try txn.forEach(descriptors) { _, descriptor in
+                result.append(descriptor)
+                return true
+            }
+            return result
+        }
+    }
+
+    /// The in-memory graph of a collection.
+    public func index(_ name: String) throws(VectorError) -> HNSWIndex {
+        guard let index = indexes.withLock({ $0[name] }) else { throw .unknownCollection(name) }
+        return index
+    }
+
+    // MARK: Writes, in the owner's transaction
+
+    /// Stores `vector` for `owner` in collection `name` (replacing the owner's previous
+    /// vector), inside the caller's write transaction.
+    @available(*, noasync)
+    public func upsert(_ name: String, owner: String, vector: [Float], in txn: borrowing WriteTransaction) throws {
+        let index = try index(name)
+        let mark = stage(index, txn)
+        if let old = try nodeID(name, owner: owner, txn) {
+            try txn.delete(owners, (name, old))
+            try claim(name, owner: owner, id: try index.replace(UInt32(old), with: vector), txn)
+        } else {
+            try claim(name, owner: owner, id: try index.insert(vector), txn)
+        }
+        try persist(index, name, since: mark, txn)
+    }
+
+    /// Deletes the vector of `owner` (if any) inside the caller's write transaction; returns
+    /// whether there was one. The node stays a tombstone until `repair`.
+    @available(*, noasync)
+    @discardableResult
+    public func remove(_ name: String, owner: String, in txn: borrowing WriteTransaction) throws -> Bool {
+        let index = try index(name)
+        guard let old = try nodeID(name, owner: owner, txn) else { return false }
+        let mark = stage(index, txn)
+        try index.remove(UInt32(old))
+        try txn.delete(owners, (name, old))
+        try txn.delete(keys, (name, owner))
+        try persist(index, name, since: mark, txn)
+        return true
+    }
+
+    /// Cuts tombstones out of a collection's graph (their slots are then reused); returns how many.
+    public func repair(_ name: String) async throws -> Int {
+        let index = try index(name)
+        return try await environment.write { [self] txn in
+            let mark = stage(index, txn)
+            let repaired = index.repairDeleted()
+            try persist(index, name, since: mark, txn)
+            return repaired
+        }
+    }
+
+    /// Starts a staged change of `index` tied to `txn`: undone if the transaction rolls back,
+    /// published to searches once it commits.
+    @available(*, noasync)
+    private func stage(_ index: HNSWIndex, _ txn: borrowing WriteTransaction) -> StagingMark {
+        let mark = index.beginStaging()
+        txn.onRollback { index.rollback(to: mark) }
+        txn.afterCommit { index.publishStaged() }
+        return mark
+    }
+
+    /// Writes what the staged change touched: new vectors, rewritten node records, erased
+    /// nodes, and the header.
+    @available(*, noasync)
+    private func persist(_ index: HNSWIndex, _ name: String, since mark: StagingMark, _ txn: borrowing WriteTransaction) throws {
+        let changes = index.changes(since: mark)
+        for id in changes.created {
+            try txn.put(vectors, (name, UInt64(id)), index.vectorBytes(id))
+            try txn.put(nodes, (name, UInt64(id)), index.nodeRecord(id))
+        }
+        for id in changes.rewritten { try txn.put(nodes, (name, UInt64(id)), index.nodeRecord(id)) }
+        for id in changes.erased {
+            try txn.delete(vectors, (name, UInt64(id)))
+            try txn.delete(nodes, (name, UInt64(id)))
+        }
+        guard var descriptor = try txn.get(descriptors, name) else { throw VectorError.unknownCollection(name) }
+        descriptor.header = changes.header
+        try txn.put(descriptors, name, descriptor)
+    }
+
+    @available(*, noasync)
+    private func claim(_ name: String, owner: String, id: UInt32, _ txn: borrowing WriteTransaction) throws {
+        try txn.put(owners, (name, UInt64(id)), owner)
+        try txn.put(keys, (name, owner), UInt64(id))
+    }
+
+    @available(*, noasync)
+    private func nodeID(_ name: String, owner: String, _ txn: borrowing some ReadableTransaction & ~Copyable) throws -> UInt64? {
+        try txn.get(keys, (name, owner))
+    }
+
+    // MARK: Search
+
+    /// One hit: the owner of the vector and its distance to the query.
+    public struct Hit: Sendable, Equatable {
+        public let owner: String
+        public let distance: Float
+    }
+
+    /// The `k` nearest vectors' owners, closest first. Owners whose record went away between
+    /// the search and the lookup are left out.
+    public func search(_ name: String, vector: [Float], k: Int, ef: Int? = nil, filter: VectorFilter? = nil) throws -> [Hit] {
+        let hits = try index(name).search(vector, k: k, ef: ef, filter: filter)
+        return try environment.read { txn in
+            try hits.compactMap { hit in
+                try txn.get(owners, (name, UInt64(hit.id))).map { Hit(owner: $0, distance: hit.distance) }
+            }
+        }
+    }
+
+    /// The node id holding `owner`'s vector, for building filters.
+    public func nodeID(_ name: String, owner: String) throws -> UInt32? {
+        try environment.read { txn in try nodeID(name, owner: owner, txn).map { UInt32($0) } }
+    }
+
+    // MARK: Loading and checking
+
+    /// Loads every collection's graph from storage as stored; returns how long each took.
+    public func load() throws -> [(name: String, nodes: Int, duration: Duration)] {
+        var loaded: [(String, Int, Duration)] = []
+        for descriptor in try list() {
+            let started = ContinuousClock.now
+            let index = try HNSWIndex(dimension: descriptor.dimension, metric: descriptor.metric, parameters: descriptor.parameters, restoring: descriptor.header)
+            let name = descriptor.name
+            try environment.read { txn in
+                var records: [UInt64: [UInt8]] = [:]
+                try txn.forEach(nodes, prefix: CompositeKey<String, UInt64>.prefix(name)) { key, record in
+                    records[key.1] = record
+                    return true
+                }
+                var restored = 0
+                var failure: (any Error)?
+                try txn.forEach(vectors, prefix: CompositeKey<String, UInt64>.prefix(name)) { key, vector in
+                    guard let record = records[key.1], key.1 <= UInt64(UInt32.max) else {
+                        failure = VectorError.corruptRecord("collection \(name): vector \(key.1) has no node record")
+                        return false
+                    }
+                    do {
+                        try record.withUnsafeBytes { r in try vector.withUnsafeBytes { v in try index.restoreNode(UInt32(key.1), record: r, vector: v) } }
+                    } catch {
+                        failure = error
+                        return false
+                    }
+                    restored += 1
+                    return true
+                }
+                if let failure { throw failure }
+                guard restored == records.count else {
+                    throw VectorError.corruptRecord("collection \(name): \(records.count - restored) node records have no vector")
+                }
+            }
+            try index.finishRestoring()
+            indexes.withLock { $0[name] = index }
+            loaded.append((name, index.count + index.deletedCount, ContinuousClock.now - started))
+        }
+        return loaded
+    }
+
+    /// Problems with the stored collections: graph invariants, and owner mappings that do not
+    /// match the graph both ways. Empty when all is sound.
+    public func check() throws -> [String] {
+        var problems: [String] = []
+        for descriptor in try list() {
+            let name = descriptor.name
+            let index = try index(name)
+            problems += index.checkInvariants().map { "\(name): \($0)" }
+            try environment.read { txn in
+                var owned = 0
+                try txn.forEach(owners, prefix: CompositeKey<String, UInt64>.prefix(name)) { (key, owner) throws(KVError) in
+                    owned += 1
+                    if try txn.get(keys, (name, owner)) != key.1 { problems.append("\(name): node \(key.1) claims owner \(owner), whose key points elsewhere") }
+                    if try txn.get(nodes, key)?.first != 1 { problems.append("\(name): owner \(owner) holds node \(key.1), which is not live") }
+                    return true
+                }
+                if owned != index.count { problems.append("\(name): \(owned) owners for \(index.count) live vectors") }
+            }
+        }
+        return problems
+    }
+}
+
+/// Refusals when creating a collection.
+public enum VectorCollectionError: Error, Equatable, CustomStringConvertible {
+    case invalidName(String)
+    case invalidDimension(Int)
+
+    public var description: String {
+        switch self {
+        case let .invalidName(name): "'\(name)' is not a valid collection name (1–64 letters, digits, '-', '_', '.')"
+        case let .invalidDimension(dimension): "dimension \(dimension) is out of range (1–65536)"
+        }
+    }
+}
