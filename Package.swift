@@ -40,6 +40,7 @@ let package = Package(
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CPUFeatures", path: "Sources/CPUFeatures"),
+        .target(name: "CPrefetch", path: "Sources/CPrefetch"),
 
         .target(
             name: "KV",
@@ -50,6 +51,7 @@ let package = Package(
         ),
         .target(
             name: "Vector",
+            dependencies: ["CPrefetch"],
             swiftSettings: vectorSwiftSettings
         ),
         .target(

@@ -29,6 +29,15 @@ extension HNSWIndex {
         return bytes
     }
 
+    /// The node record of `id` if it is a node of the graph (live or a tombstone), else `nil`.
+    public func storedRecord(_ id: UInt32) -> [UInt8]? {
+        guard Int(id) < slotCount else { return nil }
+        switch store.state(id) {
+        case .pending, .live, .removing, .deleted: return nodeRecord(id)
+        default: return nil
+        }
+    }
+
     /// The header as it will be once the current staged changes are published.
     public var header: HNSWHeader { writer.withLock { header($0) } }
 

@@ -130,9 +130,10 @@ extension HNSWIndex {
 
     /// Cuts every published tombstone out of the graph: each node that linked to one is
     /// relinked, by the selection heuristic, among its other neighbours and the tombstone's
-    /// neighbours (as in FreshDiskANN's consolidation); a node left unreachable is reconnected
-    /// by a search. The tombstones' slots are reused once no search can hold them.
-    /// Returns how many tombstones were cut out.
+    /// neighbours (as in FreshDiskANN's consolidation). The tombstones' slots are reused once
+    /// no search can hold them. Then every node no longer reachable on layer 0 from the entry
+    /// point (pruning during inserts can orphan one, as in any HNSW) gets an incoming link
+    /// again. Returns how many tombstones were cut out.
     /// - Complexity: O(n × M) to find the links, plus heuristic selections for affected nodes.
     @discardableResult
     public func repairDeleted() -> Int {
@@ -413,47 +414,47 @@ extension HNSWIndex {
         let slots = UInt32(store.slotCount.load(ordering: .relaxed))
         var doomed = VectorFilter(capacity: Int(slots))
         for id in 0..<slots where store.state(id) == .deleted { doomed.insert(id) }
-        guard doomed.count > 0 else { return 0 }
         recordHeader(&state)
         let keeps: (UInt32) -> Bool = { id in
             let s = self.store.state(id)
             return (s == .pending || s == .live || s == .removing) && !doomed.contains(id)
         }
-        for id in 0..<slots where keeps(id) {
-            for level in 0...store.level(id) {
-                let links = store.neighbors(id, level: level)
-                guard links.contains(where: { doomed.contains($0) }) else { continue }
-                var pool = Set<UInt32>()
-                for neighbor in links {
-                    if doomed.contains(neighbor) {
-                        for second in store.neighbors(neighbor, level: level) where second != id && keeps(second) { pool.insert(second) }
-                    } else if keeps(neighbor) {
-                        pool.insert(neighbor)
-                    }
-                }
-                let candidates = pool.map { DistanceHeap.Entry(distance: distance(id, $0), id: $0) }.sorted { $0.distance < $1.distance }
-                setLinks(id, level: level, selectNeighbors(candidates, maximum: store.maxLinks(level: level)).map(\.id), &state)
-            }
-        }
-        for id in doomed.ids { setState(id, .unlinking, &state) }
-        state.deletedCount -= doomed.count
-        if let entry = state.entryPoint, doomed.contains(entry) {
-            var best: (id: UInt32, level: Int)?
+        if doomed.count > 0 {
             for id in 0..<slots where keeps(id) {
-                let level = store.level(id)
-                if best == nil || level > best!.level { best = (id, level) }
+                for level in 0...store.level(id) {
+                    let links = store.neighbors(id, level: level)
+                    guard links.contains(where: { doomed.contains($0) }) else { continue }
+                    var pool = Set<UInt32>()
+                    for neighbor in links {
+                        if doomed.contains(neighbor) {
+                            for second in store.neighbors(neighbor, level: level) where second != id && keeps(second) { pool.insert(second) }
+                        } else if keeps(neighbor) {
+                            pool.insert(neighbor)
+                        }
+                    }
+                    let candidates = pool.map { DistanceHeap.Entry(distance: distance(id, $0), id: $0) }.sorted { $0.distance < $1.distance }
+                    setLinks(id, level: level, selectNeighbors(candidates, maximum: store.maxLinks(level: level)).map(\.id), &state)
+                }
             }
-            state.entryPoint = best?.id
-            state.maxLevel = best?.level ?? 0
+            for id in doomed.ids { setState(id, .unlinking, &state) }
+            state.deletedCount -= doomed.count
+            if let entry = state.entryPoint, doomed.contains(entry) {
+                var best: (id: UInt32, level: Int)?
+                for id in 0..<slots where keeps(id) {
+                    let level = store.level(id)
+                    if best == nil || level > best!.level { best = (id, level) }
+                }
+                state.entryPoint = best?.id
+                state.maxLevel = best?.level ?? 0
+            }
         }
         reconnectUnreachable(keeps: keeps, &state)
         return doomed.count
     }
 
-    /// Finds nodes no longer reachable on layer 0 from the entry point and links them in again,
-    /// as an insert would (their own links are kept and they gain incoming ones).
-    private func reconnectUnreachable(keeps: (UInt32) -> Bool, _ state: inout WriterState) {
-        guard let entry = state.entryPoint else { return }
+    /// Nodes (among those `keeps` admits) not reachable on layer 0 from the entry point.
+    private func unreachable(keeps: (UInt32) -> Bool, _ state: WriterState) -> [UInt32] {
+        guard let entry = state.entryPoint else { return [] }
         let slots = UInt32(store.slotCount.load(ordering: .relaxed))
         var seen = VectorFilter(capacity: Int(slots))
         var stack = [entry]
@@ -464,16 +465,34 @@ extension HNSWIndex {
                 stack.append(neighbor)
             }
         }
-        for id in 0..<slots where keeps(id) && !seen.contains(id) {
-            let query = UnsafePointer(store.vector(id))
-            var nearest = [DistanceHeap.Entry(distance: distance(query, entry), id: entry)]
-            for layer in stride(from: state.maxLevel, to: 0, by: -1) {
-                nearest = searchLayer(query, entries: nearest, ef: 1, level: layer, writer: true, forResults: false, visited: &state.visited)
-            }
-            let found = searchLayer(query, entries: nearest, ef: parameters.efConstruction, level: 0, writer: true, forResults: true, visited: &state.visited)
-                .filter { $0.id != id }
-            for neighbor in selectNeighbors(found, maximum: parameters.m) {
-                link(neighbor.id, to: id, distance: neighbor.distance, level: 0, &state)
+        return (0..<slots).filter { keeps($0) && !seen.contains($0) }
+    }
+
+    /// Gives each unreachable node an incoming layer-0 link from its nearest reachable node
+    /// with room, or else in place of that node's farthest link; repeats while the
+    /// replacement orphans another node (bounded).
+    private func reconnectUnreachable(keeps: (UInt32) -> Bool, _ state: inout WriterState) {
+        for _ in 0..<8 {
+            let orphans = unreachable(keeps: keeps, state)
+            guard !orphans.isEmpty, let entry = state.entryPoint else { return }
+            let orphanSet = Set(orphans)
+            for id in orphans {
+                let query = UnsafePointer(store.vector(id))
+                var nearest = [DistanceHeap.Entry(distance: distance(query, entry), id: entry)]
+                for layer in stride(from: state.maxLevel, to: 0, by: -1) {
+                    nearest = searchLayer(query, entries: nearest, ef: 1, level: layer, writer: true, forResults: false, visited: &state.visited)
+                }
+                let found = searchLayer(query, entries: nearest, ef: parameters.efConstruction, level: 0, writer: true, forResults: false, visited: &state.visited)
+                    .filter { $0.id != id && keeps($0.id) && !orphanSet.contains($0.id) }
+                guard let closest = found.first else { continue }
+                let host = found.first { store.neighbors($0.id, level: 0).count < store.maxLinks0 } ?? closest
+                var links = store.neighbors(host.id, level: 0)
+                if links.count == store.maxLinks0 {
+                    let farthest = links.indices.max { distance(host.id, links[$0]) < distance(host.id, links[$1]) }!
+                    links.remove(at: farthest)
+                }
+                links.append(id)
+                setLinks(host.id, level: 0, links, &state)
             }
         }
     }

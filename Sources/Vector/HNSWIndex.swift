@@ -1,3 +1,4 @@
+import CPrefetch
 import Synchronization
 
 /// Parameters of an HNSW graph (Malkov & Yashunin, 2018).
@@ -125,6 +126,7 @@ public final class HNSWIndex: @unchecked Sendable {
             if keeps(entry.id) { results.push(entry.distance, entry.id) }
         }
         var knownSlots = store.slotCount.load(ordering: .acquiring)
+        let prefetchBytes = min(dimension * 4, 256)
         let maximum = store.maxLinks(level: level)
         return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: maximum) { batch in
             while let closest = candidates.pop() {
@@ -142,6 +144,7 @@ public final class HNSWIndex: @unchecked Sendable {
                     guard visited.insert(neighbor), store.state(neighbor).isRoutable(writer: writer) else { continue }
                     batch[gathered] = neighbor
                     gathered += 1
+                    portal_prefetch(store.vector(neighbor), Int32(prefetchBytes))
                 }
                 @inline(__always) func consider(_ neighbor: UInt32, _ d: Float) {
                     if results.count < ef || d < results.top!.distance {

@@ -61,6 +61,31 @@ public final class VectorCollections: Sendable {
         }
     }
 
+    /// Creates collection `name` from a graph built in memory (a bulk load): every node is
+    /// written in transactions of `chunk` nodes, the descriptor last, so a collection exists
+    /// only once all of it is stored. `owner(id)` names the owner of each live node.
+    public func importIndex(_ name: String, _ index: HNSWIndex, chunk: Int = 2_000, owner: @escaping @Sendable (UInt32) -> String) async throws {
+        guard try environment.read({ try $0.get(descriptors, name) }) == nil else { throw VectorError.collectionExists(name) }
+        let slots = UInt32(index.slotCount)
+        for start in stride(from: UInt32(0), to: slots, by: chunk) {
+            let end = min(slots, start + UInt32(chunk))
+            try await environment.write { [self] txn in
+                for id in start..<end {
+                    guard let record = index.storedRecord(id) else { continue }
+                    try txn.put(vectors, (name, UInt64(id)), index.vectorBytes(id))
+                    try txn.put(nodes, (name, UInt64(id)), record)
+                    if record.first == 1 { try claim(name, owner: owner(id), id: id, txn) }
+                }
+            }
+        }
+        let descriptor = VectorCollectionDescriptor(name: name, dimension: index.dimension, metric: index.metric, parameters: index.parameters, header: index.header)
+        try await environment.write { [self] txn in
+            guard try txn.get(descriptors, name) == nil else { throw VectorError.collectionExists(name) }
+            try txn.put(descriptors, name, descriptor)
+            txn.afterCommit { self.indexes.withLock { $0[name] = index } }
+        }
+    }
+
     /// The collections' descriptors, by name.
     public func list() throws -> [VectorCollectionDescriptor] {
         try environment.read { txn in
@@ -111,7 +136,8 @@ public final class VectorCollections: Sendable {
         return true
     }
 
-    /// Cuts tombstones out of a collection's graph (their slots are then reused); returns how many.
+    /// Cuts tombstones out of a collection's graph (their slots are then reused) and reconnects
+    /// nodes that inserts left unreachable; returns how many tombstones were cut out.
     public func repair(_ name: String) async throws -> Int {
         let index = try index(name)
         return try await environment.write { [self] txn in
@@ -229,14 +255,14 @@ public final class VectorCollections: Sendable {
         return loaded
     }
 
-    /// Problems with the stored collections: graph invariants, and owner mappings that do not
-    /// match the graph both ways. Empty when all is sound.
+    /// Problems with the stored collections: structural graph invariants, and owner mappings
+    /// that do not match the graph both ways. Empty when all is sound.
     public func check() throws -> [String] {
         var problems: [String] = []
         for descriptor in try list() {
             let name = descriptor.name
             let index = try index(name)
-            problems += index.checkInvariants().map { "\(name): \($0)" }
+            problems += index.checkInvariants(reachability: false).map { "\(name): \($0)" }
             try environment.read { txn in
                 var owned = 0
                 try txn.forEach(owners, prefix: CompositeKey<String, UInt64>.prefix(name)) { (key, owner) throws(KVError) in

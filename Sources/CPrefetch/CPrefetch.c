@@ -1,0 +1,1 @@
+// The prefetch helper is header-only (see include/CPrefetch.h); this file gives the target a source.
