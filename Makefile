@@ -58,7 +58,7 @@ bench-kv: deps
 	scripts/bench-kv.sh
 
 bench-short: deps
-	$(SWIFT) package --disable-sandbox benchmark --no-progress --filter 'codec.*' --filter '.*1536 SIMD'
+	$(SWIFT) package --disable-sandbox benchmark --no-progress --filter 'codec.*' --filter '.*1536 SIMD.*' --filter 'hnsw.*'
 
 clean:
 	rm -rf .build $(DIST)

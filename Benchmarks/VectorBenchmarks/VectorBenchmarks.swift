@@ -2,7 +2,8 @@ import Benchmark
 import Vector
 
 /// Distance-kernel micro-benchmarks at the portal's default dimension (1536), SIMD vs the
-/// scalar reference, so the ratio is measured in one run.
+/// scalar reference, so the ratio is measured in one run; and HNSW search on a small
+/// clustered set (the full-size comparison with peers is `scripts/bench-vector.sh`).
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(2), maxIterations: 10_000_000)
 
@@ -25,6 +26,37 @@ let benchmarks: @Sendable () -> Void = {
                     for _ in benchmark.scaledIterations { blackHole(kernel(pa, pb)) }
                 }
             }
+        }
+    }
+
+    Benchmark("four-way dot 1536 SIMD (per vector)") { benchmark in
+        let others = (0..<4).flatMap { _ in b }
+        a.withUnsafeBufferPointer { pa in
+            others.withUnsafeBufferPointer { po in
+                let base = po.baseAddress!
+                for _ in benchmark.scaledIterations {
+                    blackHole(Distance.dot4(pa.baseAddress!, base, base + dimension, base + 2 * dimension, base + 3 * dimension, count: dimension))
+                }
+            }
+        }
+    }
+
+    // 10,000 clustered 1536-d vectors; built once, outside the measured region.
+    let clusters = (0..<20).map { _ in (0..<dimension).map { _ in Float.random(in: -1...1, using: &generator) } }
+    let points = (0..<10_000).map { i in clusters[i % 20].map { $0 + Float.random(in: -0.3...0.3, using: &generator) } }
+    let queries = (0..<100).map { i in clusters[i % 20].map { $0 + Float.random(in: -0.3...0.3, using: &generator) } }
+    nonisolated(unsafe) var index: HNSWIndex?
+    Benchmark("hnsw search 10k x 1536 ef=64", configuration: .init(
+        metrics: [.wallClock, .throughput],
+        setup: {
+            let built = HNSWIndex(dimension: dimension, metric: .cosine, parameters: HNSWParameters(m: 16, efConstruction: 100))
+            try built.insert(contentsOf: points, threads: 2)
+            index = built
+        }
+    )) { benchmark in
+        guard let index else { return }
+        for iteration in benchmark.scaledIterations {
+            blackHole(try index.search(queries[iteration % queries.count], k: 10, ef: 64))
         }
     }
 }

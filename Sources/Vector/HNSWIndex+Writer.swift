@@ -364,9 +364,15 @@ extension HNSWIndex {
         return kept
     }
 
-    /// Inserts a batch: levels and slots are drawn in order, the neighbour searches run on
-    /// `threads` threads against the graph as it was before the batch, then each node is linked
-    /// in order to its search results and to the batch's earlier nodes.
+    /// Inserts a batch in three parallel phases over `threads` threads, each followed by a
+    /// short serial step that applies its results (so the undo log stays in order):
+    /// 1. each new node searches the graph as it was before the batch for its candidates;
+    /// 2. each new node picks its neighbours among those candidates and the batch's earlier
+    ///    nodes (the selection heuristic);
+    /// 3. the reverse links are grouped by the node that receives them, and each receiving
+    ///    node's list is extended (and pruned by the heuristic when full) once.
+    /// Levels and slots are drawn in order, so the graph depends on the seed and the batch
+    /// boundaries, not on thread timing.
     private func insertBatch(_ vectors: ArraySlice<[Float]>, threads: Int, _ state: inout WriterState) -> [UInt32] {
         recordHeader(&state)
         var members: [(id: UInt32, level: Int)] = []
@@ -375,29 +381,51 @@ extension HNSWIndex {
             members.append((allocate(vector, level: level, &state), level))
         }
         let entry = state.entryPoint!, maxLevel = state.maxLevel
-        var found = [[[DistanceHeap.Entry]]](repeating: [], count: members.count)
-        found.withUnsafeMutableBufferPointer { buffer in
-            // Each worker writes only its own indexes of the output.
-            let output = DisjointOutput(base: buffer.baseAddress!)
-            let memberList = members
-            DispatchQueue.concurrentPerform(iterations: threads) { worker in
-                var visited = takeVisited()
-                for index in stride(from: worker, to: memberList.count, by: threads) {
-                    output.base[index] = findCandidates(for: memberList[index].id, level: memberList[index].level, entry: entry, maxLevel: maxLevel, visited: &visited)
+        let batch = members
+        let found = parallelMap(batch.count, threads: threads) { index, visited in
+            self.findCandidates(for: batch[index].id, level: batch[index].level, entry: entry, maxLevel: maxLevel, visited: &visited)
+        }
+        let chosen = parallelMap(batch.count, threads: threads) { index, _ in
+            let member = batch[index]
+            return (0...member.level).map { layer in
+                var candidates = layer < found[index].count ? found[index][layer] : []
+                for earlier in batch[..<index] where earlier.level >= layer {
+                    candidates.append(DistanceHeap.Entry(distance: self.distance(member.id, earlier.id), id: earlier.id))
                 }
-                giveBack(visited)
+                candidates.sort { $0.distance < $1.distance }
+                return self.selectNeighbors(candidates, maximum: self.parameters.m)
             }
         }
-        for (index, member) in members.enumerated() {
-            for layer in 0...member.level {
-                var candidates = layer < found[index].count ? found[index][layer] : []
-                for earlier in members[..<index] where earlier.level >= layer {
-                    candidates.append(DistanceHeap.Entry(distance: distance(member.id, earlier.id), id: earlier.id))
+        struct Target: Hashable, Comparable {
+            let id: UInt32, layer: Int
+            static func < (a: Target, b: Target) -> Bool { (a.id, a.layer) < (b.id, b.layer) }
+        }
+        var incoming: [Target: [DistanceHeap.Entry]] = [:]
+        for (index, member) in batch.enumerated() {
+            for (layer, neighbors) in chosen[index].enumerated() where !neighbors.isEmpty {
+                setLinks(member.id, level: layer, neighbors.map(\.id), &state)
+                for neighbor in neighbors {
+                    incoming[Target(id: neighbor.id, layer: layer), default: []].append(DistanceHeap.Entry(distance: neighbor.distance, id: member.id))
                 }
-                guard !candidates.isEmpty else { continue }
-                candidates.sort { $0.distance < $1.distance }
-                connect(member.id, level: layer, candidates: candidates, &state)
             }
+        }
+        let targets = incoming.keys.sorted()
+        let arrivals = targets.map { incoming[$0]! }
+        let extended = parallelMap(targets.count, threads: threads) { index, _ -> [UInt32]? in
+            let target = targets[index]
+            let current = self.store.neighbors(target.id, level: target.layer)
+            let newcomers = arrivals[index].filter { !current.contains($0.id) }
+            guard !newcomers.isEmpty else { return nil }
+            let maximum = self.store.maxLinks(level: target.layer)
+            if current.count + newcomers.count <= maximum { return current + newcomers.map(\.id) }
+            var candidates = current.map { DistanceHeap.Entry(distance: self.distance(target.id, $0), id: $0) } + newcomers
+            candidates.sort { $0.distance < $1.distance }
+            return self.selectNeighbors(candidates, maximum: maximum).map(\.id)
+        }
+        for (target, links) in zip(targets, extended) {
+            if let links { setLinks(target.id, level: target.layer, links, &state) }
+        }
+        for member in batch {
             store.setState(member.id, .pending)
             state.liveCount += 1
             if member.level > state.maxLevel {
@@ -405,7 +433,23 @@ extension HNSWIndex {
                 state.maxLevel = member.level
             }
         }
-        return members.map(\.id)
+        return batch.map(\.id)
+    }
+
+    /// `body(index, visited)` for every index below `count`, on `threads` threads; the results
+    /// in index order. Bodies only read the graph.
+    private func parallelMap<T>(_ count: Int, threads: Int, _ body: @escaping @Sendable (Int, inout VisitedSet) -> T) -> [T] {
+        var results = [T?](repeating: nil, count: count)
+        results.withUnsafeMutableBufferPointer { buffer in
+            // Each worker writes only its own indexes of the output.
+            let output = DisjointOutput(base: buffer.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: min(threads, max(count, 1))) { worker in
+                var visited = takeVisited()
+                for index in stride(from: worker, to: count, by: threads) { output.base[index] = body(index, &visited) }
+                giveBack(visited)
+            }
+        }
+        return results.map { $0! }
     }
 
     // MARK: Repair

@@ -172,13 +172,24 @@ public final class HNSWIndex: @unchecked Sendable {
         }
     }
 
+    /// How a filtered search finds its candidates.
+    public enum FilterStrategy: Sendable {
+        /// An exact scan of the admitted ids when fewer than `exactScanThreshold`, else the graph.
+        case automatic
+        /// Always walk the graph, keeping only admitted ids.
+        case graph
+        /// Always scan the admitted ids exactly.
+        case exact
+    }
+
     /// The `k` nearest vectors to `query` (Algorithm 5), closest first, among those `filter`
     /// admits. A filter admitting fewer than `exactScanThreshold` ids is answered by an exact
-    /// scan of just those ids. Safe to call from any number of threads while one writer works.
-    public func search(_ query: [Float], k: Int, ef: Int? = nil, filter: VectorFilter? = nil) throws(VectorError) -> [SearchResult] {
+    /// scan of just those ids (unless `strategy` says otherwise). Safe to call from any number
+    /// of threads while one writer works.
+    public func search(_ query: [Float], k: Int, ef: Int? = nil, filter: VectorFilter? = nil, strategy: FilterStrategy = .automatic) throws(VectorError) -> [SearchResult] {
         precondition(k > 0, "k must be positive")
         let prepared = try prepared(query)
-        if let filter, filter.count < parameters.exactScanThreshold {
+        if let filter, strategy == .exact || (strategy == .automatic && filter.count < parameters.exactScanThreshold) {
             return exactSearch(prepared, k: k, among: filter.ids)
         }
         let epoch = epochs.enter()

@@ -67,6 +67,8 @@ final class NodeStore: @unchecked Sendable {
     private let upperOffset: Int
     private let chunkBytes: Int
     private let directory: UnsafeMutablePointer<Atomic<UInt>>
+    /// An empty link block (count 0), never written.
+    private let noLinks: UnsafeMutablePointer<Atomic<UInt32>>
     /// Slots handed out so far (free ones included); ids are below it.
     let slotCount = Atomic<Int>(0)
     private var chunkCount = 0
@@ -83,6 +85,8 @@ final class NodeStore: @unchecked Sendable {
         levelsOffset = aligned(statesOffset + Self.chunkSize)
         upperOffset = aligned(levelsOffset + Self.chunkSize)
         chunkBytes = aligned(upperOffset + Self.chunkSize * MemoryLayout<UInt>.stride)
+        noLinks = .allocate(capacity: 1)
+        noLinks.initialize(to: Atomic(0))
         directory = .allocate(capacity: Self.maximumChunks)
         for index in 0..<Self.maximumChunks { (directory + index).initialize(to: Atomic(0)) }
     }
@@ -95,6 +99,8 @@ final class NodeStore: @unchecked Sendable {
         }
         directory.deinitialize(count: Self.maximumChunks)
         directory.deallocate()
+        noLinks.deinitialize(count: 1)
+        noLinks.deallocate()
     }
 
     /// Bytes allocated for nodes (vectors, links, states), for memory accounting.
@@ -144,13 +150,16 @@ final class NodeStore: @unchecked Sendable {
         (chunk(id) + upperOffset + local(id) * MemoryLayout<UInt>.stride).assumingMemoryBound(to: Atomic<UInt>.self)
     }
 
-    /// The link block of `id` on `level`: a count followed by the ids, all atomics.
+    /// The link block of `id` on `level`: a count followed by the ids, all atomics. A node
+    /// without that layer (which a well-formed graph never asks for) reads as no links.
     @inline(__always)
     func links(_ id: UInt32, level: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
         if level == 0 {
             return (chunk(id) + layer0Offset + local(id) * stride0 * 4).assumingMemoryBound(to: Atomic<UInt32>.self)
         }
-        let block = UnsafeMutablePointer<Atomic<UInt32>>(bitPattern: upperPointer(id).pointee.load(ordering: .acquiring))!
+        guard level <= self.level(id),
+              let block = UnsafeMutablePointer<Atomic<UInt32>>(bitPattern: upperPointer(id).pointee.load(ordering: .acquiring))
+        else { return noLinks }
         return block + (level - 1) * (maxLinksUpper + 1)
     }
 
@@ -172,6 +181,7 @@ final class NodeStore: @unchecked Sendable {
 
     /// Writer only: replaces the links of `id` on `level`; unused positions get `noLink`.
     func setNeighbors(_ id: UInt32, level: Int, _ ids: some Collection<UInt32>) {
+        precondition(level == 0 || level <= self.level(id), "node \(id) has no layer \(level)")
         let block = links(id, level: level)
         let maximum = maxLinks(level: level)
         precondition(ids.count <= maximum, "too many links")

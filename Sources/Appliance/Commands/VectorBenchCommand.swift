@@ -23,6 +23,7 @@ struct VectorBenchCommand: AsyncParsableCommand {
     @Option(help: "Write the result ids of the last ef (ivecs).") var out: String?
     @Option(help: "Threads inserting the base vectors.") var threads: Int = 1
     @Option(help: "Query passes per ef; the median and the best are reported.") var runs: Int = 3
+    @Option(name: .customLong("filter-sweep"), help: "Comma-separated filter selectivities (e.g. 0.001,0.01): times filtered search by graph and by exact scan at each, to place the exact-scan threshold.") var filterSweep: String?
     @Option(name: .customLong("data-dir"), help: "Keep the index in this data directory: build and store it on the first run, load it on later runs (reports the load time).") var dataDirectory: String?
 
     static let collection = "bench"
@@ -78,6 +79,7 @@ struct VectorBenchCommand: AsyncParsableCommand {
             lastResults = results
         }
         if let out { try TexmexFile.writeInts(lastResults, to: out) }
+        if let filterSweep { try sweepFilters(index, queries: queries, selectivities: filterSweep) }
     }
 
     /// Builds the index from the base file, streaming it in slices so that resident memory
@@ -99,6 +101,31 @@ struct VectorBenchCommand: AsyncParsableCommand {
         print("build: \(index.count) x \(dimension) in \(format3(buildSeconds)) s on \(threads) thread\(threads == 1 ? "" : "s") "
             + "(M=\(m), efConstruction=\(efc)); resident \(residentMegabytes()) MiB; raw vectors \(rawBytes >> 20) MiB + links \(index.linkBytes >> 20) MiB")
         return index
+    }
+
+    /// For each selectivity, a random filter of that share of the ids; every query is answered
+    /// by walking the graph (at the first --ef) and by scanning the filter exactly. Prints both
+    /// rates and the graph's recall against the exact answer.
+    func sweepFilters(_ index: HNSWIndex, queries: [[Float]], selectivities: String) throws {
+        var generator = SystemRandomNumberGenerator()
+        let width = ef.split(separator: ",").compactMap { Int($0) }.first ?? 64
+        for share in selectivities.split(separator: ",").compactMap({ Double($0) }) {
+            let wanted = max(1, Int(Double(index.slotCount) * share))
+            var filter = VectorFilter(capacity: index.slotCount)
+            while filter.count < wanted { filter.insert(UInt32.random(in: 0..<UInt32(index.slotCount), using: &generator)) }
+            var exactAnswers: [[UInt32]] = []
+            var start = ContinuousClock.now
+            for query in queries { exactAnswers.append(try index.search(query, k: k, filter: filter, strategy: .exact).map(\.id)) }
+            let exactRate = Double(queries.count) / (ContinuousClock.now - start).seconds
+            var hits = 0
+            start = ContinuousClock.now
+            for (query, truth) in zip(queries, exactAnswers) {
+                hits += Set(try index.search(query, k: k, ef: width, filter: filter, strategy: .graph).map(\.id)).intersection(truth).count
+            }
+            let graphRate = Double(queries.count) / (ContinuousClock.now - start).seconds
+            print("filter \(share) (\(wanted) ids): exact scan \(Int(exactRate)) QPS; graph ef=\(width) \(Int(graphRate)) QPS, "
+                + "recall@\(k) \(format3(Double(hits) / Double(exactAnswers.reduce(0) { $0 + $1.count })))")
+        }
     }
 
     func format3(_ value: Double) -> String {
