@@ -78,7 +78,7 @@ extension HNSWIndex {
             ids.reserveCapacity(stored.count)
             var next = 0
             while next < stored.count {
-                let batch = threads > 1 ? min(256, max(1, state.liveCount / 16), stored.count - next) : 1
+                let batch = threads > 1 ? min(64, max(1, state.liveCount / 16), stored.count - next) : 1
                 if batch == 1 || state.entryPoint == nil {
                     ids.append(insert(stored[next], &state))
                     next += 1

@@ -139,7 +139,7 @@ struct VectorBenchCommand: AsyncParsableCommand {
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 256)
         while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(cString: line)
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if text.hasPrefix("VmRSS:") { return (Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024 }
         }
         return -1

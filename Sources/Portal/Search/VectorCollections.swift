@@ -138,6 +138,7 @@ public final class VectorCollections: Sendable {
 
     /// Cuts tombstones out of a collection's graph (their slots are then reused) and reconnects
     /// nodes that inserts left unreachable; returns how many tombstones were cut out.
+    @discardableResult
     public func repair(_ name: String) async throws -> Int {
         let index = try index(name)
         return try await environment.write { [self] txn in
