@@ -23,12 +23,14 @@ build: deps
 run: build
 	PORTAL_LOG_FORMAT=text $(SWIFT) run --skip-build portal serve --data-dir $(DATA_DIR) --port $(PORT)
 
-## Every test: unit and process tests, the kernel disassembly check, the static binary in a
-## bare Debian root and on an old CPU, the package checks, and the browser tests.
+## Every test: unit and process tests, the short benchmarks, the kernel disassembly check,
+## the static binary in a bare Debian root and on an old CPU, the package checks, and the
+## browser tests.
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
 	$(MAKE) dist deb
+	$(MAKE) bench-short
 	scripts/check-kernels.sh
 	scripts/check-dist.sh $(DIST)/portal
 	scripts/check-package.sh $(DIST)/portal_$(VERSION)_$(ARCH).deb $(DIST)/portal-$(VERSION)-linux-$(ARCH).tar.gz
@@ -50,7 +52,7 @@ deb: dist
 tarball: deb
 
 ## Benchmarks (package-benchmark). `bench-kv` prints the storage comparison with ratios;
-## `bench-short` runs only the quick kernel and codec benchmarks.
+## `bench-short` runs only the quick kernel, codec and small-search benchmarks.
 bench: deps
 	$(SWIFT) package --disable-sandbox benchmark --no-progress
 

@@ -29,7 +29,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("four-way dot 1536 SIMD (per vector)") { benchmark in
+    Benchmark("four-way dot 1536 SIMD (one call, four vectors)") { benchmark in
         let others = (0..<4).flatMap { _ in b }
         a.withUnsafeBufferPointer { pa in
             others.withUnsafeBufferPointer { po in
