@@ -5,6 +5,8 @@ public import KV
 public final class PortalCore: Sendable {
     public let environment: Environment
     public let accounts: Accounts
+    public let organizations: Organizations
+    public let sessions: Sessions
     public let vectors: VectorCollections
     /// How long loading each vector collection took at start-up.
     public let vectorLoadTimes: [(name: String, nodes: Int, duration: Duration)]
@@ -17,8 +19,27 @@ public final class PortalCore: Sendable {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
         self.accounts = try Accounts(environment: environment, hasher: passwordHasher)
+        self.organizations = try Organizations(environment: environment, users: accounts)
+        self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations)
         self.vectors = try VectorCollections(environment: environment)
         self.vectorLoadTimes = try vectors.load()
+    }
+
+    /// First start: the first administrator, and a `default` organization in which they are
+    /// an admin. Returns the administrator when one was created now.
+    public func bootstrap(adminUsername: String, adminPassword: String?) async throws -> Accounts.FirstAdministrator? {
+        let created = try await accounts.bootstrapFirstAdministrator(username: adminUsername, password: adminPassword)
+        if try organizations.organization(slug: "default") == nil {
+            do {
+                _ = try await organizations.create(slug: "default", displayName: "Default organization")
+            } catch AccessError.conflict {
+                // Created concurrently: fine.
+            }
+        }
+        if let created, let admin = try accounts.user(named: created.username), let organization = try organizations.organization(slug: "default") {
+            try await organizations.setRole(.admin, user: admin.id, in: organization.id)
+        }
+        return created
     }
 
     /// Storage readiness, for `/readyz`.

@@ -45,9 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
             printError("portal: cannot start: \(error)")
             throw ExitCode(74)
         }
-        let firstAdministrator = try await core.accounts.bootstrapFirstAdministrator(
-            username: configuration.adminUsername, password: configuration.adminPassword
-        )
+        let firstAdministrator = try await core.bootstrap(adminUsername: configuration.adminUsername, adminPassword: configuration.adminPassword)
 
         let router = buildRouter(core: core, assets: try AssetCatalog())
         let app = Application(

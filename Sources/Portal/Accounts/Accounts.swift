@@ -1,5 +1,6 @@
-import FoundationEssentials
+public import FoundationEssentials
 import KV
+import Synchronization
 
 /// Users and their credentials.
 public struct Accounts: Sendable {
@@ -41,6 +42,58 @@ public struct Accounts: Sendable {
             return true
         }
         return created ? FirstAdministrator(username: username, oneTimePassword: configured == nil ? password : nil) : nil
+    }
+
+    /// A hash of a random password, verified against when the user does not exist so that a
+    /// sign-in takes as long for an unknown name as for a wrong password.
+    var dummyHash: String {
+        dummy.value.withLock { cached in
+            if let cached { return cached }
+            let hash = hasher.hash(Self.generatePassword())
+            cached = hash
+            return hash
+        }
+    }
+    private let dummy = DummyHash()
+
+    /// Holds the dummy hash once computed (Accounts is a value; the cache is shared).
+    private final class DummyHash: Sendable {
+        let value = Mutex<String?>(nil)
+    }
+
+    /// Creates a local account. User names are 1–64 characters of lowercase letters, digits,
+    /// `.`, `_`, `-`; passwords at least 10 characters. Throws `AccessError.invalid` or
+    /// `.conflict` (name taken).
+    public func create(username: String, displayName: String, password: String, isAdministrator: Bool = false) async throws -> User {
+        guard (1...64).contains(username.count), username.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "._-".contains($0)) }) else {
+            throw AccessError.invalid("user names are 1–64 lowercase letters, digits, '.', '_' or '-'")
+        }
+        guard password.count >= 10, password.count <= 1024 else { throw AccessError.invalid("passwords are 10–1024 characters") }
+        let user = User(id: UUID(), username: username, displayName: displayName, passwordHash: hasher.hash(password),
+                        isAdministrator: isAdministrator, mustChangePassword: false, createdAt: Date())
+        do {
+            try await environment.write { [users] txn in try txn.put(users, user.id, user) }
+        } catch KVError.uniqueViolation {
+            throw AccessError.conflict("the user name '\(username)' is taken")
+        }
+        return user
+    }
+
+    /// Every user, by user name.
+    public func all() throws -> [User] {
+        try environment.read { txn in
+            var result: [User] = []
+            try txn.forEach(users.table) { (_, user) throws(KVError) in
+                result.append(user)
+                return true
+            }
+            return result.sorted { $0.username < $1.username }
+        }
+    }
+
+    /// The user with `id`, or `nil`.
+    public func user(id: UUID) throws -> User? {
+        try environment.read { txn in try txn.get(users.table, id) }
     }
 
     /// The user named `username`, or `nil`.

@@ -49,6 +49,21 @@ public enum Crypto {
 }
 
 extension Array where Element == UInt8 {
+    /// Base64url without padding (RFC 4648 §5), for tokens in cookies and headers.
+    public var base64URL: String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity((count * 4 + 2) / 3)
+        var index = 0
+        while index < count {
+            let chunk = (UInt32(self[index]) << 16) | (index + 1 < count ? UInt32(self[index + 1]) << 8 : 0) | (index + 2 < count ? UInt32(self[index + 2]) : 0)
+            let emitted = Swift.min(4, (count - index) * 4 / 3 + ((count - index) % 3 == 0 ? 0 : 1))
+            for position in 0..<emitted { out.append(alphabet[Int((chunk >> (18 - 6 * UInt32(position))) & 0x3F)]) }
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// Lower-case hexadecimal.
     public var hexString: String {
         let digits = Array("0123456789abcdef".utf8)

@@ -2,11 +2,11 @@ import Hummingbird
 import FoundationEssentials
 import Logging
 
-extension Router where Context == PortalContext {
+extension PortalRoutes {
     /// Receives the browser's Content-Security-Policy violation reports and logs them, so that a
     /// broken or attacked page shows up in the operator's logs.
     func addCSPReportRoutes() {
-        post("/api/csp-report") { request, context in
+        post("/api/csp-report", .public) { request, context in
             let body: ByteBuffer
             do {
                 body = try await request.body.collect(upTo: Self.cspReportLimit)

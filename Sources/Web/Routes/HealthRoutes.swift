@@ -2,13 +2,13 @@ import Hummingbird
 import KV
 import Portal
 
-extension Router where Context == PortalContext {
+extension PortalRoutes {
     /// Liveness and readiness probes: public, JSON, and free of internals.
     func addHealthRoutes(core: PortalCore) {
-        get("/healthz") { _, _ in
+        get("/healthz", .public) { _, _ in
             Self.json(.ok, #"{"status":"ok"}"#)
         }
-        get("/readyz") { _, _ in
+        get("/readyz", .public) { _, _ in
             let storage = core.storageHealth()
             return storage.isReady
                 ? Self.json(.ok, #"{"status":"ready","checks":{"storage":"ok"}}"#)

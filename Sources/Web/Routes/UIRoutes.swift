@@ -1,12 +1,12 @@
 import Hummingbird
 
-extension Router where Context == PortalContext {
+extension PortalRoutes {
     /// The web UI: the HTML shell at `/` and its content-hashed assets.
     func addUIRoutes(assets: AssetCatalog) {
-        get("/") { request, _ in
+        get("/", .public) { request, _ in
             assets.indexPage.response(to: request, cacheControl: "no-cache")
         }
-        get("/assets/{file}") { request, context in
+        get("/assets/{file}", .public) { request, context in
             guard let file = context.parameters.get("file"), let asset = assets.assets[file] else {
                 throw ProblemDetails(.notFound, detail: "No such asset.")
             }

@@ -1,0 +1,107 @@
+public import FoundationEssentials
+public import KV
+
+/// A tenant of the portal. Its `cloudScope` (an OCI compartment OCID, say) and `settings` are
+/// what tool templates may read about the caller's organization.
+public struct Organization: Codable, Sendable, Equatable {
+    public var schemaVersion = 1
+    public let id: UUID
+    /// Unique, URL-safe: 1–64 lowercase letters, digits and `-`.
+    public var slug: String
+    public var displayName: String
+    public var cloudScope: String
+    public var settings: [String: String]
+    public let createdAt: Date
+}
+
+/// A user's role in one organization.
+public struct Membership: Codable, Sendable, Equatable {
+    public var schemaVersion = 1
+    public let userID: UUID
+    public let organizationID: UUID
+    public var role: Role
+}
+
+/// Organizations and memberships in KV. Guarantees: slugs are unique (a unique index, so two
+/// concurrent creations cannot both succeed); a membership names an existing user and
+/// organization; each user has at most one role per organization.
+public final class Organizations: Sendable {
+    let environment: Environment
+    let organizations: IndexedTable<Key<UUID>, JSONValue<Organization>>
+    let bySlug: IndexHandle<StringKey, Key<UUID>>
+    /// (user, organization) → membership.
+    let memberships: Table<CompositeKey<UUID, UUID>, JSONValue<Membership>>
+    let users: Accounts
+
+    init(environment: Environment, users: Accounts) throws {
+        self.environment = environment
+        self.users = users
+        organizations = try environment.indexedTable("organizations", key: Key<UUID>.self, value: JSONValue<Organization>.self, indexes: [
+            .unique("slug", StringKey.self) { $0.slug },
+        ])
+        bySlug = organizations.index("slug", StringKey.self)
+        memberships = try environment.table("memberships", key: CompositeKey<UUID, UUID>.self, value: JSONValue<Membership>.self)
+    }
+
+    static func isValidSlug(_ slug: String) -> Bool {
+        (1...64).contains(slug.count) && slug.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
+    }
+
+    /// Creates an organization; throws `AccessError.invalid` for a bad slug and
+    /// `AccessError.conflict` when the slug is taken.
+    public func create(slug: String, displayName: String, cloudScope: String = "", settings: [String: String] = [:]) async throws -> Organization {
+        guard Self.isValidSlug(slug) else { throw AccessError.invalid("slug must be 1–64 lowercase letters, digits or '-'") }
+        let organization = Organization(id: UUID(), slug: slug, displayName: displayName, cloudScope: cloudScope, settings: settings, createdAt: Date())
+        do {
+            try await environment.write { [organizations] txn in try txn.put(organizations, organization.id, organization) }
+        } catch KVError.uniqueViolation {
+            throw AccessError.conflict("an organization with slug '\(slug)' exists")
+        }
+        return organization
+    }
+
+    public func organization(_ id: UUID) throws -> Organization? {
+        try environment.read { txn in try txn.get(organizations.table, id) }
+    }
+
+    public func organization(slug: String) throws -> Organization? {
+        try environment.read { txn in try txn.get(organizations, bySlug, slug)?.value }
+    }
+
+    /// Gives `userID` `role` in the organization (replacing any role it had).
+    public func setRole(_ role: Role, user userID: UUID, in organizationID: UUID) async throws {
+        let membership = Membership(userID: userID, organizationID: organizationID, role: role)
+        try await environment.write { [self] txn in
+            guard try txn.exists(users.users.table, userID) else { throw AccessError.notFound("user") }
+            guard try txn.exists(organizations.table, organizationID) else { throw AccessError.notFound("organization") }
+            try txn.put(memberships, (userID, organizationID), membership)
+        }
+    }
+
+    /// The user's memberships, with their organizations.
+    public func memberships(of userID: UUID) throws -> [(organization: Organization, role: Role)] {
+        try environment.read { txn in
+            var result: [(Organization, Role)] = []
+            try txn.forEach(memberships, prefix: CompositeKey<UUID, UUID>.prefix(userID)) { (_, membership) throws(KVError) in
+                if let organization = try txn.get(organizations.table, membership.organizationID) { result.append((organization, membership.role)) }
+                return true
+            }
+            return result.sorted { $0.0.slug < $1.0.slug }
+        }
+    }
+
+    /// The user's role in the organization, or `nil` when not a member.
+    public func role(of userID: UUID, in organizationID: UUID) throws -> Role? {
+        try environment.read { txn in try txn.get(memberships, (userID, organizationID))?.role }
+    }
+}
+
+/// Refusals of access-management operations, mapped to 4xx by the web layer.
+public enum AccessError: Error, Equatable, Sendable {
+    case invalid(String)
+    case conflict(String)
+    case notFound(String)
+    case unauthenticated
+    case forbidden
+    case throttled(retryAfterSeconds: Int)
+}

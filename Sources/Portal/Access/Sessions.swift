@@ -1,0 +1,152 @@
+public import FoundationEssentials
+public import KV
+import Synchronization
+
+/// A signed-in browser session. Stored under the SHA-256 of its token, never the token.
+public struct Session: Codable, Sendable, Equatable {
+    public var schemaVersion = 1
+    public let userID: UUID
+    /// The organization requests act in until the user switches.
+    public var organizationID: UUID?
+    public let createdAt: Date
+    public var lastSeenAt: Date
+    /// Sign-in is required again after this, however active the session.
+    public let absoluteExpiry: Date
+    /// Sent back in `X-CSRF-Token` on every cookie-authenticated state-changing request.
+    public let csrfToken: String
+}
+
+/// What a request acts as once authenticated: the user, the organization it acts in, and the
+/// permissions its role there grants (all of them for system administrators).
+public struct Principal: Sendable, Equatable {
+    public let user: User
+    public let organizationID: UUID?
+    public let role: Role?
+    public let sessionKey: String?
+    public let csrfToken: String?
+
+    public var permissions: Set<Permission> {
+        user.isAdministrator ? Set(Permission.allCases) : (role?.permissions ?? [])
+    }
+
+    public func has(_ permission: Permission) -> Bool { permissions.contains(permission) }
+}
+
+/// Sign-in, sessions and sign-out.
+///
+/// Guarantees: tokens are 256 random bits shown only to the client that signed in; KV keeps
+/// their SHA-256, so a copy of the data directory cannot be replayed as a session. A session
+/// ends after `idleTimeout` without use or at `absoluteLifetime`, whichever is first (KV
+/// expiry makes it unreadable at once). Every sign-in makes a new token (no fixation).
+/// Failed sign-ins are throttled per account and per client address; a throttled attempt is
+/// refused before the password is checked.
+public final class Sessions: Sendable {
+    let environment: Environment
+    let table: Table<StringKey, JSONValue<Session>>
+    let accounts: Accounts
+    let organizations: Organizations
+    public let idleTimeout: Duration
+    public let absoluteLifetime: Duration
+    let throttle = Mutex(SignInThrottle())
+
+    init(environment: Environment, accounts: Accounts, organizations: Organizations, idleTimeout: Duration = .seconds(8 * 3600), absoluteLifetime: Duration = .seconds(7 * 24 * 3600)) throws {
+        self.environment = environment
+        self.accounts = accounts
+        self.organizations = organizations
+        self.idleTimeout = idleTimeout
+        self.absoluteLifetime = absoluteLifetime
+        table = try environment.expiringTable("sessions", key: StringKey.self, value: JSONValue<Session>.self)
+    }
+
+    /// A new session's token (for the cookie) and CSRF token.
+    public struct SignedIn: Sendable {
+        public let token: String
+        public let csrfToken: String
+        public let user: User
+    }
+
+    static func key(_ token: String) -> String { Crypto.sha256(Array(token.utf8)).hexString }
+
+    /// Checks the password and opens a session. Throws `AccessError.unauthenticated` for a
+    /// wrong user name or password (the same error and about the same time for both), and
+    /// `AccessError.throttled` after too many recent failures for the account or the address.
+    public func signIn(username: String, password: String, clientAddress: String, now: Date = Date()) async throws -> SignedIn {
+        let accountKey = "user:" + username.lowercased(), addressKey = "ip:" + clientAddress
+        if let wait = throttle.withLock({ $0.wait(for: [accountKey, addressKey], now: now) }) {
+            throw AccessError.throttled(retryAfterSeconds: wait)
+        }
+        let user = try accounts.user(named: username)
+        // Unknown users are checked against a dummy hash, so timing does not reveal them.
+        let valid = accounts.hasher.verify(password, against: user?.passwordHash ?? accounts.dummyHash)
+        guard let user, valid, user.passwordHash != nil else {
+            throttle.withLock { $0.recordFailure(for: [accountKey, addressKey], now: now) }
+            throw AccessError.unauthenticated
+        }
+        throttle.withLock { $0.clear(accountKey) }
+        let token = Crypto.randomBytes(32).base64URL
+        let csrf = Crypto.randomBytes(24).base64URL
+        let organization = try organizations.memberships(of: user.id).first?.organization.id
+        let session = Session(
+            userID: user.id, organizationID: organization, createdAt: now, lastSeenAt: now,
+            absoluteExpiry: now.addingTimeInterval(absoluteLifetime.timeInterval), csrfToken: csrf)
+        let expiry = min(now.addingTimeInterval(idleTimeout.timeInterval), session.absoluteExpiry)
+        try await environment.write { [table] txn in try txn.put(table, Self.key(token), session, expiresAt: expiry) }
+        return SignedIn(token: token, csrfToken: csrf, user: user)
+    }
+
+    /// The principal of a session token, or `nil` when the token is unknown or expired.
+    /// Extends the idle expiry at most once a minute, so reads do not each cost a write.
+    public func principal(token: String, now: Date = Date()) async throws -> Principal? {
+        let key = Self.key(token)
+        guard var session = try environment.read({ txn in try txn.get(table, key) }), session.absoluteExpiry > now else { return nil }
+        guard let user = try accounts.user(id: session.userID) else { return nil }
+        if now.timeIntervalSince(session.lastSeenAt) > 60 {
+            session.lastSeenAt = now
+            let expiry = min(now.addingTimeInterval(idleTimeout.timeInterval), session.absoluteExpiry)
+            let refreshed = session
+            try await environment.write { [table] txn in
+                // Only while it still exists: a concurrent sign-out wins.
+                guard try txn.exists(table, key) else { return }
+                try txn.put(table, key, refreshed, expiresAt: expiry)
+            }
+        }
+        let role = try session.organizationID.flatMap { try organizations.role(of: user.id, in: $0) }
+        return Principal(user: user, organizationID: role == nil ? nil : session.organizationID, role: role, sessionKey: key, csrfToken: session.csrfToken)
+    }
+
+    /// Ends the session (idempotent).
+    public func signOut(sessionKey: String) async throws {
+        try await environment.write { [table] txn in try txn.delete(table, sessionKey) }
+    }
+}
+
+/// Failed sign-ins per key (an account or an address) in a sliding window: after
+/// `maximumFailures` within `window`, attempts wait until the oldest failure leaves it.
+struct SignInThrottle {
+    var failures: [String: [Date]] = [:]
+    let maximumFailures = 5
+    let window: TimeInterval = 15 * 60
+
+    /// Seconds to wait before the next attempt for any of `keys`, or `nil`.
+    mutating func wait(for keys: [String], now: Date) -> Int? {
+        var longest: TimeInterval = 0
+        for key in keys {
+            let recent = (failures[key] ?? []).filter { now.timeIntervalSince($0) < window }
+            failures[key] = recent.isEmpty ? nil : recent
+            if recent.count >= maximumFailures, let oldest = recent.first {
+                longest = max(longest, window - now.timeIntervalSince(oldest))
+            }
+        }
+        return longest > 0 ? Int(longest.rounded(.up)) : nil
+    }
+
+    mutating func recordFailure(for keys: [String], now: Date) {
+        for key in keys { failures[key, default: []].append(now) }
+    }
+
+    mutating func clear(_ key: String) { failures[key] = nil }
+}
+
+extension Duration {
+    var timeInterval: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,103 @@
+import FoundationEssentials
+import Hummingbird
+import Portal
+
+/// Sign-in, sign-out, who am I, and the caller's organizations; user listing for admins.
+extension PortalRoutes {
+    func addAuthRoutes(core: PortalCore, secureCookies: Bool) {
+        struct Credentials: Decodable {
+            let username: String
+            let password: String
+        }
+
+        post("/api/auth/login", .public) { request, context in
+            let credentials: Credentials
+            do {
+                credentials = try await request.decode(as: Credentials.self, context: context)
+            } catch {
+                throw ProblemDetails(.badRequest, detail: "Send {\"username\": …, \"password\": …} as JSON.")
+            }
+            guard !credentials.username.isEmpty, credentials.username.count <= 128, credentials.password.count <= 1024 else {
+                throw ProblemDetails(.badRequest, detail: "username and password are required (at most 128 and 1024 characters).")
+            }
+            let signedIn: Sessions.SignedIn
+            do {
+                signedIn = try await core.sessions.signIn(username: credentials.username, password: credentials.password, clientAddress: context.clientAddress)
+            } catch AccessError.unauthenticated {
+                throw ProblemDetails(.unauthorized, detail: "Wrong user name or password.")
+            } catch let AccessError.throttled(seconds) {
+                throw ProblemDetails(.tooManyRequests, detail: "Too many failed sign-ins; try again later.", headers: [.retryAfter: String(seconds)])
+            }
+            var response = try Self.jsonResponse(.ok, MeBody(user: signedIn.user, organizations: try core.organizations.memberships(of: signedIn.user.id), csrfToken: signedIn.csrfToken))
+            response.headers[.setCookie] = SessionCookie.set(signedIn.token, maxAge: Int(core.sessions.absoluteLifetime.components.seconds), secure: secureCookies)
+            return response
+        }
+
+        post("/api/auth/logout", .authenticated) { _, context in
+            if let key = context.principal?.sessionKey { try await core.sessions.signOut(sessionKey: key) }
+            var response = Response(status: .noContent)
+            response.headers[.setCookie] = SessionCookie.clear(secure: secureCookies)
+            response.headers[.cacheControl] = "no-store"
+            return response
+        }
+
+        get("/api/me", .authenticated) { _, context in
+            let principal = context.principal!
+            return try Self.jsonResponse(.ok, MeBody(user: principal.user, organizations: try core.organizations.memberships(of: principal.user.id), csrfToken: principal.csrfToken, current: principal))
+        }
+
+        get("/api/users", .permission(.usersManage)) { _, _ in
+            try Self.jsonResponse(.ok, ["users": try core.accounts.all().map(UserBody.init)])
+        }
+    }
+
+    static func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
+
+/// A user as the API shows it: never the password hash.
+struct UserBody: Encodable {
+    let id: UUID
+    let username: String
+    let displayName: String
+    let isAdministrator: Bool
+    let mustChangePassword: Bool
+
+    init(_ user: User) {
+        id = user.id
+        username = user.username
+        displayName = user.displayName
+        isAdministrator = user.isAdministrator
+        mustChangePassword = user.mustChangePassword
+    }
+}
+
+/// `GET /api/me` and the sign-in answer.
+struct MeBody: Encodable {
+    struct OrganizationBody: Encodable {
+        let id: UUID
+        let slug: String
+        let displayName: String
+        let role: String
+    }
+
+    let user: UserBody
+    let organizations: [OrganizationBody]
+    let currentOrganization: UUID?
+    let permissions: [String]
+    let csrfToken: String?
+
+    init(user: User, organizations: [(organization: Organization, role: Role)], csrfToken: String?, current: Principal? = nil) {
+        self.user = UserBody(user)
+        self.organizations = organizations.map { OrganizationBody(id: $0.organization.id, slug: $0.organization.slug, displayName: $0.organization.displayName, role: $0.role.rawValue) }
+        self.currentOrganization = current?.organizationID ?? organizations.first?.organization.id
+        let permissions = current?.permissions ?? (user.isAdministrator ? Set(Permission.allCases) : organizations.first?.role.permissions ?? [])
+        self.permissions = permissions.map(\.rawValue).sorted()
+        self.csrfToken = csrfToken
+    }
+}
