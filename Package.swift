@@ -66,7 +66,7 @@ let package = Package(
         .target(
             name: "Web",
             dependencies: [
-                "Portal",
+                "Portal", "Vector",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -7,6 +7,8 @@ public final class PortalCore: Sendable {
     public let accounts: Accounts
     public let organizations: Organizations
     public let sessions: Sessions
+    public let apiKeys: APIKeys
+    public let securityEvents: SecurityEvents
     public let vectors: VectorCollections
     /// How long loading each vector collection took at start-up.
     public let vectorLoadTimes: [(name: String, nodes: Int, duration: Duration)]
@@ -19,8 +21,10 @@ public final class PortalCore: Sendable {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
         self.accounts = try Accounts(environment: environment, hasher: passwordHasher)
-        self.organizations = try Organizations(environment: environment, users: accounts)
-        self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations)
+        self.securityEvents = try SecurityEvents(environment: environment)
+        self.organizations = try Organizations(environment: environment, users: accounts, events: securityEvents)
+        self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
+        self.apiKeys = try APIKeys(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
         self.vectors = try VectorCollections(environment: environment)
         self.vectorLoadTimes = try vectors.load()
     }

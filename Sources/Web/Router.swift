@@ -16,12 +16,13 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, secureCookies: B
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ProblemMiddleware())
-    router.add(middleware: AuthenticationMiddleware(sessions: core.sessions))
+    router.add(middleware: AuthenticationMiddleware(sessions: core.sessions, apiKeys: core.apiKeys))
 
     let routes = PortalRoutes(router: router)
     routes.addHealthRoutes(core: core)
     routes.addUIRoutes(assets: assets)
     routes.addCSPReportRoutes()
     routes.addAuthRoutes(core: core, secureCookies: secureCookies)
+    routes.addAdminRoutes(core: core)
     return routes
 }

@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import KV
-import Portal
+@testable import Portal
 import Testing
 @testable import Web
 
@@ -53,7 +53,7 @@ import Testing
         try await Application(router: routes.router).test(.router) { client in
             let vera = try await Self.login(client, "vera", "vera-password-1")
             for route in registered where route.access != .public {
-                let uri = route.path.replacingOccurrences(of: "{file}", with: "x")
+                let uri = route.path.replacingOccurrences(of: "{file}", with: "x").replacingOccurrences(of: "{id}", with: UUID().uuidString)
                 try await client.execute(uri: uri, method: route.method, headers: [.contentType: "application/json"], body: ByteBuffer(string: "{}")) { response throws in
                     #expect(response.status == .unauthorized, "anonymous \(route.method) \(route.path)")
                     #expect(response.headers[.contentType] == "application/problem+json")
@@ -134,6 +134,94 @@ import Testing
                 #expect(retry > 0 && retry <= 900)
             }
         }
+    }
+
+    static func json(_ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, auth: HTTPFields, body: String? = nil,
+                     expect status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: Any] {
+        var headers = auth
+        headers[.contentType] = "application/json"
+        return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response throws in
+            #expect(response.status == status, "\(method) \(uri): \(String(buffer: response.body))", sourceLocation: sourceLocation)
+            guard response.body.readableBytes > 0 else { return [:] }
+            return (try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]) ?? [:]
+        }
+    }
+
+    static func cookie(_ session: (cookie: String, csrf: String)) -> HTTPFields {
+        [.cookie: session.cookie, .init("X-CSRF-Token")!: session.csrf]
+    }
+
+    /// API keys end to end: shown once, stored hashed, capped at the creator's role, scoped to
+    /// one organization (another organization's key is a 404), revocable; and the security
+    /// events they leave.
+    @Test func apiKeysAreScopedCappedAndRevocable() async throws {
+        let (harness, password) = try await Self.harness()
+        let core = harness.core
+        let otto = try await core.accounts.create(username: "otto", displayName: "Otto", password: "otto-password-1")
+        let defaultOrganization = try #require(try core.organizations.organization(slug: "default"))
+        try await core.organizations.setRole(.operator, user: otto.id, in: defaultOrganization.id)
+        try await harness.test { client in
+            let admin = Self.cookie(try await Self.login(client, "admin", password))
+            let operatorSession = Self.cookie(try await Self.login(client, "otto", "otto-password-1"))
+
+            // An operator cannot mint an admin key, but can mint an operator key, shown once.
+            _ = try await Self.json(client, .post, "/api/keys", auth: operatorSession, body: #"{"name":"ci","role":"admin"}"#, expect: .badRequest)
+            let created = try await Self.json(client, .post, "/api/keys", auth: operatorSession, body: #"{"name":"ci","role":"operator"}"#, expect: .created)
+            let secret = try #require(created["secret"] as? String)
+            let keyID = try #require((created["key"] as? [String: Any])?["id"] as? String)
+            #expect(secret.hasPrefix("pk_") && secret.count > 40)
+            _ = try await Self.json(client, .post, "/api/keys", auth: operatorSession, body: #"{"name":"old","role":"viewer","expiresAt":"2001-01-01T00:00:00Z"}"#, expect: .badRequest)
+            _ = try await Self.json(client, .post, "/api/keys", auth: operatorSession, body: #"{"name":"x","role":"superuser"}"#, expect: .badRequest)
+
+            // The key acts with its role: it may read keys, not manage users; no CSRF needed.
+            let bearer: HTTPFields = [.authorization: "Bearer \(secret)"]
+            let me = try await Self.json(client, .get, "/api/me", auth: bearer, expect: .ok)
+            #expect((me["permissions"] as? [String])?.contains("tools:run") == true)
+            #expect((me["permissions"] as? [String])?.contains("users:manage") == false)
+            let listed = try await Self.json(client, .get, "/api/keys", auth: bearer, expect: .ok)
+            #expect(!String(describing: listed).contains(secret), "the secret is never shown again")
+            _ = try await Self.json(client, .get, "/api/users", auth: bearer, expect: .forbidden)
+            _ = try await Self.json(client, .get, "/api/me", auth: [.authorization: "Bearer pk_forged"], expect: .unauthorized)
+
+            // Another organization's admin cannot see or revoke it: 404, as for a missing key.
+            let acme = try await Self.json(client, .post, "/api/orgs", auth: admin, body: #"{"slug":"acme","displayName":"Acme","cloudScope":"ocid1.compartment.oc1..acme"}"#, expect: .created)
+            let acmeID = try #require(acme["id"] as? String)
+            _ = try await Self.json(client, .post, "/api/orgs", auth: admin, body: #"{"slug":"acme","displayName":"Again"}"#, expect: .conflict)
+            let alice = try await core.accounts.create(username: "alice", displayName: "Alice", password: "alice-password-1")
+            try await core.organizations.setRole(.admin, user: alice.id, in: UUID(uuidString: acmeID)!)
+            let aliceSession = Self.cookie(try await Self.login(client, "alice", "alice-password-1"))
+            _ = try await Self.json(client, .delete, "/api/keys/\(keyID)", auth: aliceSession, expect: .notFound)
+            _ = try await Self.json(client, .get, "/api/orgs/\(defaultOrganization.id)/members", auth: aliceSession, expect: .notFound)
+            _ = try await Self.json(client, .post, "/api/me/organization", auth: aliceSession, body: #"{"organizationID":"\#(defaultOrganization.id)"}"#, expect: .notFound)
+            let aliceKeys = try await Self.json(client, .get, "/api/keys", auth: aliceSession, expect: .ok)
+            #expect((aliceKeys["keys"] as? [Any])?.isEmpty == true)
+            let members = try await Self.json(client, .get, "/api/orgs/\(acmeID)/members", auth: aliceSession, expect: .ok)
+            #expect((members["members"] as? [Any])?.count == 1)
+
+            // Its owner's organization revokes it; from then on it is refused.
+            _ = try await Self.json(client, .delete, "/api/keys/\(keyID)", auth: operatorSession, expect: .noContent)
+            _ = try await Self.json(client, .get, "/api/me", auth: bearer, expect: .unauthorized)
+        }
+        // Stored: the hash, never the secret; and the events of all this.
+        let kinds = Set(try core.securityEvents.recent().map(\.kind))
+        #expect(kinds.isSuperset(of: [.signInSucceeded, .keyCreated, .keyRevoked, .roleChanged, .organizationCreated]))
+    }
+
+    @Test func demotingACreatorLimitsTheirKeys() async throws {
+        let (harness, _) = try await Self.harness()
+        let core = harness.core
+        let otto = try await core.accounts.create(username: "otto", displayName: "Otto", password: "otto-password-1")
+        let organization = try #require(try core.organizations.organization(slug: "default"))
+        try await core.organizations.setRole(.operator, user: otto.id, in: organization.id)
+        let principal = try #require(try await core.apiKeys.principal(secret: (try await core.apiKeys.create(
+            by: Principal(user: otto, organizationID: organization.id, role: .operator, sessionKey: nil, csrfToken: nil),
+            name: "k", role: .operator, expiresAt: nil)).secret))
+        #expect(principal.role == .operator)
+        let secret = try await core.apiKeys.create(by: principal, name: "k2", role: .operator, expiresAt: nil).secret
+        try await core.organizations.setRole(.viewer, user: otto.id, in: organization.id)
+        #expect(try await core.apiKeys.principal(secret: secret)?.role == .viewer)
+        try await core.organizations.setRole(nil, user: otto.id, in: organization.id)
+        #expect(try await core.apiKeys.principal(secret: secret) == nil)
     }
 
     @Test func permissionMatrixIsOrdered() {

@@ -32,10 +32,12 @@ public final class Organizations: Sendable {
     /// (user, organization) → membership.
     let memberships: Table<CompositeKey<UUID, UUID>, JSONValue<Membership>>
     let users: Accounts
+    let events: SecurityEvents
 
-    init(environment: Environment, users: Accounts) throws {
+    init(environment: Environment, users: Accounts, events: SecurityEvents) throws {
         self.environment = environment
         self.users = users
+        self.events = events
         organizations = try environment.indexedTable("organizations", key: Key<UUID>.self, value: JSONValue<Organization>.self, indexes: [
             .unique("slug", StringKey.self) { $0.slug },
         ])
@@ -68,13 +70,44 @@ public final class Organizations: Sendable {
         try environment.read { txn in try txn.get(organizations, bySlug, slug)?.value }
     }
 
-    /// Gives `userID` `role` in the organization (replacing any role it had).
-    public func setRole(_ role: Role, user userID: UUID, in organizationID: UUID) async throws {
-        let membership = Membership(userID: userID, organizationID: organizationID, role: role)
+    /// Gives `userID` `role` in the organization (replacing any role it had), or with `nil`
+    /// removes the membership. `by` names who did it, for the security event.
+    public func setRole(_ role: Role?, user userID: UUID, in organizationID: UUID, by actor: Principal? = nil) async throws {
+        let event = SecurityEvent(kind: .roleChanged, userID: actor?.user.id, username: actor?.user.username, organizationID: organizationID,
+                                  detail: "user \(userID) → \(role?.rawValue ?? "no membership")")
         try await environment.write { [self] txn in
             guard try txn.exists(users.users.table, userID) else { throw AccessError.notFound("user") }
             guard try txn.exists(organizations.table, organizationID) else { throw AccessError.notFound("organization") }
-            try txn.put(memberships, (userID, organizationID), membership)
+            if let role {
+                try txn.put(memberships, (userID, organizationID), Membership(userID: userID, organizationID: organizationID, role: role))
+            } else {
+                try txn.delete(memberships, (userID, organizationID))
+            }
+            try events.record(event, in: txn)
+        }
+    }
+
+    /// Every organization, by slug.
+    public func all() throws -> [Organization] {
+        try environment.read { txn in
+            var result: [Organization] = []
+            try txn.forEach(organizations.table) { (_, organization) throws(KVError) in
+                result.append(organization)
+                return true
+            }
+            return result.sorted { $0.slug < $1.slug }
+        }
+    }
+
+    /// The members of an organization with their roles, by user name.
+    public func members(of organizationID: UUID) throws -> [(user: User, role: Role)] {
+        try environment.read { txn in
+            var result: [(User, Role)] = []
+            try txn.forEach(memberships) { (key, membership) throws(KVError) in
+                if key.1 == organizationID, let user = try txn.get(users.users.table, key.0) { result.append((user, membership.role)) }
+                return true
+            }
+            return result.sorted { $0.0.username < $1.0.username }
         }
     }
 

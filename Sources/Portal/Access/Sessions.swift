@@ -24,6 +24,8 @@ public struct Principal: Sendable, Equatable {
     public let role: Role?
     public let sessionKey: String?
     public let csrfToken: String?
+    /// Set when the request authenticated with an API key.
+    public var apiKeyID: UUID? = nil
 
     public var permissions: Set<Permission> {
         user.isAdministrator ? Set(Permission.allCases) : (role?.permissions ?? [])
@@ -45,14 +47,16 @@ public final class Sessions: Sendable {
     let table: Table<StringKey, JSONValue<Session>>
     let accounts: Accounts
     let organizations: Organizations
+    let events: SecurityEvents
     public let idleTimeout: Duration
     public let absoluteLifetime: Duration
     let throttle = Mutex(SignInThrottle())
 
-    init(environment: Environment, accounts: Accounts, organizations: Organizations, idleTimeout: Duration = .seconds(8 * 3600), absoluteLifetime: Duration = .seconds(7 * 24 * 3600)) throws {
+    init(environment: Environment, accounts: Accounts, organizations: Organizations, events: SecurityEvents, idleTimeout: Duration = .seconds(8 * 3600), absoluteLifetime: Duration = .seconds(7 * 24 * 3600)) throws {
         self.environment = environment
         self.accounts = accounts
         self.organizations = organizations
+        self.events = events
         self.idleTimeout = idleTimeout
         self.absoluteLifetime = absoluteLifetime
         table = try environment.expiringTable("sessions", key: StringKey.self, value: JSONValue<Session>.self)
@@ -73,6 +77,7 @@ public final class Sessions: Sendable {
     public func signIn(username: String, password: String, clientAddress: String, now: Date = Date()) async throws -> SignedIn {
         let accountKey = "user:" + username.lowercased(), addressKey = "ip:" + clientAddress
         if let wait = throttle.withLock({ $0.wait(for: [accountKey, addressKey], now: now) }) {
+            try await events.record(SecurityEvent(kind: .signInThrottled, userID: nil, username: username, organizationID: nil, detail: "from \(clientAddress)"))
             throw AccessError.throttled(retryAfterSeconds: wait)
         }
         let user = try accounts.user(named: username)
@@ -80,6 +85,7 @@ public final class Sessions: Sendable {
         let valid = accounts.hasher.verify(password, against: user?.passwordHash ?? accounts.dummyHash)
         guard let user, valid, user.passwordHash != nil else {
             throttle.withLock { $0.recordFailure(for: [accountKey, addressKey], now: now) }
+            try await events.record(SecurityEvent(kind: .signInFailed, userID: user?.id, username: username, organizationID: nil, detail: "from \(clientAddress)"))
             throw AccessError.unauthenticated
         }
         throttle.withLock { $0.clear(accountKey) }
@@ -90,7 +96,11 @@ public final class Sessions: Sendable {
             userID: user.id, organizationID: organization, createdAt: now, lastSeenAt: now,
             absoluteExpiry: now.addingTimeInterval(absoluteLifetime.timeInterval), csrfToken: csrf)
         let expiry = min(now.addingTimeInterval(idleTimeout.timeInterval), session.absoluteExpiry)
-        try await environment.write { [table] txn in try txn.put(table, Self.key(token), session, expiresAt: expiry) }
+        let event = SecurityEvent(kind: .signInSucceeded, userID: user.id, username: user.username, organizationID: organization, detail: "password, from \(clientAddress)")
+        try await environment.write { [table, events] txn in
+            try txn.put(table, Self.key(token), session, expiresAt: expiry)
+            try events.record(event, in: txn)
+        }
         return SignedIn(token: token, csrfToken: csrf, user: user)
     }
 
@@ -111,12 +121,32 @@ public final class Sessions: Sendable {
             }
         }
         let role = try session.organizationID.flatMap { try organizations.role(of: user.id, in: $0) }
-        return Principal(user: user, organizationID: role == nil ? nil : session.organizationID, role: role, sessionKey: key, csrfToken: session.csrfToken)
+        let organizationID = (role != nil || user.isAdministrator) ? session.organizationID : nil
+        return Principal(user: user, organizationID: organizationID, role: role, sessionKey: key, csrfToken: session.csrfToken)
     }
 
     /// Ends the session (idempotent).
-    public func signOut(sessionKey: String) async throws {
-        try await environment.write { [table] txn in try txn.delete(table, sessionKey) }
+    public func signOut(_ principal: Principal) async throws {
+        guard let key = principal.sessionKey else { return }
+        let event = SecurityEvent(kind: .signOut, userID: principal.user.id, username: principal.user.username, organizationID: principal.organizationID, detail: "")
+        try await environment.write { [table, events] txn in
+            if try txn.delete(table, key) { try events.record(event, in: txn) }
+        }
+    }
+
+    /// Makes `organizationID` the session's current organization; the user must be a member
+    /// (system administrators may enter any). Not a member: `notFound`.
+    public func switchOrganization(_ principal: Principal, to organizationID: UUID) async throws {
+        guard let key = principal.sessionKey else { throw AccessError.invalid("API keys belong to one organization") }
+        guard principal.user.isAdministrator ? try organizations.organization(organizationID) != nil
+                : try organizations.role(of: principal.user.id, in: organizationID) != nil
+        else { throw AccessError.notFound("organization") }
+        try await environment.write { [table] txn in
+            guard var session = try txn.get(table, key) else { throw AccessError.unauthenticated }
+            session.organizationID = organizationID
+            let expiry = min(Date().addingTimeInterval(self.idleTimeout.timeInterval), session.absoluteExpiry)
+            try txn.put(table, key, session, expiresAt: expiry)
+        }
     }
 }
 

@@ -1,9 +1,12 @@
 public import Hummingbird
 import Logging
+import Portal
+import Vector
 
 /// The one place where errors become responses. `ProblemDetails` are returned as they are;
-/// Hummingbird's own `HTTPError`s (404 for unknown routes, 413 for large bodies, ...) keep their
-/// status with a problem-details body; anything else is an opaque 500 whose cause is logged.
+/// domain errors map to their 4xx (`AccessError`, `VectorError`); Hummingbird's own
+/// `HTTPError`s (404 for unknown routes, 413 for large bodies, ...) keep their status with a
+/// problem-details body; anything else is an opaque 500 whose cause is logged.
 public struct ProblemMiddleware: RouterMiddleware {
     public typealias Context = PortalContext
     public init() {}
@@ -20,6 +23,24 @@ public struct ProblemMiddleware: RouterMiddleware {
         switch error {
         case let problem as ProblemDetails:
             return problem
+        case let access as AccessError:
+            switch access {
+            case let .invalid(detail): return ProblemDetails(.badRequest, detail: detail)
+            case let .conflict(detail): return ProblemDetails(.conflict, detail: detail)
+            case let .notFound(what): return ProblemDetails(.notFound, detail: "No such \(what).")
+            case .unauthenticated: return ProblemDetails(.unauthorized, detail: "Sign in, or send an API key as a bearer token.")
+            case .forbidden: return ProblemDetails(.forbidden)
+            case let .throttled(seconds): return ProblemDetails(.tooManyRequests, detail: "Too many attempts; try again later.", headers: [.retryAfter: String(seconds)])
+            }
+        case let vector as VectorError:
+            switch vector {
+            case .unknownCollection, .unknownID: return ProblemDetails(.notFound, detail: vector.description)
+            case .collectionExists: return ProblemDetails(.conflict, detail: vector.description)
+            case .wrongDimension, .notFinite, .zeroVector: return ProblemDetails(.badRequest, detail: vector.description)
+            case .corruptRecord:
+                context.logger.error("corrupt vector record", metadata: ["error": "\(vector)"])
+                return ProblemDetails(.internalServerError, detail: "An unexpected error occurred. Quote the request id when you report it.")
+            }
         case let httpError as HTTPError:
             // Hummingbird's messages for client errors are safe ("Not Found", "Payload Too Large").
             return ProblemDetails(httpError.status, detail: httpError.status.code < 500 ? httpError.body : nil, headers: httpError.headers)

@@ -25,8 +25,6 @@ extension PortalRoutes {
                 signedIn = try await core.sessions.signIn(username: credentials.username, password: credentials.password, clientAddress: context.clientAddress)
             } catch AccessError.unauthenticated {
                 throw ProblemDetails(.unauthorized, detail: "Wrong user name or password.")
-            } catch let AccessError.throttled(seconds) {
-                throw ProblemDetails(.tooManyRequests, detail: "Too many failed sign-ins; try again later.", headers: [.retryAfter: String(seconds)])
             }
             var response = try Self.jsonResponse(.ok, MeBody(user: signedIn.user, organizations: try core.organizations.memberships(of: signedIn.user.id), csrfToken: signedIn.csrfToken))
             response.headers[.setCookie] = SessionCookie.set(signedIn.token, maxAge: Int(core.sessions.absoluteLifetime.components.seconds), secure: secureCookies)
@@ -34,7 +32,7 @@ extension PortalRoutes {
         }
 
         post("/api/auth/logout", .authenticated) { _, context in
-            if let key = context.principal?.sessionKey { try await core.sessions.signOut(sessionKey: key) }
+            try await core.sessions.signOut(context.principal!)
             var response = Response(status: .noContent)
             response.headers[.setCookie] = SessionCookie.clear(secure: secureCookies)
             response.headers[.cacheControl] = "no-store"
@@ -46,8 +44,31 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, MeBody(user: principal.user, organizations: try core.organizations.memberships(of: principal.user.id), csrfToken: principal.csrfToken, current: principal))
         }
 
-        get("/api/users", .permission(.usersManage)) { _, _ in
-            try Self.jsonResponse(.ok, ["users": try core.accounts.all().map(UserBody.init)])
+        struct OrganizationChoice: Decodable { let organizationID: UUID }
+        post("/api/me/organization", .authenticated) { request, context in
+            let choice = try await Self.decode(OrganizationChoice.self, request, context)
+            try await core.sessions.switchOrganization(context.principal!, to: choice.organizationID)
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+    }
+
+    /// Decodes a JSON body, or answers 400 naming what was wrong.
+    static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: PortalContext) async throws -> T {
+        do {
+            return try await request.decode(as: T.self, context: context)
+        } catch let error as DecodingError {
+            throw ProblemDetails(.badRequest, detail: "The JSON body does not match: \(Self.describe(error))")
+        } catch {
+            throw ProblemDetails(.badRequest, detail: "The body must be JSON.")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case let .keyNotFound(key, _): "missing field '\(key.stringValue)'"
+        case let .typeMismatch(_, context), let .valueNotFound(_, context), let .dataCorrupted(context):
+            "field '\(context.codingPath.map(\.stringValue).joined(separator: "."))': \(context.debugDescription)"
+        @unknown default: "invalid JSON"
         }
     }
 

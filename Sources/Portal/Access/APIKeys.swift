@@ -1,0 +1,119 @@
+public import FoundationEssentials
+public import KV
+
+/// An API key as stored: the SHA-256 of its secret (256 random bits, so a fast hash is
+/// enough), never the secret itself.
+public struct APIKey: Codable, Sendable, Equatable {
+    public var schemaVersion = 1
+    public let id: UUID
+    public var name: String
+    /// The first characters of the secret, to recognise a key in lists.
+    public let prefix: String
+    let secretHash: String
+    public let organizationID: UUID
+    public let role: Role
+    public let createdBy: UUID
+    public let createdAt: Date
+    public let expiresAt: Date?
+    public var lastUsedAt: Date?
+    public var revokedAt: Date?
+}
+
+/// API keys: created by a member with keys:manage for their current organization, with a
+/// role no higher than their own there; shown once; revocable. A key acts as its creator
+/// with the lower of the key's role and the creator's current role, so demoting or removing
+/// a person also limits or disables the keys they made.
+public final class APIKeys: Sendable {
+    static let secretPrefix = "pk_"
+    let environment: Environment
+    let keys: IndexedTable<Key<UUID>, JSONValue<APIKey>>
+    let bySecret: IndexHandle<StringKey, Key<UUID>>
+    let byOrganization: IndexHandle<Key<UUID>, Key<UUID>>
+    let accounts: Accounts
+    let organizations: Organizations
+    let events: SecurityEvents
+
+    init(environment: Environment, accounts: Accounts, organizations: Organizations, events: SecurityEvents) throws {
+        self.environment = environment
+        self.accounts = accounts
+        self.organizations = organizations
+        self.events = events
+        keys = try environment.indexedTable("api_keys", key: Key<UUID>.self, value: JSONValue<APIKey>.self, indexes: [
+            .unique("secret", StringKey.self) { $0.secretHash },
+            .multiple("organization", Key<UUID>.self) { [$0.organizationID] },
+        ])
+        bySecret = keys.index("secret", StringKey.self)
+        byOrganization = keys.index("organization", Key<UUID>.self)
+    }
+
+    static func hash(_ secret: String) -> String { Crypto.sha256(Array(secret.utf8)).hexString }
+
+    /// Creates a key in the principal's current organization; returns it with its secret,
+    /// which is not stored and cannot be shown again.
+    public func create(by principal: Principal, name: String, role: Role, expiresAt: Date?, now: Date = Date()) async throws -> (key: APIKey, secret: String) {
+        guard let organizationID = principal.organizationID else {
+            throw AccessError.invalid("choose an organization first")
+        }
+        guard (1...100).contains(name.count) else { throw AccessError.invalid("a key's name is 1–100 characters") }
+        let ceiling: Role = principal.user.isAdministrator ? .admin : (principal.role ?? .viewer)
+        guard role <= ceiling else { throw AccessError.invalid("a key's role cannot be higher than yours (\(ceiling.rawValue))") }
+        if let expiresAt, expiresAt <= now { throw AccessError.invalid("expiresAt is in the past") }
+        let secret = Self.secretPrefix + Crypto.randomBytes(32).base64URL
+        let key = APIKey(id: UUID(), name: name, prefix: String(secret.prefix(10)), secretHash: Self.hash(secret),
+                         organizationID: organizationID, role: role, createdBy: principal.user.id, createdAt: now,
+                         expiresAt: expiresAt, lastUsedAt: nil, revokedAt: nil)
+        let event = SecurityEvent(kind: .keyCreated, userID: principal.user.id, username: principal.user.username, organizationID: organizationID, detail: "key \(key.id) '\(name)' role \(role.rawValue)")
+        try await environment.write { [keys, events] txn in
+            try txn.put(keys, key.id, key)
+            try events.record(event, in: txn)
+        }
+        return (key, secret)
+    }
+
+    /// The keys of an organization, newest first.
+    public func list(organizationID: UUID) throws -> [APIKey] {
+        try environment.read { txn in
+            try txn.primaryKeys(byOrganization, organizationID).compactMap { try txn.get(keys.table, $0) }
+        }.sorted { $0.createdAt > $1.createdAt }
+    }
+
+    /// Revokes a key of the principal's organization. A key of another organization is
+    /// `notFound`, exactly like one that does not exist.
+    public func revoke(_ id: UUID, by principal: Principal, now: Date = Date()) async throws {
+        let event = SecurityEvent(kind: .keyRevoked, userID: principal.user.id, username: principal.user.username, organizationID: principal.organizationID, detail: "key \(id)")
+        try await environment.write { [keys, events] txn in
+            guard var key = try txn.get(keys.table, id), key.organizationID == principal.organizationID || principal.user.isAdministrator else {
+                throw AccessError.notFound("API key")
+            }
+            guard key.revokedAt == nil else { return }
+            key.revokedAt = now
+            try txn.put(keys, id, key)
+            try events.record(event, in: txn)
+        }
+    }
+
+    /// The principal a bearer secret stands for, or `nil` (unknown, revoked, expired, or its
+    /// creator no longer a member). Records the last use at most once a minute.
+    public func principal(secret: String, now: Date = Date()) async throws -> Principal? {
+        guard secret.hasPrefix(Self.secretPrefix), secret.count <= 128 else { return nil }
+        let hash = Self.hash(secret)
+        guard var key = try environment.read({ txn in try txn.get(keys, bySecret, hash)?.value }),
+              key.revokedAt == nil, key.expiresAt.map({ $0 > now }) ?? true,
+              let user = try accounts.user(id: key.createdBy)
+        else { return nil }
+        let current: Role? = user.isAdministrator ? .admin : try organizations.role(of: user.id, in: key.organizationID)
+        guard let current else { return nil }
+        if key.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
+            key.lastUsedAt = now
+            let updated = key
+            try await environment.write { [keys] txn in
+                guard let stored = try txn.get(keys.table, updated.id), stored.revokedAt == nil else { return }
+                try txn.put(keys, updated.id, updated)
+            }
+        }
+        // Acting through a key never carries system-administrator rights beyond the key's role.
+        var keyUser = user
+        keyUser.isAdministrator = false
+        return Principal(user: keyUser, organizationID: key.organizationID, role: min(key.role, current), sessionKey: nil, csrfToken: nil, apiKeyID: key.id)
+    }
+}

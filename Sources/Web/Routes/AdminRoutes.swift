@@ -1,0 +1,171 @@
+import FoundationEssentials
+import Hummingbird
+import Portal
+
+/// Users, organizations, memberships and API keys. Everything acts in the caller's current
+/// organization; naming another organization (one the caller cannot act in) is a 404, the
+/// same as naming one that does not exist.
+extension PortalRoutes {
+    func addAdminRoutes(core: PortalCore) {
+        get("/api/users", .permission(.usersManage)) { _, context in
+            let principal = context.principal!
+            if principal.user.isAdministrator {
+                return try Self.jsonResponse(.ok, ["users": try core.accounts.all().map(UserBody.init)])
+            }
+            let members = try core.organizations.members(of: principal.organizationID!)
+            return try Self.jsonResponse(.ok, ["users": members.map { UserBody($0.user) }])
+        }
+
+        struct NewUser: Decodable {
+            let username: String
+            let displayName: String?
+            let password: String
+            let role: Role?
+        }
+        post("/api/users", .permission(.usersManage)) { request, context in
+            let principal = context.principal!
+            let body = try await Self.decode(NewUser.self, request, context)
+            let role = body.role ?? .viewer
+            try Self.checkCanGrant(role, principal)
+            guard let organizationID = principal.organizationID else { throw AccessError.invalid("choose an organization first") }
+            let user = try await core.accounts.create(username: body.username, displayName: body.displayName ?? body.username, password: body.password)
+            try await core.organizations.setRole(role, user: user.id, in: organizationID, by: principal)
+            try await core.securityEvents.record(SecurityEvent(kind: .userCreated, userID: principal.user.id, username: principal.user.username, organizationID: organizationID, detail: "user \(user.id) '\(user.username)'"))
+            return try Self.jsonResponse(.created, UserBody(user))
+        }
+
+        get("/api/orgs", .authenticated) { _, context in
+            let principal = context.principal!
+            let memberships = try core.organizations.memberships(of: principal.user.id)
+            let visible = principal.user.isAdministrator ? try core.organizations.all() : memberships.map(\.organization)
+            return try Self.jsonResponse(.ok, ["organizations": visible.map { organization in
+                OrganizationBody(organization, role: memberships.first { $0.organization.id == organization.id }?.role)
+            }])
+        }
+
+        struct NewOrganization: Decodable {
+            let slug: String
+            let displayName: String
+            let cloudScope: String?
+            let settings: [String: String]?
+        }
+        post("/api/orgs", .permission(.admin)) { request, context in
+            let principal = context.principal!
+            guard principal.user.isAdministrator else { throw ProblemDetails(.forbidden, detail: "Only system administrators create organizations.") }
+            let body = try await Self.decode(NewOrganization.self, request, context)
+            let organization = try await core.organizations.create(slug: body.slug, displayName: body.displayName, cloudScope: body.cloudScope ?? "", settings: body.settings ?? [:])
+            try await core.securityEvents.record(SecurityEvent(kind: .organizationCreated, userID: principal.user.id, username: principal.user.username, organizationID: organization.id, detail: organization.slug))
+            return try Self.jsonResponse(.created, OrganizationBody(organization, role: nil))
+        }
+
+        get("/api/orgs/{id}/members", .permission(.usersManage)) { _, context in
+            let organizationID = try Self.currentOrganization(context)
+            let members = try core.organizations.members(of: organizationID)
+            return try Self.jsonResponse(.ok, ["members": members.map { MemberBody(user: UserBody($0.user), role: $0.role.rawValue) }])
+        }
+
+        struct NewMember: Decodable {
+            let username: String
+            let role: Role?
+        }
+        post("/api/orgs/{id}/members", .permission(.usersManage)) { request, context in
+            let organizationID = try Self.currentOrganization(context)
+            let principal = context.principal!
+            let body = try await Self.decode(NewMember.self, request, context)
+            if let role = body.role { try Self.checkCanGrant(role, principal) }
+            guard let user = try core.accounts.user(named: body.username) else { throw AccessError.notFound("user") }
+            try await core.organizations.setRole(body.role, user: user.id, in: organizationID, by: principal)
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+
+        get("/api/keys", .permission(.keysManage)) { _, context in
+            let organizationID = try Self.currentOrganization(context, path: false)
+            return try Self.jsonResponse(.ok, ["keys": try core.apiKeys.list(organizationID: organizationID).map(KeyBody.init)])
+        }
+
+        struct NewKey: Decodable {
+            let name: String
+            let role: Role
+            let expiresAt: Date?
+        }
+        post("/api/keys", .permission(.keysManage)) { request, context in
+            let body = try await Self.decode(NewKey.self, request, context)
+            let created = try await core.apiKeys.create(by: context.principal!, name: body.name, role: body.role, expiresAt: body.expiresAt)
+            return try Self.jsonResponse(.created, CreatedKeyBody(key: KeyBody(created.key), secret: created.secret))
+        }
+
+        on(.delete, "/api/keys/{id}", .permission(.keysManage)) { _, context in
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw AccessError.notFound("API key") }
+            try await core.apiKeys.revoke(id, by: context.principal!)
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+    }
+
+    /// The organization a request acts in; with `path`, the `{id}` in the path must be it.
+    static func currentOrganization(_ context: PortalContext, path: Bool = true) throws -> UUID {
+        guard let current = context.principal?.organizationID else { throw AccessError.invalid("choose an organization first") }
+        if path {
+            guard context.parameters.get("id").flatMap(UUID.init(uuidString:)) == current else { throw AccessError.notFound("organization") }
+        }
+        return current
+    }
+
+    /// Nobody grants a role above their own (system administrators may grant any).
+    static func checkCanGrant(_ role: Role, _ principal: Principal) throws {
+        guard principal.user.isAdministrator || role <= (principal.role ?? .viewer) else {
+            throw ProblemDetails(.forbidden, detail: "You cannot grant a role above your own.")
+        }
+    }
+}
+
+struct OrganizationBody: Encodable {
+    let id: UUID
+    let slug: String
+    let displayName: String
+    let cloudScope: String
+    let settings: [String: String]
+    let role: String?
+
+    init(_ organization: Organization, role: Role?) {
+        id = organization.id
+        slug = organization.slug
+        displayName = organization.displayName
+        cloudScope = organization.cloudScope
+        settings = organization.settings
+        self.role = role?.rawValue
+    }
+}
+
+struct MemberBody: Encodable {
+    let user: UserBody
+    let role: String
+}
+
+/// An API key as listed: never its secret or hash.
+struct KeyBody: Encodable {
+    let id: UUID
+    let name: String
+    let prefix: String
+    let role: String
+    let createdAt: Date
+    let expiresAt: Date?
+    let lastUsedAt: Date?
+    let revokedAt: Date?
+
+    init(_ key: APIKey) {
+        id = key.id
+        name = key.name
+        prefix = key.prefix
+        role = key.role.rawValue
+        createdAt = key.createdAt
+        expiresAt = key.expiresAt
+        lastUsedAt = key.lastUsedAt
+        revokedAt = key.revokedAt
+    }
+}
+
+struct CreatedKeyBody: Encodable {
+    let key: KeyBody
+    /// Shown once: only its hash is stored.
+    let secret: String
+}
