@@ -8,6 +8,7 @@ public final class PortalCore: Sendable {
     public let organizations: Organizations
     public let sessions: Sessions
     public let apiKeys: APIKeys
+    public let rateLimiter: RateLimiter
     public let securityEvents: SecurityEvents
     public let vectors: VectorCollections
     /// How long loading each vector collection took at start-up.
@@ -17,7 +18,7 @@ public final class PortalCore: Sendable {
     public static var schemaVersion: Int { Schema.migrations.map(\.version).max() ?? 0 }
 
     /// Opens the domain on `environment`, applying pending schema migrations first.
-    public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher()) async throws {
+    public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher(), rateLimits: [RateClass: RateLimit] = RateLimit.defaults) async throws {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
         self.accounts = try Accounts(environment: environment, hasher: passwordHasher)
@@ -25,6 +26,7 @@ public final class PortalCore: Sendable {
         self.organizations = try Organizations(environment: environment, users: accounts, events: securityEvents)
         self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
         self.apiKeys = try APIKeys(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
+        self.rateLimiter = try RateLimiter(environment: environment, limits: rateLimits)
         self.vectors = try VectorCollections(environment: environment)
         self.vectorLoadTimes = try vectors.load()
     }

@@ -19,6 +19,13 @@ public struct ProblemDetails: Error, Sendable {
         self.headers = headers
     }
 
+    /// The same problem with more headers.
+    func adding(_ more: HTTPFields) -> ProblemDetails {
+        var headers = self.headers
+        headers.append(contentsOf: more)
+        return ProblemDetails(status, title: title, detail: detail, headers: headers)
+    }
+
     /// The JSON body, with the request id so a user can quote it to an operator.
     struct Body: Encodable {
         let type: String

@@ -17,6 +17,7 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, secureCookies: B
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: AuthenticationMiddleware(sessions: core.sessions, apiKeys: core.apiKeys))
+    router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter))
 
     let routes = PortalRoutes(router: router)
     routes.addHealthRoutes(core: core)

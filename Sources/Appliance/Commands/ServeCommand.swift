@@ -39,7 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let core: PortalCore
         do {
-            core = try await PortalCore(environment: environment)
+            core = try await PortalCore(environment: environment, rateLimits: configuration.rateLimits)
         } catch {
             environment.close()
             printError("portal: cannot start: \(error)")
@@ -63,6 +63,7 @@ struct ServeCommand: AsyncParsableCommand {
             services: [
                 .init(service: StorageService(environment: environment, logger: logger)),
                 .init(service: ExpirySweepService(environment: environment, interval: configuration.expirySweepInterval, logger: logger)),
+                .init(service: RateLimitFlushService(limiter: core.rateLimiter, logger: logger)),
                 .init(service: app),
                 // Last in the list, so the first to hear of a graceful shutdown.
                 .init(service: ShutdownNotice(grace: configuration.shutdownGrace, logger: logger)),
@@ -146,6 +147,25 @@ struct ExpirySweepService: Service {
                 return
             }
         }
+    }
+}
+
+/// Writes the rate limiter's changed buckets every second, and once more after the server
+/// has drained (services stop in reverse order), so a restart keeps the budgets.
+struct RateLimitFlushService: Service {
+    let limiter: RateLimiter
+    let logger: Logger
+
+    func run() async throws {
+        while true {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+            } catch {
+                break
+            }
+            do { try await limiter.flush() } catch { logger.error("rate-limit flush failed", metadata: ["error": .string("\(error)")]) }
+        }
+        do { try await limiter.flush() } catch { logger.error("rate-limit flush failed", metadata: ["error": .string("\(error)")]) }
     }
 }
 

@@ -1,4 +1,5 @@
 import KV
+import Portal
 
 /// The effective configuration, validated: every accessor's value has passed its key's check.
 struct PortalConfiguration {
@@ -20,6 +21,13 @@ struct PortalConfiguration {
     var logFormat: String { string("log.format")! }
     var adminUsername: String { string("bootstrap.admin_username")! }
     var adminPassword: String? { string("bootstrap.admin_password") }
+
+    var rateLimits: [RateClass: RateLimit] {
+        func limit(_ prefix: String) -> RateLimit {
+            RateLimit(perMinute: Double(integer("ratelimit.\(prefix)_per_minute")), burst: Double(integer("ratelimit.\(prefix)_burst")))
+        }
+        return [.signIn: limit("sign_in"), .read: limit("read"), .write: limit("write"), .toolRun: limit("tool_run")]
+    }
 
     var storageOptions: Environment.Options {
         var options = Environment.Options()
