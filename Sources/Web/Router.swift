@@ -5,25 +5,27 @@ public import Portal
 /// outermost first; then one `add…Routes` call per route group, one file per group. Every
 /// endpoint the portal serves is registered from here, through `PortalRoutes`, which makes
 /// each route state who may call it.
-public func buildRouter(core: PortalCore, assets: AssetCatalog, secureCookies: Bool = false) -> Router<PortalContext> {
-    buildRoutes(core: core, assets: assets, secureCookies: secureCookies).router
+public func buildRouter(core: PortalCore, assets: AssetCatalog, metrics: PortalMetrics = PortalMetrics(), secureCookies: Bool = false, metricsToken: String? = nil) -> Router<PortalContext> {
+    buildRoutes(core: core, assets: assets, metrics: metrics, secureCookies: secureCookies, metricsToken: metricsToken).router
 }
 
 /// The router and the list of its routes with their access rules.
-public func buildRoutes(core: PortalCore, assets: AssetCatalog, secureCookies: Bool = false) -> PortalRoutes {
+public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalMetrics = PortalMetrics(), secureCookies: Bool = false, metricsToken: String? = nil) -> PortalRoutes {
     let router = Router(context: PortalContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: AuthenticationMiddleware(sessions: core.sessions, apiKeys: core.apiKeys))
-    router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter))
+    router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics))
 
     let routes = PortalRoutes(router: router)
     routes.addHealthRoutes(core: core)
     routes.addUIRoutes(assets: assets)
     routes.addCSPReportRoutes()
-    routes.addAuthRoutes(core: core, secureCookies: secureCookies)
+    routes.addAuthRoutes(core: core, metrics: metrics, secureCookies: secureCookies)
+    routes.addMetricsRoutes(core: core, metrics: metrics, token: metricsToken)
     routes.addAdminRoutes(core: core)
     return routes
 }

@@ -40,7 +40,8 @@ import Testing
     }
 
     /// The explicit public allow-list; everything else must refuse anonymous callers.
-    static let publicRoutes: Set<String> = ["GET /healthz", "GET /readyz", "GET /", "GET /assets/{file}", "POST /api/csp-report", "POST /api/auth/login"]
+    /// (`/metrics` is public unless `metrics.token` is configured; `MetricsTests` covers that.)
+    static let publicRoutes: Set<String> = ["GET /healthz", "GET /readyz", "GET /", "GET /assets/{file}", "POST /api/csp-report", "POST /api/auth/login", "GET /metrics"]
 
     @Test func everyRouteDeclaresItsAccessAndEnforcesIt() async throws {
         let (harness, _) = try await Self.harness()

@@ -3,6 +3,8 @@ import Glibc
 import Hummingbird
 import KV
 import Logging
+import Metrics
+import Prometheus
 import Portal
 import ServiceLifecycle
 import UnixSignals
@@ -47,7 +49,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let firstAdministrator = try await core.bootstrap(adminUsername: configuration.adminUsername, adminPassword: configuration.adminPassword)
 
-        let router = buildRouter(core: core, assets: try AssetCatalog())
+        // One Prometheus registry for the portal's own metrics and anything reporting
+        // through swift-metrics.
+        let metrics = PortalMetrics()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+        let router = buildRouter(core: core, assets: try AssetCatalog(), metrics: metrics,
+                                 secureCookies: configuration.publicURL?.hasPrefix("https://") ?? false, metricsToken: configuration.metricsToken)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),

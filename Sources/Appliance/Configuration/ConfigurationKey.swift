@@ -62,6 +62,7 @@ struct ConfigurationKey: Sendable {
         .init("ratelimit.write_burst", .integer(1...1_000_000), default: "60", help: "Writes allowed at once."),
         .init("ratelimit.tool_run_per_minute", .integer(1...1_000_000), default: "30", help: "Tool runs per minute per client address and per principal."),
         .init("ratelimit.tool_run_burst", .integer(1...1_000_000), default: "10", help: "Tool runs allowed at once."),
+        .init("metrics.token", .string, default: nil, secret: true, help: "When set, GET /metrics needs `Authorization: Bearer <token>`."),
         .init("log.level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info", help: "Lowest level logged."),
         .init("log.format", .choice(["json", "text"]), default: "json", help: "json: one JSON object per line; text: for people."),
         .init("bootstrap.admin_username", .string, default: "admin", help: "Name of the administrator created on first start."),

@@ -21,6 +21,7 @@ struct PortalConfiguration {
     var logFormat: String { string("log.format")! }
     var adminUsername: String { string("bootstrap.admin_username")! }
     var adminPassword: String? { string("bootstrap.admin_password") }
+    var metricsToken: String? { string("metrics.token") }
 
     var rateLimits: [RateClass: RateLimit] {
         func limit(_ prefix: String) -> RateLimit {

@@ -2,7 +2,8 @@ public import Hummingbird
 public import Portal
 
 /// Resolves who is calling: an API key (`Authorization: Bearer pk_…`; a wrong or revoked
-/// one is refused with 401 at once) or a session cookie (`portal_session`). A cookie-authenticated
+/// one is refused with 401 at once; other bearer tokens, like the metrics token, are left to
+/// their routes) or a session cookie (`portal_session`). A cookie-authenticated
 /// request that changes state (anything but GET, HEAD, OPTIONS) must carry the session's
 /// CSRF token in `X-CSRF-Token`, or it is refused with 403 before any route runs. An unknown
 /// or expired cookie leaves the request anonymous (routes that need a principal answer 401).
@@ -18,8 +19,8 @@ public struct AuthenticationMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        if let authorization = request.headers[.authorization] {
-            guard authorization.hasPrefix("Bearer "), let principal = try await apiKeys.principal(secret: String(authorization.dropFirst(7))) else {
+        if let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer pk_") {
+            guard let principal = try await apiKeys.principal(secret: String(authorization.dropFirst(7))) else {
                 throw ProblemDetails(.unauthorized, detail: "The API key is unknown, expired or revoked.", headers: [.wwwAuthenticate: "Bearer"])
             }
             context.principal = principal

@@ -1,4 +1,5 @@
 public import Hummingbird
+import Prometheus
 public import Portal
 
 /// Refuses requests over budget with 429, `Retry-After` and the `RateLimit-*` headers
@@ -9,9 +10,11 @@ public import Portal
 public struct RateLimitMiddleware: RouterMiddleware {
     public typealias Context = PortalContext
     let limiter: RateLimiter
+    let metrics: PortalMetrics
 
-    public init(limiter: RateLimiter) {
+    public init(limiter: RateLimiter, metrics: PortalMetrics) {
         self.limiter = limiter
+        self.metrics = metrics
     }
 
     static func rateClass(_ request: Request) -> RateClass? {
@@ -38,6 +41,7 @@ public struct RateLimitMiddleware: RouterMiddleware {
             headers[.retryAfter] = String(refused.retryAfter)
             headers[.rateLimitReset] = String(refused.retryAfter)
             headers[.rateLimitRemaining] = "0"
+            metrics.rateLimited.increment()
             throw ProblemDetails(.tooManyRequests, detail: "Too many \(rateClass.rawValue) requests; retry after \(refused.retryAfter) s.", headers: headers)
         }
         do {

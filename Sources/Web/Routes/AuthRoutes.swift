@@ -4,7 +4,7 @@ import Portal
 
 /// Sign-in, sign-out, who am I, and the caller's organizations; user listing for admins.
 extension PortalRoutes {
-    func addAuthRoutes(core: PortalCore, secureCookies: Bool) {
+    func addAuthRoutes(core: PortalCore, metrics: PortalMetrics, secureCookies: Bool) {
         struct Credentials: Decodable {
             let username: String
             let password: String
@@ -24,8 +24,13 @@ extension PortalRoutes {
             do {
                 signedIn = try await core.sessions.signIn(username: credentials.username, password: credentials.password, clientAddress: context.clientAddress)
             } catch AccessError.unauthenticated {
+                metrics.recordSignIn("failure")
                 throw ProblemDetails(.unauthorized, detail: "Wrong user name or password.")
+            } catch AccessError.throttled(let seconds) {
+                metrics.recordSignIn("throttled")
+                throw AccessError.throttled(retryAfterSeconds: seconds)
             }
+            metrics.recordSignIn("success")
             var response = try Self.jsonResponse(.ok, MeBody(user: signedIn.user, organizations: try core.organizations.memberships(of: signedIn.user.id), csrfToken: signedIn.csrfToken))
             response.headers[.setCookie] = SessionCookie.set(signedIn.token, maxAge: Int(core.sessions.absoluteLifetime.components.seconds), secure: secureCookies)
             return response
