@@ -54,7 +54,8 @@ struct ServeCommand: AsyncParsableCommand {
         let metrics = PortalMetrics()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let router = buildRouter(core: core, assets: try AssetCatalog(), metrics: metrics,
-                                 secureCookies: configuration.publicURL?.hasPrefix("https://") ?? false, metricsToken: configuration.metricsToken)
+                                 secureCookies: configuration.publicURL?.hasPrefix("https://") ?? false, metricsToken: configuration.metricsToken,
+                                 rateLimiting: configuration.rateLimitsEnabled)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),

@@ -54,6 +54,7 @@ struct ConfigurationKey: Sendable {
         .init("storage.max_map_size_mb", .integer(1...16_777_216), default: "65536", help: "Ceiling the storage map may grow to."),
         .init("storage.sync", .boolean, default: "true", help: "Sync every commit to disk (never turn off in production)."),
         .init("storage.expiry_sweep_seconds", .integer(1...86_400), default: "60", help: "How often expired records (sessions, approvals, ...) are deleted."),
+        .init("ratelimit.enabled", .boolean, default: "true", help: "Rate-limit requests (turn off only behind a proxy that does it)."),
         .init("ratelimit.sign_in_per_minute", .integer(1...1_000_000), default: "10", help: "Sign-in attempts per minute per client address and per account."),
         .init("ratelimit.sign_in_burst", .integer(1...1_000_000), default: "10", help: "Sign-in attempts allowed at once."),
         .init("ratelimit.read_per_minute", .integer(1...1_000_000), default: "1200", help: "Reads per minute per client address and per principal."),

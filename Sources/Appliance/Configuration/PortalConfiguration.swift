@@ -23,6 +23,8 @@ struct PortalConfiguration {
     var adminPassword: String? { string("bootstrap.admin_password") }
     var metricsToken: String? { string("metrics.token") }
 
+    var rateLimitsEnabled: Bool { boolean("ratelimit.enabled") }
+
     var rateLimits: [RateClass: RateLimit] {
         func limit(_ prefix: String) -> RateLimit {
             RateLimit(perMinute: Double(integer("ratelimit.\(prefix)_per_minute")), burst: Double(integer("ratelimit.\(prefix)_burst")))
