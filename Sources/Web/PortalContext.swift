@@ -1,7 +1,19 @@
 public import Hummingbird
 public import Portal
 import NIOCore
+import Synchronization
 import Logging
+
+/// What inner middleware learned about a request that outer middleware logs.
+public final class RequestOutcome: Sendable {
+    private let principal = Mutex<String?>(nil)
+
+    /// `user:<id>` or `key:<id>` of the authenticated caller.
+    public var principalID: String? {
+        get { principal.withLock { $0 } }
+        set { principal.withLock { $0 = newValue } }
+    }
+}
 
 /// The per-request context every route and middleware sees.
 public struct PortalContext: RequestContext {
@@ -9,7 +21,12 @@ public struct PortalContext: RequestContext {
     /// The request id: the caller's `X-Request-Id` when it is well formed, otherwise generated.
     public var requestID: String = ""
     /// Who is calling, once `AuthenticationMiddleware` has resolved it.
-    public var principal: Principal?
+    public var principal: Principal? {
+        didSet { outcome.principalID = principal.map { $0.apiKeyID.map { "key:\($0)" } ?? "user:\($0.user.id)" } }
+    }
+    /// Shared with the middleware outside the one that authenticates (contexts are values,
+    /// so this is how the request log learns who called).
+    public let outcome = RequestOutcome()
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -2,7 +2,8 @@ public import Hummingbird
 import Logging
 
 /// Logs one line per request (and, at debug level, one when it starts): method, route (the registered pattern, not the raw path, so that
-/// ids and tokens in paths never reach the log), status and duration. The request id comes from
+/// ids and tokens in paths never reach the log), status, duration and, when known, the
+/// principal's id (never a credential). The request id comes from
 /// the logger's metadata.
 public struct RequestLogMiddleware: RouterMiddleware {
     public typealias Context = PortalContext
@@ -18,12 +19,14 @@ public struct RequestLogMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - started
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let roundedMilliseconds = (milliseconds * 100).rounded() / 100
-        context.logger.info("request", metadata: [
+        var metadata: Logger.Metadata = [
             "method": .string(request.method.rawValue),
             "route": .string(context.endpointPath ?? "unmatched"),
             "status": .stringConvertible(response.status.code),
             "duration_ms": .stringConvertible(roundedMilliseconds),
-        ])
+        ]
+        if let principal = context.outcome.principalID { metadata["principal"] = .string(principal) }
+        context.logger.info("request", metadata: metadata)
         return response
     }
 }
