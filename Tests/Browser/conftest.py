@@ -92,6 +92,18 @@ def pytest_runtest_makereport(item, call):
         item.report_call = report
 
 
-def console_errors(driver):
-    """Console entries at SEVERE level (errors, failed loads, CSP violations)."""
-    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+def console_errors(driver, expected=()):
+    """Console entries at SEVERE level (errors, failed loads, CSP violations), except the
+    answers a test expects: `expected` holds (path, status) pairs such as ("/api/me", 401),
+    which Chromium logs as failed loads."""
+    def is_expected(message):
+        return any(path in message and f"status of {status}" in message for path, status in expected)
+    return [entry for entry in driver.get_log("browser")
+            if entry["level"] == "SEVERE" and not is_expected(entry["message"])]
+
+
+def first_start_password(portal):
+    """The administrator's one-time password from the first-start banner."""
+    match = re.search(r"Password: (\S+)", portal.output)
+    assert match, "the banner prints the one-time password"
+    return match.group(1)

@@ -18,7 +18,9 @@ def test_home_page_renders_without_console_errors(portal, browser):
     assert status.text == "Server ready"
     # The stylesheet applied: the panel has its border radius from app.css.
     assert welcome.value_of_css_property("border-radius") == "8px"
-    assert console_errors(browser) == []
+    # Signed out: the sign-in form is offered (the 401 from /api/me is how the page knows).
+    assert browser.find_element(By.ID, "signin").is_displayed()
+    assert console_errors(browser, expected=[("/api/me", 401)]) == []
 
 
 def test_first_start_instructions_are_printed(portal):

@@ -1,0 +1,65 @@
+"""Sign-in and administration in a real browser: the administrator signs in, creates a user,
+signs out; the new user signs in, is not offered the admin pages and is refused when opening
+one directly; signs out."""
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from conftest import console_errors, first_start_password
+
+
+def sign_in(browser, username, password):
+    wait = WebDriverWait(browser, 10)
+    wait.until(EC.visibility_of_element_located((By.ID, "signin-form")))
+    browser.find_element(By.ID, "signin-username").clear()
+    browser.find_element(By.ID, "signin-username").send_keys(username)
+    browser.find_element(By.ID, "signin-password").send_keys(password)
+    browser.find_element(By.ID, "signin-submit").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "user-menu")))
+
+
+def sign_out(browser):
+    browser.find_element(By.ID, "sign-out").click()
+    WebDriverWait(browser, 10).until(EC.visibility_of_element_located((By.ID, "signin-form")))
+    assert not browser.find_element(By.ID, "user-menu").is_displayed()
+
+
+def test_admin_creates_a_user_who_cannot_reach_admin_pages(portal, browser):
+    wait = WebDriverWait(browser, 10)
+    browser.get(portal.url)
+
+    # A wrong password is refused with the server's message.
+    wait.until(EC.visibility_of_element_located((By.ID, "signin-form")))
+    browser.find_element(By.ID, "signin-username").send_keys("admin")
+    browser.find_element(By.ID, "signin-password").send_keys("not-the-password")
+    browser.find_element(By.ID, "signin-submit").click()
+    wait.until(lambda _: "Wrong user name or password" in browser.find_element(By.ID, "signin-error").text)
+
+    sign_in(browser, "admin", first_start_password(portal))
+    assert browser.find_element(By.ID, "user-name").text == "Administrator"
+    users_link = browser.find_element(By.CSS_SELECTOR, '#mainnav a[data-page="users"]')
+    assert users_link.is_displayed()
+    users_link.click()
+    wait.until(EC.visibility_of_element_located((By.ID, "page-users")))
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-username="admin"]')))
+
+    browser.find_element(By.ID, "user-username").send_keys("bob")
+    browser.find_element(By.ID, "user-display").send_keys("Bob Builder")
+    browser.find_element(By.ID, "user-password").send_keys("bob-password-1")
+    Select(browser.find_element(By.ID, "user-role")).select_by_visible_text("viewer")
+    browser.find_element(By.ID, "user-submit").click()
+    row = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-username="bob"]')))
+    assert "Bob Builder" in row.text
+    sign_out(browser)
+
+    sign_in(browser, "bob", "bob-password-1")
+    assert browser.find_element(By.ID, "user-name").text == "Bob Builder"
+    assert not browser.find_element(By.CSS_SELECTOR, '#mainnav a[data-page="users"]').is_displayed()
+    assert not browser.find_element(By.CSS_SELECTOR, '#mainnav a[data-page="keys"]').is_displayed()
+    browser.get(portal.url + "#/admin/users")
+    refused = wait.until(EC.visibility_of_element_located((By.ID, "refused")))
+    assert "users:manage" in refused.text
+    assert not browser.find_element(By.ID, "page-users").is_displayed()
+    sign_out(browser)
+
+    assert console_errors(browser, expected=[("/api/me", 401), ("/api/auth/login", 401), ("/api/users", 403)]) == []
