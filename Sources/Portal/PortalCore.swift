@@ -9,6 +9,7 @@ public final class PortalCore: Sendable {
     public let sessions: Sessions
     public let apiKeys: APIKeys
     public let rateLimiter: RateLimiter
+    public let secrets: Secrets
     public let securityEvents: SecurityEvents
     public let vectors: VectorCollections
     /// How long loading each vector collection took at start-up.
@@ -27,6 +28,8 @@ public final class PortalCore: Sendable {
         self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
         self.apiKeys = try APIKeys(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
         self.rateLimiter = try RateLimiter(environment: environment, limits: rateLimits)
+        let masterKey = try MasterKey.loadOrCreate(at: environment.path + "/" + MasterKey.fileName)
+        self.secrets = try Secrets(environment: environment, box: try SecretBox(key: masterKey))
         self.vectors = try VectorCollections(environment: environment)
         self.vectorLoadTimes = try vectors.load()
     }
