@@ -1,6 +1,7 @@
 """Sign-in and administration in a real browser: the administrator signs in, creates a user,
 signs out; the new user signs in, is not offered the admin pages and is refused when opening
 one directly; signs out."""
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -25,7 +26,8 @@ def sign_out(browser):
 
 
 def test_admin_creates_a_user_who_cannot_reach_admin_pages(portal, browser):
-    wait = WebDriverWait(browser, 10)
+    # Tables are re-rendered after each change; an element found just before may go stale.
+    wait = WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException])
     browser.get(portal.url)
 
     # A wrong password is refused with the server's message.
@@ -50,6 +52,29 @@ def test_admin_creates_a_user_who_cannot_reach_admin_pages(portal, browser):
     browser.find_element(By.ID, "user-submit").click()
     row = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-username="bob"]')))
     assert "Bob Builder" in row.text
+
+    # Organizations: create one with its cloud scope; bob is a viewer of the default one.
+    browser.find_element(By.CSS_SELECTOR, '#mainnav a[data-page="orgs"]').click()
+    wait.until(EC.visibility_of_element_located((By.ID, "page-orgs")))
+    member = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '#members-rows tr[data-username="bob"]')))
+    assert "viewer" in member.text
+    browser.find_element(By.ID, "org-slug").send_keys("acme")
+    browser.find_element(By.ID, "org-name").send_keys("Acme")
+    browser.find_element(By.ID, "org-scope").send_keys("ocid1.compartment.oc1..acme")
+    browser.find_element(By.ID, "org-submit").click()
+    acme = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-slug="acme"]')))
+    assert "ocid1.compartment.oc1..acme" in acme.text
+
+    # API keys: the secret is shown once, then the key is listed and can be revoked.
+    browser.find_element(By.CSS_SELECTOR, '#mainnav a[data-page="keys"]').click()
+    wait.until(EC.visibility_of_element_located((By.ID, "page-keys")))
+    browser.find_element(By.ID, "key-name").send_keys("deploy bot")
+    Select(browser.find_element(By.ID, "key-role")).select_by_visible_text("operator")
+    browser.find_element(By.ID, "key-submit").click()
+    wait.until(lambda _: "pk_" in browser.find_element(By.ID, "key-secret").text)
+    revoke = wait.until(EC.element_to_be_clickable((By.XPATH, '//tbody[@id="keys-rows"]/tr[td[1]="deploy bot"]//button')))
+    revoke.click()
+    wait.until(lambda _: browser.find_element(By.XPATH, '//tbody[@id="keys-rows"]/tr[td[1]="deploy bot"]//button').text == "Revoked")
     sign_out(browser)
 
     sign_in(browser, "bob", "bob-password-1")

@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const statusElement = $("server-status");
-const pages = ["welcome", "signin", "page-users", "page-keys", "refused"];
+const pages = ["welcome", "signin", "page-users", "page-keys", "page-orgs", "refused"];
 let me = null; // GET /api/me, or null when signed out
 
 /** Shows whether the server answers its readiness probe. */
@@ -106,6 +106,27 @@ async function showKeys() {
   show("page-keys");
 }
 
+async function showOrganizations() {
+  const result = await api("GET", "/api/orgs");
+  if (!result.ok) return refuse(result);
+  $("orgs-rows").replaceChildren(...result.body.organizations.map((organization) => {
+    const row = document.createElement("tr");
+    row.dataset.slug = organization.slug;
+    row.append(cell(organization.slug), cell(organization.displayName), cell(organization.cloudScope), cell(organization.role || ""));
+    return row;
+  }));
+  const members = me.currentOrganization ? await api("GET", `/api/orgs/${me.currentOrganization}/members`) : { ok: true, body: { members: [] } };
+  if (!members.ok) return refuse(members);
+  $("members-rows").replaceChildren(...members.body.members.map((member) => {
+    const row = document.createElement("tr");
+    row.dataset.username = member.user.username;
+    row.append(cell(member.user.username), cell(member.role));
+    return row;
+  }));
+  $("org-create").hidden = !me.user.isAdministrator;
+  show("page-orgs");
+}
+
 function refuse(result) {
   $("refused-detail").textContent = result.status === 401 ? "Sign in first." : problemText(result);
   show("refused");
@@ -123,6 +144,7 @@ async function route() {
   }
   if (page === "admin/users") return showUsers();
   if (page === "admin/keys") return showKeys();
+  if (page === "admin/orgs") return showOrganizations();
   show("welcome");
 }
 
@@ -181,6 +203,31 @@ $("key-form").addEventListener("submit", async (event) => {
   }
   $("key-secret").textContent = `Copy this key now; it is not shown again: ${result.body.secret}`;
   showKeys();
+});
+
+$("member-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("member-error").textContent = "";
+  const role = $("member-role").value;
+  const result = await api("POST", `/api/orgs/${me.currentOrganization}/members`, { username: $("member-username").value, role: role || undefined });
+  if (!result.ok) {
+    $("member-error").textContent = problemText(result);
+    return;
+  }
+  event.target.reset();
+  showOrganizations();
+});
+
+$("org-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("org-error").textContent = "";
+  const result = await api("POST", "/api/orgs", { slug: $("org-slug").value, displayName: $("org-name").value, cloudScope: $("org-scope").value });
+  if (!result.ok) {
+    $("org-error").textContent = problemText(result);
+    return;
+  }
+  event.target.reset();
+  showOrganizations();
 });
 
 window.addEventListener("hashchange", route);
