@@ -7,7 +7,6 @@
 #
 #   scripts/bench-vector.sh                 # 1 build thread
 #   THREADS=2 ENGINES=faiss scripts/bench-vector.sh
-#   HALF=1 ENGINES=faiss scripts/bench-vector.sh  # our opt-in float16 traversal
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-/tmp/vbig}
@@ -23,7 +22,6 @@ swift build -c release --product portal
 portal="$(swift build -c release --show-bin-path)/portal"
 rm -rf "$OUT" && mkdir -p "$OUT"
 common=(--base "$DATA/base.fvecs" --query "$DATA/query.fvecs" --gt "$DATA/groundtruth.ivecs" --M 16 --efc 200 --ef "$EFS" --runs 3)
-[ -n "${HALF:-}" ] && common+=(--half)
 
 "$portal" bench vector "${common[@]}" --threads "$THREADS" --data-dir "$OUT/portal-data" --out "$OUT/portal.ivecs" | tee "$OUT/portal-build.txt"
 python3 "$PEERS/bench_peers.py" --score "$OUT/portal.ivecs" --data "$DATA" | tee "$OUT/portal-score.txt"

@@ -144,66 +144,6 @@ public enum Distance {
         return result
     }
 
-    /// Inner products of a float32 `query` with four float16 vectors (the compact copies a
-    /// half-precision traversal walks); each half is widened with `vcvtph2ps`.
-    /// - Complexity: O(d)
-    @inline(__always)
-    public static func dotHalf4(
-        _ query: UnsafePointer<Float>, _ v0: UnsafePointer<Float16>, _ v1: UnsafePointer<Float16>,
-        _ v2: UnsafePointer<Float16>, _ v3: UnsafePointer<Float16>, count: Int
-    ) -> SIMD4<Float> {
-        let q = UnsafeRawPointer(query)
-        let p0 = UnsafeRawPointer(v0), p1 = UnsafeRawPointer(v1), p2 = UnsafeRawPointer(v2), p3 = UnsafeRawPointer(v3)
-        var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
-        var i = 0
-        while i + 16 <= count {
-            let x = q.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-            s0 = s0.addingProduct(x, SIMD16<Float>(p0.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<Float16>.self)))
-            s1 = s1.addingProduct(x, SIMD16<Float>(p1.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<Float16>.self)))
-            s2 = s2.addingProduct(x, SIMD16<Float>(p2.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<Float16>.self)))
-            s3 = s3.addingProduct(x, SIMD16<Float>(p3.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<Float16>.self)))
-            i += 16
-        }
-        var result = SIMD4<Float>(s0.sum(), s1.sum(), s2.sum(), s3.sum())
-        while i < count {
-            result += SIMD4(Float(v0[i]), Float(v1[i]), Float(v2[i]), Float(v3[i])) * query[i]
-            i += 1
-        }
-        return result
-    }
-
-    /// Squared Euclidean distances of a float32 `query` to four float16 vectors.
-    /// - Complexity: O(d)
-    @inline(__always)
-    public static func squaredL2Half4(
-        _ query: UnsafePointer<Float>, _ v0: UnsafePointer<Float16>, _ v1: UnsafePointer<Float16>,
-        _ v2: UnsafePointer<Float16>, _ v3: UnsafePointer<Float16>, count: Int
-    ) -> SIMD4<Float> {
-        let q = UnsafeRawPointer(query)
-        let p0 = UnsafeRawPointer(v0), p1 = UnsafeRawPointer(v1), p2 = UnsafeRawPointer(v2), p3 = UnsafeRawPointer(v3)
-        var s0 = SIMD16<Float>(), s1 = SIMD16<Float>(), s2 = SIMD16<Float>(), s3 = SIMD16<Float>()
-        var i = 0
-        while i + 16 <= count {
-            let x = q.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-            let d0 = x - SIMD16<Float>(p0.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<Float16>.self))
-            let d1 = x - SIMD16<Float>(p1.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<Float16>.self))
-            let d2 = x - SIMD16<Float>(p2.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<Float16>.self))
-            let d3 = x - SIMD16<Float>(p3.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<Float16>.self))
-            s0 = s0.addingProduct(d0, d0)
-            s1 = s1.addingProduct(d1, d1)
-            s2 = s2.addingProduct(d2, d2)
-            s3 = s3.addingProduct(d3, d3)
-            i += 16
-        }
-        var result = SIMD4<Float>(s0.sum(), s1.sum(), s2.sum(), s3.sum())
-        while i < count {
-            let d = SIMD4(Float(v0[i]), Float(v1[i]), Float(v2[i]), Float(v3[i])) - query[i]
-            result += d * d
-            i += 1
-        }
-        return result
-    }
-
     /// Scalar reference implementations: the definition the SIMD kernels are tested against.
     public enum Reference {
         public static func dot(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {

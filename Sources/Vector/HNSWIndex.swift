@@ -14,11 +14,8 @@ public struct HNSWParameters: Sendable, Equatable, Codable {
     /// A filtered search that admits fewer ids than this scans them exactly instead of
     /// walking the graph; `nil` (the default) uses `automaticExactScanThreshold`.
     public var exactScanThreshold: Int?
-    /// Opt-in: searches walk float16 copies of the vectors (half the memory traffic) and
-    /// re-rank their candidates with the float32 vectors. Costs 2 bytes per dimension more.
-    public var halfPrecisionTraversal: Bool?
 
-    public init(m: Int = 16, efConstruction: Int = 200, efSearch: Int = 64, seed: UInt64 = 42, exactScanThreshold: Int? = nil, halfPrecisionTraversal: Bool = false) {
+    public init(m: Int = 16, efConstruction: Int = 200, efSearch: Int = 64, seed: UInt64 = 42, exactScanThreshold: Int? = nil) {
         precondition(m >= 2 && m <= 128, "M must be between 2 and 128")
         precondition(efConstruction >= 1 && efSearch >= 1, "ef must be at least 1")
         self.m = m
@@ -26,7 +23,6 @@ public struct HNSWParameters: Sendable, Equatable, Codable {
         self.efSearch = efSearch
         self.seed = seed
         self.exactScanThreshold = exactScanThreshold
-        self.halfPrecisionTraversal = halfPrecisionTraversal ? true : nil
     }
 }
 
@@ -71,7 +67,7 @@ public final class HNSWIndex: @unchecked Sendable {
         self.dimension = dimension
         self.metric = metric
         self.parameters = parameters
-        store = NodeStore(dimension: dimension, m: parameters.m, halfVectors: parameters.halfPrecisionTraversal ?? false)
+        store = NodeStore(dimension: dimension, m: parameters.m)
         writer = Mutex(WriterState(random: SplitMix64(seed: parameters.seed)))
     }
 
@@ -88,7 +84,6 @@ public final class HNSWIndex: @unchecked Sendable {
     public func prepared(_ vector: [Float]) throws(VectorError) -> [Float] {
         guard vector.count == dimension else { throw .wrongDimension(expected: dimension, got: vector.count) }
         guard vector.allSatisfy(\.isFinite) else { throw .notFinite }
-        if parameters.halfPrecisionTraversal == true, metric != .cosine, vector.contains(where: { abs($0) > 65_504 }) { throw .outOfHalfRange }
         guard metric == .cosine else { return vector }
         let norm = vector.withUnsafeBufferPointer { Distance.dot($0, $0) }.squareRoot()
         guard norm > 0, norm.isFinite else { throw .zeroVector }
@@ -107,13 +102,6 @@ public final class HNSWIndex: @unchecked Sendable {
         distance(store.vector(a), b)
     }
 
-    /// The distance from `query` to the float16 copy of `id`.
-    @inline(__always)
-    func halfDistance(_ query: UnsafePointer<Float>, _ id: UInt32) -> Float {
-        let half = UnsafePointer(store.halfVector(id))
-        return metric.distanceHalf4(query, half, half, half, half, count: dimension)[0]
-    }
-
     // MARK: Search (Algorithms 2 and 5)
 
     func takeVisited() -> VisitedSet { visitedPool.withLock { $0.popLast() } ?? VisitedSet() }
@@ -125,7 +113,7 @@ public final class HNSWIndex: @unchecked Sendable {
     /// filter admits are kept as results.
     func searchLayer(
         _ query: UnsafePointer<Float>, entries: [DistanceHeap.Entry], ef: Int, level: Int,
-        writer: Bool, forResults: Bool, filter: VectorFilter? = nil, half: Bool = false, visited: inout VisitedSet
+        writer: Bool, forResults: Bool, filter: VectorFilter? = nil, visited: inout VisitedSet
     ) -> [DistanceHeap.Entry] {
         visited.begin(capacity: store.slotCount.load(ordering: .acquiring))
         var candidates = DistanceHeap(maxHeap: false, capacity: ef * 2)
@@ -138,7 +126,7 @@ public final class HNSWIndex: @unchecked Sendable {
             if keeps(entry.id) { results.push(entry.distance, entry.id) }
         }
         var knownSlots = store.slotCount.load(ordering: .acquiring)
-        let prefetchBytes = min(dimension * (half ? 2 : 4), 256)
+        let prefetchBytes = min(dimension * 4, 256)
         let maximum = store.maxLinks(level: level)
         return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: maximum) { batch in
             while let closest = candidates.pop() {
@@ -156,7 +144,7 @@ public final class HNSWIndex: @unchecked Sendable {
                     guard visited.insert(neighbor), store.state(neighbor).isRoutable(writer: writer) else { continue }
                     batch[gathered] = neighbor
                     gathered += 1
-                    portal_prefetch(half ? UnsafeRawPointer(store.halfVector(neighbor)) : UnsafeRawPointer(store.vector(neighbor)), Int32(prefetchBytes))
+                    portal_prefetch(store.vector(neighbor), Int32(prefetchBytes))
                 }
                 @inline(__always) func consider(_ neighbor: UInt32, _ d: Float) {
                     if results.count < ef || d < results.top!.distance {
@@ -169,18 +157,14 @@ public final class HNSWIndex: @unchecked Sendable {
                 }
                 var next = 0
                 while next + 4 <= gathered {
-                    let four = half
-                        ? metric.distanceHalf4(
-                            query, store.halfVector(batch[next]), store.halfVector(batch[next + 1]),
-                            store.halfVector(batch[next + 2]), store.halfVector(batch[next + 3]), count: dimension)
-                        : metric.distance4(
-                            query, store.vector(batch[next]), store.vector(batch[next + 1]),
-                            store.vector(batch[next + 2]), store.vector(batch[next + 3]), count: dimension)
+                    let four = metric.distance4(
+                        query, store.vector(batch[next]), store.vector(batch[next + 1]),
+                        store.vector(batch[next + 2]), store.vector(batch[next + 3]), count: dimension)
                     for lane in 0..<4 { consider(batch[next + lane], four[lane]) }
                     next += 4
                 }
                 while next < gathered {
-                    consider(batch[next], half ? halfDistance(query, batch[next]) : distance(query, batch[next]))
+                    consider(batch[next], distance(query, batch[next]))
                     next += 1
                 }
             }
@@ -229,19 +213,14 @@ public final class HNSWIndex: @unchecked Sendable {
         let width = max(ef ?? parameters.efSearch, k)
         var visited = takeVisited()
         defer { giveBack(visited) }
-        let half = parameters.halfPrecisionTraversal ?? false
         return prepared.withUnsafeBufferPointer { buffer in
             let query = buffer.baseAddress!
-            var nearest = [DistanceHeap.Entry(distance: half ? halfDistance(query, entry) : distance(query, entry), id: entry)]
+            var nearest = [DistanceHeap.Entry(distance: distance(query, entry), id: entry)]
             for layer in stride(from: topLevel, to: 0, by: -1) {
-                nearest = searchLayer(query, entries: nearest, ef: 1, level: layer, writer: false, forResults: false, half: half, visited: &visited)
+                nearest = searchLayer(query, entries: nearest, ef: 1, level: layer, writer: false, forResults: false, visited: &visited)
             }
-            var found = searchLayer(query, entries: nearest, ef: width, level: 0, writer: false, forResults: true, filter: filter, half: half, visited: &visited)
-            if half {
-                // Re-rank the candidates by their float32 vectors.
-                found = found.map { DistanceHeap.Entry(distance: distance(query, $0.id), id: $0.id) }.sorted { $0.distance < $1.distance }
-            }
-            return found.prefix(k).map { SearchResult(id: $0.id, distance: $0.distance) }
+            return searchLayer(query, entries: nearest, ef: width, level: 0, writer: false, forResults: true, filter: filter, visited: &visited)
+                .prefix(k).map { SearchResult(id: $0.id, distance: $0.distance) }
         }
     }
 

@@ -16,20 +16,6 @@ public enum Metric: String, Sendable, Codable, CaseIterable {
         }
     }
 
-    /// Distances from `query` to four float16 copies of stored vectors (cosine vectors are
-    /// stored normalized, so their halves are too).
-    @inline(__always)
-    func distanceHalf4(
-        _ query: UnsafePointer<Float>, _ v0: UnsafePointer<Float16>, _ v1: UnsafePointer<Float16>,
-        _ v2: UnsafePointer<Float16>, _ v3: UnsafePointer<Float16>, count: Int
-    ) -> SIMD4<Float> {
-        switch self {
-        case .cosine: 1 - Distance.dotHalf4(query, v0, v1, v2, v3, count: count)
-        case .innerProduct: -Distance.dotHalf4(query, v0, v1, v2, v3, count: count)
-        case .squaredL2: Distance.squaredL2Half4(query, v0, v1, v2, v3, count: count)
-        }
-    }
-
     /// Distances from `query` to four stored vectors of `count` floats.
     @inline(__always)
     func distance4(
@@ -53,7 +39,6 @@ public enum VectorError: Error, Equatable, CustomStringConvertible {
     case unknownCollection(String)
     case collectionExists(String)
     case corruptRecord(String)
-    case outOfHalfRange
 
     public var description: String {
         switch self {
@@ -64,7 +49,6 @@ public enum VectorError: Error, Equatable, CustomStringConvertible {
         case let .unknownCollection(name): "no vector collection named '\(name)'"
         case let .collectionExists(name): "a vector collection named '\(name)' already exists"
         case let .corruptRecord(reason): "a stored vector record is corrupt: \(reason)"
-        case .outOfHalfRange: "a component exceeds ±65504, which this collection's float16 traversal cannot hold"
         }
     }
 }

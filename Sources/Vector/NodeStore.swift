@@ -35,8 +35,8 @@ enum NodeState: UInt8 {
 /// one allocation that never moves, found through a directory whose entries are written once.
 /// Growing therefore never invalidates memory a concurrent search is reading.
 ///
-/// Per slot a chunk holds the vector (`dimension` floats, and with `halfVectors` a float16
-/// copy, both written only while the slot is not visible to readers), the layer-0 links (a count and `2M` ids, each an atomic), the state
+/// Per slot a chunk holds the vector (`dimension` floats, written only while the slot is not
+/// visible to readers), the layer-0 links (a count and `2M` ids, each an atomic), the state
 /// (atomic), the level, and a pointer to the upper-layer links (atomic).
 ///
 /// Memory safety with one writer and concurrent readers rests on three rules the index keeps:
@@ -65,9 +65,6 @@ final class NodeStore: @unchecked Sendable {
     private let statesOffset: Int
     private let levelsOffset: Int
     private let upperOffset: Int
-    /// Where the float16 copies start (only with `halfVectors`).
-    private let halfOffset: Int
-    let halfVectors: Bool
     private let chunkBytes: Int
     private let directory: UnsafeMutablePointer<Atomic<UInt>>
     /// An empty link block (count 0), never written.
@@ -76,9 +73,8 @@ final class NodeStore: @unchecked Sendable {
     let slotCount = Atomic<Int>(0)
     private var chunkCount = 0
 
-    init(dimension: Int, m: Int, halfVectors: Bool = false) {
+    init(dimension: Int, m: Int) {
         self.dimension = dimension
-        self.halfVectors = halfVectors
         maxLinks0 = 2 * m
         maxLinksUpper = m
         stride0 = maxLinks0 + 1
@@ -88,8 +84,7 @@ final class NodeStore: @unchecked Sendable {
         statesOffset = aligned(layer0Offset + Self.chunkSize * stride0 * 4)
         levelsOffset = aligned(statesOffset + Self.chunkSize)
         upperOffset = aligned(levelsOffset + Self.chunkSize)
-        halfOffset = aligned(upperOffset + Self.chunkSize * MemoryLayout<UInt>.stride)
-        chunkBytes = aligned(halfOffset + (halfVectors ? Self.chunkSize * dimension * 2 : 0))
+        chunkBytes = aligned(upperOffset + Self.chunkSize * MemoryLayout<UInt>.stride)
         noLinks = .allocate(capacity: 1)
         noLinks.initialize(to: Atomic(0))
         directory = .allocate(capacity: Self.maximumChunks)
@@ -128,12 +123,6 @@ final class NodeStore: @unchecked Sendable {
     @inline(__always)
     func vector(_ id: UInt32) -> UnsafeMutablePointer<Float> {
         (chunk(id) + local(id) * vectorBytes).assumingMemoryBound(to: Float.self)
-    }
-
-    /// The float16 copy of the vector (only with `halfVectors`).
-    @inline(__always)
-    func halfVector(_ id: UInt32) -> UnsafeMutablePointer<Float16> {
-        (chunk(id) + halfOffset + local(id) * dimension * 2).assumingMemoryBound(to: Float16.self)
     }
 
     @inline(__always)
@@ -236,10 +225,6 @@ final class NodeStore: @unchecked Sendable {
     func occupy(_ id: UInt32, vector: UnsafeBufferPointer<Float>, level: Int) {
         precondition(vector.count == dimension)
         self.vector(id).update(from: vector.baseAddress!, count: dimension)
-        if halfVectors {
-            let half = halfVector(id)
-            for index in 0..<dimension { half[index] = Float16(vector[index]) }
-        }
         (chunk(id) + levelsOffset + local(id)).storeBytes(of: UInt8(level), as: UInt8.self)
         freeUpper(id)
         if level > 0 {

@@ -65,27 +65,6 @@ import Testing
         }
     }
 
-    /// The float16 kernels against the reference computed on the same float16 values widened.
-    @Test(arguments: dimensions)
-    func halfKernelsMatchTheReference(dimension: Int) {
-        let (query, _) = Self.vectors(dimension: dimension, offset: 0, seed: UInt64(dimension) + 5)
-        let halves = (0..<4).map { lane in Self.vectors(dimension: dimension, offset: 0, seed: UInt64(dimension * 3 + lane)).1.map(Float16.init) }
-        let widened = halves.map { $0.map(Float.init) }
-        query.withUnsafeBufferPointer { q in
-            let dots = halves[0].withUnsafeBufferPointer { h0 in halves[1].withUnsafeBufferPointer { h1 in halves[2].withUnsafeBufferPointer { h2 in halves[3].withUnsafeBufferPointer { h3 in
-                (Distance.dotHalf4(q.baseAddress!, h0.baseAddress!, h1.baseAddress!, h2.baseAddress!, h3.baseAddress!, count: dimension),
-                 Distance.squaredL2Half4(q.baseAddress!, h0.baseAddress!, h1.baseAddress!, h2.baseAddress!, h3.baseAddress!, count: dimension))
-            } } } }
-            for lane in 0..<4 {
-                widened[lane].withUnsafeBufferPointer { w in
-                    let dot = Distance.Reference.dot(q, w), l2 = Distance.Reference.squaredL2(q, w)
-                    #expect(abs(dots.0[lane] - dot) <= Self.tolerance(dot, dimension: dimension), "dotHalf4 d=\(dimension) lane \(lane)")
-                    #expect(abs(dots.1[lane] - l2) <= Self.tolerance(l2, dimension: dimension), "l2Half4 d=\(dimension) lane \(lane)")
-                }
-            }
-        }
-    }
-
     @Test func identicalVectorsAreAtDistanceZero() {
         let (a, _) = Self.vectors(dimension: 1536, offset: 0, seed: 7)
         a.withUnsafeBufferPointer { pa in

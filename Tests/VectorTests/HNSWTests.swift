@@ -45,25 +45,6 @@ import Testing
         #expect(recall >= 0.95, "recall@10 = \(recall)")
     }
 
-    /// Opt-in float16 traversal: the same graph walked over half-precision copies, results
-    /// re-ranked in float32, keeps recall and exact distances.
-    @Test(arguments: [Metric.cosine, .squaredL2])
-    func halfPrecisionTraversalKeepsRecall(metric: Metric) throws {
-        let index = HNSWIndex(dimension: 32, metric: metric, parameters: HNSWParameters(m: 16, efConstruction: 100, efSearch: 64, seed: 1, halfPrecisionTraversal: true))
-        try index.insert(contentsOf: Self.clustered(count: 3_000, dimension: 32, seed: 1))
-        #expect(index.checkInvariants() == [])
-        let queries = Self.clustered(count: 100, dimension: 32, seed: 99)
-        #expect(try Self.recall(index, queries: queries, k: 10, ef: 64) >= 0.95)
-        for query in queries.prefix(10) {
-            let hits = try index.search(query, k: 3)
-            let exact = index.exactSearch(try index.prepared(query), k: 3)
-            #expect(hits.first == exact.first, "re-ranked distances are the float32 ones")
-        }
-        if metric == .squaredL2 {
-            #expect(throws: VectorError.outOfHalfRange) { try index.insert([70_000] + [Float](repeating: 0, count: 31)) }
-        }
-    }
-
     @Test func theSameSeedBuildsTheSameGraph() throws {
         let a = try Self.build(.cosine, count: 800, seed: 5)
         let b = try Self.build(.cosine, count: 800, seed: 5)

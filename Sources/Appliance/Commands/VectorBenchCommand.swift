@@ -23,7 +23,6 @@ struct VectorBenchCommand: AsyncParsableCommand {
     @Option(help: "Write the result ids of the last ef (ivecs).") var out: String?
     @Option(help: "Threads inserting the base vectors.") var threads: Int = 1
     @Option(help: "Query passes per ef; the median and the best are reported.") var runs: Int = 3
-    @Flag(help: "Search over float16 copies of the vectors, re-ranking with float32 (the collection option halfPrecisionTraversal).") var half = false
     @Option(name: .customLong("filter-sweep"), help: "Comma-separated filter selectivities (e.g. 0.001,0.01): times filtered search by graph and by exact scan at each, to place the exact-scan threshold.") var filterSweep: String?
     @Option(name: .customLong("data-dir"), help: "Keep the index in this data directory: build and store it on the first run, load it on later runs (reports the load time).") var dataDirectory: String?
 
@@ -37,7 +36,7 @@ struct VectorBenchCommand: AsyncParsableCommand {
         let truth = try gt.map { try TexmexFile.readInts($0).vectors }
 
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        let parameters = HNSWParameters(m: m, efConstruction: efc, efSearch: efs[0], halfPrecisionTraversal: half)
+        let parameters = HNSWParameters(m: m, efConstruction: efc, efSearch: efs[0])
         let index: HNSWIndex
         if let dataDirectory {
             let environment = try KV.Environment(directory: dataDirectory)

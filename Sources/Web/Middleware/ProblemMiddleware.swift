@@ -36,7 +36,7 @@ public struct ProblemMiddleware: RouterMiddleware {
             switch vector {
             case .unknownCollection, .unknownID: return ProblemDetails(.notFound, detail: vector.description)
             case .collectionExists: return ProblemDetails(.conflict, detail: vector.description)
-            case .wrongDimension, .notFinite, .zeroVector, .outOfHalfRange: return ProblemDetails(.badRequest, detail: vector.description)
+            case .wrongDimension, .notFinite, .zeroVector: return ProblemDetails(.badRequest, detail: vector.description)
             case .corruptRecord:
                 context.logger.error("corrupt vector record", metadata: ["error": "\(vector)"])
                 return ProblemDetails(.internalServerError, detail: "An unexpected error occurred. Quote the request id when you report it.")
