@@ -33,27 +33,12 @@ public enum Gzip {
             throw .compression("deflateInit2 failed")
         }
         defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: chunkSize)
-        var status: Int32 = Z_OK
-        while status != Z_STREAM_END {
-            var input = try read()
-            let flush = input.isEmpty ? Z_FINISH : Z_NO_FLUSH
-            try input.withUnsafeMutableBufferPointer { (inputBuffer) throws(KVError) in
-                stream.next_in = inputBuffer.baseAddress
-                stream.avail_in = UInt32(inputBuffer.count)
-                repeat {
-                    let produced = output.withUnsafeMutableBufferPointer { outputBuffer in
-                        stream.next_out = outputBuffer.baseAddress
-                        stream.avail_out = UInt32(outputBuffer.count)
-                        status = deflate(&stream, flush)
-                        return outputBuffer.count - Int(stream.avail_out)
-                    }
-                    guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
-                        throw .compression("deflate failed (zlib \(status))")
-                    }
-                    if produced > 0 { try write(Array(output[..<produced])) }
-                } while stream.avail_out == 0
+        try pump(&stream, read: read, write: write) { (stream, inputEnded) throws(KVError) in
+            let status = deflate(&stream, inputEnded ? Z_FINISH : Z_NO_FLUSH)
+            guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
+                throw .compression("deflate failed (zlib \(status))")
             }
+            return status
         }
     }
 
@@ -65,24 +50,40 @@ public enum Gzip {
             throw .compression("inflateInit2 failed")
         }
         defer { inflateEnd(&stream) }
+        try pump(&stream, read: read, write: write) { (stream, inputEnded) throws(KVError) in
+            guard !inputEnded else { throw .compression("the gzip data is truncated") }
+            let status = inflate(&stream, Z_NO_FLUSH)
+            guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
+                throw .compression("not valid gzip data (zlib \(status))")
+            }
+            return status
+        }
+    }
+
+    /// Feeds `read`'s chunks to `step` (deflate or inflate, told when the input has ended so
+    /// it can finish or refuse an early end) and hands every output chunk to `write`, until the
+    /// stream ends.
+    private static func pump(
+        _ stream: inout z_stream, read: () throws(KVError) -> [UInt8], write: ([UInt8]) throws(KVError) -> Void,
+        step: (inout z_stream, _ inputEnded: Bool) throws(KVError) -> Int32
+    ) throws(KVError) {
         var output = [UInt8](repeating: 0, count: chunkSize)
         var status: Int32 = Z_OK
         while status != Z_STREAM_END {
             var input = try read()
-            guard !input.isEmpty else { throw .compression("the gzip data is truncated") }
+            let inputEnded = input.isEmpty
             try input.withUnsafeMutableBufferPointer { (inputBuffer) throws(KVError) in
                 stream.next_in = inputBuffer.baseAddress
                 stream.avail_in = UInt32(inputBuffer.count)
                 repeat {
+                    var failure: KVError?
                     let produced = output.withUnsafeMutableBufferPointer { outputBuffer in
                         stream.next_out = outputBuffer.baseAddress
                         stream.avail_out = UInt32(outputBuffer.count)
-                        status = inflate(&stream, Z_NO_FLUSH)
+                        do throws(KVError) { status = try step(&stream, inputEnded) } catch { failure = error }
                         return outputBuffer.count - Int(stream.avail_out)
                     }
-                    guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
-                        throw .compression("not valid gzip data (zlib \(status))")
-                    }
+                    if let failure { throw failure }
                     if produced > 0 { try write(Array(output[..<produced])) }
                 } while stream.avail_out == 0 && status != Z_STREAM_END
             }
