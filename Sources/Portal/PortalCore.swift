@@ -28,8 +28,7 @@ public final class PortalCore: Sendable {
         self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
         self.apiKeys = try APIKeys(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
         self.rateLimiter = try RateLimiter(environment: environment, limits: rateLimits)
-        let masterKey = try MasterKey.loadOrCreate(at: environment.path + "/" + MasterKey.fileName)
-        self.secrets = try Secrets(environment: environment, box: try SecretBox(key: masterKey))
+        self.secrets = try Secrets(environment: environment)
         self.vectors = try VectorCollections(environment: environment)
         self.vectorLoadTimes = try vectors.load()
     }

@@ -521,12 +521,7 @@ extension HNSWIndex {
             guard !orphans.isEmpty, let entry = state.entryPoint else { return }
             let orphanSet = Set(orphans)
             for id in orphans {
-                let query = UnsafePointer(store.vector(id))
-                var nearest = [DistanceHeap.Entry(distance: distance(query, entry), id: entry)]
-                for layer in stride(from: state.maxLevel, to: 0, by: -1) {
-                    nearest = searchLayer(query, entries: nearest, ef: 1, level: layer, writer: true, forResults: false, visited: &state.visited)
-                }
-                let found = searchLayer(query, entries: nearest, ef: parameters.efConstruction, level: 0, writer: true, forResults: false, visited: &state.visited)
+                let found = findCandidates(for: id, level: 0, entry: entry, maxLevel: state.maxLevel, visited: &state.visited)[0]
                     .filter { $0.id != id && keeps($0.id) && !orphanSet.contains($0.id) }
                 guard let closest = found.first else { continue }
                 let host = found.first { store.neighbors($0.id, level: 0).count < store.maxLinks0 } ?? closest

@@ -116,10 +116,6 @@ final class NodeStore: @unchecked Sendable {
     @inline(__always)
     private func local(_ id: UInt32) -> Int { Int(id) & (Self.chunkSize - 1) }
 
-    /// Whether `id` names an allocated slot (a link position may hold `noLink`).
-    @inline(__always)
-    func isSlot(_ id: UInt32) -> Bool { Int(id) < slotCount.load(ordering: .acquiring) }
-
     @inline(__always)
     func vector(_ id: UInt32) -> UnsafeMutablePointer<Float> {
         (chunk(id) + local(id) * vectorBytes).assumingMemoryBound(to: Float.self)

@@ -49,7 +49,7 @@ final class ReaderEpochs: Sendable {
     @discardableResult
     func tryAdvance() -> UInt64 {
         let current = epoch.load(ordering: .sequentiallyConsistent)
-        guard current == 0 || count(for: current &- 1) == 0 else { return current }
+        guard count(for: current &- 1) == 0 else { return current }
         epoch.store(current + 1, ordering: .sequentiallyConsistent)
         return current + 1
     }

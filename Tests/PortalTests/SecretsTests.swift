@@ -49,7 +49,9 @@ import Testing
         do {
             let environment = try KV.Environment(directory: directory)
             let core = try await PortalCore(environment: environment, passwordHasher: PasswordHasher(iterations: 1_000))
+            #expect(!FileManager.default.fileExists(atPath: directory + "/master.key"), "opening the portal creates no key")
             try await core.secrets.put("oidc.client_secret", secret)
+            #expect(FileManager.default.fileExists(atPath: directory + "/master.key"))
             #expect(try core.secrets.get("oidc.client_secret") == secret)
             #expect(try core.secrets.get("missing") == nil)
             environment.close()
@@ -60,5 +62,13 @@ import Testing
         let core = try await PortalCore(environment: environment, passwordHasher: PasswordHasher(iterations: 1_000))
         #expect(try core.secrets.get("oidc.client_secret") == secret)
         environment.close()
+        // Without the key file (a restore that forgot it), reading says so instead of
+        // silently making a new key.
+        try FileManager.default.removeItem(atPath: directory + "/master.key")
+        let bare = try KV.Environment(directory: directory)
+        let reopened = try await PortalCore(environment: bare, passwordHasher: PasswordHasher(iterations: 1_000))
+        #expect(throws: SecretError.self) { try reopened.secrets.get("oidc.client_secret") }
+        #expect(!FileManager.default.fileExists(atPath: directory + "/master.key"))
+        bare.close()
     }
 }

@@ -135,6 +135,5 @@ public enum AccessError: Error, Equatable, Sendable {
     case conflict(String)
     case notFound(String)
     case unauthenticated
-    case forbidden
     case throttled(retryAfterSeconds: Int)
 }

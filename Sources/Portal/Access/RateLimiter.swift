@@ -54,7 +54,6 @@ public final class RateLimiter: Sendable {
     let table: Table<StringKey, JSONValue<Bucket>>
     public let limits: [RateClass: RateLimit]
     private let state: Mutex<(buckets: [String: Bucket], dirty: Set<String>)>
-    private let rejections = Atomic<Int>(0)
 
     public init(environment: Environment, limits: [RateClass: RateLimit] = RateLimit.defaults, now: Date = Date()) throws {
         self.environment = environment
@@ -71,14 +70,11 @@ public final class RateLimiter: Sendable {
         state = Mutex((loaded, []))
     }
 
-    /// Requests refused so far, for metrics.
-    public var rejectionCount: Int { rejections.load(ordering: .relaxed) }
-
     /// Takes a token from the bucket of `subject` in `rateClass`.
     public func take(_ rateClass: RateClass, subject: String, now: Date = Date()) -> RateDecision {
         let limit = limits[rateClass] ?? RateLimit.defaults[rateClass]!
         let key = rateClass.rawValue + "|" + subject
-        let decision = state.withLock { state -> RateDecision in
+        return state.withLock { state -> RateDecision in
             var bucket = state.buckets[key] ?? Bucket(tokens: limit.burst, updated: now)
             let elapsed = max(0, now.timeIntervalSince(bucket.updated))
             bucket.tokens = min(limit.burst, bucket.tokens + elapsed * limit.perMinute / 60)
@@ -90,8 +86,6 @@ public final class RateLimiter: Sendable {
             let wait = allowed ? 0 : Int(((1 - bucket.tokens) * 60 / limit.perMinute).rounded(.up))
             return RateDecision(allowed: allowed, limit: Int(limit.burst), remaining: Int(bucket.tokens), retryAfter: max(wait, allowed ? 0 : 1))
         }
-        if !decision.allowed { rejections.add(1, ordering: .relaxed) }
-        return decision
     }
 
     /// Writes the buckets changed since the last flush (one transaction); deletes those that

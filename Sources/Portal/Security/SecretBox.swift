@@ -1,6 +1,7 @@
 import CCrypto
 public import FoundationEssentials
 import Glibc
+import Synchronization
 public import KV
 
 /// Authenticated encryption of secrets at rest (OIDC client secrets, tool credentials):
@@ -69,8 +70,8 @@ public enum SecretError: Error, Equatable, Sendable {
     case keyFile(String)
 }
 
-/// The master key file: 32 random bytes, created with mode 0600 beside the data on first
-/// start and never written again. It is not part of `data.mdb`, so a copy of the database
+/// The master key file: 32 random bytes, created with mode 0600 beside the data when the
+/// first secret is stored, and never written again. It is not part of `data.mdb`, so a copy of the database
 /// alone (or a backup) does not reveal the secrets; back the key file up separately.
 public enum MasterKey {
     public static let fileName = "master.key"
@@ -88,8 +89,16 @@ public enum MasterKey {
             return key
         }
         guard errno == EEXIST else { throw .keyFile("\(path): cannot create: \(String(cString: strerror(errno)))") }
+        return try load(at: path)!
+    }
+
+    /// Reads the key at `path`, or `nil` when there is none yet. Same refusals as above.
+    public static func load(at path: String) throws(SecretError) -> [UInt8]? {
         var info = stat()
-        guard stat(path, &info) == 0 else { throw .keyFile("\(path): cannot stat") }
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { return nil }
+            throw .keyFile("\(path): cannot stat")
+        }
         guard info.st_mode & 0o077 == 0 else { throw .keyFile("\(path): readable by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it") }
         let reader = open(path, O_RDONLY | O_CLOEXEC)
         guard reader >= 0 else { throw .keyFile("\(path): cannot open") }
@@ -101,26 +110,42 @@ public enum MasterKey {
     }
 }
 
-/// Named secrets in KV, each sealed by `SecretBox`.
+/// Named secrets in KV, each sealed by `SecretBox`. The master key is read (or, for the
+/// first secret, created) when a secret is first used, so opening the portal, `portal check`
+/// and `portal restore` never create one.
 public final class Secrets: Sendable {
     let environment: Environment
     let table: Table<StringKey, RawBytes>
-    let box: SecretBox
+    let keyPath: String
+    private let cached = Mutex<SecretBox?>(nil)
 
-    init(environment: Environment, box: SecretBox) throws {
+    init(environment: Environment) throws {
         self.environment = environment
-        self.box = box
+        keyPath = environment.path + "/" + MasterKey.fileName
         table = try environment.table("secrets", key: StringKey.self, value: RawBytes.self)
     }
 
+    /// The box under the master key; `create` makes the key file when there is none.
+    private func box(create: Bool) throws -> SecretBox {
+        try cached.withLock { (cached) throws in
+            if let cached { return cached }
+            guard let key = create ? try MasterKey.loadOrCreate(at: keyPath) : try MasterKey.load(at: keyPath) else {
+                throw SecretError.keyFile("\(keyPath) is missing: sealed secrets cannot be read without the master key they were sealed with")
+            }
+            let box = try SecretBox(key: key)
+            cached = box
+            return box
+        }
+    }
+
     public func put(_ name: String, _ value: String) async throws {
-        let sealed = try box.seal(Array(value.utf8), name: name)
+        let sealed = try box(create: true).seal(Array(value.utf8), name: name)
         try await environment.write { [table] txn in try txn.put(table, name, sealed) }
     }
 
     /// The secret's value, `nil` when none is stored, or `SecretError.tampered`.
     public func get(_ name: String) throws -> String? {
         guard let sealed = try environment.read({ txn in try txn.get(table, name) }) else { return nil }
-        return String(decoding: try box.open(sealed, name: name), as: UTF8.self)
+        return String(decoding: try box(create: false).open(sealed, name: name), as: UTF8.self)
     }
 }

@@ -10,6 +10,8 @@ public enum Access: Sendable, Equatable {
     case authenticated
     /// A principal whose role in its current organization grants the permission.
     case permission(Permission)
+    /// A system administrator (portal-wide changes, such as creating organizations).
+    case systemAdministrator
 
     /// Throws 401 without a principal and 403 without the permission.
     func check(_ context: PortalContext) throws {
@@ -19,6 +21,9 @@ public enum Access: Sendable, Equatable {
         }
         if case let .permission(permission) = self, !principal.has(permission) {
             throw ProblemDetails(.forbidden, detail: "This needs the \(permission.rawValue) permission in the current organization.")
+        }
+        if self == .systemAdministrator, !principal.user.isAdministrator {
+            throw ProblemDetails(.forbidden, detail: "Only system administrators may do this.")
         }
     }
 }

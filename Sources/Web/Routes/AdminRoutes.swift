@@ -49,9 +49,8 @@ extension PortalRoutes {
             let cloudScope: String?
             let settings: [String: String]?
         }
-        post("/api/orgs", .permission(.admin)) { request, context in
+        post("/api/orgs", .systemAdministrator) { request, context in
             let principal = context.principal!
-            guard principal.user.isAdministrator else { throw ProblemDetails(.forbidden, detail: "Only system administrators create organizations.") }
             let body = try await Self.decode(NewOrganization.self, request, context)
             let organization = try await core.organizations.create(slug: body.slug, displayName: body.displayName, cloudScope: body.cloudScope ?? "", settings: body.settings ?? [:])
             try await core.securityEvents.record(SecurityEvent(kind: .organizationCreated, userID: principal.user.id, username: principal.user.username, organizationID: organization.id, detail: organization.slug))

@@ -11,12 +11,7 @@ extension PortalRoutes {
         }
 
         post("/api/auth/login", .public) { request, context in
-            let credentials: Credentials
-            do {
-                credentials = try await request.decode(as: Credentials.self, context: context)
-            } catch {
-                throw ProblemDetails(.badRequest, detail: "Send {\"username\": …, \"password\": …} as JSON.")
-            }
+            let credentials = try await Self.decode(Credentials.self, request, context)
             guard !credentials.username.isEmpty, credentials.username.count <= 128, credentials.password.count <= 1024 else {
                 throw ProblemDetails(.badRequest, detail: "username and password are required (at most 128 and 1024 characters).")
             }
