@@ -14,7 +14,7 @@ test_packages=(
   binutils             # objdump for the kernel check
   curl dpkg-dev systemd
 )
-pip_packages=(selenium pytest)
+pip_packages=(selenium pytest requests cryptography)
 
 packages=("${build_packages[@]}")
 [ "$profile" = test ] && packages+=("${test_packages[@]}")

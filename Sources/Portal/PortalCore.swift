@@ -11,6 +11,7 @@ public final class PortalCore: Sendable {
     public let rateLimiter: RateLimiter
     public let secrets: Secrets
     public let securityEvents: SecurityEvents
+    public let singleSignOn: SingleSignOn
     public let vectors: VectorCollections
     /// How long loading each vector collection took at start-up.
     public let vectorLoadTimes: [(name: String, nodes: Int, duration: Duration)]
@@ -29,6 +30,7 @@ public final class PortalCore: Sendable {
         self.apiKeys = try APIKeys(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
         self.rateLimiter = try RateLimiter(environment: environment, limits: rateLimits)
         self.secrets = try Secrets(environment: environment)
+        self.singleSignOn = try SingleSignOn(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, secrets: secrets, events: securityEvents)
         self.vectors = try VectorCollections(environment: environment)
         self.vectorLoadTimes = try vectors.load()
     }

@@ -41,7 +41,8 @@ import Testing
 
     /// The explicit public allow-list; everything else must refuse anonymous callers.
     /// (`/metrics` is public unless `metrics.token` is configured; `MetricsTests` covers that.)
-    static let publicRoutes: Set<String> = ["GET /healthz", "GET /readyz", "GET /", "GET /assets/{file}", "POST /api/csp-report", "POST /api/auth/login", "GET /metrics"]
+    static let publicRoutes: Set<String> = ["GET /healthz", "GET /readyz", "GET /", "GET /assets/{file}", "POST /api/csp-report", "POST /api/auth/login", "GET /metrics",
+        "GET /api/auth/oidc", "GET /api/auth/oidc/login", "GET /api/auth/oidc/callback"]
 
     @Test func everyRouteDeclaresItsAccessAndEnforcesIt() async throws {
         let (harness, _) = try await Self.harness()
@@ -66,6 +67,25 @@ import Testing
                 }
                 try await client.execute(uri: uri, method: route.method, headers: [.cookie: vera.cookie, .init("X-CSRF-Token")!: vera.csrf, .contentType: "application/json"], body: ByteBuffer(string: "{}")) { response throws in
                     #expect(response.status == .forbidden, "viewer \(route.method) \(route.path)")
+                }
+            }
+        }
+    }
+
+    /// Without a configured provider the single sign-on routes say so: the sign-in page hides
+    /// the button, and a browser sent to the flow comes back to the sign-in page with the reason.
+    @Test func singleSignOnRoutesBeforeConfiguration() async throws {
+        let (harness, _) = try await Self.harness()
+        try await harness.test { client in
+            try await client.execute(uri: "/api/auth/oidc", method: .get) { response throws in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == #"{"enabled":false}"#)
+            }
+            for uri in ["/api/auth/oidc/login?return_to=/", "/api/auth/oidc/callback?code=c&state=s"] {
+                try await client.execute(uri: uri, method: .get) { response throws in
+                    #expect(response.status == .found)
+                    #expect(response.headers[.location] == "/?sso_error=Single%20sign-on%20is%20not%20configured.")
+                    #expect(response.headers[.setCookie] == nil || !response.headers[.setCookie]!.contains("portal_session=") )
                 }
             }
         }

@@ -30,8 +30,8 @@ import Testing
         #expect(text.contains(#"portal_http_requests_total{route="NotFound",method="GET",status="404"} 1"#), "unmatched paths share one label")
         #expect(text.contains(#"portal_http_requests_total{route="/healthz",method="GET",status="200"} 1"#))
         #expect(text.contains(#"portal_http_request_duration_seconds_bucket{route="/healthz",method="GET",le="+Inf"} 1"#))
-        #expect(text.contains(#"portal_sign_ins_total{outcome="failure"} 1"#))
-        #expect(text.contains(#"portal_sign_ins_total{outcome="success"} 1"#))
+        #expect(text.contains(#"portal_sign_ins_total{method="password",outcome="failure"} 1"#))
+        #expect(text.contains(#"portal_sign_ins_total{method="password",outcome="success"} 1"#))
         #expect(text.contains("portal_http_requests_in_flight 1"), "the scrape itself is in flight")
         #expect(text.contains("portal_rate_limited_total 0"))
         #expect(text.contains("# TYPE portal_storage_used_bytes gauge"))
@@ -41,7 +41,7 @@ import Testing
 
     @Test func aConfiguredTokenIsRequired() async throws {
         let harness = try await WebTestHarness()
-        let app = Application(router: buildRouter(core: harness.core, assets: try AssetCatalog(), metricsToken: "s3cret-token"))
+        let app = Application(router: buildRouter(core: harness.core, assets: try AssetCatalog(), options: WebOptions(metricsToken: "s3cret-token")))
         try await app.test(.router) { client in
             try await client.execute(uri: "/metrics", method: .get) { response throws in
                 #expect(response.status == .unauthorized)

@@ -53,9 +53,8 @@ struct ServeCommand: AsyncParsableCommand {
         // through swift-metrics.
         let metrics = PortalMetrics()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
-        let router = buildRouter(core: core, assets: try AssetCatalog(), metrics: metrics,
-                                 secureCookies: configuration.publicURL?.hasPrefix("https://") ?? false, metricsToken: configuration.metricsToken,
-                                 rateLimiting: configuration.rateLimitsEnabled)
+        let options = WebOptions(publicURL: configuration.publicURL, metricsToken: configuration.metricsToken, rateLimiting: configuration.rateLimitsEnabled)
+        let router = buildRouter(core: core, assets: try AssetCatalog(), metrics: metrics, options: options)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),

@@ -1,5 +1,5 @@
 public import FoundationEssentials
-public import KV
+import KV
 
 /// An API key as stored: the SHA-256 of its secret (256 random bits, so a fast hash is
 /// enough), never the secret itself.

@@ -1,5 +1,5 @@
 public import FoundationEssentials
-public import KV
+import KV
 
 /// A tenant of the portal. Its `cloudScope` (an OCI compartment OCID, say) and `settings` are
 /// what tool templates may read about the caller's organization.
@@ -78,12 +78,18 @@ public final class Organizations: Sendable {
         try await environment.write { [self] txn in
             guard try txn.exists(users.users.table, userID) else { throw AccessError.notFound("user") }
             guard try txn.exists(organizations.table, organizationID) else { throw AccessError.notFound("organization") }
-            if let role {
-                try txn.put(memberships, (userID, organizationID), Membership(userID: userID, organizationID: organizationID, role: role))
-            } else {
-                try txn.delete(memberships, (userID, organizationID))
-            }
+            try putRole(role, user: userID, in: organizationID, txn: txn)
             try events.record(event, in: txn)
+        }
+    }
+
+    /// Sets or (with `nil`) removes a membership in the caller's transaction; the caller has
+    /// checked that the user and the organization exist.
+    func putRole(_ role: Role?, user userID: UUID, in organizationID: UUID, txn: borrowing WriteTransaction) throws {
+        if let role {
+            try txn.put(memberships, (userID, organizationID), Membership(userID: userID, organizationID: organizationID, role: role))
+        } else {
+            _ = try txn.delete(memberships, (userID, organizationID))
         }
     }
 
@@ -125,7 +131,11 @@ public final class Organizations: Sendable {
 
     /// The user's role in the organization, or `nil` when not a member.
     public func role(of userID: UUID, in organizationID: UUID) throws -> Role? {
-        try environment.read { txn in try txn.get(memberships, (userID, organizationID))?.role }
+        try environment.read { txn in try role(of: userID, in: organizationID, txn: txn) }
+    }
+
+    func role(of userID: UUID, in organizationID: UUID, txn: borrowing some ReadableTransaction & ~Copyable) throws -> Role? {
+        try txn.get(memberships, (userID, organizationID))?.role
     }
 }
 

@@ -14,6 +14,7 @@ public struct SecurityEvent: Codable, Sendable, Equatable {
         case keyRevoked = "api-key.revoked"
         case userCreated = "user.created"
         case organizationCreated = "organization.created"
+        case singleSignOnConfigured = "sso.configured"
     }
 
     public var schemaVersion = 1

@@ -1,5 +1,5 @@
 public import FoundationEssentials
-public import KV
+import KV
 import Synchronization
 
 /// A signed-in browser session. Stored under the SHA-256 of its token, never the token.
@@ -89,19 +89,36 @@ public final class Sessions: Sendable {
             throw AccessError.unauthenticated
         }
         throttle.withLock { $0.clear(accountKey) }
-        let token = Crypto.randomBytes(32).base64URL
-        let csrf = Crypto.randomBytes(24).base64URL
-        let organization = try organizations.memberships(of: user.id).first?.organization.id
-        let session = Session(
-            userID: user.id, organizationID: organization, createdAt: now, lastSeenAt: now,
-            absoluteExpiry: now.addingTimeInterval(absoluteLifetime.timeInterval), csrfToken: csrf)
-        let expiry = min(now.addingTimeInterval(idleTimeout.timeInterval), session.absoluteExpiry)
-        let event = SecurityEvent(kind: .signInSucceeded, userID: user.id, username: user.username, organizationID: organization, detail: "password, from \(clientAddress)")
-        try await environment.write { [table, events] txn in
-            try txn.put(table, Self.key(token), session, expiresAt: expiry)
+        let opened = newSession(for: user, organizationID: try organizations.memberships(of: user.id).first?.organization.id, now: now)
+        let event = SecurityEvent(kind: .signInSucceeded, userID: user.id, username: user.username, organizationID: opened.session.organizationID, detail: "password, from \(clientAddress)")
+        try await environment.write { [self] txn in
+            try store(opened, in: txn)
             try events.record(event, in: txn)
         }
-        return SignedIn(token: token, csrfToken: csrf, user: user)
+        return opened.signedIn
+    }
+
+    /// A session about to be stored: its token, record and first expiry.
+    struct NewSession {
+        let signedIn: SignedIn
+        let session: Session
+        let expiry: Date
+    }
+
+    /// Fresh random tokens for a session of `user` acting in `organizationID`.
+    func newSession(for user: User, organizationID: UUID?, now: Date) -> NewSession {
+        let token = Crypto.randomBytes(32).base64URL
+        let csrf = Crypto.randomBytes(24).base64URL
+        let session = Session(
+            userID: user.id, organizationID: organizationID, createdAt: now, lastSeenAt: now,
+            absoluteExpiry: now.addingTimeInterval(absoluteLifetime.timeInterval), csrfToken: csrf)
+        let expiry = min(now.addingTimeInterval(idleTimeout.timeInterval), session.absoluteExpiry)
+        return NewSession(signedIn: SignedIn(token: token, csrfToken: csrf, user: user), session: session, expiry: expiry)
+    }
+
+    /// Stores the session (under its token's hash) in the caller's transaction.
+    func store(_ opened: NewSession, in txn: borrowing WriteTransaction) throws {
+        try txn.put(table, Self.key(opened.signedIn.token), opened.session, expiresAt: opened.expiry)
     }
 
     /// The principal of a session token, or `nil` when the token is unknown or expired.

@@ -64,6 +64,36 @@ extension Array where Element == UInt8 {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Decodes base64url, with or without padding; `nil` for any character outside the
+    /// alphabet or an impossible length.
+    public init?(base64URL text: some StringProtocol) {
+        var values: [UInt8] = []
+        values.reserveCapacity(text.utf8.count)
+        for character in text.utf8 {
+            switch character {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): values.append(character - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): values.append(character - UInt8(ascii: "a") + 26)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): values.append(character - UInt8(ascii: "0") + 52)
+            case UInt8(ascii: "-"): values.append(62)
+            case UInt8(ascii: "_"): values.append(63)
+            case UInt8(ascii: "="): continue
+            default: return nil
+            }
+        }
+        guard values.count % 4 != 1 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * 3 / 4)
+        var index = 0
+        while index < values.count {
+            let group = values[index..<Swift.min(index + 4, values.count)]
+            var chunk: UInt32 = 0
+            for (position, value) in group.enumerated() { chunk |= UInt32(value) << (18 - 6 * UInt32(position)) }
+            for position in 0..<(group.count - 1) { bytes.append(UInt8((chunk >> (16 - 8 * UInt32(position))) & 0xFF)) }
+            index += 4
+        }
+        self = bytes
+    }
+
     /// Lower-case hexadecimal.
     public var hexString: String {
         let digits = Array("0123456789abcdef".utf8)

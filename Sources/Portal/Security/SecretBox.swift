@@ -1,8 +1,8 @@
 import CCrypto
-public import FoundationEssentials
+import FoundationEssentials
 import Glibc
 import Synchronization
-public import KV
+import KV
 
 /// Authenticated encryption of secrets at rest (OIDC client secrets, tool credentials):
 /// AES-256-GCM under the portal's master key, with a fresh 96-bit nonce per seal and the
@@ -141,6 +141,11 @@ public final class Secrets: Sendable {
     public func put(_ name: String, _ value: String) async throws {
         let sealed = try box(create: true).seal(Array(value.utf8), name: name)
         try await environment.write { [table] txn in try txn.put(table, name, sealed) }
+    }
+
+    /// Removes the secret (idempotent).
+    public func delete(_ name: String) async throws {
+        try await environment.write { [table] txn in _ = try txn.delete(table, name) }
     }
 
     /// The secret's value, `nil` when none is stored, or `SecretError.tampered`.

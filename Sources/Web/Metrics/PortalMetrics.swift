@@ -26,8 +26,9 @@ public final class PortalMetrics: Sendable {
                                        buckets: Self.durationBuckets, help: "Time to answer HTTP requests.").record(duration)
     }
 
-    func recordSignIn(_ outcome: String) {
-        registry.makeCounter(name: "portal_sign_ins_total", labels: [("outcome", outcome)], help: "Password sign-ins by outcome.").increment()
+    /// `method`: `password` or `sso`; `outcome`: `success`, `failure` or `throttled`.
+    func recordSignIn(method: String, outcome: String) {
+        registry.makeCounter(name: "portal_sign_ins_total", labels: [("method", method), ("outcome", outcome)], help: "Sign-ins by method and outcome.").increment()
     }
 
     /// The text exposition, with storage statistics read now.

@@ -21,6 +21,10 @@ public struct RateLimitMiddleware: RouterMiddleware {
         let path = request.uri.path
         if path == "/healthz" || path == "/readyz" || path == "/metrics" { return nil }
         if request.method == .post && path == "/api/auth/login" { return .signIn }
+        // The callback is where single sign-on does its work (a token exchange); starting
+        // one stores an attempt, so it counts as a write.
+        if path == "/api/auth/oidc/callback" { return .signIn }
+        if path == "/api/auth/oidc/login" { return .write }
         if request.method == .post && path.hasPrefix("/api/tools/") && path.hasSuffix("/runs") { return .toolRun }
         return [.get, .head, .options].contains(request.method) ? .read : .write
     }

@@ -19,13 +19,13 @@ extension PortalRoutes {
             do {
                 signedIn = try await core.sessions.signIn(username: credentials.username, password: credentials.password, clientAddress: context.clientAddress)
             } catch AccessError.unauthenticated {
-                metrics.recordSignIn("failure")
+                metrics.recordSignIn(method: "password", outcome: "failure")
                 throw ProblemDetails(.unauthorized, detail: "Wrong user name or password.")
             } catch AccessError.throttled(let seconds) {
-                metrics.recordSignIn("throttled")
+                metrics.recordSignIn(method: "password", outcome: "throttled")
                 throw AccessError.throttled(retryAfterSeconds: seconds)
             }
-            metrics.recordSignIn("success")
+            metrics.recordSignIn(method: "password", outcome: "success")
             var response = try Self.jsonResponse(.ok, MeBody(user: signedIn.user, organizations: try core.organizations.memberships(of: signedIn.user.id), csrfToken: signedIn.csrfToken))
             response.headers[.setCookie] = SessionCookie.set(signedIn.token, maxAge: Int(core.sessions.absoluteLifetime.components.seconds), secure: secureCookies)
             return response

@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const statusElement = $("server-status");
-const pages = ["welcome", "signin", "page-users", "page-keys", "page-orgs", "refused"];
+const pages = ["welcome", "signin", "page-users", "page-keys", "page-orgs", "page-sso", "refused"];
 let me = null; // GET /api/me, or null when signed out
 
 /** Shows whether the server answers its readiness probe. */
@@ -45,6 +45,9 @@ function renderChrome() {
   $("user-menu").hidden = !me;
   for (const link of document.querySelectorAll("#mainnav a[data-permission]")) {
     link.hidden = !me || !me.permissions.includes(link.dataset.permission);
+  }
+  for (const link of document.querySelectorAll("#mainnav a[data-system-administrator]")) {
+    link.hidden = !me || !me.user.isAdministrator;
   }
   if (!me) return;
   $("user-name").textContent = me.user.displayName || me.user.username;
@@ -127,6 +130,34 @@ async function showOrganizations() {
   show("page-orgs");
 }
 
+async function showSingleSignOn() {
+  const result = await api("GET", "/api/auth/oidc/settings");
+  if (!result.ok) return refuse(result);
+  const settings = result.body;
+  $("sso-redirect").textContent = settings.redirectURI;
+  $("sso-enabled").checked = settings.enabled;
+  $("sso-issuer").value = settings.issuer;
+  $("sso-client").value = settings.clientID;
+  $("sso-secret").value = "";
+  $("sso-secret").placeholder = settings.hasClientSecret ? "stored (leave empty to keep)" : "none (a public client)";
+  $("sso-label").value = settings.buttonLabel || "Sign in with SSO";
+  $("sso-groups-claim").value = settings.groupsClaim || "groups";
+  $("sso-mappings").value = settings.mappings.map((m) => `${m.group} ${m.organization} ${m.role}`).join("\n");
+  show("page-sso");
+}
+
+/** Shows "Sign in with SSO" when single sign-on is on, and a refusal the provider's round trip brought back. */
+async function prepareSignIn() {
+  const params = new URLSearchParams(location.search);
+  if (params.has("sso_error")) {
+    $("signin-error").textContent = params.get("sso_error");
+    history.replaceState(null, "", "/" + location.hash);
+  }
+  const result = await api("GET", "/api/auth/oidc");
+  $("signin-sso-block").hidden = !(result.ok && result.body.enabled);
+  if (result.ok && result.body.enabled) $("signin-sso").textContent = result.body.buttonLabel;
+}
+
 function refuse(result) {
   $("refused-detail").textContent = result.status === 401 ? "Sign in first." : problemText(result);
   show("refused");
@@ -145,6 +176,7 @@ async function route() {
   if (page === "admin/users") return showUsers();
   if (page === "admin/keys") return showKeys();
   if (page === "admin/orgs") return showOrganizations();
+  if (page === "admin/sso") return showSingleSignOn();
   show("welcome");
 }
 
@@ -205,6 +237,38 @@ $("key-form").addEventListener("submit", async (event) => {
   showKeys();
 });
 
+$("signin-sso").addEventListener("click", () => {
+  location.href = "/api/auth/oidc/login?return_to=" + encodeURIComponent("/" + location.hash);
+});
+
+$("sso-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("sso-error").textContent = "";
+  $("sso-saved").textContent = "";
+  const mappings = [];
+  for (const line of $("sso-mappings").value.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const [group, organization, role, ...rest] = line.split(/\s+/);
+    if (!role || rest.length) {
+      $("sso-error").textContent = `Mapping "${line}": write group, organization slug and role, separated by spaces.`;
+      return;
+    }
+    mappings.push({ group, organization, role });
+  }
+  const secret = $("sso-secret").value;
+  const result = await api("PUT", "/api/auth/oidc/settings", {
+    enabled: $("sso-enabled").checked, issuer: $("sso-issuer").value, clientID: $("sso-client").value,
+    clientSecret: secret === "" ? undefined : secret, buttonLabel: $("sso-label").value,
+    groupsClaim: $("sso-groups-claim").value, mappings,
+  });
+  if (!result.ok) {
+    $("sso-error").textContent = problemText(result);
+    return;
+  }
+  $("sso-saved").textContent = "Saved.";
+  await showSingleSignOn();
+  await prepareSignIn();
+});
+
 $("member-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("member-error").textContent = "";
@@ -233,4 +297,5 @@ $("org-form").addEventListener("submit", async (event) => {
 window.addEventListener("hashchange", route);
 refreshServerStatus();
 setInterval(refreshServerStatus, 30000);
+prepareSignIn();
 loadMe().then(route);

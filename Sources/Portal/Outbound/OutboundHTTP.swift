@@ -1,0 +1,94 @@
+import AsyncHTTPClient
+import FoundationEssentials
+import NIOCore
+import NIOHTTP1
+
+/// Requests the portal makes to other servers (identity providers; later model servers and
+/// HTTP tools). Guarantees: redirects are never followed (a 3xx is an answer like any other),
+/// every request has a deadline, and a response body larger than `maximumBodyBytes` is
+/// refused rather than buffered.
+public struct OutboundHTTP: Sendable {
+    public var timeout: Duration = .seconds(10)
+    public var maximumBodyBytes = 1 << 20
+
+    public init() {}
+
+    /// One client for the process: `HTTPClient` must be shut down before it is released, and
+    /// a process-wide constant never is.
+    private static let client = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
+    )
+
+    public struct Response: Sendable {
+        public let status: Int
+        public let body: [UInt8]
+        public let contentType: String?
+    }
+
+    /// `GET url`, with `Accept: application/json`.
+    public func get(_ url: String) async throws(OutboundError) -> Response {
+        try await send(url: url, method: .GET, headers: [("Accept", "application/json")], body: nil)
+    }
+
+    /// `POST url` with an `application/x-www-form-urlencoded` body.
+    public func postForm(_ url: String, _ fields: [(String, String)], headers: [(String, String)] = []) async throws(OutboundError) -> Response {
+        let body = fields.map { "\(Self.formEncode($0.0))=\(Self.formEncode($0.1))" }.joined(separator: "&")
+        return try await send(url: url, method: .POST, headers: headers + [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")], body: Array(body.utf8))
+    }
+
+    private func send(url: String, method: HTTPMethod, headers: [(String, String)], body: [UInt8]?) async throws(OutboundError) -> Response {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let seconds = timeout.components.seconds
+        do {
+            let response = try await Self.client.execute(request, timeout: .seconds(seconds))
+            let buffer = try await response.body.collect(upTo: maximumBodyBytes)
+            return Response(status: Int(response.status.code), body: Array(buffer.readableBytesView), contentType: response.headers.first(name: "Content-Type"))
+        } catch let error as NIOTooManyBytesError {
+            _ = error
+            throw .tooLarge(url: Self.redacted(url), limit: maximumBodyBytes)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw .timedOut(url: Self.redacted(url), seconds: Int(seconds))
+        } catch {
+            throw .unreachable(url: Self.redacted(url), reason: String(describing: error))
+        }
+    }
+
+    /// The URL without its query, which may carry codes or keys.
+    static func redacted(_ url: String) -> String {
+        String(url.prefix { $0 != "?" && $0 != "#" })
+    }
+
+    /// `application/x-www-form-urlencoded` escaping: unreserved characters stay, the rest are %XX.
+    public static func formEncode(_ value: String) -> String {
+        var result = ""
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                result += "%" + [byte].hexString.uppercased()
+            }
+        }
+        return result
+    }
+}
+
+/// Why an outbound request got no usable answer. Messages carry no query strings or bodies.
+public enum OutboundError: Error, Equatable, Sendable, CustomStringConvertible {
+    case unreachable(url: String, reason: String)
+    case timedOut(url: String, seconds: Int)
+    case tooLarge(url: String, limit: Int)
+
+    public var description: String {
+        switch self {
+        case let .unreachable(url, reason): "\(url) could not be reached: \(reason)"
+        case let .timedOut(url, seconds): "\(url) did not answer within \(seconds) s"
+        case let .tooLarge(url, limit): "\(url) answered with more than \(limit) bytes"
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import FoundationEssentials
+import HTTPTypes
+import Hummingbird
+import Logging
+import Portal
+
+/// OpenID Connect single sign-on: the sign-in page's button, the two browser legs of the
+/// authorization code flow, and the administrators' settings.
+///
+/// The browser legs answer with redirects, never JSON: a failure sends the browser back to
+/// the sign-in page with `?sso_error=<message>` (the message names the failed check, never a
+/// token). The sign-in attempt is bound to the browser by the `portal_sso` cookie, which is
+/// HttpOnly, SameSite=Lax (it must come back on the provider's top-level redirect), scoped to
+/// the callback's path and cleared by it.
+extension PortalRoutes {
+    func addSingleSignOnRoutes(core: PortalCore, metrics: PortalMetrics, options: WebOptions) {
+        let sso = core.singleSignOn
+        let secure = options.secureCookies
+
+        struct Availability: Encodable {
+            let enabled: Bool
+            let buttonLabel: String?
+        }
+        get("/api/auth/oidc", .public) { _, _ in
+            let settings = try sso.settings()
+            let enabled = settings?.enabled ?? false
+            return try Self.jsonResponse(.ok, Availability(enabled: enabled, buttonLabel: enabled ? settings?.buttonLabel : nil))
+        }
+
+        get("/api/auth/oidc/login", .public) { request, context in
+            let returnTo = request.uri.queryParameters.get("return_to") ?? "/"
+            do {
+                let authorization = try await sso.begin(redirectURI: try Self.redirectURI(request, options), returnTo: returnTo)
+                var response = Self.redirect(to: authorization.url)
+                response.headers.append(HTTPField(name: .setCookie, value: BindingCookie.set(authorization.bindingToken, secure: secure)))
+                return response
+            } catch let error as SingleSignOnError {
+                context.logger.warning("single sign-on could not start", metadata: ["reason": .string(error.description)])
+                return Self.signInPage(error: error.description)
+            }
+        }
+
+        get("/api/auth/oidc/callback", .public) { request, context in
+            let query = request.uri.queryParameters
+            var response: Response
+            do {
+                if let error = query.get("error") {
+                    // The provider refused (the person cancelled, or is not assigned the app).
+                    let description = query.get("error_description").map { ": \($0.prefix(200))" } ?? ""
+                    throw SingleSignOnError.rejected("the identity provider answered \(error.prefix(64))\(description)")
+                }
+                let completed = try await sso.complete(
+                    code: query.get("code") ?? "", state: query.get("state") ?? "",
+                    bindingToken: request.cookies[BindingCookie.name]?.value, clientAddress: context.clientAddress)
+                metrics.recordSignIn(method: "sso", outcome: "success")
+                response = Self.redirect(to: completed.returnTo)
+                response.headers.append(HTTPField(name: .setCookie, value: SessionCookie.set(
+                    completed.signedIn.token, maxAge: Int(core.sessions.absoluteLifetime.components.seconds), secure: secure)))
+            } catch let error as SingleSignOnError {
+                metrics.recordSignIn(method: "sso", outcome: "failure")
+                context.logger.warning("single sign-on refused", metadata: ["reason": .string(error.description)])
+                response = Self.signInPage(error: error.description)
+            }
+            response.headers.append(HTTPField(name: .setCookie, value: BindingCookie.clear(secure: secure)))
+            return response
+        }
+
+        struct SettingsBody: Codable {
+            var enabled: Bool
+            var issuer: String
+            var clientID: String
+            /// Write only: a new secret, "" to remove it, absent to keep it.
+            var clientSecret: String?
+            var buttonLabel: String?
+            var scopes: [String]?
+            var groupsClaim: String?
+            var usernameClaim: String?
+            var mappings: [GroupMapping]
+            /// Read only.
+            var hasClientSecret: Bool?
+            var redirectURI: String?
+        }
+
+        get("/api/auth/oidc/settings", .systemAdministrator) { request, _ in
+            let redirectURI = try Self.redirectURI(request, options)
+            guard let settings = try sso.settings() else {
+                return try Self.jsonResponse(.ok, SettingsBody(enabled: false, issuer: "", clientID: "", mappings: [], hasClientSecret: false, redirectURI: redirectURI))
+            }
+            return try Self.jsonResponse(.ok, SettingsBody(
+                enabled: settings.enabled, issuer: settings.issuer, clientID: settings.clientID, buttonLabel: settings.buttonLabel,
+                scopes: settings.scopes, groupsClaim: settings.groupsClaim, usernameClaim: settings.usernameClaim,
+                mappings: settings.mappings, hasClientSecret: try sso.hasClientSecret(), redirectURI: redirectURI))
+        }
+
+        on(.put, "/api/auth/oidc/settings", .systemAdministrator) { request, context in
+            let body = try await Self.decode(SettingsBody.self, request, context)
+            let defaults = SingleSignOnSettings(enabled: false, issuer: "", clientID: "", mappings: [])
+            let settings = SingleSignOnSettings(
+                enabled: body.enabled, issuer: body.issuer, clientID: body.clientID,
+                buttonLabel: body.buttonLabel ?? defaults.buttonLabel, scopes: body.scopes ?? defaults.scopes,
+                groupsClaim: body.groupsClaim ?? defaults.groupsClaim, usernameClaim: body.usernameClaim ?? defaults.usernameClaim,
+                mappings: body.mappings)
+            try await sso.configure(settings, clientSecret: body.clientSecret, by: context.principal!)
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+    }
+
+    /// The callback URL to register with the provider: from `server.public_url` when set,
+    /// otherwise from the request's host.
+    static func redirectURI(_ request: Request, _ options: WebOptions) throws -> String {
+        let path = "api/auth/oidc/callback"
+        if let publicURL = options.publicURL { return (publicURL.hasSuffix("/") ? publicURL : publicURL + "/") + path }
+        guard let authority = request.head.authority, !authority.isEmpty, !authority.contains("/"), !authority.contains("@") else {
+            throw ProblemDetails(.badRequest, detail: "The request has no Host header; set server.public_url.")
+        }
+        return "http://\(authority)/\(path)"
+    }
+
+    static func redirect(to location: String) -> Response {
+        Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    /// Back to the sign-in page, with the reason shown there.
+    static func signInPage(error message: String) -> Response {
+        redirect(to: "/?sso_error=" + OutboundHTTP.formEncode(String(message.prefix(300))))
+    }
+}
+
+/// The cookie that binds a sign-in attempt to the browser that started it.
+enum BindingCookie {
+    static let name = "portal_sso"
+    static let path = "/api/auth/oidc/callback"
+
+    static func set(_ token: String, secure: Bool) -> String {
+        "\(name)=\(token); Path=\(path); HttpOnly; SameSite=Lax; Max-Age=600" + (secure ? "; Secure" : "")
+    }
+
+    static func clear(secure: Bool) -> String {
+        "\(name)=; Path=\(path); HttpOnly; SameSite=Lax; Max-Age=0" + (secure ? "; Secure" : "")
+    }
+}
