@@ -29,6 +29,31 @@ import Testing
         #expect(try !core.accounts.verifyPassword(username: "nobody", password: password))
     }
 
+    /// The user, the membership and the event are one write: when any part is refused,
+    /// nothing of it is stored.
+    @Test func creatingAMemberIsAllOrNothing() async throws {
+        let core = try await makeCore()
+        _ = try await core.bootstrap(adminUsername: "admin", adminPassword: "admin-password-1")
+        let admin = try #require(try core.accounts.user(named: "admin"))
+        let actor = Principal(user: admin, organizationID: nil, role: nil, sessionKey: nil, csrfToken: nil)
+        let organization = try #require(try core.organizations.organization(slug: "default"))
+        let eventsBefore = try core.securityEvents.recent().count
+
+        await #expect(throws: AccessError.notFound("organization")) {
+            try await core.organizations.createMember(username: "nora", displayName: "Nora", password: "nora-password-1", role: .viewer, in: UUID(), by: actor)
+        }
+        #expect(try core.accounts.user(named: "nora") == nil, "no user without its membership")
+        await #expect(throws: AccessError.conflict("the user name 'admin' is taken")) {
+            try await core.organizations.createMember(username: "admin", displayName: "Again", password: "other-password-1", role: .viewer, in: organization.id, by: actor)
+        }
+        #expect(try core.securityEvents.recent().count == eventsBefore)
+
+        let nora = try await core.organizations.createMember(username: "nora", displayName: "Nora", password: "nora-password-1", role: .operator, in: organization.id, by: actor)
+        #expect(try core.organizations.role(of: nora.id, in: organization.id) == .operator)
+        let event = try #require(try core.securityEvents.recent().first { $0.kind == .userCreated })
+        #expect(event.detail.contains("nora") && event.userID == admin.id)
+    }
+
     @Test func aConfiguredPasswordIsUsedAndNotEchoed() async throws {
         let core = try await makeCore()
         let admin = try #require(try await core.accounts.bootstrapFirstAdministrator(username: "root", password: "s3cret-from-config"))

@@ -50,12 +50,17 @@ public final class Organizations: Sendable {
     }
 
     /// Creates an organization; throws `AccessError.invalid` for a bad slug and
-    /// `AccessError.conflict` when the slug is taken.
-    public func create(slug: String, displayName: String, cloudScope: String = "", settings: [String: String] = [:]) async throws -> Organization {
+    /// `AccessError.conflict` when the slug is taken. `by` names who did it, for the security
+    /// event, which is written in the same transaction.
+    public func create(slug: String, displayName: String, cloudScope: String = "", settings: [String: String] = [:], by actor: Principal? = nil) async throws -> Organization {
         guard Self.isValidSlug(slug) else { throw AccessError.invalid("slug must be 1–64 lowercase letters, digits or '-'") }
         let organization = Organization(id: UUID(), slug: slug, displayName: displayName, cloudScope: cloudScope, settings: settings, createdAt: Date())
+        let event = SecurityEvent(kind: .organizationCreated, userID: actor?.user.id, username: actor?.user.username, organizationID: organization.id, detail: slug)
         do {
-            try await environment.write { [organizations] txn in try txn.put(organizations, organization.id, organization) }
+            try await environment.write { [organizations, events] txn in
+                try txn.put(organizations, organization.id, organization)
+                try events.record(event, in: txn)
+            }
         } catch KVError.uniqueViolation {
             throw AccessError.conflict("an organization with slug '\(slug)' exists")
         }
@@ -81,6 +86,20 @@ public final class Organizations: Sendable {
             try putRole(role, user: userID, in: organizationID, txn: txn)
             try events.record(event, in: txn)
         }
+    }
+
+    /// Creates a local account that is a member of `organizationID` with `role`, recording the
+    /// security event, in one transaction: a crash never leaves a user without the membership.
+    public func createMember(username: String, displayName: String, password: String, role: Role, in organizationID: UUID, by actor: Principal) async throws -> User {
+        let user = try users.newUser(username: username, displayName: displayName, password: password)
+        let event = SecurityEvent(kind: .userCreated, userID: actor.user.id, username: actor.user.username, organizationID: organizationID,
+                                  detail: "user \(user.id) '\(user.username)' as \(role.rawValue)")
+        try await users.insert(user) { [self] txn in
+            guard try txn.exists(organizations.table, organizationID) else { throw AccessError.notFound("organization") }
+            try putRole(role, user: user.id, in: organizationID, txn: txn)
+            try events.record(event, in: txn)
+        }
+        return user
     }
 
     /// Sets or (with `nil`) removes a membership in the caller's transaction; the caller has

@@ -65,18 +65,32 @@ public struct Accounts: Sendable {
     /// `.`, `_`, `-`; passwords at least 10 characters. Throws `AccessError.invalid` or
     /// `.conflict` (name taken).
     public func create(username: String, displayName: String, password: String, isAdministrator: Bool = false) async throws -> User {
+        let user = try newUser(username: username, displayName: displayName, password: password, isAdministrator: isAdministrator)
+        try await insert(user) { _ in }
+        return user
+    }
+
+    /// A validated, hashed user not yet stored.
+    func newUser(username: String, displayName: String, password: String, isAdministrator: Bool = false) throws -> User {
         guard (1...64).contains(username.count), username.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "._-".contains($0)) }) else {
             throw AccessError.invalid("user names are 1–64 lowercase letters, digits, '.', '_' or '-'")
         }
         guard password.count >= 10, password.count <= 1024 else { throw AccessError.invalid("passwords are 10–1024 characters") }
-        let user = User(id: UUID(), username: username, displayName: displayName, passwordHash: hasher.hash(password),
-                        isAdministrator: isAdministrator, mustChangePassword: false, createdAt: Date())
+        return User(id: UUID(), username: username, displayName: displayName, passwordHash: hasher.hash(password),
+                    isAdministrator: isAdministrator, mustChangePassword: false, createdAt: Date())
+    }
+
+    /// Stores `user` and, in the same transaction, whatever `also` writes (memberships, events).
+    /// A taken name is `AccessError.conflict` and nothing is written.
+    func insert(_ user: User, also: @escaping @Sendable (borrowing WriteTransaction) throws -> Void) async throws {
         do {
-            try await environment.write { [users] txn in try txn.put(users, user.id, user) }
+            try await environment.write { [users] txn in
+                try txn.put(users, user.id, user)
+                try also(txn)
+            }
         } catch KVError.uniqueViolation {
-            throw AccessError.conflict("the user name '\(username)' is taken")
+            throw AccessError.conflict("the user name '\(user.username)' is taken")
         }
-        return user
     }
 
     /// Every user, by user name.

@@ -28,9 +28,8 @@ extension PortalRoutes {
             let role = body.role ?? .viewer
             try Self.checkCanGrant(role, principal)
             guard let organizationID = principal.organizationID else { throw AccessError.invalid("choose an organization first") }
-            let user = try await core.accounts.create(username: body.username, displayName: body.displayName ?? body.username, password: body.password)
-            try await core.organizations.setRole(role, user: user.id, in: organizationID, by: principal)
-            try await core.securityEvents.record(SecurityEvent(kind: .userCreated, userID: principal.user.id, username: principal.user.username, organizationID: organizationID, detail: "user \(user.id) '\(user.username)'"))
+            let user = try await core.organizations.createMember(username: body.username, displayName: body.displayName ?? body.username, password: body.password,
+                                                                 role: role, in: organizationID, by: principal)
             return try Self.jsonResponse(.created, UserBody(user))
         }
 
@@ -52,8 +51,7 @@ extension PortalRoutes {
         post("/api/orgs", .systemAdministrator) { request, context in
             let principal = context.principal!
             let body = try await Self.decode(NewOrganization.self, request, context)
-            let organization = try await core.organizations.create(slug: body.slug, displayName: body.displayName, cloudScope: body.cloudScope ?? "", settings: body.settings ?? [:])
-            try await core.securityEvents.record(SecurityEvent(kind: .organizationCreated, userID: principal.user.id, username: principal.user.username, organizationID: organization.id, detail: organization.slug))
+            let organization = try await core.organizations.create(slug: body.slug, displayName: body.displayName, cloudScope: body.cloudScope ?? "", settings: body.settings ?? [:], by: principal)
             return try Self.jsonResponse(.created, OrganizationBody(organization, role: nil))
         }
 
