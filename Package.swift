@@ -45,6 +45,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CPUFeatures", path: "Sources/CPUFeatures"),
         .target(name: "CPrefetch", path: "Sources/CPrefetch"),
+        .target(name: "CSpawn", path: "Sources/CSpawn"),
 
         .target(
             name: "KV",
@@ -61,7 +62,7 @@ let package = Package(
         .target(
             name: "Portal",
             dependencies: [
-                "KV", "Vector", "CCrypto",
+                "KV", "Vector", "CCrypto", "CSpawn",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -11,6 +11,7 @@ public final class PortalCore: Sendable {
     public let rateLimiter: RateLimiter
     public let secrets: Secrets
     public let securityEvents: SecurityEvents
+    public let audit: AuditTrail
     public let singleSignOn: SingleSignOn
     public let vectors: VectorCollections
     /// How long loading each vector collection took at start-up.
@@ -24,12 +25,13 @@ public final class PortalCore: Sendable {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
         self.accounts = try Accounts(environment: environment, hasher: passwordHasher)
-        self.securityEvents = try SecurityEvents(environment: environment)
+        self.secrets = try Secrets(environment: environment)
+        self.audit = try AuditTrail(environment: environment, secrets: secrets)
+        self.securityEvents = SecurityEvents(environment: environment, audit: audit)
         self.organizations = try Organizations(environment: environment, users: accounts, events: securityEvents)
         self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
         self.apiKeys = try APIKeys(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
         self.rateLimiter = try RateLimiter(environment: environment, limits: rateLimits)
-        self.secrets = try Secrets(environment: environment)
         self.singleSignOn = try SingleSignOn(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, secrets: secrets, events: securityEvents)
         self.vectors = try VectorCollections(environment: environment)
         self.vectorLoadTimes = try vectors.load()

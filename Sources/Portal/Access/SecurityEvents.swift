@@ -35,20 +35,22 @@ public struct SecurityEvent: Codable, Sendable, Equatable {
     }
 }
 
-/// Security events in KV under time-ordered ids. Recorded in the transaction of the change
-/// they describe where there is one.
+/// Security events, kept as entries of the audit trail (so they are chained and verified with
+/// the tool runs). Recorded in the transaction of the change they describe where there is one.
 public final class SecurityEvents: Sendable {
     let environment: Environment
-    let table: Table<Key<TimeOrderedID>, JSONValue<SecurityEvent>>
+    let audit: AuditTrail
 
-    init(environment: Environment) throws {
+    init(environment: Environment, audit: AuditTrail) {
         self.environment = environment
-        table = try environment.table("security_events", key: Key<TimeOrderedID>.self, value: JSONValue<SecurityEvent>.self)
+        self.audit = audit
     }
 
     @available(*, noasync)
     public func record(_ event: SecurityEvent, in txn: borrowing WriteTransaction) throws {
-        try txn.put(table, TimeOrderedID.generate(), event)
+        try audit.append(AuditEntry(
+            time: event.time, organizationID: event.organizationID, principal: event.userID.map { "user:\($0)" }, principalName: event.username,
+            kind: event.kind.rawValue, outcome: event.kind == .signInFailed || event.kind == .signInThrottled ? "refused" : "done", detail: event.detail), in: txn)
     }
 
     public func record(_ event: SecurityEvent) async throws {
@@ -57,13 +59,11 @@ public final class SecurityEvents: Sendable {
 
     /// The newest events first, at most `limit`.
     public func recent(limit: Int = 100) throws -> [SecurityEvent] {
-        try environment.read { txn in
-            var result: [SecurityEvent] = []
-            try txn.forEach(table, direction: .reverse) { (_, event) throws(KVError) in
-                result.append(event)
-                return result.count < limit
-            }
-            return result
+        try audit.page(limit: limit) { SecurityEvent.Kind(rawValue: $0.kind) != nil }.map { entry in
+            var event = SecurityEvent(kind: SecurityEvent.Kind(rawValue: entry.kind)!, userID: entry.principal.flatMap { UUID(uuidString: String($0.dropFirst(5))) },
+                                      username: entry.principalName, organizationID: entry.organizationID, detail: entry.detail)
+            event.time = entry.time
+            return event
         }
     }
 }

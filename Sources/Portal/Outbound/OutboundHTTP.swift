@@ -28,18 +28,19 @@ public struct OutboundHTTP: Sendable {
 
     /// `GET url`, with `Accept: application/json`.
     public func get(_ url: String) async throws(OutboundError) -> Response {
-        try await send(url: url, method: .GET, headers: [("Accept", "application/json")], body: nil)
+        try await send(url: url, method: "GET", headers: [("Accept", "application/json")], body: nil)
     }
 
     /// `POST url` with an `application/x-www-form-urlencoded` body.
     public func postForm(_ url: String, _ fields: [(String, String)], headers: [(String, String)] = []) async throws(OutboundError) -> Response {
         let body = fields.map { "\(Self.formEncode($0.0))=\(Self.formEncode($0.1))" }.joined(separator: "&")
-        return try await send(url: url, method: .POST, headers: headers + [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")], body: Array(body.utf8))
+        return try await send(url: url, method: "POST", headers: headers + [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")], body: Array(body.utf8))
     }
 
-    private func send(url: String, method: HTTPMethod, headers: [(String, String)], body: [UInt8]?) async throws(OutboundError) -> Response {
+    /// Any request; `method` is an HTTP method name (`GET`, `POST`, …).
+    func send(url: String, method: String, headers: [(String, String)], body: [UInt8]?) async throws(OutboundError) -> Response {
         var request = HTTPClientRequest(url: url)
-        request.method = method
+        request.method = HTTPMethod(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
         let seconds = timeout.components.seconds

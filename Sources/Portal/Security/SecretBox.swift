@@ -138,6 +138,15 @@ public final class Secrets: Sendable {
         }
     }
 
+    /// A key for `purpose` derived from the master key (HMAC-SHA256 of the purpose), created
+    /// with the master key when `create` is set. Used where the portal must prove that it
+    /// wrote something (the audit chain) without storing that key in the database.
+    public func derivedKey(purpose: String, create: Bool) throws -> [UInt8] {
+        let key = create ? try MasterKey.loadOrCreate(at: keyPath) : try MasterKey.load(at: keyPath)
+        guard let key else { throw SecretError.keyFile("\(keyPath) is missing: the audit trail cannot be verified without the master key") }
+        return Crypto.hmacSHA256(key: key, Array(purpose.utf8))
+    }
+
     public func put(_ name: String, _ value: String) async throws {
         let sealed = try box(create: true).seal(Array(value.utf8), name: name)
         try await environment.write { [table] txn in try txn.put(table, name, sealed) }

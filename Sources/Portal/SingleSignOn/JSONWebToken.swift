@@ -1,49 +1,5 @@
 import FoundationEssentials
 
-/// A JSON value of unknown shape: a token's claims, a provider's documents.
-public enum JSONAny: Codable, Sendable, Equatable {
-    case string(String)
-    case number(Double)
-    case bool(Bool)
-    case array([JSONAny])
-    case object([String: JSONAny])
-    case null
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Double.self) { self = .number(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([JSONAny].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: JSONAny].self)) }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case let .string(value): try container.encode(value)
-        case let .number(value): try container.encode(value)
-        case let .bool(value): try container.encode(value)
-        case let .array(value): try container.encode(value)
-        case let .object(value): try container.encode(value)
-        case .null: try container.encodeNil()
-        }
-    }
-
-    public var string: String? { if case let .string(value) = self { value } else { nil } }
-    public var number: Double? { if case let .number(value) = self { value } else { nil } }
-
-    /// A string, or the strings of an array (claims such as `aud` and `groups` may be either).
-    public var strings: [String]? {
-        switch self {
-        case let .string(value): [value]
-        case let .array(values): values.compactMap(\.string).count == values.count ? values.compactMap(\.string) : nil
-        default: nil
-        }
-    }
-}
-
 /// A compact JWS (RFC 7515) split into its parts. Parsing checks the shape only; `verify`
 /// checks the signature. Guarantees: only RS256 and ES256 are accepted (never `none`, never
 /// an HMAC algorithm that a public key could be confused with), and a header naming
