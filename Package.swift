@@ -68,6 +68,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            resources: [
+                .embedInCode("Tools/Packs/host.json"),
+                .embedInCode("Tools/Packs/oci.json"),
+            ],
             swiftSettings: sharedSwiftSettings
         ),
         .target(

@@ -14,6 +14,8 @@ public final class PortalCore: Sendable {
     public let audit: AuditTrail
     public let singleSignOn: SingleSignOn
     public let vectors: VectorCollections
+    public let tools: ToolCatalog
+    public let runs: ToolRuns
     /// How long loading each vector collection took at start-up.
     public let vectorLoadTimes: [(name: String, nodes: Int, duration: Duration)]
 
@@ -21,7 +23,10 @@ public final class PortalCore: Sendable {
     public static var schemaVersion: Int { Schema.migrations.map(\.version).max() ?? 0 }
 
     /// Opens the domain on `environment`, applying pending schema migrations first.
-    public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher(), rateLimits: [RateClass: RateLimit] = RateLimit.defaults) async throws {
+    /// `toolOptions` defaults to the standard tools path and allow-list, with run directories
+    /// under the data directory.
+    public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher(), rateLimits: [RateClass: RateLimit] = RateLimit.defaults,
+                toolOptions: ToolRuntimeOptions? = nil) async throws {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
         self.accounts = try Accounts(environment: environment, hasher: passwordHasher)
@@ -34,7 +39,14 @@ public final class PortalCore: Sendable {
         self.rateLimiter = try RateLimiter(environment: environment, limits: rateLimits)
         self.singleSignOn = try SingleSignOn(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, secrets: secrets, events: securityEvents)
         self.vectors = try VectorCollections(environment: environment)
+        self.tools = try ToolCatalog(environment: environment, events: securityEvents)
+        let http = OutboundHTTP()
+        let executor = ToolExecutor(options: toolOptions ?? ToolRuntimeOptions(workRoot: environment.path + "/tool-runs"), secrets: secrets, http: http,
+                                    builtins: BuiltinTools(http: http))
+        self.runs = try ToolRuns(environment: environment, catalog: tools, organizations: organizations, accounts: accounts, audit: audit,
+                                 executor: executor, notifications: Notifications())
         self.vectorLoadTimes = try vectors.load()
+        try await runs.markInterrupted()
     }
 
     /// First start: the first administrator, and a `default` organization in which they are

@@ -15,6 +15,9 @@ public struct SecurityEvent: Codable, Sendable, Equatable {
         case userCreated = "user.created"
         case organizationCreated = "organization.created"
         case singleSignOnConfigured = "sso.configured"
+        case packInstalled = "tool-pack.installed"
+        case packEnabled = "tool-pack.enabled"
+        case packDisabled = "tool-pack.disabled"
     }
 
     public var schemaVersion = 1

@@ -161,6 +161,8 @@ public struct JSONSchema: Sendable, Equatable {
 
     static func isHostname(_ text: String) -> Bool {
         let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        // A numeric last label is an address, not a name (no top-level domain is numeric).
+        guard let last = labels.last, !last.allSatisfy(\.isNumber) else { return false }
         return !text.isEmpty && text.count <= 253 && labels.allSatisfy { label in
             (1...63).contains(label.count) && label.first != "-" && label.last != "-"
                 && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }

@@ -1,0 +1,110 @@
+public import FoundationEssentials
+import KV
+
+/// Tool packs and which organizations enabled them.
+///
+/// Guarantees: the packs shipped in the binary (`host`, `oci`) are always installed at the
+/// version of the binary; a custom pack is validated whole before it is stored (one bad
+/// tool refuses the pack); an organization sees and runs only the tools of packs it enabled.
+public final class ToolCatalog: Sendable {
+    let environment: Environment
+    let customPacks: Table<StringKey, JSONValue<ToolPack>>
+    let enabled: Table<CompositeKey<UUID, String>, JSONValue<PackEnablement>>
+    let events: SecurityEvents
+    /// The packs compiled into the binary, by name.
+    public let shipped: [String: ToolPack]
+
+    struct PackEnablement: Codable, Sendable {
+        var schemaVersion = 1
+        let enabledAt: Date
+        let enabledBy: UUID
+    }
+
+    init(environment: Environment, events: SecurityEvents) throws {
+        self.environment = environment
+        self.events = events
+        customPacks = try environment.table("tool_packs", key: StringKey.self, value: JSONValue<ToolPack>.self)
+        enabled = try environment.table("tool_pack_enablements", key: CompositeKey<UUID, String>.self, value: JSONValue<PackEnablement>.self)
+        var shipped: [String: ToolPack] = [:]
+        for manifest in [PackageResources.host_json, PackageResources.oci_json] {
+            let pack = try JSONDecoder().decode(ToolPack.self, from: Data(manifest))
+            try pack.validate()
+            shipped[pack.name] = pack
+        }
+        self.shipped = shipped
+    }
+
+    /// Every installed pack: shipped ones, then custom ones, by name.
+    public func packs() throws -> [ToolPack] {
+        let custom = try environment.read { txn in
+            var result: [ToolPack] = []
+            try txn.forEach(customPacks) { (_, pack) throws(KVError) in
+                result.append(pack)
+                return true
+            }
+            return result
+        }
+        return shipped.values.sorted { $0.name < $1.name } + custom
+    }
+
+    public func pack(named name: String) throws -> ToolPack? {
+        if let pack = shipped[name] { return pack }
+        return try environment.read { txn in try txn.get(customPacks, name) }
+    }
+
+    /// Installs or replaces a custom pack. Shipped packs cannot be replaced; tool names must
+    /// not collide with another pack's (they are prefixed with the pack's name).
+    public func install(_ pack: ToolPack, by actor: Principal) async throws {
+        do { try pack.validate() } catch let error as PackError { throw AccessError.invalid(error.description) }
+        guard shipped[pack.name] == nil else { throw AccessError.conflict("'\(pack.name)' is a shipped pack; choose another name") }
+        let event = SecurityEvent(kind: .packInstalled, userID: actor.user.id, username: actor.user.username, organizationID: nil,
+                                  detail: "\(pack.name) \(pack.version), \(pack.tools.count) tools")
+        try await environment.write { [customPacks, events] txn in
+            try txn.put(customPacks, pack.name, pack)
+            try events.record(event, in: txn)
+        }
+    }
+
+    /// Enables or disables a pack for the actor's current organization.
+    public func setEnabled(_ enable: Bool, pack name: String, by actor: Principal) async throws {
+        guard let organizationID = actor.organizationID else { throw AccessError.invalid("choose an organization first") }
+        guard try pack(named: name) != nil else { throw AccessError.notFound("pack") }
+        let event = SecurityEvent(kind: enable ? .packEnabled : .packDisabled, userID: actor.user.id, username: actor.user.username,
+                                  organizationID: organizationID, detail: name)
+        try await environment.write { [enabled, events] txn in
+            if enable {
+                try txn.put(enabled, (organizationID, name), PackEnablement(enabledAt: Date(), enabledBy: actor.user.id))
+            } else {
+                _ = try txn.delete(enabled, (organizationID, name))
+            }
+            try events.record(event, in: txn)
+        }
+    }
+
+    /// The names of the packs the organization enabled.
+    public func enabledPacks(in organizationID: UUID) throws -> Set<String> {
+        try environment.read { txn in
+            var names: Set<String> = []
+            try txn.forEach(enabled, prefix: CompositeKey<UUID, String>.prefix(organizationID)) { (key, _) throws(KVError) in
+                names.insert(key.1)
+                return true
+            }
+            return names
+        }
+    }
+
+    /// The tools the organization can use, by category then name.
+    public func tools(in organizationID: UUID) throws -> [Tool] {
+        let names = try enabledPacks(in: organizationID)
+        return try packs().filter { names.contains($0.name) }.flatMap(\.tools).sorted { ($0.category, $0.name) < ($1.category, $1.name) }
+    }
+
+    /// The tool, when a pack the organization enabled has it.
+    public func tool(named name: String, in organizationID: UUID) throws -> Tool? {
+        guard let packName = name.split(separator: ".").first.map(String.init),
+              try enabledPacks(in: organizationID).contains(packName),
+              let pack = try pack(named: packName)
+        else { return nil }
+        return pack.tools.first { $0.name == name }
+    }
+}

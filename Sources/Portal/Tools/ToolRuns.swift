@@ -1,0 +1,418 @@
+public import FoundationEssentials
+public import KV
+
+/// Where a run request came from. Every entry point goes through `ToolRuns.request`.
+public enum EntryPoint: String, Codable, Sendable, CaseIterable {
+    case catalog, api, chat, workflow, mcp
+}
+
+/// Where a run is in its life.
+public enum RunStatus: String, Codable, Sendable {
+    case pendingApproval = "pending-approval"
+    case running, succeeded, failed, rejected, expired
+    /// The portal stopped while the run was executing; whether it took effect is unknown.
+    case interrupted
+
+    public var isFinal: Bool { self != .pendingApproval && self != .running }
+}
+
+/// One request to run a tool, and what became of it.
+public struct ToolRun: Codable, Sendable, Equatable {
+    public var schemaVersion = 1
+    public let id: TimeOrderedID
+    public let organizationID: UUID
+    public let tool: String
+    public let toolTitle: String
+    public let risk: RiskLevel
+    public let requesterID: UUID
+    public let requesterName: String
+    public let apiKeyID: UUID?
+    public let entryPoint: EntryPoint
+    public let requestID: String
+    /// The validated input, defaults filled. Fields the schema marks `writeOnly` are never
+    /// shown or audited (`redactedInput`).
+    public let input: JSONAny
+    public let redactedInput: JSONAny
+    public var status: RunStatus
+    public let createdAt: Date
+    public var updatedAt: Date
+    public var approvalRule: ApprovalRule?
+    public var approvalExpiresAt: Date?
+    public var decisions: [ApprovalDecision]
+    public var output: ToolOutput?
+    public var durationMilliseconds: Double?
+}
+
+/// Tool runs: the one path from a request to an audited result.
+///
+/// `request` is the only way to run a tool, for every entry point, and it always takes the
+/// same steps in the same order: the principal is authenticated (a `Principal` exists only
+/// for a verified session or API key) and acting in an organization → the tool exists in a
+/// pack that organization enabled → the principal's role grants the tool's permission → the
+/// input matches the schema → the approval gate (by risk and the organization's policy) →
+/// execution → the audit entry → notifications. The executor is internal to this module, so
+/// no entry point can reach it another way.
+///
+/// Guarantees: a run and its audit entry are written in one transaction at each step
+/// (requested, decided, finished); a pending approval survives restarts and expires at its
+/// deadline; a run executing when the portal stopped is marked `interrupted` at the next
+/// start, never silently re-run; nobody approves their own high or destructive run.
+public final class ToolRuns: Sendable {
+    let environment: Environment
+    let runs: Table<CompositeKey<UUID, TimeOrderedID>, JSONValue<ToolRun>>
+    let pending: Table<CompositeKey<UUID, TimeOrderedID>, JSONValue<Date>>
+    let policies: Table<Key<UUID>, JSONValue<ApprovalPolicy>>
+    let catalog: ToolCatalog
+    let organizations: Organizations
+    let accounts: Accounts
+    let audit: AuditTrail
+    let executor: ToolExecutor
+    public let notifications: Notifications
+
+    init(environment: Environment, catalog: ToolCatalog, organizations: Organizations, accounts: Accounts, audit: AuditTrail,
+         executor: ToolExecutor, notifications: Notifications) throws {
+        self.environment = environment
+        self.catalog = catalog
+        self.organizations = organizations
+        self.accounts = accounts
+        self.audit = audit
+        self.executor = executor
+        self.notifications = notifications
+        runs = try environment.table("tool_runs", key: CompositeKey<UUID, TimeOrderedID>.self, value: JSONValue<ToolRun>.self)
+        pending = try environment.table("tool_runs_pending", key: CompositeKey<UUID, TimeOrderedID>.self, value: JSONValue<Date>.self)
+        policies = try environment.table("approval_policies", key: Key<UUID>.self, value: JSONValue<ApprovalPolicy>.self)
+    }
+
+    // MARK: Policy
+
+    public func policy(for organizationID: UUID) throws -> ApprovalPolicy {
+        try environment.read { txn in try txn.get(policies, organizationID) } ?? .standard
+    }
+
+    public func setPolicy(_ policy: ApprovalPolicy, by actor: Principal) async throws {
+        guard let organizationID = actor.organizationID else { throw AccessError.invalid("choose an organization first") }
+        try policy.validate()
+        let entry = AuditEntry(organizationID: organizationID, principal: "user:\(actor.user.id)", principalName: actor.user.username,
+                               kind: "approval.policy.changed", outcome: "done", detail: String(decoding: try JSONEncoder().encode(policy), as: UTF8.self))
+        try await environment.write { [self] txn in
+            try txn.put(policies, organizationID, policy)
+            try audit.append(entry, in: txn)
+        }
+    }
+
+    // MARK: The one path
+
+    public struct RunRequest: Sendable {
+        public let principal: Principal
+        public let tool: String
+        public let input: JSONAny
+        public let entryPoint: EntryPoint
+        public let requestID: String
+
+        public init(principal: Principal, tool: String, input: JSONAny, entryPoint: EntryPoint, requestID: String) {
+            self.principal = principal
+            self.tool = tool
+            self.input = input
+            self.entryPoint = entryPoint
+            self.requestID = requestID
+        }
+    }
+
+    /// Runs a tool, or files it for approval. Returns the run as it stands: finished, or
+    /// `pending-approval`. Throws `ToolError` for an unknown tool, a missing permission or
+    /// invalid input (nothing is recorded then but a refusal in the audit trail).
+    public func request(_ request: RunRequest, now: Date = Date()) async throws -> ToolRun {
+        let principal = request.principal
+        guard let organizationID = principal.organizationID, let organization = try organizations.organization(organizationID) else {
+            throw ToolError.forbidden("choose an organization before running tools")
+        }
+        guard let tool = try catalog.tool(named: request.tool, in: organizationID) else { throw ToolError.notFound(request.tool) }
+        guard principal.has(tool.requiredPermission) else {
+            try await refuse(request, tool: tool, organizationID: organizationID, reason: "missing permission \(tool.requiredPermission.rawValue)")
+            throw ToolError.forbidden("running \(tool.name) needs the \(tool.requiredPermission.rawValue) permission")
+        }
+        let schema: JSONSchema
+        do { schema = try tool.schema() } catch { throw ToolError.invalidTool(error.description) }
+        let input: JSONAny
+        do { input = try schema.prepare(request.input) } catch { throw ToolError.invalidInput(error) }
+
+        let rule = try policy(for: organizationID).rule(for: tool.risk)
+        var run = ToolRun(
+            id: TimeOrderedID.generate(now: now), organizationID: organizationID, tool: tool.name, toolTitle: tool.title, risk: tool.risk,
+            requesterID: principal.user.id, requesterName: principal.user.username, apiKeyID: principal.apiKeyID, entryPoint: request.entryPoint,
+            requestID: request.requestID, input: input, redactedInput: Self.redact(input, schema: schema.document),
+            status: rule.required ? .pendingApproval : .running, createdAt: now, updatedAt: now,
+            approvalRule: rule.required ? rule : nil,
+            approvalExpiresAt: rule.required ? now.addingTimeInterval(Double(rule.expiresAfterMinutes) * 60) : nil,
+            decisions: [], output: nil, durationMilliseconds: nil)
+        let entry = AuditEntry(time: now, requestID: request.requestID, organizationID: organizationID, principal: Self.principalID(principal),
+                               principalName: principal.user.username, kind: "tool.run.requested", tool: tool.name, runID: run.id.uuid,
+                               arguments: run.redactedInput, outcome: run.status.rawValue, detail: "via \(request.entryPoint.rawValue), risk \(tool.risk.rawValue)")
+        let stored = run
+        try await environment.write { [self] txn in
+            try txn.put(runs, (organizationID, stored.id), stored)
+            if stored.status == .pendingApproval { try txn.put(pending, (organizationID, stored.id), stored.approvalExpiresAt!) }
+            try audit.append(entry, in: txn)
+        }
+        guard !rule.required else {
+            notifications.publish(PortalNotification(kind: "approval.requested", organizationID: organizationID, runID: run.id.description, tool: tool.name,
+                                                     status: run.status.rawValue, audience: .permission(.approvalsDecide)))
+            return run
+        }
+        run = await execute(run, tool: tool, organization: organization)
+        return run
+    }
+
+    /// Records a refused request in the audit trail.
+    private func refuse(_ request: RunRequest, tool: Tool, organizationID: UUID, reason: String) async throws {
+        try await audit.append(AuditEntry(requestID: request.requestID, organizationID: organizationID, principal: Self.principalID(request.principal),
+                                          principalName: request.principal.user.username, kind: "tool.run.refused", tool: tool.name,
+                                          outcome: "refused", detail: reason))
+    }
+
+    /// Executes a run that may go ahead and records the result with its audit entry.
+    private func execute(_ run: ToolRun, tool: Tool, organization: Organization, approver: String? = nil) async -> ToolRun {
+        var run = run
+        let started = ContinuousClock.now
+        let output = await executor.execute(tool, input: run.input, organization: organization, runID: run.id.uuid)
+        let elapsed = ContinuousClock.now - started
+        run.durationMilliseconds = ((Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15) * 100).rounded() / 100
+        run.output = output
+        run.status = output.succeeded ? .succeeded : .failed
+        run.updatedAt = Date()
+        await finish(run, approver: approver, detail: output.succeeded ? "" : String(output.error.prefix(500)))
+        return run
+    }
+
+    /// Stores a run's final state with its audit entry, and tells the people concerned.
+    private func finish(_ run: ToolRun, approver: String?, detail: String) async {
+        let entry = AuditEntry(requestID: run.requestID, organizationID: run.organizationID, principal: run.apiKeyID.map { "key:\($0)" } ?? "user:\(run.requesterID)",
+                               principalName: run.requesterName, kind: "tool.run.finished", tool: run.tool, runID: run.id.uuid, arguments: run.redactedInput,
+                               approver: approver, outcome: run.status.rawValue, durationMilliseconds: run.durationMilliseconds,
+                               outputDigest: run.output?.digest, detail: detail)
+        do {
+            try await environment.write { [self] txn in
+                try txn.put(runs, (run.organizationID, run.id), run)
+                try audit.append(entry, in: txn)
+            }
+        } catch {
+            // The run stays `running` and is marked interrupted at the next start.
+        }
+        var audience = Set(run.decisions.map(\.userID))
+        audience.insert(run.requesterID)
+        notifications.publish(PortalNotification(kind: "run.finished", organizationID: run.organizationID, runID: run.id.description, tool: run.tool,
+                                                 status: run.status.rawValue, audience: .users(audience)))
+    }
+
+    // MARK: Approvals
+
+    /// Records `principal`'s decision. Throws `ToolError.notFound` for a run not pending in
+    /// the principal's organization, `.forbidden` for someone who may not decide it.
+    /// Returns the run; an approved run executes in the background.
+    public func decide(runID: TimeOrderedID, approve: Bool, comment: String, by principal: Principal, requestID: String, now: Date = Date()) async throws -> ToolRun {
+        guard let organizationID = principal.organizationID else { throw ToolError.notFound("run") }
+        guard comment.count <= 2000 else { throw ToolError.invalidInput(InputError(problems: [InputProblem(field: "comment", message: "must be at most 2000 characters")])) }
+        guard principal.has(.approvalsDecide) else { throw ToolError.forbidden("deciding approvals needs the approvals:decide permission") }
+        let decided = try await environment.write { [self] txn -> (ToolRun, Bool) in
+            guard var run = try txn.get(runs, (organizationID, runID)) else { throw ToolError.notFound("run") }
+            guard run.status == .pendingApproval, let rule = run.approvalRule else { throw ToolError.forbidden("this run is not waiting for approval (it is \(run.status.rawValue))") }
+            if let expiry = run.approvalExpiresAt, expiry <= now { throw ToolError.forbidden("this approval request expired") }
+            if run.requesterID == principal.user.id && (!rule.allowSelfApproval || run.risk >= .high) {
+                throw ToolError.forbidden("you cannot decide on your own \(run.risk.rawValue)-risk request")
+            }
+            if !rule.approvers.isEmpty && !rule.approvers.contains(principal.user.username) {
+                throw ToolError.forbidden("only \(rule.approvers.joined(separator: ", ")) may decide \(run.risk.rawValue)-risk runs")
+            }
+            guard !run.decisions.contains(where: { $0.userID == principal.user.id }) else { throw ToolError.forbidden("you already decided on this run") }
+            run.decisions.append(ApprovalDecision(userID: principal.user.id, username: principal.user.username, approve: approve, comment: comment, time: now))
+            let approvers = Set(run.decisions.filter(\.approve).map(\.username))
+            let complete = rule.mode == .anyOne || Set(rule.approvers).isSubset(of: approvers)
+            if !approve {
+                run.status = .rejected
+            } else if complete {
+                run.status = .running
+            }
+            run.updatedAt = now
+            try txn.put(runs, (organizationID, runID), run)
+            if run.status != .pendingApproval { _ = try txn.delete(pending, (organizationID, runID)) }
+            try audit.append(AuditEntry(time: now, requestID: requestID, organizationID: organizationID, principal: Self.principalID(principal),
+                                        principalName: principal.user.username, kind: "approval.decided", tool: run.tool, runID: run.id.uuid,
+                                        approver: principal.user.username, outcome: approve ? "approved" : "rejected", detail: comment), in: txn)
+            if run.status == .rejected {
+                try audit.append(AuditEntry(time: now, requestID: run.requestID, organizationID: organizationID, principal: "user:\(run.requesterID)",
+                                            principalName: run.requesterName, kind: "tool.run.finished", tool: run.tool, runID: run.id.uuid,
+                                            arguments: run.redactedInput, approver: principal.user.username, outcome: "rejected", detail: comment), in: txn)
+            }
+            return (run, approve && complete)
+        }
+        let (run, approved) = decided
+        notifications.publish(PortalNotification(kind: "approval.decided", organizationID: organizationID, runID: run.id.description, tool: run.tool,
+                                                 status: run.status.rawValue, audience: .users(Set([run.requesterID] + run.decisions.map(\.userID)))))
+        if approved {
+            let approver = run.decisions.filter(\.approve).map(\.username).joined(separator: ", ")
+            Task { await self.executeApproved(run, approver: approver) }
+        }
+        return run
+    }
+
+    /// Runs an approved run, if its requester still may and the tool is still enabled.
+    private func executeApproved(_ run: ToolRun, approver: String) async {
+        var run = run
+        do {
+            guard let organization = try organizations.organization(run.organizationID),
+                  let tool = try catalog.tool(named: run.tool, in: run.organizationID)
+            else { throw ToolError.notFound(run.tool) }
+            let requester = try accounts.user(id: run.requesterID)
+            let role = try organizations.role(of: run.requesterID, in: run.organizationID)
+            let permissions = requester?.isAdministrator == true ? Set(Permission.allCases) : (role?.permissions ?? [])
+            guard permissions.contains(tool.requiredPermission) else { throw ToolError.forbidden("the requester no longer has \(tool.requiredPermission.rawValue)") }
+            _ = await execute(run, tool: tool, organization: organization, approver: approver)
+        } catch {
+            run.status = .failed
+            run.output = ToolOutput(succeeded: false, text: "", json: nil, error: "\(error)", exitCode: nil, truncated: false)
+            run.updatedAt = Date()
+            await finish(run, approver: approver, detail: "\(error)")
+        }
+    }
+
+    /// Marks pending runs past their deadline `expired`. Returns how many.
+    @discardableResult
+    public func expireOverdue(now: Date = Date()) async throws -> Int {
+        let overdue = try environment.read { txn in
+            var keys: [(UUID, TimeOrderedID)] = []
+            try txn.forEach(pending) { (key, expiry) throws(KVError) in
+                if expiry <= now { keys.append(key) }
+                return true
+            }
+            return keys
+        }
+        var expired: [ToolRun] = []
+        for (organizationID, runID) in overdue {
+            let run = try await environment.write { [self] txn -> ToolRun? in
+                _ = try txn.delete(pending, (organizationID, runID))
+                guard var run = try txn.get(runs, (organizationID, runID)), run.status == .pendingApproval else { return nil }
+                run.status = .expired
+                run.updatedAt = now
+                try txn.put(runs, (organizationID, runID), run)
+                try audit.append(AuditEntry(time: now, requestID: run.requestID, organizationID: organizationID, principal: "user:\(run.requesterID)",
+                                            principalName: run.requesterName, kind: "tool.run.finished", tool: run.tool, runID: run.id.uuid,
+                                            arguments: run.redactedInput, outcome: "expired", detail: "no decision before \(run.approvalExpiresAt.map { "\($0)" } ?? "the deadline")"), in: txn)
+                return run
+            }
+            if let run { expired.append(run) }
+        }
+        for run in expired {
+            notifications.publish(PortalNotification(kind: "run.finished", organizationID: run.organizationID, runID: run.id.description, tool: run.tool,
+                                                     status: run.status.rawValue, audience: .users([run.requesterID])))
+        }
+        return expired.count
+    }
+
+    /// At start-up: runs left `running` by a stop are marked `interrupted` (they are not re-run:
+    /// whether they took effect is unknown).
+    func markInterrupted() async throws {
+        let stale = try environment.read { txn in
+            var found: [ToolRun] = []
+            try txn.forEach(runs) { (_, run) throws(KVError) in
+                if run.status == .running { found.append(run) }
+                return true
+            }
+            return found
+        }
+        for var run in stale {
+            run.status = .interrupted
+            run.updatedAt = Date()
+            await finish(run, approver: nil, detail: "the portal stopped while this run was executing")
+        }
+    }
+
+    // MARK: Reading
+
+    public func run(_ id: TimeOrderedID, in organizationID: UUID) throws -> ToolRun? {
+        try environment.read { txn in try txn.get(runs, (organizationID, id)) }
+    }
+
+    /// Runs waiting for a decision in the organization, oldest first.
+    public func pendingApprovals(in organizationID: UUID) throws -> [ToolRun] {
+        try environment.read { txn in
+            var result: [ToolRun] = []
+            try txn.forEach(pending, prefix: CompositeKey<UUID, TimeOrderedID>.prefix(organizationID)) { (key, _) throws(KVError) in
+                if let run = try txn.get(runs, key), run.status == .pendingApproval { result.append(run) }
+                return true
+            }
+            return result
+        }
+    }
+
+    /// What to show in the activity feed.
+    public struct ActivityFilter: Sendable {
+        public var tool: String?
+        public var status: RunStatus?
+        public var requester: String?
+        public var since: Date?
+        public var until: Date?
+
+        public init(tool: String? = nil, status: RunStatus? = nil, requester: String? = nil, since: Date? = nil, until: Date? = nil) {
+            self.tool = tool
+            self.status = status
+            self.requester = requester
+            self.since = since
+            self.until = until
+        }
+
+        func matches(_ run: ToolRun) -> Bool {
+            (tool.map { run.tool == $0 } ?? true) && (status.map { run.status == $0 } ?? true)
+                && (requester.map { run.requesterName == $0 } ?? true) && (since.map { run.createdAt >= $0 } ?? true)
+                && (until.map { run.createdAt < $0 } ?? true)
+        }
+    }
+
+    /// The organization's runs, newest first, matching `filter`; `before` continues a page.
+    public func activity(in organizationID: UUID, filter: ActivityFilter, limit: Int, before: TimeOrderedID? = nil) throws -> [ToolRun] {
+        try environment.read { txn in
+            var result: [ToolRun] = []
+            let upper: (UUID, TimeOrderedID)? = before.map { (organizationID, $0) }
+            var scanned = 0
+            try txn.forEach(runs, from: (organizationID, TimeOrderedID(uuid: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))),
+                            to: upper ?? (organizationID, TimeOrderedID(uuid: UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255)))),
+                            direction: .reverse) { (_, run) throws(KVError) in
+                scanned += 1
+                if filter.matches(run) { result.append(run) }
+                return result.count < limit && scanned < 100_000
+            }
+            return result
+        }
+    }
+
+    /// Waits until the run is final or `timeout` passes; returns it as it then stands.
+    public func waitUntilFinal(_ id: TimeOrderedID, in organizationID: UUID, timeout: Duration) async throws -> ToolRun? {
+        let stream = notifications.subscribe()
+        guard let current = try run(id, in: organizationID) else { return nil }
+        if current.status.isFinal { return current }
+        let key = id.description
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await notification in stream where notification.runID == key && notification.kind == "run.finished" { return }
+            }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+        return try run(id, in: organizationID)
+    }
+
+    // MARK: Helpers
+
+    static func principalID(_ principal: Principal) -> String {
+        principal.apiKeyID.map { "key:\($0)" } ?? "user:\(principal.user.id)"
+    }
+
+    /// The input with the values of `writeOnly` fields replaced.
+    static func redact(_ input: JSONAny, schema: JSONAny) -> JSONAny {
+        guard var object = input.object, let properties = schema["properties"]?.object else { return input }
+        for (name, property) in properties where object[name] != nil {
+            object[name] = property["writeOnly"] == .bool(true) ? .string("[redacted]") : redact(object[name]!, schema: property)
+        }
+        return .object(object)
+    }
+}
