@@ -35,10 +35,11 @@ struct BuiltinTools: Sendable {
         return ToolOutput(succeeded: true, text: text, json: truncated ? nil : result, error: "", exitCode: nil, truncated: truncated)
     }
 
-    /// Blocking system calls (DNS, connect) run on a dispatch thread, not the cooperative pool.
+    /// Blocking system calls (DNS, connect) run on a thread of their own (a private serial
+    /// queue overcommits), never on the cooperative pool.
     private static func offload(_ work: @escaping @Sendable () throws -> JSONAny) async throws -> JSONAny {
         let result: Result<JSONAny, any Error> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: Result { try work() }) }
+            DispatchQueue(label: "portal.builtin-tool").async { continuation.resume(returning: Result { try work() }) }
         }
         return try result.get()
     }

@@ -10,8 +10,8 @@ import Glibc
 /// Guarantees: the argv is passed as given (no shell, no splitting); the child gets only the
 /// environment it is handed, `/dev/null` as stdin, and `directory` as its working directory;
 /// it runs in its own process group, which is killed (SIGKILL) when the deadline passes or
-/// the output exceeds its limit, so grandchildren do not outlive it; the caller's thread pool
-/// never blocks (the wait happens on a dispatch thread).
+/// the output exceeds its limit, so grandchildren do not outlive it; neither Swift's
+/// cooperative pool nor the global dispatch pool is blocked (each wait has its own thread).
 public struct ProcessRunner: Sendable {
     public struct Outcome: Sendable, Equatable {
         public var exitCode: Int32?
@@ -29,7 +29,9 @@ public struct ProcessRunner: Sendable {
     public func run(executable: String, arguments: [String], environment: [String: String], directory: String,
                     timeout: Duration, maxOutputBytes: Int) async throws(ToolError) -> Outcome {
         let result: Result<Outcome, ToolError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            // A private serial queue is overcommitting: it gets a thread of its own even when
+            // the global pool's few threads (one per core) are all busy waiting on processes.
+            DispatchQueue(label: "portal.process").async {
                 continuation.resume(returning: Result { () throws(ToolError) in
                     try Self.spawnAndWait(executable: executable, arguments: arguments, environment: environment, directory: directory,
                                           timeout: timeout, maxOutputBytes: maxOutputBytes)
@@ -69,7 +71,13 @@ public struct ProcessRunner: Sendable {
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        var status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // ETXTBSY: another thread's child, forked while the executable was open for writing,
+        // still holds it; that descriptor closes at the child's exec, within moments.
+        for _ in 0..<50 where status == ETXTBSY {
+            usleep(10_000)
+            status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
         close(stdoutPipe[1])
         close(stderrPipe[1])
         guard status == 0 else {
