@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "Web",
             dependencies: [
-                "Portal", "Vector",
+                "Portal", "Vector", "KV",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

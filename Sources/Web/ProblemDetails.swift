@@ -11,19 +11,28 @@ public struct ProblemDetails: Error, Sendable {
     public let detail: String?
     /// Extra headers, such as `Allow` for 405 or `Retry-After` for 429.
     public let headers: HTTPFields
+    /// For invalid input: each field at fault and what is wrong with it (an RFC 9457
+    /// extension member, `errors`).
+    public let fieldErrors: [FieldError]
 
-    public init(_ status: HTTPResponse.Status, title: String? = nil, detail: String? = nil, headers: HTTPFields = [:]) {
+    public struct FieldError: Encodable, Sendable, Equatable {
+        public let field: String
+        public let message: String
+    }
+
+    public init(_ status: HTTPResponse.Status, title: String? = nil, detail: String? = nil, headers: HTTPFields = [:], fieldErrors: [FieldError] = []) {
         self.status = status
         self.title = title ?? status.reasonPhrase
         self.detail = detail
         self.headers = headers
+        self.fieldErrors = fieldErrors
     }
 
     /// The same problem with more headers.
     func adding(_ more: HTTPFields) -> ProblemDetails {
         var headers = self.headers
         headers.append(contentsOf: more)
-        return ProblemDetails(status, title: title, detail: detail, headers: headers)
+        return ProblemDetails(status, title: title, detail: detail, headers: headers, fieldErrors: fieldErrors)
     }
 
     /// The JSON body, with the request id so a user can quote it to an operator.
@@ -34,10 +43,11 @@ public struct ProblemDetails: Error, Sendable {
         let detail: String?
         let instance: String
         let requestId: String
+        let errors: [FieldError]?
     }
 
     func response(path: String, requestID: String) -> Response {
-        let body = Body(type: "about:blank", title: title, status: status.code, detail: detail, instance: path, requestId: requestID)
+        let body = Body(type: "about:blank", title: title, status: status.code, detail: detail, instance: path, requestId: requestID, errors: fieldErrors.isEmpty ? nil : fieldErrors)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // The body holds only strings and an integer; encoding it cannot fail.

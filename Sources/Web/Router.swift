@@ -46,5 +46,6 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
     routes.addSingleSignOnRoutes(core: core, metrics: metrics, options: options)
     routes.addMetricsRoutes(core: core, metrics: metrics, token: options.metricsToken)
     routes.addAdminRoutes(core: core)
+    routes.addToolRoutes(core: core)
     return routes
 }

@@ -4,7 +4,7 @@ import Portal
 import Vector
 
 /// The one place where errors become responses. `ProblemDetails` are returned as they are;
-/// domain errors map to their 4xx (`AccessError`, `VectorError`); Hummingbird's own
+/// domain errors map to their 4xx (`AccessError`, `VectorError`, `ToolError`, `PackError`); Hummingbird's own
 /// `HTTPError`s (404 for unknown routes, 413 for large bodies, ...) keep their status with a
 /// problem-details body; anything else is an opaque 500 whose cause is logged.
 public struct ProblemMiddleware: RouterMiddleware {
@@ -40,6 +40,18 @@ public struct ProblemMiddleware: RouterMiddleware {
                 context.logger.error("corrupt vector record", metadata: ["error": "\(vector)"])
                 return ProblemDetails(.internalServerError, detail: "An unexpected error occurred. Quote the request id when you report it.")
             }
+        case let tool as ToolError:
+            switch tool {
+            case .notFound: return ProblemDetails(.notFound, detail: "No such tool in this organization (or its pack is not enabled here).")
+            case let .forbidden(detail): return ProblemDetails(.forbidden, detail: detail)
+            case let .invalidInput(input):
+                return ProblemDetails(.badRequest, title: "Invalid input", detail: input.description,
+                                      fieldErrors: input.problems.map { .init(field: $0.field, message: $0.message) })
+            case let .invalidTool(detail): return ProblemDetails(.unprocessableContent, detail: "The tool is misconfigured: \(detail)")
+            case let .executionFailed(detail): return ProblemDetails(.badGateway, detail: detail)
+            }
+        case let pack as PackError:
+            return ProblemDetails(.badRequest, detail: pack.description)
         case let httpError as HTTPError:
             // Hummingbird's messages for client errors are safe ("Not Found", "Payload Too Large").
             return ProblemDetails(httpError.status, detail: httpError.status.code < 500 ? httpError.body : nil, headers: httpError.headers)

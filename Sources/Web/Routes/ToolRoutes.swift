@@ -1,0 +1,306 @@
+import FoundationEssentials
+import HTTPTypes
+import Hummingbird
+import KV
+import NIOCore
+import Portal
+
+/// The catalog, runs, approvals, activity, audit and the notification stream. Running a tool
+/// always goes through `ToolRuns.request`, the one execution path.
+extension PortalRoutes {
+    func addToolRoutes(core: PortalCore) {
+        let runs = core.runs, catalog = core.tools
+
+        get("/api/tools", .permission(.toolsRead)) { _, context in
+            let principal = context.principal!
+            let organizationID = try Self.requireOrganization(principal)
+            let tools = try catalog.tools(in: organizationID).map { ToolBody($0, principal: principal) }
+            let categories = Array(Set(tools.map(\.category))).sorted()
+            return try Self.jsonResponse(.ok, ToolList(categories: categories, tools: tools))
+        }
+
+        get("/api/tools/{name}", .permission(.toolsRead)) { _, context in
+            let principal = context.principal!
+            guard let name = context.parameters.get("name"),
+                  let tool = try catalog.tool(named: name, in: try Self.requireOrganization(principal))
+            else { throw ToolError.notFound(context.parameters.get("name") ?? "") }
+            return try Self.jsonResponse(.ok, ToolBody(tool, principal: principal))
+        }
+
+        struct RunBody: Decodable { let input: JSONAny? }
+        post("/api/tools/{name}/runs", .permission(.toolsRun)) { request, context in
+            let principal = context.principal!
+            let body = try await Self.decode(RunBody.self, request, context)
+            let run = try await runs.request(.init(
+                principal: principal, tool: context.parameters.get("name") ?? "", input: body.input ?? .object([:]),
+                entryPoint: principal.apiKeyID == nil ? .catalog : .api, requestID: context.requestID))
+            var response = try Self.jsonResponse(run.status == .pendingApproval ? .accepted : .created, RunView(run))
+            response.headers[.location] = "/api/runs/\(run.id)"
+            return response
+        }
+
+        get("/api/runs/{id}", .permission(.toolsRead)) { request, context in
+            let organizationID = try Self.requireOrganization(context.principal!)
+            let id = try Self.runID(context)
+            // `?wait=N`: answer when the run is final or after N seconds (at most 30).
+            let wait = request.uri.queryParameters.get("wait").flatMap(Int.init).map { min(max($0, 0), 30) } ?? 0
+            let run = wait > 0 ? try await runs.waitUntilFinal(id, in: organizationID, timeout: .seconds(wait)) : try runs.run(id, in: organizationID)
+            guard let run else { throw AccessError.notFound("run") }
+            return try Self.jsonResponse(.ok, RunView(run))
+        }
+
+        get("/api/approvals", .permission(.approvalsDecide)) { _, context in
+            let organizationID = try Self.requireOrganization(context.principal!)
+            return try Self.jsonResponse(.ok, ["approvals": try runs.pendingApprovals(in: organizationID).map(RunView.init)])
+        }
+
+        struct DecisionBody: Decodable {
+            let approve: Bool
+            let comment: String?
+        }
+        post("/api/approvals/{id}/decision", .permission(.approvalsDecide)) { request, context in
+            let body = try await Self.decode(DecisionBody.self, request, context)
+            let run = try await runs.decide(runID: try Self.runID(context), approve: body.approve, comment: body.comment ?? "",
+                                            by: context.principal!, requestID: context.requestID)
+            return try Self.jsonResponse(.ok, RunView(run))
+        }
+
+        get("/api/approvals/policy", .permission(.admin)) { _, context in
+            try Self.jsonResponse(.ok, try runs.policy(for: try Self.requireOrganization(context.principal!)))
+        }
+
+        on(.put, "/api/approvals/policy", .permission(.admin)) { request, context in
+            let policy = try await Self.decode(ApprovalPolicy.self, request, context)
+            try await runs.setPolicy(policy, by: context.principal!)
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+
+        get("/api/activity", .permission(.toolsRead)) { request, context in
+            let organizationID = try Self.requireOrganization(context.principal!)
+            let query = request.uri.queryParameters
+            var filter = ToolRuns.ActivityFilter(tool: query.get("tool"), requester: query.get("person"))
+            if let status = query.get("outcome") {
+                guard let parsed = RunStatus(rawValue: status) else { throw ProblemDetails(.badRequest, detail: "outcome must be one of pending-approval, running, succeeded, failed, rejected, expired, interrupted.") }
+                filter.status = parsed
+            }
+            filter.since = try query.get("since").map { try Self.parseTime($0, "since") }
+            filter.until = try query.get("until").map { try Self.parseTime($0, "until") }
+            let limit = try Self.limit(query.get("limit"))
+            let before = try query.get("before").map { value -> TimeOrderedID in
+                guard let id = TimeOrderedID(value) else { throw ProblemDetails(.badRequest, detail: "before must be a run id.") }
+                return id
+            }
+            let page = try runs.activity(in: organizationID, filter: filter, limit: limit, before: before)
+            return try Self.jsonResponse(.ok, ActivityPage(runs: page.map(RunView.init), next: page.count == limit ? page.last?.id.description : nil))
+        }
+
+        get("/api/audit", .permission(.auditRead)) { request, context in
+            let principal = context.principal!
+            let organizationID = try Self.requireOrganization(principal)
+            let query = request.uri.queryParameters
+            let limit = try Self.limit(query.get("limit"))
+            let before = try query.get("before").map { value -> UInt64 in
+                guard let sequence = UInt64(value) else { throw ProblemDetails(.badRequest, detail: "before must be an entry sequence number.") }
+                return sequence
+            }
+            let kind = query.get("kind"), tool = query.get("tool"), person = query.get("person")
+            let entries = try core.audit.page(limit: limit, before: before) { entry in
+                // The organization's entries; portal-wide ones (sign-ins) for system administrators.
+                (entry.organizationID == organizationID || (entry.organizationID == nil && principal.user.isAdministrator))
+                    && (kind.map { entry.kind.hasPrefix($0) } ?? true) && (tool.map { entry.tool == $0 } ?? true)
+                    && (person.map { entry.principalName == $0 || entry.approver == $0 } ?? true)
+            }
+            return try Self.jsonResponse(.ok, AuditPage(entries: entries, next: entries.count == limit ? entries.last.map { String($0.sequence) } : nil))
+        }
+
+        get("/api/audit/verification", .systemAdministrator) { _, _ in
+            let result = try core.audit.verify()
+            return try Self.jsonResponse(.ok, VerificationBody(intact: result.isIntact, entriesChecked: result.entriesChecked, headSequence: result.headSequence,
+                                                               headHash: result.headHash, problems: result.problems))
+        }
+
+        get("/api/packs", .permission(.toolsRead)) { _, context in
+            let organizationID = try Self.requireOrganization(context.principal!)
+            let enabled = try catalog.enabledPacks(in: organizationID)
+            return try Self.jsonResponse(.ok, ["packs": try catalog.packs().map {
+                PackBody(name: $0.name, title: $0.title, version: $0.version, description: $0.description, tools: $0.tools.count,
+                         shipped: catalog.shipped[$0.name] != nil, enabled: enabled.contains($0.name))
+            }])
+        }
+
+        post("/api/packs", .systemAdministrator) { request, context in
+            let pack = try await Self.decode(ToolPack.self, request, context)
+            try await catalog.install(pack, by: context.principal!)
+            return Response(status: .created, headers: [.location: "/api/packs", .cacheControl: "no-store"])
+        }
+
+        struct Enablement: Decodable { let enabled: Bool }
+        post("/api/packs/{name}/enabled", .permission(.admin)) { request, context in
+            let body = try await Self.decode(Enablement.self, request, context)
+            try await catalog.setEnabled(body.enabled, pack: context.parameters.get("name") ?? "", by: context.principal!)
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+
+        get("/api/events", .authenticated) { _, context in
+            let principal = context.principal!
+            let stream = runs.notifications.subscribe()
+            let body = ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "retry: 3000\n: connected\n\n"))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    let (lines, sink) = AsyncStream.makeStream(of: String.self)
+                    group.addTask {
+                        for await notification in stream where notification.isFor(principal) {
+                            sink.yield("event: \(notification.kind)\ndata: \(String(decoding: NotificationBody(notification).json, as: UTF8.self))\n\n")
+                        }
+                        sink.finish()
+                    }
+                    group.addTask {
+                        // Keeps proxies from closing an idle stream.
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: .seconds(15))
+                            sink.yield(": keep-alive\n\n")
+                        }
+                    }
+                    for await line in lines { try await writer.write(ByteBuffer(string: line)) }
+                    group.cancelAll()
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"], body: body)
+        }
+    }
+
+    static func requireOrganization(_ principal: Principal) throws -> UUID {
+        guard let organizationID = principal.organizationID else { throw AccessError.invalid("choose an organization first") }
+        return organizationID
+    }
+
+    static func runID(_ context: PortalContext) throws -> TimeOrderedID {
+        guard let id = context.parameters.get("id").flatMap(TimeOrderedID.init) else { throw AccessError.notFound("run") }
+        return id
+    }
+
+    static func limit(_ text: String?) throws -> Int {
+        guard let text else { return 50 }
+        guard let value = Int(text), (1...200).contains(value) else { throw ProblemDetails(.badRequest, detail: "limit must be 1–200.") }
+        return value
+    }
+
+    static func parseTime(_ text: String, _ name: String) throws -> Date {
+        guard let date = try? Date(text, strategy: .iso8601) else { throw ProblemDetails(.badRequest, detail: "\(name) must be an ISO 8601 time such as 2026-11-26T09:00:00Z.") }
+        return date
+    }
+}
+
+/// A tool as the catalog shows it, with whether the caller may run it.
+struct ToolBody: Encodable {
+    let name: String
+    let title: String
+    let description: String
+    let category: String
+    let risk: String
+    let permission: String
+    let inputSchema: JSONAny
+    let canRun: Bool
+    let needsApproval: Bool
+
+    init(_ tool: Tool, principal: Principal) {
+        name = tool.name
+        title = tool.title
+        description = tool.description
+        category = tool.category
+        risk = tool.risk.rawValue
+        permission = tool.requiredPermission.rawValue
+        inputSchema = tool.inputSchema
+        canRun = principal.has(tool.requiredPermission)
+        needsApproval = tool.risk >= .medium
+    }
+}
+
+struct ToolList: Encodable {
+    let categories: [String]
+    let tools: [ToolBody]
+}
+
+/// A run as the API shows it: the input only redacted.
+struct RunView: Encodable {
+    let id: String
+    let tool: String
+    let toolTitle: String
+    let risk: String
+    let status: String
+    let requester: String
+    let entryPoint: String
+    let input: JSONAny
+    let createdAt: Date
+    let updatedAt: Date
+    let approvalExpiresAt: Date?
+    let approvalRule: ApprovalRule?
+    let decisions: [ApprovalDecision]
+    let output: ToolOutput?
+    let durationMilliseconds: Double?
+
+    init(_ run: ToolRun) {
+        id = run.id.description
+        tool = run.tool
+        toolTitle = run.toolTitle
+        risk = run.risk.rawValue
+        status = run.status.rawValue
+        requester = run.requesterName
+        entryPoint = run.entryPoint.rawValue
+        input = run.redactedInput
+        createdAt = run.createdAt
+        updatedAt = run.updatedAt
+        approvalExpiresAt = run.approvalExpiresAt
+        approvalRule = run.approvalRule
+        decisions = run.decisions
+        output = run.output
+        durationMilliseconds = run.durationMilliseconds
+    }
+}
+
+struct ActivityPage: Encodable {
+    let runs: [RunView]
+    /// Pass as `before` for the next page; absent on the last.
+    let next: String?
+}
+
+struct AuditPage: Encodable {
+    let entries: [AuditEntry]
+    let next: String?
+}
+
+struct VerificationBody: Encodable {
+    let intact: Bool
+    let entriesChecked: Int
+    let headSequence: UInt64
+    let headHash: String
+    let problems: [String]
+}
+
+struct PackBody: Encodable {
+    let name: String
+    let title: String
+    let version: String
+    let description: String
+    let tools: Int
+    let shipped: Bool
+    let enabled: Bool
+}
+
+/// What a notification stream sends: never the audience.
+struct NotificationBody: Encodable {
+    let kind: String
+    let runID: String
+    let tool: String
+    let status: String
+
+    init(_ notification: PortalNotification) {
+        kind = notification.kind
+        runID = notification.runID
+        tool = notification.tool
+        status = notification.status
+    }
+
+    var json: [UInt8] { (try? JSONEncoder().encode(self)).map(Array.init) ?? [] }
+}
