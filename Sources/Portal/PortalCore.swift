@@ -46,7 +46,6 @@ public final class PortalCore: Sendable {
         self.runs = try ToolRuns(environment: environment, catalog: tools, organizations: organizations, accounts: accounts, audit: audit,
                                  executor: executor, notifications: Notifications())
         self.vectorLoadTimes = try vectors.load()
-        try await runs.markInterrupted()
     }
 
     /// First start: the first administrator, and a `default` organization in which they are
@@ -64,6 +63,13 @@ public final class PortalCore: Sendable {
             try await organizations.setRole(.admin, user: admin.id, in: organization.id)
         }
         return created
+    }
+
+    /// What `portal serve` does once before serving: runs that were executing when the portal
+    /// stopped are marked interrupted (never re-run). Not done on open, so `portal check` and
+    /// other read-only commands change nothing.
+    public func resumeAfterStart() async throws {
+        try await runs.markInterrupted()
     }
 
     /// Storage readiness, for `/readyz`.

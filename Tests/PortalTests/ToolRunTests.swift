@@ -24,6 +24,7 @@ import Testing
             if let toolPath { options.searchPath = toolPath }
             if let allowed { options.allowedExecutables = allowed }
             core = try await PortalCore(environment: try KV.Environment(directory: directory), passwordHasher: PasswordHasher(iterations: 1_000), toolOptions: options)
+            try await core.resumeAfterStart()
             _ = try await core.bootstrap(adminUsername: "root", adminPassword: "root-password-1")
             let root = try #require(try core.accounts.user(named: "root"))
             let rootPrincipal = Principal(user: root, organizationID: nil, role: nil, sessionKey: nil, csrfToken: nil)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FoundationEssentials
 import Glibc
 import Hummingbird
 import KV
@@ -41,7 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let core: PortalCore
         do {
-            core = try await PortalCore(environment: environment, rateLimits: configuration.rateLimits)
+            core = try await PortalCore(environment: environment, rateLimits: configuration.rateLimits, toolOptions: configuration.toolOptions)
+            try await core.resumeAfterStart()
         } catch {
             environment.close()
             printError("portal: cannot start: \(error)")
@@ -69,7 +71,7 @@ struct ServeCommand: AsyncParsableCommand {
         var serviceConfiguration = ServiceGroupConfiguration(
             services: [
                 .init(service: StorageService(environment: environment, logger: logger)),
-                .init(service: ExpirySweepService(environment: environment, interval: configuration.expirySweepInterval, logger: logger)),
+                .init(service: ExpirySweepService(core: core, interval: configuration.expirySweepInterval, auditRetention: configuration.auditRetention, logger: logger)),
                 .init(service: RateLimitFlushService(limiter: core.rateLimiter, logger: logger)),
                 .init(service: app),
                 // Last in the list, so the first to hear of a graceful shutdown.
@@ -131,20 +133,30 @@ struct ShutdownNotice: Service {
     }
 }
 
-/// Deletes expired records (sessions, approvals, rate-limit buckets) every `interval`, in small
-/// batches so that request writes are never held up behind it.
+/// Every `interval`: deletes expired records (sessions, sign-in attempts, rate-limit buckets)
+/// in small batches so request writes are never held up behind it, and expires approval
+/// requests past their deadline; once an hour, prunes audit entries older than the retention.
 struct ExpirySweepService: Service {
-    let environment: KV.Environment
+    let core: PortalCore
     let interval: Duration
+    let auditRetention: Duration
     let logger: Logger
 
     func run() async throws {
+        var lastPrune = ContinuousClock.now - .seconds(3600)
         while true {
             do {
-                let deleted = try await environment.sweepExpired()
+                let deleted = try await core.environment.sweepExpired()
                 if deleted > 0 { logger.debug("expired records deleted", metadata: ["count": .stringConvertible(deleted)]) }
+                let expired = try await core.runs.expireOverdue()
+                if expired > 0 { logger.info("approval requests expired", metadata: ["count": .stringConvertible(expired)]) }
+                if ContinuousClock.now - lastPrune >= .seconds(3600) {
+                    lastPrune = ContinuousClock.now
+                    let pruned = try await core.audit.prune(before: Date().addingTimeInterval(-Double(auditRetention.components.seconds)))
+                    if pruned > 0 { logger.info("audit entries pruned", metadata: ["count": .stringConvertible(pruned)]) }
+                }
             } catch {
-                logger.error("expiry sweep failed", metadata: ["error": .string("\(error)")])
+                logger.error("maintenance sweep failed", metadata: ["error": .string("\(error)")])
             }
             // Ends the service (by throwing) as soon as the group shuts down or is cancelled,
             // so shutdown never waits out the interval.

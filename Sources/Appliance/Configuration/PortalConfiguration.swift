@@ -25,6 +25,15 @@ struct PortalConfiguration {
 
     var rateLimitsEnabled: Bool { boolean("ratelimit.enabled") }
 
+    var auditRetention: Duration { .seconds(integer("audit.retention_days") * 86_400) }
+
+    var toolOptions: ToolRuntimeOptions {
+        ToolRuntimeOptions(
+            searchPath: string("tools.search_path")!.split(separator: ":").map(String.init).filter { !$0.isEmpty },
+            allowedExecutables: Set(string("tools.allowed_executables")!.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }.filter { !$0.isEmpty }),
+            workRoot: dataDirectory + "/tool-runs")
+    }
+
     var rateLimits: [RateClass: RateLimit] {
         func limit(_ prefix: String) -> RateLimit {
             RateLimit(perMinute: Double(integer("ratelimit.\(prefix)_per_minute")), burst: Double(integer("ratelimit.\(prefix)_burst")))
