@@ -172,7 +172,7 @@ def build(spec):
     arguments += extra + ["--output", "json"]
     return {
         "name": "oci." + name, "title": title, "category": category, "risk": risk,
-        "description": description or f"{title} ({'in the organization' + chr(39) + 's compartment' if compartment else 'by OCID'}), with `oci {words}`.",
+        "description": description or f"{title} {'in the organization' + chr(39) + 's compartment' if compartment else 'by OCID'} (oci {words}).",
         "inputSchema": {"type": "object", "properties": properties, "required": required, "additionalProperties": False},
         "executor": {"type": "command", "executable": "oci", "arguments": arguments},
         "limits": {"timeoutSeconds": 120, "maxOutputBytes": 4 * 1024 * 1024},

@@ -66,21 +66,38 @@ def portal():
     assert server.stop() == 0, "portal must exit 0 on SIGTERM"
 
 
-@pytest.fixture
-def browser(request):
+def _chromium():
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
-    yield driver
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+
+
+def _keep_artifacts(request, driver, suffix=""):
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
         ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / f"{request.node.name}.png"))
-        (ARTIFACTS / f"{request.node.name}.console.txt").write_text(
+        driver.save_screenshot(str(ARTIFACTS / f"{request.node.name}{suffix}.png"))
+        (ARTIFACTS / f"{request.node.name}{suffix}.console.txt").write_text(
             "\n".join(str(entry) for entry in driver.get_log("browser")))
+
+
+@pytest.fixture
+def browser(request):
+    driver = _chromium()
+    yield driver
+    _keep_artifacts(request, driver)
+    driver.quit()
+
+
+@pytest.fixture
+def second_browser(request):
+    """Another person's browser: its own cookies and session."""
+    driver = _chromium()
+    yield driver
+    _keep_artifacts(request, driver, "-second")
     driver.quit()
 
 

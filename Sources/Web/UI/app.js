@@ -4,7 +4,8 @@
 
 const $ = (id) => document.getElementById(id);
 const statusElement = $("server-status");
-const pages = ["welcome", "signin", "page-users", "page-keys", "page-orgs", "page-sso", "refused"];
+const pages = ["welcome", "signin", "page-home", "page-tool", "page-run", "page-approvals", "page-audit", "page-packs",
+  "page-users", "page-keys", "page-orgs", "page-sso", "refused"];
 let me = null; // GET /api/me, or null when signed out
 
 /** Shows whether the server answers its readiness probe. */
@@ -67,6 +68,12 @@ async function loadMe() {
   const result = await api("GET", "/api/me");
   me = result.ok ? result.body : null;
   renderChrome();
+  if (me) {
+    connectEvents();
+    refreshApprovalCount();
+  } else {
+    disconnectEvents();
+  }
 }
 
 function cell(text) {
@@ -177,7 +184,313 @@ async function route() {
   if (page === "admin/keys") return showKeys();
   if (page === "admin/orgs") return showOrganizations();
   if (page === "admin/sso") return showSingleSignOn();
-  show("welcome");
+  if (page === "admin/packs") return showPacks();
+  if (page === "approvals") return showApprovals();
+  if (page === "audit") return showAudit();
+  if (page.startsWith("tools/")) return showTool(decodeURIComponent(page.slice(6)));
+  if (page.startsWith("runs/")) return showRun(page.slice(5));
+  return showHome();
+}
+
+// ---- Tools: catalog, forms, runs, approvals, audit, packs -------------------------------
+
+let catalog = { categories: [], tools: [] };
+let chosenCategory = null;
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+function element(tag, text, attributes = {}) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = text;
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  return node;
+}
+
+async function showHome() {
+  const [tools, activity] = await Promise.all([api("GET", "/api/tools"), api("GET", "/api/activity?limit=10")]);
+  if (!tools.ok) {
+    show("welcome");
+    return;
+  }
+  catalog = tools.body;
+  renderCategories();
+  renderToolList();
+  $("activity-rows").replaceChildren(...(activity.ok ? activity.body.runs : []).map((run) => {
+    const row = document.createElement("tr");
+    row.dataset.runId = run.id;
+    const link = element("a", run.toolTitle, { href: `#/runs/${run.id}` });
+    const toolCell = document.createElement("td");
+    toolCell.append(link);
+    row.append(cell(when(run.createdAt)), toolCell, cell(run.requester), statusCell(run.status));
+    return row;
+  }));
+  show("page-home");
+}
+
+function statusCell(status) {
+  const td = document.createElement("td");
+  td.append(element("span", status, { class: "status-badge", "data-status": status }));
+  return td;
+}
+
+function renderCategories() {
+  const buttons = [null, ...catalog.categories].map((category) => {
+    const button = element("button", category || "All", { type: "button", "aria-pressed": String(category === chosenCategory) });
+    button.addEventListener("click", () => {
+      chosenCategory = category;
+      renderCategories();
+      renderToolList();
+    });
+    return button;
+  });
+  $("categories").replaceChildren(...buttons);
+}
+
+function renderToolList() {
+  const words = $("tool-search").value.toLowerCase().split(/\s+/).filter(Boolean);
+  const shown = catalog.tools.filter((tool) => (!chosenCategory || tool.category === chosenCategory)
+    && words.every((word) => `${tool.name} ${tool.title} ${tool.description} ${tool.category}`.toLowerCase().includes(word)));
+  $("tool-list").replaceChildren(...shown.map((tool) => {
+    const item = document.createElement("li");
+    const link = element("a", undefined, { href: `#/tools/${encodeURIComponent(tool.name)}`, "data-tool": tool.name });
+    link.append(element("span", tool.title, { class: "name" }), document.createElement("br"),
+      element("span", tool.description, { class: "muted" }), document.createElement("br"),
+      element("span", tool.risk, { class: "risk", "data-risk": tool.risk }));
+    item.append(link);
+    return item;
+  }));
+  $("tools-empty").hidden = catalog.tools.length > 0;
+}
+
+$("tool-search").addEventListener("input", renderToolList);
+
+let currentTool = null;
+
+async function showTool(name) {
+  const result = await api("GET", `/api/tools/${encodeURIComponent(name)}`);
+  if (!result.ok) return refuse(result);
+  currentTool = result.body;
+  $("tool-title").textContent = currentTool.title;
+  $("tool-description").textContent = currentTool.description;
+  $("tool-risk").textContent = `${currentTool.risk} risk`;
+  $("tool-risk").dataset.risk = currentTool.risk;
+  $("tool-approval").textContent = currentTool.needsApproval ? "Runs after an approver says yes." : "";
+  $("tool-error").textContent = "";
+  $("tool-run").disabled = !currentTool.canRun;
+  const schema = currentTool.inputSchema || {};
+  const required = new Set(schema.required || []);
+  $("tool-fields").replaceChildren(...Object.entries(schema.properties || {}).map(([field, property]) => fieldFor(field, property, required.has(field))));
+  show("page-tool");
+}
+
+/** One form field from a property of the tool's JSON Schema; the server validates again. */
+function fieldFor(name, property, required) {
+  const label = element("label", `${property.title || name}${required ? " *" : ""}`);
+  let input;
+  if (Array.isArray(property.enum)) {
+    input = document.createElement("select");
+    if (!required && property.default === undefined) input.append(element("option", "", { value: "" }));
+    for (const value of property.enum) input.append(element("option", String(value), { value: String(value) }));
+  } else if (property.type === "boolean") {
+    input = element("input", undefined, { type: "checkbox" });
+    input.checked = property.default === true;
+  } else if (property.type === "integer" || property.type === "number") {
+    input = element("input", undefined, { type: "number", step: property.type === "integer" ? "1" : "any" });
+    if (property.minimum !== undefined) input.min = property.minimum;
+    if (property.maximum !== undefined) input.max = property.maximum;
+  } else {
+    input = element("input", undefined, { type: property.format === "uri" ? "url" : "text" });
+    if (property.maxLength !== undefined) input.maxLength = property.maxLength;
+  }
+  if (property.default !== undefined && property.type !== "boolean") input.value = String(property.default);
+  input.id = `field-${name}`;
+  input.dataset.field = name;
+  input.dataset.type = property.type || "string";
+  input.required = required;
+  label.append(input);
+  if (property.description) label.append(element("span", property.description, { class: "field-hint" }));
+  label.append(element("span", "", { class: "error", id: `field-error-${name}`, role: "alert" }));
+  return label;
+}
+
+function collectInput() {
+  const input = {};
+  for (const field of $("tool-fields").querySelectorAll("[data-field]")) {
+    const name = field.dataset.field;
+    if (field.type === "checkbox") {
+      input[name] = field.checked;
+    } else if (field.value !== "") {
+      input[name] = field.dataset.type === "integer" || field.dataset.type === "number" ? Number(field.value) : field.value;
+    }
+  }
+  return input;
+}
+
+$("tool-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("tool-error").textContent = "";
+  for (const node of $("tool-fields").querySelectorAll(".error")) node.textContent = "";
+  $("tool-run").disabled = true;
+  const result = await api("POST", `/api/tools/${encodeURIComponent(currentTool.name)}/runs`, { input: collectInput() });
+  $("tool-run").disabled = false;
+  if (!result.ok) {
+    $("tool-error").textContent = problemText(result);
+    for (const problem of (result.body && result.body.errors) || []) {
+      const slot = $(`field-error-${problem.field.split(/[.[]/)[0]}`);
+      if (slot) slot.textContent = `${problem.field} ${problem.message}`;
+    }
+    return;
+  }
+  location.hash = `#/runs/${result.body.id}`;
+});
+
+async function showRun(id) {
+  const result = await api("GET", `/api/runs/${encodeURIComponent(id)}`);
+  if (!result.ok) return refuse(result);
+  const run = result.body;
+  $("page-run").dataset.runId = run.id;
+  $("run-title").textContent = run.toolTitle;
+  $("run-status").textContent = run.status;
+  $("run-status").dataset.status = run.status;
+  $("run-requester").textContent = `${run.requester} (via ${run.entryPoint})`;
+  $("run-input").textContent = JSON.stringify(run.input);
+  const steps = [`${when(run.createdAt)}: requested by ${run.requester}`];
+  if (run.status === "pending-approval") steps.push(`waiting for approval until ${when(run.approvalExpiresAt)}`);
+  for (const decision of run.decisions) {
+    steps.push(`${when(decision.time)}: ${decision.approve ? "approved" : "rejected"} by ${decision.username}${decision.comment ? `: ${decision.comment}` : ""}`);
+  }
+  if (!["pending-approval", "running"].includes(run.status)) {
+    steps.push(`${when(run.updatedAt)}: ${run.status}${run.durationMilliseconds !== null && run.durationMilliseconds !== undefined ? ` in ${run.durationMilliseconds} ms` : ""}`);
+  }
+  $("run-timeline").replaceChildren(...steps.map((step) => element("li", step)));
+  $("run-result").hidden = !run.output;
+  if (run.output) {
+    $("run-error").textContent = run.output.error || "";
+    $("run-output").textContent = run.output.json !== undefined && run.output.json !== null ? JSON.stringify(run.output.json, null, 2) : run.output.text;
+  }
+  show("page-run");
+}
+
+async function showApprovals() {
+  const result = await api("GET", "/api/approvals");
+  if (!result.ok) return refuse(result);
+  const approvals = result.body.approvals;
+  $("approvals-empty").hidden = approvals.length > 0;
+  $("approvals-table").hidden = approvals.length === 0;
+  $("approvals-rows").replaceChildren(...approvals.map((run) => {
+    const row = document.createElement("tr");
+    row.dataset.runId = run.id;
+    const comment = element("input", undefined, { "aria-label": "Comment", class: "approval-comment" });
+    const commentCell = document.createElement("td");
+    commentCell.append(comment);
+    const actions = document.createElement("td");
+    for (const [label, approve] of [["Approve", true], ["Reject", false]]) {
+      const button = element("button", label, { type: "button", class: approve ? "approve" : "reject" });
+      button.addEventListener("click", async () => {
+        $("approvals-error").textContent = "";
+        const answer = await api("POST", `/api/approvals/${run.id}/decision`, { approve, comment: comment.value });
+        if (!answer.ok) $("approvals-error").textContent = problemText(answer);
+        showApprovals();
+      });
+      actions.append(button, " ");
+    }
+    const toolCell = document.createElement("td");
+    toolCell.append(element("a", run.toolTitle, { href: `#/runs/${run.id}` }));
+    row.append(cell(when(run.createdAt)), toolCell, cell(run.risk), cell(run.requester), cell(JSON.stringify(run.input)), commentCell, actions);
+    return row;
+  }));
+  refreshApprovalCount(approvals.length);
+  show("page-approvals");
+}
+
+async function refreshApprovalCount(known) {
+  if (!me || !me.permissions.includes("approvals:decide")) return;
+  let count = known;
+  if (count === undefined) {
+    const result = await api("GET", "/api/approvals");
+    count = result.ok ? result.body.approvals.length : 0;
+  }
+  $("approvals-count").textContent = String(count);
+  $("approvals-count").hidden = count === 0;
+}
+
+let auditNext = null;
+
+async function showAudit(append = false) {
+  const query = new URLSearchParams({ limit: "50" });
+  for (const [name, id] of [["kind", "audit-kind"], ["tool", "audit-tool"], ["person", "audit-person"]]) {
+    if ($(id).value) query.set(name, $(id).value);
+  }
+  if (append && auditNext) query.set("before", auditNext);
+  const result = await api("GET", `/api/audit?${query}`);
+  if (!result.ok) return refuse(result);
+  const rows = result.body.entries.map((entry) => {
+    const row = document.createElement("tr");
+    row.dataset.kind = entry.kind;
+    row.append(cell(String(entry.sequence)), cell(when(entry.time)), cell(entry.kind), cell(entry.principalName || ""),
+      cell(entry.tool || ""), cell(entry.outcome + (entry.approver ? ` (${entry.approver})` : "")), cell(entry.detail || ""));
+    return row;
+  });
+  if (append) $("audit-rows").append(...rows);
+  else $("audit-rows").replaceChildren(...rows);
+  auditNext = result.body.next || null;
+  $("audit-more").hidden = !auditNext;
+  show("page-audit");
+}
+
+$("audit-filter").addEventListener("submit", (event) => {
+  event.preventDefault();
+  showAudit();
+});
+$("audit-more").addEventListener("click", () => showAudit(true));
+
+async function showPacks() {
+  const result = await api("GET", "/api/packs");
+  if (!result.ok) return refuse(result);
+  $("packs-rows").replaceChildren(...result.body.packs.map((pack) => {
+    const row = document.createElement("tr");
+    row.dataset.pack = pack.name;
+    const toggle = element("input", undefined, { type: "checkbox", "aria-label": `Enable ${pack.title}`, class: "pack-enabled" });
+    toggle.checked = pack.enabled;
+    toggle.addEventListener("change", async () => {
+      $("packs-error").textContent = "";
+      const answer = await api("POST", `/api/packs/${encodeURIComponent(pack.name)}/enabled`, { enabled: toggle.checked });
+      if (!answer.ok) $("packs-error").textContent = problemText(answer);
+      showPacks();
+    });
+    const toggleCell = document.createElement("td");
+    toggleCell.append(toggle);
+    const nameCell = document.createElement("td");
+    nameCell.append(element("strong", pack.title), element("span", ` ${pack.name}: ${pack.description}`, { class: "muted" }));
+    row.append(nameCell, cell(String(pack.tools)), cell(pack.version), toggleCell);
+    return row;
+  }));
+  show("page-packs");
+}
+
+// ---- Live updates (server-sent events) ---------------------------------------------------
+
+let events = null;
+
+function connectEvents() {
+  if (events || !me) return;
+  events = new EventSource("/api/events");
+  const refresh = (event) => {
+    const notification = JSON.parse(event.data);
+    const page = location.hash.replace(/^#\/?/, "");
+    if (page === `runs/${notification.runID}`) showRun(notification.runID);
+    else if (page === "approvals") showApprovals();
+    else if (page === "") showHome();
+    if (event.type === "approval.requested" || event.type === "approval.decided") refreshApprovalCount();
+  };
+  for (const kind of ["approval.requested", "approval.decided", "run.finished"]) events.addEventListener(kind, refresh);
+}
+
+function disconnectEvents() {
+  if (events) events.close();
+  events = null;
 }
 
 $("signin-form").addEventListener("submit", async (event) => {
@@ -196,6 +509,7 @@ $("signin-form").addEventListener("submit", async (event) => {
 
 $("sign-out").addEventListener("click", async () => {
   await api("POST", "/api/auth/logout");
+  disconnectEvents();
   me = null;
   renderChrome();
   location.hash = "#/";
@@ -204,6 +518,7 @@ $("sign-out").addEventListener("click", async () => {
 
 $("org-switcher").addEventListener("change", async (event) => {
   await api("POST", "/api/me/organization", { organizationID: event.target.value });
+  disconnectEvents();  // the stream belongs to the organization it was opened in
   await loadMe();
   route();
 });
