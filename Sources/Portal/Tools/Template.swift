@@ -43,7 +43,7 @@ public struct Template: Sendable, Equatable {
         case ("org", 2) where parts[1] == "slug": return .organizationSlug
         case ("org", 2) where parts[1] == "cloudScope": return .cloudScope
         case ("org", 3) where parts[1] == "settings" && !parts[2].isEmpty: return .organizationSetting(parts[2])
-        case ("secret", 2) where !parts[1].isEmpty: return .secret(parts[1])
+        case ("secret", _) where parts.count >= 2 && !parts[1].isEmpty: return .secret(parts[1...].joined(separator: "."))
         default: return nil
         }
     }

@@ -164,9 +164,11 @@ struct ToolExecutor: Sendable {
         var headers: [(String, String)] = []
         var secretValues: [String] = []
         for (name, template) in request.headers.sorted(by: { $0.key < $1.key }) {
-            let value = try render(template, secrets: true)
-            if template.references.contains(where: { if case .secret = $0 { true } else { false } }) { secretValues.append(value) }
-            headers.append((name, value))
+            headers.append((name, try template.render { reference in
+                let value = try lookup(reference, input: input, organization: organization, allowSecrets: true)
+                if case .secret = reference { secretValues.append(value) }
+                return value
+            }))
         }
         var body: [UInt8]?
         if let template = request.body {
