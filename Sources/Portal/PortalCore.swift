@@ -16,6 +16,9 @@ public final class PortalCore: Sendable {
     public let vectors: VectorCollections
     public let tools: ToolCatalog
     public let runs: ToolRuns
+    public let chat: ChatSessions
+    public let toolSearch: ToolSearch
+    public let assistant: Assistant
     /// How long loading each vector collection took at start-up.
     public let vectorLoadTimes: [(name: String, nodes: Int, duration: Duration)]
 
@@ -24,9 +27,9 @@ public final class PortalCore: Sendable {
 
     /// Opens the domain on `environment`, applying pending schema migrations first.
     /// `toolOptions` defaults to the standard tools path and allow-list, with run directories
-    /// under the data directory.
+    /// under the data directory; `embedder` to the built-in `HashingEmbedder`.
     public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher(), rateLimits: [RateClass: RateLimit] = RateLimit.defaults,
-                toolOptions: ToolRuntimeOptions? = nil) async throws {
+                toolOptions: ToolRuntimeOptions? = nil, embedder: (any Embedder)? = nil) async throws {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
         self.accounts = try Accounts(environment: environment, hasher: passwordHasher)
@@ -46,6 +49,10 @@ public final class PortalCore: Sendable {
         self.runs = try ToolRuns(environment: environment, catalog: tools, organizations: organizations, accounts: accounts, audit: audit,
                                  executor: executor, notifications: Notifications())
         self.vectorLoadTimes = try vectors.load()
+        let embedder = embedder ?? HashingEmbedder()
+        self.chat = try ChatSessions(environment: environment, vectors: vectors, organizations: organizations, embedder: embedder)
+        self.toolSearch = try ToolSearch(environment: environment, catalog: tools, vectors: vectors, embedder: embedder)
+        self.assistant = Assistant(sessions: chat, toolSearch: toolSearch, runs: runs)
     }
 
     /// First start: the first administrator, and a `default` organization in which they are

@@ -22,6 +22,24 @@ public struct VectorFilter: Sendable {
         }
     }
 
+    public mutating func remove(_ id: UInt32) {
+        let word = Int(id) / 64, bit = UInt64(1) << (UInt64(id) % 64)
+        if word < words.count && words[word] & bit != 0 {
+            words[word] &= ~bit
+            count -= 1
+        }
+    }
+
+    /// Admits what `other` admits too.
+    public mutating func formUnion(_ other: VectorFilter) {
+        if other.words.count > words.count { words.append(contentsOf: repeatElement(0, count: other.words.count - words.count)) }
+        count = 0
+        for index in words.indices {
+            if index < other.words.count { words[index] |= other.words[index] }
+            count += words[index].nonzeroBitCount
+        }
+    }
+
     @inline(__always)
     public func contains(_ id: UInt32) -> Bool {
         let word = Int(id) / 64

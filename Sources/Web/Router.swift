@@ -47,5 +47,6 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
     routes.addMetricsRoutes(core: core, metrics: metrics, token: options.metricsToken)
     routes.addAdminRoutes(core: core)
     routes.addToolRoutes(core: core)
+    routes.addChatRoutes(core: core)
     return routes
 }

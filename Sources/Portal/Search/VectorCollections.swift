@@ -22,6 +22,10 @@ public struct VectorCollectionDescriptor: Codable, Sendable, Equatable {
 ///   change becomes visible to searches only after the commit.
 /// - A restart loads each graph as stored (`load`), without rebuilding it.
 /// - Each vector belongs to one owner key (a record id); `search` answers with owner keys.
+/// - A vector may belong to a partition (an organization's or a person's records); a search
+///   restricted to partitions never returns another partition's vectors (the graph is
+///   searched with the partitions' members as a filter). Partition membership is written in
+///   the same transaction as the vector, and the in-memory member sets follow commits only.
 public final class VectorCollections: Sendable {
     let environment: Environment
     private let descriptors: Table<StringKey, JSONValue<VectorCollectionDescriptor>>
@@ -33,7 +37,13 @@ public final class VectorCollections: Sendable {
     private let owners: Table<CompositeKey<String, UInt64>, StringKey>
     /// (collection, owner key) → node id.
     private let keys: Table<CompositeKey<String, String>, UInt64Key>
+    /// (collection, partition, node id) → nothing: the partition's members.
+    private let partitionMembers: Table<CompositeKey3<String, String, UInt64>, RawBytes>
+    /// (collection, node id) → partition.
+    private let nodePartitions: Table<CompositeKey<String, UInt64>, StringKey>
     private let indexes = Mutex<[String: HNSWIndex]>([:])
+    /// Member sets of the partitions searched so far, by collection then partition.
+    private let partitionFilters = Mutex<[String: [String: VectorFilter]]>([:])
 
     public init(environment: Environment) throws {
         self.environment = environment
@@ -42,6 +52,8 @@ public final class VectorCollections: Sendable {
         nodes = try environment.table("vector_nodes", key: CompositeKey<String, UInt64>.self, value: RawBytes.self)
         owners = try environment.table("vector_owners", key: CompositeKey<String, UInt64>.self, value: StringKey.self)
         keys = try environment.table("vector_keys", key: CompositeKey<String, String>.self, value: UInt64Key.self)
+        partitionMembers = try environment.table("vector_partition_members", key: CompositeKey3<String, String, UInt64>.self, value: RawBytes.self)
+        nodePartitions = try environment.table("vector_node_partitions", key: CompositeKey<String, UInt64>.self, value: StringKey.self)
     }
 
     // MARK: Collections
@@ -108,17 +120,69 @@ public final class VectorCollections: Sendable {
 
     /// Stores `vector` for `owner` in collection `name` (replacing the owner's previous
     /// vector), inside the caller's write transaction.
+    /// `partition` (at most 128 bytes) puts the vector in that partition, for `search`'s
+    /// `partitions`.
     @available(*, noasync)
-    public func upsert(_ name: String, owner: String, vector: [Float], in txn: borrowing WriteTransaction) throws {
+    public func upsert(_ name: String, owner: String, partition: String? = nil, vector: [Float], in txn: borrowing WriteTransaction) throws {
         let index = try index(name)
         let mark = stage(index, txn)
+        let id: UInt32
         if let old = try nodeID(name, owner: owner, txn) {
             try txn.delete(owners, (name, old))
-            try claim(name, owner: owner, id: try index.replace(UInt32(old), with: vector), txn)
+            try leavePartition(name, node: old, txn)
+            id = try index.replace(UInt32(old), with: vector)
         } else {
-            try claim(name, owner: owner, id: try index.insert(vector), txn)
+            id = try index.insert(vector)
         }
+        try claim(name, owner: owner, id: id, txn)
+        if let partition { try joinPartition(name, partition, node: UInt64(id), txn) }
         try persist(index, name, since: mark, txn)
+    }
+
+    @available(*, noasync)
+    private func joinPartition(_ name: String, _ partition: String, node: UInt64, _ txn: borrowing WriteTransaction) throws {
+        guard !partition.isEmpty, partition.utf8.count <= 128 else { throw VectorCollectionError.invalidPartition(partition) }
+        try txn.put(partitionMembers, (name, partition, node), [])
+        try txn.put(nodePartitions, (name, node), partition)
+        txn.afterCommit { [self] in
+            partitionFilters.withLock { cache in cache[name]?[partition]?.insert(UInt32(node)) }
+        }
+    }
+
+    @available(*, noasync)
+    private func leavePartition(_ name: String, node: UInt64, _ txn: borrowing WriteTransaction) throws {
+        guard let partition = try txn.get(nodePartitions, (name, node)) else { return }
+        try txn.delete(partitionMembers, (name, partition, node))
+        try txn.delete(nodePartitions, (name, node))
+        txn.afterCommit { [self] in
+            partitionFilters.withLock { cache in cache[name]?[partition]?.remove(UInt32(node)) }
+        }
+    }
+
+    /// The members of `partitions` in collection `name`, as a search filter. Each partition's
+    /// set is read once and then follows commits.
+    public func filter(_ name: String, partitions: [String]) throws -> VectorFilter {
+        let capacity = try index(name).count + (try index(name).deletedCount)
+        return try partitionFilters.withLock { (cache) throws -> VectorFilter in
+            var union = VectorFilter(capacity: capacity)
+            for partition in Set(partitions) {
+                if cache[name]?[partition] == nil {
+                    // Read under the lock: a commit's update waits, so none is lost between
+                    // this snapshot and the cache entry.
+                    let members = try environment.read { txn in
+                        var ids: [UInt32] = []
+                        try txn.forEach(partitionMembers, prefix: CompositeKey3<String, String, UInt64>.prefix(name, partition)) { key, _ in
+                            ids.append(UInt32(key.2))
+                            return true
+                        }
+                        return ids
+                    }
+                    cache[name, default: [:]][partition] = VectorFilter(admitting: members, capacity: capacity)
+                }
+                union.formUnion(cache[name]![partition]!)
+            }
+            return union
+        }
     }
 
     /// Deletes the vector of `owner` (if any) inside the caller's write transaction; returns
@@ -132,6 +196,7 @@ public final class VectorCollections: Sendable {
         try index.remove(UInt32(old))
         try txn.delete(owners, (name, old))
         try txn.delete(keys, (name, owner))
+        try leavePartition(name, node: old, txn)
         try persist(index, name, since: mark, txn)
         return true
     }
@@ -199,7 +264,15 @@ public final class VectorCollections: Sendable {
 
     /// The `k` nearest vectors' owners, closest first. Owners whose record went away between
     /// the search and the lookup are left out.
-    public func search(_ name: String, vector: [Float], k: Int, ef: Int? = nil, filter: VectorFilter? = nil) throws -> [Hit] {
+    /// `partitions`: only vectors in these partitions (none: an empty answer).
+    public func search(_ name: String, vector: [Float], k: Int, ef: Int? = nil, filter: VectorFilter? = nil, partitions: [String]? = nil) throws -> [Hit] {
+        var filter = filter
+        if let partitions {
+            let members = try self.filter(name, partitions: partitions)
+            guard members.count > 0 else { return [] }
+            precondition(filter == nil, "pass a filter or partitions, not both")
+            filter = members
+        }
         let hits = try index(name).search(vector, k: k, ef: ef, filter: filter)
         return try environment.read { txn in
             try hits.compactMap { hit in
@@ -281,6 +354,7 @@ public final class VectorCollections: Sendable {
 
 /// Refusals when creating a collection.
 public enum VectorCollectionError: Error, Equatable, CustomStringConvertible {
+    case invalidPartition(String)
     case invalidName(String)
     case invalidDimension(Int)
 
@@ -288,6 +362,7 @@ public enum VectorCollectionError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .invalidName(name): "'\(name)' is not a valid collection name (1–64 letters, digits, '-', '_', '.')"
         case let .invalidDimension(dimension): "dimension \(dimension) is out of range (1–65536)"
+        case let .invalidPartition(partition): "'\(partition.prefix(40))' is not a valid partition (1–128 bytes)"
         }
     }
 }

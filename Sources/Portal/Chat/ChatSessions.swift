@@ -1,0 +1,207 @@
+public import FoundationEssentials
+public import KV
+import Vector
+
+/// A conversation, owned by one person in one organization.
+public struct ChatSession: Codable, Sendable, Equatable {
+    public var schemaVersion = 1
+    public let id: TimeOrderedID
+    public let organizationID: UUID
+    public let ownerID: UUID
+    public var title: String
+    public let createdAt: Date
+    public var updatedAt: Date
+    public var turnCount: Int
+}
+
+/// One message of a conversation.
+public struct ChatTurn: Codable, Sendable, Equatable {
+    public enum Role: String, Codable, Sendable { case user, assistant }
+
+    public var schemaVersion = 1
+    public let id: TimeOrderedID
+    public let sessionID: TimeOrderedID
+    public let role: Role
+    public let text: String
+    /// Tools the assistant proposes (the no-model assistant's suggestions), by name.
+    public var suggestedTools: [String]
+    /// The run a turn started, when it ran a tool.
+    public var runID: String?
+    public let createdAt: Date
+}
+
+/// Conversations and their turns, with every turn indexed for search by meaning.
+///
+/// Guarantees: a turn and its vector are written in one transaction (a crash never leaves a
+/// turn unsearchable or a vector without its turn); only the owner sees, renames or deletes a
+/// session (others get `notFound`, as if it did not exist), and a search returns only the
+/// caller's own turns (or, with `sessions:read-all`, the organization's); deleting a session
+/// deletes its turns and their vectors in one transaction.
+public final class ChatSessions: Sendable {
+    let environment: Environment
+    let sessions: Table<CompositeKey<UUID, TimeOrderedID>, JSONValue<ChatSession>>
+    /// (organization, owner, session) → nothing: a person's sessions, newest first by id.
+    let byOwner: Table<CompositeKey3<UUID, UUID, TimeOrderedID>, RawBytes>
+    let turns: Table<CompositeKey<TimeOrderedID, TimeOrderedID>, JSONValue<ChatTurn>>
+    let vectors: VectorCollections
+    let organizations: Organizations
+    public let embedder: any Embedder
+    static let collection = "chat-turns"
+
+    init(environment: Environment, vectors: VectorCollections, organizations: Organizations, embedder: any Embedder) throws {
+        self.environment = environment
+        self.vectors = vectors
+        self.organizations = organizations
+        self.embedder = embedder
+        sessions = try environment.table("chat_sessions", key: CompositeKey<UUID, TimeOrderedID>.self, value: JSONValue<ChatSession>.self)
+        byOwner = try environment.table("chat_sessions_by_owner", key: CompositeKey3<UUID, UUID, TimeOrderedID>.self, value: RawBytes.self)
+        turns = try environment.table("chat_turns", key: CompositeKey<TimeOrderedID, TimeOrderedID>.self, value: JSONValue<ChatTurn>.self)
+    }
+
+    /// Creates the turns collection on first use.
+    func prepare() async throws {
+        guard (try? vectors.index(Self.collection)) == nil else { return }
+        do {
+            try await vectors.create(Self.collection, dimension: embedder.identity.dimension, metric: .cosine)
+        } catch VectorError.collectionExists {
+            // Created concurrently.
+        }
+    }
+
+    static func partition(organization: UUID, owner: UUID) -> String { "\(organization)/\(owner)" }
+
+    private static func validTitle(_ title: String) throws -> String {
+        let trimmed = String(title.drop { $0 == " " }).prefix(200)
+        guard !trimmed.isEmpty else { throw AccessError.invalid("title must not be empty") }
+        return String(trimmed)
+    }
+
+    public func create(title: String, by principal: Principal, now: Date = Date()) async throws -> ChatSession {
+        guard let organizationID = principal.organizationID else { throw AccessError.invalid("choose an organization first") }
+        let session = ChatSession(id: TimeOrderedID.generate(now: now), organizationID: organizationID, ownerID: principal.user.id,
+                                  title: try Self.validTitle(title), createdAt: now, updatedAt: now, turnCount: 0)
+        try await environment.write { [self] txn in
+            try txn.put(sessions, (organizationID, session.id), session)
+            try txn.put(byOwner, (organizationID, principal.user.id, session.id), [])
+        }
+        return session
+    }
+
+    /// The session when the principal owns it (or may read all sessions, for reading only).
+    public func session(_ id: TimeOrderedID, for principal: Principal, reading: Bool = true) throws -> ChatSession {
+        guard let organizationID = principal.organizationID,
+              let session = try environment.read({ txn in try txn.get(sessions, (organizationID, id)) }),
+              session.ownerID == principal.user.id || (reading && principal.has(.sessionsReadAll))
+        else { throw AccessError.notFound("session") }
+        return session
+    }
+
+    /// The principal's sessions, newest first; `before` continues a page.
+    public func list(for principal: Principal, limit: Int, before: TimeOrderedID? = nil) throws -> [ChatSession] {
+        guard let organizationID = principal.organizationID else { return [] }
+        return try environment.read { txn in
+            var result: [ChatSession] = []
+            let lower = (organizationID, principal.user.id, TimeOrderedID(uuid: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))))
+            let upper = (organizationID, principal.user.id, before ?? TimeOrderedID(uuid: UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255))))
+            try txn.forEach(byOwner, from: lower, to: upper, direction: .reverse) { (key, _) throws(KVError) in
+                if let session = try txn.get(sessions, (organizationID, key.2)) { result.append(session) }
+                return result.count < limit
+            }
+            return result
+        }
+    }
+
+    public func rename(_ id: TimeOrderedID, to title: String, by principal: Principal) async throws -> ChatSession {
+        var session = try session(id, for: principal, reading: false)
+        session.title = try Self.validTitle(title)
+        session.updatedAt = Date()
+        let renamed = session
+        try await environment.write { [sessions] txn in try txn.put(sessions, (renamed.organizationID, renamed.id), renamed) }
+        return renamed
+    }
+
+    /// Deletes the session, its turns and their vectors (owner only).
+    public func delete(_ id: TimeOrderedID, by principal: Principal) async throws {
+        let session = try session(id, for: principal, reading: false)
+        let turnIDs = try self.turns(of: id).map(\.id)
+        try await environment.write { [self] txn in
+            for turnID in turnIDs {
+                _ = try txn.delete(turns, (id, turnID))
+                try vectors.remove(Self.collection, owner: Self.owner(session: id, turn: turnID), in: txn)
+            }
+            _ = try txn.delete(sessions, (session.organizationID, id))
+            _ = try txn.delete(byOwner, (session.organizationID, session.ownerID, id))
+        }
+    }
+
+    public func turns(of sessionID: TimeOrderedID) throws -> [ChatTurn] {
+        try environment.read { txn in
+            var result: [ChatTurn] = []
+            try txn.forEach(turns, prefix: CompositeKey<TimeOrderedID, TimeOrderedID>.prefix(sessionID)) { (_, turn) throws(KVError) in
+                result.append(turn)
+                return true
+            }
+            return result
+        }
+    }
+
+    static func owner(session: TimeOrderedID, turn: TimeOrderedID) -> String { "\(session)/\(turn)" }
+
+    /// Appends a turn to the principal's session and indexes it, in one transaction.
+    public func append(_ role: ChatTurn.Role, text: String, to sessionID: TimeOrderedID, by principal: Principal,
+                       suggestedTools: [String] = [], runID: String? = nil, now: Date = Date()) async throws -> ChatTurn {
+        guard !text.isEmpty, text.utf8.count <= 32 * 1024 else { throw AccessError.invalid("a message is 1 byte to 32 KiB") }
+        var session = try session(sessionID, for: principal, reading: false)
+        try await prepare()
+        let vector = try await embedder.embed([text])[0]
+        let turn = ChatTurn(id: TimeOrderedID.generate(now: now), sessionID: sessionID, role: role, text: text,
+                            suggestedTools: suggestedTools, runID: runID, createdAt: now)
+        session.turnCount += 1
+        session.updatedAt = now
+        let updated = session
+        try await environment.write { [self] txn in
+            guard try txn.exists(sessions, (updated.organizationID, sessionID)) else { throw AccessError.notFound("session") }
+            try txn.put(turns, (sessionID, turn.id), turn)
+            try txn.put(sessions, (updated.organizationID, sessionID), updated)
+            try vectors.upsert(Self.collection, owner: Self.owner(session: sessionID, turn: turn.id),
+                               partition: Self.partition(organization: updated.organizationID, owner: updated.ownerID), vector: vector, in: txn)
+        }
+        return turn
+    }
+
+    /// A turn found by meaning.
+    public struct Match: Sendable {
+        public let session: ChatSession
+        public let turn: ChatTurn
+        public let score: Float
+    }
+
+    /// The caller's turns closest in meaning to `query` (the organization's, with
+    /// `sessions:read-all`), re-ranked so that turns sharing the query's words come first
+    /// among near ties.
+    public func search(_ query: String, for principal: Principal, limit: Int = 10) async throws -> [Match] {
+        guard let organizationID = principal.organizationID, (try? vectors.index(Self.collection)) != nil else { return [] }
+        let partitions: [String]
+        if principal.has(.sessionsReadAll) {
+            partitions = try organizations.members(of: organizationID).map { Self.partition(organization: organizationID, owner: $0.user.id) }
+                + [Self.partition(organization: organizationID, owner: principal.user.id)]
+        } else {
+            partitions = [Self.partition(organization: organizationID, owner: principal.user.id)]
+        }
+        let vector = try await embedder.embed([query])[0]
+        let hits = try vectors.search(Self.collection, vector: vector, k: max(limit * 4, 40), partitions: partitions)
+        let queryWords = Set(HashingEmbedder.words(query))
+        return try environment.read { txn in
+            var matches: [Match] = []
+            for hit in hits {
+                let parts = hit.owner.split(separator: "/")
+                guard parts.count == 2, let sessionID = TimeOrderedID(String(parts[0])), let turnID = TimeOrderedID(String(parts[1])),
+                      let turn = try txn.get(turns, (sessionID, turnID)), let session = try txn.get(sessions, (organizationID, sessionID))
+                else { continue }
+                let shared = queryWords.isEmpty ? 0 : Float(queryWords.intersection(HashingEmbedder.words(turn.text)).count) / Float(queryWords.count)
+                matches.append(Match(session: session, turn: turn, score: (1 - hit.distance) + 0.15 * shared))
+            }
+            return Array(matches.sorted { $0.score > $1.score }.prefix(limit))
+        }
+    }
+}

@@ -1,0 +1,95 @@
+public import FoundationEssentials
+public import KV
+import Vector
+
+/// Finds tools by meaning: every installed tool's title, description and category are
+/// embedded in the `tools` collection, partitioned by pack, so a search sees only the packs
+/// the caller's organization enabled.
+///
+/// Guarantees: `refresh` brings the index in line with the installed packs (new and changed
+/// tools embedded, removed ones deleted) in one transaction; a tool's vector is recomputed
+/// only when its text or the embedder changes.
+public final class ToolSearch: Sendable {
+    let environment: Environment
+    let catalog: ToolCatalog
+    let vectors: VectorCollections
+    let embedder: any Embedder
+    /// tool name → digest of the embedded text and embedder.
+    let digests: Table<StringKey, StringKey>
+    static let collection = "tools"
+
+    init(environment: Environment, catalog: ToolCatalog, vectors: VectorCollections, embedder: any Embedder) throws {
+        self.environment = environment
+        self.catalog = catalog
+        self.vectors = vectors
+        self.embedder = embedder
+        digests = try environment.table("tool_embeddings", key: StringKey.self, value: StringKey.self)
+    }
+
+    static func text(_ tool: Tool) -> String {
+        "\(tool.title). \(tool.description) \(tool.category). \(tool.name.replacing(".", with: " ").replacing("-", with: " "))"
+    }
+
+    /// Embeds what changed since the last refresh; returns how many tools were (re)embedded.
+    @discardableResult
+    public func refresh() async throws -> Int {
+        if (try? vectors.index(Self.collection)) == nil {
+            do { try await vectors.create(Self.collection, dimension: embedder.identity.dimension, metric: .cosine) } catch VectorError.collectionExists {}
+        }
+        let packs = try catalog.packs()
+        let stored = try environment.read { txn in
+            var result: [String: String] = [:]
+            try txn.forEach(digests) { (name, digest) throws(KVError) in
+                result[name] = digest
+                return true
+            }
+            return result
+        }
+        var changed: [(tool: Tool, pack: String, digest: String)] = []
+        var present: Set<String> = []
+        for pack in packs {
+            for tool in pack.tools {
+                present.insert(tool.name)
+                let digest = Crypto.sha256(Array((embedder.identity.description + "\n" + Self.text(tool)).utf8)).hexString
+                if stored[tool.name] != digest { changed.append((tool, pack.name, digest)) }
+            }
+        }
+        let removed = Set(stored.keys).subtracting(present)
+        guard !changed.isEmpty || !removed.isEmpty else { return 0 }
+        let embeddings = try await embedder.embed(changed.map { Self.text($0.tool) })
+        let updates = changed
+        try await environment.write { [self] txn in
+            for (entry, vector) in zip(updates, embeddings) {
+                try vectors.upsert(Self.collection, owner: entry.tool.name, partition: entry.pack, vector: vector, in: txn)
+                try txn.put(digests, entry.tool.name, entry.digest)
+            }
+            for name in removed {
+                try vectors.remove(Self.collection, owner: name, in: txn)
+                _ = try txn.delete(digests, name)
+            }
+        }
+        return changed.count
+    }
+
+    /// A tool and how close it is to the query (cosine similarity).
+    public struct Suggestion: Sendable {
+        public let tool: Tool
+        public let score: Float
+    }
+
+    /// The organization's tools closest in meaning to `query`, best first, at least
+    /// `minimumScore` similar.
+    /// The index is refreshed first (cheap when nothing changed: a digest per tool), so a pack
+    /// installed a moment ago is searchable at once.
+    public func suggest(_ query: String, in organizationID: UUID, limit: Int = 5, minimumScore: Float = 0.12) async throws -> [Suggestion] {
+        try await refresh()
+        let packs = try catalog.enabledPacks(in: organizationID)
+        guard !packs.isEmpty, (try? vectors.index(Self.collection)) != nil else { return [] }
+        let vector = try await embedder.embed([query])[0]
+        return try vectors.search(Self.collection, vector: vector, k: limit, partitions: Array(packs)).compactMap { hit in
+            let score = 1 - hit.distance
+            guard score >= minimumScore, let tool = try catalog.tool(named: hit.owner, in: organizationID) else { return nil }
+            return Suggestion(tool: tool, score: score)
+        }
+    }
+}
