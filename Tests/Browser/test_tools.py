@@ -13,13 +13,15 @@ from conftest import console_errors, first_start_password
 from test_access import sign_in
 
 
-def prepare(portal):
-    """The administrator enables the host pack and creates the operator olga (through the API)."""
+def prepare(portal, enable_packs=()):
+    """The administrator creates the operator olga and enables `enable_packs` (through the API)."""
     admin = requests.Session()
     answer = admin.post(portal.url + "api/auth/login", json={"username": "admin", "password": first_start_password(portal)})
     assert answer.status_code == 200, answer.text
     admin.headers["X-CSRF-Token"] = answer.json()["csrfToken"]
     assert admin.post(portal.url + "api/users", json={"username": "olga", "displayName": "Olga Operator", "password": "olga-password-1", "role": "operator"}).status_code == 201
+    for pack in enable_packs:
+        assert admin.post(portal.url + f"api/packs/{pack}/enabled", json={"enabled": True}).status_code == 204
 
 
 def test_a_risky_run_waits_for_another_persons_approval_and_the_result_arrives_live(portal, browser, second_browser):

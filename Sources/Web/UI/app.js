@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const statusElement = $("server-status");
-const pages = ["welcome", "signin", "page-home", "page-tool", "page-run", "page-approvals", "page-audit", "page-packs",
+const pages = ["welcome", "signin", "page-home", "page-tool", "page-run", "page-chat", "page-search", "page-approvals", "page-audit", "page-packs",
   "page-users", "page-keys", "page-orgs", "page-sso", "refused"];
 let me = null; // GET /api/me, or null when signed out
 
@@ -44,6 +44,7 @@ function show(id) {
 
 function renderChrome() {
   $("user-menu").hidden = !me;
+  $("global-search-form").hidden = !me || !me.permissions.includes("chat:use");
   for (const link of document.querySelectorAll("#mainnav a[data-permission]")) {
     link.hidden = !me || !me.permissions.includes(link.dataset.permission);
   }
@@ -187,6 +188,9 @@ async function route() {
   if (page === "admin/packs") return showPacks();
   if (page === "approvals") return showApprovals();
   if (page === "audit") return showAudit();
+  if (page === "chat") return showChat(null);
+  if (page.startsWith("chat/")) return showChat(page.slice(5));
+  if (page.startsWith("search")) return showSearch(new URLSearchParams(page.split("?")[1] || "").get("q") || "");
   if (page.startsWith("tools/")) return showTool(decodeURIComponent(page.slice(6)));
   if (page.startsWith("runs/")) return showRun(page.slice(5));
   return showHome();
@@ -285,8 +289,9 @@ async function showTool(name) {
   show("page-tool");
 }
 
-/** One form field from a property of the tool's JSON Schema; the server validates again. */
-function fieldFor(name, property, required) {
+/** One form field from a property of the tool's JSON Schema; the server validates again.
+ *  `prefix` keeps ids unique when several forms are on one page. */
+function fieldFor(name, property, required, prefix = "field") {
   const label = element("label", `${property.title || name}${required ? " *" : ""}`);
   let input;
   if (Array.isArray(property.enum)) {
@@ -305,19 +310,19 @@ function fieldFor(name, property, required) {
     if (property.maxLength !== undefined) input.maxLength = property.maxLength;
   }
   if (property.default !== undefined && property.type !== "boolean") input.value = String(property.default);
-  input.id = `field-${name}`;
+  input.id = `${prefix}-${name}`;
   input.dataset.field = name;
   input.dataset.type = property.type || "string";
   input.required = required;
   label.append(input);
   if (property.description) label.append(element("span", property.description, { class: "field-hint" }));
-  label.append(element("span", "", { class: "error", id: `field-error-${name}`, role: "alert" }));
+  label.append(element("span", "", { class: "error", id: `${prefix}-error-${name}`, role: "alert" }));
   return label;
 }
 
-function collectInput() {
+function collectInput(container = $("tool-fields")) {
   const input = {};
-  for (const field of $("tool-fields").querySelectorAll("[data-field]")) {
+  for (const field of container.querySelectorAll("[data-field]")) {
     const name = field.dataset.field;
     if (field.type === "checkbox") {
       input[name] = field.checked;
@@ -469,6 +474,145 @@ async function showPacks() {
   }));
   show("page-packs");
 }
+
+// ---- Assistant and search ------------------------------------------------------------------
+
+let currentSession = null;
+
+/** Text with `[[marked]]` words as <mark> elements (text nodes only, never HTML). */
+function highlighted(text) {
+  const span = document.createElement("span");
+  for (const [index, part] of text.split(/\[\[|\]\]/).entries()) {
+    span.append(index % 2 === 1 ? element("mark", part) : document.createTextNode(part));
+  }
+  return span;
+}
+
+async function showChat(sessionID) {
+  const list = await api("GET", "/api/sessions?limit=50");
+  if (!list.ok) return refuse(list);
+  if (!sessionID && list.body.sessions.length > 0) sessionID = list.body.sessions[0].id;
+  currentSession = sessionID;
+  $("chat-session-list").replaceChildren(...list.body.sessions.map((session) => {
+    const item = document.createElement("li");
+    const link = element("a", session.title, { href: `#/chat/${session.id}`, "data-session": session.id });
+    if (session.id === sessionID) link.setAttribute("aria-current", "true");
+    item.append(link);
+    return item;
+  }));
+  $("chat-error").textContent = "";
+  if (!sessionID) {
+    $("chat-title").textContent = "Assistant";
+    $("chat-turns").replaceChildren();
+    show("page-chat");
+    return;
+  }
+  const turns = await api("GET", `/api/sessions/${sessionID}/turns`);
+  if (!turns.ok) return refuse(turns);
+  const session = list.body.sessions.find((s) => s.id === sessionID);
+  $("chat-title").textContent = session ? session.title : "Conversation";
+  $("chat-turns").replaceChildren(...turns.body.turns.map(renderTurn));
+  show("page-chat");
+}
+
+function renderTurn(turn) {
+  const item = element("li", turn.text, { "data-role": turn.role, "data-turn": turn.id });
+  if (turn.runID) {
+    const link = element("a", "Open the run", { href: `#/runs/${turn.runID}`, class: "run-link" });
+    item.append(document.createElement("br"), link);
+  }
+  for (const name of turn.suggestedTools || []) item.append(suggestionForm(name, turn.id));
+  return item;
+}
+
+/** A suggested tool as a ready-to-fill form that runs it through the catalog's path. */
+function suggestionForm(name, turnID) {
+  const form = element("form", undefined, { class: "suggestion", "data-tool": name });
+  const fields = document.createElement("div");
+  const status = element("p", "", { class: "muted", role: "status" });
+  const button = element("button", "Run", { type: "submit" });
+  form.append(element("strong", name), fields, button, status);
+  const prefix = `s-${turnID.slice(-8)}-${name.replace(/[^a-z0-9]/g, "-")}`;
+  api("GET", `/api/tools/${encodeURIComponent(name)}`).then((result) => {
+    if (!result.ok) {
+      status.textContent = problemText(result);
+      button.disabled = true;
+      return;
+    }
+    const tool = result.body;
+    form.querySelector("strong").textContent = tool.title;
+    const required = new Set(tool.inputSchema.required || []);
+    fields.replaceChildren(...Object.entries(tool.inputSchema.properties || {}).map(([field, property]) => fieldFor(field, property, required.has(field), prefix)));
+    button.disabled = !tool.canRun;
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    status.textContent = "";
+    const result = await api("POST", `/api/tools/${encodeURIComponent(name)}/runs`, { input: collectInput(fields) });
+    if (!result.ok) {
+      status.textContent = problemText(result);
+      return;
+    }
+    status.replaceChildren(document.createTextNode(`${result.body.status}. `), element("a", "Open the run", { href: `#/runs/${result.body.id}` }));
+  });
+  return form;
+}
+
+$("chat-new").addEventListener("click", async () => {
+  const result = await api("POST", "/api/sessions", { title: "New conversation" });
+  if (!result.ok) {
+    $("chat-error").textContent = problemText(result);
+    return;
+  }
+  location.hash = `#/chat/${result.body.id}`;
+});
+
+$("chat-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("chat-error").textContent = "";
+  const text = $("chat-input").value.trim();
+  if (!text) return;
+  if (!currentSession) {
+    const created = await api("POST", "/api/sessions", { title: text.slice(0, 60) });
+    if (!created.ok) {
+      $("chat-error").textContent = problemText(created);
+      return;
+    }
+    currentSession = created.body.id;
+    history.replaceState(null, "", `#/chat/${currentSession}`);
+  }
+  $("chat-send").disabled = true;
+  const result = await api("POST", `/api/sessions/${currentSession}/turns`, { text });
+  $("chat-send").disabled = false;
+  if (!result.ok) {
+    $("chat-error").textContent = problemText(result);
+    return;
+  }
+  $("chat-input").value = "";
+  await showChat(currentSession);
+});
+
+async function showSearch(query) {
+  $("global-search").value = query;
+  const result = await api("GET", `/api/search?q=${encodeURIComponent(query)}`);
+  if (!result.ok) return refuse(result);
+  $("search-results").replaceChildren(...result.body.results.map((hit) => {
+    const item = document.createElement("li");
+    item.dataset.kind = hit.kind;
+    const href = hit.kind === "turn" ? `#/chat/${hit.sessionID}` : `#/tools/${encodeURIComponent(hit.tool)}`;
+    item.append(element("a", hit.title, { href, class: "result-link" }), element("span", ` (${hit.kind === "turn" ? "conversation" : "tool"})`, { class: "muted" }),
+      document.createElement("br"), highlighted(hit.snippet));
+    return item;
+  }));
+  $("search-empty").hidden = result.body.results.length > 0;
+  show("page-search");
+}
+
+$("global-search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const query = $("global-search").value.trim();
+  if (query) location.hash = `#/search?q=${encodeURIComponent(query)}`;
+});
 
 // ---- Live updates (server-sent events) ---------------------------------------------------
 
