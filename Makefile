@@ -38,7 +38,11 @@ test: test-deps
 
 ## One self-contained executable: static Swift runtime, liblmdb, libcrypto and zlib inside.
 dist: deps
-	$(SWIFT) build -c release --product portal $(STATIC_FLAGS)
+	@# Dependencies that ask for "-lz" (swift-nio-extras' zlib shim) must get the static
+	@# archive too: a search directory holding only libz.a comes before the system's.
+	mkdir -p .build/static-libs
+	ln -sf "$$(gcc -print-file-name=libz.a)" .build/static-libs/libz.a
+	$(SWIFT) build -c release --product portal $(STATIC_FLAGS) -Xlinker -L$(CURDIR)/.build/static-libs
 	mkdir -p $(DIST)
 	rm -f $(DIST)/portal
 	cp "$$($(SWIFT) build -c release --show-bin-path)/portal" $(DIST)/portal
