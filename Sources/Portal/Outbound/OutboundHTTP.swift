@@ -24,6 +24,8 @@ public struct OutboundHTTP: Sendable {
         public let status: Int
         public let body: [UInt8]
         public let contentType: String?
+        /// `Retry-After` in seconds, when the server sent one as a number.
+        public var retryAfterSeconds: Int? = nil
     }
 
     /// `GET url`, with `Accept: application/json`.
@@ -47,7 +49,8 @@ public struct OutboundHTTP: Sendable {
         do {
             let response = try await Self.client.execute(request, timeout: .seconds(seconds))
             let buffer = try await response.body.collect(upTo: maximumBodyBytes)
-            return Response(status: Int(response.status.code), body: Array(buffer.readableBytesView), contentType: response.headers.first(name: "Content-Type"))
+            return Response(status: Int(response.status.code), body: Array(buffer.readableBytesView), contentType: response.headers.first(name: "Content-Type"),
+                            retryAfterSeconds: response.headers.first(name: "Retry-After").flatMap { Int($0) })
         } catch let error as NIOTooManyBytesError {
             _ = error
             throw .tooLarge(url: Self.redacted(url), limit: maximumBodyBytes)
