@@ -47,6 +47,10 @@ public struct TimeOrderedID: Hashable, Comparable, Sendable, Codable, CustomStri
 
     public var description: String { uuid.uuidString.lowercased() }
 
+    /// Below and above every generated id: bounds for range scans.
+    public static let lowest = TimeOrderedID(uuid: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+    public static let highest = TimeOrderedID(uuid: UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255)))
+
     public init?(_ string: String) {
         guard let uuid = UUID(uuidString: string) else { return nil }
         self.uuid = uuid

@@ -22,7 +22,7 @@ public struct PortalContext: RequestContext {
     public var requestID: String = ""
     /// Who is calling, once `AuthenticationMiddleware` has resolved it.
     public var principal: Principal? {
-        didSet { outcome.principalID = principal.map { $0.apiKeyID.map { "key:\($0)" } ?? "user:\($0.user.id)" } }
+        didSet { outcome.principalID = principal?.id }
     }
     /// Shared with the middleware outside the one that authenticates (contexts are values,
     /// so this is how the request log learns who called).

@@ -103,6 +103,21 @@ import Vector
         #expect(try chat.turns(of: disk.id).isEmpty)
     }
 
+    /// The tool index catches up with a pack installed after the first search.
+    @Test func aPackInstalledAfterTheFirstSearchIsFoundByMeaning() async throws {
+        let world = try await ToolRunTests.World()
+        let search = world.core.toolSearch
+        #expect(try await search.suggest("open an incident ticket", in: world.organization.id).allSatisfy { !$0.tool.name.hasPrefix("itsm.") })
+        let root = try #require(try world.core.accounts.user(named: "root"))
+        let pack = try JSONDecoder().decode(ToolPack.self, from: Data(#"""
+        {"name":"itsm","title":"ITSM","version":"1","description":"","tools":[{"name":"itsm.open-incident","title":"Open an incident ticket",
+         "description":"Opens an incident ticket for an outage","category":"ITSM","risk":"low","inputSchema":{"type":"object"},"executor":{"type":"builtin","name":"host.kernel"}}]}
+        """#.utf8))
+        try await world.core.tools.install(pack, by: Principal(user: root, organizationID: world.organization.id, role: nil, sessionKey: nil, csrfToken: nil))
+        try await world.core.tools.setEnabled(true, pack: "itsm", by: world.admin)
+        #expect(try await search.suggest("open an incident ticket", in: world.organization.id).first?.tool.name == "itsm.open-incident")
+    }
+
     @Test func theAssistantWithoutAModelSuggestsToolsAndRunsSlashCommands() async throws {
         let world = try await ToolRunTests.World()
         let session = try await world.core.chat.create(title: "Help", by: world.operator_)

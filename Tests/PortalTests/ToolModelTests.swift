@@ -106,6 +106,7 @@ import Testing
             (good.replacingOccurrences(of: "{{input.a}}", with: "{{env.HOME}}"), "malformed template"),
             (good.replacingOccurrences(of: "{{input.a}}", with: "{{secret.token}}"), "only be used in HTTP headers"),
             (good.replacingOccurrences(of: #""executable":"df""#, with: #""executable":"/bin/sh""#), "not a path"),
+            (good.replacingOccurrences(of: #"{"type":"command","executable":"df","arguments":["{{input.a}}"]}"#, with: #"{"type":"builtin","name":"host.nope"}"#), "no builtin tool"),
             (good.replacingOccurrences(of: #""type":"object","#, with: #""type":"string","#), "type object"),
             (#"{"name":"x.h","title":"T","description":"","category":"C","risk":"read","inputSchema":{"type":"object","properties":{"host":{"type":"string"}}},"executor":{"type":"http","request":{"url":"https://{{input.host}}/x"}}}"#, "host must be literal"),
             (#"{"name":"x.h","title":"T","description":"","category":"C","risk":"read","inputSchema":{"type":"object"},"executor":{"type":"http","request":{"url":"https://api.example/x?k={{secret.k}}"}}}"#, "only be used in HTTP headers"),

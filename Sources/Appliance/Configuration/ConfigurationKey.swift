@@ -1,3 +1,5 @@
+import Portal
+
 /// One setting the portal understands: its name in the file (`section.key`), its environment
 /// variable (`PORTAL_SECTION_KEY`), its type and range, its default, and whether it is secret.
 struct ConfigurationKey: Sendable {
@@ -64,8 +66,8 @@ struct ConfigurationKey: Sendable {
         .init("ratelimit.tool_run_per_minute", .integer(1...1_000_000), default: "30", help: "Tool runs per minute per client address and per principal."),
         .init("ratelimit.tool_run_burst", .integer(1...1_000_000), default: "10", help: "Tool runs allowed at once."),
         .init("metrics.token", .string, default: nil, secret: true, help: "When set, GET /metrics needs `Authorization: Bearer <token>`."),
-        .init("tools.search_path", .string, default: "/usr/local/bin:/usr/bin:/bin", help: "Where command tools' executables are looked up (colon-separated)."),
-        .init("tools.allowed_executables", .string, default: "oci,df,ps,systemctl,uptime,ip,ss",
+        .init("tools.search_path", .string, default: ToolRuntimeOptions.defaultSearchPath.joined(separator: ":"), help: "Where command tools' executables are looked up (colon-separated)."),
+        .init("tools.allowed_executables", .string, default: ToolRuntimeOptions.defaultAllowedExecutables.joined(separator: ","),
               help: "The executables command tools may run (comma-separated names)."),
         .init("audit.retention_days", .integer(1...36_500), default: "365", help: "Audit entries older than this are pruned (the chain stays verifiable)."),
         .init("log.level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info", help: "Lowest level logged."),

@@ -32,6 +32,11 @@ public struct Principal: Sendable, Equatable {
     }
 
     public func has(_ permission: Permission) -> Bool { permissions.contains(permission) }
+
+    /// `user:<id>` or `key:<id>`: who acted, for logs, rate limits and the audit trail.
+    public var id: String { Self.id(user: user.id, apiKey: apiKeyID) }
+
+    static func id(user: UUID, apiKey: UUID?) -> String { apiKey.map { "key:\($0)" } ?? "user:\(user)" }
 }
 
 /// Sign-in, sessions and sign-out.
@@ -192,8 +197,4 @@ struct SignInThrottle {
     }
 
     mutating func clear(_ key: String) { failures[key] = nil }
-}
-
-extension Duration {
-    var timeInterval: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -60,12 +60,7 @@ public final class ChatSessions: Sendable {
 
     /// Creates the turns collection on first use.
     func prepare() async throws {
-        guard (try? vectors.index(Self.collection)) == nil else { return }
-        do {
-            try await vectors.create(Self.collection, dimension: embedder.identity.dimension, metric: .cosine)
-        } catch VectorError.collectionExists {
-            // Created concurrently.
-        }
+        try await vectors.createIfMissing(Self.collection, dimension: embedder.identity.dimension, metric: .cosine)
     }
 
     static func partition(organization: UUID, owner: UUID) -> String { "\(organization)/\(owner)" }
@@ -101,9 +96,7 @@ public final class ChatSessions: Sendable {
         guard let organizationID = principal.organizationID else { return [] }
         return try environment.read { txn in
             var result: [ChatSession] = []
-            let lower = (organizationID, principal.user.id, TimeOrderedID(uuid: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))))
-            let upper = (organizationID, principal.user.id, before ?? TimeOrderedID(uuid: UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255))))
-            try txn.forEach(byOwner, from: lower, to: upper, direction: .reverse) { (key, _) throws(KVError) in
+            try txn.forEach(byOwner, from: (organizationID, principal.user.id, .lowest), to: (organizationID, principal.user.id, before ?? .highest), direction: .reverse) { (key, _) throws(KVError) in
                 if let session = try txn.get(sessions, (organizationID, key.2)) { result.append(session) }
                 return result.count < limit
             }

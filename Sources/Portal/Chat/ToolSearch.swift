@@ -1,5 +1,6 @@
 public import FoundationEssentials
 public import KV
+import Synchronization
 import Vector
 
 /// Finds tools by meaning: every installed tool's title, description and category are
@@ -17,6 +18,8 @@ public final class ToolSearch: Sendable {
     /// tool name → digest of the embedded text and embedder.
     let digests: Table<StringKey, StringKey>
     static let collection = "tools"
+    /// The catalog revision the index was last brought up to date with.
+    private let indexedRevision = Mutex<Int?>(nil)
 
     init(environment: Environment, catalog: ToolCatalog, vectors: VectorCollections, embedder: any Embedder) throws {
         self.environment = environment
@@ -33,9 +36,7 @@ public final class ToolSearch: Sendable {
     /// Embeds what changed since the last refresh; returns how many tools were (re)embedded.
     @discardableResult
     public func refresh() async throws -> Int {
-        if (try? vectors.index(Self.collection)) == nil {
-            do { try await vectors.create(Self.collection, dimension: embedder.identity.dimension, metric: .cosine) } catch VectorError.collectionExists {}
-        }
+        try await vectors.createIfMissing(Self.collection, dimension: embedder.identity.dimension, metric: .cosine)
         let packs = try catalog.packs()
         let stored = try environment.read { txn in
             var result: [String: String] = [:]
@@ -79,10 +80,14 @@ public final class ToolSearch: Sendable {
 
     /// The organization's tools closest in meaning to `query`, best first, at least
     /// `minimumScore` similar.
-    /// The index is refreshed first (cheap when nothing changed: a digest per tool), so a pack
-    /// installed a moment ago is searchable at once.
+    /// The first search, and the first after a pack is installed, brings the index up to date,
+    /// so a pack installed a moment ago is searchable at once; other searches do no such work.
     public func suggest(_ query: String, in organizationID: UUID, limit: Int = 5, minimumScore: Float = 0.12) async throws -> [Suggestion] {
-        try await refresh()
+        let revision = catalog.revision
+        if indexedRevision.withLock({ $0 }) != revision {
+            try await refresh()
+            indexedRevision.withLock { $0 = revision }
+        }
         let packs = try catalog.enabledPacks(in: organizationID)
         guard !packs.isEmpty, (try? vectors.index(Self.collection)) != nil else { return [] }
         let vector = try await embedder.embed([query])[0]

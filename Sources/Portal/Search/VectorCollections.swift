@@ -58,6 +58,16 @@ public final class VectorCollections: Sendable {
 
     // MARK: Collections
 
+    /// Creates the collection unless it exists (with whatever parameters it was created with).
+    public func createIfMissing(_ name: String, dimension: Int, metric: Metric) async throws {
+        guard (try? index(name)) == nil else { return }
+        do {
+            try await create(name, dimension: dimension, metric: metric)
+        } catch VectorError.collectionExists {
+            // Created concurrently.
+        }
+    }
+
     /// Creates a collection. Names are 1–64 characters of letters, digits, `-`, `_` and `.`.
     public func create(_ name: String, dimension: Int, metric: Metric, parameters: HNSWParameters = HNSWParameters()) async throws {
         guard (1...64).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
@@ -162,7 +172,8 @@ public final class VectorCollections: Sendable {
     /// The members of `partitions` in collection `name`, as a search filter. Each partition's
     /// set is read once and then follows commits.
     public func filter(_ name: String, partitions: [String]) throws -> VectorFilter {
-        let capacity = try index(name).count + (try index(name).deletedCount)
+        let index = try index(name)
+        let capacity = index.count + index.deletedCount
         return try partitionFilters.withLock { (cache) throws -> VectorFilter in
             var union = VectorFilter(capacity: capacity)
             for partition in Set(partitions) {

@@ -1,4 +1,3 @@
-import Dispatch
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -21,10 +20,10 @@ struct BuiltinTools: Sendable {
         case "host.memory": result = try Self.memory()
         case "host.load": result = try Self.load()
         case "host.kernel": result = Self.kernel()
-        case "host.dns-lookup": result = try await Self.offload { try Self.lookup(input["name"]?.string ?? "") }
+        case "host.dns-lookup": result = try await onOwnThread("portal.builtin-tool") { try Self.lookup(input["name"]?.string ?? "") }
         case "host.tcp-check":
             let timeout = min(input["timeoutSeconds"]?.integer ?? 5, limits.timeoutSeconds)
-            result = try await Self.offload { try Self.tcpCheck(host: input["host"]?.string ?? "", port: input["port"]?.integer ?? 0, timeoutSeconds: timeout) }
+            result = try await onOwnThread("portal.builtin-tool") { try Self.tcpCheck(host: input["host"]?.string ?? "", port: input["port"]?.integer ?? 0, timeoutSeconds: timeout) }
         case "host.http-check": result = await httpCheck(url: input["url"]?.string ?? "", limits: limits)
         case "host.signal-process": result = try Self.signal(pid: input["pid"]?.integer ?? 0, name: input["signal"]?.string ?? "TERM")
         default: throw ToolError.invalidTool("no builtin tool '\(name)'")
@@ -33,15 +32,6 @@ struct BuiltinTools: Sendable {
         let truncated = text.utf8.count > limits.maxOutputBytes
         if truncated { text = String(decoding: text.utf8.prefix(limits.maxOutputBytes), as: UTF8.self) }
         return ToolOutput(succeeded: true, text: text, json: truncated ? nil : result, error: "", exitCode: nil, truncated: truncated)
-    }
-
-    /// Blocking system calls (DNS, connect) run on a thread of their own (a private serial
-    /// queue overcommits), never on the cooperative pool.
-    private static func offload(_ work: @escaping @Sendable () throws -> JSONAny) async throws -> JSONAny {
-        let result: Result<JSONAny, any Error> = await withCheckedContinuation { continuation in
-            DispatchQueue(label: "portal.builtin-tool").async { continuation.resume(returning: Result { try work() }) }
-        }
-        return try result.get()
     }
 
     static func readFile(_ path: String) throws -> String {
@@ -134,7 +124,7 @@ struct BuiltinTools: Sendable {
             cursor = entry.pointee.ai_next
         }
         return .object(["name": .string(name), "resolved": .bool(true), "addresses": .array(addresses.map { .string($0) }),
-                        "milliseconds": .number(milliseconds(since: started))])
+                        "milliseconds": .number(started.elapsedMilliseconds)])
     }
 
     /// Opens a TCP connection to `host:port` within the timeout and closes it.
@@ -170,7 +160,7 @@ struct BuiltinTools: Sendable {
             }
         }
         var result: [String: JSONAny] = ["host": .string(host), "port": .number(Double(port)), "reachable": .bool(error == nil),
-                                         "milliseconds": .number(milliseconds(since: started))]
+                                         "milliseconds": .number(started.elapsedMilliseconds)]
         if let address = numericHost(entry.ai_addr, entry.ai_addrlen) { result["address"] = .string(address) }
         if let error { result["error"] = .string(error) }
         return .object(result)
@@ -185,10 +175,10 @@ struct BuiltinTools: Sendable {
         do {
             let response = try await client.send(url: url, method: "GET", headers: [("User-Agent", "portal-http-check")], body: nil)
             return .object(["url": .string(url), "status": .number(Double(response.status)), "ok": .bool((200..<400).contains(response.status)),
-                            "milliseconds": .number(Self.milliseconds(since: started)), "bytes": .number(Double(response.body.count)),
+                            "milliseconds": .number(started.elapsedMilliseconds), "bytes": .number(Double(response.body.count)),
                             "contentType": response.contentType.map { .string($0) } ?? .null])
         } catch {
-            return .object(["url": .string(url), "ok": .bool(false), "error": .string(error.description), "milliseconds": .number(Self.milliseconds(since: started))])
+            return .object(["url": .string(url), "ok": .bool(false), "error": .string(error.description), "milliseconds": .number(started.elapsedMilliseconds)])
         }
     }
 
@@ -208,10 +198,5 @@ struct BuiltinTools: Sendable {
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         guard getnameinfo(address, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST) == 0 else { return nil }
         return String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    static func milliseconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return ((Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15) * 100).rounded() / 100
     }
 }

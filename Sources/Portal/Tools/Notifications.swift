@@ -52,6 +52,4 @@ public final class Notifications: Sendable {
     public func publish(_ notification: PortalNotification) {
         for continuation in subscribers.withLock({ Array($0.values) }) { continuation.yield(notification) }
     }
-
-    var subscriberCount: Int { subscribers.withLock { $0.count } }
 }

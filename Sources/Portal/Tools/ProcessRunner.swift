@@ -1,5 +1,4 @@
 import CSpawn
-import Dispatch
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -28,17 +27,10 @@ public struct ProcessRunner: Sendable {
 
     public func run(executable: String, arguments: [String], environment: [String: String], directory: String,
                     timeout: Duration, maxOutputBytes: Int) async throws(ToolError) -> Outcome {
-        let result: Result<Outcome, ToolError> = await withCheckedContinuation { continuation in
-            // A private serial queue is overcommitting: it gets a thread of its own even when
-            // the global pool's few threads (one per core) are all busy waiting on processes.
-            DispatchQueue(label: "portal.process").async {
-                continuation.resume(returning: Result { () throws(ToolError) in
-                    try Self.spawnAndWait(executable: executable, arguments: arguments, environment: environment, directory: directory,
-                                          timeout: timeout, maxOutputBytes: maxOutputBytes)
-                })
-            }
+        try await onOwnThread("portal.process") { () throws(ToolError) in
+            try Self.spawnAndWait(executable: executable, arguments: arguments, environment: environment, directory: directory,
+                                  timeout: timeout, maxOutputBytes: maxOutputBytes)
         }
-        return try result.get()
     }
 
     private static func spawnAndWait(executable: String, arguments: [String], environment: [String: String], directory: String,
@@ -97,7 +89,7 @@ public struct ProcessRunner: Sendable {
                 break
             }
             var fds = open.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
-            let milliseconds = Int32(min(Double(remaining.components.seconds) * 1000 + Double(remaining.components.attoseconds) / 1e15 + 1, 60_000))
+            let milliseconds = Int32(min(remaining.milliseconds + 1, 60_000))
             let ready = poll(&fds, nfds_t(fds.count), milliseconds)
             if ready < 0 && errno == EINTR { continue }
             guard ready > 0 else { continue }

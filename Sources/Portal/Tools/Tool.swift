@@ -73,6 +73,9 @@ public struct Tool: Codable, Sendable, Equatable {
         for template in secretUsers where template.references.contains(where: { if case .secret = $0 { true } else { false } }) {
             throw fail("secrets may only be used in HTTP headers ('\(template.text)')")
         }
+        if case let .builtin(builtin) = executor, !BuiltinTools.names.contains(builtin) {
+            throw fail("there is no builtin tool '\(builtin)'")
+        }
         if case let .command(executable, _) = executor {
             guard !executable.isEmpty, !executable.contains("/") else { throw fail("the executable is a name looked up on the tools path, not a path") }
         }

@@ -1,5 +1,6 @@
 public import FoundationEssentials
 import KV
+import Synchronization
 
 /// Tool packs and which organizations enabled them.
 ///
@@ -13,6 +14,11 @@ public final class ToolCatalog: Sendable {
     let events: SecurityEvents
     /// The packs compiled into the binary, by name.
     public let shipped: [String: ToolPack]
+    private let installs = Atomic<Int>(0)
+
+    /// Changes whenever the installed tools change (a custom pack installed or replaced), so
+    /// that what is derived from them (the tool search index) knows when to catch up.
+    public var revision: Int { installs.load(ordering: .acquiring) }
 
     struct PackEnablement: Codable, Sendable {
         var schemaVersion = 1
@@ -59,9 +65,10 @@ public final class ToolCatalog: Sendable {
         guard shipped[pack.name] == nil else { throw AccessError.conflict("'\(pack.name)' is a shipped pack; choose another name") }
         let event = SecurityEvent(kind: .packInstalled, userID: actor.user.id, username: actor.user.username, organizationID: nil,
                                   detail: "\(pack.name) \(pack.version), \(pack.tools.count) tools")
-        try await environment.write { [customPacks, events] txn in
+        try await environment.write { [self] txn in
             try txn.put(customPacks, pack.name, pack)
             try events.record(event, in: txn)
+            txn.afterCommit { self.installs.add(1, ordering: .releasing) }
         }
     }
 

@@ -52,9 +52,11 @@ public struct ToolRuntimeOptions: Sendable {
     /// Each run gets a fresh directory under this one, removed after the run.
     public var workRoot: String
 
-    public static let defaultAllowedExecutables: Set<String> = ["oci", "df", "ps", "systemctl", "uptime", "ip", "ss"]
+    /// What the shipped packs run; the configuration's defaults (`tools.*`) are these.
+    public static let defaultAllowedExecutables = ["oci", "df", "ps", "systemctl", "uptime", "ip", "ss"]
+    public static let defaultSearchPath = ["/usr/local/bin", "/usr/bin", "/bin"]
 
-    public init(searchPath: [String] = ["/usr/local/bin", "/usr/bin", "/bin"], allowedExecutables: Set<String> = Self.defaultAllowedExecutables,
+    public init(searchPath: [String] = Self.defaultSearchPath, allowedExecutables: Set<String> = Set(Self.defaultAllowedExecutables),
                 inheritedEnvironment: [String] = ["OCI_CLI_CONFIG_FILE", "OCI_CLI_PROFILE", "OCI_CLI_AUTH", "OCI_CLI_REGION"], workRoot: String) {
         self.searchPath = searchPath
         self.allowedExecutables = allowedExecutables
@@ -152,9 +154,6 @@ struct ToolExecutor: Sendable {
     }
 
     private func runHTTP(_ tool: Tool, request: HTTPTemplate, input: JSONAny, organization: Organization) async throws -> ToolOutput {
-        func render(_ template: Template, secrets: Bool) throws -> String {
-            try template.render { try lookup($0, input: input, organization: organization, allowSecrets: secrets) }
-        }
         // Input in a URL is percent-encoded so that it cannot add a path, query or host.
         let url = try request.url.render { reference in
             let value = try lookup(reference, input: input, organization: organization, allowSecrets: false)
@@ -174,7 +173,7 @@ struct ToolExecutor: Sendable {
         if let template = request.body {
             func fill(_ value: JSONAny) throws -> JSONAny {
                 switch value {
-                case let .string(text): .string(try render(Template(text: text), secrets: false))
+                case let .string(text): .string(try Template(text: text).render { try lookup($0, input: input, organization: organization, allowSecrets: false) })
                 case let .array(items): .array(try items.map(fill))
                 case let .object(members): .object(try members.mapValues(fill))
                 default: value

@@ -145,7 +145,7 @@ public final class ToolRuns: Sendable {
             approvalRule: rule.required ? rule : nil,
             approvalExpiresAt: rule.required ? now.addingTimeInterval(Double(rule.expiresAfterMinutes) * 60) : nil,
             decisions: [], output: nil, durationMilliseconds: nil)
-        let entry = AuditEntry(time: now, requestID: request.requestID, organizationID: organizationID, principal: Self.principalID(principal),
+        let entry = AuditEntry(time: now, requestID: request.requestID, organizationID: organizationID, principal: principal.id,
                                principalName: principal.user.username, kind: "tool.run.requested", tool: tool.name, runID: run.id.uuid,
                                arguments: run.redactedInput, outcome: run.status.rawValue, detail: "via \(request.entryPoint.rawValue), risk \(tool.risk.rawValue)")
         let stored = run
@@ -165,7 +165,7 @@ public final class ToolRuns: Sendable {
 
     /// Records a refused request in the audit trail.
     private func refuse(_ request: RunRequest, tool: Tool, organizationID: UUID, reason: String) async throws {
-        try await audit.append(AuditEntry(requestID: request.requestID, organizationID: organizationID, principal: Self.principalID(request.principal),
+        try await audit.append(AuditEntry(requestID: request.requestID, organizationID: organizationID, principal: request.principal.id,
                                           principalName: request.principal.user.username, kind: "tool.run.refused", tool: tool.name,
                                           outcome: "refused", detail: reason))
     }
@@ -175,8 +175,7 @@ public final class ToolRuns: Sendable {
         var run = run
         let started = ContinuousClock.now
         let output = await executor.execute(tool, input: run.input, organization: organization, runID: run.id.uuid)
-        let elapsed = ContinuousClock.now - started
-        run.durationMilliseconds = ((Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15) * 100).rounded() / 100
+        run.durationMilliseconds = started.elapsedMilliseconds
         run.output = output
         run.status = output.succeeded ? .succeeded : .failed
         run.updatedAt = Date()
@@ -186,10 +185,7 @@ public final class ToolRuns: Sendable {
 
     /// Stores a run's final state with its audit entry, and tells the people concerned.
     private func finish(_ run: ToolRun, approver: String?, detail: String) async {
-        let entry = AuditEntry(requestID: run.requestID, organizationID: run.organizationID, principal: run.apiKeyID.map { "key:\($0)" } ?? "user:\(run.requesterID)",
-                               principalName: run.requesterName, kind: "tool.run.finished", tool: run.tool, runID: run.id.uuid, arguments: run.redactedInput,
-                               approver: approver, outcome: run.status.rawValue, durationMilliseconds: run.durationMilliseconds,
-                               outputDigest: run.output?.digest, detail: detail)
+        let entry = Self.finishedEntry(run, approver: approver, detail: detail)
         do {
             try await environment.write { [self] txn in
                 try txn.put(runs, (run.organizationID, run.id), run)
@@ -235,13 +231,11 @@ public final class ToolRuns: Sendable {
             run.updatedAt = now
             try txn.put(runs, (organizationID, runID), run)
             if run.status != .pendingApproval { _ = try txn.delete(pending, (organizationID, runID)) }
-            try audit.append(AuditEntry(time: now, requestID: requestID, organizationID: organizationID, principal: Self.principalID(principal),
+            try audit.append(AuditEntry(time: now, requestID: requestID, organizationID: organizationID, principal: principal.id,
                                         principalName: principal.user.username, kind: "approval.decided", tool: run.tool, runID: run.id.uuid,
                                         approver: principal.user.username, outcome: approve ? "approved" : "rejected", detail: comment), in: txn)
             if run.status == .rejected {
-                try audit.append(AuditEntry(time: now, requestID: run.requestID, organizationID: organizationID, principal: "user:\(run.requesterID)",
-                                            principalName: run.requesterName, kind: "tool.run.finished", tool: run.tool, runID: run.id.uuid,
-                                            arguments: run.redactedInput, approver: principal.user.username, outcome: "rejected", detail: comment), in: txn)
+                try audit.append(Self.finishedEntry(run, approver: principal.user.username, detail: comment), in: txn)
             }
             return (run, approve && complete)
         }
@@ -262,10 +256,11 @@ public final class ToolRuns: Sendable {
             guard let organization = try organizations.organization(run.organizationID),
                   let tool = try catalog.tool(named: run.tool, in: run.organizationID)
             else { throw ToolError.notFound(run.tool) }
-            let requester = try accounts.user(id: run.requesterID)
-            let role = try organizations.role(of: run.requesterID, in: run.organizationID)
-            let permissions = requester?.isAdministrator == true ? Set(Permission.allCases) : (role?.permissions ?? [])
-            guard permissions.contains(tool.requiredPermission) else { throw ToolError.forbidden("the requester no longer has \(tool.requiredPermission.rawValue)") }
+            // The requester as they stand now: a role lost since the request stops the run.
+            guard let requester = try accounts.user(id: run.requesterID),
+                  Principal(user: requester, organizationID: run.organizationID, role: try organizations.role(of: requester.id, in: run.organizationID),
+                            sessionKey: nil, csrfToken: nil).has(tool.requiredPermission)
+            else { throw ToolError.forbidden("the requester no longer has \(tool.requiredPermission.rawValue)") }
             _ = await execute(run, tool: tool, organization: organization, approver: approver)
         } catch {
             run.status = .failed
@@ -294,9 +289,7 @@ public final class ToolRuns: Sendable {
                 run.status = .expired
                 run.updatedAt = now
                 try txn.put(runs, (organizationID, runID), run)
-                try audit.append(AuditEntry(time: now, requestID: run.requestID, organizationID: organizationID, principal: "user:\(run.requesterID)",
-                                            principalName: run.requesterName, kind: "tool.run.finished", tool: run.tool, runID: run.id.uuid,
-                                            arguments: run.redactedInput, outcome: "expired", detail: "no decision before \(run.approvalExpiresAt.map { "\($0)" } ?? "the deadline")"), in: txn)
+                try audit.append(Self.finishedEntry(run, approver: nil, detail: "no decision before \(run.approvalExpiresAt.map { "\($0)" } ?? "the deadline")"), in: txn)
                 return run
             }
             if let run { expired.append(run) }
@@ -371,11 +364,8 @@ public final class ToolRuns: Sendable {
     public func activity(in organizationID: UUID, filter: ActivityFilter, limit: Int, before: TimeOrderedID? = nil) throws -> [ToolRun] {
         try environment.read { txn in
             var result: [ToolRun] = []
-            let upper: (UUID, TimeOrderedID)? = before.map { (organizationID, $0) }
             var scanned = 0
-            try txn.forEach(runs, from: (organizationID, TimeOrderedID(uuid: UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))),
-                            to: upper ?? (organizationID, TimeOrderedID(uuid: UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255)))),
-                            direction: .reverse) { (_, run) throws(KVError) in
+            try txn.forEach(runs, from: (organizationID, .lowest), to: (organizationID, before ?? .highest), direction: .reverse) { (_, run) throws(KVError) in
                 scanned += 1
                 if filter.matches(run) { result.append(run) }
                 return result.count < limit && scanned < 100_000
@@ -403,8 +393,12 @@ public final class ToolRuns: Sendable {
 
     // MARK: Helpers
 
-    static func principalID(_ principal: Principal) -> String {
-        principal.apiKeyID.map { "key:\($0)" } ?? "user:\(principal.user.id)"
+    /// The audit entry of a run's end (succeeded, failed, rejected, expired, interrupted), in
+    /// the requester's name, at the run's `updatedAt`.
+    static func finishedEntry(_ run: ToolRun, approver: String?, detail: String) -> AuditEntry {
+        AuditEntry(time: run.updatedAt, requestID: run.requestID, organizationID: run.organizationID, principal: Principal.id(user: run.requesterID, apiKey: run.apiKeyID),
+                   principalName: run.requesterName, kind: "tool.run.finished", tool: run.tool, runID: run.id.uuid, arguments: run.redactedInput,
+                   approver: approver, outcome: run.status.rawValue, durationMilliseconds: run.durationMilliseconds, outputDigest: run.output?.digest, detail: detail)
     }
 
     /// The input with the values of `writeOnly` fields replaced.

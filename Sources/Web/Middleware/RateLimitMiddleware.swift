@@ -33,7 +33,7 @@ public struct RateLimitMiddleware: RouterMiddleware {
         guard let rateClass = Self.rateClass(request) else { return try await next(request, context) }
         var decisions = [limiter.take(rateClass, subject: "ip:" + context.clientAddress)]
         if let principal = context.principal {
-            decisions.append(limiter.take(rateClass, subject: principal.apiKeyID.map { "key:\($0)" } ?? "user:\(principal.user.id)"))
+            decisions.append(limiter.take(rateClass, subject: principal.id))
         }
         let binding = decisions.min { $0.remaining < $1.remaining }!
         var headers: HTTPFields = [

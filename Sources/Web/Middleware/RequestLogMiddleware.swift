@@ -1,5 +1,6 @@
 public import Hummingbird
 import Logging
+import Portal
 
 /// Logs one line per request (and, at debug level, one when it starts): method, route (the registered pattern, not the raw path, so that
 /// ids and tokens in paths never reach the log), status, duration and, when known, the
@@ -16,14 +17,11 @@ public struct RequestLogMiddleware: RouterMiddleware {
             "route": .string(context.endpointPath ?? "unmatched"),
         ])
         let response = try await next(request, context)
-        let elapsed = ContinuousClock.now - started
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        let roundedMilliseconds = (milliseconds * 100).rounded() / 100
         var metadata: Logger.Metadata = [
             "method": .string(request.method.rawValue),
             "route": .string(context.endpointPath ?? "unmatched"),
             "status": .stringConvertible(response.status.code),
-            "duration_ms": .stringConvertible(roundedMilliseconds),
+            "duration_ms": .stringConvertible(started.elapsedMilliseconds),
         ]
         if let principal = context.outcome.principalID { metadata["principal"] = .string(principal) }
         context.logger.info("request", metadata: metadata)

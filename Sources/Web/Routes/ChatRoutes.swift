@@ -14,11 +14,7 @@ extension PortalRoutes {
         get("/api/sessions", .permission(.chatUse)) { request, context in
             let query = request.uri.queryParameters
             let limit = try Self.limit(query.get("limit"))
-            let before = try query.get("before").map { value -> TimeOrderedID in
-                guard let id = TimeOrderedID(value) else { throw ProblemDetails(.badRequest, detail: "before must be a session id.") }
-                return id
-            }
-            let sessions = try chat.list(for: context.principal!, limit: limit, before: before)
+            let sessions = try chat.list(for: context.principal!, limit: limit, before: try Self.pageCursor(query.get("before")))
             return try Self.jsonResponse(.ok, SessionPage(sessions: sessions.map(SessionBody.init), next: sessions.count == limit ? sessions.last?.id.description : nil))
         }
 
@@ -32,30 +28,30 @@ extension PortalRoutes {
         }
 
         get("/api/sessions/{id}", .permission(.chatUse)) { _, context in
-            let session = try chat.session(try Self.sessionID(context), for: context.principal!)
+            let session = try chat.session(try Self.pathID(context, "session"), for: context.principal!)
             return try Self.jsonResponse(.ok, SessionBody(session))
         }
 
         struct Rename: Decodable { let title: String }
         on(.patch, "/api/sessions/{id}", .permission(.chatUse)) { request, context in
             let body = try await Self.decode(Rename.self, request, context)
-            return try Self.jsonResponse(.ok, SessionBody(try await chat.rename(try Self.sessionID(context), to: body.title, by: context.principal!)))
+            return try Self.jsonResponse(.ok, SessionBody(try await chat.rename(try Self.pathID(context, "session"), to: body.title, by: context.principal!)))
         }
 
         on(.delete, "/api/sessions/{id}", .permission(.chatUse)) { _, context in
-            try await chat.delete(try Self.sessionID(context), by: context.principal!)
+            try await chat.delete(try Self.pathID(context, "session"), by: context.principal!)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
         get("/api/sessions/{id}/turns", .permission(.chatUse)) { _, context in
-            let session = try chat.session(try Self.sessionID(context), for: context.principal!)
+            let session = try chat.session(try Self.pathID(context, "session"), for: context.principal!)
             return try Self.jsonResponse(.ok, ["turns": try chat.turns(of: session.id).map(TurnBody.init)])
         }
 
         struct Message: Decodable { let text: String }
         post("/api/sessions/{id}/turns", .permission(.chatUse)) { request, context in
             let body = try await Self.decode(Message.self, request, context)
-            let turns = try await core.assistant.reply(to: body.text, in: try Self.sessionID(context), by: context.principal!, requestID: context.requestID)
+            let turns = try await core.assistant.reply(to: body.text, in: try Self.pathID(context, "session"), by: context.principal!, requestID: context.requestID)
             return try Self.jsonResponse(.created, ["turns": turns.map(TurnBody.init)])
         }
 
@@ -83,11 +79,6 @@ extension PortalRoutes {
             }
             return try Self.jsonResponse(.ok, ["results": results.sorted { $0.score > $1.score }])
         }
-    }
-
-    static func sessionID(_ context: PortalContext) throws -> TimeOrderedID {
-        guard let id = context.parameters.get("id").flatMap(TimeOrderedID.init) else { throw AccessError.notFound("session") }
-        return id
     }
 }
 

@@ -41,7 +41,7 @@ extension PortalRoutes {
 
         get("/api/runs/{id}", .permission(.toolsRead)) { request, context in
             let organizationID = try Self.requireOrganization(context.principal!)
-            let id = try Self.runID(context)
+            let id = try Self.pathID(context, "run")
             // `?wait=N`: answer when the run is final or after N seconds (at most 30).
             let wait = request.uri.queryParameters.get("wait").flatMap(Int.init).map { min(max($0, 0), 30) } ?? 0
             let run = wait > 0 ? try await runs.waitUntilFinal(id, in: organizationID, timeout: .seconds(wait)) : try runs.run(id, in: organizationID)
@@ -60,7 +60,7 @@ extension PortalRoutes {
         }
         post("/api/approvals/{id}/decision", .permission(.approvalsDecide)) { request, context in
             let body = try await Self.decode(DecisionBody.self, request, context)
-            let run = try await runs.decide(runID: try Self.runID(context), approve: body.approve, comment: body.comment ?? "",
+            let run = try await runs.decide(runID: try Self.pathID(context, "run"), approve: body.approve, comment: body.comment ?? "",
                                             by: context.principal!, requestID: context.requestID)
             return try Self.jsonResponse(.ok, RunView(run))
         }
@@ -86,11 +86,7 @@ extension PortalRoutes {
             filter.since = try query.get("since").map { try Self.parseTime($0, "since") }
             filter.until = try query.get("until").map { try Self.parseTime($0, "until") }
             let limit = try Self.limit(query.get("limit"))
-            let before = try query.get("before").map { value -> TimeOrderedID in
-                guard let id = TimeOrderedID(value) else { throw ProblemDetails(.badRequest, detail: "before must be a run id.") }
-                return id
-            }
-            let page = try runs.activity(in: organizationID, filter: filter, limit: limit, before: before)
+            let page = try runs.activity(in: organizationID, filter: filter, limit: limit, before: try Self.pageCursor(query.get("before")))
             return try Self.jsonResponse(.ok, ActivityPage(runs: page.map(RunView.init), next: page.count == limit ? page.last?.id.description : nil))
         }
 
@@ -175,8 +171,16 @@ extension PortalRoutes {
         return organizationID
     }
 
-    static func runID(_ context: PortalContext) throws -> TimeOrderedID {
-        guard let id = context.parameters.get("id").flatMap(TimeOrderedID.init) else { throw AccessError.notFound("run") }
+    /// The record id in the path (`{id}`); one that is not an id names nothing: 404.
+    static func pathID(_ context: PortalContext, _ what: String) throws -> TimeOrderedID {
+        guard let id = context.parameters.get("id").flatMap(TimeOrderedID.init) else { throw AccessError.notFound(what) }
+        return id
+    }
+
+    /// `before`, the `next` of the previous page, when given.
+    static func pageCursor(_ text: String?) throws -> TimeOrderedID? {
+        guard let text else { return nil }
+        guard let id = TimeOrderedID(text) else { throw ProblemDetails(.badRequest, detail: "before must be the next value of the previous page.") }
         return id
     }
 
