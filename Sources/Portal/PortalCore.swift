@@ -52,7 +52,8 @@ public final class PortalCore: Sendable {
         let embedder = embedder ?? HashingEmbedder()
         self.chat = try ChatSessions(environment: environment, vectors: vectors, organizations: organizations, embedder: embedder)
         self.toolSearch = try ToolSearch(environment: environment, catalog: tools, vectors: vectors, embedder: embedder)
-        self.assistant = Assistant(sessions: chat, toolSearch: toolSearch, runs: runs)
+        self.assistant = try Assistant(environment: environment, sessions: chat, toolSearch: toolSearch, runs: runs, organizations: organizations,
+                                       accounts: accounts, configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
     }
 
     /// First start: the first administrator, and a `default` organization in which they are
@@ -73,10 +74,12 @@ public final class PortalCore: Sendable {
     }
 
     /// What `portal serve` does once before serving: runs that were executing when the portal
-    /// stopped are marked interrupted (never re-run). Not done on open, so `portal check` and
+    /// stopped are marked interrupted (never re-run), and conversations paused on approvals
+    /// are watched again (those whose run is final go on at once). Not done on open, so `portal check` and
     /// other read-only commands change nothing.
     public func resumeAfterStart() async throws {
         try await runs.markInterrupted()
+        try await assistant.resumePaused()
     }
 
     /// Storage readiness, for `/readyz`.

@@ -123,26 +123,26 @@ import Vector
         let session = try await world.core.chat.create(title: "Help", by: world.operator_)
         let assistant = world.core.assistant
 
-        let suggestion = try await assistant.reply(to: "how full are the disks on this machine?", in: session.id, by: world.operator_, requestID: "r1")
+        let suggestion = try await assistant.replyAndWait(to: "how full are the disks on this machine?", in: session.id, by: world.operator_, requestID: "r1")
         #expect(suggestion.map(\.role) == [.user, .assistant])
         #expect(suggestion[1].text.hasPrefix("No language model is configured"))
         #expect(suggestion[1].suggestedTools.contains("host.disk-usage"), "\(suggestion[1].suggestedTools)")
 
-        let nothing = try await assistant.reply(to: "bake a chocolate cake", in: session.id, by: world.operator_, requestID: "r2")
+        let nothing = try await assistant.replyAndWait(to: "bake a chocolate cake", in: session.id, by: world.operator_, requestID: "r2")
         #expect(nothing[1].suggestedTools.isEmpty && nothing[1].text.contains("no tool"))
 
-        let ran = try await assistant.reply(to: "/host.memory", in: session.id, by: world.operator_, requestID: "r3")
+        let ran = try await assistant.replyAndWait(to: "/host.memory", in: session.id, by: world.operator_, requestID: "r3")
         let runID = try #require(ran[1].runID.flatMap(TimeOrderedID.init))
         let run = try #require(try world.core.runs.run(runID, in: world.organization.id))
         #expect(run.entryPoint == .chat && run.status == .succeeded)
         #expect(ran[1].text.hasPrefix("Memory usage succeeded."))
 
-        let risky = try await assistant.reply(to: #"/host.signal-process {"pid": 999999}"#, in: session.id, by: world.operator_, requestID: "r4")
+        let risky = try await assistant.replyAndWait(to: #"/host.signal-process {"pid": 999999}"#, in: session.id, by: world.operator_, requestID: "r4")
         #expect(risky[1].text.contains("needs an approval"))
         let viewersSession = try await world.core.chat.create(title: "Mine", by: world.viewer)
-        let refused = try await assistant.reply(to: "/host.memory", in: viewersSession.id, by: world.viewer, requestID: "r5")
+        let refused = try await assistant.replyAndWait(to: "/host.memory", in: viewersSession.id, by: world.viewer, requestID: "r5")
         #expect(refused[1].text.contains("I could not run /host.memory") && refused[1].runID == nil)
-        await #expect(throws: ToolError.self) { try await assistant.reply(to: "/host.tcp-check {not json", in: session.id, by: world.operator_, requestID: "r6") }
+        await #expect(throws: ToolError.self) { try await assistant.replyAndWait(to: "/host.tcp-check {not json", in: session.id, by: world.operator_, requestID: "r6") }
 
         // The conversation is kept, in order.
         let turns = try world.core.chat.turns(of: session.id)

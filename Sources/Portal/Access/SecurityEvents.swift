@@ -18,6 +18,7 @@ public struct SecurityEvent: Codable, Sendable, Equatable {
         case packInstalled = "tool-pack.installed"
         case packEnabled = "tool-pack.enabled"
         case packDisabled = "tool-pack.disabled"
+        case assistantConfigured = "assistant.configured"
     }
 
     public var schemaVersion = 1

@@ -1,35 +1,320 @@
 public import FoundationEssentials
 public import KV
-import Vector
+import Synchronization
 
-/// Answers a chat message. Without a language model configured (the embedded default) it
-/// still helps, and says plainly that no model is configured: it runs `/tool-name {json}`
-/// commands through the one execution path (entry point `chat`), and otherwise suggests the
-/// organization's tools that match the request by meaning, as ready-to-fill forms.
+/// What happens while the assistant answers, in order: turns as they are stored, the
+/// model's text as it streams, and the end.
+public enum AssistantEvent: Sendable, Equatable {
+    /// A turn was stored (the assistant's answer, its tool calls, a tool's result).
+    case turn(ChatTurn)
+    /// More of the model's answer, before the turn holding it is stored.
+    case text(String)
+    /// The answer is complete, or paused until a run's approval is decided.
+    case finished(pausedOnRun: String?)
+}
+
+/// Answers chat messages.
+///
+/// With a language model configured (`AssistantConfiguration`), the model answers and calls
+/// the organization's tools itself, each call through the one execution path (entry point
+/// `chat`: permission, schema, approval, audit), at most `maxSteps` model calls per message.
+/// A call that needs an approval pauses the conversation; it resumes by itself when the run
+/// is decided (also after a restart: `resumePaused`). The model server failing, going
+/// silent or answering nonsense ends the answer with a failure turn saying why; what was
+/// stored stays.
+///
+/// Without a model (the embedded default) it still helps, and says plainly that no model is
+/// configured: it runs `/tool-name {json}` commands and otherwise suggests the tools that
+/// match the request by meaning, as ready-to-fill forms.
+///
+/// Guarantees: one answer at a time per conversation (a second message meanwhile is a
+/// conflict); the answer goes on when the person who asked stops listening.
 public final class Assistant: Sendable {
+    let environment: Environment
     let sessions: ChatSessions
     let toolSearch: ToolSearch
     let runs: ToolRuns
+    let organizations: Organizations
+    let accounts: Accounts
+    public let configuration: AssistantConfiguration
+    /// Runs awaiting approval that a conversation waits on: run → where to resume.
+    let paused: Table<Key<TimeOrderedID>, JSONValue<PausedCall>>
+    private let answering = ConversationLocks()
 
-    init(sessions: ChatSessions, toolSearch: ToolSearch, runs: ToolRuns) {
+    struct PausedCall: Codable, Sendable {
+        var schemaVersion = 1
+        let organizationID: UUID
+        let sessionID: TimeOrderedID
+        let ownerID: UUID
+        let toolCallID: String
+        let requestID: String
+    }
+
+    init(environment: Environment, sessions: ChatSessions, toolSearch: ToolSearch, runs: ToolRuns, organizations: Organizations, accounts: Accounts,
+         configuration: AssistantConfiguration) throws {
+        self.environment = environment
         self.sessions = sessions
         self.toolSearch = toolSearch
         self.runs = runs
+        self.organizations = organizations
+        self.accounts = accounts
+        self.configuration = configuration
+        paused = try environment.table("chat_paused_calls", key: Key<TimeOrderedID>.self, value: JSONValue<PausedCall>.self)
     }
 
-    /// Records the person's message and the assistant's answer; returns both turns.
-    public func reply(to text: String, in sessionID: TimeOrderedID, by principal: Principal, requestID: String) async throws -> [ChatTurn] {
-        // A malformed command is refused before anything is stored.
+    /// Whether a language model answers (else the no-model assistant does), and which.
+    public func modelName() throws -> String? { try configuration.model()?.settings.model }
+
+    /// Stores the person's message and starts the answer, which goes on in the background.
+    /// Throws before storing anything for a malformed `/command`, a session the principal
+    /// does not own, or one already being answered (`AccessError.conflict`).
+    public func reply(to text: String, in sessionID: TimeOrderedID, by principal: Principal, requestID: String) async throws
+        -> (question: ChatTurn, events: AsyncStream<AssistantEvent>) {
         let command = try SlashCommand(text)
-        let question = try await sessions.append(.user, text: text, to: sessionID, by: principal)
-        let answer: ChatTurn
-        if let command {
-            answer = try await run(command, in: sessionID, by: principal, requestID: requestID)
-        } else {
-            answer = try await suggest(for: text, in: sessionID, by: principal)
+        _ = try sessions.session(sessionID, for: principal, reading: false)
+        guard answering.tryAcquire(sessionID) else { throw AccessError.conflict("the assistant is still answering in this conversation") }
+        let question: ChatTurn
+        do {
+            question = try await sessions.append(.user, text: text, to: sessionID, by: principal)
+        } catch {
+            answering.release(sessionID)
+            throw error
         }
-        return [question, answer]
+        let (events, sink) = AsyncStream.makeStream(of: AssistantEvent.self)
+        Task { [self] in
+            defer { answering.release(sessionID) }
+            var pausedOnRun: String?
+            do {
+                if let command {
+                    sink.yield(.turn(try await run(command, in: sessionID, by: principal, requestID: requestID)))
+                } else if let model = try configuration.model() {
+                    pausedOnRun = try await converse(in: sessionID, by: principal, requestID: requestID, model: model, sink: sink)
+                } else {
+                    sink.yield(.turn(try await suggest(for: text, in: sessionID, by: principal)))
+                }
+            } catch {
+                // Storage failing or the session deleted meanwhile: nothing more to store.
+            }
+            sink.yield(.finished(pausedOnRun: pausedOnRun))
+            sink.finish()
+        }
+        return (question, events)
     }
+
+    /// `reply`, waiting for the answer: the question and every turn stored for it.
+    public func replyAndWait(to text: String, in sessionID: TimeOrderedID, by principal: Principal, requestID: String) async throws -> [ChatTurn] {
+        let (question, events) = try await reply(to: text, in: sessionID, by: principal, requestID: requestID)
+        var turns = [question]
+        for await event in events { if case let .turn(turn) = event { turns.append(turn) } }
+        return turns
+    }
+
+    // MARK: With a model
+
+    /// The tool-calling loop. Returns the run it paused on, if any.
+    private func converse(in sessionID: TimeOrderedID, by principal: Principal, requestID: String,
+                          model: (settings: AssistantSettings, client: OpenAICompatibleChatModel),
+                          sink: AsyncStream<AssistantEvent>.Continuation) async throws -> String? {
+        let session = try sessions.session(sessionID, for: principal, reading: false)
+        let turns = try sessions.turns(of: sessionID)
+        let lastQuestion = turns.last { $0.role == .user }?.text ?? session.title
+        let tools = try await toolDefinitions(for: principal, about: lastQuestion, limit: model.settings.maxTools)
+        let organization = try organizations.organization(session.organizationID)
+        for _ in 0..<model.settings.maxSteps {
+            let messages = Self.messages(from: try sessions.turns(of: sessionID), organization: organization?.displayName ?? "this", user: principal.user.username)
+            let reply: ModelReply
+            do {
+                reply = try await model.client.complete(messages, tools: tools.definitions) { piece in sink.yield(.text(piece)) }
+            } catch {
+                let failure = ChatTurn.Draft(role: .assistant, text: "The language model could not answer: \(error.description).", failed: true)
+                sink.yield(.turn(try await sessions.append(failure, to: sessionID, by: principal)))
+                return nil
+            }
+            let calls = reply.toolCalls.map { ChatToolCall(id: $0.id, tool: tools.portalName($0.name), arguments: $0.arguments) }
+            let answer = try await sessions.append(ChatTurn.Draft(role: .assistant, text: reply.content, toolCalls: calls.isEmpty ? nil : calls),
+                                                   to: sessionID, by: principal)
+            sink.yield(.turn(answer))
+            guard !calls.isEmpty else { return nil }
+            var pausedOnRun: String?
+            for call in calls {
+                let (result, pending) = try await perform(call, in: sessionID, by: principal, requestID: requestID)
+                sink.yield(.turn(result))
+                if let pending { pausedOnRun = pending.description }
+            }
+            if let pausedOnRun { return pausedOnRun }
+        }
+        let stop = ChatTurn.Draft(role: .assistant, text: "I stopped after \(model.settings.maxSteps) steps without reaching an answer. Ask again, more precisely, or run a tool from the catalog.",
+                                  failed: true)
+        sink.yield(.turn(try await sessions.append(stop, to: sessionID, by: principal)))
+        return nil
+    }
+
+    /// Runs one call through the one path and stores its result as a tool turn. Returns the
+    /// run when it waits for an approval (the conversation then pauses on it).
+    private func perform(_ call: ChatToolCall, in sessionID: TimeOrderedID, by principal: Principal, requestID: String) async throws
+        -> (ChatTurn, pending: TimeOrderedID?) {
+        let input: JSONAny
+        if call.arguments.allSatisfy(\.isWhitespace) {
+            input = .object([:])
+        } else if let parsed = JSONAny(json: Array(call.arguments.utf8)), parsed.object != nil {
+            input = parsed
+        } else {
+            let turn = try await sessions.append(ChatTurn.Draft(role: .tool, text: "error: the arguments are not a JSON object", toolCallID: call.id),
+                                                 to: sessionID, by: principal)
+            return (turn, nil)
+        }
+        let run: ToolRun
+        do {
+            run = try await runs.request(.init(principal: principal, tool: call.tool, input: input, entryPoint: .chat, requestID: requestID))
+        } catch let error as ToolError {
+            let turn = try await sessions.append(ChatTurn.Draft(role: .tool, text: "error: \(error.description)", toolCallID: call.id), to: sessionID, by: principal)
+            return (turn, nil)
+        }
+        guard run.status == .pendingApproval else {
+            return (try await sessions.append(Self.result(of: run, call: call), to: sessionID, by: principal), nil)
+        }
+        let waiting = ChatTurn.Draft(role: .tool, text: "\(run.toolTitle) needs an approval (\(run.risk.rawValue) risk); the conversation goes on once it is decided.",
+                                     runID: run.id.description, toolCallID: call.id, runStatus: run.status.rawValue)
+        let turn = try await sessions.append(waiting, to: sessionID, by: principal)
+        let record = PausedCall(organizationID: run.organizationID, sessionID: sessionID, ownerID: principal.user.id, toolCallID: call.id, requestID: requestID)
+        try await environment.write { [paused] txn in try txn.put(paused, run.id, record) }
+        watch(run.id, in: run.organizationID)
+        return (turn, run.id)
+    }
+
+    static func result(of run: ToolRun, call: ChatToolCall) -> ChatTurn.Draft {
+        let text = switch run.status {
+        case .succeeded: run.output?.text ?? ""
+        case .failed: "failed: \(run.output?.error ?? "")\n\(run.output?.text ?? "")"
+        default: "\(run.status.rawValue)\(run.output.map { ": \($0.error)" } ?? "")"
+        }
+        return ChatTurn.Draft(role: .tool, text: text.isEmpty ? "(no output)" : text, runID: run.id.description, toolCallID: call.id, runStatus: run.status.rawValue)
+    }
+
+    // MARK: Pausing on approvals
+
+    /// Resumes conversations whose awaited run was decided while the portal was stopped (or
+    /// was interrupted), and watches the others. Called once at start.
+    public func resumePaused() async throws {
+        let waiting = try environment.read { txn in
+            var entries: [(TimeOrderedID, PausedCall)] = []
+            try txn.forEach(paused) { (runID, call) throws(KVError) in
+                entries.append((runID, call))
+                return true
+            }
+            return entries
+        }
+        for (runID, call) in waiting { watch(runID, in: call.organizationID) }
+    }
+
+    /// Waits (in the background) for the run to be final, then goes on with its conversation.
+    private func watch(_ runID: TimeOrderedID, in organizationID: UUID) {
+        Task { [self] in
+            guard let run = try await runs.waitUntilFinal(runID, in: organizationID, timeout: .seconds(60 * 60 * 24 * 8)), run.status.isFinal else { return }
+            try await resume(after: run)
+        }
+    }
+
+    /// Stores the decided run's result in its conversation and, when no other call of that
+    /// step still waits, lets the model go on. Only one resumer claims a paused call.
+    func resume(after run: ToolRun) async throws {
+        let claimed = try await environment.write { [paused] txn -> PausedCall? in
+            guard let call = try txn.get(paused, run.id) else { return nil }
+            try txn.delete(paused, run.id)
+            return call
+        }
+        guard let claimed, let owner = try accounts.user(id: claimed.ownerID),
+              let role = try organizations.role(of: owner.id, in: claimed.organizationID) else { return }
+        let principal = Principal(user: owner, organizationID: claimed.organizationID, role: role, sessionKey: nil, csrfToken: nil)
+        await answering.acquire(claimed.sessionID)
+        defer { answering.release(claimed.sessionID) }
+        let call = ChatToolCall(id: claimed.toolCallID, tool: run.tool, arguments: "")
+        let result = try await sessions.append(Self.result(of: run, call: call), to: claimed.sessionID, by: principal)
+        runs.notifications.publish(Self.notification(result, organizationID: claimed.organizationID, owner: owner.id))
+        let stillWaiting = try environment.read { txn in
+            var found = false
+            try txn.forEach(paused) { (_, other) throws(KVError) in
+                found = other.sessionID == claimed.sessionID
+                return !found
+            }
+            return found
+        }
+        guard !stillWaiting, let model = try configuration.model() else { return }
+        let (events, sink) = AsyncStream.makeStream(of: AssistantEvent.self)
+        let forward = Task {
+            for await event in events {
+                if case let .turn(turn) = event { runs.notifications.publish(Self.notification(turn, organizationID: claimed.organizationID, owner: owner.id)) }
+            }
+        }
+        _ = try await converse(in: claimed.sessionID, by: principal, requestID: claimed.requestID, model: model, sink: sink)
+        sink.finish()
+        await forward.value
+    }
+
+    static func notification(_ turn: ChatTurn, organizationID: UUID, owner: UUID) -> PortalNotification {
+        PortalNotification(kind: "chat.turn", organizationID: organizationID, runID: turn.runID ?? "", tool: "", status: turn.runStatus ?? "",
+                           audience: .users([owner]), sessionID: turn.sessionID.description)
+    }
+
+    // MARK: What the model sees
+
+    /// The tool definitions for the model, with the names it knows them by (`.` is not
+    /// allowed in function names; tool names never contain `_`, so `_` maps back).
+    struct ToolDefinitions {
+        var definitions: [ModelToolDefinition]
+        func portalName(_ modelName: String) -> String { String(modelName.map { $0 == "_" ? "." : $0 }) }
+        static func modelName(_ tool: String) -> String { String(tool.map { $0 == "." ? "_" : $0 }) }
+    }
+
+    /// The tools the person may run in the organization; when more than `limit`, those
+    /// closest in meaning to `question`.
+    private func toolDefinitions(for principal: Principal, about question: String, limit: Int) async throws -> ToolDefinitions {
+        guard let organizationID = principal.organizationID else { return ToolDefinitions(definitions: []) }
+        var tools = try runs.catalog.tools(in: organizationID).filter { principal.has($0.requiredPermission) }
+        if tools.count > limit {
+            let ranked = try await toolSearch.suggest(question, in: organizationID, limit: tools.count, minimumScore: -1).map(\.tool.name)
+            let allowed = Set(tools.map(\.name))
+            let chosen = Set(ranked.filter(allowed.contains).prefix(limit))
+            tools = tools.filter { chosen.contains($0.name) }
+        }
+        return ToolDefinitions(definitions: tools.map { tool in
+            ModelToolDefinition(name: ToolDefinitions.modelName(tool.name),
+                                description: "\(tool.title). \(tool.description) (risk: \(tool.risk.rawValue)\(tool.risk > .low ? "; needs a human approval" : ""))",
+                                parameters: tool.inputSchema)
+        })
+    }
+
+    /// The conversation as chat-completions messages: a system prompt, then the last turns;
+    /// each tool call is followed by its latest result (or a note that it is still waiting).
+    static func messages(from turns: [ChatTurn], organization: String, user: String, keep: Int = 40) -> [ModelMessage] {
+        var latestResult: [String: ChatTurn] = [:]
+        for turn in turns where turn.role == .tool { if let id = turn.toolCallID { latestResult[id] = turn } }
+        var messages = [ModelMessage(role: .system, content: """
+            You are the operations assistant of the \(organization) organization, talking with \(user). \
+            Use the tools when they help; every call runs for real, with \(user)'s permissions, and is audited. \
+            Tools marked as needing a human approval wait for it; you get their result once decided. \
+            Never invent a tool's result. Answer briefly.
+            """)]
+        for turn in turns.suffix(keep) {
+            switch turn.role {
+            case .user:
+                messages.append(ModelMessage(role: .user, content: turn.text))
+            case .assistant where turn.failed != true:
+                let calls = turn.toolCalls ?? []
+                messages.append(ModelMessage(role: .assistant, content: turn.text.isEmpty ? nil : turn.text,
+                                             toolCalls: calls.map { ModelToolCall(id: $0.id, name: ToolDefinitions.modelName($0.tool), arguments: $0.arguments) }))
+                for call in calls {
+                    let result = latestResult[call.id]
+                    messages.append(ModelMessage(role: .tool, content: String((result?.text ?? "the call did not complete").prefix(8000)), toolCallID: call.id))
+                }
+            case .assistant, .tool:
+                continue
+            }
+        }
+        return messages
+    }
+
+    // MARK: Without a model
 
     /// `/tool-name` or `/tool-name {json}`.
     struct SlashCommand {
@@ -87,5 +372,43 @@ public final class Assistant: Sendable {
                 + lines.joined(separator: "\n") + "\nFill one in below, or type /tool-name {json}."
         }
         return try await sessions.append(.assistant, text: answer, to: sessionID, by: principal, suggestedTools: suggestions.map(\.tool.name))
+    }
+}
+
+/// One holder per conversation. `tryAcquire` refuses at once when held; `acquire` waits its
+/// turn (first come, first served); `release` hands the conversation to the next waiter.
+final class ConversationLocks: Sendable {
+    private struct State {
+        var held: Set<TimeOrderedID> = []
+        var waiters: [TimeOrderedID: [CheckedContinuation<Void, Never>]] = [:]
+    }
+    private let state = Mutex(State())
+
+    func tryAcquire(_ id: TimeOrderedID) -> Bool {
+        state.withLock { $0.held.insert(id).inserted }
+    }
+
+    func acquire(_ id: TimeOrderedID) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let acquired = state.withLock { state in
+                if state.held.insert(id).inserted { return true }
+                state.waiters[id, default: []].append(continuation)
+                return false
+            }
+            if acquired { continuation.resume() }
+        }
+    }
+
+    func release(_ id: TimeOrderedID) {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if var waiting = state.waiters[id], !waiting.isEmpty {
+                let next = waiting.removeFirst()
+                state.waiters[id] = waiting.isEmpty ? nil : waiting
+                return next  // the conversation stays held, by the next waiter
+            }
+            state.held.remove(id)
+            return nil
+        }
+        next?.resume()
     }
 }

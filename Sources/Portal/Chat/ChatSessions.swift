@@ -14,9 +14,20 @@ public struct ChatSession: Codable, Sendable, Equatable {
     public var turnCount: Int
 }
 
-/// One message of a conversation.
+/// A tool the model asked to run from a conversation.
+public struct ChatToolCall: Codable, Sendable, Equatable {
+    /// The model's id for the call; the tool turn with the same `toolCallID` answers it.
+    public var id: String
+    /// The portal's tool name.
+    public var tool: String
+    /// The arguments as the model wrote them (JSON text).
+    public var arguments: String
+}
+
+/// One message of a conversation: what a person wrote, what the assistant answered (text,
+/// tool calls or both), or what a tool call gave back (`tool`).
 public struct ChatTurn: Codable, Sendable, Equatable {
-    public enum Role: String, Codable, Sendable { case user, assistant }
+    public enum Role: String, Codable, Sendable { case user, assistant, tool }
 
     public var schemaVersion = 1
     public let id: TimeOrderedID
@@ -27,7 +38,43 @@ public struct ChatTurn: Codable, Sendable, Equatable {
     public var suggestedTools: [String]
     /// The run a turn started, when it ran a tool.
     public var runID: String?
+    /// Assistant turns: the tools the model asked to run.
+    public var toolCalls: [ChatToolCall]?
+    /// Tool turns: the call this answers. A later tool turn for the same call (the result
+    /// after an approval) supersedes an earlier one (waiting for approval).
+    public var toolCallID: String?
+    /// Tool turns: the run's status when the turn was written.
+    public var runStatus: String?
+    /// Assistant turns that report a failure of the model server; never shown to the model.
+    public var failed: Bool?
     public let createdAt: Date
+
+    /// What to append; the id, session and time are set by `ChatSessions.append`.
+    public struct Draft: Sendable {
+        public var role: Role
+        public var text: String
+        public var suggestedTools: [String] = []
+        public var runID: String? = nil
+        public var toolCalls: [ChatToolCall]? = nil
+        public var toolCallID: String? = nil
+        public var runStatus: String? = nil
+        public var failed: Bool? = nil
+
+        public init(role: Role, text: String, suggestedTools: [String] = [], runID: String? = nil, toolCalls: [ChatToolCall]? = nil,
+                    toolCallID: String? = nil, runStatus: String? = nil, failed: Bool? = nil) {
+            self.role = role
+            self.text = text
+            self.suggestedTools = suggestedTools
+            self.runID = runID
+            self.toolCalls = toolCalls
+            self.toolCallID = toolCallID
+            self.runStatus = runStatus
+            self.failed = failed
+        }
+    }
+
+    /// Whether search indexes it: what people and the assistant said, not tool output.
+    var isSearchable: Bool { role != .tool && !text.isEmpty && failed != true }
 }
 
 /// Conversations and their turns, with every turn indexed for search by meaning.
@@ -116,6 +163,7 @@ public final class ChatSessions: Sendable {
     /// Deletes the session, its turns and their vectors (owner only).
     public func delete(_ id: TimeOrderedID, by principal: Principal) async throws {
         let session = try session(id, for: principal, reading: false)
+        try await prepare()
         let turnIDs = try self.turns(of: id).map(\.id)
         try await environment.write { [self] txn in
             for turnID in turnIDs {
@@ -143,21 +191,39 @@ public final class ChatSessions: Sendable {
     /// Appends a turn to the principal's session and indexes it, in one transaction.
     public func append(_ role: ChatTurn.Role, text: String, to sessionID: TimeOrderedID, by principal: Principal,
                        suggestedTools: [String] = [], runID: String? = nil, now: Date = Date()) async throws -> ChatTurn {
-        guard !text.isEmpty, text.utf8.count <= 32 * 1024 else { throw AccessError.invalid("a message is 1 byte to 32 KiB") }
+        try await append(ChatTurn.Draft(role: role, text: text, suggestedTools: suggestedTools, runID: runID), to: sessionID, by: principal, now: now)
+    }
+
+    /// Appends a turn to the principal's session and indexes it (when it is searchable), in
+    /// one transaction. A person's message is 1 byte to 32 KiB; other turns at most 32 KiB
+    /// (longer tool output is cut).
+    public func append(_ draft: ChatTurn.Draft, to sessionID: TimeOrderedID, by principal: Principal, now: Date = Date()) async throws -> ChatTurn {
+        var text = draft.text
+        if draft.role == .user {
+            guard !text.isEmpty, text.utf8.count <= 32 * 1024 else { throw AccessError.invalid("a message is 1 byte to 32 KiB") }
+        } else if text.utf8.count > 32 * 1024 {
+            text = String(decoding: text.utf8.prefix(32 * 1024 - 64), as: UTF8.self) + "\n… (cut at 32 KiB)"
+        }
         var session = try session(sessionID, for: principal, reading: false)
-        try await prepare()
-        let vector = try await embedder.embed([text])[0]
-        let turn = ChatTurn(id: TimeOrderedID.generate(now: now), sessionID: sessionID, role: role, text: text,
-                            suggestedTools: suggestedTools, runID: runID, createdAt: now)
+        let turn = ChatTurn(id: TimeOrderedID.generate(now: now), sessionID: sessionID, role: draft.role, text: text,
+                            suggestedTools: draft.suggestedTools, runID: draft.runID, toolCalls: draft.toolCalls, toolCallID: draft.toolCallID,
+                            runStatus: draft.runStatus, failed: draft.failed, createdAt: now)
+        var vector: [Float]?
+        if turn.isSearchable {
+            try await prepare()
+            vector = try await embedder.embed([text])[0]
+        }
         session.turnCount += 1
         session.updatedAt = now
         let updated = session
-        try await environment.write { [self] txn in
+        try await environment.write { [self, vector] txn in
             guard try txn.exists(sessions, (updated.organizationID, sessionID)) else { throw AccessError.notFound("session") }
             try txn.put(turns, (sessionID, turn.id), turn)
             try txn.put(sessions, (updated.organizationID, sessionID), updated)
-            try vectors.upsert(Self.collection, owner: Self.owner(session: sessionID, turn: turn.id),
-                               partition: Self.partition(organization: updated.organizationID, owner: updated.ownerID), vector: vector, in: txn)
+            if let vector {
+                try vectors.upsert(Self.collection, owner: Self.owner(session: sessionID, turn: turn.id),
+                                   partition: Self.partition(organization: updated.organizationID, owner: updated.ownerID), vector: vector, in: txn)
+            }
         }
         return turn
     }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import FoundationEssentials
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// Requests the portal makes to other servers (identity providers; later model servers and
 /// HTTP tools). Guarantees: redirects are never followed (a 3xx is an answer like any other),
@@ -60,6 +61,69 @@ public struct OutboundHTTP: Sendable {
             throw .unreachable(url: Self.redacted(url), reason: String(describing: error))
         }
     }
+
+    /// A request whose answer is read as it arrives (a model's streamed reply). A 2xx body is
+    /// handed to `onChunk` piece by piece and the returned `Response` has an empty body; any
+    /// other status is collected (up to `maximumBodyBytes`) into the `Response`. `timeout`
+    /// bounds the whole exchange; `idleTimeout` the silence between two pieces. Throws an
+    /// `OutboundError`, or what `onChunk` threw, unchanged.
+    func stream(url: String, method: String, headers: [(String, String)], body: [UInt8]?, idleTimeout: Duration,
+                onChunk: @escaping @Sendable ([UInt8]) async throws -> Void) async throws -> Response {
+        var request = HTTPClientRequest(url: url)
+        request.method = HTTPMethod(rawValue: method)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let seconds = timeout.components.seconds
+        let limit = maximumBodyBytes
+        do {
+            let response = try await Self.client.execute(request, timeout: .seconds(seconds))
+            let status = Int(response.status.code)
+            guard (200..<300).contains(status) else {
+                let buffer = try await response.body.collect(upTo: limit)
+                return Response(status: status, body: Array(buffer.readableBytesView), contentType: response.headers.first(name: "Content-Type"),
+                                retryAfterSeconds: response.headers.first(name: "Retry-After").flatMap { Int($0) })
+            }
+            let lastActivity = LastActivity()
+            let responseBody = response.body
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    var received = 0
+                    for try await piece in responseBody {
+                        received += piece.readableBytes
+                        guard received <= limit else { throw NIOTooManyBytesError(maxBytes: limit) }
+                        lastActivity.instant.withLock { $0 = .now }
+                        do { try await onChunk(Array(piece.readableBytesView)) } catch { throw ChunkHandlerError(underlying: error) }
+                    }
+                }
+                group.addTask {
+                    // The watchdog: ends the exchange when the server stays silent too long.
+                    while true {
+                        try await Task.sleep(for: min(idleTimeout, .milliseconds(250)))
+                        if lastActivity.instant.withLock({ $0 }).duration(to: .now) > idleTimeout { throw StreamIdle() }
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            return Response(status: status, body: [], contentType: response.headers.first(name: "Content-Type"))
+        } catch is NIOTooManyBytesError {
+            throw OutboundError.tooLarge(url: Self.redacted(url), limit: maximumBodyBytes)
+        } catch is StreamIdle {
+            throw OutboundError.timedOut(url: Self.redacted(url), seconds: Int(idleTimeout.components.seconds))
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw OutboundError.timedOut(url: Self.redacted(url), seconds: Int(seconds))
+        } catch let error as ChunkHandlerError {
+            throw error.underlying
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw OutboundError.unreachable(url: Self.redacted(url), reason: String(describing: error))
+        }
+    }
+
+    private struct StreamIdle: Error {}
+    private final class LastActivity: Sendable { let instant = Mutex(ContinuousClock.now) }
+    private struct ChunkHandlerError: Error { let underlying: any Error }
 
     /// The URL without its query, which may carry codes or keys.
     static func redacted(_ url: String) -> String {

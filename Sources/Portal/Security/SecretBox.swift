@@ -157,6 +157,15 @@ public final class Secrets: Sendable {
         try await environment.write { [table] txn in _ = try txn.delete(table, name) }
     }
 
+    /// A settings form's write-only secret: `nil` keeps the stored one, `""` removes it, any
+    /// other value (at most `maximumLength` characters, else `AccessError.invalid` naming
+    /// `field`) replaces it.
+    func update(_ name: String, to value: String?, field: String, maximumLength: Int) async throws {
+        guard let value else { return }
+        guard value.count <= maximumLength else { throw AccessError.invalid("\(field) is at most \(maximumLength) characters") }
+        if value.isEmpty { try await delete(name) } else { try await put(name, value) }
+    }
+
     /// The secret's value, `nil` when none is stored, or `SecretError.tampered`.
     public func get(_ name: String) throws -> String? {
         guard let sealed = try environment.read({ txn in try txn.get(table, name) }) else { return nil }

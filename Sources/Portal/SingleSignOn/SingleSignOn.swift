@@ -84,10 +84,7 @@ public final class SingleSignOn: Sendable {
         for mapping in settings.mappings where try organizations.organization(slug: mapping.organization) == nil {
             throw AccessError.invalid("mapping for group '\(mapping.group)': no organization '\(mapping.organization)'")
         }
-        if let clientSecret {
-            guard clientSecret.count <= 1024 else { throw AccessError.invalid("clientSecret is at most 1024 characters") }
-            if clientSecret.isEmpty { try await secrets.delete(Self.clientSecretName) } else { try await secrets.put(Self.clientSecretName, clientSecret) }
-        }
+        try await secrets.update(Self.clientSecretName, to: clientSecret, field: "clientSecret", maximumLength: 1024)
         let event = SecurityEvent(kind: .singleSignOnConfigured, userID: actor.user.id, username: actor.user.username, organizationID: nil,
                                   detail: "issuer \(settings.issuer), \(settings.enabled ? "enabled" : "disabled"), \(settings.mappings.count) group mappings")
         try await environment.write { [settingsTable, events] txn in

@@ -11,13 +11,15 @@ public struct PortalNotification: Codable, Sendable, Equatable {
         case permission(Permission)
     }
 
-    /// `approval.requested`, `approval.decided`, `run.finished`.
+    /// `approval.requested`, `approval.decided`, `run.finished`, `chat.turn`.
     public let kind: String
     public let organizationID: UUID
     public let runID: String
     public let tool: String
     public let status: String
     public let audience: Audience
+    /// For `chat.turn`: the conversation that has a new turn.
+    public var sessionID: String? = nil
 
     /// Whether `principal` is meant to receive it.
     public func isFor(_ principal: Principal) -> Bool {

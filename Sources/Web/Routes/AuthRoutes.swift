@@ -73,11 +73,21 @@ extension PortalRoutes {
     }
 
     static func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: try jsonEncoder.encode(value))))
+    }
+
+    private static var jsonEncoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
-        return Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        return encoder
+    }
+
+    /// One server-sent event: `event: name` and the value as one line of JSON.
+    static func serverSentEvent(_ name: String, _ value: some Encodable) -> String {
+        let json = (try? jsonEncoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        return "event: \(name)\ndata: \(json)\n\n"
     }
 }
 

@@ -49,10 +49,49 @@ extension PortalRoutes {
         }
 
         struct Message: Decodable { let text: String }
+        // The answer streams as server-sent events when asked for (`Accept: text/event-stream`):
+        // `turn` (each stored turn, the question first), `text` (the model's words as they
+        // come), `done` (with the run it paused on, if any). Otherwise one JSON document
+        // once the answer is complete. Refusals come before any of it, as problem details.
         post("/api/sessions/{id}/turns", .permission(.chatUse)) { request, context in
             let body = try await Self.decode(Message.self, request, context)
-            let turns = try await core.assistant.reply(to: body.text, in: try Self.pathID(context, "session"), by: context.principal!, requestID: context.requestID)
-            return try Self.jsonResponse(.created, ["turns": turns.map(TurnBody.init)])
+            let sessionID = try Self.pathID(context, "session")
+            guard request.headers[.accept]?.contains("text/event-stream") == true else {
+                let turns = try await core.assistant.replyAndWait(to: body.text, in: sessionID, by: context.principal!, requestID: context.requestID)
+                return try Self.jsonResponse(.created, ["turns": turns.map(TurnBody.init)])
+            }
+            let (question, events) = try await core.assistant.reply(to: body.text, in: sessionID, by: context.principal!, requestID: context.requestID)
+            let stream = ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: Self.serverSentEvent("turn", TurnBody(question))))
+                for await event in events {
+                    switch event {
+                    case let .turn(turn): try await writer.write(ByteBuffer(string: Self.serverSentEvent("turn", TurnBody(turn))))
+                    case let .text(piece): try await writer.write(ByteBuffer(string: Self.serverSentEvent("text", ["text": piece])))
+                    case let .finished(run): try await writer.write(ByteBuffer(string: Self.serverSentEvent("done", ["pausedOnRun": run])))
+                    }
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"], body: stream)
+        }
+
+        get("/api/assistant", .permission(.chatUse)) { _, _ in
+            try Self.jsonResponse(.ok, ["model": try core.assistant.modelName()])
+        }
+
+        get("/api/assistant/settings", .systemAdministrator) { _, _ in
+            let configuration = core.assistant.configuration
+            let settings = try configuration.settings() ?? AssistantSettings(enabled: false, baseURL: "", model: "")
+            return try Self.jsonResponse(.ok, AssistantSettingsBody(settings, hasAPIKey: try configuration.hasAPIKey()))
+        }
+
+        on(.put, "/api/assistant/settings", .systemAdministrator) { request, context in
+            let body = try await Self.decode(AssistantSettingsBody.self, request, context)
+            let defaults = AssistantSettings(enabled: false, baseURL: "", model: "")
+            let settings = AssistantSettings(enabled: body.enabled, baseURL: body.baseURL, model: body.model, maxSteps: body.maxSteps ?? defaults.maxSteps,
+                                             timeoutSeconds: body.timeoutSeconds ?? defaults.timeoutSeconds, maxTools: body.maxTools ?? defaults.maxTools)
+            try await core.assistant.configuration.configure(settings, apiKey: body.apiKey, by: context.principal!)
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
         get("/api/search", .permission(.chatUse)) { request, context in
@@ -109,6 +148,10 @@ struct TurnBody: Encodable {
     let text: String
     let suggestedTools: [String]
     let runID: String?
+    let toolCalls: [ChatToolCall]?
+    let toolCallID: String?
+    let runStatus: String?
+    let failed: Bool?
     let createdAt: Date
 
     init(_ turn: ChatTurn) {
@@ -117,7 +160,34 @@ struct TurnBody: Encodable {
         text = turn.text
         suggestedTools = turn.suggestedTools
         runID = turn.runID
+        toolCalls = turn.toolCalls
+        toolCallID = turn.toolCallID
+        runStatus = turn.runStatus
+        failed = turn.failed
         createdAt = turn.createdAt
+    }
+}
+
+/// The assistant's model settings as the API shows them: the API key is write-only
+/// (`apiKey`: a new key, `""` to remove it, absent to keep it); `hasAPIKey` says whether one is stored.
+struct AssistantSettingsBody: Codable {
+    let enabled: Bool
+    let baseURL: String
+    let model: String
+    let maxSteps: Int?
+    let timeoutSeconds: Int?
+    let maxTools: Int?
+    var apiKey: String? = nil
+    var hasAPIKey: Bool? = nil
+
+    init(_ settings: AssistantSettings, hasAPIKey: Bool) {
+        enabled = settings.enabled
+        baseURL = settings.baseURL
+        model = settings.model
+        maxSteps = settings.maxSteps
+        timeoutSeconds = settings.timeoutSeconds
+        maxTools = settings.maxTools
+        self.hasAPIKey = hasAPIKey
     }
 }
 

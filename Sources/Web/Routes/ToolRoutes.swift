@@ -146,7 +146,7 @@ extension PortalRoutes {
                     let (lines, sink) = AsyncStream.makeStream(of: String.self)
                     group.addTask {
                         for await notification in stream where notification.isFor(principal) {
-                            sink.yield("event: \(notification.kind)\ndata: \(String(decoding: NotificationBody(notification).json, as: UTF8.self))\n\n")
+                            sink.yield(Self.serverSentEvent(notification.kind, NotificationBody(notification)))
                         }
                         sink.finish()
                     }
@@ -298,13 +298,13 @@ struct NotificationBody: Encodable {
     let runID: String
     let tool: String
     let status: String
+    let sessionID: String?
 
     init(_ notification: PortalNotification) {
         kind = notification.kind
         runID = notification.runID
         tool = notification.tool
         status = notification.status
+        sessionID = notification.sessionID
     }
-
-    var json: [UInt8] { (try? JSONEncoder().encode(self)).map(Array.init) ?? [] }
 }

@@ -154,6 +154,39 @@ async function showSingleSignOn() {
   show("page-sso");
 }
 
+async function showAssistantSettings() {
+  const result = await api("GET", "/api/assistant/settings");
+  if (!result.ok) return refuse(result);
+  const settings = result.body;
+  $("assistant-enabled").checked = settings.enabled;
+  $("assistant-url").value = settings.baseURL;
+  $("assistant-model").value = settings.model;
+  $("assistant-key").value = "";
+  $("assistant-key").placeholder = settings.hasAPIKey ? "stored (leave empty to keep)" : "none";
+  $("assistant-steps").value = settings.maxSteps;
+  $("assistant-timeout").value = settings.timeoutSeconds;
+  $("assistant-tools").value = settings.maxTools;
+  show("page-assistant");
+}
+
+$("assistant-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("assistant-error").textContent = "";
+  $("assistant-saved").textContent = "";
+  const key = $("assistant-key").value;
+  const result = await api("PUT", "/api/assistant/settings", {
+    enabled: $("assistant-enabled").checked, baseURL: $("assistant-url").value, model: $("assistant-model").value,
+    apiKey: key === "" ? undefined : key, maxSteps: Number($("assistant-steps").value),
+    timeoutSeconds: Number($("assistant-timeout").value), maxTools: Number($("assistant-tools").value),
+  });
+  if (!result.ok) {
+    $("assistant-error").textContent = problemText(result);
+    return;
+  }
+  $("assistant-saved").textContent = "Saved.";
+  await showAssistantSettings();
+});
+
 /** Shows "Sign in with SSO" when single sign-on is on, and a refusal the provider's round trip brought back. */
 async function prepareSignIn() {
   const params = new URLSearchParams(location.search);
@@ -185,6 +218,7 @@ async function route() {
   if (page === "admin/keys") return showKeys();
   if (page === "admin/orgs") return showOrganizations();
   if (page === "admin/sso") return showSingleSignOn();
+  if (page === "admin/assistant") return showAssistantSettings();
   if (page === "admin/packs") return showPacks();
   if (page === "approvals") return showApprovals();
   if (page === "audit") return showAudit();
@@ -489,17 +523,14 @@ function highlighted(text) {
 }
 
 async function showChat(sessionID) {
-  const list = await api("GET", "/api/sessions?limit=50");
+  const [list, assistant] = await Promise.all([api("GET", "/api/sessions?limit=50"), api("GET", "/api/assistant")]);
   if (!list.ok) return refuse(list);
   if (!sessionID && list.body.sessions.length > 0) sessionID = list.body.sessions[0].id;
   currentSession = sessionID;
-  $("chat-session-list").replaceChildren(...list.body.sessions.map((session) => {
-    const item = document.createElement("li");
-    const link = element("a", session.title, { href: `#/chat/${session.id}`, "data-session": session.id });
-    if (session.id === sessionID) link.setAttribute("aria-current", "true");
-    item.append(link);
-    return item;
-  }));
+  $("chat-mode").textContent = assistant.ok && assistant.body.model
+    ? `Answers come from ${assistant.body.model}. It runs this organization's tools with your permissions; risky ones wait for an approval.`
+    : "No language model is configured: I find the tools that match what you ask and run /tool-name {json} commands.";
+  renderSessionList(list.body.sessions, sessionID);
   $("chat-error").textContent = "";
   if (!sessionID) {
     $("chat-title").textContent = "Assistant";
@@ -515,8 +546,46 @@ async function showChat(sessionID) {
   show("page-chat");
 }
 
+function renderSessionList(sessions, currentID) {
+  $("chat-session-list").replaceChildren(...sessions.map((session) => {
+    const item = document.createElement("li");
+    const link = element("a", session.title, { href: `#/chat/${session.id}`, "data-session": session.id });
+    if (session.id === currentID) link.setAttribute("aria-current", "true");
+    item.append(link);
+    if (session.snippet) item.append(document.createElement("br"), highlighted(session.snippet));
+    return item;
+  }));
+}
+
+/** Finds the person's conversations by meaning, or lists them all again when the box is empty. */
+$("chat-find-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const query = $("chat-find").value.trim();
+  if (!query) return showChat(currentSession);
+  const result = await api("GET", `/api/search?kind=turns&q=${encodeURIComponent(query)}`);
+  if (!result.ok) {
+    $("chat-error").textContent = problemText(result);
+    return;
+  }
+  const seen = new Set();
+  const sessions = result.body.results.filter((hit) => !seen.has(hit.sessionID) && seen.add(hit.sessionID))
+    .map((hit) => ({ id: hit.sessionID, title: hit.title, snippet: hit.snippet }));
+  renderSessionList(sessions, currentSession);
+  if (sessions.length === 0) $("chat-session-list").replaceChildren(element("li", "No conversation matches.", { class: "muted" }));
+});
+
 function renderTurn(turn) {
-  const item = element("li", turn.text, { "data-role": turn.role, "data-turn": turn.id });
+  const item = element("li", undefined, { "data-role": turn.role, "data-turn": turn.id });
+  if (turn.failed) item.dataset.failed = "true";
+  if (turn.role === "tool") {
+    const details = element("details");
+    details.append(element("summary", turn.runStatus ? `Tool result: ${turn.runStatus}` : "Tool call refused"), element("pre", turn.text));
+    if (turn.runStatus === "pending-approval") details.open = true;
+    item.append(details);
+  } else {
+    if (turn.text) item.append(document.createTextNode(turn.text));
+    for (const call of turn.toolCalls || []) item.append(element("div", `Calling ${call.tool} ${call.arguments || "{}"}`, { class: "tool-call muted" }));
+  }
   if (turn.runID) {
     const link = element("a", "Open the run", { href: `#/runs/${turn.runID}`, class: "run-link" });
     item.append(document.createElement("br"), link);
@@ -582,15 +651,67 @@ $("chat-form").addEventListener("submit", async (event) => {
     history.replaceState(null, "", `#/chat/${currentSession}`);
   }
   $("chat-send").disabled = true;
-  const result = await api("POST", `/api/sessions/${currentSession}/turns`, { text });
-  $("chat-send").disabled = false;
-  if (!result.ok) {
-    $("chat-error").textContent = problemText(result);
-    return;
+  try {
+    if (await streamReply(currentSession, text)) $("chat-input").value = "";
+  } finally {
+    $("chat-send").disabled = false;
   }
-  $("chat-input").value = "";
-  await showChat(currentSession);
 });
+
+/**
+ * Sends a message and shows the answer as it streams (server-sent events over a POST):
+ * stored turns as they come, the model's words as they are written. Returns whether the
+ * message was accepted.
+ */
+async function streamReply(sessionID, text) {
+  const response = await fetch(`/api/sessions/${sessionID}/turns`, {
+    method: "POST", credentials: "same-origin", body: JSON.stringify({ text }),
+    headers: { "Content-Type": "application/json", Accept: "text/event-stream", "X-CSRF-Token": me.csrfToken },
+  });
+  if (!response.ok || !response.body) {
+    let body = null;
+    try { body = await response.json(); } catch { body = null; }
+    $("chat-error").textContent = problemText({ status: response.status, body });
+    return false;
+  }
+  const turns = $("chat-turns");
+  let live = null;
+  const handle = (name, data) => {
+    if (name === "text") {
+      if (!live) {
+        live = element("li", "", { "data-role": "assistant", "data-streaming": "true" });
+        turns.append(live);
+      }
+      live.textContent += data.text;
+    } else if (name === "turn") {
+      if (live && data.role === "assistant") {
+        live.remove();
+        live = null;
+      }
+      if (!turns.querySelector(`[data-turn="${data.id}"]`)) turns.append(renderTurn(data));
+    } else if (name === "done" && data.pausedOnRun) {
+      turns.append(element("li", "Waiting for an approval; the answer goes on once it is decided.", { "data-role": "status", class: "muted" }));
+    }
+    turns.lastElementChild?.scrollIntoView({ block: "nearest" });
+  };
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const name = (block.match(/^event: (.*)$/m) || [])[1];
+      const data = (block.match(/^data: (.*)$/m) || [])[1];
+      if (name && data) handle(name, JSON.parse(data));
+    }
+  }
+  if (live) live.remove();
+  return true;
+}
 
 async function showSearch(query) {
   $("global-search").value = query;
@@ -624,12 +745,16 @@ function connectEvents() {
   const refresh = (event) => {
     const notification = JSON.parse(event.data);
     const page = location.hash.replace(/^#\/?/, "");
+    if (event.type === "chat.turn") {
+      if (page === `chat/${notification.sessionID}` || (page === "chat" && currentSession === notification.sessionID)) showChat(notification.sessionID);
+      return;
+    }
     if (page === `runs/${notification.runID}`) showRun(notification.runID);
     else if (page === "approvals") showApprovals();
     else if (page === "") showHome();
     if (event.type === "approval.requested" || event.type === "approval.decided") refreshApprovalCount();
   };
-  for (const kind of ["approval.requested", "approval.decided", "run.finished"]) events.addEventListener(kind, refresh);
+  for (const kind of ["approval.requested", "approval.decided", "run.finished", "chat.turn"]) events.addEventListener(kind, refresh);
 }
 
 function disconnectEvents() {
