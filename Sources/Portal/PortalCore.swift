@@ -16,6 +16,8 @@ public final class PortalCore: Sendable {
     public let vectors: VectorCollections
     public let tools: ToolCatalog
     public let runs: ToolRuns
+    public let embeddings: SearchEmbeddings
+    public let reindexer: SearchReindexer
     public let chat: ChatSessions
     public let toolSearch: ToolSearch
     public let assistant: Assistant
@@ -27,9 +29,10 @@ public final class PortalCore: Sendable {
 
     /// Opens the domain on `environment`, applying pending schema migrations first.
     /// `toolOptions` defaults to the standard tools path and allow-list, with run directories
-    /// under the data directory; `embedder` to the built-in `HashingEmbedder`.
+    /// under the data directory; `embedder` (until an administrator chooses another) to the
+    /// built-in `HashingEmbedder`.
     public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher(), rateLimits: [RateClass: RateLimit] = RateLimit.defaults,
-                toolOptions: ToolRuntimeOptions? = nil, embedder: (any Embedder)? = nil) async throws {
+                toolOptions: ToolRuntimeOptions? = nil, embedder: (any Embedder)? = nil, reindexRetryDelay: Duration = .seconds(30)) async throws {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
         self.accounts = try Accounts(environment: environment, hasher: passwordHasher)
@@ -49,9 +52,10 @@ public final class PortalCore: Sendable {
         self.runs = try ToolRuns(environment: environment, catalog: tools, organizations: organizations, accounts: accounts, audit: audit,
                                  executor: executor, notifications: Notifications())
         self.vectorLoadTimes = try vectors.load()
-        let embedder = embedder ?? HashingEmbedder()
-        self.chat = try ChatSessions(environment: environment, vectors: vectors, organizations: organizations, embedder: embedder)
-        self.toolSearch = try ToolSearch(environment: environment, catalog: tools, vectors: vectors, embedder: embedder)
+        self.embeddings = try SearchEmbeddings(environment: environment, secrets: secrets, events: securityEvents, initial: embedder ?? HashingEmbedder())
+        self.chat = try ChatSessions(environment: environment, vectors: vectors, organizations: organizations, embeddings: embeddings)
+        self.toolSearch = try ToolSearch(environment: environment, catalog: tools, vectors: vectors, embeddings: embeddings)
+        self.reindexer = SearchReindexer(embeddings: embeddings, chat: chat, tools: toolSearch, vectors: vectors, retryDelay: reindexRetryDelay)
         self.assistant = try Assistant(environment: environment, sessions: chat, toolSearch: toolSearch, runs: runs, organizations: organizations,
                                        accounts: accounts, configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
     }
@@ -75,11 +79,13 @@ public final class PortalCore: Sendable {
 
     /// What `portal serve` does once before serving: runs that were executing when the portal
     /// stopped are marked interrupted (never re-run), and conversations paused on approvals
-    /// are watched again (those whose run is final go on at once). Not done on open, so `portal check` and
+    /// are watched again (those whose run is final go on at once), and a switch of embeddings
+    /// provider goes on. Not done on open, so `portal check` and
     /// other read-only commands change nothing.
     public func resumeAfterStart() async throws {
         try await runs.markInterrupted()
         try await assistant.resumePaused()
+        try reindexer.resume()
     }
 
     /// Storage readiness, for `/readyz`.

@@ -199,6 +199,38 @@ import Testing
         #expect(left == 0)
     }
 
+    @Test(.timeLimit(.minutes(1))) func aConversationPausedBeforeARestartGoesOnAfterTheDecision() async throws {
+        let (harness, organization) = try await ToolRoutesTests.world()
+        let script = ModelScript([
+            .stream(Self.toolCall(id: "call_r1", name: "host_signal-process", arguments: [#"{"pid": 999999}"#])),
+            .stream(Self.text("Resumed after the restart.")),
+        ])
+        try await Self.modelServer(script).test(.live) { model in
+            let (sessionID, runID) = try await harness.test { client in
+                try await Self.configure(client, port: try #require(model.port))
+                let olga = try await ToolRoutesTests.signIn(client, "olga")
+                let id = try await Self.newSession(client, olga)
+                let runID = try await client.execute(uri: "/api/sessions/\(id)/turns", method: .post, headers: olga.headers,
+                                                     body: ByteBuffer(string: #"{"text":"stop process 999999"}"#)) { response throws -> String in
+                    try #require(try ToolRoutesTests.json(response)["turns"]?.array?.last?["runID"]?.string)
+                }
+                return (try #require(TimeOrderedID(id)), try #require(TimeOrderedID(runID)))
+            }
+            // The portal restarts (a second core on the same data); the decision is taken there.
+            let restarted = try await PortalCore(environment: harness.environment, passwordHasher: PasswordHasher(iterations: 1_000))
+            try await restarted.resumeAfterStart()
+            let notifications = restarted.runs.notifications.subscribe()
+            let ada = try #require(try restarted.accounts.user(named: "ada"))
+            _ = try await restarted.runs.decide(runID: runID, approve: true, comment: "", by: .member(ada, of: organization.id, as: .admin), requestID: "r-restart")
+            for await notification in notifications where notification.kind == "chat.turn" && notification.sessionID == sessionID.description {
+                if try restarted.chat.turns(of: sessionID).last?.role == .assistant { break }
+            }
+            let turns = try restarted.chat.turns(of: sessionID)
+            #expect(turns.map(\.role) == [.user, .assistant, .tool, .tool, .assistant])
+            #expect(turns[3].runStatus == "failed" && turns.last?.text == "Resumed after the restart.")
+        }
+    }
+
     @Test func failuresOfTheModelServerAreClearAndKept() async throws {
         let (harness, _) = try await ToolRoutesTests.world()
         let script = ModelScript([])

@@ -21,9 +21,11 @@ import Testing
         }
     }
 
-    static func server(_ script: Script) -> Application<RouterResponder<BasicRequestContext>> {
+    /// `gate`: requests wait until it finishes.
+    static func server(_ script: Script, gate: AsyncStream<Void>? = nil) -> Application<RouterResponder<BasicRequestContext>> {
         let router = Router()
         router.post("/v1/embeddings") { request, context -> Response in
+            if let gate { for await _ in gate {} }
             struct Body: Decodable { let model: String; let input: [String] }
             let body = try await request.decode(as: Body.self, context: context)
             script.requests.withLock { $0.append((request.headers[.authorization], body.input)) }

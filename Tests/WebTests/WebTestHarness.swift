@@ -13,7 +13,7 @@ struct WebTestHarness {
     init() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portal-web-\(UUID().uuidString)").path
         environment = try KV.Environment(directory: directory)
-        core = try await PortalCore(environment: environment, passwordHasher: PasswordHasher(iterations: 1_000))
+        core = try await PortalCore(environment: environment, passwordHasher: PasswordHasher(iterations: 1_000), reindexRetryDelay: .milliseconds(20))
     }
 
     func test<Value: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {

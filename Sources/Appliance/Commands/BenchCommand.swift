@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure this host: durable storage throughput, vector search speed and recall.",
-        subcommands: [StorageBenchCommand.self, VectorBenchCommand.self, VectorWritesBenchCommand.self]
+        subcommands: [StorageBenchCommand.self, VectorBenchCommand.self, VectorWritesBenchCommand.self, ChatSearchBenchCommand.self]
     )
 }
 

@@ -29,3 +29,11 @@ func currentEnvironment() -> [String: String] {
     }
     return result
 }
+
+/// `value` rounded to `places` decimals, for reports.
+func rounded(_ value: Double, places: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<places { scale *= 10 }
+    let result = (value * scale).rounded() / scale
+    return places == 0 ? "\(Int(result))" : "\(result)"
+}

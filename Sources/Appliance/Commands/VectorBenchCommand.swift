@@ -128,10 +128,7 @@ struct VectorBenchCommand: AsyncParsableCommand {
         }
     }
 
-    func format3(_ value: Double) -> String {
-        let scaled = (value * 1000).rounded() / 1000
-        return "\(scaled)"
-    }
+    func format3(_ value: Double) -> String { rounded(value, places: 3) }
 
     /// Resident set size now, from /proc/self/status (VmRSS).
     func residentMegabytes() -> Int {

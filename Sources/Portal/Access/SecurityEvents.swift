@@ -19,6 +19,7 @@ public struct SecurityEvent: Codable, Sendable, Equatable {
         case packEnabled = "tool-pack.enabled"
         case packDisabled = "tool-pack.disabled"
         case assistantConfigured = "assistant.configured"
+        case embeddingsChanged = "embeddings.changed"
     }
 
     public var schemaVersion = 1

@@ -27,6 +27,21 @@ public struct Principal: Sendable, Equatable {
     /// Set when the request authenticated with an API key.
     public var apiKeyID: UUID? = nil
 
+    init(user: User, organizationID: UUID?, role: Role?, sessionKey: String?, csrfToken: String?, apiKeyID: UUID? = nil) {
+        self.user = user
+        self.organizationID = organizationID
+        self.role = role
+        self.sessionKey = sessionKey
+        self.csrfToken = csrfToken
+        self.apiKeyID = apiKeyID
+    }
+
+    /// A member acting without a session or key: the portal itself going on with their work
+    /// (a conversation resumed after an approval), command-line tools and benchmarks.
+    public static func member(_ user: User, of organizationID: UUID, as role: Role) -> Principal {
+        Principal(user: user, organizationID: organizationID, role: role, sessionKey: nil, csrfToken: nil)
+    }
+
     public var permissions: Set<Permission> {
         user.isAdministrator ? Set(Permission.allCases) : (role?.permissions ?? [])
     }

@@ -82,7 +82,6 @@ public final class Assistant: Sendable {
         }
         let (events, sink) = AsyncStream.makeStream(of: AssistantEvent.self)
         Task { [self] in
-            defer { answering.release(sessionID) }
             var pausedOnRun: String?
             do {
                 if let command {
@@ -95,6 +94,8 @@ public final class Assistant: Sendable {
             } catch {
                 // Storage failing or the session deleted meanwhile: nothing more to store.
             }
+            // Free before the end is told, so the next message is never refused as a conflict.
+            answering.release(sessionID)
             sink.yield(.finished(pausedOnRun: pausedOnRun))
             sink.finish()
         }
@@ -225,7 +226,7 @@ public final class Assistant: Sendable {
         }
         guard let claimed, let owner = try accounts.user(id: claimed.ownerID),
               let role = try organizations.role(of: owner.id, in: claimed.organizationID) else { return }
-        let principal = Principal(user: owner, organizationID: claimed.organizationID, role: role, sessionKey: nil, csrfToken: nil)
+        let principal = Principal.member(owner, of: claimed.organizationID, as: role)
         await answering.acquire(claimed.sessionID)
         defer { answering.release(claimed.sessionID) }
         let call = ChatToolCall(id: claimed.toolCallID, tool: run.tool, arguments: "")

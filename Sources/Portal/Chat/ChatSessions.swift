@@ -92,22 +92,25 @@ public final class ChatSessions: Sendable {
     let turns: Table<CompositeKey<TimeOrderedID, TimeOrderedID>, JSONValue<ChatTurn>>
     let vectors: VectorCollections
     let organizations: Organizations
-    public let embedder: any Embedder
-    static let collection = "chat-turns"
+    let embeddings: SearchEmbeddings
+    static let baseCollection = "chat-turns"
 
-    init(environment: Environment, vectors: VectorCollections, organizations: Organizations, embedder: any Embedder) throws {
+    init(environment: Environment, vectors: VectorCollections, organizations: Organizations, embeddings: SearchEmbeddings) throws {
         self.environment = environment
         self.vectors = vectors
         self.organizations = organizations
-        self.embedder = embedder
+        self.embeddings = embeddings
         sessions = try environment.table("chat_sessions", key: CompositeKey<UUID, TimeOrderedID>.self, value: JSONValue<ChatSession>.self)
         byOwner = try environment.table("chat_sessions_by_owner", key: CompositeKey3<UUID, UUID, TimeOrderedID>.self, value: RawBytes.self)
         turns = try environment.table("chat_turns", key: CompositeKey<TimeOrderedID, TimeOrderedID>.self, value: JSONValue<ChatTurn>.self)
     }
 
-    /// Creates the turns collection on first use.
-    func prepare() async throws {
-        try await vectors.createIfMissing(Self.collection, dimension: embedder.identity.dimension, metric: .cosine)
+    /// The active generation's turns collection and embedder, the collection created on first use.
+    func prepare() async throws -> (collection: String, embedder: any Embedder) {
+        let (embedder, generation) = embeddings.active()
+        let collection = SearchEmbeddings.collection(Self.baseCollection, generation: generation)
+        try await vectors.createIfMissing(collection, dimension: embedder.identity.dimension, metric: .cosine, embedder: embedder.identity)
+        return (collection, embedder)
     }
 
     static func partition(organization: UUID, owner: UUID) -> String { "\(organization)/\(owner)" }
@@ -163,12 +166,12 @@ public final class ChatSessions: Sendable {
     /// Deletes the session, its turns and their vectors (owner only).
     public func delete(_ id: TimeOrderedID, by principal: Principal) async throws {
         let session = try session(id, for: principal, reading: false)
-        try await prepare()
+        let (collection, _) = try await prepare()
         let turnIDs = try self.turns(of: id).map(\.id)
         try await environment.write { [self] txn in
             for turnID in turnIDs {
                 _ = try txn.delete(turns, (id, turnID))
-                try vectors.remove(Self.collection, owner: Self.owner(session: id, turn: turnID), in: txn)
+                try vectors.remove(collection, owner: Self.owner(session: id, turn: turnID), in: txn)
             }
             _ = try txn.delete(sessions, (session.organizationID, id))
             _ = try txn.delete(byOwner, (session.organizationID, session.ownerID, id))
@@ -209,10 +212,8 @@ public final class ChatSessions: Sendable {
                             suggestedTools: draft.suggestedTools, runID: draft.runID, toolCalls: draft.toolCalls, toolCallID: draft.toolCallID,
                             runStatus: draft.runStatus, failed: draft.failed, createdAt: now)
         var vector: [Float]?
-        if turn.isSearchable {
-            try await prepare()
-            vector = try await embedder.embed([text])[0]
-        }
+        let (collection, embedder) = try await prepare()
+        if turn.isSearchable { vector = try await embedder.embed([text])[0] }
         session.turnCount += 1
         session.updatedAt = now
         let updated = session
@@ -221,7 +222,7 @@ public final class ChatSessions: Sendable {
             try txn.put(turns, (sessionID, turn.id), turn)
             try txn.put(sessions, (updated.organizationID, sessionID), updated)
             if let vector {
-                try vectors.upsert(Self.collection, owner: Self.owner(session: sessionID, turn: turn.id),
+                try vectors.upsert(collection, owner: Self.owner(session: sessionID, turn: turn.id),
                                    partition: Self.partition(organization: updated.organizationID, owner: updated.ownerID), vector: vector, in: txn)
             }
         }
@@ -239,7 +240,9 @@ public final class ChatSessions: Sendable {
     /// `sessions:read-all`), re-ranked so that turns sharing the query's words come first
     /// among near ties.
     public func search(_ query: String, for principal: Principal, limit: Int = 10) async throws -> [Match] {
-        guard let organizationID = principal.organizationID, (try? vectors.index(Self.collection)) != nil else { return [] }
+        let (embedder, generation) = embeddings.active()
+        let collection = SearchEmbeddings.collection(Self.baseCollection, generation: generation)
+        guard let organizationID = principal.organizationID, (try? vectors.index(collection)) != nil else { return [] }
         let partitions: [String]
         if principal.has(.sessionsReadAll) {
             partitions = try organizations.members(of: organizationID).map { Self.partition(organization: organizationID, owner: $0.user.id) }
@@ -248,7 +251,7 @@ public final class ChatSessions: Sendable {
             partitions = [Self.partition(organization: organizationID, owner: principal.user.id)]
         }
         let vector = try await embedder.embed([query])[0]
-        let hits = try vectors.search(Self.collection, vector: vector, k: max(limit * 4, 40), partitions: partitions)
+        let hits = try vectors.search(collection, vector: vector, k: max(limit * 4, 40), partitions: partitions)
         let queryWords = Set(HashingEmbedder.words(query))
         return try environment.read { txn in
             var matches: [Match] = []
@@ -261,6 +264,79 @@ public final class ChatSessions: Sendable {
                 matches.append(Match(session: session, turn: turn, score: (1 - hit.distance) + 0.15 * shared))
             }
             return Array(matches.sorted { $0.score > $1.score }.prefix(limit))
+        }
+    }
+
+    // MARK: Re-embedding
+
+    /// Every searchable turn, with the partition its vector belongs to.
+    private func searchableTurns() throws -> [(owner: String, partition: String, text: String)] {
+        try environment.read { txn in
+            var partitions: [TimeOrderedID: String] = [:]
+            try txn.forEach(sessions) { (_, session) throws(KVError) in
+                partitions[session.id] = Self.partition(organization: session.organizationID, owner: session.ownerID)
+                return true
+            }
+            var result: [(owner: String, partition: String, text: String)] = []
+            try txn.forEach(turns) { (_, turn) throws(KVError) in
+                if turn.isSearchable, let partition = partitions[turn.sessionID] {
+                    result.append((Self.owner(session: turn.sessionID, turn: turn.id), partition, turn.text))
+                }
+                return true
+            }
+            return result
+        }
+    }
+
+    /// Builds generation `generation`'s turns collection with `embedder`: every turn embedded
+    /// in batches (a failing batch is retried after `retryDelay`, with the problem reported),
+    /// the graph built in memory and stored in chunks, then brought up to date with the turns
+    /// written or deleted meanwhile. Searches keep using the active collection throughout.
+    func rebuild(generation: Int, embedder: any Embedder, batch: Int = 64, retryDelay: Duration = .seconds(30),
+                 progress: @Sendable (_ done: Int, _ total: Int, _ problem: String?) -> Void) async throws {
+        let collection = SearchEmbeddings.collection(Self.baseCollection, generation: generation)
+        try await vectors.drop(collection)  // the remains of an interrupted attempt
+        let all = try searchableTurns()
+        let index = HNSWIndex(dimension: embedder.identity.dimension, metric: .cosine)
+        var owners: [String] = [], partitions: [String] = []
+        progress(0, all.count, nil)
+        var start = 0
+        while start < all.count {
+            let slice = all[start..<min(start + batch, all.count)]
+            let vectors: [[Float]]
+            do {
+                vectors = try await embedder.embed(slice.map(\.text))
+            } catch let error as EmbeddingError {
+                progress(start, all.count, error.description)
+                try await Task.sleep(for: retryDelay)
+                continue
+            }
+            let ids = try index.insert(contentsOf: vectors, threads: 1)
+            for (id, entry) in zip(ids, slice) {
+                precondition(Int(id) == owners.count, "fresh index ids are dense")
+                owners.append(entry.owner)
+                partitions.append(entry.partition)
+            }
+            start += slice.count
+            progress(start, all.count, nil)
+        }
+        let ownerList = owners, partitionList = partitions
+        try await vectors.importIndex(collection, index, embedder: embedder.identity, owner: { ownerList[Int($0)] }, partition: { partitionList[Int($0)] })
+        try await catchUp(collection, embedder: embedder)
+    }
+
+    /// Adds the turns that `collection` misses and removes the vectors of deleted turns.
+    func catchUp(_ collection: String, embedder: any Embedder) async throws {
+        let wanted = try searchableTurns()
+        let present = try vectors.ownerKeys(collection)
+        let missing = wanted.filter { !present.contains($0.owner) }
+        let stale = present.subtracting(wanted.map(\.owner))
+        let embedded = missing.isEmpty ? [] : try await embedder.embed(missing.map(\.text))
+        try await environment.write { [self] txn in
+            for (entry, vector) in zip(missing, embedded) {
+                try vectors.upsert(collection, owner: entry.owner, partition: entry.partition, vector: vector, in: txn)
+            }
+            for owner in stale { _ = try vectors.remove(collection, owner: owner, in: txn) }
         }
     }
 }

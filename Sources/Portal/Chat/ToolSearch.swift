@@ -4,8 +4,8 @@ import Synchronization
 import Vector
 
 /// Finds tools by meaning: every installed tool's title, description and category are
-/// embedded in the `tools` collection, partitioned by pack, so a search sees only the packs
-/// the caller's organization enabled.
+/// embedded in the `tools` collection of the active embeddings generation, partitioned by
+/// pack, so a search sees only the packs the caller's organization enabled.
 ///
 /// Guarantees: `refresh` brings the index in line with the installed packs (new and changed
 /// tools embedded, removed ones deleted) in one transaction; a tool's vector is recomputed
@@ -14,18 +14,18 @@ public final class ToolSearch: Sendable {
     let environment: Environment
     let catalog: ToolCatalog
     let vectors: VectorCollections
-    let embedder: any Embedder
+    let embeddings: SearchEmbeddings
     /// tool name → digest of the embedded text and embedder.
     let digests: Table<StringKey, StringKey>
-    static let collection = "tools"
-    /// The catalog revision the index was last brought up to date with.
-    private let indexedRevision = Mutex<Int?>(nil)
+    static let baseCollection = "tools"
+    /// The catalog revision and embeddings generation the index was last brought up to date with.
+    private let indexedRevision = Mutex<(revision: Int, generation: Int)?>(nil)
 
-    init(environment: Environment, catalog: ToolCatalog, vectors: VectorCollections, embedder: any Embedder) throws {
+    init(environment: Environment, catalog: ToolCatalog, vectors: VectorCollections, embeddings: SearchEmbeddings) throws {
         self.environment = environment
         self.catalog = catalog
         self.vectors = vectors
-        self.embedder = embedder
+        self.embeddings = embeddings
         digests = try environment.table("tool_embeddings", key: StringKey.self, value: StringKey.self)
     }
 
@@ -36,7 +36,9 @@ public final class ToolSearch: Sendable {
     /// Embeds what changed since the last refresh; returns how many tools were (re)embedded.
     @discardableResult
     public func refresh() async throws -> Int {
-        try await vectors.createIfMissing(Self.collection, dimension: embedder.identity.dimension, metric: .cosine)
+        let (embedder, generation) = embeddings.active()
+        let collection = SearchEmbeddings.collection(Self.baseCollection, generation: generation)
+        try await vectors.createIfMissing(collection, dimension: embedder.identity.dimension, metric: .cosine, embedder: embedder.identity)
         let packs = try catalog.packs()
         let stored = try environment.read { txn in
             var result: [String: String] = [:]
@@ -57,15 +59,15 @@ public final class ToolSearch: Sendable {
         }
         let removed = Set(stored.keys).subtracting(present)
         guard !changed.isEmpty || !removed.isEmpty else { return 0 }
-        let embeddings = try await embedder.embed(changed.map { Self.text($0.tool) })
+        let embedded = try await embedder.embed(changed.map { Self.text($0.tool) })
         let updates = changed
         try await environment.write { [self] txn in
-            for (entry, vector) in zip(updates, embeddings) {
-                try vectors.upsert(Self.collection, owner: entry.tool.name, partition: entry.pack, vector: vector, in: txn)
+            for (entry, vector) in zip(updates, embedded) {
+                try vectors.upsert(collection, owner: entry.tool.name, partition: entry.pack, vector: vector, in: txn)
                 try txn.put(digests, entry.tool.name, entry.digest)
             }
             for name in removed {
-                try vectors.remove(Self.collection, owner: name, in: txn)
+                _ = try vectors.remove(collection, owner: name, in: txn)
                 _ = try txn.delete(digests, name)
             }
         }
@@ -84,14 +86,16 @@ public final class ToolSearch: Sendable {
     /// so a pack installed a moment ago is searchable at once; other searches do no such work.
     public func suggest(_ query: String, in organizationID: UUID, limit: Int = 5, minimumScore: Float = 0.12) async throws -> [Suggestion] {
         let revision = catalog.revision
-        if indexedRevision.withLock({ $0 }) != revision {
+        let (embedder, generation) = embeddings.active()
+        if indexedRevision.withLock({ $0.map { $0 != (revision, generation) } ?? true }) {
             try await refresh()
-            indexedRevision.withLock { $0 = revision }
+            indexedRevision.withLock { $0 = (revision, generation) }
         }
+        let collection = SearchEmbeddings.collection(Self.baseCollection, generation: generation)
         let packs = try catalog.enabledPacks(in: organizationID)
-        guard !packs.isEmpty, (try? vectors.index(Self.collection)) != nil else { return [] }
+        guard !packs.isEmpty, (try? vectors.index(collection)) != nil else { return [] }
         let vector = try await embedder.embed([query])[0]
-        return try vectors.search(Self.collection, vector: vector, k: limit, partitions: Array(packs)).compactMap { hit in
+        return try vectors.search(collection, vector: vector, k: limit, partitions: Array(packs)).compactMap { hit in
             let score = 1 - hit.distance
             guard score >= minimumScore, let tool = try catalog.tool(named: hit.owner, in: organizationID) else { return nil }
             return Suggestion(tool: tool, score: score)

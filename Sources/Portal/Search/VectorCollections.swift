@@ -11,6 +11,9 @@ public struct VectorCollectionDescriptor: Codable, Sendable, Equatable {
     public var metric: Metric
     public var parameters: HNSWParameters
     public var header: HNSWHeader
+    /// The embedder whose vectors the collection holds (vectors of different embedders are
+    /// never mixed in one collection).
+    public var embedder: EmbedderIdentity? = nil
 }
 
 /// Named vector collections kept in KV and searched in memory.
@@ -59,23 +62,23 @@ public final class VectorCollections: Sendable {
     // MARK: Collections
 
     /// Creates the collection unless it exists (with whatever parameters it was created with).
-    public func createIfMissing(_ name: String, dimension: Int, metric: Metric) async throws {
+    public func createIfMissing(_ name: String, dimension: Int, metric: Metric, embedder: EmbedderIdentity? = nil) async throws {
         guard (try? index(name)) == nil else { return }
         do {
-            try await create(name, dimension: dimension, metric: metric)
+            try await create(name, dimension: dimension, metric: metric, embedder: embedder)
         } catch VectorError.collectionExists {
             // Created concurrently.
         }
     }
 
     /// Creates a collection. Names are 1–64 characters of letters, digits, `-`, `_` and `.`.
-    public func create(_ name: String, dimension: Int, metric: Metric, parameters: HNSWParameters = HNSWParameters()) async throws {
+    public func create(_ name: String, dimension: Int, metric: Metric, parameters: HNSWParameters = HNSWParameters(), embedder: EmbedderIdentity? = nil) async throws {
         guard (1...64).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
             throw VectorCollectionError.invalidName(name)
         }
         guard (1...65_536).contains(dimension) else { throw VectorCollectionError.invalidDimension(dimension) }
         let index = HNSWIndex(dimension: dimension, metric: metric, parameters: parameters)
-        let descriptor = VectorCollectionDescriptor(name: name, dimension: dimension, metric: metric, parameters: parameters, header: index.header)
+        let descriptor = VectorCollectionDescriptor(name: name, dimension: dimension, metric: metric, parameters: parameters, header: index.header, embedder: embedder)
         try await environment.write { [self] txn in
             guard try txn.get(descriptors, name) == nil else { throw VectorError.collectionExists(name) }
             try txn.put(descriptors, name, descriptor)
@@ -85,8 +88,10 @@ public final class VectorCollections: Sendable {
 
     /// Creates collection `name` from a graph built in memory (a bulk load): every node is
     /// written in transactions of `chunk` nodes, the descriptor last, so a collection exists
-    /// only once all of it is stored. `owner(id)` names the owner of each live node.
-    public func importIndex(_ name: String, _ index: HNSWIndex, chunk: Int = 2_000, owner: @escaping @Sendable (UInt32) -> String) async throws {
+    /// only once all of it is stored. `owner(id)` names the owner of each live node and
+    /// `partition(id)` its partition, if any.
+    public func importIndex(_ name: String, _ index: HNSWIndex, chunk: Int = 2_000, embedder: EmbedderIdentity? = nil,
+                            owner: @escaping @Sendable (UInt32) -> String, partition: @escaping @Sendable (UInt32) -> String? = { _ in nil }) async throws {
         guard try environment.read({ try $0.get(descriptors, name) }) == nil else { throw VectorError.collectionExists(name) }
         let slots = UInt32(index.slotCount)
         for start in stride(from: UInt32(0), to: slots, by: chunk) {
@@ -96,11 +101,15 @@ public final class VectorCollections: Sendable {
                     guard let record = index.storedRecord(id) else { continue }
                     try txn.put(vectors, (name, UInt64(id)), index.vectorBytes(id))
                     try txn.put(nodes, (name, UInt64(id)), record)
-                    if record.first == 1 { try claim(name, owner: owner(id), id: id, txn) }
+                    if record.first == 1 {
+                        try claim(name, owner: owner(id), id: id, txn)
+                        if let partition = partition(id) { try joinPartition(name, partition, node: UInt64(id), txn) }
+                    }
                 }
             }
         }
-        let descriptor = VectorCollectionDescriptor(name: name, dimension: index.dimension, metric: index.metric, parameters: index.parameters, header: index.header)
+        let descriptor = VectorCollectionDescriptor(name: name, dimension: index.dimension, metric: index.metric, parameters: index.parameters, header: index.header,
+                                                    embedder: embedder)
         try await environment.write { [self] txn in
             guard try txn.get(descriptors, name) == nil else { throw VectorError.collectionExists(name) }
             try txn.put(descriptors, name, descriptor)
@@ -117,6 +126,56 @@ public final class VectorCollections: Sendable {
                 return true
             }
             return result
+        }
+    }
+
+    /// A collection's descriptor as committed.
+    public func descriptor(_ name: String) throws -> VectorCollectionDescriptor? {
+        try environment.read { txn in try txn.get(descriptors, name) }
+    }
+
+    /// The owner keys of the collection's live vectors.
+    public func ownerKeys(_ name: String) throws -> Set<String> {
+        try environment.read { txn in
+            var result: Set<String> = []
+            try txn.forEach(keys, prefix: CompositeKey<String, String>.prefix(name)) { key, _ in
+                result.insert(key.1)
+                return true
+            }
+            return result
+        }
+    }
+
+    /// Deletes a collection and everything stored for it, in transactions of at most `chunk`
+    /// records, the descriptor first (so it is gone for searches and `load` at once). Also
+    /// removes the remains of a collection whose descriptor is already gone (an interrupted
+    /// drop or import).
+    public func drop(_ name: String, chunk: Int = 5_000) async throws {
+        try await environment.write { [descriptors] txn in _ = try txn.delete(descriptors, name) }
+        indexes.withLock { _ = $0.removeValue(forKey: name) }
+        partitionFilters.withLock { _ = $0.removeValue(forKey: name) }
+        try await deleteAll(vectors, prefix: CompositeKey<String, UInt64>.prefix(name), chunk: chunk)
+        try await deleteAll(nodes, prefix: CompositeKey<String, UInt64>.prefix(name), chunk: chunk)
+        try await deleteAll(owners, prefix: CompositeKey<String, UInt64>.prefix(name), chunk: chunk)
+        try await deleteAll(keys, prefix: CompositeKey<String, String>.prefix(name), chunk: chunk)
+        try await deleteAll(partitionMembers, prefix: CompositeKey3<String, String, UInt64>.prefix(name), chunk: chunk)
+        try await deleteAll(nodePartitions, prefix: CompositeKey<String, UInt64>.prefix(name), chunk: chunk)
+    }
+
+    private func deleteAll<K, V>(_ table: Table<K, V>, prefix: [UInt8], chunk: Int) async throws where K.Value: Sendable {
+        while true {
+            let batch = try environment.read { txn in
+                var found: [K.Value] = []
+                try txn.forEach(table, prefix: prefix) { key, _ in
+                    found.append(key)
+                    return found.count < chunk
+                }
+                return found
+            }
+            guard !batch.isEmpty else { return }
+            try await environment.write { txn in
+                for key in batch { _ = try txn.delete(table, key) }
+            }
         }
     }
 

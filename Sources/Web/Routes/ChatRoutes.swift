@@ -94,6 +94,27 @@ extension PortalRoutes {
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
+        // Which embeddings provider search uses, and switching to another one (system
+        // administrators): the switch runs in the background (202); its progress is here.
+        get("/api/search/embeddings", .systemAdministrator) { _, _ in
+            try Self.jsonResponse(.ok, EmbeddingStatusBody(core.embeddings.currentStatus()))
+        }
+
+        struct Choice: Decodable {
+            let provider: String
+            let baseURL: String?
+            let model: String?
+            let dimension: Int?
+            let apiKey: String?
+        }
+        on(.put, "/api/search/embeddings", .systemAdministrator) { request, context in
+            let body = try await Self.decode(Choice.self, request, context)
+            let choice = EmbedderChoice(provider: body.provider, baseURL: body.baseURL ?? "", model: body.model ?? (body.provider == "builtin" ? "hashing-v1" : ""),
+                                        dimension: body.dimension ?? 1536)
+            try await core.reindexer.choose(choice, apiKey: body.apiKey, by: context.principal!)
+            return try Self.jsonResponse(.accepted, EmbeddingStatusBody(core.embeddings.currentStatus()))
+        }
+
         get("/api/search", .permission(.chatUse)) { request, context in
             let principal = context.principal!
             let query = request.uri.queryParameters
@@ -199,4 +220,21 @@ struct SearchResult: Encodable {
     let sessionID: String?
     let turnID: String?
     let tool: String?
+}
+
+/// Where search's embeddings stand: the active provider, the one being switched to and how far.
+struct EmbeddingStatusBody: Encodable {
+    let active: EmbedderIdentity
+    let next: EmbedderIdentity?
+    let done: Int
+    let total: Int
+    let problem: String?
+
+    init(_ status: EmbeddingStatus) {
+        active = status.active
+        next = status.next
+        done = status.done
+        total = status.total
+        problem = status.problem
+    }
 }

@@ -167,7 +167,39 @@ async function showAssistantSettings() {
   $("assistant-timeout").value = settings.timeoutSeconds;
   $("assistant-tools").value = settings.maxTools;
   show("page-assistant");
+  await showEmbeddingStatus();
 }
+
+/** The active embeddings provider and, during a switch, its progress (refreshed until done). */
+async function showEmbeddingStatus() {
+  const result = await api("GET", "/api/search/embeddings");
+  if (!result.ok) return;
+  const status = result.body;
+  const name = (identity) => `${identity.provider}/${identity.model} (${identity.dimension} dimensions)`;
+  let text = `In use: ${name(status.active)}.`;
+  if (status.next) {
+    text += ` Switching to ${name(status.next)}: ${status.done} of ${status.total} embedded.`;
+    if (status.problem) text += ` Retrying after: ${status.problem}`;
+    setTimeout(() => { if (location.hash === "#/admin/assistant") showEmbeddingStatus(); }, 2000);
+  }
+  $("embeddings-status").textContent = text;
+}
+
+$("embeddings-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("embeddings-error").textContent = "";
+  const key = $("embeddings-key").value;
+  const result = await api("PUT", "/api/search/embeddings", {
+    provider: $("embeddings-provider").value, baseURL: $("embeddings-url").value, model: $("embeddings-model").value || undefined,
+    dimension: Number($("embeddings-dimension").value), apiKey: key === "" ? undefined : key,
+  });
+  $("embeddings-key").value = "";
+  if (!result.ok) {
+    $("embeddings-error").textContent = problemText(result);
+    return;
+  }
+  await showEmbeddingStatus();
+});
 
 $("assistant-form").addEventListener("submit", async (event) => {
   event.preventDefault();

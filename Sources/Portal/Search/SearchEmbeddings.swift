@@ -1,0 +1,150 @@
+public import FoundationEssentials
+public import KV
+import Synchronization
+
+/// An embeddings provider as an administrator chooses it.
+public struct EmbedderChoice: Codable, Sendable, Equatable {
+    /// `builtin` (feature hashing, no network) or `openai-compatible`.
+    public var provider: String
+    /// For `openai-compatible`: the API root, such as `https://api.openai.com/v1`.
+    public var baseURL: String
+    public var model: String
+    public var dimension: Int
+
+    public init(provider: String, baseURL: String = "", model: String, dimension: Int = 1536) {
+        self.provider = provider
+        self.baseURL = baseURL
+        self.model = model
+        self.dimension = dimension
+    }
+
+    public static let builtin = EmbedderChoice(provider: "builtin", model: "hashing-v1")
+
+    /// Throws `AccessError.invalid` naming the field.
+    func validate() throws {
+        guard (8...4096).contains(dimension) else { throw AccessError.invalid("dimension must be 8–4096") }
+        switch provider {
+        case "builtin":
+            guard model == "hashing-v1" else { throw AccessError.invalid("model of the builtin provider is hashing-v1") }
+        case "openai-compatible":
+            guard let url = URL(string: baseURL), let scheme = url.scheme, ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty,
+                  url.query == nil, url.fragment == nil
+            else { throw AccessError.invalid("baseURL must be an http or https URL without query or fragment") }
+            guard (1...200).contains(model.count) else { throw AccessError.invalid("model is required (at most 200 characters)") }
+        default:
+            throw AccessError.invalid("provider must be builtin or openai-compatible")
+        }
+    }
+
+    func embedder(apiKey: String?) -> any Embedder {
+        provider == "builtin" ? HashingEmbedder(dimension: dimension)
+            : OpenAICompatibleEmbedder(baseURL: baseURL, model: model, dimension: dimension, apiKey: apiKey)
+    }
+}
+
+/// Where a change of embeddings provider stands.
+public struct EmbeddingStatus: Sendable, Equatable {
+    public var active: EmbedderIdentity
+    /// The provider being switched to, while its vectors are computed.
+    public var next: EmbedderIdentity?
+    public var done = 0
+    public var total = 0
+    /// The last failure of the re-embedding, while it retries.
+    public var problem: String?
+}
+
+/// Which embedder search uses, and the switch to another one.
+///
+/// Guarantees: every vector collection of search belongs to one generation, whose embedder
+/// is recorded in the collection's descriptor; searches and new records use the active
+/// generation until the next one is complete, then all at once; a switch survives a restart
+/// (it starts over); the provider's API key is sealed.
+public final class SearchEmbeddings: Sendable {
+    struct State: Codable, Sendable {
+        var schemaVersion = 1
+        var active: EmbedderChoice
+        var generation: Int
+        var next: EmbedderChoice?
+    }
+
+    let environment: Environment
+    let secrets: Secrets
+    let events: SecurityEvents
+    let table: Table<StringKey, JSONValue<State>>
+    /// The active embedder and its generation, as committed.
+    private let current: Mutex<(embedder: any Embedder, generation: Int)>
+    private let status: Mutex<EmbeddingStatus>
+
+    init(environment: Environment, secrets: Secrets, events: SecurityEvents, initial: any Embedder) throws {
+        self.environment = environment
+        self.secrets = secrets
+        self.events = events
+        let table = try environment.table("search_embeddings", key: StringKey.self, value: JSONValue<State>.self)
+        self.table = table
+        let state = try environment.read { txn in try txn.get(table, "state") }
+        let embedder = try state.map { try $0.active.embedder(apiKey: secrets.get(Self.keyName($0.generation))) } ?? initial
+        current = Mutex((embedder, state?.generation ?? 0))
+        status = Mutex(EmbeddingStatus(active: embedder.identity, next: nil))
+    }
+
+    static func keyName(_ generation: Int) -> String { "embeddings.api-key.g\(generation)" }
+
+    /// The active embedder and generation.
+    public func active() -> (embedder: any Embedder, generation: Int) { current.withLock { $0 } }
+
+    /// A collection's name in a generation (generation 0 keeps the original name).
+    static func collection(_ base: String, generation: Int) -> String { generation == 0 ? base : "\(base).g\(generation)" }
+
+    public func currentStatus() -> EmbeddingStatus { status.withLock { $0 } }
+
+    func state() throws -> State? { try environment.read { txn in try txn.get(table, "state") } }
+
+    /// Records the switch to `choice` (the re-embedding is `SearchReindexer`'s). `apiKey`: the
+    /// new provider's key, if it needs one. Throws `AccessError.conflict` while a switch runs.
+    func choose(_ choice: EmbedderChoice, apiKey: String?, by actor: Principal) async throws -> (embedder: any Embedder, generation: Int) {
+        try choice.validate()
+        let (active, generation) = active()
+        let stored = try state()
+        guard stored?.next == nil else { throw AccessError.conflict("search is already switching to another embeddings provider") }
+        let next = generation + 1
+        try await secrets.update(Self.keyName(next), to: apiKey ?? "", field: "apiKey", maximumLength: 4096)
+        let embedder = choice.embedder(apiKey: try secrets.get(Self.keyName(next)))
+        guard embedder.identity != active.identity else { throw AccessError.conflict("search already uses \(active.identity)") }
+        let state = State(active: stored?.active ?? .builtin, generation: generation, next: choice)
+        let event = SecurityEvent(kind: .embeddingsChanged, userID: actor.user.id, username: actor.user.username, organizationID: nil,
+                                  detail: "switching search from \(active.identity) to \(embedder.identity)")
+        try await environment.write { [table, events] txn in
+            try txn.put(table, "state", state)
+            try events.record(event, in: txn)
+        }
+        status.withLock { $0 = EmbeddingStatus(active: active.identity, next: embedder.identity) }
+        return (embedder, next)
+    }
+
+    /// The switch recorded and not yet complete (after a restart), with its embedder.
+    func pending() throws -> (embedder: any Embedder, generation: Int)? {
+        guard let state = try state(), let next = state.next else { return nil }
+        let embedder = next.embedder(apiKey: try secrets.get(Self.keyName(state.generation + 1)))
+        status.withLock { $0 = EmbeddingStatus(active: active().embedder.identity, next: embedder.identity) }
+        return (embedder, state.generation + 1)
+    }
+
+    func report(done: Int, total: Int, problem: String?) {
+        status.withLock {
+            $0.done = done
+            $0.total = total
+            $0.problem = problem
+        }
+    }
+
+    /// Makes the next generation the active one.
+    func complete(_ embedder: any Embedder, generation: Int) async throws {
+        guard var state = try state(), let next = state.next else { return }
+        state = State(active: next, generation: generation, next: nil)
+        let committed = state
+        try await environment.write { [table] txn in try txn.put(table, "state", committed) }
+        current.withLock { $0 = (embedder, generation) }
+        status.withLock { $0 = EmbeddingStatus(active: embedder.identity, next: nil, done: $0.done, total: $0.total) }
+        try await secrets.delete(Self.keyName(generation - 1))
+    }
+}
