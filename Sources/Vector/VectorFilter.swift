@@ -47,7 +47,7 @@ public struct VectorFilter: Sendable {
     }
 
     /// Every admitted id, ascending.
-    var ids: [UInt32] {
+    public var ids: [UInt32] {
         var result: [UInt32] = []
         result.reserveCapacity(count)
         for (index, word) in words.enumerated() where word != 0 {

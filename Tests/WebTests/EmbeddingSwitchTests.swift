@@ -96,4 +96,31 @@ import Testing
         let data = try Data(contentsOf: URL(fileURLWithPath: harness.environment.path + "/data.mdb"))
         #expect(data.range(of: Data("sk-embed-secret-42".utf8)) == nil)
     }
+
+    @Test(.timeLimit(.minutes(1))) func aSwitchInterruptedByAStopStartsOverAtTheNextStart() async throws {
+        let (harness, organization) = try await ToolRoutesTests.world()
+        let olga = try #require(try harness.core.accounts.user(named: "olga"))
+        let session = try await harness.core.chat.create(title: "Before", by: .member(olga, of: organization.id, as: .operator))
+        for number in 1...10 { _ = try await harness.core.chat.append(.user, text: "turn \(number)", to: session.id, by: .member(olga, of: organization.id, as: .operator)) }
+        let root = try #require(try harness.core.accounts.user(named: "root"))
+        let script = EmbeddingsProviderTests.Script([], dimension: 8)
+        let (gate, opener) = AsyncStream.makeStream(of: Void.self)
+        try await EmbeddingsProviderTests.server(script, gate: gate).test(.live) { provider in
+            let choice = EmbedderChoice(provider: "openai-compatible", baseURL: "http://127.0.0.1:\(try #require(provider.port))/v1", model: "test-embed", dimension: 8)
+            try await harness.core.reindexer.choose(choice, apiKey: nil, by: .member(root, of: organization.id, as: .admin))
+            // Stopped while the provider has not answered yet.
+            harness.core.reindexer.stop()
+            await harness.core.reindexer.waitUntilIdle()
+            #expect(harness.core.embeddings.active().generation == 0)
+
+            let restarted = try await PortalCore(environment: harness.environment, passwordHasher: PasswordHasher(iterations: 1_000))
+            #expect(restarted.embeddings.currentStatus().next == nil, "nothing runs before the start")
+            try await restarted.resumeAfterStart()
+            #expect(restarted.embeddings.currentStatus().next?.model == "test-embed")
+            opener.finish()
+            await restarted.reindexer.waitUntilIdle()
+            #expect(restarted.embeddings.active().embedder.identity.model == "test-embed" && restarted.embeddings.active().generation == 1)
+            #expect(try restarted.vectors.ownerKeys("chat-turns.g1").count == 10)
+        }
+    }
 }

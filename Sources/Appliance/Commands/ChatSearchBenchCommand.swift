@@ -20,6 +20,9 @@ struct ChatSearchBenchCommand: AsyncParsableCommand {
     @Option(help: "Turns per conversation.") var turnsPerSession: Int = 50
     @Option(help: "Concurrent writers while indexing.") var writers: Int = 2
     @Option(help: "Searches per kind.") var queries: Int = 1_000
+    @Flag(help: "Only search: reuse the index an earlier run (same --turns and --people) left in --data-dir.") var searchOnly = false
+    @Option(help: "Also write the turns' and the queries' vectors as base.fvecs and query.fvecs in this directory (for the peers' benchmark).")
+    var export: String?
 
     func validate() throws {
         guard (1...10_000_000).contains(turns) else { throw ValidationError("--turns must be 1...10000000") }
@@ -29,9 +32,26 @@ struct ChatSearchBenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var (principals, admin) = try await prepare()
         var generator = SyntheticOperations(seed: 7)
         let plan = (0..<turns).map { number in (person: number % people, text: generator.turn(number)) }
+        if !searchOnly { try await index(plan) }
+        try await search(plan)
+        if let export { try await write(plan, to: export) }
+    }
+
+    /// The same vectors as TEXMEX files: every turn, and the paraphrase of each query.
+    private func write(_ plan: [(person: Int, text: SyntheticOperations.Turn)], to directory: String) async throws {
+        let embedder = HashingEmbedder()
+        try TexmexFile.writeFloats(try await embedder.embed(plan.map(\.text.text)), to: directory + "/base.fvecs")
+        var generator = SyntheticOperations(seed: 11)
+        let paraphrases = (0..<queries).map { number in plan[(Int(generator.next() % UInt64(turns / people)) * people + number % people) % turns].text.paraphrase }
+        try TexmexFile.writeFloats(try await embedder.embed(paraphrases), to: directory + "/query.fvecs")
+        print("wrote \(plan.count) turn vectors and \(paraphrases.count) query vectors to \(directory)")
+    }
+
+    /// Stores and indexes every turn of `plan` through `ChatSessions.append`.
+    private func index(_ plan: [(person: Int, text: SyntheticOperations.Turn)]) async throws {
+        let (principals, _) = try await prepare()
         let core = try await open()
 
         // Index: each person's turns go to their conversations, `turnsPerSession` at a time.
@@ -58,16 +78,24 @@ struct ChatSearchBenchCommand: AsyncParsableCommand {
         print("indexed \(turns) turns in \(rounded(indexing.seconds, places: 1)) s (\(rounded(Double(turns) / indexing.seconds, places: 0)) turns/s, "
               + "\(writers) writers): each stored, embedded and indexed in one durable transaction")
         core.environment.close()
+    }
 
-        // A restart: the index loads as stored.
+    /// Opens the data as after a restart, then searches: end to end as people do (embedding,
+    /// filtered graph search, records, re-ranking), and the vector part alone side by side
+    /// with an exact scan of the same partitions (the baseline), with the graph's recall@10
+    /// against it.
+    private func search(_ plan: [(person: Int, text: SyntheticOperations.Turn)]) async throws {
         let reopened = try await open()
+        defer { reopened.environment.close() }
         if let loaded = reopened.vectorLoadTimes.first(where: { $0.name == "chat-turns" }) {
             print("loaded the index of \(loaded.nodes) turns after a restart in \(rounded(loaded.duration.seconds, places: 2)) s")
         }
-        (principals, admin) = try principalsAfterRestart(reopened)
-
+        let (principals, admin) = try principalsAfterRestart(reopened)
+        let index = try reopened.vectors.index("chat-turns")
+        let embedder = HashingEmbedder()
         for (kind, searchers) in [("own conversations", principals), ("whole organization (admin)", [admin])] {
-            var latencies: [Double] = []
+            var endToEnd: [Double] = [], exact: [Double] = []
+            var graph: [Int: [Double]] = [:], agreeing: [Int: Int] = [:]
             var found = 0
             var generator = SyntheticOperations(seed: 11)
             for number in 0..<queries {
@@ -75,18 +103,40 @@ struct ChatSearchBenchCommand: AsyncParsableCommand {
                 // A paraphrase of one of this person's turns.
                 let source = plan[(Int(generator.next() % UInt64(turns / people)) * people + person) % turns].text
                 let searcher = searchers[number % searchers.count]
-                let clock = ContinuousClock.now
+                var clock = ContinuousClock.now
                 let matches = try await reopened.chat.search(source.paraphrase, for: searcher, limit: 10)
-                latencies.append((ContinuousClock.now - clock).seconds * 1000)
+                endToEnd.append((ContinuousClock.now - clock).seconds * 1000)
                 if matches.contains(where: { SyntheticOperations.sameTopic($0.turn.text, source) }) { found += 1 }
+
+                let vector = try await embedder.embed([source.paraphrase])[0]
+                let filter = try reopened.vectors.filter("chat-turns", partitions: try reopened.chat.searchablePartitions(for: searcher))
+                clock = ContinuousClock.now
+                let truth = index.exactSearch(vector, k: 40, among: filter.ids)
+                exact.append((ContinuousClock.now - clock).seconds * 1000)
+                // Synthetic turns tie often (same words, another ticket number): a hit counts
+                // when it is as close as the exact tenth.
+                let tenth = truth.prefix(10).last?.distance ?? .infinity
+                for ef in Self.searchWidths {
+                    clock = ContinuousClock.now
+                    let approximate = try index.search(vector, k: 40, ef: ef, filter: filter)
+                    graph[ef, default: []].append((ContinuousClock.now - clock).seconds * 1000)
+                    agreeing[ef, default: 0] += approximate.prefix(10).filter { $0.distance <= tenth + 1e-5 }.count
+                }
             }
-            latencies.sort()
-            print("search, \(kind): p50 \(rounded(latencies[latencies.count / 2], places: 2)) ms, "
-                  + "p99 \(rounded(latencies[min(latencies.count - 1, latencies.count * 99 / 100)], places: 2)) ms over \(queries) queries; "
+            let p50 = { (values: [Double]) in values.sorted()[values.count / 2] }
+            let p99 = { (values: [Double]) in values.sorted()[min(values.count - 1, values.count * 99 / 100)] }
+            print("search, \(kind), \(queries) queries: end to end p50 \(rounded(p50(endToEnd), places: 2)) ms, p99 \(rounded(p99(endToEnd), places: 2)) ms; "
                   + "a turn on the paraphrased topic in the top 10 for \(rounded(100 * Double(found) / Double(queries), places: 1))%")
+            print("  vectors only, k=40: exact scan of the same partitions (baseline) p50 \(rounded(p50(exact), places: 2)) ms, p99 \(rounded(p99(exact), places: 2)) ms")
+            for ef in Self.searchWidths {
+                print("  filtered graph ef=\(ef)\(ef == reopened.chat.searchWidth ? " (used)" : ""): p50 \(rounded(p50(graph[ef]!), places: 2)) ms, "
+                      + "p99 \(rounded(p99(graph[ef]!), places: 2)) ms, \(rounded(p50(exact) / p50(graph[ef]!), places: 1))x the baseline's speed at p50, "
+                      + "recall@10 \(rounded(Double(agreeing[ef]!) / Double(queries * 10), places: 3))")
+            }
         }
-        reopened.environment.close()
     }
+
+    static let searchWidths = [64, 128, 256]
 
     private func open() async throws -> PortalCore {
         try await PortalCore(environment: try KV.Environment(directory: dataDirectory), passwordHasher: PasswordHasher(iterations: 1_000))

@@ -208,12 +208,21 @@ enum TexmexFile {
         return (vectors, dimension)
     }
 
+    /// Rows padded with -1 to the longest.
     static func writeInts(_ rows: [[Int32]], to path: String) throws {
+        let width = rows.map(\.count).max() ?? 0
+        try writeWords(rows.map { ($0 + Array(repeating: -1, count: width - $0.count)).map { UInt32(bitPattern: $0) } }, to: path)
+    }
+
+    static func writeFloats(_ rows: [[Float]], to path: String) throws {
+        try writeWords(rows.map { $0.map(\.bitPattern) }, to: path)
+    }
+
+    private static func writeWords(_ rows: [[UInt32]], to path: String) throws {
         guard let file = fopen(path, "wb") else { throw FormatError(description: "\(path): cannot create: \(String(cString: strerror(errno)))") }
         defer { fclose(file) }
-        let width = rows.map(\.count).max() ?? 0
         for row in rows {
-            var words = [UInt32(width).littleEndian] + (row + Array(repeating: -1, count: width - row.count)).map { UInt32(bitPattern: $0).littleEndian }
+            var words = [UInt32(row.count).littleEndian] + row.map(\.littleEndian)
             guard fwrite(&words, 4, words.count, file) == words.count else { throw FormatError(description: "\(path): write failed") }
         }
     }

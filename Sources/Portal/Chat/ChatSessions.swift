@@ -236,6 +236,18 @@ public final class ChatSessions: Sendable {
         public let score: Float
     }
 
+    /// The graph search's width (ef) for turns.
+    public let searchWidth = 64
+
+    /// The index partitions a principal's search covers: their own conversations, or with
+    /// `sessions:read-all` the organization's.
+    public func searchablePartitions(for principal: Principal) throws -> [String] {
+        guard let organizationID = principal.organizationID else { return [] }
+        let own = Self.partition(organization: organizationID, owner: principal.user.id)
+        guard principal.has(.sessionsReadAll) else { return [own] }
+        return try organizations.members(of: organizationID).map { Self.partition(organization: organizationID, owner: $0.user.id) } + [own]
+    }
+
     /// The caller's turns closest in meaning to `query` (the organization's, with
     /// `sessions:read-all`), re-ranked so that turns sharing the query's words come first
     /// among near ties.
@@ -243,15 +255,9 @@ public final class ChatSessions: Sendable {
         let (embedder, generation) = embeddings.active()
         let collection = SearchEmbeddings.collection(Self.baseCollection, generation: generation)
         guard let organizationID = principal.organizationID, (try? vectors.index(collection)) != nil else { return [] }
-        let partitions: [String]
-        if principal.has(.sessionsReadAll) {
-            partitions = try organizations.members(of: organizationID).map { Self.partition(organization: organizationID, owner: $0.user.id) }
-                + [Self.partition(organization: organizationID, owner: principal.user.id)]
-        } else {
-            partitions = [Self.partition(organization: organizationID, owner: principal.user.id)]
-        }
+        let partitions = try searchablePartitions(for: principal)
         let vector = try await embedder.embed([query])[0]
-        let hits = try vectors.search(collection, vector: vector, k: max(limit * 4, 40), partitions: partitions)
+        let hits = try vectors.search(collection, vector: vector, k: max(limit * 4, 40), ef: searchWidth, partitions: partitions)
         let queryWords = Set(HashingEmbedder.words(query))
         return try environment.read { txn in
             var matches: [Match] = []

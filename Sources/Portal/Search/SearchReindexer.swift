@@ -38,6 +38,11 @@ public final class SearchReindexer: Sendable {
         if let (embedder, generation) = try embeddings.pending() { start(embedder, generation: generation) }
     }
 
+    /// Stops the switch under way (at shutdown); it starts over at the next `resume`.
+    public func stop() {
+        job.withLock { $0 }?.cancel()
+    }
+
     /// Returns when no switch is running.
     public func waitUntilIdle() async {
         await job.withLock { $0 }?.value
