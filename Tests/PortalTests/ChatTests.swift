@@ -97,6 +97,12 @@ import Vector
         #expect(try await chat.rename(disk.id, to: "Disk on db-1", by: olga).title == "Disk on db-1")
         await #expect(throws: AccessError.invalid("title must not be empty")) { try await chat.rename(disk.id, to: "   ", by: olga) }
 
+        // After a restart: the conversations, their turns and their index are all still there.
+        let restarted = try await PortalCore(environment: world.core.environment, passwordHasher: PasswordHasher(iterations: 1_000))
+        #expect(try restarted.chat.list(for: olga, limit: 10).map(\.id) == [other.id, disk.id])
+        #expect(try restarted.chat.turns(of: disk.id).map(\.text) == ["The database host is running out of disk space on /var"])
+        #expect(try await restarted.chat.search("storage almost full on the db server", for: olga).first?.session.id == disk.id)
+
         try await chat.delete(disk.id, by: olga)
         #expect(try chat.list(for: olga, limit: 10).map(\.id) == [other.id])
         #expect(!(try await chat.search("database host disk space", for: olga)).contains { $0.session.id == disk.id }, "its turns left the index")

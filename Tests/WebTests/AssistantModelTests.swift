@@ -175,7 +175,6 @@ import Testing
                     return runID
                 }
                 #expect(script.requests.withLock { $0.count } == 1, "paused: the model is not called again before the decision")
-                // Writing meanwhile is allowed: the waiting call is shown to the model as still waiting.
                 let notifications = harness.core.runs.notifications.subscribe()
                 try await client.execute(uri: "/api/approvals/\(runID)/decision", method: .post, headers: ada.headers, body: ByteBuffer(string: #"{"approve":true}"#)) {
                     #expect($0.status == .ok)
@@ -228,6 +227,30 @@ import Testing
             let turns = try restarted.chat.turns(of: sessionID)
             #expect(turns.map(\.role) == [.user, .assistant, .tool, .tool, .assistant])
             #expect(turns[3].runStatus == "failed" && turns.last?.text == "Resumed after the restart.")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aRejectionGoesBackToTheModelToo() async throws {
+        let (harness, organization) = try await ToolRoutesTests.world()
+        let script = ModelScript([
+            .stream(Self.toolCall(id: "call_x1", name: "host_signal-process", arguments: [#"{"pid": 999999}"#])),
+            .stream(Self.text("The approver said no, so nothing was signalled.")),
+        ])
+        try await Self.modelServer(script).test(.live) { model in
+            try await harness.test { client in try await Self.configure(client, port: try #require(model.port)) }
+            let olga = try #require(try harness.core.accounts.user(named: "olga")), ada = try #require(try harness.core.accounts.user(named: "ada"))
+            let session = try await harness.core.chat.create(title: "Risky", by: .member(olga, of: organization.id, as: .operator))
+            let turns = try await harness.core.assistant.replyAndWait(to: "stop process 999999", in: session.id, by: .member(olga, of: organization.id, as: .operator), requestID: "r1")
+            let runID = try #require(turns.last?.runID.flatMap(TimeOrderedID.init))
+            let notifications = harness.core.runs.notifications.subscribe()
+            _ = try await harness.core.runs.decide(runID: runID, approve: false, comment: "not today", by: .member(ada, of: organization.id, as: .admin), requestID: "r2")
+            for await notification in notifications where notification.kind == "chat.turn" && notification.sessionID == session.id.description {
+                if try harness.core.chat.turns(of: session.id).last?.role == .assistant { break }
+            }
+            let after = try harness.core.chat.turns(of: session.id)
+            #expect(after.map(\.role) == [.user, .assistant, .tool, .tool, .assistant])
+            #expect(after[3].runStatus == "rejected" && after.last?.text == "The approver said no, so nothing was signalled.")
+            #expect(script.bodies.last?["messages"]?.array?.last?["content"]?.string?.hasPrefix("rejected") == true)
         }
     }
 

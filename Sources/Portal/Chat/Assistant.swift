@@ -48,6 +48,10 @@ public final class Assistant: Sendable {
         let ownerID: UUID
         let toolCallID: String
         let requestID: String
+        /// The asker's role then and API key, if any: a resumed conversation never has more
+        /// rights than the person had when they asked.
+        var role: Role?
+        var apiKeyID: UUID?
     }
 
     init(environment: Environment, sessions: ChatSessions, toolSearch: ToolSearch, runs: ToolRuns, organizations: Organizations, accounts: Accounts,
@@ -92,7 +96,9 @@ public final class Assistant: Sendable {
                     sink.yield(.turn(try await suggest(for: text, in: sessionID, by: principal)))
                 }
             } catch {
-                // Storage failing or the session deleted meanwhile: nothing more to store.
+                // Told and kept when it can be (storage failing or the session deleted meanwhile: it cannot).
+                let failure = ChatTurn.Draft(role: .assistant, text: "The assistant could not answer: \(error).", failed: true)
+                if let turn = try? await sessions.append(failure, to: sessionID, by: principal) { sink.yield(.turn(turn)) }
             }
             // Free before the end is told, so the next message is never refused as a conflict.
             answering.release(sessionID)
@@ -177,7 +183,8 @@ public final class Assistant: Sendable {
         let waiting = ChatTurn.Draft(role: .tool, text: "\(run.toolTitle) needs an approval (\(run.risk.rawValue) risk); the conversation goes on once it is decided.",
                                      runID: run.id.description, toolCallID: call.id, runStatus: run.status.rawValue)
         let turn = try await sessions.append(waiting, to: sessionID, by: principal)
-        let record = PausedCall(organizationID: run.organizationID, sessionID: sessionID, ownerID: principal.user.id, toolCallID: call.id, requestID: requestID)
+        let record = PausedCall(organizationID: run.organizationID, sessionID: sessionID, ownerID: principal.user.id, toolCallID: call.id, requestID: requestID,
+                                role: principal.role, apiKeyID: principal.apiKeyID)
         try await environment.write { [paused] txn in try txn.put(paused, run.id, record) }
         watch(run.id, in: run.organizationID)
         return (turn, run.id)
@@ -217,39 +224,54 @@ public final class Assistant: Sendable {
     }
 
     /// Stores the decided run's result in its conversation and, when no other call of that
-    /// step still waits, lets the model go on. Only one resumer claims a paused call.
+    /// step still waits, lets the model go on, with the rights the person had when they asked
+    /// (never more than now). Holding the conversation while it claims the paused call, so
+    /// two decisions never both go on; the result is stored before the claim is removed, so a
+    /// crash in between repeats the result (the model sees the latest) rather than losing it.
     func resume(after run: ToolRun) async throws {
-        let claimed = try await environment.write { [paused] txn -> PausedCall? in
-            guard let call = try txn.get(paused, run.id) else { return nil }
-            try txn.delete(paused, run.id)
-            return call
+        guard let waiting = try environment.read({ txn in try txn.get(paused, run.id) }) else { return }
+        await answering.acquire(waiting.sessionID)
+        defer { answering.release(waiting.sessionID) }
+        guard let call = try environment.read({ txn in try txn.get(paused, run.id) }) else { return }  // another resumer was first
+        let principal = try principalForResuming(call)
+        let toolCall = ChatToolCall(id: call.toolCallID, tool: run.tool, arguments: "")
+        if let principal {
+            let result = try await sessions.append(Self.result(of: run, call: toolCall), to: call.sessionID, by: principal)
+            runs.notifications.publish(Self.notification(result, organizationID: call.organizationID, owner: call.ownerID))
         }
-        guard let claimed, let owner = try accounts.user(id: claimed.ownerID),
-              let role = try organizations.role(of: owner.id, in: claimed.organizationID) else { return }
-        let principal = Principal.member(owner, of: claimed.organizationID, as: role)
-        await answering.acquire(claimed.sessionID)
-        defer { answering.release(claimed.sessionID) }
-        let call = ChatToolCall(id: claimed.toolCallID, tool: run.tool, arguments: "")
-        let result = try await sessions.append(Self.result(of: run, call: call), to: claimed.sessionID, by: principal)
-        runs.notifications.publish(Self.notification(result, organizationID: claimed.organizationID, owner: owner.id))
-        let stillWaiting = try environment.read { txn in
+        let stillWaiting = try await environment.write { [paused] txn -> Bool in
+            _ = try txn.delete(paused, run.id)
             var found = false
             try txn.forEach(paused) { (_, other) throws(KVError) in
-                found = other.sessionID == claimed.sessionID
+                found = other.sessionID == call.sessionID
                 return !found
             }
             return found
         }
-        guard !stillWaiting, let model = try configuration.model() else { return }
+        guard let principal, !stillWaiting, let model = try configuration.model() else { return }
         let (events, sink) = AsyncStream.makeStream(of: AssistantEvent.self)
+        defer { sink.finish() }
         let forward = Task {
             for await event in events {
-                if case let .turn(turn) = event { runs.notifications.publish(Self.notification(turn, organizationID: claimed.organizationID, owner: owner.id)) }
+                if case let .turn(turn) = event { runs.notifications.publish(Self.notification(turn, organizationID: call.organizationID, owner: call.ownerID)) }
             }
         }
-        _ = try await converse(in: claimed.sessionID, by: principal, requestID: claimed.requestID, model: model, sink: sink)
+        _ = try await converse(in: call.sessionID, by: principal, requestID: call.requestID, model: model, sink: sink)
         sink.finish()
         await forward.value
+    }
+
+    /// Who goes on with a paused conversation: its owner, with the lower of the role they
+    /// had when they asked and the one they have now, through the same API key; `nil` when
+    /// they are no longer a member (system administrators always are).
+    private func principalForResuming(_ call: PausedCall) throws -> Principal? {
+        guard let owner = try accounts.user(id: call.ownerID) else { return nil }
+        let current = try organizations.role(of: owner.id, in: call.organizationID)
+        guard current != nil || owner.isAdministrator else { return nil }
+        let role = [call.role, current].compactMap { $0 }.min()
+        var principal = Principal.member(owner, of: call.organizationID, as: role ?? .viewer)
+        principal.apiKeyID = call.apiKeyID
+        return principal
     }
 
     static func notification(_ turn: ChatTurn, organizationID: UUID, owner: UUID) -> PortalNotification {
@@ -273,7 +295,8 @@ public final class Assistant: Sendable {
         guard let organizationID = principal.organizationID else { return ToolDefinitions(definitions: []) }
         var tools = try runs.catalog.tools(in: organizationID).filter { principal.has($0.requiredPermission) }
         if tools.count > limit {
-            let ranked = try await toolSearch.suggest(question, in: organizationID, limit: tools.count, minimumScore: -1).map(\.tool.name)
+            // Ranked by meaning; when that fails (an embeddings provider down), in catalog order.
+            let ranked = (try? await toolSearch.suggest(question, in: organizationID, limit: tools.count, minimumScore: -1).map(\.tool.name)) ?? tools.map(\.name)
             let allowed = Set(tools.map(\.name))
             let chosen = Set(ranked.filter(allowed.contains).prefix(limit))
             tools = tools.filter { chosen.contains($0.name) }

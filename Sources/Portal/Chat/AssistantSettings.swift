@@ -28,9 +28,9 @@ public struct AssistantSettings: Codable, Sendable, Equatable {
 
     /// Throws `AccessError.invalid` naming the field.
     func validate() throws {
-        guard let url = URL(string: baseURL), let scheme = url.scheme, ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty,
-              url.query == nil, url.fragment == nil
-        else { throw AccessError.invalid("baseURL must be an http or https URL without query or fragment, such as https://api.openai.com/v1") }
+        guard OutboundHTTP.isAPIRoot(baseURL) else {
+            throw AccessError.invalid("baseURL must be an http or https URL without query or fragment, such as https://api.openai.com/v1")
+        }
         guard (1...200).contains(model.count) else { throw AccessError.invalid("model is required (at most 200 characters)") }
         guard (1...20).contains(maxSteps) else { throw AccessError.invalid("maxSteps must be 1–20") }
         guard (1...600).contains(timeoutSeconds) else { throw AccessError.invalid("timeoutSeconds must be 1–600") }

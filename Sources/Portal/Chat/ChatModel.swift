@@ -202,7 +202,8 @@ public struct OpenAICompatibleChatModel: Sendable {
             }
             let toolCalls = calls.sorted { $0.key < $1.key }.prefix(OpenAICompatibleChatModel.maximumToolCalls).enumerated().map { position, entry in
                 var call = entry.value
-                if call.id.isEmpty { call.id = "call_\(position)" }
+                // Ids pair results with calls across the conversation: a missing one must be unique.
+                if call.id.isEmpty { call.id = "call_\(position)_\(UInt64.random(in: 0 ... .max))" }
                 return call
             }
             guard toolCalls.allSatisfy({ !$0.name.isEmpty }) else { throw .nonsense("a tool call without a function name") }

@@ -106,11 +106,32 @@ public final class ChatSessions: Sendable {
     }
 
     /// The active generation's turns collection and embedder, the collection created on first use.
-    func prepare() async throws -> (collection: String, embedder: any Embedder) {
+    func prepare() async throws -> (collection: String, embedder: any Embedder, generation: Int) {
         let (embedder, generation) = embeddings.active()
         let collection = SearchEmbeddings.collection(Self.baseCollection, generation: generation)
         try await vectors.createIfMissing(collection, dimension: embedder.identity.dimension, metric: .cosine, embedder: embedder.identity)
-        return (collection, embedder)
+        return (collection, embedder, generation)
+    }
+
+    private struct GenerationChanged: Error {}
+
+    /// Runs `body` against the active generation, again when a switch of embeddings provider
+    /// commits in between: `body`'s write checks the committed generation (`current`), so a
+    /// vector never lands in a collection the switch has retired.
+    private func inActiveGeneration<R>(_ body: (_ collection: String, _ embedder: any Embedder, _ current: @escaping @Sendable (borrowing WriteTransaction) throws -> Void) async throws -> R) async throws -> R {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let (collection, embedder, generation) = try await prepare()
+            let current: @Sendable (borrowing WriteTransaction) throws -> Void = { [embeddings] txn in
+                guard try embeddings.committedGeneration(txn) == generation else { throw GenerationChanged() }
+            }
+            do {
+                return try await body(collection, embedder, current)
+            } catch is GenerationChanged where attempt < 3 {
+                continue
+            }
+        }
     }
 
     static func partition(organization: UUID, owner: UUID) -> String { "\(organization)/\(owner)" }
@@ -166,15 +187,17 @@ public final class ChatSessions: Sendable {
     /// Deletes the session, its turns and their vectors (owner only).
     public func delete(_ id: TimeOrderedID, by principal: Principal) async throws {
         let session = try session(id, for: principal, reading: false)
-        let (collection, _) = try await prepare()
         let turnIDs = try self.turns(of: id).map(\.id)
-        try await environment.write { [self] txn in
-            for turnID in turnIDs {
-                _ = try txn.delete(turns, (id, turnID))
-                try vectors.remove(collection, owner: Self.owner(session: id, turn: turnID), in: txn)
+        try await inActiveGeneration { collection, _, current in
+            try await environment.write { [self] txn in
+                try current(txn)
+                for turnID in turnIDs {
+                    _ = try txn.delete(turns, (id, turnID))
+                    try vectors.remove(collection, owner: Self.owner(session: id, turn: turnID), in: txn)
+                }
+                _ = try txn.delete(sessions, (session.organizationID, id))
+                _ = try txn.delete(byOwner, (session.organizationID, session.ownerID, id))
             }
-            _ = try txn.delete(sessions, (session.organizationID, id))
-            _ = try txn.delete(byOwner, (session.organizationID, session.ownerID, id))
         }
     }
 
@@ -211,19 +234,20 @@ public final class ChatSessions: Sendable {
         let turn = ChatTurn(id: TimeOrderedID.generate(now: now), sessionID: sessionID, role: draft.role, text: text,
                             suggestedTools: draft.suggestedTools, runID: draft.runID, toolCalls: draft.toolCalls, toolCallID: draft.toolCallID,
                             runStatus: draft.runStatus, failed: draft.failed, createdAt: now)
-        var vector: [Float]?
-        let (collection, embedder) = try await prepare()
-        if turn.isSearchable { vector = try await embedder.embed([text])[0] }
         session.turnCount += 1
         session.updatedAt = now
         let updated = session
-        try await environment.write { [self, vector] txn in
-            guard try txn.exists(sessions, (updated.organizationID, sessionID)) else { throw AccessError.notFound("session") }
-            try txn.put(turns, (sessionID, turn.id), turn)
-            try txn.put(sessions, (updated.organizationID, sessionID), updated)
-            if let vector {
-                try vectors.upsert(collection, owner: Self.owner(session: sessionID, turn: turn.id),
-                                   partition: Self.partition(organization: updated.organizationID, owner: updated.ownerID), vector: vector, in: txn)
+        try await inActiveGeneration { collection, embedder, current in
+            let vector = turn.isSearchable ? try await embedder.embed([text])[0] : nil
+            try await environment.write { [self] txn in
+                try current(txn)
+                guard try txn.exists(sessions, (updated.organizationID, sessionID)) else { throw AccessError.notFound("session") }
+                try txn.put(turns, (sessionID, turn.id), turn)
+                try txn.put(sessions, (updated.organizationID, sessionID), updated)
+                if let vector {
+                    try vectors.upsert(collection, owner: Self.owner(session: sessionID, turn: turn.id),
+                                       partition: Self.partition(organization: updated.organizationID, owner: updated.ownerID), vector: vector, in: txn)
+                }
             }
         }
         return turn
@@ -252,6 +276,15 @@ public final class ChatSessions: Sendable {
     /// `sessions:read-all`), re-ranked so that turns sharing the query's words come first
     /// among near ties.
     public func search(_ query: String, for principal: Principal, limit: Int = 10) async throws -> [Match] {
+        do {
+            return try await searchActiveGeneration(query, for: principal, limit: limit)
+        } catch VectorError.unknownCollection {
+            // A switch of embeddings provider dropped the collection under this search: again, on the new one.
+            return try await searchActiveGeneration(query, for: principal, limit: limit)
+        }
+    }
+
+    private func searchActiveGeneration(_ query: String, for principal: Principal, limit: Int) async throws -> [Match] {
         let (embedder, generation) = embeddings.active()
         let collection = SearchEmbeddings.collection(Self.baseCollection, generation: generation)
         guard let organizationID = principal.organizationID, (try? vectors.index(collection)) != nil else { return [] }
@@ -276,17 +309,17 @@ public final class ChatSessions: Sendable {
     // MARK: Re-embedding
 
     /// Every searchable turn, with the partition its vector belongs to.
-    private func searchableTurns() throws -> [(owner: String, partition: String, text: String)] {
+    private func searchableTurns() throws -> [(owner: String, partition: String, text: String, key: (TimeOrderedID, TimeOrderedID))] {
         try environment.read { txn in
             var partitions: [TimeOrderedID: String] = [:]
             try txn.forEach(sessions) { (_, session) throws(KVError) in
                 partitions[session.id] = Self.partition(organization: session.organizationID, owner: session.ownerID)
                 return true
             }
-            var result: [(owner: String, partition: String, text: String)] = []
+            var result: [(owner: String, partition: String, text: String, key: (TimeOrderedID, TimeOrderedID))] = []
             try txn.forEach(turns) { (_, turn) throws(KVError) in
                 if turn.isSearchable, let partition = partitions[turn.sessionID] {
-                    result.append((Self.owner(session: turn.sessionID, turn: turn.id), partition, turn.text))
+                    result.append((Self.owner(session: turn.sessionID, turn: turn.id), partition, turn.text, (turn.sessionID, turn.id)))
                 }
                 return true
             }
@@ -339,7 +372,8 @@ public final class ChatSessions: Sendable {
         let stale = present.subtracting(wanted.map(\.owner))
         let embedded = missing.isEmpty ? [] : try await embedder.embed(missing.map(\.text))
         try await environment.write { [self] txn in
-            for (entry, vector) in zip(missing, embedded) {
+            // A turn deleted while it was being embedded stays out.
+            for (entry, vector) in zip(missing, embedded) where try txn.exists(turns, entry.key) {
                 try vectors.upsert(collection, owner: entry.owner, partition: entry.partition, vector: vector, in: txn)
             }
             for owner in stale { _ = try vectors.remove(collection, owner: owner, in: txn) }

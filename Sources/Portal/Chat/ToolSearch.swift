@@ -85,6 +85,15 @@ public final class ToolSearch: Sendable {
     /// The first search, and the first after a pack is installed, brings the index up to date,
     /// so a pack installed a moment ago is searchable at once; other searches do no such work.
     public func suggest(_ query: String, in organizationID: UUID, limit: Int = 5, minimumScore: Float = 0.12) async throws -> [Suggestion] {
+        do {
+            return try await suggestFromActiveGeneration(query, in: organizationID, limit: limit, minimumScore: minimumScore)
+        } catch VectorError.unknownCollection {
+            // A switch of embeddings provider dropped the collection under this search: again, on the new one.
+            return try await suggestFromActiveGeneration(query, in: organizationID, limit: limit, minimumScore: minimumScore)
+        }
+    }
+
+    private func suggestFromActiveGeneration(_ query: String, in organizationID: UUID, limit: Int, minimumScore: Float) async throws -> [Suggestion] {
         let revision = catalog.revision
         let (embedder, generation) = embeddings.active()
         if indexedRevision.withLock({ $0.map { $0 != (revision, generation) } ?? true }) {

@@ -125,6 +125,13 @@ public struct OutboundHTTP: Sendable {
     private final class LastActivity: Sendable { let instant = Mutex(ContinuousClock.now) }
     private struct ChunkHandlerError: Error { let underlying: any Error }
 
+    /// Whether `text` can be an API root of a server the portal calls (a model or embeddings
+    /// server): an absolute http or https URL with a host, no query and no fragment.
+    static func isAPIRoot(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme, let host = url.host else { return false }
+        return ["http", "https"].contains(scheme) && !host.isEmpty && url.query == nil && url.fragment == nil
+    }
+
     /// The URL without its query, which may carry codes or keys.
     static func redacted(_ url: String) -> String {
         String(url.prefix { $0 != "?" && $0 != "#" })

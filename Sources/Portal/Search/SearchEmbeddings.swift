@@ -27,9 +27,7 @@ public struct EmbedderChoice: Codable, Sendable, Equatable {
         case "builtin":
             guard model == "hashing-v1" else { throw AccessError.invalid("model of the builtin provider is hashing-v1") }
         case "openai-compatible":
-            guard let url = URL(string: baseURL), let scheme = url.scheme, ["http", "https"].contains(scheme), let host = url.host, !host.isEmpty,
-                  url.query == nil, url.fragment == nil
-            else { throw AccessError.invalid("baseURL must be an http or https URL without query or fragment") }
+            guard OutboundHTTP.isAPIRoot(baseURL) else { throw AccessError.invalid("baseURL must be an http or https URL without query or fragment") }
             guard (1...200).contains(model.count) else { throw AccessError.invalid("model is required (at most 200 characters)") }
         default:
             throw AccessError.invalid("provider must be builtin or openai-compatible")
@@ -65,6 +63,8 @@ public final class SearchEmbeddings: Sendable {
         var active: EmbedderChoice
         var generation: Int
         var next: EmbedderChoice?
+        /// A generation switched away from whose collections are still to be dropped.
+        var retiring: Int?
     }
 
     let environment: Environment
@@ -99,34 +99,46 @@ public final class SearchEmbeddings: Sendable {
 
     func state() throws -> State? { try environment.read { txn in try txn.get(table, "state") } }
 
+    /// The generation committed in storage, read inside a write: writers of vectors check it
+    /// there, so none writes into a generation that a switch has just retired.
+    func committedGeneration(_ txn: borrowing WriteTransaction) throws -> Int {
+        try txn.get(table, "state")?.generation ?? 0
+    }
+
     /// Records the switch to `choice` (the re-embedding is `SearchReindexer`'s). `apiKey`: the
-    /// new provider's key, if it needs one. Throws `AccessError.conflict` while a switch runs.
+    /// new provider's key, if it needs one. Throws `AccessError.conflict` while a switch runs
+    /// or when search already uses that provider.
     func choose(_ choice: EmbedderChoice, apiKey: String?, by actor: Principal) async throws -> (embedder: any Embedder, generation: Int) {
         try choice.validate()
         let (active, generation) = active()
-        let stored = try state()
-        guard stored?.next == nil else { throw AccessError.conflict("search is already switching to another embeddings provider") }
+        let identity = choice.embedder(apiKey: nil).identity
+        guard identity != active.identity else { throw AccessError.conflict("search already uses \(active.identity)") }
+        let event = SecurityEvent(kind: .embeddingsChanged, userID: actor.user.id, username: actor.user.username, organizationID: nil,
+                                  detail: "switching search from \(active.identity) to \(identity)")
+        // Checked and recorded in one write: of two requests at once, one is refused.
+        try await environment.write { [table, events] txn in
+            let stored = try txn.get(table, "state")
+            guard stored?.next == nil, stored?.retiring == nil else { throw AccessError.conflict("search is already switching to another embeddings provider") }
+            try txn.put(table, "state", State(active: stored?.active ?? .builtin, generation: generation, next: choice))
+            try events.record(event, in: txn)
+        }
         let next = generation + 1
         try await secrets.update(Self.keyName(next), to: apiKey ?? "", field: "apiKey", maximumLength: 4096)
         let embedder = choice.embedder(apiKey: try secrets.get(Self.keyName(next)))
-        guard embedder.identity != active.identity else { throw AccessError.conflict("search already uses \(active.identity)") }
-        let state = State(active: stored?.active ?? .builtin, generation: generation, next: choice)
-        let event = SecurityEvent(kind: .embeddingsChanged, userID: actor.user.id, username: actor.user.username, organizationID: nil,
-                                  detail: "switching search from \(active.identity) to \(embedder.identity)")
-        try await environment.write { [table, events] txn in
-            try txn.put(table, "state", state)
-            try events.record(event, in: txn)
-        }
         status.withLock { $0 = EmbeddingStatus(active: active.identity, next: embedder.identity) }
         return (embedder, next)
     }
 
-    /// The switch recorded and not yet complete (after a restart), with its embedder.
+    /// What a switch the portal stopped in the middle of still has to do: the embedder and
+    /// generation to switch to (or, when only the clean-up is left, the active ones).
     func pending() throws -> (embedder: any Embedder, generation: Int)? {
-        guard let state = try state(), let next = state.next else { return nil }
-        let embedder = next.embedder(apiKey: try secrets.get(Self.keyName(state.generation + 1)))
-        status.withLock { $0 = EmbeddingStatus(active: active().embedder.identity, next: embedder.identity) }
-        return (embedder, state.generation + 1)
+        guard let state = try state() else { return nil }
+        if let next = state.next {
+            let embedder = next.embedder(apiKey: try secrets.get(Self.keyName(state.generation + 1)))
+            status.withLock { $0 = EmbeddingStatus(active: active().embedder.identity, next: embedder.identity) }
+            return (embedder, state.generation + 1)
+        }
+        return state.retiring == nil ? nil : active()
     }
 
     func report(done: Int, total: Int, problem: String?) {
@@ -137,14 +149,22 @@ public final class SearchEmbeddings: Sendable {
         }
     }
 
-    /// Makes the next generation the active one.
+    /// Makes the next generation the active one; the old one is to be dropped (`retired`).
     func complete(_ embedder: any Embedder, generation: Int) async throws {
         guard var state = try state(), let next = state.next else { return }
-        state = State(active: next, generation: generation, next: nil)
+        state = State(active: next, generation: generation, next: nil, retiring: generation - 1)
         let committed = state
         try await environment.write { [table] txn in try txn.put(table, "state", committed) }
         current.withLock { $0 = (embedder, generation) }
         status.withLock { $0 = EmbeddingStatus(active: embedder.identity, next: nil, done: $0.done, total: $0.total) }
-        try await secrets.delete(Self.keyName(generation - 1))
+    }
+
+    /// The old generation is gone: its key too.
+    func retired(_ generation: Int) async throws {
+        guard var state = try state(), state.retiring == generation else { return }
+        state.retiring = nil
+        let committed = state
+        try await environment.write { [table] txn in try txn.put(table, "state", committed) }
+        try await secrets.delete(Self.keyName(generation))
     }
 }

@@ -33,7 +33,7 @@ public final class SearchReindexer: Sendable {
         start(embedder, generation: generation)
     }
 
-    /// Goes on with a switch the portal was stopped in the middle of.
+    /// Goes on with a switch the portal was stopped in the middle of (or its clean-up).
     public func resume() throws {
         if let (embedder, generation) = try embeddings.pending() { start(embedder, generation: generation) }
     }
@@ -49,6 +49,7 @@ public final class SearchReindexer: Sendable {
     }
 
     private func start(_ embedder: any Embedder, generation: Int) {
+        job.withLock { $0 }?.cancel()  // a stopped job that has not ended yet
         let task = Task { [self] in
             while !Task.isCancelled {
                 do {
@@ -72,10 +73,11 @@ public final class SearchReindexer: Sendable {
             }
             try await embeddings.complete(embedder, generation: generation)
         }
-        // Turns written by answers that started before the switch went to the old collection.
+        // Turns written into the old collection until the switch committed.
         try await chat.catchUp(SearchEmbeddings.collection(ChatSessions.baseCollection, generation: generation), embedder: embedder)
         _ = try await tools.refresh()
         try await vectors.drop(SearchEmbeddings.collection(ChatSessions.baseCollection, generation: retiring))
         try await vectors.drop(SearchEmbeddings.collection(ToolSearch.baseCollection, generation: retiring))
+        try await embeddings.retired(retiring)
     }
 }

@@ -374,15 +374,19 @@ public final class ToolRuns: Sendable {
         }
     }
 
-    /// Waits until the run is final or `timeout` passes; returns it as it then stands.
+    /// Waits until the run is final (finished, rejected, expired) or `timeout` passes;
+    /// returns it as it then stands.
     public func waitUntilFinal(_ id: TimeOrderedID, in organizationID: UUID, timeout: Duration) async throws -> ToolRun? {
         let stream = notifications.subscribe()
         guard let current = try run(id, in: organizationID) else { return nil }
         if current.status.isFinal { return current }
         let key = id.description
-        await withTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: Void.self) { [self] group in
             group.addTask {
-                for await notification in stream where notification.runID == key && notification.kind == "run.finished" { return }
+                // Any news of the run (a rejection is told as `approval.decided`): look again.
+                for await notification in stream where notification.runID == key {
+                    if (try? self.run(id, in: organizationID))?.status.isFinal ?? true { return }
+                }
             }
             group.addTask { try? await Task.sleep(for: timeout) }
             await group.next()

@@ -696,10 +696,16 @@ $("chat-form").addEventListener("submit", async (event) => {
  * message was accepted.
  */
 async function streamReply(sessionID, text) {
-  const response = await fetch(`/api/sessions/${sessionID}/turns`, {
-    method: "POST", credentials: "same-origin", body: JSON.stringify({ text }),
-    headers: { "Content-Type": "application/json", Accept: "text/event-stream", "X-CSRF-Token": me.csrfToken },
-  });
+  let response;
+  try {
+    response = await fetch(`/api/sessions/${sessionID}/turns`, {
+      method: "POST", credentials: "same-origin", body: JSON.stringify({ text }),
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream", "X-CSRF-Token": me.csrfToken },
+    });
+  } catch {
+    $("chat-error").textContent = "The server could not be reached; the message was not sent.";
+    return false;
+  }
   if (!response.ok || !response.body) {
     let body = null;
     try { body = await response.json(); } catch { body = null; }
@@ -729,7 +735,15 @@ async function streamReply(sessionID, text) {
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {
-    const { value, done } = await reader.read();
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch {
+      // The answer goes on on the server and is kept: it shows on the next visit.
+      $("chat-error").textContent = "The connection dropped while the answer was coming; reopen the conversation to see it.";
+      break;
+    }
+    const { value, done } = chunk;
     if (done) break;
     buffer += value;
     let end;
