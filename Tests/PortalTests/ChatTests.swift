@@ -154,4 +154,27 @@ import Vector
         let turns = try world.core.chat.turns(of: session.id)
         #expect(turns.count == 8 && turns.first?.text == "how full are the disks on this machine?", "the malformed command stored nothing")
     }
+
+    /// What the model is shown: each call followed by its latest result, paired with the
+    /// assistant turn that made it even when a server reuses call ids; failure turns left out.
+    @Test func theModelSeesEachCallWithItsOwnResult() throws {
+        let session = TimeOrderedID.generate()
+        var clock = Date(timeIntervalSince1970: 1_000_000)
+        func turn(_ role: ChatTurn.Role, _ text: String, calls: [ChatToolCall]? = nil, answering: String? = nil, failed: Bool? = nil) -> ChatTurn {
+            clock += 1
+            return ChatTurn(id: TimeOrderedID.generate(now: clock), sessionID: session, role: role, text: text, suggestedTools: [], runID: nil,
+                            toolCalls: calls, toolCallID: answering, runStatus: nil, failed: failed, createdAt: clock)
+        }
+        let turns = [
+            turn(.user, "load?"), turn(.assistant, "", calls: [ChatToolCall(id: "call_0", tool: "host.load", arguments: "{}")]),
+            turn(.tool, "load 0.5", answering: "call_0"), turn(.assistant, "Load is 0.5."),
+            turn(.user, "stop 42"), turn(.assistant, "", calls: [ChatToolCall(id: "call_0", tool: "host.signal-process", arguments: #"{"pid":42}"#)]),
+            turn(.tool, "waiting for approval", answering: "call_0"), turn(.tool, "failed: no process 42", answering: "call_0"),
+            turn(.assistant, "The model server could not answer.", failed: true),
+        ]
+        let messages = Assistant.messages(from: turns, organization: "Ops", user: "olga")
+        #expect(messages.map(\.role) == [.system, .user, .assistant, .tool, .assistant, .user, .assistant, .tool])
+        #expect(messages[2].toolCalls.map(\.name) == ["host_load"] && messages[3].content == "load 0.5", "the first call keeps its own result")
+        #expect(messages[7].content == "failed: no process 42" && messages[7].toolCallID == "call_0", "the latest result of the second call")
+    }
 }

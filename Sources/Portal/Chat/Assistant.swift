@@ -311,8 +311,14 @@ public final class Assistant: Sendable {
     /// The conversation as chat-completions messages: a system prompt, then the last turns;
     /// each tool call is followed by its latest result (or a note that it is still waiting).
     static func messages(from turns: [ChatTurn], organization: String, user: String, keep: Int = 40) -> [ModelMessage] {
-        var latestResult: [String: ChatTurn] = [:]
-        for turn in turns where turn.role == .tool { if let id = turn.toolCallID { latestResult[id] = turn } }
+        // A result answers the latest earlier assistant turn that made a call with its id
+        // (servers may reuse ids from one reply to the next).
+        var caller: [String: TimeOrderedID] = [:]
+        var latestResult: [String: ChatTurn] = [:]  // "assistant turn/call id" → result
+        for turn in turns {
+            if turn.role == .assistant { for call in turn.toolCalls ?? [] { caller[call.id] = turn.id } }
+            if turn.role == .tool, let id = turn.toolCallID, let assistant = caller[id] { latestResult["\(assistant)/\(id)"] = turn }
+        }
         var messages = [ModelMessage(role: .system, content: """
             You are the operations assistant of the \(organization) organization, talking with \(user). \
             Use the tools when they help; every call runs for real, with \(user)'s permissions, and is audited. \
@@ -328,7 +334,7 @@ public final class Assistant: Sendable {
                 messages.append(ModelMessage(role: .assistant, content: turn.text.isEmpty ? nil : turn.text,
                                              toolCalls: calls.map { ModelToolCall(id: $0.id, name: ToolDefinitions.modelName($0.tool), arguments: $0.arguments) }))
                 for call in calls {
-                    let result = latestResult[call.id]
+                    let result = latestResult["\(turn.id)/\(call.id)"]
                     messages.append(ModelMessage(role: .tool, content: String((result?.text ?? "the call did not complete").prefix(8000)), toolCallID: call.id))
                 }
             case .assistant, .tool:
