@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import Glibc
 import KV
+import Portal
 
 /// `portal bench`: measurements an operator can run on the target host.
 struct BenchCommand: ParsableCommand {
@@ -59,7 +60,7 @@ struct StorageBenchCommand: AsyncParsableCommand {
             try await group.waitForAll()
         }
         let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.timeInterval
         let statistics = environment.writerStatistics
         print("storage: \(writers * writes) durable writes in \(String(Int(seconds * 1000))) ms = "
             + "\(Int(Double(writers * writes) / seconds)) writes/s, \(statistics.batches) commits "

@@ -75,7 +75,7 @@ struct ChatSearchBenchCommand: AsyncParsableCommand {
             try await group.waitForAll()
         }
         let indexing = ContinuousClock.now - started
-        print("indexed \(turns) turns in \(rounded(indexing.seconds, places: 1)) s (\(rounded(Double(turns) / indexing.seconds, places: 0)) turns/s, "
+        print("indexed \(turns) turns in \(rounded(indexing.timeInterval, places: 1)) s (\(rounded(Double(turns) / indexing.timeInterval, places: 0)) turns/s, "
               + "\(writers) writers): each stored, embedded and indexed in one durable transaction")
         core.environment.close()
     }
@@ -88,7 +88,7 @@ struct ChatSearchBenchCommand: AsyncParsableCommand {
         let reopened = try await open()
         defer { reopened.environment.close() }
         if let loaded = reopened.vectorLoadTimes.first(where: { $0.name == "chat-turns" }) {
-            print("loaded the index of \(loaded.nodes) turns after a restart in \(rounded(loaded.duration.seconds, places: 2)) s")
+            print("loaded the index of \(loaded.nodes) turns after a restart in \(rounded(loaded.duration.timeInterval, places: 2)) s")
         }
         let (principals, admin) = try principalsAfterRestart(reopened)
         let index = try reopened.vectors.index("chat-turns")
@@ -105,21 +105,21 @@ struct ChatSearchBenchCommand: AsyncParsableCommand {
                 let searcher = searchers[number % searchers.count]
                 var clock = ContinuousClock.now
                 let matches = try await reopened.chat.search(source.paraphrase, for: searcher, limit: 10)
-                endToEnd.append((ContinuousClock.now - clock).seconds * 1000)
+                endToEnd.append((ContinuousClock.now - clock).milliseconds)
                 if matches.contains(where: { SyntheticOperations.sameTopic($0.turn.text, source) }) { found += 1 }
 
                 let vector = try await embedder.embed([source.paraphrase])[0]
                 let filter = try reopened.vectors.filter("chat-turns", partitions: try reopened.chat.searchablePartitions(for: searcher))
                 clock = ContinuousClock.now
                 let truth = index.exactSearch(vector, k: 40, among: filter.ids)
-                exact.append((ContinuousClock.now - clock).seconds * 1000)
+                exact.append((ContinuousClock.now - clock).milliseconds)
                 // Synthetic turns tie often (same words, another ticket number): a hit counts
                 // when it is as close as the exact tenth.
                 let tenth = truth.prefix(10).last?.distance ?? .infinity
                 for ef in Self.searchWidths {
                     clock = ContinuousClock.now
                     let approximate = try index.search(vector, k: 40, ef: ef, filter: filter)
-                    graph[ef, default: []].append((ContinuousClock.now - clock).seconds * 1000)
+                    graph[ef, default: []].append((ContinuousClock.now - clock).milliseconds)
                     agreeing[ef, default: 0] += approximate.prefix(10).filter { $0.distance <= tenth + 1e-5 }.count
                 }
             }

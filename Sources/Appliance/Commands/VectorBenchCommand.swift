@@ -44,13 +44,13 @@ struct VectorBenchCommand: AsyncParsableCommand {
             let core = try await PortalCore(environment: environment)
             if let loaded = core.vectorLoadTimes.first(where: { $0.name == Self.collection }) {
                 index = try core.vectors.index(Self.collection)
-                print("load: \(loaded.nodes) x \(index.dimension) from \(dataDirectory) in \(format3(loaded.duration.seconds)) s (no rebuild); "
+                print("load: \(loaded.nodes) x \(index.dimension) from \(dataDirectory) in \(rounded(loaded.duration.timeInterval, places: 3)) s (no rebuild); "
                     + "resident \(residentMegabytes()) MiB")
             } else {
                 index = try build(base, dimension: dimension, metric: metric, parameters: parameters)
                 let started = ContinuousClock.now
                 try await core.vectors.importIndex(Self.collection, index) { "base-\($0)" }
-                print("store: \(index.count) vectors written to \(dataDirectory) in \(format3((ContinuousClock.now - started).seconds)) s")
+                print("store: \(index.count) vectors written to \(dataDirectory) in \(rounded((ContinuousClock.now - started).timeInterval, places: 3)) s")
             }
         } else {
             index = try build(base, dimension: dimension, metric: metric, parameters: parameters)
@@ -66,14 +66,14 @@ struct VectorBenchCommand: AsyncParsableCommand {
                 for query in queries {
                     results.append(try index.search(query, k: k, ef: width).map { Int32($0.id) })
                 }
-                rates.append(Double(queries.count) / (ContinuousClock.now - start).seconds)
+                rates.append(Double(queries.count) / (ContinuousClock.now - start).timeInterval)
             }
             rates.sort()
             var line = "ef=\(width): \(Int(rates[rates.count / 2])) QPS median, \(Int(rates.last!)) best of \(runs)"
             if let truth {
                 var hits = 0
                 for (answer, expected) in zip(results, truth) { hits += Set(answer).intersection(expected.prefix(k)).count }
-                line += ", recall@\(k) \(format3(Double(hits) / Double(queries.count * k)))"
+                line += ", recall@\(k) \(rounded(Double(hits) / Double(queries.count * k), places: 3))"
             }
             print(line)
             lastResults = results
@@ -96,9 +96,9 @@ struct VectorBenchCommand: AsyncParsableCommand {
             }
         }
         try index.insert(contentsOf: slice, threads: threads)
-        let buildSeconds = (ContinuousClock.now - buildStart).seconds
+        let buildSeconds = (ContinuousClock.now - buildStart).timeInterval
         let rawBytes = index.count * dimension * 4
-        print("build: \(index.count) x \(dimension) in \(format3(buildSeconds)) s on \(threads) thread\(threads == 1 ? "" : "s") "
+        print("build: \(index.count) x \(dimension) in \(rounded(buildSeconds, places: 3)) s on \(threads) thread\(threads == 1 ? "" : "s") "
             + "(M=\(m), efConstruction=\(efc)); resident \(residentMegabytes()) MiB; raw vectors \(rawBytes >> 20) MiB + links \(index.linkBytes >> 20) MiB")
         return index
     }
@@ -116,19 +116,18 @@ struct VectorBenchCommand: AsyncParsableCommand {
             var exactAnswers: [[UInt32]] = []
             var start = ContinuousClock.now
             for query in queries { exactAnswers.append(try index.search(query, k: k, filter: filter, strategy: .exact).map(\.id)) }
-            let exactRate = Double(queries.count) / (ContinuousClock.now - start).seconds
+            let exactRate = Double(queries.count) / (ContinuousClock.now - start).timeInterval
             var hits = 0
             start = ContinuousClock.now
             for (query, truth) in zip(queries, exactAnswers) {
                 hits += Set(try index.search(query, k: k, ef: width, filter: filter, strategy: .graph).map(\.id)).intersection(truth).count
             }
-            let graphRate = Double(queries.count) / (ContinuousClock.now - start).seconds
+            let graphRate = Double(queries.count) / (ContinuousClock.now - start).timeInterval
             print("filter \(share) (\(wanted) ids): exact scan \(Int(exactRate)) QPS; graph ef=\(width) \(Int(graphRate)) QPS, "
-                + "recall@\(k) \(format3(Double(hits) / Double(exactAnswers.reduce(0) { $0 + $1.count })))")
+                + "recall@\(k) \(rounded(Double(hits) / Double(exactAnswers.reduce(0) { $0 + $1.count }), places: 3))")
         }
     }
 
-    func format3(_ value: Double) -> String { rounded(value, places: 3) }
 
     /// Resident set size now, from /proc/self/status (VmRSS).
     func residentMegabytes() -> Int {
@@ -141,10 +140,6 @@ struct VectorBenchCommand: AsyncParsableCommand {
         }
         return -1
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
 
 /// The TEXMEX vector formats: each vector is an int32 dimension followed by that many float32

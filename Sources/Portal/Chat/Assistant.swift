@@ -67,7 +67,7 @@ public final class Assistant: Sendable {
     }
 
     /// Whether a language model answers (else the no-model assistant does), and which.
-    public func modelName() throws -> String? { try configuration.model()?.settings.model }
+    public func modelName() throws -> String? { try configuration.settings().flatMap { $0.enabled ? $0.model : nil } }
 
     /// Stores the person's message and starts the answer, which goes on in the background.
     /// Throws before storing anything for a malformed `/command`, a session the principal

@@ -26,6 +26,9 @@ public struct AssistantSettings: Codable, Sendable, Equatable {
         self.maxTools = maxTools
     }
 
+    /// What an administrator starts from: no model, the default limits.
+    public static let unconfigured = AssistantSettings(enabled: false, baseURL: "", model: "")
+
     /// Throws `AccessError.invalid` naming the field.
     func validate() throws {
         guard OutboundHTTP.isAPIRoot(baseURL) else {

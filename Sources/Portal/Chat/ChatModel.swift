@@ -133,6 +133,7 @@ public struct OpenAICompatibleChatModel: Sendable {
     /// JSON completion when the server does not stream.
     struct StreamParser {
         private var pending: [UInt8] = []
+        /// The body so far while it may be one JSON completion (until a `data:` line shows a stream).
         private var everything: [UInt8] = []
         private var sawEvents = false
         private var done = false
@@ -142,7 +143,7 @@ public struct OpenAICompatibleChatModel: Sendable {
 
         /// Takes the next bytes; returns the reply text they add.
         mutating func consume(_ bytes: [UInt8]) throws(ModelError) -> String {
-            everything += bytes
+            if !sawEvents { everything += bytes }
             pending += bytes
             var added = ""
             while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
@@ -158,6 +159,7 @@ public struct OpenAICompatibleChatModel: Sendable {
             let text = String(decoding: line, as: UTF8.self)
             guard text.hasPrefix("data:") else { return "" }  // comments, event names, ids, blank separators
             sawEvents = true
+            everything = []
             let payload = text.dropFirst(5).drop { $0 == " " }
             if payload == "[DONE]" {
                 done = true

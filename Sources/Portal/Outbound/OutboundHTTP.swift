@@ -42,23 +42,37 @@ public struct OutboundHTTP: Sendable {
 
     /// Any request; `method` is an HTTP method name (`GET`, `POST`, …).
     func send(url: String, method: String, headers: [(String, String)], body: [UInt8]?) async throws(OutboundError) -> Response {
+        do {
+            return try await collected(try await Self.client.execute(Self.request(url, method, headers, body), timeout: .seconds(timeout.components.seconds)))
+        } catch {
+            throw outboundError(error, url: url)
+        }
+    }
+
+    private static func request(_ url: String, _ method: String, _ headers: [(String, String)], _ body: [UInt8]?) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: url)
         request.method = HTTPMethod(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let seconds = timeout.components.seconds
-        do {
-            let response = try await Self.client.execute(request, timeout: .seconds(seconds))
-            let buffer = try await response.body.collect(upTo: maximumBodyBytes)
-            return Response(status: Int(response.status.code), body: Array(buffer.readableBytesView), contentType: response.headers.first(name: "Content-Type"),
-                            retryAfterSeconds: response.headers.first(name: "Retry-After").flatMap { Int($0) })
-        } catch let error as NIOTooManyBytesError {
-            _ = error
-            throw .tooLarge(url: Self.redacted(url), limit: maximumBodyBytes)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
-            throw .timedOut(url: Self.redacted(url), seconds: Int(seconds))
-        } catch {
-            throw .unreachable(url: Self.redacted(url), reason: String(describing: error))
+        return request
+    }
+
+    /// The whole answer, its body at most `maximumBodyBytes`.
+    private func collected(_ response: HTTPClientResponse) async throws -> Response {
+        let buffer = try await response.body.collect(upTo: maximumBodyBytes)
+        return Response(status: Int(response.status.code), body: Array(buffer.readableBytesView), contentType: response.headers.first(name: "Content-Type"),
+                        retryAfterSeconds: response.headers.first(name: "Retry-After").flatMap { Int($0) })
+    }
+
+    /// What a failed exchange with `url` means for the caller.
+    private func outboundError(_ error: any Error, url: String) -> OutboundError {
+        switch error {
+        case is NIOTooManyBytesError:
+            .tooLarge(url: Self.redacted(url), limit: maximumBodyBytes)
+        case let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout:
+            .timedOut(url: Self.redacted(url), seconds: Int(timeout.components.seconds))
+        default:
+            .unreachable(url: Self.redacted(url), reason: String(describing: error))
         }
     }
 
@@ -69,20 +83,11 @@ public struct OutboundHTTP: Sendable {
     /// `OutboundError`, or what `onChunk` threw, unchanged.
     func stream(url: String, method: String, headers: [(String, String)], body: [UInt8]?, idleTimeout: Duration,
                 onChunk: @escaping @Sendable ([UInt8]) async throws -> Void) async throws -> Response {
-        var request = HTTPClientRequest(url: url)
-        request.method = HTTPMethod(rawValue: method)
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let seconds = timeout.components.seconds
         let limit = maximumBodyBytes
         do {
-            let response = try await Self.client.execute(request, timeout: .seconds(seconds))
+            let response = try await Self.client.execute(Self.request(url, method, headers, body), timeout: .seconds(timeout.components.seconds))
             let status = Int(response.status.code)
-            guard (200..<300).contains(status) else {
-                let buffer = try await response.body.collect(upTo: limit)
-                return Response(status: status, body: Array(buffer.readableBytesView), contentType: response.headers.first(name: "Content-Type"),
-                                retryAfterSeconds: response.headers.first(name: "Retry-After").flatMap { Int($0) })
-            }
+            guard (200..<300).contains(status) else { return try await collected(response) }
             let lastActivity = LastActivity()
             let responseBody = response.body
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -106,18 +111,14 @@ public struct OutboundHTTP: Sendable {
                 group.cancelAll()
             }
             return Response(status: status, body: [], contentType: response.headers.first(name: "Content-Type"))
-        } catch is NIOTooManyBytesError {
-            throw OutboundError.tooLarge(url: Self.redacted(url), limit: maximumBodyBytes)
         } catch is StreamIdle {
             throw OutboundError.timedOut(url: Self.redacted(url), seconds: Int(idleTimeout.components.seconds))
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
-            throw OutboundError.timedOut(url: Self.redacted(url), seconds: Int(seconds))
         } catch let error as ChunkHandlerError {
             throw error.underlying
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw OutboundError.unreachable(url: Self.redacted(url), reason: String(describing: error))
+            throw outboundError(error, url: url)
         }
     }
 

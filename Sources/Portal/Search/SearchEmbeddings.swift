@@ -41,7 +41,7 @@ public struct EmbedderChoice: Codable, Sendable, Equatable {
 }
 
 /// Where a change of embeddings provider stands.
-public struct EmbeddingStatus: Sendable, Equatable {
+public struct EmbeddingStatus: Sendable, Equatable, Encodable {
     public var active: EmbedderIdentity
     /// The provider being switched to, while its vectors are computed.
     public var next: EmbedderIdentity?
@@ -73,7 +73,8 @@ public final class SearchEmbeddings: Sendable {
     let table: Table<StringKey, JSONValue<State>>
     /// The active embedder and its generation, as committed.
     private let current: Mutex<(embedder: any Embedder, generation: Int)>
-    private let status: Mutex<EmbeddingStatus>
+    /// The switch under way: where to, and how far (the active provider is `current`'s).
+    private let progress: Mutex<(next: EmbedderIdentity?, done: Int, total: Int, problem: String?)>
 
     init(environment: Environment, secrets: Secrets, events: SecurityEvents, initial: any Embedder) throws {
         self.environment = environment
@@ -84,7 +85,7 @@ public final class SearchEmbeddings: Sendable {
         let state = try environment.read { txn in try txn.get(table, "state") }
         let embedder = try state.map { try $0.active.embedder(apiKey: secrets.get(Self.keyName($0.generation))) } ?? initial
         current = Mutex((embedder, state?.generation ?? 0))
-        status = Mutex(EmbeddingStatus(active: embedder.identity, next: nil))
+        progress = Mutex((nil, 0, 0, nil))
     }
 
     static func keyName(_ generation: Int) -> String { "embeddings.api-key.g\(generation)" }
@@ -95,7 +96,10 @@ public final class SearchEmbeddings: Sendable {
     /// A collection's name in a generation (generation 0 keeps the original name).
     static func collection(_ base: String, generation: Int) -> String { generation == 0 ? base : "\(base).g\(generation)" }
 
-    public func currentStatus() -> EmbeddingStatus { status.withLock { $0 } }
+    public func currentStatus() -> EmbeddingStatus {
+        let progress = progress.withLock { $0 }
+        return EmbeddingStatus(active: active().embedder.identity, next: progress.next, done: progress.done, total: progress.total, problem: progress.problem)
+    }
 
     func state() throws -> State? { try environment.read { txn in try txn.get(table, "state") } }
 
@@ -125,7 +129,7 @@ public final class SearchEmbeddings: Sendable {
         let next = generation + 1
         try await secrets.update(Self.keyName(next), to: apiKey ?? "", field: "apiKey", maximumLength: 4096)
         let embedder = choice.embedder(apiKey: try secrets.get(Self.keyName(next)))
-        status.withLock { $0 = EmbeddingStatus(active: active.identity, next: embedder.identity) }
+        progress.withLock { $0 = (embedder.identity, 0, 0, nil) }
         return (embedder, next)
     }
 
@@ -135,18 +139,23 @@ public final class SearchEmbeddings: Sendable {
         guard let state = try state() else { return nil }
         if let next = state.next {
             let embedder = next.embedder(apiKey: try secrets.get(Self.keyName(state.generation + 1)))
-            status.withLock { $0 = EmbeddingStatus(active: active().embedder.identity, next: embedder.identity) }
+            progress.withLock { $0 = (embedder.identity, 0, 0, nil) }
             return (embedder, state.generation + 1)
         }
         return state.retiring == nil ? nil : active()
     }
 
     func report(done: Int, total: Int, problem: String?) {
-        status.withLock {
+        progress.withLock {
             $0.done = done
             $0.total = total
             $0.problem = problem
         }
+    }
+
+    /// A failure of the switch as a whole (it is tried again).
+    func report(problem: String) {
+        progress.withLock { $0.problem = problem }
     }
 
     /// Makes the next generation the active one; the old one is to be dropped (`retired`).
@@ -156,7 +165,7 @@ public final class SearchEmbeddings: Sendable {
         let committed = state
         try await environment.write { [table] txn in try txn.put(table, "state", committed) }
         current.withLock { $0 = (embedder, generation) }
-        status.withLock { $0 = EmbeddingStatus(active: embedder.identity, next: nil, done: $0.done, total: $0.total) }
+        progress.withLock { $0.next = nil }
     }
 
     /// The old generation is gone: its key too.

@@ -56,8 +56,7 @@ public final class SearchReindexer: Sendable {
                     try await run(embedder, generation: generation)
                     return
                 } catch {
-                    let status = embeddings.currentStatus()
-                    embeddings.report(done: status.done, total: status.total, problem: "\(error)")
+                    embeddings.report(problem: "\(error)")
                     try? await Task.sleep(for: retryDelay)
                 }
             }

@@ -1,7 +1,8 @@
-import FoundationEssentials
+public import FoundationEssentials
 
 extension Duration {
-    var timeInterval: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// The duration in seconds, as a fraction.
+    public var timeInterval: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 
     /// The duration in milliseconds, for logs, timeouts and measured run times.
     public var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }

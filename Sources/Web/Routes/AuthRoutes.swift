@@ -1,4 +1,5 @@
 import FoundationEssentials
+import HTTPTypes
 import Hummingbird
 import Portal
 
@@ -82,6 +83,11 @@ extension PortalRoutes {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         return encoder
+    }
+
+    /// A stream of server-sent events, never cached or buffered by a proxy.
+    static func eventStreamResponse(_ body: ResponseBody) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"], body: body)
     }
 
     /// One server-sent event: `event: name` and the value as one line of JSON.

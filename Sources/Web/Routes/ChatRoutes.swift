@@ -72,7 +72,7 @@ extension PortalRoutes {
                 }
                 try await writer.finish(nil)
             }
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"], body: stream)
+            return Self.eventStreamResponse(stream)
         }
 
         get("/api/assistant", .permission(.chatUse)) { _, _ in
@@ -81,13 +81,13 @@ extension PortalRoutes {
 
         get("/api/assistant/settings", .systemAdministrator) { _, _ in
             let configuration = core.assistant.configuration
-            let settings = try configuration.settings() ?? AssistantSettings(enabled: false, baseURL: "", model: "")
+            let settings = try configuration.settings() ?? .unconfigured
             return try Self.jsonResponse(.ok, AssistantSettingsBody(settings, hasAPIKey: try configuration.hasAPIKey()))
         }
 
         on(.put, "/api/assistant/settings", .systemAdministrator) { request, context in
             let body = try await Self.decode(AssistantSettingsBody.self, request, context)
-            let defaults = AssistantSettings(enabled: false, baseURL: "", model: "")
+            let defaults = AssistantSettings.unconfigured
             let settings = AssistantSettings(enabled: body.enabled, baseURL: body.baseURL, model: body.model, maxSteps: body.maxSteps ?? defaults.maxSteps,
                                              timeoutSeconds: body.timeoutSeconds ?? defaults.timeoutSeconds, maxTools: body.maxTools ?? defaults.maxTools)
             try await core.assistant.configuration.configure(settings, apiKey: body.apiKey, by: context.principal!)
@@ -97,7 +97,7 @@ extension PortalRoutes {
         // Which embeddings provider search uses, and switching to another one (system
         // administrators): the switch runs in the background (202); its progress is here.
         get("/api/search/embeddings", .systemAdministrator) { _, _ in
-            try Self.jsonResponse(.ok, EmbeddingStatusBody(core.embeddings.currentStatus()))
+            try Self.jsonResponse(.ok, core.embeddings.currentStatus())
         }
 
         struct Choice: Decodable {
@@ -112,7 +112,7 @@ extension PortalRoutes {
             let choice = EmbedderChoice(provider: body.provider, baseURL: body.baseURL ?? "", model: body.model ?? (body.provider == "builtin" ? "hashing-v1" : ""),
                                         dimension: body.dimension ?? 1536)
             try await core.reindexer.choose(choice, apiKey: body.apiKey, by: context.principal!)
-            return try Self.jsonResponse(.accepted, EmbeddingStatusBody(core.embeddings.currentStatus()))
+            return try Self.jsonResponse(.accepted, core.embeddings.currentStatus())
         }
 
         get("/api/search", .permission(.chatUse)) { request, context in
@@ -220,21 +220,4 @@ struct SearchResult: Encodable {
     let sessionID: String?
     let turnID: String?
     let tool: String?
-}
-
-/// Where search's embeddings stand: the active provider, the one being switched to and how far.
-struct EmbeddingStatusBody: Encodable {
-    let active: EmbedderIdentity
-    let next: EmbedderIdentity?
-    let done: Int
-    let total: Int
-    let problem: String?
-
-    init(_ status: EmbeddingStatus) {
-        active = status.active
-        next = status.next
-        done = status.done
-        total = status.total
-        problem = status.problem
-    }
 }

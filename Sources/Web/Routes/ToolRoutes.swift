@@ -162,7 +162,7 @@ extension PortalRoutes {
                 }
                 try await writer.finish(nil)
             }
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"], body: body)
+            return Self.eventStreamResponse(body)
         }
     }
 

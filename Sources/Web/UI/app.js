@@ -22,12 +22,17 @@ async function refreshServerStatus() {
   }
 }
 
-/** Calls the JSON API with the session's CSRF token; returns {ok, status, body}. */
-async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
+/** A fetch of the API with a JSON body (if any) and the session's CSRF token. */
+function apiFetch(method, path, body, accept = "application/json") {
+  const headers = { Accept: accept };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (me && me.csrfToken && method !== "GET") headers["X-CSRF-Token"] = me.csrfToken;
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+  return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
+}
+
+/** Calls the JSON API; returns {ok, status, body}. */
+async function api(method, path, body) {
+  const response = await apiFetch(method, path, body);
   const text = await response.text();
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch { parsed = null; }
@@ -698,10 +703,7 @@ $("chat-form").addEventListener("submit", async (event) => {
 async function streamReply(sessionID, text) {
   let response;
   try {
-    response = await fetch(`/api/sessions/${sessionID}/turns`, {
-      method: "POST", credentials: "same-origin", body: JSON.stringify({ text }),
-      headers: { "Content-Type": "application/json", Accept: "text/event-stream", "X-CSRF-Token": me.csrfToken },
-    });
+    response = await apiFetch("POST", `/api/sessions/${sessionID}/turns`, { text }, "text/event-stream");
   } catch {
     $("chat-error").textContent = "The server could not be reached; the message was not sent.";
     return false;
