@@ -44,7 +44,7 @@ let package = Package(
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CPUFeatures", path: "Sources/CPUFeatures"),
-        .target(name: "CPrefetch", path: "Sources/CPrefetch"),
+        .target(name: "CVectorSupport", path: "Sources/CVectorSupport"),
         .target(name: "CSpawn", path: "Sources/CSpawn"),
 
         .target(
@@ -56,7 +56,7 @@ let package = Package(
         ),
         .target(
             name: "Vector",
-            dependencies: ["CPrefetch"],
+            dependencies: ["CVectorSupport"],
             swiftSettings: vectorSwiftSettings
         ),
         .target(

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Side-by-side vector benchmark, in one session: portal's HNSW against FAISS (IndexHNSWFlat),
-# hnswlib and USearch on the same TEXMEX files with the same M and efConstruction, queries on
-# one thread. Order: ours (build, store, queries), the peers (build, queries), ours again
-# (load from storage, queries) so drift during the run shows. Writes its outputs, a Markdown
+# Side-by-side vector benchmark, in one session: portal's HNSW (float32 traversal, then int8
+# traversal) against FAISS (IndexHNSWFlat), hnswlib and USearch on the same TEXMEX files with
+# the same M and efConstruction, queries on one thread. Order: ours (build, store, queries, for
+# each traversal), the peers (build, queries), ours again (load from storage, queries) so
+# drift during the run shows. Writes its outputs, a Markdown
 # table and a recall-vs-QPS plot to $OUT. Takes about 15 minutes per thread count on 2 cores.
 #
 #   scripts/bench-vector.sh                 # 1 build thread
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-/tmp/vbig}
 OUT=${OUT:-/tmp/vbench-t${THREADS:-1}}
 THREADS=${THREADS:-1}
-EFS=${EFS:-10,20,40,80,100,120,160}
+EFS=${EFS:-10,20,40,80,90,100,120,160}
 ENGINES=${ENGINES:-faiss,hnswlib,usearch}
 PEERS=${PEERS:-../shared/bench}
 
@@ -23,9 +24,14 @@ portal="$(swift build -c release --show-bin-path)/portal"
 rm -rf "$OUT" && mkdir -p "$OUT"
 common=(--base "$DATA/base.fvecs" --query "$DATA/query.fvecs" --gt "$DATA/groundtruth.ivecs" --M 16 --efc 200 --ef "$EFS" --runs 3)
 
-"$portal" bench vector "${common[@]}" --threads "$THREADS" --data-dir "$OUT/portal-data" --out "$OUT/portal.ivecs" | tee "$OUT/portal-build.txt"
-python3 "$PEERS/bench_peers.py" --score "$OUT/portal.ivecs" --data "$DATA" | tee "$OUT/portal-score.txt"
+for traversal in float32 int8; do
+    "$portal" bench vector "${common[@]}" --threads "$THREADS" --traversal "$traversal" --data-dir "$OUT/portal-$traversal-data" \
+        --out "$OUT/portal-$traversal.ivecs" | tee "$OUT/portal-$traversal-build.txt"
+    python3 "$PEERS/bench_peers.py" --score "$OUT/portal-$traversal.ivecs" --data "$DATA" | tee "$OUT/portal-$traversal-score.txt"
+done
 python3 "$PEERS/bench_peers.py" --data "$DATA" --engines "$ENGINES" --M 16 --efc 200 --efs "$EFS" \
     --build-threads "$THREADS" --runs 3 --json "$OUT/peers.json" | tee "$OUT/peers.txt"
-"$portal" bench vector "${common[@]}" --data-dir "$OUT/portal-data" | tee "$OUT/portal-load.txt"
+for traversal in float32 int8; do
+    "$portal" bench vector "${common[@]}" --data-dir "$OUT/portal-$traversal-data" | tee "$OUT/portal-$traversal-load.txt"
+done
 python3 scripts/vector_report.py "$OUT"

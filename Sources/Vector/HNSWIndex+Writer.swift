@@ -310,9 +310,9 @@ extension HNSWIndex {
     /// The efConstruction closest nodes to `id` on each of its layers (index = layer), from a
     /// greedy descent starting at `entry`. Reads the graph only, so batches run it in parallel.
     func findCandidates(for id: UInt32, level: Int, entry: UInt32, maxLevel: Int, visited: inout VisitedSet) -> [[DistanceHeap.Entry]] {
-        let query = UnsafePointer(store.vector(id))
+        let query = floatMeasure(store.vector(id))
         var result = [[DistanceHeap.Entry]](repeating: [], count: level + 1)
-        var nearest = [DistanceHeap.Entry(distance: distance(query, entry), id: entry)]
+        var nearest = [DistanceHeap.Entry(distance: query.distance(entry), id: entry)]
         if maxLevel > level {
             for layer in stride(from: maxLevel, to: level, by: -1) {
                 nearest = searchLayer(query, entries: nearest, ef: 1, level: layer, writer: true, forResults: false, visited: &visited)
@@ -436,16 +436,20 @@ extension HNSWIndex {
         return batch.map(\.id)
     }
 
-    /// `body(index, visited)` for every index below `count`, on `threads` threads; the results
-    /// in index order. Bodies only read the graph.
+    /// `body(index, visited)` for every index below `count`, on `threads` threads that take the
+    /// next index as they finish one (bodies vary in cost); the results in index order. Bodies
+    /// only read the graph.
     private func parallelMap<T>(_ count: Int, threads: Int, _ body: @escaping @Sendable (Int, inout VisitedSet) -> T) -> [T] {
         var results = [T?](repeating: nil, count: count)
+        let next = Atomic<Int>(0)
         results.withUnsafeMutableBufferPointer { buffer in
-            // Each worker writes only its own indexes of the output.
+            // Each index is taken by exactly one worker, which alone writes its output.
             let output = DisjointOutput(base: buffer.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: min(threads, max(count, 1))) { worker in
+            DispatchQueue.concurrentPerform(iterations: min(threads, max(count, 1))) { _ in
                 var visited = takeVisited()
-                for index in stride(from: worker, to: count, by: threads) { output.base[index] = body(index, &visited) }
+                while case let index = next.wrappingAdd(1, ordering: .relaxed).oldValue, index < count {
+                    output.base[index] = body(index, &visited)
+                }
                 giveBack(visited)
             }
         }

@@ -1,4 +1,4 @@
-import CPrefetch
+import CVectorSupport
 import Synchronization
 
 /// Parameters of an HNSW graph (Malkov & Yashunin, 2018).
@@ -11,11 +11,16 @@ public struct HNSWParameters: Sendable, Equatable, Codable {
     public var efSearch: Int
     /// Seeds the level draws, so the same inserts build the same graph.
     public var seed: UInt64
+    /// What searches walk the graph with (float32 vectors, or int8 codes re-ranked in float32).
+    public var traversal: Traversal
     /// A filtered search that admits fewer ids than this scans them exactly instead of
     /// walking the graph; `nil` (the default) uses `automaticExactScanThreshold`.
     public var exactScanThreshold: Int?
 
-    public init(m: Int = 16, efConstruction: Int = 200, efSearch: Int = 64, seed: UInt64 = 42, exactScanThreshold: Int? = nil) {
+    public init(
+        m: Int = 16, efConstruction: Int = 200, efSearch: Int = 64, seed: UInt64 = 42, exactScanThreshold: Int? = nil,
+        traversal: Traversal = .float32
+    ) {
         precondition(m >= 2 && m <= 128, "M must be between 2 and 128")
         precondition(efConstruction >= 1 && efSearch >= 1, "ef must be at least 1")
         self.m = m
@@ -23,6 +28,18 @@ public struct HNSWParameters: Sendable, Equatable, Codable {
         self.efSearch = efSearch
         self.seed = seed
         self.exactScanThreshold = exactScanThreshold
+        self.traversal = traversal
+    }
+
+    /// Parameters stored before `traversal` existed decode as float32 traversal.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        m = try container.decode(Int.self, forKey: .m)
+        efConstruction = try container.decode(Int.self, forKey: .efConstruction)
+        efSearch = try container.decode(Int.self, forKey: .efSearch)
+        seed = try container.decode(UInt64.self, forKey: .seed)
+        exactScanThreshold = try container.decodeIfPresent(Int.self, forKey: .exactScanThreshold)
+        traversal = try container.decodeIfPresent(Traversal.self, forKey: .traversal) ?? .float32
     }
 }
 
@@ -67,7 +84,7 @@ public final class HNSWIndex: @unchecked Sendable {
         self.dimension = dimension
         self.metric = metric
         self.parameters = parameters
-        store = NodeStore(dimension: dimension, m: parameters.m)
+        store = NodeStore(dimension: dimension, m: parameters.m, codes: parameters.traversal == .int8)
         writer = Mutex(WriterState(random: SplitMix64(seed: parameters.seed)))
     }
 
@@ -97,6 +114,11 @@ public final class HNSWIndex: @unchecked Sendable {
         metric.distance(UnsafeBufferPointer(start: query, count: dimension), UnsafeBufferPointer(start: store.vector(id), count: dimension))
     }
 
+    /// Float32 distances from `query` to stored nodes.
+    func floatMeasure(_ query: UnsafePointer<Float>) -> FloatMeasure {
+        FloatMeasure(query: query, store: store, metric: metric, dimension: dimension)
+    }
+
     @inline(__always)
     func distance(_ a: UInt32, _ b: UInt32) -> Float {
         distance(store.vector(a), b)
@@ -107,12 +129,12 @@ public final class HNSWIndex: @unchecked Sendable {
     func takeVisited() -> VisitedSet { visitedPool.withLock { $0.popLast() } ?? VisitedSet() }
     func giveBack(_ visited: consuming VisitedSet) { visitedPool.withLock { [visited] in $0.append(visited) } }
 
-    /// Algorithm 2: the `ef` closest nodes to `query` on `level`, found by best-first expansion
-    /// from `entries`, sorted by distance. Nodes route the search when the view (reader or
-    /// writer) may step on them; with `forResults`, only nodes the view may return and the
-    /// filter admits are kept as results.
-    func searchLayer(
-        _ query: UnsafePointer<Float>, entries: [DistanceHeap.Entry], ef: Int, level: Int,
+    /// Algorithm 2: the `ef` closest nodes to the query `measure` measures from, on `level`,
+    /// found by best-first expansion from `entries`, sorted by distance. Nodes route the search
+    /// when the view (reader or writer) may step on them; with `forResults`, only nodes the
+    /// view may return and the filter admits are kept as results.
+    func searchLayer<Measure: QueryMeasure>(
+        _ measure: Measure, entries: [DistanceHeap.Entry], ef: Int, level: Int,
         writer: Bool, forResults: Bool, filter: VectorFilter? = nil, visited: inout VisitedSet
     ) -> [DistanceHeap.Entry] {
         visited.begin(capacity: store.slotCount.load(ordering: .acquiring))
@@ -126,7 +148,6 @@ public final class HNSWIndex: @unchecked Sendable {
             if keeps(entry.id) { results.push(entry.distance, entry.id) }
         }
         var knownSlots = store.slotCount.load(ordering: .acquiring)
-        let prefetchBytes = min(dimension * 4, 256)
         let maximum = store.maxLinks(level: level)
         return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: maximum) { batch in
             while let closest = candidates.pop() {
@@ -144,7 +165,12 @@ public final class HNSWIndex: @unchecked Sendable {
                     guard visited.insert(neighbor), store.state(neighbor).isRoutable(writer: writer) else { continue }
                     batch[gathered] = neighbor
                     gathered += 1
-                    portal_prefetch(store.vector(neighbor), Int32(prefetchBytes))
+                    measure.prefetch(neighbor)
+                }
+                // The closest candidate left is likely the next to expand: its links start loading
+                // while these distances are measured (and again below if a closer one turns up).
+                if let upcoming = candidates.top {
+                    portal_prefetch(store.links(upcoming.id, level: level), Int32(4 * (maximum + 1)))
                 }
                 @inline(__always) func consider(_ neighbor: UInt32, _ d: Float) {
                     if results.count < ef || d < results.top!.distance {
@@ -157,20 +183,27 @@ public final class HNSWIndex: @unchecked Sendable {
                 }
                 var next = 0
                 while next + 4 <= gathered {
-                    let four = metric.distance4(
-                        query, store.vector(batch[next]), store.vector(batch[next + 1]),
-                        store.vector(batch[next + 2]), store.vector(batch[next + 3]), count: dimension)
+                    let four = measure.distance4(batch[next], batch[next + 1], batch[next + 2], batch[next + 3])
                     for lane in 0..<4 { consider(batch[next + lane], four[lane]) }
                     next += 4
                 }
                 while next < gathered {
-                    consider(batch[next], distance(query, batch[next]))
+                    consider(batch[next], measure.distance(batch[next]))
                     next += 1
+                }
+                // The next node to expand is the closest candidate: start loading its links.
+                if let upcoming = candidates.top {
+                    portal_prefetch(store.links(upcoming.id, level: level), Int32(4 * (maximum + 1)))
                 }
             }
             return results.sortedByDistance()
         }
     }
+
+    /// How many of an int8 walk's closest candidates are measured again in float32: `3k`.
+    /// On 100,000 x 1536 (Benchmarks/README.md) re-ranking the best 2k gave the same recall as
+    /// re-ranking all ef candidates; 3k leaves room for data that quantizes less well.
+    static func rerankCount(k: Int) -> Int { 3 * k }
 
     /// The filter size below which an exact scan beats the graph: `22 × √slots`. Measured on
     /// 1536-d vectors at ef=64 (Benchmarks/README.md): the crossover was ~3,200 ids at 20,000
@@ -214,13 +247,28 @@ public final class HNSWIndex: @unchecked Sendable {
         var visited = takeVisited()
         defer { giveBack(visited) }
         return prepared.withUnsafeBufferPointer { buffer in
-            let query = buffer.baseAddress!
-            var nearest = [DistanceHeap.Entry(distance: distance(query, entry), id: entry)]
-            for layer in stride(from: topLevel, to: 0, by: -1) {
-                nearest = searchLayer(query, entries: nearest, ef: 1, level: layer, writer: false, forResults: false, visited: &visited)
+            let exact = floatMeasure(buffer.baseAddress!)
+            func walk(_ measure: some QueryMeasure) -> [DistanceHeap.Entry] {
+                var nearest = [DistanceHeap.Entry(distance: measure.distance(entry), id: entry)]
+                for layer in stride(from: topLevel, to: 0, by: -1) {
+                    nearest = searchLayer(measure, entries: nearest, ef: 1, level: layer, writer: false, forResults: false, visited: &visited)
+                }
+                return searchLayer(measure, entries: nearest, ef: width, level: 0, writer: false, forResults: true, filter: filter, visited: &visited)
             }
-            return searchLayer(query, entries: nearest, ef: width, level: 0, writer: false, forResults: true, filter: filter, visited: &visited)
-                .prefix(k).map { SearchResult(id: $0.id, distance: $0.distance) }
+            let found: [DistanceHeap.Entry]
+            switch parameters.traversal {
+            case .float32:
+                found = walk(exact)
+            case .int8:
+                let (codes, scale) = Int8Codes.encodeQuery(buffer, stride: store.codeStride)
+                found = codes.withUnsafeBufferPointer { codes in
+                    let approximate = CodeMeasure(
+                        query: codes.baseAddress!, scale: scale, squaredNorm: metric == .squaredL2 ? Distance.dot(buffer, buffer) : 0,
+                        store: store, metric: metric)
+                    return exact.reranked(Array(walk(approximate).prefix(Self.rerankCount(k: k))))
+                }
+            }
+            return found.prefix(k).map { SearchResult(id: $0.id, distance: $0.distance) }
         }
     }
 
@@ -247,6 +295,9 @@ public final class HNSWIndex: @unchecked Sendable {
 
     /// Bytes held by the graph's links (layer 0 and upper layers), for memory accounting.
     public var linkBytes: Int { writer.withLock { _ in store.linkBytes() } }
+
+    /// Bytes held by int8 codes and their factors (0 with float32 traversal).
+    public var codeBytes: Int { store.codeStride == 0 ? 0 : slotCount * (store.codeStride + MemoryLayout<SIMD2<Float>>.stride) }
 }
 
 /// `log` without Foundation (Vector imports only the standard library and Dispatch).

@@ -1,3 +1,4 @@
+import CVectorSupport
 import Synchronization
 
 /// Where a slot is in its life. Readers (searches) and the writer see different subsets:
@@ -32,11 +33,13 @@ enum NodeState: UInt8 {
 }
 
 /// Fixed-address storage for the nodes of one graph: chunks of `chunkSize` slots, each chunk
-/// one allocation that never moves, found through a directory whose entries are written once.
-/// Growing therefore never invalidates memory a concurrent search is reading.
+/// one mapping that never moves, found through a directory whose entries are written once.
+/// Growing therefore never invalidates memory a concurrent search is reading. Chunks start on
+/// a 2 MiB boundary with the vectors first, on transparent huge pages (`portal_map_nodes`).
 ///
 /// Per slot a chunk holds the vector (`dimension` floats, written only while the slot is not
-/// visible to readers), the layer-0 links (a count and `2M` ids, each an atomic), the state
+/// visible to readers), with `Traversal.int8` its codes and their scale and the vector's
+/// squared norm (written with the vector), the layer-0 links (a count and `2M` ids, each an atomic), the state
 /// (atomic), the level, and a pointer to the upper-layer links (atomic).
 ///
 /// Memory safety with one writer and concurrent readers rests on three rules the index keeps:
@@ -57,10 +60,14 @@ final class NodeStore: @unchecked Sendable {
     static let noLink = UInt32.max
 
     let dimension: Int
+    /// Int8 codes per slot (the dimension rounded up to 16), or 0 without codes.
+    let codeStride: Int
     let maxLinks0: Int
     let maxLinksUpper: Int
     private let stride0: Int
     private let vectorBytes: Int
+    private let codesOffset: Int
+    private let codeFactorsOffset: Int
     private let layer0Offset: Int
     private let statesOffset: Int
     private let levelsOffset: Int
@@ -73,14 +80,17 @@ final class NodeStore: @unchecked Sendable {
     let slotCount = Atomic<Int>(0)
     private var chunkCount = 0
 
-    init(dimension: Int, m: Int) {
+    init(dimension: Int, m: Int, codes: Bool = false) {
         self.dimension = dimension
+        codeStride = codes ? Int8Codes.stride(dimension: dimension) : 0
         maxLinks0 = 2 * m
         maxLinksUpper = m
         stride0 = maxLinks0 + 1
         vectorBytes = dimension * 4
         func aligned(_ n: Int) -> Int { (n + 63) & ~63 }
-        layer0Offset = aligned(Self.chunkSize * vectorBytes)
+        codesOffset = aligned(Self.chunkSize * vectorBytes)
+        codeFactorsOffset = aligned(codesOffset + Self.chunkSize * codeStride)
+        layer0Offset = aligned(codeFactorsOffset + (codes ? Self.chunkSize * MemoryLayout<SIMD2<Float>>.stride : 0))
         statesOffset = aligned(layer0Offset + Self.chunkSize * stride0 * 4)
         levelsOffset = aligned(statesOffset + Self.chunkSize)
         upperOffset = aligned(levelsOffset + Self.chunkSize)
@@ -95,7 +105,7 @@ final class NodeStore: @unchecked Sendable {
         let slots = slotCount.load(ordering: .relaxed)
         for id in 0..<UInt32(slots) { freeUpper(id) }
         for index in 0..<chunkCount {
-            UnsafeMutableRawPointer(bitPattern: directory[index].load(ordering: .relaxed))?.deallocate()
+            portal_unmap_nodes(UnsafeMutableRawPointer(bitPattern: directory[index].load(ordering: .relaxed)), chunkBytes)
         }
         directory.deinitialize(count: Self.maximumChunks)
         directory.deallocate()
@@ -119,6 +129,18 @@ final class NodeStore: @unchecked Sendable {
     @inline(__always)
     func vector(_ id: UInt32) -> UnsafeMutablePointer<Float> {
         (chunk(id) + local(id) * vectorBytes).assumingMemoryBound(to: Float.self)
+    }
+
+    /// The int8 codes of `id` (`codeStride` of them). Only with codes.
+    @inline(__always)
+    func codes(_ id: UInt32) -> UnsafeMutablePointer<Int8> {
+        (chunk(id) + codesOffset + local(id) * codeStride).assumingMemoryBound(to: Int8.self)
+    }
+
+    /// The scale of `id`'s codes and the squared norm of its vector. Only with codes.
+    @inline(__always)
+    func codeFactors(_ id: UInt32) -> SIMD2<Float> {
+        (chunk(id) + codeFactorsOffset + local(id) * MemoryLayout<SIMD2<Float>>.stride).load(as: SIMD2<Float>.self)
     }
 
     @inline(__always)
@@ -197,7 +219,7 @@ final class NodeStore: @unchecked Sendable {
         let id = slotCount.load(ordering: .relaxed)
         precondition(id < Self.maximumChunks << Self.chunkShift, "the index is full")
         if id >> Self.chunkShift == chunkCount {
-            let memory = UnsafeMutableRawPointer.allocate(byteCount: chunkBytes, alignment: 64)
+            guard let memory = portal_map_nodes(chunkBytes) else { fatalError("out of memory: cannot map \(chunkBytes) bytes of graph nodes") }
             (memory + statesOffset).initializeMemory(as: UInt8.self, repeating: 0, count: Self.chunkSize)
             (memory + levelsOffset).initializeMemory(as: UInt8.self, repeating: 0, count: Self.chunkSize)
             (memory + upperOffset).initializeMemory(as: UInt.self, repeating: 0, count: Self.chunkSize)
@@ -221,6 +243,11 @@ final class NodeStore: @unchecked Sendable {
     func occupy(_ id: UInt32, vector: UnsafeBufferPointer<Float>, level: Int) {
         precondition(vector.count == dimension)
         self.vector(id).update(from: vector.baseAddress!, count: dimension)
+        if codeStride > 0 {
+            let scale = Int8Codes.encode(vector, into: codes(id), stride: codeStride)
+            let factors = SIMD2<Float>(scale, Distance.dot(vector, vector))
+            (chunk(id) + codeFactorsOffset + local(id) * MemoryLayout<SIMD2<Float>>.stride).storeBytes(of: factors, as: SIMD2<Float>.self)
+        }
         (chunk(id) + levelsOffset + local(id)).storeBytes(of: UInt8(level), as: UInt8.self)
         freeUpper(id)
         if level > 0 {

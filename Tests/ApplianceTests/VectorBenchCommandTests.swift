@@ -37,6 +37,25 @@ import Testing
         #expect(ids == (0..<20).map(UInt32.init))
     }
 
+    /// Int8 traversal through the command: codes are reported, the neighbours still found; an
+    /// unknown traversal is refused by name.
+    @Test func int8TraversalIsChosenByFlag() throws {
+        let directory = TemporaryDirectory.make()
+        var generator = SystemRandomNumberGenerator()
+        let base = (0..<400).map { _ in (0..<24).map { _ in Float.random(in: -1...1, using: &generator) } }
+        try write(base.map { $0.map(\.bitPattern) }, to: directory + "/base.fvecs")
+        try write(base.prefix(20).map { $0.map(\.bitPattern) }, to: directory + "/query.fvecs")
+        try write((0..<20).map { [UInt32($0)] }, to: directory + "/gt.ivecs")
+        let arguments = ["bench", "vector", "--base", directory + "/base.fvecs", "--query", directory + "/query.fvecs", "--gt", directory + "/gt.ivecs", "--k", "1", "--ef", "32"]
+        let result = try PortalProcess.run(arguments + ["--traversal", "int8"])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("+ int8 codes"), "\(result.output)")
+        #expect(result.output.contains("recall@1 1.0"), "\(result.output)")
+        let refused = try PortalProcess.run(arguments + ["--traversal", "int4"])
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("--traversal is float32 or int8, not int4"), "\(refused.error)")
+    }
+
     @Test func aTruncatedFileIsAClearError() throws {
         let directory = TemporaryDirectory.make()
         try write([[1, 2, 3, 4]], to: directory + "/query.fvecs")

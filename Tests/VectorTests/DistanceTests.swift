@@ -72,3 +72,54 @@ import Testing
         }
     }
 }
+
+/// The int8 code kernels of quantized traversal: exact integer arithmetic, so they must equal
+/// the scalar reference bit for bit, including at the extremes of the code ranges.
+@Suite struct Int8CodeTests {
+    @Test(arguments: DistanceTests.dimensions)
+    func codeKernelsEqualTheReference(dimension: Int) {
+        let stride = Int8Codes.stride(dimension: dimension)
+        #expect(stride % 16 == 0 && stride >= dimension && stride < dimension + 16)
+        let maximum = Int8Codes.queryMaximum(stride: stride)
+        var random = SplitMix64(seed: UInt64(dimension))
+        func padded<T: FixedWidthInteger>(_ values: [T]) -> [T] { values + [T](repeating: 0, count: stride - dimension) }
+        let randomQuery = padded((0..<dimension).map { _ in Int16(Int(random.next() % UInt64(2 * maximum + 1)) - maximum) })
+        let extremeQuery = padded([Int16](repeating: Int16(-maximum), count: dimension))
+        let lanes: [[Int8]] = [
+            padded((0..<dimension).map { _ in Int8(Int(random.next() % 255) - 127) }),
+            padded([Int8](repeating: -127, count: dimension)),
+            padded([Int8](repeating: 127, count: dimension)),
+            padded((0..<dimension).map { $0 % 2 == 0 ? 127 : -127 }),
+        ]
+        for query in [randomQuery, extremeQuery] {
+            let expected = lanes.map { Int8Codes.referenceDot(query, $0) }
+            query.withUnsafeBufferPointer { q in
+                let four = Int8Codes.dot4(q.baseAddress!, lanes[0], lanes[1], lanes[2], lanes[3], stride: stride)
+                for lane in 0..<4 {
+                    #expect(four[lane] == expected[lane], "d=\(dimension) lane \(lane)")
+                    #expect(Int8Codes.dot(q.baseAddress!, lanes[lane], stride: stride) == expected[lane], "d=\(dimension) lane \(lane)")
+                }
+            }
+        }
+    }
+
+    /// Codes reproduce each component within half a step of its vector's scale, the padding is
+    /// zero, and the product of codes times both scales estimates the inner product closely.
+    @Test(arguments: [3, 50, 384, 1536])
+    func codesEstimateTheInnerProduct(dimension: Int) {
+        let (a, b) = DistanceTests.vectors(dimension: dimension, offset: 0, seed: UInt64(dimension))
+        let stride = Int8Codes.stride(dimension: dimension)
+        var codes = [Int8](repeating: 99, count: stride)
+        let scale = a.withUnsafeBufferPointer { vector in
+            codes.withUnsafeMutableBufferPointer { Int8Codes.encode(vector, into: $0.baseAddress!, stride: stride) }
+        }
+        #expect(codes.dropFirst(dimension).allSatisfy { $0 == 0 })
+        #expect(codes.prefix(dimension).contains { $0.magnitude == 127 })
+        for index in 0..<dimension { #expect(abs(a[index] - scale * Float(codes[index])) <= scale / 2 * 1.0001) }
+        let query = b.withUnsafeBufferPointer { Int8Codes.encodeQuery($0, stride: stride) }
+        let estimate = Float(Int8Codes.referenceDot(query.codes, codes)) * query.scale * scale
+        let exact = a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { Distance.Reference.dot(x, $0) } }
+        let norms = a.withUnsafeBufferPointer { Distance.dot($0, $0) }.squareRoot() * b.withUnsafeBufferPointer { Distance.dot($0, $0) }.squareRoot()
+        #expect(abs(estimate - exact) <= 0.01 * norms, "d=\(dimension): \(estimate) vs \(exact)")
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Vector
 
@@ -108,5 +109,72 @@ import Testing
         for (x, expected) in [(1.0, 0.0), (2.718281828459045, 1.0), (16.0, 2.772588722239781), (0.001, -6.907755278982137)] {
             #expect(abs(Foundationless.log(x) - expected) < 1e-12)
         }
+    }
+}
+
+/// Opt-in int8 traversal: the same graph as float32 (building never uses codes), recall kept
+/// by re-ranking, and every returned distance the exact float32 one.
+@Suite struct Int8TraversalTests {
+    static func build(_ metric: Metric, traversal: Traversal, dimension: Int = 50, threshold: Int? = nil) throws -> HNSWIndex {
+        let parameters = HNSWParameters(m: 16, efConstruction: 100, efSearch: 64, seed: 3, exactScanThreshold: threshold, traversal: traversal)
+        let index = HNSWIndex(dimension: dimension, metric: metric, parameters: parameters)
+        try index.insert(contentsOf: HNSWTests.clustered(count: 3_000, dimension: dimension, seed: 3), threads: 2)
+        return index
+    }
+
+    @Test(arguments: [Metric.cosine, .squaredL2, .innerProduct])
+    func recallIsKeptAndDistancesAreExact(metric: Metric) throws {
+        let quantized = try Self.build(metric, traversal: .int8)
+        let plain = try Self.build(metric, traversal: .float32)
+        #expect(HNSWTests.records(quantized) == HNSWTests.records(plain))
+        #expect(quantized.checkInvariants() == [])
+        let queries = HNSWTests.clustered(count: 100, dimension: 50, seed: 99)
+        if metric != .innerProduct {  // inner product is not a metric: HNSW recall is not promised there
+            let recall = try HNSWTests.recall(quantized, queries: queries, k: 10, ef: 64)
+            #expect(recall >= 0.95, "\(metric): recall@10 = \(recall)")
+        }
+        for query in queries.prefix(20) {
+            let prepared = try quantized.prepared(query)
+            for hit in try quantized.search(query, k: 10) {
+                // The float32 distance (summed in another order by the four-way kernel, hence the
+                // rounding allowance), not the codes' estimate, which is off by ~1e-3 here.
+                let exact = try #require(quantized.exactSearch(prepared, k: 1, among: [hit.id]).first)
+                #expect(abs(exact.distance - hit.distance) <= 1e-5 * max(1, abs(exact.distance)), "\(metric): id \(hit.id)")
+            }
+        }
+    }
+
+    @Test func filteredGraphWalksOnCodesKeepOnlyAdmittedIDs() throws {
+        let index = try Self.build(.cosine, traversal: .int8, threshold: 0)
+        var filter = VectorFilter(capacity: index.count)
+        for id in stride(from: 0, to: UInt32(index.count), by: 10) { filter.insert(id) }
+        let recall = try HNSWTests.recall(index, queries: HNSWTests.clustered(count: 60, dimension: 50, seed: 321), k: 10, ef: 64, filter: filter)
+        #expect(recall >= 0.9, "recall@10 = \(recall)")
+    }
+
+    /// Codes are not stored: a restored index computes them again and answers alike.
+    @Test func aRestoredIndexEncodesItsCodesAgain() throws {
+        let original = try Self.build(.squaredL2, traversal: .int8)
+        let restored = try HNSWIndex(dimension: 50, metric: .squaredL2, parameters: original.parameters, restoring: original.header)
+        for id in 0..<UInt32(original.slotCount) {
+            let record = original.nodeRecord(id), vector = original.vectorBytes(id)
+            try record.withUnsafeBytes { r in try vector.withUnsafeBytes { v in try restored.restoreNode(id, record: r, vector: v) } }
+        }
+        try restored.finishRestoring()
+        #expect(memcmp(restored.store.codes(0), original.store.codes(0), restored.store.codeStride * restored.slotCount) == 0)
+        for query in HNSWTests.clustered(count: 30, dimension: 50, seed: 31) {
+            #expect(try restored.search(query, k: 10) == original.search(query, k: 10))
+        }
+    }
+
+    /// Parameters stored before traversal existed read as float32; int8 round-trips.
+    @Test func storedParametersDecodeWithAndWithoutTraversal() throws {
+        let old = #"{"m":16,"efConstruction":200,"efSearch":64,"seed":42}"#
+        let decoded = try JSONDecoder().decode(HNSWParameters.self, from: Data(old.utf8))
+        #expect(decoded == HNSWParameters())
+        let int8 = HNSWParameters(m: 8, traversal: .int8)
+        #expect(try JSONDecoder().decode(HNSWParameters.self, from: JSONEncoder().encode(int8)) == int8)
+        let unknown = #"{"m":16,"efConstruction":200,"efSearch":64,"seed":42,"traversal":"int4"}"#
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(HNSWParameters.self, from: Data(unknown.utf8)) }
     }
 }

@@ -22,6 +22,7 @@ struct VectorBenchCommand: AsyncParsableCommand {
     @Option(help: "Metric: cosine, innerProduct or squaredL2.") var metric: String = "cosine"
     @Option(help: "Write the result ids of the last ef (ivecs).") var out: String?
     @Option(help: "Threads inserting the base vectors.") var threads: Int = 1
+    @Option(help: "What searches walk the graph with: float32, or int8 (codes, re-ranked in float32).") var traversal: String = "float32"
     @Option(help: "Query passes per ef; the median and the best are reported.") var runs: Int = 3
     @Option(name: .customLong("filter-sweep"), help: "Comma-separated filter selectivities (e.g. 0.001,0.01): times filtered search by graph and by exact scan at each, to place the exact-scan threshold.") var filterSweep: String?
     @Option(name: .customLong("data-dir"), help: "Keep the index in this data directory: build and store it on the first run, load it on later runs (reports the load time).") var dataDirectory: String?
@@ -36,7 +37,8 @@ struct VectorBenchCommand: AsyncParsableCommand {
         let truth = try gt.map { try TexmexFile.readInts($0).vectors }
 
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        let parameters = HNSWParameters(m: m, efConstruction: efc, efSearch: efs[0])
+        guard let traversal = Traversal(rawValue: traversal) else { throw ValidationError("--traversal is float32 or int8, not \(traversal)") }
+        let parameters = HNSWParameters(m: m, efConstruction: efc, efSearch: efs[0], traversal: traversal)
         let index: HNSWIndex
         if let dataDirectory {
             let environment = try KV.Environment(directory: dataDirectory)
@@ -44,7 +46,7 @@ struct VectorBenchCommand: AsyncParsableCommand {
             let core = try await PortalCore(environment: environment)
             if let loaded = core.vectorLoadTimes.first(where: { $0.name == Self.collection }) {
                 index = try core.vectors.index(Self.collection)
-                print("load: \(loaded.nodes) x \(index.dimension) from \(dataDirectory) in \(rounded(loaded.duration.timeInterval, places: 3)) s (no rebuild); "
+                print("load: \(loaded.nodes) x \(index.dimension) from \(dataDirectory) in \(rounded(loaded.duration.timeInterval, places: 3)) s (no rebuild, \(index.parameters.traversal) traversal); "
                     + "resident \(residentMegabytes()) MiB")
             } else {
                 index = try build(base, dimension: dimension, metric: metric, parameters: parameters)
@@ -98,8 +100,9 @@ struct VectorBenchCommand: AsyncParsableCommand {
         try index.insert(contentsOf: slice, threads: threads)
         let buildSeconds = (ContinuousClock.now - buildStart).timeInterval
         let rawBytes = index.count * dimension * 4
+        let codes = index.codeBytes > 0 ? " + int8 codes \(index.codeBytes >> 20) MiB" : ""
         print("build: \(index.count) x \(dimension) in \(rounded(buildSeconds, places: 3)) s on \(threads) thread\(threads == 1 ? "" : "s") "
-            + "(M=\(m), efConstruction=\(efc)); resident \(residentMegabytes()) MiB; raw vectors \(rawBytes >> 20) MiB + links \(index.linkBytes >> 20) MiB")
+            + "(M=\(m), efConstruction=\(efc)); resident \(residentMegabytes()) MiB; raw vectors \(rawBytes >> 20) MiB + links \(index.linkBytes >> 20) MiB\(codes)")
         return index
     }
 

@@ -1,5 +1,5 @@
-public import FoundationEssentials
-public import KV
+import FoundationEssentials
+import KV
 
 /// The language model the assistant uses: any OpenAI-compatible chat-completions endpoint.
 /// The API key is not here: it is a sealed secret (`Secrets`, `AssistantConfiguration.apiKeyName`).

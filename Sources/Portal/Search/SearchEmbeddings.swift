@@ -1,5 +1,5 @@
-public import FoundationEssentials
-public import KV
+import FoundationEssentials
+import KV
 import Synchronization
 
 /// An embeddings provider as an administrator chooses it.

@@ -1,4 +1,4 @@
-public import FoundationEssentials
+import FoundationEssentials
 import Synchronization
 
 /// Switches search to another embeddings provider: every conversation turn is embedded again

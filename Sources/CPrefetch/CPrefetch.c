@@ -1,1 +1,0 @@
-// The prefetch helper is header-only (see include/CPrefetch.h); this file gives the target a source.

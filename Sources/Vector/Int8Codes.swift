@@ -1,0 +1,79 @@
+import CVectorSupport
+
+/// What a search walks the graph with. Building, filtered exact scans and the final ranking
+/// always use the float32 vectors.
+public enum Traversal: String, Sendable, Codable, CaseIterable {
+    /// The float32 vectors: exact distances all the way.
+    case float32
+    /// Int8 codes of the vectors (a quarter of the bytes per step); the candidates found are
+    /// then re-ranked by their float32 distances. Costs `dimension` bytes more per node.
+    case int8
+}
+
+/// Int8 codes for quantized traversal. Each stored vector is scaled by its own largest
+/// magnitude onto [-127, 127]; a query is scaled onto a finer int16 grid, so nearly all of the
+/// error is the stored codes'. The inner product of two code vectors is exact integer
+/// arithmetic (`portal_dot_codes4`); times both scales it estimates the float inner product.
+enum Int8Codes {
+    /// Codes per vector: the dimension rounded up to 16, the padding zero.
+    static func stride(dimension: Int) -> Int { (dimension + 15) & ~15 }
+
+    /// The largest query code: keeps `queryMaximum × 127 × stride` within Int32.
+    static func queryMaximum(stride: Int) -> Int { min(2047, Int(Int32.max) / (127 * stride)) }
+
+    /// Writes the codes of `vector` (then zero padding up to `stride`) and returns the scale:
+    /// `vector[i] ≈ scale × codes[i]`.
+    static func encode(_ vector: UnsafeBufferPointer<Float>, into codes: UnsafeMutablePointer<Int8>, stride: Int) -> Float {
+        let scale = scaleFor(vector, maximum: 127)
+        for index in 0..<vector.count { codes[index] = Int8(code(vector[index], scale: scale, maximum: 127)) }
+        for index in vector.count..<stride { codes[index] = 0 }
+        return scale
+    }
+
+    /// The int16 codes of a query (zero-padded to `stride`) and their scale.
+    static func encodeQuery(_ query: UnsafeBufferPointer<Float>, stride: Int) -> (codes: [Int16], scale: Float) {
+        let maximum = queryMaximum(stride: stride)
+        let scale = scaleFor(query, maximum: maximum)
+        var codes = [Int16](repeating: 0, count: stride)
+        for index in 0..<query.count { codes[index] = Int16(code(query[index], scale: scale, maximum: maximum)) }
+        return (codes, scale)
+    }
+
+    private static func scaleFor(_ vector: UnsafeBufferPointer<Float>, maximum: Int) -> Float {
+        var largest: Float = 0
+        for value in vector { largest = max(largest, value.magnitude) }
+        return largest > 0 ? largest / Float(maximum) : 1
+    }
+
+    @inline(__always)
+    private static func code(_ value: Float, scale: Float, maximum: Int) -> Int {
+        min(max(Int((value / scale).rounded()), -maximum), maximum)
+    }
+
+    /// `Σ query[i] × codes[i]` over `stride` entries (AVX2, `portal_dot_codes`).
+    @inline(__always)
+    static func dot(_ query: UnsafePointer<Int16>, _ codes: UnsafePointer<Int8>, stride: Int) -> Int32 {
+        portal_dot_codes(query, codes, stride)
+    }
+
+    /// `dot` with four code vectors in one pass over the query (`portal_dot_codes4`).
+    @inline(__always)
+    static func dot4(
+        _ query: UnsafePointer<Int16>, _ codes0: UnsafePointer<Int8>, _ codes1: UnsafePointer<Int8>,
+        _ codes2: UnsafePointer<Int8>, _ codes3: UnsafePointer<Int8>, stride: Int
+    ) -> SIMD4<Int32> {
+        var products = SIMD4<Int32>()
+        withUnsafeMutableBytes(of: &products) { out in
+            portal_dot_codes4(query, codes0, codes1, codes2, codes3, stride, out.baseAddress!.assumingMemoryBound(to: Int32.self))
+        }
+        return products
+    }
+
+    /// Scalar reference of the integer inner product the SIMD kernels are tested against.
+    static func referenceDot(_ query: [Int16], _ codes: [Int8]) -> Int32 {
+        precondition(query.count == codes.count)
+        var sum: Int64 = 0
+        for index in query.indices { sum += Int64(query[index]) * Int64(codes[index]) }
+        return Int32(sum)
+    }
+}
