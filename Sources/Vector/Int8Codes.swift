@@ -6,7 +6,8 @@ public enum Traversal: String, Sendable, Codable, CaseIterable {
     /// The float32 vectors: exact distances all the way.
     case float32
     /// Int8 codes of the vectors (a quarter of the bytes per step); the candidates found are
-    /// then re-ranked by their float32 distances. Costs `dimension` bytes more per node.
+    /// then re-ranked by their float32 distances. Costs the dimension rounded up to 16, plus
+    /// 8 bytes, per slot.
     case int8
 }
 
@@ -39,15 +40,22 @@ enum Int8Codes {
         return (codes, scale)
     }
 
+    /// `largest magnitude / maximum`, or 1 when that is zero (a zero vector, or one so small
+    /// that the division underflows) or not finite.
     private static func scaleFor(_ vector: UnsafeBufferPointer<Float>, maximum: Int) -> Float {
         var largest: Float = 0
-        for value in vector { largest = max(largest, value.magnitude) }
-        return largest > 0 ? largest / Float(maximum) : 1
+        for value in vector where value.isFinite { largest = max(largest, value.magnitude) }
+        let scale = largest / Float(maximum)
+        return scale > 0 && scale.isFinite ? scale : 1
     }
 
+    /// The code of `value`, clamped to ±`maximum` before converting (so no value traps); a
+    /// non-finite value (only a corrupt stored vector could have one) codes as 0.
     @inline(__always)
     private static func code(_ value: Float, scale: Float, maximum: Int) -> Int {
-        min(max(Int((value / scale).rounded()), -maximum), maximum)
+        let scaled = value / scale
+        guard scaled.isFinite else { return 0 }
+        return Int(min(max(scaled, -Float(maximum)), Float(maximum)).rounded())
     }
 
     /// `Σ query[i] × codes[i]` over `stride` entries (AVX2, `portal_dot_codes`).

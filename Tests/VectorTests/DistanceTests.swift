@@ -76,7 +76,9 @@ import Testing
 /// The int8 code kernels of quantized traversal: exact integer arithmetic, so they must equal
 /// the scalar reference bit for bit, including at the extremes of the code ranges.
 @Suite struct Int8CodeTests {
-    @Test(arguments: DistanceTests.dimensions)
+    /// 10,000 dimensions bring the query's largest code below 2,047 (to 1,690): the Int32
+    /// bound is then reached exactly by the extreme vectors.
+    @Test(arguments: DistanceTests.dimensions + [10_000])
     func codeKernelsEqualTheReference(dimension: Int) {
         let stride = Int8Codes.stride(dimension: dimension)
         #expect(stride % 16 == 0 && stride >= dimension && stride < dimension + 16)
@@ -100,6 +102,20 @@ import Testing
                     #expect(Int8Codes.dot(q.baseAddress!, lanes[lane], stride: stride) == expected[lane], "d=\(dimension) lane \(lane)")
                 }
             }
+        }
+    }
+
+    /// Vectors too small to scale (their scale underflows), zero vectors and a corrupt stored
+    /// vector with NaN or infinity code without trapping; the codes stay in range.
+    @Test func extremeVectorsCodeWithoutTrapping() {
+        let stride = Int8Codes.stride(dimension: 4)
+        for vector: [Float] in [[1e-44, -1e-45, 0, 0], [0, 0, 0, 0], [.nan, 1, -1, 0], [.infinity, 0.5, 0, 0], [3e38, -3e38, 1, 0]] {
+            var codes = [Int8](repeating: 0, count: stride)
+            let scale = vector.withUnsafeBufferPointer { v in codes.withUnsafeMutableBufferPointer { Int8Codes.encode(v, into: $0.baseAddress!, stride: stride) } }
+            #expect(scale > 0 && scale.isFinite, "\(vector)")
+            #expect(codes.allSatisfy { $0 >= -127 }, "\(vector)")
+            let query = vector.withUnsafeBufferPointer { Int8Codes.encodeQuery($0, stride: stride) }
+            #expect(query.scale > 0 && query.scale.isFinite && query.codes.allSatisfy { $0.magnitude <= 2_047 }, "\(vector)")
         }
     }
 

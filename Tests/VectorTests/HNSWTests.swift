@@ -144,6 +144,32 @@ import Testing
         }
     }
 
+    /// The estimates follow each metric's float32 distance closely (within 2% of the norms'
+    /// product; a sign or formula slip would not), and the walk really measures codes: once
+    /// the exact nearest node's codes are blanked, the int8 search no longer finds it.
+    @Test(arguments: [Metric.cosine, .squaredL2, .innerProduct])
+    func searchesMeasureTheCodes(metric: Metric) throws {
+        let index = try Self.build(metric, traversal: .int8)
+        let query = try index.prepared(HNSWTests.clustered(count: 1, dimension: 50, seed: 77)[0])
+        query.withUnsafeBufferPointer { buffer in
+            let exact = index.floatMeasure(buffer.baseAddress!)
+            let (codes, scale) = Int8Codes.encodeQuery(buffer, stride: index.store.codeStride)
+            codes.withUnsafeBufferPointer { codes in
+                let approximate = CodeMeasure(
+                    query: codes.baseAddress!, scale: scale, squaredNorm: Distance.dot(buffer, buffer), store: index.store, metric: metric)
+                for id in stride(from: UInt32(0), to: 3_000, by: 97) {
+                    let vector = UnsafeBufferPointer(start: index.store.vector(id), count: 50)
+                    let norms = (Distance.dot(buffer, buffer) * Distance.dot(vector, vector)).squareRoot()
+                    #expect(abs(approximate.distance(id) - exact.distance(id)) <= 0.02 * norms, "\(metric) id \(id)")
+                }
+            }
+        }
+        let nearest = try #require(index.exactSearch(query, k: 1).first?.id)
+        #expect(try index.search(query, k: 10).contains { $0.id == nearest })
+        index.store.codes(nearest).update(repeating: 0, count: index.store.codeStride)
+        #expect(try !index.search(query, k: 10).contains { $0.id == nearest }, "\(metric): a walk on float32 would still find \(nearest)")
+    }
+
     @Test func filteredGraphWalksOnCodesKeepOnlyAdmittedIDs() throws {
         let index = try Self.build(.cosine, traversal: .int8, threshold: 0)
         var filter = VectorFilter(capacity: index.count)
