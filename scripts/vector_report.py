@@ -29,15 +29,16 @@ def first_at(rows, recall=0.95):
 
 def main(folder):
     folder = Path(folder)
-    runs = {}  # label -> (rows, build, load, memory)
+    runs = {}  # label -> (rows, build match of that traversal's build run)
+    memories, loads = {}, {}  # traversal -> memory line of the build run, load line of the load run
     for traversal in ("float32", "int8"):
-        rows, build, _, memory = ours(folder / f"portal-{traversal}-build.txt")
-        runs[f"portal {traversal} (after build)"] = (rows, build, memory)
-        rows, _, load, _ = ours(folder / f"portal-{traversal}-load.txt")
-        runs[f"portal {traversal} (after load)"] = (rows, build, load)
+        rows, build, _, memories[traversal] = ours(folder / f"portal-{traversal}-build.txt")
+        runs[f"portal {traversal} (after build)"] = (rows, build)
+        rows, _, loads[traversal], _ = ours(folder / f"portal-{traversal}-load.txt")
+        runs[f"portal {traversal} (after load)"] = (rows, build)
     peers = json.loads((folder / "peers.json").read_text())
     lines = ["| engine | ef | recall@10 | QPS, best of 3 | QPS, median of 3 | build |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for label, (rows, build, _) in runs.items():
+    for label, (rows, build) in runs.items():
         for r in rows:
             lines.append(f"| {label} | {r['ef']} | {r['recall']:.3f} | {r['best']} | {r['median']} | "
                          f"{float(build[1]):.1f} s, {build[2]} thr |")
@@ -51,7 +52,7 @@ def main(folder):
     faiss = [p for p in peers if p["engine"] == "faiss"]
     faiss_row = first_at([dict(ef=p["ef"], recall=p["recall"], best=int(p["qps"]), median=None) for p in faiss]) if faiss else None
     faiss_build = faiss[0]["build_s"] if faiss else None
-    entries = [(label, first_at(rows), float(build[1])) for label, (rows, build, _) in runs.items()]
+    entries = [(label, first_at(rows), float(build[1])) for label, (rows, build) in runs.items()]
     for engine in sorted({p["engine"] for p in peers}):
         rows = [dict(ef=p["ef"], recall=p["recall"], best=int(p["qps"]), median=None) for p in peers if p["engine"] == engine]
         entries.append((engine, first_at(rows), next(p["build_s"] for p in peers if p["engine"] == engine)))
@@ -64,22 +65,22 @@ def main(folder):
         summary.append(f"| {label} | {row['ef']} | {row['recall']:.3f} | {row['best']} | {qps_ratio} | {build_s:.1f} s | {build_ratio} |")
 
     notes = []
-    for label, (_, _, memory) in runs.items():
-        if "after build" in label and memory:
+    for traversal, memory in memories.items():
+        if memory:
             resident, raw, links = map(int, memory.groups()[:3])
             codes = int(memory[4] or 0)
-            notes.append(f"{label.replace(' (after build)', '')} resident after build: {resident} MiB for {raw} MiB of vectors "
+            notes.append(f"portal {traversal} resident after build: {resident} MiB for {raw} MiB of vectors "
                          f"+ {links} MiB of links" + (f" + {codes} MiB of codes" if codes else "")
                          + f" = {resident / (raw + links):.2f}x (vectors + links)")
-    for label, (_, _, load) in runs.items():
-        if "after load" in label and load:
-            notes.append(f"{label.replace(' (after load)', '')} load after restart (from LMDB, no rebuild): {float(load[1]):.2f} s")
+    for traversal, load in loads.items():
+        if load:
+            notes.append(f"portal {traversal} load after restart (from LMDB, no rebuild): {float(load[1]):.2f} s")
     table = "\n".join(lines + summary + [""] + [f"- {n}" for n in notes]) + "\n"
     (folder / "table.md").write_text(table)
     print(table)
 
     plt.figure(figsize=(7, 4.5))
-    for label, (rows, _, _) in runs.items():
+    for label, (rows, _) in runs.items():
         style = ("o" if "float32" in label else "^") + ("-" if "after build" in label else "--")
         plt.plot([r["recall"] for r in rows], [r["best"] for r in rows], style, label=label)
     for engine in sorted({p["engine"] for p in peers}):

@@ -111,7 +111,7 @@ public final class HNSWIndex: @unchecked Sendable {
 
     @inline(__always)
     func distance(_ query: UnsafePointer<Float>, _ id: UInt32) -> Float {
-        metric.distance(UnsafeBufferPointer(start: query, count: dimension), UnsafeBufferPointer(start: store.vector(id), count: dimension))
+        floatMeasure(query).distance(id)
     }
 
     /// Float32 distances from `query` to stored nodes.
