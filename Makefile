@@ -28,13 +28,13 @@ run: build
 ## browser tests.
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel
+	scripts/in-scratch-tmpdir.sh $(SWIFT) test --skip-build --parallel
 	$(MAKE) dist deb
 	$(MAKE) bench-short
 	scripts/check-kernels.sh
 	scripts/check-dist.sh $(DIST)/portal
 	scripts/check-package.sh $(DIST)/portal_$(VERSION)_$(ARCH).deb $(DIST)/portal-$(VERSION)-linux-$(ARCH).tar.gz
-	PORTAL_BINARY=$(DIST)/portal python3 -m pytest -q Tests/Browser
+	PORTAL_BINARY=$(DIST)/portal scripts/in-scratch-tmpdir.sh python3 -m pytest -q Tests/Browser
 
 ## One self-contained executable: static Swift runtime, liblmdb, libcrypto and zlib inside.
 dist: deps
