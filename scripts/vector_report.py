@@ -18,7 +18,7 @@ def ours(path):
     rows = [dict(ef=int(m[1]), median=int(m[2]), best=int(m[3]), recall=float(m[4])) for m in LINE.finditer(text)]
     build = re.search(r"build: .* in ([0-9.]+) s on (\d+) thread", text)
     load = re.search(r"load: .* in ([0-9.]+) s", text)
-    memory = re.search(r"resident (\d+) MiB; raw vectors (\d+) MiB \+ links (\d+) MiB(?: \+ int8 codes (\d+) MiB)?", text)
+    memory = re.search(r"resident (\d+) MiB(?: \([^)]*\))?; raw vectors (\d+) MiB \+ links (\d+) MiB(?: \+ int8 codes (\d+) MiB)?", text)
     return rows, build, load, memory
 
 

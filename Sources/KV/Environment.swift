@@ -139,6 +139,57 @@ public final class Environment: Sendable {
         return dbi
     }
 
+    // MARK: Mapped pages
+
+    /// Unmaps from this process the pages of the data file it has read (`MADV_DONTNEED` on
+    /// LMDB's read-only shared map), after a bulk read such as loading the vector indexes at
+    /// start-up. Nothing is lost or evicted: the pages stay in the kernel's page cache and a
+    /// later read maps them again. Without it, the process's resident memory would go on
+    /// counting every page of the file it ever scanned (twice the vectors after a load).
+    public func releaseMappedPages() {
+        mapLock.withShared {
+            guard !isClosed else { return }
+            // The map is read-only (no MDB_WRITEMAP), so zapping its page-table entries cannot
+            // drop a write; readers in flight fault the pages back in from the page cache. The
+            // shared lock keeps the map from moving (growing it takes the lock exclusively).
+            for mapping in dataFileMappings() ?? [] {
+                madvise(UnsafeMutableRawPointer(bitPattern: mapping.start), mapping.length, MADV_DONTNEED)
+            }
+        }
+    }
+
+    /// Bytes of the data file this process has mapped in now, or nil when /proc cannot be read.
+    /// A diagnostic for resident memory.
+    public func mappedResidentBytes() -> Int? {
+        guard let mappings = dataFileMappings(withResidentBytes: true) else { return nil }
+        return mappings.reduce(0) { $0 + $1.residentBytes }
+    }
+
+    /// This process's mappings of `data.mdb`, from /proc/self/smaps (with the resident bytes of
+    /// each) or /proc/self/maps. LMDB reports the map's address only for a fixed map, so the
+    /// kernel's list is the way to find it.
+    private func dataFileMappings(withResidentBytes: Bool = false) -> [(start: UInt, length: Int, residentBytes: Int)]? {
+        guard let file = fopen(withResidentBytes ? "/proc/self/smaps" : "/proc/self/maps", "r") else { return nil }
+        defer { fclose(file) }
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard realpath(path, &resolved) != nil else { return nil }
+        let dataFile = " " + String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/data.mdb"
+        var mappings: [(start: UInt, length: Int, residentBytes: Int)] = []
+        var line = [CChar](repeating: 0, count: 4_096)
+        var inDataFile = false
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let range = text.prefix { $0 != " " }.split(separator: "-")
+            if range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16) {  // a mapping's first line
+                inDataFile = text.hasSuffix(dataFile)
+                if inDataFile { mappings.append((start, Int(end - start), 0)) }
+            } else if inDataFile, text.hasPrefix("Rss:") {
+                mappings[mappings.count - 1].residentBytes = (Int(text.dropFirst(4).split(separator: " ").first ?? "") ?? 0) * 1_024
+            }
+        }
+        return mappings
+    }
+
     // MARK: Map size
 
     var mapSize: Int { state.withLock { $0.mapSize } }

@@ -27,6 +27,7 @@ import Testing
         ])
         #expect(result.status == 0, "\(result.error)")
         #expect(result.output.contains("build: 500 x 16"))
+        #expect(result.output.contains(try Regex(#"resident \d+ MiB \(anonymous \d+, file-mapped \d+\)"#)), "\(result.output)")
         #expect(result.output.contains("ef=32:"))
         #expect(result.output.contains("recall@1 1.0"))
         let out = try Data(contentsOf: URL(fileURLWithPath: directory + "/out.ivecs"))

@@ -187,4 +187,24 @@ import Vector
         #expect(try queries.map { try core.vectors.search("docs", vector: $0, k: 10) } == answers)
         #expect(try core.vectors.check() == [])
     }
+
+    /// The vectors are copied into the index while loading; the file pages read for that must
+    /// not stay in the server's resident memory (they would double it for a large index).
+    @Test func loadingLeavesTheDataFileUnmapped() async throws {
+        let directory = Self.directory()
+        let dimension = 1_536, count = 600
+        do {
+            let (core, _) = try await Self.open(directory)
+            let index = HNSWIndex(dimension: dimension, metric: .cosine, parameters: HNSWParameters(m: 8, efConstruction: 32))
+            try index.insert(contentsOf: (0..<count).map { seed in (0..<dimension).map { Float(($0 * 7 + seed * 13) % 101) / 101 + 0.01 } })
+            try await core.vectors.importIndex("big", index) { "doc-\($0)" }
+            core.environment.close()
+        }
+        let (core, _) = try await Self.open(directory)
+        defer { core.environment.close() }
+        #expect(try core.vectors.index("big").count == count)
+        let vectorBytes = count * dimension * 4  // 3.5 MiB, all read while loading
+        let mapped = try #require(core.environment.mappedResidentBytes())
+        #expect(mapped < vectorBytes / 4, "\(mapped) bytes of the data file still mapped after loading \(vectorBytes) bytes of vectors")
+    }
 }

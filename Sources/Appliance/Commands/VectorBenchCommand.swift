@@ -47,7 +47,7 @@ struct VectorBenchCommand: AsyncParsableCommand {
             if let loaded = core.vectorLoadTimes.first(where: { $0.name == Self.collection }) {
                 index = try core.vectors.index(Self.collection)
                 print("load: \(loaded.nodes) x \(index.dimension) from \(dataDirectory) in \(rounded(loaded.duration.timeInterval, places: 3)) s (no rebuild, \(index.parameters.traversal) traversal); "
-                    + "resident \(residentMegabytes()) MiB")
+                    + resident())
             } else {
                 index = try build(base, dimension: dimension, metric: metric, parameters: parameters)
                 let started = ContinuousClock.now
@@ -102,7 +102,7 @@ struct VectorBenchCommand: AsyncParsableCommand {
         let rawBytes = index.count * dimension * 4
         let codes = index.codeBytes > 0 ? " + int8 codes \(index.codeBytes >> 20) MiB" : ""
         print("build: \(index.count) x \(dimension) in \(rounded(buildSeconds, places: 3)) s on \(threads) thread\(threads == 1 ? "" : "s") "
-            + "(M=\(m), efConstruction=\(efc)); resident \(residentMegabytes()) MiB; raw vectors \(rawBytes >> 20) MiB + links \(index.linkBytes >> 20) MiB\(codes)")
+            + "(M=\(m), efConstruction=\(efc)); \(resident()); raw vectors \(rawBytes >> 20) MiB + links \(index.linkBytes >> 20) MiB\(codes)")
         return index
     }
 
@@ -132,16 +132,19 @@ struct VectorBenchCommand: AsyncParsableCommand {
     }
 
 
-    /// Resident set size now, from /proc/self/status (VmRSS).
-    func residentMegabytes() -> Int {
-        guard let file = fopen("/proc/self/status", "r") else { return -1 }
+    /// Resident memory now, from /proc/self/status: the total (VmRSS), then the anonymous
+    /// part (the index) and the pages of mapped files (the data file while it is being read).
+    func resident() -> String {
+        guard let file = fopen("/proc/self/status", "r") else { return "resident unknown" }
         defer { fclose(file) }
+        var kilobytes: [String: Int] = [:]
         var line = [CChar](repeating: 0, count: 256)
         while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if text.hasPrefix("VmRSS:") { return (Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024 }
+            let fields = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split { $0 == " " || $0 == "\t" || $0 == "\n" }
+            if fields.count >= 2, ["VmRSS:", "RssAnon:", "RssFile:"].contains(fields[0]) { kilobytes[String(fields[0])] = Int(fields[1]) }
         }
-        return -1
+        func mebibytes(_ key: String) -> String { kilobytes[key].map { String($0 >> 10) } ?? "?" }
+        return "resident \(mebibytes("VmRSS:")) MiB (anonymous \(mebibytes("RssAnon:")), file-mapped \(mebibytes("RssFile:")))"
     }
 }
 

@@ -396,6 +396,9 @@ public final class VectorCollections: Sendable {
             indexes.withLock { $0[name] = index }
             loaded.append((name, index.count + index.deletedCount, ContinuousClock.now - started))
         }
+        // Every vector was read from the file and copied into the indexes: those file pages
+        // need not stay in this process's resident memory too.
+        if !loaded.isEmpty { environment.releaseMappedPages() }
         return loaded
     }
 
