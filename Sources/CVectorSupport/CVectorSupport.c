@@ -1,5 +1,6 @@
 #include "CVectorSupport.h"
 
+#include <float.h>
 #include <immintrin.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -71,4 +72,55 @@ int32_t portal_dot_codes(const int16_t *query, const int8_t *codes, size_t count
         sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(query + i)), widened(codes, i)));
     }
     return sumLanes(_mm256_add_epi32(sum0, sum1));
+}
+
+float portal_largest_magnitude(const float *values, size_t count) {
+    float largest = 0;
+    for (size_t index = 0; index < count; index++) {
+        float magnitude = values[index] < 0 ? -values[index] : values[index];
+        if (magnitude <= FLT_MAX && magnitude > largest) largest = magnitude;  // false for NaN and infinity
+    }
+    return largest;
+}
+
+/// Codes of eight values: divided by `scale`, NaN and infinite quotients 0, clamped to
+/// ±`bound`, rounded to the nearest integer with ties to even (the default MXCSR mode).
+static inline __attribute__((always_inline, target("avx2"))) __m256i codes8(__m256 values, __m256 scale, __m256 bound) {
+    __m256 quotient = _mm256_div_ps(values, scale);
+    __m256 magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), quotient);
+    quotient = _mm256_and_ps(quotient, _mm256_cmp_ps(magnitude, _mm256_set1_ps(FLT_MAX), _CMP_LE_OQ));
+    quotient = _mm256_min_ps(_mm256_max_ps(quotient, _mm256_sub_ps(_mm256_setzero_ps(), bound)), bound);
+    return _mm256_cvtps_epi32(quotient);
+}
+
+/// Sixteen codes from `values[index...]` (zero past `count`) as int16, in order.
+static inline __attribute__((always_inline, target("avx2"))) __m256i codes16(const float *values, size_t count, size_t index, __m256 scale, __m256 bound) {
+    float tail[16] = {0};
+    const float *source = values + index;
+    if (index + 16 > count) {
+        for (size_t lane = 0; index + lane < count; lane++) tail[lane] = values[index + lane];
+        source = tail;
+    }
+    __m256i low = codes8(_mm256_loadu_ps(source), scale, bound);
+    __m256i high = codes8(_mm256_loadu_ps(source + 8), scale, bound);
+    // packs works within 128-bit lanes: [l0-3 h0-3 | l4-7 h4-7], put back in order.
+    return _mm256_permute4x64_epi64(_mm256_packs_epi32(low, high), 0xD8);
+}
+
+__attribute__((target("avx2")))
+void portal_encode_int8(const float *values, size_t count, float scale, int8_t *codes, size_t stride) {
+    __m256 scales = _mm256_set1_ps(scale), bound = _mm256_set1_ps(127);
+    for (size_t index = 0; index < stride; index += 16) {
+        __m256i words = codes16(values, count, index, scales, bound);
+        __m128i bytes = _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+        _mm_storeu_si128((__m128i *)(codes + index), bytes);
+    }
+}
+
+__attribute__((target("avx2")))
+void portal_encode_int16(const float *values, size_t count, float scale, float maximum, int16_t *codes, size_t stride) {
+    __m256 scales = _mm256_set1_ps(scale), bound = _mm256_set1_ps(maximum);
+    for (size_t index = 0; index < stride; index += 16) {
+        _mm256_storeu_si256((__m256i *)(codes + index), codes16(values, count, index, scales, bound));
+    }
 }

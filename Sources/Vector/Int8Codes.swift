@@ -23,39 +23,45 @@ enum Int8Codes {
     static func queryMaximum(stride: Int) -> Int { min(2047, Int(Int32.max) / (127 * stride)) }
 
     /// Writes the codes of `vector` (then zero padding up to `stride`) and returns the scale:
-    /// `vector[i] ≈ scale × codes[i]`.
+    /// `vector[i] ≈ scale × codes[i]` (AVX2, `portal_encode_int8`).
     static func encode(_ vector: UnsafeBufferPointer<Float>, into codes: UnsafeMutablePointer<Int8>, stride: Int) -> Float {
-        let scale = scaleFor(vector, maximum: 127)
-        for index in 0..<vector.count { codes[index] = Int8(code(vector[index], scale: scale, maximum: 127)) }
-        for index in vector.count..<stride { codes[index] = 0 }
+        let scale = scale(vector, maximum: 127)
+        portal_encode_int8(vector.baseAddress!, vector.count, scale, codes, stride)
         return scale
     }
 
-    /// The int16 codes of a query (zero-padded to `stride`) and their scale.
+    /// The int16 codes of a query (zero-padded to `stride`) and their scale (`portal_encode_int16`).
     static func encodeQuery(_ query: UnsafeBufferPointer<Float>, stride: Int) -> (codes: [Int16], scale: Float) {
         let maximum = queryMaximum(stride: stride)
-        let scale = scaleFor(query, maximum: maximum)
-        var codes = [Int16](repeating: 0, count: stride)
-        for index in 0..<query.count { codes[index] = Int16(code(query[index], scale: scale, maximum: maximum)) }
+        let scale = scale(query, maximum: maximum)
+        let codes = [Int16](unsafeUninitializedCapacity: stride) { buffer, count in
+            portal_encode_int16(query.baseAddress!, query.count, scale, Float(maximum), buffer.baseAddress!, stride)
+            count = stride
+        }
         return (codes, scale)
     }
 
-    /// `largest magnitude / maximum`, or 1 when that is zero (a zero vector, or one so small
-    /// that the division underflows) or not finite.
-    private static func scaleFor(_ vector: UnsafeBufferPointer<Float>, maximum: Int) -> Float {
-        var largest: Float = 0
-        for value in vector where value.isFinite { largest = max(largest, value.magnitude) }
-        let scale = largest / Float(maximum)
-        return scale > 0 && scale.isFinite ? scale : 1
+    /// The largest finite magnitude over `maximum`, or 1 when that is zero (a zero vector, or
+    /// one so small that the division underflows) or not finite.
+    private static func scale(_ vector: UnsafeBufferPointer<Float>, maximum: Int) -> Float {
+        let quotient = portal_largest_magnitude(vector.baseAddress!, vector.count) / Float(maximum)
+        return quotient > 0 && quotient.isFinite ? quotient : 1
     }
 
-    /// The code of `value`, clamped to ±`maximum` before converting (so no value traps); a
-    /// non-finite value (only a corrupt stored vector could have one) codes as 0.
-    @inline(__always)
-    private static func code(_ value: Float, scale: Float, maximum: Int) -> Int {
-        let scaled = value / scale
-        guard scaled.isFinite else { return 0 }
-        return Int(min(max(scaled, -Float(maximum)), Float(maximum)).rounded())
+    /// Scalar reference of both encoders: the codes of `vector` on ±`maximum` (each component
+    /// over the scale, a non-finite quotient coded 0, clamped, rounded with ties to even) and
+    /// the scale.
+    static func referenceEncode(_ vector: [Float], maximum: Int) -> (codes: [Int], scale: Float) {
+        var largest: Float = 0
+        for value in vector where value.isFinite { largest = max(largest, value.magnitude) }
+        let quotient = largest / Float(maximum)
+        let scale = quotient > 0 && quotient.isFinite ? quotient : 1
+        let codes = vector.map { value -> Int in
+            let scaled = value / scale
+            guard scaled.isFinite else { return 0 }
+            return Int(min(max(scaled, -Float(maximum)), Float(maximum)).rounded(.toNearestOrEven))
+        }
+        return (codes, scale)
     }
 
     /// `Σ query[i] × codes[i]` over `stride` entries (AVX2, `portal_dot_codes`).

@@ -105,6 +105,35 @@ import Testing
         }
     }
 
+    /// Both SIMD encoders give the scalar reference's codes and scale exactly: random vectors
+    /// of every tested dimension (10,000 shrinks the query's range), ties (halves, which go to
+    /// even), and vectors with NaN, infinity, subnormal and huge components; padding is zero.
+    @Test(arguments: DistanceTests.dimensions + [10_000])
+    func encodersEqualTheReference(dimension: Int) {
+        let stride = Int8Codes.stride(dimension: dimension)
+        var random = SplitMix64(seed: UInt64(dimension) &+ 7)
+        func uniform() -> Float { Float(random.next() >> 40) / Float(1 << 24) * 2 - 1 }
+        let specials: [Float] = [.nan, .infinity, -.infinity, 1e-44, -3e38, 3e38, 0]
+        let vectors: [[Float]] = [
+            (0..<dimension).map { _ in uniform() },
+            (0..<dimension).map { $0 == 0 ? 127 : Float(Int(random.next() % 253) - 126) + 0.5 },  // scale 1: every value but the first a tie
+            (0..<dimension).map { _ in uniform() * 1e-40 },
+            (0..<dimension).map { index in index % 5 == 0 ? specials[index / 5 % specials.count] : uniform() },
+        ]
+        for vector in vectors {
+            let reference = Int8Codes.referenceEncode(vector, maximum: 127)
+            var codes = [Int8](repeating: 99, count: stride)
+            let scale = vector.withUnsafeBufferPointer { v in codes.withUnsafeMutableBufferPointer { Int8Codes.encode(v, into: $0.baseAddress!, stride: stride) } }
+            #expect(scale == reference.scale, "d=\(dimension)")
+            #expect(codes.map(Int.init) == reference.codes + [Int](repeating: 0, count: stride - dimension), "d=\(dimension)")
+
+            let queryReference = Int8Codes.referenceEncode(vector, maximum: Int8Codes.queryMaximum(stride: stride))
+            let query = vector.withUnsafeBufferPointer { Int8Codes.encodeQuery($0, stride: stride) }
+            #expect(query.scale == queryReference.scale, "d=\(dimension)")
+            #expect(query.codes.map(Int.init) == queryReference.codes + [Int](repeating: 0, count: stride - dimension), "d=\(dimension)")
+        }
+    }
+
     /// Vectors too small to scale (their scale underflows), zero vectors and a corrupt stored
     /// vector with NaN or infinity code without trapping; the codes stay in range.
     @Test func extremeVectorsCodeWithoutTrapping() {
