@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import sys
 
-PEERS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench", "bench_peers.py")
+PEERS = os.environ.get("PEERS", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench")) + "/bench_peers.py"
 
 
 def run(command):
@@ -71,7 +71,7 @@ def main():
     traversals = ["float32", "int8"]
     for traversal in traversals:
         directory = os.path.join(args.out, "portal-%s-data" % traversal)
-        if not os.path.exists(directory):
+        if not os.path.exists(os.path.join(directory, "data.mdb")):
             portal_run(args, traversal, ["--threads", str(args.threads), "--data-dir", directory])
     faiss_run(args, cache, args.threads)  # builds and stores the FAISS index once
 

@@ -74,32 +74,45 @@ int32_t portal_dot_codes(const int16_t *query, const int8_t *codes, size_t count
     return sumLanes(_mm256_add_epi32(sum0, sum1));
 }
 
+__attribute__((target("avx2")))
 float portal_largest_magnitude(const float *values, size_t count) {
-    float largest = 0;
-    for (size_t index = 0; index < count; index++) {
-        float magnitude = values[index] < 0 ? -values[index] : values[index];
-        if (magnitude <= FLT_MAX && magnitude > largest) largest = magnitude;  // false for NaN and infinity
+    const __m256 sign = _mm256_set1_ps(-0.0f), finiteLimit = _mm256_set1_ps(FLT_MAX);
+    __m256 largest = _mm256_setzero_ps();
+    size_t index = 0;
+    for (; index + 8 <= count; index += 8) {
+        __m256 magnitude = _mm256_andnot_ps(sign, _mm256_loadu_ps(values + index));
+        // The ordered compare is false for NaN and infinity: those lanes count as 0.
+        largest = _mm256_max_ps(largest, _mm256_and_ps(magnitude, _mm256_cmp_ps(magnitude, finiteLimit, _CMP_LE_OQ)));
     }
-    return largest;
+    float lanes[8];
+    _mm256_storeu_ps(lanes, largest);
+    float result = 0;
+    for (int lane = 0; lane < 8; lane++) result = lanes[lane] > result ? lanes[lane] : result;
+    for (; index < count; index++) {
+        float magnitude = values[index] < 0 ? -values[index] : values[index];
+        if (magnitude <= FLT_MAX && magnitude > result) result = magnitude;
+    }
+    return result;
 }
 
 /// Codes of eight values: divided by `scale`, NaN and infinite quotients 0, clamped to
-/// ±`bound`, rounded to the nearest integer with ties to even (the default MXCSR mode).
+/// ±`bound`, rounded to the nearest integer with ties to even.
 static inline __attribute__((always_inline, target("avx2"))) __m256i codes8(__m256 values, __m256 scale, __m256 bound) {
     __m256 quotient = _mm256_div_ps(values, scale);
     __m256 magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), quotient);
     quotient = _mm256_and_ps(quotient, _mm256_cmp_ps(magnitude, _mm256_set1_ps(FLT_MAX), _CMP_LE_OQ));
     quotient = _mm256_min_ps(_mm256_max_ps(quotient, _mm256_sub_ps(_mm256_setzero_ps(), bound)), bound);
-    return _mm256_cvtps_epi32(quotient);
+    return _mm256_cvtps_epi32(_mm256_round_ps(quotient, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
 /// Sixteen codes from `values[index...]` (zero past `count`) as int16, in order.
 static inline __attribute__((always_inline, target("avx2"))) __m256i codes16(const float *values, size_t count, size_t index, __m256 scale, __m256 bound) {
     float tail[16] = {0};
-    const float *source = values + index;
-    if (index + 16 > count) {
+    const float *source = tail;
+    if (index + 16 <= count) {
+        source = values + index;
+    } else {
         for (size_t lane = 0; index + lane < count; lane++) tail[lane] = values[index + lane];
-        source = tail;
     }
     __m256i low = codes8(_mm256_loadu_ps(source), scale, bound);
     __m256i high = codes8(_mm256_loadu_ps(source + 8), scale, bound);

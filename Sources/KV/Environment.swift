@@ -146,6 +146,8 @@ public final class Environment: Sendable {
     /// start-up. Nothing is lost or evicted: the pages stay in the kernel's page cache and a
     /// later read maps them again. Without it, the process's resident memory would go on
     /// counting every page of the file it ever scanned (twice the vectors after a load).
+    /// Call it outside any transaction: it takes the map lock, which a pending map growth
+    /// would otherwise wait on forever.
     public func releaseMappedPages() {
         mapLock.withShared {
             guard !isClosed else { return }
@@ -158,10 +160,10 @@ public final class Environment: Sendable {
         }
     }
 
-    /// Bytes of the data file this process has mapped in now, or nil when /proc cannot be read.
-    /// A diagnostic for resident memory.
+    /// Bytes of the data file this process has mapped in now, or nil when /proc cannot be read
+    /// or shows no map of the file. A diagnostic for resident memory.
     public func mappedResidentBytes() -> Int? {
-        guard let mappings = dataFileMappings(withResidentBytes: true) else { return nil }
+        guard let mappings = dataFileMappings(withResidentBytes: true), !mappings.isEmpty else { return nil }
         return mappings.reduce(0) { $0 + $1.residentBytes }
     }
 
@@ -173,15 +175,19 @@ public final class Environment: Sendable {
         defer { fclose(file) }
         var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard realpath(path, &resolved) != nil else { return nil }
-        let dataFile = " " + String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/data.mdb"
+        let dataFile = String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/data.mdb"
         var mappings: [(start: UInt, length: Int, residentBytes: Int)] = []
         var line = [CChar](repeating: 0, count: 4_096)
         var inDataFile = false
         while fgets(&line, Int32(line.count), file) != nil {
             let text = String(decoding: line.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let range = text.prefix { $0 != " " }.split(separator: "-")
-            if range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16) {  // a mapping's first line
-                inDataFile = text.hasSuffix(dataFile)
+            // A mapping's first line: "start-end perms offset device inode   pathname".
+            let fields = text.split(separator: " ", maxSplits: 5)
+            let range = fields.first?.split(separator: "-") ?? []
+            if range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16) {
+                // Only LMDB's read-only shared map of exactly this file: advice on any other
+                // mapping (a private or writable one) could discard data.
+                inDataFile = fields.count == 6 && fields[1] == "r--s" && fields[5].drop { $0 == " " } == dataFile
                 if inDataFile { mappings.append((start, Int(end - start), 0)) }
             } else if inDataFile, text.hasPrefix("Rss:") {
                 mappings[mappings.count - 1].residentBytes = (Int(text.dropFirst(4).split(separator: " ").first ?? "") ?? 0) * 1_024

@@ -25,6 +25,7 @@ enum Int8Codes {
     /// Writes the codes of `vector` (then zero padding up to `stride`) and returns the scale:
     /// `vector[i] ≈ scale × codes[i]` (AVX2, `portal_encode_int8`).
     static func encode(_ vector: UnsafeBufferPointer<Float>, into codes: UnsafeMutablePointer<Int8>, stride: Int) -> Float {
+        precondition(stride % 16 == 0 && vector.count <= stride, "codes are padded to a multiple of 16")
         let scale = scale(vector, maximum: 127)
         portal_encode_int8(vector.baseAddress!, vector.count, scale, codes, stride)
         return scale
@@ -32,6 +33,7 @@ enum Int8Codes {
 
     /// The int16 codes of a query (zero-padded to `stride`) and their scale (`portal_encode_int16`).
     static func encodeQuery(_ query: UnsafeBufferPointer<Float>, stride: Int) -> (codes: [Int16], scale: Float) {
+        precondition(stride % 16 == 0 && query.count <= stride, "codes are padded to a multiple of 16")
         let maximum = queryMaximum(stride: stride)
         let scale = scale(query, maximum: maximum)
         let codes = [Int16](unsafeUninitializedCapacity: stride) { buffer, count in

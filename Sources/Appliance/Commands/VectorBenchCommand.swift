@@ -133,7 +133,8 @@ struct VectorBenchCommand: AsyncParsableCommand {
 
 
     /// Resident memory now, from /proc/self/status: the total (VmRSS), then the anonymous
-    /// part (the index) and the pages of mapped files (the data file while it is being read).
+    /// part (the index) and the pages of mapped files (the executable and libraries, about
+    /// 20 MiB, plus whatever of the data file is mapped in).
     func resident() -> String {
         guard let file = fopen("/proc/self/status", "r") else { return "resident unknown" }
         defer { fclose(file) }

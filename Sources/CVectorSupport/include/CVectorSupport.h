@@ -34,12 +34,12 @@ void portal_dot_codes4(const int16_t *query, const int8_t *codes0, const int8_t 
 /// `portal_dot_codes4` for one code vector.
 int32_t portal_dot_codes(const int16_t *query, const int8_t *codes, size_t count);
 
-/// The largest magnitude among the finite values (0 when there is none).
+/// The largest magnitude among the finite values (0 when there is none). AVX2.
 float portal_largest_magnitude(const float *values, size_t count);
 
 /// Int8 codes of `count` values: each divided by `scale`, a NaN or infinite quotient coded 0,
-/// clamped to ±127 and rounded to the nearest integer, ties to even; zeros up to `stride` (a
-/// multiple of 16). AVX2.
+/// clamped to ±127 and rounded to the nearest integer, ties to even; zeros up to `stride`,
+/// which must be a multiple of 16 and at least `count`. AVX2.
 void portal_encode_int8(const float *values, size_t count, float scale, int8_t *codes, size_t stride);
 
 /// `portal_encode_int8` into int16 codes clamped to ±`maximum` (at most 32767).
