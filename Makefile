@@ -8,7 +8,7 @@ PORT      ?= 8080
 # Static archives of the system libraries; `-l:libX.a` in Package.swift picks them in release builds.
 STATIC_FLAGS := --static-swift-stdlib -Xlinker -ldl -Xlinker -lpthread
 
-.PHONY: run build test dist deb tarball bench bench-kv bench-short clean deps test-deps
+.PHONY: run build test test-steps dist deb tarball bench bench-kv bench-short clean deps test-deps
 
 deps:
 	@scripts/install-deps.sh build
@@ -27,14 +27,19 @@ run: build
 ## the static binary in a bare Debian root and on an old CPU, the package checks, and the
 ## browser tests.
 test: test-deps
+	scripts/in-scratch-tmpdir.sh $(MAKE) test-steps
+
+# The steps of `test`, run with TMPDIR on a scratch directory removed afterwards, so no step
+# (tests, benchmarks, packaging checks, browsers, the compiler) leaves files in /tmp.
+test-steps:
 	$(SWIFT) build --build-tests
-	scripts/in-scratch-tmpdir.sh $(SWIFT) test --skip-build --parallel
+	$(SWIFT) test --skip-build --parallel
 	$(MAKE) dist deb
 	$(MAKE) bench-short
 	scripts/check-kernels.sh
 	scripts/check-dist.sh $(DIST)/portal
 	scripts/check-package.sh $(DIST)/portal_$(VERSION)_$(ARCH).deb $(DIST)/portal-$(VERSION)-linux-$(ARCH).tar.gz
-	PORTAL_BINARY=$(DIST)/portal scripts/in-scratch-tmpdir.sh python3 -m pytest -q Tests/Browser
+	PORTAL_BINARY=$(DIST)/portal python3 -m pytest -q Tests/Browser
 
 ## One self-contained executable: static Swift runtime, liblmdb, libcrypto and zlib inside.
 dist: deps
