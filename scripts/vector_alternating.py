@@ -7,7 +7,8 @@ int8 traversal; FAISS: `bench_peers.py --index-cache`). Then every round loads e
 afresh and runs all queries at one ef (best of --runs passes), portal and FAISS back to
 back, the order swapped every round. A round's ratio compares passes a few seconds apart;
 the median over rounds is the figure to quote. With --build-rounds, builds alternate the
-same way (portal, then FAISS, with --threads each).
+same way (portal, then FAISS, with --threads each); with --baseline, another portal binary
+builds in each of those rounds too, for an A/B of a build change against FAISS and itself.
 
   python3 scripts/vector_alternating.py --portal PATH --data /tmp/vbig --out /tmp/valt
 """
@@ -65,6 +66,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--build-rounds", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="build threads (both engines)")
+    parser.add_argument("--baseline", help="another portal binary to build with in each build round")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     cache = os.path.join(args.out, "faiss-cache")
@@ -89,16 +91,23 @@ def main():
 
     builds = []
     for number in range(args.build_rounds):
-        def ours():
-            return portal_run(args, "float32", ["--threads", str(args.threads)])["build_s"]
+        def ours(binary=args.portal):
+            return portal_run(argparse.Namespace(**{**vars(args), "portal": binary}), "float32", ["--threads", str(args.threads)])
         def theirs():
             return faiss_run(args, None, args.threads)["build_s"]
         if number % 2 == 0:
             portal, faiss = ours(), theirs()
+            baseline = ours(args.baseline) if args.baseline else None
         else:
+            baseline = ours(args.baseline) if args.baseline else None
             faiss, portal = theirs(), ours()
-        builds.append({"portal_s": portal, "faiss_s": faiss})
-        print("build round %d: portal %.1f s, faiss %.1f s (%.2fx)" % (number + 1, portal, faiss, portal / faiss), flush=True)
+        build = {"portal_s": portal["build_s"], "faiss_s": faiss, "portal_recall": portal["recall"]}
+        line = "build round %d: portal %.1f s, faiss %.1f s (%.2fx)" % (number + 1, portal["build_s"], faiss, portal["build_s"] / faiss)
+        if baseline:
+            build.update(baseline_s=baseline["build_s"], baseline_recall=baseline["recall"])
+            line += "; baseline %.1f s (%.2fx FAISS)" % (baseline["build_s"], baseline["build_s"] / faiss)
+        builds.append(build)
+        print(line, flush=True)
 
     lines = ["| | median QPS | median ratio to FAISS (per round) | min–max ratio | recall@10 |", "| --- | --- | --- | --- | --- |"]
     lines.append("| FAISS IndexHNSWFlat | %.0f | | | %.3f |" % (
@@ -122,6 +131,14 @@ def main():
         lines.append("build on %d threads, %d alternating rounds: portal %.1f s, FAISS %.1f s (medians); median ratio %.2fx (%.2fx–%.2fx)." % (
             args.threads, len(builds), statistics.median(b["portal_s"] for b in builds),
             statistics.median(b["faiss_s"] for b in builds), statistics.median(ratios), min(ratios), max(ratios)))
+        lines.append("recall@10 at ef=%d right after each build: portal %s." % (args.ef, ", ".join("%.3f" % b["portal_recall"] for b in builds)))
+        if args.baseline:
+            ratios = [b["baseline_s"] / b["faiss_s"] for b in builds]
+            gains = [b["baseline_s"] / b["portal_s"] for b in builds]
+            lines.append("baseline %s in the same rounds: %.1f s median, median ratio to FAISS %.2fx (%.2fx–%.2fx); "
+                         "baseline / portal %.2fx median (%.2fx–%.2fx); recall@10 %s." % (
+                args.baseline, statistics.median(b["baseline_s"] for b in builds), statistics.median(ratios), min(ratios), max(ratios),
+                statistics.median(gains), min(gains), max(gains), ", ".join("%.3f" % b["baseline_recall"] for b in builds)))
     report = "\n".join(lines) + "\n"
     with open(os.path.join(args.out, "alternating.md"), "w") as f:
         f.write(report)

@@ -24,6 +24,8 @@ struct WriterState {
     /// Slots cut out of the graph, with the epoch at which that was published.
     var limbo: [(id: UInt32, epoch: UInt64)] = []
     var visited = VisitedSet()
+    /// The codes a float32-traversal index walks while it is bulk loaded.
+    var buildCodes: BuildCodes?
 }
 
 /// A position in the writer's undo log; `rollback(to:)` returns the graph to it.
@@ -91,6 +93,32 @@ extension HNSWIndex {
             return ids
         }
     }
+
+    /// Runs `body`, during which every insert looks for its neighbours by walking int8 codes
+    /// of the nodes and re-ranking the candidates found by their float32 distances, as an
+    /// int8-traversal index always does; the links are chosen on float32 distances either way.
+    /// On 100,000 x 1536 that built the graph 1.12x faster (median of 4 alternating builds)
+    /// with the same recall (Benchmarks/README.md). A float32-traversal index makes the codes for the occasion,
+    /// encoding its nodes first, and frees them when `body` returns: the dimension rounded up
+    /// to 16, plus 8, bytes per slot meanwhile. Searches are unaffected: they walk what
+    /// `parameters.traversal` says. Nested calls share the outermost one's codes.
+    public func bulkLoad<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
+        let attached = writer.withLock { state -> Bool in
+            guard store.codeStride == 0, state.buildCodes == nil else { return false }
+            let codes = BuildCodes(dimension: dimension)
+            for id in 0..<UInt32(store.slotCount.load(ordering: .relaxed)) where store.state(id) != .free {
+                codes.encode(id, vector: UnsafeBufferPointer(start: store.vector(id), count: dimension))
+            }
+            state.buildCodes = codes
+            return true
+        }
+        defer { if attached { writer.withLock { $0.buildCodes = nil } } }
+        return try body()
+    }
+
+    /// Bytes held by the codes of a bulk load in progress (0 outside one, and always for an
+    /// int8-traversal index, whose codes are `codeBytes`).
+    public var buildCodeBytes: Int { writer.withLock { $0.buildCodes?.bytes ?? 0 } }
 
     /// Marks a vector deleted: it is never returned again but keeps routing searches until
     /// `repairDeleted()` cuts it out. Removing a deleted vector does nothing.
@@ -282,7 +310,10 @@ extension HNSWIndex {
         if state.freeSlots.isEmpty { reclaim(&state) }
         let appended = state.freeSlots.isEmpty
         let id = state.freeSlots.popLast() ?? store.appendSlot()
-        vector.withUnsafeBufferPointer { store.occupy(id, vector: $0, level: level) }
+        vector.withUnsafeBufferPointer { vector in
+            store.occupy(id, vector: vector, level: level)
+            state.buildCodes?.encode(id, vector: vector)
+        }
         state.undo.append(.created(id: id, appended: appended))
         return id
     }
@@ -293,7 +324,7 @@ extension HNSWIndex {
         let level = randomLevel(&state)
         let id = allocate(vector, level: level, &state)
         if let entry = state.entryPoint {
-            let candidates = findCandidates(for: id, level: level, entry: entry, maxLevel: state.maxLevel, visited: &state.visited)
+            let candidates = findCandidates(for: id, level: level, entry: entry, maxLevel: state.maxLevel, buildCodes: state.buildCodes, visited: &state.visited)
             for (layer, found) in candidates.enumerated() where !found.isEmpty {
                 connect(id, level: layer, candidates: found, &state)
             }
@@ -307,21 +338,39 @@ extension HNSWIndex {
         return id
     }
 
-    /// The efConstruction closest nodes to `id` on each of its layers (index = layer), from a
-    /// greedy descent starting at `entry`. Reads the graph only, so batches run it in parallel.
-    func findCandidates(for id: UInt32, level: Int, entry: UInt32, maxLevel: Int, visited: inout VisitedSet) -> [[DistanceHeap.Entry]] {
-        let query = floatMeasure(store.vector(id))
+    /// The efConstruction closest nodes to `id` on each of its layers (index = layer), with
+    /// their float32 distances, from a greedy descent starting at `entry`. The descent walks
+    /// int8 codes when there are some (the index's own, or `buildCodes`), then re-ranks. Reads
+    /// the graph only, so batches run it in parallel.
+    func findCandidates(for id: UInt32, level: Int, entry: UInt32, maxLevel: Int, buildCodes: BuildCodes?, visited: inout VisitedSet) -> [[DistanceHeap.Entry]] {
+        let vector = UnsafeBufferPointer(start: store.vector(id), count: dimension)
+        let exact = floatMeasure(vector.baseAddress!)
+        if store.codeStride > 0 {
+            return CodeMeasure.measuring(vector, against: store, metric: metric) { descend($0, reranking: exact, level: level, entry: entry, maxLevel: maxLevel, visited: &visited) }
+        }
+        if let buildCodes {
+            return CodeMeasure.measuring(vector, against: buildCodes, metric: metric) { descend($0, reranking: exact, level: level, entry: entry, maxLevel: maxLevel, visited: &visited) }
+        }
+        return descend(exact, reranking: nil, level: level, entry: entry, maxLevel: maxLevel, visited: &visited)
+    }
+
+    /// `findCandidates` walking with `measure`; the candidates kept are measured again with
+    /// `reranking` when `measure` estimates.
+    private func descend(
+        _ measure: some QueryMeasure, reranking: FloatMeasure?, level: Int, entry: UInt32, maxLevel: Int, visited: inout VisitedSet
+    ) -> [[DistanceHeap.Entry]] {
         var result = [[DistanceHeap.Entry]](repeating: [], count: level + 1)
-        var nearest = [DistanceHeap.Entry(distance: query.distance(entry), id: entry)]
+        var nearest = [DistanceHeap.Entry(distance: measure.distance(entry), id: entry)]
         if maxLevel > level {
             for layer in stride(from: maxLevel, to: level, by: -1) {
-                nearest = searchLayer(query, entries: nearest, ef: 1, level: layer, writer: true, forResults: false, visited: &visited)
+                nearest = searchLayer(measure, entries: nearest, ef: 1, level: layer, writer: true, forResults: false, visited: &visited)
             }
         }
         for layer in stride(from: min(level, maxLevel), through: 0, by: -1) {
-            let found = searchLayer(query, entries: nearest, ef: parameters.efConstruction, level: layer, writer: true, forResults: true, visited: &visited)
-            result[layer] = found
-            if !found.isEmpty { nearest = found }
+            let found = searchLayer(measure, entries: nearest, ef: parameters.efConstruction, level: layer, writer: true, forResults: true, visited: &visited)
+            guard !found.isEmpty else { continue }
+            result[layer] = reranking?.reranked(found) ?? found
+            nearest = found
         }
         return result
     }
@@ -380,10 +429,10 @@ extension HNSWIndex {
             let level = randomLevel(&state)
             members.append((allocate(vector, level: level, &state), level))
         }
-        let entry = state.entryPoint!, maxLevel = state.maxLevel
+        let entry = state.entryPoint!, maxLevel = state.maxLevel, buildCodes = state.buildCodes
         let batch = members
         let found = parallelMap(batch.count, threads: threads) { index, visited in
-            self.findCandidates(for: batch[index].id, level: batch[index].level, entry: entry, maxLevel: maxLevel, visited: &visited)
+            self.findCandidates(for: batch[index].id, level: batch[index].level, entry: entry, maxLevel: maxLevel, buildCodes: buildCodes, visited: &visited)
         }
         let chosen = parallelMap(batch.count, threads: threads) { index, _ in
             let member = batch[index]
@@ -525,7 +574,7 @@ extension HNSWIndex {
             guard !orphans.isEmpty, let entry = state.entryPoint else { return }
             let orphanSet = Set(orphans)
             for id in orphans {
-                let found = findCandidates(for: id, level: 0, entry: entry, maxLevel: state.maxLevel, visited: &state.visited)[0]
+                let found = findCandidates(for: id, level: 0, entry: entry, maxLevel: state.maxLevel, buildCodes: state.buildCodes, visited: &state.visited)[0]
                     .filter { $0.id != id && keeps($0.id) && !orphanSet.contains($0.id) }
                 guard let closest = found.first else { continue }
                 let host = found.first { store.neighbors($0.id, level: 0).count < store.maxLinks0 } ?? closest

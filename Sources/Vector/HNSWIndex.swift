@@ -260,12 +260,8 @@ public final class HNSWIndex: @unchecked Sendable {
             case .float32:
                 found = walk(exact)
             case .int8:
-                let (codes, scale) = Int8Codes.encodeQuery(buffer, stride: store.codeStride)
-                found = codes.withUnsafeBufferPointer { codes in
-                    let approximate = CodeMeasure(
-                        query: codes.baseAddress!, scale: scale, squaredNorm: metric == .squaredL2 ? Distance.dot(buffer, buffer) : 0,
-                        store: store, metric: metric)
-                    return exact.reranked(Array(walk(approximate).prefix(Self.rerankCount(k: k))))
+                found = CodeMeasure.measuring(buffer, against: store, metric: metric) { approximate in
+                    exact.reranked(Array(walk(approximate).prefix(Self.rerankCount(k: k))))
                 }
             }
             return found.prefix(k).map { SearchResult(id: $0.id, distance: $0.distance) }

@@ -1,7 +1,8 @@
 import CVectorSupport
 
-/// What a search walks the graph with. Building, filtered exact scans and the final ranking
-/// always use the float32 vectors.
+/// What a search walks the graph with. Filtered exact scans, the final ranking and the
+/// choice of links always use the float32 vectors; an insert into an int8 index looks for
+/// its candidates on the codes too (as any insert does during `HNSWIndex.bulkLoad`).
 public enum Traversal: String, Sendable, Codable, CaseIterable {
     /// The float32 vectors: exact distances all the way.
     case float32
@@ -29,6 +30,12 @@ enum Int8Codes {
         let scale = scale(vector, maximum: 127)
         portal_encode_int8(vector.baseAddress!, vector.count, scale, codes, stride)
         return scale
+    }
+
+    /// Writes the codes of a node's `vector` and returns the factors a `CodeTable` keeps
+    /// beside them: the codes' scale and the vector's squared norm.
+    static func encodeNode(_ vector: UnsafeBufferPointer<Float>, into codes: UnsafeMutablePointer<Int8>, stride: Int) -> SIMD2<Float> {
+        SIMD2(encode(vector, into: codes, stride: stride), Distance.dot(vector, vector))
     }
 
     /// The int16 codes of a query (zero-padded to `stride`) and their scale (`portal_encode_int16`).

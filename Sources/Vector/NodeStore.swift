@@ -244,8 +244,7 @@ final class NodeStore: @unchecked Sendable {
         precondition(vector.count == dimension)
         self.vector(id).update(from: vector.baseAddress!, count: dimension)
         if codeStride > 0 {
-            let scale = Int8Codes.encode(vector, into: codes(id), stride: codeStride)
-            let factors = SIMD2<Float>(scale, Distance.dot(vector, vector))
+            let factors = Int8Codes.encodeNode(vector, into: codes(id), stride: codeStride)
             (chunk(id) + codeFactorsOffset + local(id) * MemoryLayout<SIMD2<Float>>.stride).storeBytes(of: factors, as: SIMD2<Float>.self)
         }
         (chunk(id) + levelsOffset + local(id)).storeBytes(of: UInt8(level), as: UInt8.self)

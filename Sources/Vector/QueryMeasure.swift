@@ -54,13 +54,24 @@ struct FloatMeasure: QueryMeasure {
 
 /// Estimated distances on the nodes' int8 codes (`Int8Codes`): the integer inner product
 /// times both scales estimates `query · vector`; squared L2 adds the exact squared norms.
-struct CodeMeasure: QueryMeasure {
+struct CodeMeasure<Table: CodeTable>: QueryMeasure {
     let query: UnsafePointer<Int16>
     let scale: Float
     /// The query's squared norm (used by squared L2 only).
     let squaredNorm: Float
-    let store: NodeStore
+    let store: Table
     let metric: Metric
+
+    /// Calls `body` with the measure from `query` (a prepared vector, encoded on the int16
+    /// grid) to the codes in `table`.
+    static func measuring<Result>(_ query: UnsafeBufferPointer<Float>, against table: Table, metric: Metric, _ body: (CodeMeasure) -> Result) -> Result {
+        let (codes, scale) = Int8Codes.encodeQuery(query, stride: table.codeStride)
+        return codes.withUnsafeBufferPointer { codes in
+            body(CodeMeasure(
+                query: codes.baseAddress!, scale: scale, squaredNorm: metric == .squaredL2 ? Distance.dot(query, query) : 0,
+                store: table, metric: metric))
+        }
+    }
 
     @inline(__always)
     private func distance(product: Int32, _ id: UInt32) -> Float {

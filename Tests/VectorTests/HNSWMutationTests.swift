@@ -153,7 +153,9 @@ import Testing
     /// Searches on two threads while the writer inserts, deletes, repairs and reuses slots.
     /// No search may return a vector whose deletion was published before it began, and the
     /// probe vectors (never deleted) must be found at distance zero by at least 99% of them.
-    @Test func searchesRunWhileTheWriterChangesTheGraph() throws {
+    /// With `bulk`, the writer works inside `bulkLoad`, and its codes must still match.
+    @Test(arguments: [false, true])
+    func searchesRunWhileTheWriterChangesTheGraph(bulk: Bool) throws {
         let index = try HNSWTests.build(.squaredL2, count: 2_000)
         let base = Self.vectors(2_000, seed: 1)
         let probes = Array(0..<UInt32(100))
@@ -191,12 +193,23 @@ import Testing
             }
         }
         var inserted: [UInt32] = []
-        for (step, chunk) in deletionOrder.chunks(of: 100).enumerated() {
-            for id in chunk { try index.remove(id) }
-            publishedDeletions.add(chunk.count, ordering: .releasing)
-            if step % 3 == 2 { index.repairDeleted() }
-            let far = Self.vectors(60, seed: UInt64(500 + step)).map { $0.map { $0 + 100 } }
-            inserted += try index.insert(contentsOf: far)
+        func write() throws {
+            for (step, chunk) in deletionOrder.chunks(of: 100).enumerated() {
+                for id in chunk { try index.remove(id) }
+                publishedDeletions.add(chunk.count, ordering: .releasing)
+                if step % 3 == 2 { index.repairDeleted() }
+                let far = Self.vectors(60, seed: UInt64(500 + step)).map { $0.map { $0 + 100 } }
+                inserted += try index.insert(contentsOf: far, threads: bulk ? 2 : 1)
+            }
+        }
+        if bulk {
+            try index.bulkLoad { () throws in
+                try write()
+                let codes = try #require(BulkLoadTests.buildCodes(index))
+                #expect(BulkLoadTests.codeMismatches(index, codes) == [])
+            }
+        } else {
+            try write()
         }
         done.store(true, ordering: .releasing)
         group.wait()

@@ -1,0 +1,66 @@
+/// Int8 codes of a graph's vectors, one code vector per slot with its factors (`Int8Codes`).
+protocol CodeTable {
+    /// Codes per slot: the dimension rounded up to 16.
+    var codeStride: Int { get }
+    /// The codes of `id` (`codeStride` of them).
+    func codes(_ id: UInt32) -> UnsafeMutablePointer<Int8>
+    /// The scale of `id`'s codes and the squared norm of its vector.
+    func codeFactors(_ id: UInt32) -> SIMD2<Float>
+}
+
+extension NodeStore: CodeTable {}
+
+/// The int8 codes a float32-traversal index keeps only while it is bulk loaded
+/// (`HNSWIndex.bulkLoad`), for the writer to walk when it looks for an insert's candidates.
+/// Each slot's codes are written with its vector, by the writer in a serial step, before any
+/// walk can reach the slot; the writer's parallel phases only read them. Searches never do.
+/// Chunks of `NodeStore.chunkSize` slots, as in the node store, freed with the table.
+final class BuildCodes: CodeTable, @unchecked Sendable {
+    let codeStride: Int
+    private let factorsOffset: Int
+    private let chunkBytes: Int
+    private let directory: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    private var chunkCount = 0
+
+    init(dimension: Int) {
+        codeStride = Int8Codes.stride(dimension: dimension)
+        factorsOffset = NodeStore.chunkSize * codeStride
+        chunkBytes = factorsOffset + NodeStore.chunkSize * MemoryLayout<SIMD2<Float>>.stride
+        directory = .allocate(capacity: NodeStore.maximumChunks)
+        directory.initialize(repeating: nil, count: NodeStore.maximumChunks)
+    }
+
+    deinit {
+        for index in 0..<chunkCount { directory[index]!.deallocate() }
+        directory.deallocate()
+    }
+
+    /// Bytes held by the codes and their factors.
+    var bytes: Int { chunkCount * chunkBytes }
+
+    /// Writes the codes and factors of slot `id` from its vector, adding chunks up to it.
+    func encode(_ id: UInt32, vector: UnsafeBufferPointer<Float>) {
+        while Int(id) >> NodeStore.chunkShift >= chunkCount {
+            directory[chunkCount] = .allocate(byteCount: chunkBytes, alignment: 64)
+            chunkCount += 1
+        }
+        let factors = Int8Codes.encodeNode(vector, into: codes(id), stride: codeStride)
+        (chunk(id) + factorsOffset + local(id) * MemoryLayout<SIMD2<Float>>.stride).storeBytes(of: factors, as: SIMD2<Float>.self)
+    }
+
+    @inline(__always)
+    private func chunk(_ id: UInt32) -> UnsafeMutableRawPointer { directory[Int(id) >> NodeStore.chunkShift]! }
+
+    @inline(__always)
+    private func local(_ id: UInt32) -> Int { Int(id) & (NodeStore.chunkSize - 1) }
+
+    @inline(__always)
+    func codes(_ id: UInt32) -> UnsafeMutablePointer<Int8> {
+        (chunk(id) + local(id) * codeStride).assumingMemoryBound(to: Int8.self)
+    }
+
+    @inline(__always)
+    func codeFactors(_ id: UInt32) -> SIMD2<Float> {
+        (chunk(id) + factorsOffset + local(id) * MemoryLayout<SIMD2<Float>>.stride).load(as: SIMD2<Float>.self)
+    }
+}
