@@ -1,15 +1,3 @@
-/// Int8 codes of a graph's vectors, one code vector per slot with its factors (`Int8Codes`).
-protocol CodeTable {
-    /// Codes per slot: the dimension rounded up to 16.
-    var codeStride: Int { get }
-    /// The codes of `id` (`codeStride` of them).
-    func codes(_ id: UInt32) -> UnsafeMutablePointer<Int8>
-    /// The scale of `id`'s codes and the squared norm of its vector.
-    func codeFactors(_ id: UInt32) -> SIMD2<Float>
-}
-
-extension NodeStore: CodeTable {}
-
 /// The int8 codes a float32-traversal index keeps only while it is bulk loaded
 /// (`HNSWIndex.bulkLoad`), for the writer to walk when it looks for an insert's candidates.
 /// Each slot's codes are written with its vector, by the writer in a serial step, before any

@@ -66,7 +66,10 @@ extension HNSWIndex {
         guard level <= 16 else { throw .corruptRecord("node \(id) has level \(level)") }
         var floats = [Float](repeating: 0, count: dimension)
         floats.withUnsafeMutableBytes { $0.copyMemory(from: vector) }
-        floats.withUnsafeBufferPointer { store.occupy(id, vector: $0, level: level) }
+        floats.withUnsafeBufferPointer { vector in
+            store.occupy(id, vector: vector, level: level)
+            writer.withLock { $0.buildCodes?.encode(id, vector: vector) }
+        }
         var offset = 2
         func next() throws(VectorError) -> UInt32 {
             guard offset + 4 <= record.count else { throw .corruptRecord("node \(id): record ends early") }

@@ -69,7 +69,8 @@ extension HNSWIndex {
 
     /// Adds many vectors; with `threads > 1`, searches for the neighbours of a batch of new
     /// nodes run in parallel and the links are then made in order, so the graph depends on
-    /// the seed and the batch boundaries, not on thread timing. Returns the ids in order.
+    /// the seed, the batch boundaries and whether a bulk load is under way, not on thread
+    /// timing. Returns the ids in order.
     @discardableResult
     public func insert(contentsOf vectors: [[Float]], threads: Int = 1) throws(VectorError) -> [UInt32] {
         var stored: [[Float]] = []
@@ -98,10 +99,14 @@ extension HNSWIndex {
     /// of the nodes and re-ranking the candidates found by their float32 distances, as an
     /// int8-traversal index always does; the links are chosen on float32 distances either way.
     /// On 100,000 x 1536 that built the graph 1.12x faster (median of 4 alternating builds)
-    /// with the same recall (Benchmarks/README.md). A float32-traversal index makes the codes for the occasion,
-    /// encoding its nodes first, and frees them when `body` returns: the dimension rounded up
-    /// to 16, plus 8, bytes per slot meanwhile. Searches are unaffected: they walk what
-    /// `parameters.traversal` says. Nested calls share the outermost one's codes.
+    /// with the same recall (Benchmarks/README.md).
+    ///
+    /// A float32-traversal index makes the codes for the occasion, encoding its nodes first,
+    /// and frees them when `body` returns: the dimension rounded up to 16, plus 8, bytes per
+    /// slot meanwhile, allocated 4,096 slots at a time. A call made while another one's body
+    /// runs (nested, or on another thread) uses that call's codes, which last until its body
+    /// returns. Searches are unaffected: they walk what `parameters.traversal` says.
+    /// - Complexity: O(n × d) to encode the nodes, under the writer lock.
     public func bulkLoad<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         let attached = writer.withLock { state -> Bool in
             guard store.codeStride == 0, state.buildCodes == nil else { return false }
@@ -345,12 +350,11 @@ extension HNSWIndex {
     func findCandidates(for id: UInt32, level: Int, entry: UInt32, maxLevel: Int, buildCodes: BuildCodes?, visited: inout VisitedSet) -> [[DistanceHeap.Entry]] {
         let vector = UnsafeBufferPointer(start: store.vector(id), count: dimension)
         let exact = floatMeasure(vector.baseAddress!)
-        if store.codeStride > 0 {
-            return CodeMeasure.measuring(vector, against: store, metric: metric) { descend($0, reranking: exact, level: level, entry: entry, maxLevel: maxLevel, visited: &visited) }
+        func onCodes(_ table: some CodeTable) -> [[DistanceHeap.Entry]] {
+            CodeMeasure.measuring(vector, against: table, metric: metric) { descend($0, reranking: exact, level: level, entry: entry, maxLevel: maxLevel, visited: &visited) }
         }
-        if let buildCodes {
-            return CodeMeasure.measuring(vector, against: buildCodes, metric: metric) { descend($0, reranking: exact, level: level, entry: entry, maxLevel: maxLevel, visited: &visited) }
-        }
+        if store.codeStride > 0 { return onCodes(store) }
+        if let buildCodes { return onCodes(buildCodes) }
         return descend(exact, reranking: nil, level: level, entry: entry, maxLevel: maxLevel, visited: &visited)
     }
 

@@ -9,9 +9,10 @@ public struct HNSWParameters: Sendable, Equatable, Codable {
     public var efConstruction: Int
     /// Default candidate-list size while searching (raised to `k` when smaller).
     public var efSearch: Int
-    /// Seeds the level draws, so the same inserts build the same graph.
+    /// Seeds the level draws, so the same inserts (in or out of a bulk load) build the same graph.
     public var seed: UInt64
-    /// What searches walk the graph with (float32 vectors, or int8 codes re-ranked in float32).
+    /// What searches walk the graph with (float32 vectors, or int8 codes re-ranked in float32);
+    /// with int8, inserts look for their candidates on the codes too.
     public var traversal: Traversal
     /// A filtered search that admits fewer ids than this scans them exactly instead of
     /// walking the graph; `nil` (the default) uses `automaticExactScanThreshold`.

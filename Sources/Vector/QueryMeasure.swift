@@ -52,6 +52,18 @@ struct FloatMeasure: QueryMeasure {
     }
 }
 
+/// Int8 codes of a graph's vectors, one code vector per slot with its factors (`Int8Codes`).
+protocol CodeTable {
+    /// Codes per slot: the dimension rounded up to 16.
+    var codeStride: Int { get }
+    /// The codes of `id` (`codeStride` of them).
+    func codes(_ id: UInt32) -> UnsafeMutablePointer<Int8>
+    /// The scale of `id`'s codes and the squared norm of its vector.
+    func codeFactors(_ id: UInt32) -> SIMD2<Float>
+}
+
+extension NodeStore: CodeTable {}
+
 /// Estimated distances on the nodes' int8 codes (`Int8Codes`): the integer inner product
 /// times both scales estimates `query · vector`; squared L2 adds the exact squared norms.
 struct CodeMeasure<Table: CodeTable>: QueryMeasure {
@@ -59,7 +71,7 @@ struct CodeMeasure<Table: CodeTable>: QueryMeasure {
     let scale: Float
     /// The query's squared norm (used by squared L2 only).
     let squaredNorm: Float
-    let store: Table
+    let table: Table
     let metric: Metric
 
     /// Calls `body` with the measure from `query` (a prepared vector, encoded on the int16
@@ -69,13 +81,13 @@ struct CodeMeasure<Table: CodeTable>: QueryMeasure {
         return codes.withUnsafeBufferPointer { codes in
             body(CodeMeasure(
                 query: codes.baseAddress!, scale: scale, squaredNorm: metric == .squaredL2 ? Distance.dot(query, query) : 0,
-                store: table, metric: metric))
+                table: table, metric: metric))
         }
     }
 
     @inline(__always)
     private func distance(product: Int32, _ id: UInt32) -> Float {
-        let factors = store.codeFactors(id)
+        let factors = table.codeFactors(id)
         let dot = Float(product) * scale * factors[0]
         switch metric {
         case .cosine: return 1 - dot
@@ -86,17 +98,17 @@ struct CodeMeasure<Table: CodeTable>: QueryMeasure {
 
     @inline(__always)
     func distance(_ id: UInt32) -> Float {
-        distance(product: Int8Codes.dot(query, store.codes(id), stride: store.codeStride), id)
+        distance(product: Int8Codes.dot(query, table.codes(id), stride: table.codeStride), id)
     }
 
     @inline(__always)
     func distance4(_ id0: UInt32, _ id1: UInt32, _ id2: UInt32, _ id3: UInt32) -> SIMD4<Float> {
-        let products = Int8Codes.dot4(query, store.codes(id0), store.codes(id1), store.codes(id2), store.codes(id3), stride: store.codeStride)
+        let products = Int8Codes.dot4(query, table.codes(id0), table.codes(id1), table.codes(id2), table.codes(id3), stride: table.codeStride)
         return SIMD4(distance(product: products[0], id0), distance(product: products[1], id1), distance(product: products[2], id2), distance(product: products[3], id3))
     }
 
     @inline(__always)
     func prefetch(_ id: UInt32) {
-        portal_prefetch(store.codes(id), Int32(store.codeStride))
+        portal_prefetch(table.codes(id), Int32(table.codeStride))
     }
 }
