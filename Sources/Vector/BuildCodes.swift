@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The int8 codes a float32-traversal index keeps only while it is bulk loaded
 /// (`HNSWIndex.bulkLoad`), for the writer to walk when it looks for an insert's candidates.
 /// Each slot's codes are written with its vector, by the writer in a serial step, before any
@@ -25,6 +27,13 @@ final class BuildCodes: CodeTable, @unchecked Sendable {
 
     /// Bytes held by the codes and their factors.
     var bytes: Int { chunkCount * chunkBytes }
+
+    /// Encodes every slot of `store` that holds a vector.
+    func encodeStoredNodes(of store: NodeStore) {
+        for id in 0..<UInt32(store.slotCount.load(ordering: .relaxed)) where store.state(id) != .free {
+            encode(id, vector: UnsafeBufferPointer(start: store.vector(id), count: store.dimension))
+        }
+    }
 
     /// Writes the codes and factors of slot `id` from its vector, adding chunks up to it.
     func encode(_ id: UInt32, vector: UnsafeBufferPointer<Float>) {

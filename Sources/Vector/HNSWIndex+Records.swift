@@ -66,10 +66,7 @@ extension HNSWIndex {
         guard level <= 16 else { throw .corruptRecord("node \(id) has level \(level)") }
         var floats = [Float](repeating: 0, count: dimension)
         floats.withUnsafeMutableBytes { $0.copyMemory(from: vector) }
-        floats.withUnsafeBufferPointer { vector in
-            store.occupy(id, vector: vector, level: level)
-            writer.withLock { $0.buildCodes?.encode(id, vector: vector) }
-        }
+        floats.withUnsafeBufferPointer { store.occupy(id, vector: $0, level: level) }
         var offset = 2
         func next() throws(VectorError) -> UInt32 {
             guard offset + 4 <= record.count else { throw .corruptRecord("node \(id): record ends early") }
@@ -104,6 +101,7 @@ extension HNSWIndex {
                 }
             }
             state.freeSlots.reverse()
+            state.buildCodes?.encodeStoredNodes(of: store)  // nodes restored during a bulk load
             if let entry = state.entryPoint {
                 guard entry < slots, store.state(entry) != .free, store.level(entry) == state.maxLevel else {
                     throw .corruptRecord("entry point \(entry) is not a stored node on level \(state.maxLevel)")

@@ -111,9 +111,7 @@ extension HNSWIndex {
         let attached = writer.withLock { state -> Bool in
             guard store.codeStride == 0, state.buildCodes == nil else { return false }
             let codes = BuildCodes(dimension: dimension)
-            for id in 0..<UInt32(store.slotCount.load(ordering: .relaxed)) where store.state(id) != .free {
-                codes.encode(id, vector: UnsafeBufferPointer(start: store.vector(id), count: dimension))
-            }
+            codes.encodeStoredNodes(of: store)
             state.buildCodes = codes
             return true
         }
