@@ -7,6 +7,7 @@ public final class PortalCore: Sendable {
     public let accounts: Accounts
     public let organizations: Organizations
     public let sessions: Sessions
+    public let passwords: Passwords
     public let apiKeys: APIKeys
     public let rateLimiter: RateLimiter
     public let secrets: Secrets
@@ -21,6 +22,10 @@ public final class PortalCore: Sendable {
     public let chat: ChatSessions
     public let toolSearch: ToolSearch
     public let assistant: Assistant
+    /// Where expiry deadlines read the time (sessions, API keys, sign-in throttling).
+    public let clock: any WallClock
+    /// Broadcast of what people should learn as it happens (and `access.changed`).
+    public let notifications: Notifications
     /// How long loading each vector collection took at start-up.
     public let vectorLoadTimes: [(name: String, nodes: Int, duration: Duration)]
 
@@ -32,16 +37,21 @@ public final class PortalCore: Sendable {
     /// under the data directory; `embedder` (until an administrator chooses another) to the
     /// built-in `HashingEmbedder`.
     public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher(), rateLimits: [RateClass: RateLimit] = RateLimit.defaults,
-                toolOptions: ToolRuntimeOptions? = nil, embedder: (any Embedder)? = nil, reindexRetryDelay: Duration = .seconds(30)) async throws {
+                signInPolicy: SignInPolicy = SignInPolicy(), toolOptions: ToolRuntimeOptions? = nil, embedder: (any Embedder)? = nil,
+                reindexRetryDelay: Duration = .seconds(30), clock: any WallClock = SystemClock()) async throws {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
+        self.clock = clock
+        self.notifications = Notifications()
         self.accounts = try Accounts(environment: environment, hasher: passwordHasher)
         self.secrets = try Secrets(environment: environment)
         self.audit = try AuditTrail(environment: environment, secrets: secrets)
-        self.securityEvents = SecurityEvents(environment: environment, audit: audit)
+        self.securityEvents = SecurityEvents(environment: environment, audit: audit, notifications: notifications)
         self.organizations = try Organizations(environment: environment, users: accounts, events: securityEvents)
-        self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
-        self.apiKeys = try APIKeys(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents)
+        self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents,
+                                     clock: clock, signInPolicy: signInPolicy)
+        self.passwords = Passwords(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, events: securityEvents, clock: clock)
+        self.apiKeys = try APIKeys(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents, clock: clock)
         self.rateLimiter = try RateLimiter(environment: environment, limits: rateLimits)
         self.singleSignOn = try SingleSignOn(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, secrets: secrets, events: securityEvents)
         self.vectors = try VectorCollections(environment: environment)
@@ -50,7 +60,7 @@ public final class PortalCore: Sendable {
         let executor = ToolExecutor(options: toolOptions ?? ToolRuntimeOptions(workRoot: environment.path + "/tool-runs"), secrets: secrets, http: http,
                                     builtins: BuiltinTools(http: http))
         self.runs = try ToolRuns(environment: environment, catalog: tools, organizations: organizations, accounts: accounts, audit: audit,
-                                 executor: executor, notifications: Notifications())
+                                 executor: executor, notifications: notifications)
         self.vectorLoadTimes = try vectors.load()
         self.embeddings = try SearchEmbeddings(environment: environment, secrets: secrets, events: securityEvents, initial: embedder ?? HashingEmbedder())
         self.chat = try ChatSessions(environment: environment, vectors: vectors, organizations: organizations, embeddings: embeddings)
@@ -86,6 +96,18 @@ public final class PortalCore: Sendable {
         try await runs.markInterrupted()
         try await assistant.resumePaused()
         try reindexer.resume()
+    }
+
+    /// `principal` as it stands now — its session still open, its key not revoked or expired,
+    /// its role re-read — or `nil` when its access ended. For work that outlives the request
+    /// that authenticated it (an event stream).
+    public func current(_ principal: Principal) async throws -> Principal? {
+        if let keyID = principal.apiKeyID { return try await apiKeys.principal(keyID: keyID) }
+        if let sessionKey = principal.sessionKey {
+            guard let current = try await sessions.principal(sessionKey: sessionKey, touch: false) else { return nil }
+            return Principal(user: current.user, organizationID: current.organizationID, role: current.role, sessionKey: sessionKey, csrfToken: principal.csrfToken)
+        }
+        return principal
     }
 
     /// Storage readiness, for `/readyz`.

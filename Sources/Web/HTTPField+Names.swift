@@ -10,4 +10,7 @@ extension HTTPField.Name {
     static let rateLimitLimit = Self("RateLimit-Limit")!
     static let rateLimitRemaining = Self("RateLimit-Remaining")!
     static let rateLimitReset = Self("RateLimit-Reset")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
+    static let secFetchSite = Self("Sec-Fetch-Site")!
+    static let strictTransportSecurity = Self("Strict-Transport-Security")!
 }

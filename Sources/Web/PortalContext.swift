@@ -33,8 +33,10 @@ public struct PortalContext: RequestContext {
         self.clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
-    /// The client's address, for throttling: the peer's IP ("unknown" in in-process tests).
-    public let clientAddress: String
+    /// The client's address, for throttling and the audit trail: the peer's IP, or, when the
+    /// peer is a trusted proxy, the address it forwarded (`ClientAddressMiddleware`).
+    /// "unknown" when there is no peer (in-process router tests).
+    public internal(set) var clientAddress: String
 
     /// Requests larger than this are refused with 413 before their body is read.
     public var maxUploadSize: Int { 1 << 20 }

@@ -28,12 +28,11 @@ public struct ProblemDetails: Error, Sendable {
         self.fieldErrors = fieldErrors
     }
 
-    /// The same problem with more headers.
-    func adding(_ more: HTTPFields) -> ProblemDetails {
-        var headers = self.headers
-        headers.append(contentsOf: more)
-        return ProblemDetails(status, title: title, detail: detail, headers: headers, fieldErrors: fieldErrors)
+    /// The same problem with `headers` instead of its own.
+    func replacingHeaders(_ headers: HTTPFields) -> ProblemDetails {
+        ProblemDetails(status, title: title, detail: detail, headers: headers, fieldErrors: fieldErrors)
     }
+
 
     /// The JSON body, with the request id so a user can quote it to an operator.
     struct Body: Encodable {

@@ -12,39 +12,50 @@ public func buildRouter(core: PortalCore, assets: AssetCatalog, metrics: PortalM
 /// How the HTTP surface is set up, from the configuration.
 public struct WebOptions: Sendable {
     /// The URL people reach the portal at (`server.public_url`), when behind a proxy. Sign-in
-    /// cookies are `Secure` when it is https; single sign-on's redirect URI is built from it.
+    /// cookies are `Secure` and HSTS is sent when it is https; single sign-on's redirect URI
+    /// and the same-origin check of state changes are built from it.
     public var publicURL: String?
     /// When set, `GET /metrics` needs it as a bearer token.
     public var metricsToken: String?
+    /// `GET /metrics` without a token even though the portal is reachable beyond this host
+    /// (`metrics.allow_anonymous`); see `MetricsAccess`.
+    public var anonymousMetrics: Bool
     public var rateLimiting: Bool
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
+    public var trustedProxies: [NetworkRange]
 
-    public init(publicURL: String? = nil, metricsToken: String? = nil, rateLimiting: Bool = true) {
+    public init(publicURL: String? = nil, metricsToken: String? = nil, anonymousMetrics: Bool = false, rateLimiting: Bool = true,
+                trustedProxies: [NetworkRange] = []) {
         self.publicURL = publicURL
         self.metricsToken = metricsToken
+        self.anonymousMetrics = anonymousMetrics
         self.rateLimiting = rateLimiting
+        self.trustedProxies = trustedProxies
     }
 
-    var secureCookies: Bool { publicURL?.hasPrefix("https://") ?? false }
+    var secureCookies: Bool { publicURL?.lowercased().hasPrefix("https://") ?? false }
 }
 
 /// The router and the list of its routes with their access rules.
 public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalMetrics = PortalMetrics(), options: WebOptions = WebOptions()) -> PortalRoutes {
     let router = Router(context: PortalContext.self)
+    router.add(middleware: ClientAddressMiddleware(trustedProxies: options.trustedProxies))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: MetricsMiddleware(metrics: metrics))
-    router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: SecurityHeadersMiddleware(strictTransportSecurity: options.secureCookies))
     router.add(middleware: ProblemMiddleware())
-    router.add(middleware: AuthenticationMiddleware(sessions: core.sessions, apiKeys: core.apiKeys))
-    if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics)) }
+    if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, stage: .address)) }
+    router.add(middleware: AuthenticationMiddleware(sessions: core.sessions, apiKeys: core.apiKeys, sameOrigin: SameOrigin(publicURL: options.publicURL)))
+    if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, stage: .principal)) }
 
     let routes = PortalRoutes(router: router)
     routes.addHealthRoutes(core: core)
     routes.addUIRoutes(assets: assets)
     routes.addCSPReportRoutes()
-    routes.addAuthRoutes(core: core, metrics: metrics, secureCookies: options.secureCookies)
+    routes.addAuthRoutes(core: core, metrics: metrics, options: options)
     routes.addSingleSignOnRoutes(core: core, metrics: metrics, options: options)
-    routes.addMetricsRoutes(core: core, metrics: metrics, token: options.metricsToken)
+    routes.addMetricsRoutes(core: core, metrics: metrics, access: MetricsAccess(options))
     routes.addAdminRoutes(core: core)
     routes.addToolRoutes(core: core)
     routes.addChatRoutes(core: core)

@@ -13,6 +13,7 @@ import tempfile
 import time
 
 import pytest
+import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
@@ -35,6 +36,7 @@ class Portal:
             env=env, cwd=self.data_dir,
         )
         self.url = self._wait_for_url()
+        self.admin_password_changed = False
 
     def _wait_for_url(self, timeout=60):
         deadline = time.monotonic() + timeout
@@ -124,3 +126,30 @@ def first_start_password(portal):
     match = re.search(r"Password: (\S+)", portal.output)
     assert match, "the banner prints the one-time password"
     return match.group(1)
+
+
+ADMIN_PASSWORD = "admin-chosen-password-1"
+
+
+def admin_password(portal):
+    """The administrator's password once the one-time one was changed (through the API, the
+    first time this is asked): the portal lets a one-time password do nothing else."""
+    if not portal.admin_password_changed:
+        session = requests.Session()
+        answer = session.post(portal.url + "api/auth/login", json={"username": "admin", "password": first_start_password(portal)})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["user"]["mustChangePassword"] is True
+        change = session.post(portal.url + "api/me/password", headers={"X-CSRF-Token": answer.json()["csrfToken"]},
+                              json={"currentPassword": first_start_password(portal), "newPassword": ADMIN_PASSWORD})
+        assert change.status_code == 200, change.text
+        portal.admin_password_changed = True
+    return ADMIN_PASSWORD
+
+
+def admin_session(portal):
+    """A requests session signed in as the administrator, with its CSRF header set."""
+    session = requests.Session()
+    answer = session.post(portal.url + "api/auth/login", json={"username": "admin", "password": admin_password(portal)})
+    assert answer.status_code == 200, answer.text
+    session.headers["X-CSRF-Token"] = answer.json()["csrfToken"]
+    return session

@@ -6,7 +6,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import console_errors, first_start_password
+from conftest import ADMIN_PASSWORD, console_errors, first_start_password
 
 
 def sign_in(browser, username, password):
@@ -37,7 +37,25 @@ def test_admin_creates_a_user_who_cannot_reach_admin_pages(portal, browser):
     browser.find_element(By.ID, "signin-submit").click()
     wait.until(lambda _: "Wrong user name or password" in browser.find_element(By.ID, "signin-error").text)
 
-    sign_in(browser, "admin", first_start_password(portal))
+    # The one-time password from the terminal leads to the password page, and nowhere else
+    # until it is changed.
+    one_time = first_start_password(portal)
+    sign_in(browser, "admin", one_time)
+    wait.until(EC.visibility_of_element_located((By.ID, "page-password")))
+    assert browser.find_element(By.ID, "password-required").is_displayed()
+    browser.get(portal.url + "#/admin/users")
+    wait.until(EC.visibility_of_element_located((By.ID, "page-password")))
+    assert not browser.find_element(By.ID, "page-users").is_displayed()
+    browser.find_element(By.ID, "password-current").send_keys(one_time)
+    browser.find_element(By.ID, "password-new").send_keys(ADMIN_PASSWORD)
+    browser.find_element(By.ID, "password-again").send_keys(ADMIN_PASSWORD + "x")
+    browser.find_element(By.ID, "password-submit").click()
+    wait.until(lambda _: "differ" in browser.find_element(By.ID, "password-error").text)
+    browser.find_element(By.ID, "password-again").clear()
+    browser.find_element(By.ID, "password-again").send_keys(ADMIN_PASSWORD)
+    browser.find_element(By.ID, "password-submit").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "page-home")))
+    portal.admin_password_changed = True
     assert browser.find_element(By.ID, "user-name").text == "Administrator"
     users_link = browser.find_element(By.CSS_SELECTOR, '#mainnav a[data-page="users"]')
     assert users_link.is_displayed()

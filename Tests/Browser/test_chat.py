@@ -13,7 +13,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import console_errors, first_start_password
+from conftest import admin_password, admin_session, console_errors
 from model_server import ModelServer
 from test_access import sign_in
 from test_tools import prepare
@@ -61,9 +61,7 @@ def test_the_model_calls_a_host_tool_streams_its_answer_and_the_conversation_is_
     model = ModelServer()
     try:
         prepare(portal, enable_packs=["host"])
-        admin = requests.Session()
-        answer = admin.post(portal.url + "api/auth/login", json={"username": "admin", "password": first_start_password(portal)})
-        admin.headers["X-CSRF-Token"] = answer.json()["csrfToken"]
+        admin = admin_session(portal)
         settings = {"enabled": True, "baseURL": model.url, "model": "kernel-expert", "apiKey": "sk-browser-test-key"}
         assert admin.put(portal.url + "api/assistant/settings", json=settings).status_code == 204
 

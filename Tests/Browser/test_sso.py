@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import console_errors, first_start_password
+from conftest import admin_password, admin_session, console_errors
 from oidc_provider import Provider
 
 
@@ -21,14 +21,6 @@ def idp():
     provider = Provider()
     yield provider
     provider.stop()
-
-
-def admin_session(portal):
-    session = requests.Session()
-    answer = session.post(portal.url + "api/auth/login", json={"username": "admin", "password": first_start_password(portal)})
-    assert answer.status_code == 200, answer.text
-    session.headers["X-CSRF-Token"] = answer.json()["csrfToken"]
-    return session
 
 
 def configure(portal, admin, idp, mappings=None, **overrides):

@@ -9,16 +9,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import console_errors, first_start_password
+from conftest import admin_password, admin_session, console_errors
 from test_access import sign_in
 
 
 def prepare(portal, enable_packs=()):
     """The administrator creates the operator olga and enables `enable_packs` (through the API)."""
-    admin = requests.Session()
-    answer = admin.post(portal.url + "api/auth/login", json={"username": "admin", "password": first_start_password(portal)})
-    assert answer.status_code == 200, answer.text
-    admin.headers["X-CSRF-Token"] = answer.json()["csrfToken"]
+    admin = admin_session(portal)
     assert admin.post(portal.url + "api/users", json={"username": "olga", "displayName": "Olga Operator", "password": "olga-password-1", "role": "operator"}).status_code == 201
     for pack in enable_packs:
         assert admin.post(portal.url + f"api/packs/{pack}/enabled", json={"enabled": True}).status_code == 204
@@ -31,7 +28,7 @@ def test_a_risky_run_waits_for_another_persons_approval_and_the_result_arrives_l
 
     # The administrator enables the host pack on the Tool packs page.
     second_browser.get(portal.url)
-    sign_in(second_browser, "admin", first_start_password(portal))
+    sign_in(second_browser, "admin", admin_password(portal))
     second_browser.find_element(By.CSS_SELECTOR, '#mainnav a[data-page="packs"]').click()
     toggle = wait_b.until(EC.element_to_be_clickable((By.CSS_SELECTOR, 'tr[data-pack="host"] input.pack-enabled')))
     assert not toggle.is_selected()

@@ -17,18 +17,23 @@ import Testing
         let csrfToken: String?
     }
 
-    /// A portal with the first administrator (`admin`) and a viewer (`vera`) in `default`.
-    static func harness() async throws -> (WebTestHarness, adminPassword: String) {
-        let harness = try await WebTestHarness()
-        let admin = try #require(try await harness.core.bootstrap(adminUsername: "admin", adminPassword: nil))
+    static let adminPassword = "admin-password-1"
+
+    /// A portal with the first administrator (`admin`, with a configured password) and a
+    /// viewer (`vera`) in `default`.
+    static func harness(options: WebOptions = WebOptions(), signInPolicy: SignInPolicy = SignInPolicy()) async throws -> (WebTestHarness, adminPassword: String) {
+        let harness = try await WebTestHarness(options: options, signInPolicy: signInPolicy)
+        _ = try #require(try await harness.core.bootstrap(adminUsername: "admin", adminPassword: adminPassword))
         let vera = try await harness.core.accounts.create(username: "vera", displayName: "Vera", password: "vera-password-1")
         let organization = try #require(try harness.core.organizations.organization(slug: "default"))
         try await harness.core.organizations.setRole(.viewer, user: vera.id, in: organization.id)
-        return (harness, try #require(admin.oneTimePassword))
+        return (harness, adminPassword)
     }
 
-    static func login(_ client: some TestClientProtocol, _ username: String, _ password: String) async throws -> (cookie: String, csrf: String) {
-        try await client.execute(uri: "/api/auth/login", method: .post, headers: [.contentType: "application/json"],
+    static func login(_ client: some TestClientProtocol, _ username: String, _ password: String, headers: HTTPFields = [:]) async throws -> (cookie: String, csrf: String) {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return try await client.execute(uri: "/api/auth/login", method: .post, headers: headers,
                                  body: ByteBuffer(string: #"{"username":"\#(username)","password":"\#(password)"}"#)) { response throws in
             #expect(response.status == .ok)
             let setCookie = try #require(response.headers[.setCookie])
@@ -94,11 +99,11 @@ import Testing
     @Test func signInSessionCSRFAndSignOut() async throws {
         let (harness, password) = try await Self.harness()
         try await harness.test { client in
-            try await client.execute(uri: "/api/auth/login", method: .post, body: ByteBuffer(string: #"{"username":"admin","password":"wrong"}"#)) { response throws in
+            try await client.execute(uri: "/api/auth/login", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"username":"admin","password":"wrong"}"#)) { response throws in
                 #expect(response.status == .unauthorized)
                 #expect(response.headers[.setCookie] == nil)
             }
-            try await client.execute(uri: "/api/auth/login", method: .post, body: ByteBuffer(string: "not json")) { response throws in
+            try await client.execute(uri: "/api/auth/login", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "not json")) { response throws in
                 #expect(response.status == .badRequest)
             }
             let admin = try await Self.login(client, "admin", password)
@@ -149,11 +154,11 @@ import Testing
         let (harness, _) = try await Self.harness()
         try await harness.test { client in
             for _ in 0..<5 {
-                try await client.execute(uri: "/api/auth/login", method: .post, body: ByteBuffer(string: #"{"username":"vera","password":"nope"}"#)) { response throws in
+                try await client.execute(uri: "/api/auth/login", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"username":"vera","password":"nope"}"#)) { response throws in
                     #expect(response.status == .unauthorized)
                 }
             }
-            try await client.execute(uri: "/api/auth/login", method: .post, body: ByteBuffer(string: #"{"username":"vera","password":"vera-password-1"}"#)) { response throws in
+            try await client.execute(uri: "/api/auth/login", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"username":"vera","password":"vera-password-1"}"#)) { response throws in
                 #expect(response.status == .tooManyRequests)
                 let retry = try #require(response.headers[.retryAfter].flatMap { Int($0) })
                 #expect(retry > 0 && retry <= 900)
@@ -238,11 +243,14 @@ import Testing
         let otto = try await core.accounts.create(username: "otto", displayName: "Otto", password: "otto-password-1")
         let organization = try #require(try core.organizations.organization(slug: "default"))
         try await core.organizations.setRole(.operator, user: otto.id, in: organization.id)
-        let principal = try #require(try await core.apiKeys.principal(secret: (try await core.apiKeys.create(
-            by: Principal(user: otto, organizationID: organization.id, role: .operator, sessionKey: nil, csrfToken: nil),
-            name: "k", role: .operator, expiresAt: nil)).secret))
+        let secret = try await core.apiKeys.create(by: Principal(user: otto, organizationID: organization.id, role: .operator, sessionKey: nil, csrfToken: nil),
+                                                   name: "k", role: .operator, expiresAt: nil).secret
+        let principal = try #require(try await core.apiKeys.principal(secret: secret))
         #expect(principal.role == .operator)
-        let secret = try await core.apiKeys.create(by: principal, name: "k2", role: .operator, expiresAt: nil).secret
+        // A key cannot mint keys (so no key outlives the one that made it).
+        await #expect(throws: AccessError.forbidden("an API key cannot create API keys; sign in to make one")) {
+            try await core.apiKeys.create(by: principal, name: "k2", role: .operator, expiresAt: nil)
+        }
         try await core.organizations.setRole(.viewer, user: otto.id, in: organization.id)
         #expect(try await core.apiKeys.principal(secret: secret)?.role == .viewer)
         try await core.organizations.setRole(nil, user: otto.id, in: organization.id)

@@ -15,8 +15,8 @@ import Testing
         let metrics = PortalMetrics()
         let app = Application(router: buildRouter(core: harness.core, assets: try AssetCatalog(), metrics: metrics))
         let text = try await app.test(.router) { client in
-            _ = try await client.execute(uri: "/api/auth/login", method: .post, body: ByteBuffer(string: #"{"username":"admin","password":"wrong-password"}"#)) { $0.status }
-            _ = try await client.execute(uri: "/api/auth/login", method: .post, body: ByteBuffer(string: #"{"username":"admin","password":"admin-password-1"}"#)) { $0.status }
+            _ = try await client.execute(uri: "/api/auth/login", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"username":"admin","password":"wrong-password"}"#)) { $0.status }
+            _ = try await client.execute(uri: "/api/auth/login", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"username":"admin","password":"admin-password-1"}"#)) { $0.status }
             _ = try await client.execute(uri: "/api/no-such-thing", method: .get) { $0.status }
             _ = try await client.execute(uri: "/healthz", method: .get) { $0.status }
             return try await client.execute(uri: "/metrics", method: .get) { response throws in

@@ -42,7 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let core: PortalCore
         do {
-            core = try await PortalCore(environment: environment, rateLimits: configuration.rateLimits, toolOptions: configuration.toolOptions)
+            core = try await PortalCore(environment: environment, rateLimits: configuration.rateLimits, signInPolicy: configuration.signInPolicy,
+                                        toolOptions: configuration.toolOptions)
             try await core.resumeAfterStart()
         } catch {
             environment.close()
@@ -55,10 +56,12 @@ struct ServeCommand: AsyncParsableCommand {
         // through swift-metrics.
         let metrics = PortalMetrics()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
-        let options = WebOptions(publicURL: configuration.publicURL, metricsToken: configuration.metricsToken, rateLimiting: configuration.rateLimitsEnabled)
+        let options = WebOptions(publicURL: configuration.publicURL, metricsToken: configuration.metricsToken, anonymousMetrics: configuration.anonymousMetrics,
+                                 rateLimiting: configuration.rateLimitsEnabled, trustedProxies: configuration.trustedProxies)
         let router = buildRouter(core: core, assets: try AssetCatalog(), metrics: metrics, options: options)
         let app = Application(
             router: router,
+            server: configuration.connectionLimits.server(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port

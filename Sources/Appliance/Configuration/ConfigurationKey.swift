@@ -8,6 +8,8 @@ struct ConfigurationKey: Sendable {
         case integer(ClosedRange<Int>)
         case boolean
         case choice([String])
+        /// Comma-separated IP addresses or CIDR ranges.
+        case networks
     }
 
     let name: String
@@ -41,6 +43,9 @@ struct ConfigurationKey: Sendable {
             return ["true", "false"].contains(value) ? nil : "\(name): expected true or false, got \"\(value)\""
         case let .choice(choices):
             return choices.contains(value) ? nil : "\(name): expected one of \(choices.joined(separator: ", ")), got \"\(value)\""
+        case .networks:
+            let bad = PortalConfiguration.list(value).filter { NetworkRange($0) == nil }
+            return bad.isEmpty ? nil : "\(name): not an IP address or CIDR range: \(bad.joined(separator: ", "))"
         }
     }
 
@@ -51,21 +56,41 @@ struct ConfigurationKey: Sendable {
         .init("server.shutdown_grace_seconds", .integer(0...3600), default: "10",
               help: "On SIGTERM/SIGINT, how long in-flight requests may take to finish."),
         .init("server.public_url", .string, default: nil, help: "The URL people use to reach the portal, when behind a proxy."),
+        .init("server.trusted_proxies", .networks, default: "",
+              help: "Reverse proxies (comma-separated addresses or CIDR ranges) whose X-Forwarded-For names the client."),
+        .init("server.header_timeout_seconds", .integer(1...3600), default: "10", help: "A new connection must send its request headers within this."),
+        .init("server.body_timeout_seconds", .integer(1...3600), default: "30", help: "A request's body must arrive within this after its headers."),
+        .init("server.idle_timeout_seconds", .integer(1...86_400), default: "60", help: "A connection with no request in progress is closed after this."),
+        .init("server.max_connections_per_address", .integer(1...1_000_000), default: "64",
+              help: "Connections one client address may hold at once (trusted proxies are exempt)."),
         .init("storage.data_dir", .string, default: "./data", help: "Directory holding the portal's data."),
         .init("storage.map_size_mb", .integer(1...1_048_576), default: "64", help: "Initial size of the storage map; it grows by doubling."),
         .init("storage.max_map_size_mb", .integer(1...16_777_216), default: "65536", help: "Ceiling the storage map may grow to."),
         .init("storage.sync", .boolean, default: "true", help: "Sync every commit to disk (never turn off in production)."),
         .init("storage.expiry_sweep_seconds", .integer(1...86_400), default: "60", help: "How often expired records (sessions, approvals, ...) are deleted."),
         .init("ratelimit.enabled", .boolean, default: "true", help: "Rate-limit requests (turn off only behind a proxy that does it)."),
-        .init("ratelimit.sign_in_per_minute", .integer(1...1_000_000), default: "10", help: "Sign-in attempts per minute per client address and per account."),
-        .init("ratelimit.sign_in_burst", .integer(1...1_000_000), default: "10", help: "Sign-in attempts allowed at once."),
+        .init("ratelimit.sign_in_per_minute", .integer(1...1_000_000), default: "120",
+              help: "Password sign-in requests per minute per client address (failures per account are limited by signin.*)."),
+        .init("ratelimit.sign_in_burst", .integer(1...1_000_000), default: "60", help: "Password sign-in requests allowed at once from one address."),
+        .init("ratelimit.sso_per_minute", .integer(1...1_000_000), default: "300", help: "Single sign-on callbacks per minute per client address."),
+        .init("ratelimit.sso_burst", .integer(1...1_000_000), default: "100", help: "Single sign-on callbacks allowed at once from one address."),
         .init("ratelimit.read_per_minute", .integer(1...1_000_000), default: "1200", help: "Reads per minute per client address and per principal."),
         .init("ratelimit.read_burst", .integer(1...1_000_000), default: "200", help: "Reads allowed at once."),
         .init("ratelimit.write_per_minute", .integer(1...1_000_000), default: "300", help: "Writes per minute per client address and per principal."),
         .init("ratelimit.write_burst", .integer(1...1_000_000), default: "60", help: "Writes allowed at once."),
         .init("ratelimit.tool_run_per_minute", .integer(1...1_000_000), default: "30", help: "Tool runs per minute per client address and per principal."),
         .init("ratelimit.tool_run_burst", .integer(1...1_000_000), default: "10", help: "Tool runs allowed at once."),
+        .init("signin.failures_per_account_address", .integer(1...1000), default: "5",
+              help: "Failed sign-ins for one account from one address, within the window, before that pair waits."),
+        .init("signin.failures_per_address", .integer(1...100_000), default: "30",
+              help: "Failed sign-ins from one address over all accounts, within the window, before the address waits."),
+        .init("signin.account_failures_before_delay", .integer(1...100_000), default: "10",
+              help: "Failed sign-ins for one account from all addresses before addresses that failed must pace their attempts."),
+        .init("signin.max_account_delay_seconds", .integer(1...3600), default: "60", help: "Longest pause that pacing asks for."),
+        .init("signin.window_minutes", .integer(1...1440), default: "15", help: "How long a failed sign-in counts."),
         .init("metrics.token", .string, default: nil, secret: true, help: "When set, GET /metrics needs `Authorization: Bearer <token>`."),
+        .init("metrics.allow_anonymous", .boolean, default: "false",
+              help: "Serve GET /metrics without a token even when server.public_url is not a loopback address."),
         .init("tools.search_path", .string, default: ToolRuntimeOptions.defaultSearchPath.joined(separator: ":"), help: "Where command tools' executables are looked up (colon-separated)."),
         .init("tools.allowed_executables", .string, default: ToolRuntimeOptions.defaultAllowedExecutables.joined(separator: ","),
               help: "The executables command tools may run (comma-separated names)."),

@@ -1,5 +1,6 @@
 import KV
 import Portal
+import Web
 
 /// The effective configuration, validated: every accessor's value has passed its key's check.
 struct PortalConfiguration {
@@ -22,6 +23,28 @@ struct PortalConfiguration {
     var adminUsername: String { string("bootstrap.admin_username")! }
     var adminPassword: String? { string("bootstrap.admin_password") }
     var metricsToken: String? { string("metrics.token") }
+    var anonymousMetrics: Bool { boolean("metrics.allow_anonymous") }
+
+    var trustedProxies: [NetworkRange] { networks("server.trusted_proxies") }
+
+    /// Validated by `ConfigurationLoader`, so every entry parses.
+    private func networks(_ name: String) -> [NetworkRange] { Self.list(values[name] ?? "").compactMap(NetworkRange.init) }
+
+    static func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }.filter { !$0.isEmpty }
+    }
+
+    var connectionLimits: ConnectionLimits {
+        ConnectionLimits(headerTimeout: .seconds(integer("server.header_timeout_seconds")), bodyTimeout: .seconds(integer("server.body_timeout_seconds")),
+                         idleTimeout: .seconds(integer("server.idle_timeout_seconds")),
+                         maxConnectionsPerAddress: integer("server.max_connections_per_address"), exempt: trustedProxies)
+    }
+
+    var signInPolicy: SignInPolicy {
+        SignInPolicy(failuresPerAccountAndAddress: integer("signin.failures_per_account_address"), failuresPerAddress: integer("signin.failures_per_address"),
+                     accountFailuresBeforeDelay: integer("signin.account_failures_before_delay"),
+                     maximumAccountDelaySeconds: integer("signin.max_account_delay_seconds"), window: .seconds(integer("signin.window_minutes") * 60))
+    }
 
     var rateLimitsEnabled: Bool { boolean("ratelimit.enabled") }
 
@@ -38,7 +61,7 @@ struct PortalConfiguration {
         func limit(_ prefix: String) -> RateLimit {
             RateLimit(perMinute: Double(integer("ratelimit.\(prefix)_per_minute")), burst: Double(integer("ratelimit.\(prefix)_burst")))
         }
-        return [.signIn: limit("sign_in"), .read: limit("read"), .write: limit("write"), .toolRun: limit("tool_run")]
+        return [.signIn: limit("sign_in"), .singleSignOn: limit("sso"), .read: limit("read"), .write: limit("write"), .toolRun: limit("tool_run")]
     }
 
     var storageOptions: Environment.Options {

@@ -19,10 +19,12 @@ public struct APIKey: Codable, Sendable, Equatable {
     public var revokedAt: Date?
 }
 
-/// API keys: created by a member with keys:manage for their current organization, with a
-/// role no higher than their own there; shown once; revocable. A key acts as its creator
-/// with the lower of the key's role and the creator's current role, so demoting or removing
-/// a person also limits or disables the keys they made.
+/// API keys: created by a signed-in member with keys:manage for their current organization
+/// (never by another key), with a role no higher than their own there; shown once;
+/// revocable by their creator or a `users:manage` member of the organization. A key acts as
+/// its creator with the lower of the key's role and the creator's current role, so demoting
+/// or removing a person also limits or disables the keys they made. Expiry is read from the
+/// portal's clock.
 public final class APIKeys: Sendable {
     static let secretPrefix = "pk_"
     let environment: Environment
@@ -32,9 +34,11 @@ public final class APIKeys: Sendable {
     let accounts: Accounts
     let organizations: Organizations
     let events: SecurityEvents
+    let clock: any WallClock
 
-    init(environment: Environment, accounts: Accounts, organizations: Organizations, events: SecurityEvents) throws {
+    init(environment: Environment, accounts: Accounts, organizations: Organizations, events: SecurityEvents, clock: any WallClock) throws {
         self.environment = environment
+        self.clock = clock
         self.accounts = accounts
         self.organizations = organizations
         self.events = events
@@ -50,7 +54,10 @@ public final class APIKeys: Sendable {
 
     /// Creates a key in the principal's current organization; returns it with its secret,
     /// which is not stored and cannot be shown again.
-    public func create(by principal: Principal, name: String, role: Role, expiresAt: Date?, now: Date = Date()) async throws -> (key: APIKey, secret: String) {
+    public func create(by principal: Principal, name: String, role: Role, expiresAt: Date?) async throws -> (key: APIKey, secret: String) {
+        let now = clock.now()
+        guard principal.apiKeyID == nil else { throw AccessError.forbidden("an API key cannot create API keys; sign in to make one") }
+        guard principal.has(.keysManage) else { throw AccessError.forbidden("creating API keys needs the keys:manage permission") }
         guard let organizationID = principal.organizationID else {
             throw AccessError.invalid("choose an organization first")
         }
@@ -62,7 +69,8 @@ public final class APIKeys: Sendable {
         let key = APIKey(id: UUID(), name: name, prefix: String(secret.prefix(10)), secretHash: Self.hash(secret),
                          organizationID: organizationID, role: role, createdBy: principal.user.id, createdAt: now,
                          expiresAt: expiresAt, lastUsedAt: nil, revokedAt: nil)
-        let event = SecurityEvent(kind: .keyCreated, userID: principal.user.id, username: principal.user.username, organizationID: organizationID, detail: "key \(key.id) '\(name)' role \(role.rawValue)")
+        let event = SecurityEvent(kind: .keyCreated, userID: principal.user.id, username: principal.user.username, organizationID: organizationID,
+                                  detail: "key \(key.id) '\(name)' role \(role.rawValue)", time: now)
         try await environment.write { [keys, events] txn in
             try txn.put(keys, key.id, key)
             try events.record(event, in: txn)
@@ -70,19 +78,29 @@ public final class APIKeys: Sendable {
         return (key, secret)
     }
 
-    /// The keys of an organization, newest first.
-    public func list(organizationID: UUID) throws -> [APIKey] {
-        try environment.read { txn in
-            try txn.primaryKeys(byOrganization, organizationID).compactMap { try txn.get(keys.table, $0) }
-        }.sorted { $0.createdAt > $1.createdAt }
+    /// Whether `principal` may see and revoke `key`: its creator, or a `users:manage` member
+    /// of its organization.
+    static func mayManage(_ key: APIKey, _ principal: Principal) -> Bool {
+        key.organizationID == principal.organizationID && (key.createdBy == principal.user.id || principal.has(.usersManage))
     }
 
-    /// Revokes a key of the principal's organization. A key of another organization is
-    /// `notFound`, exactly like one that does not exist.
-    public func revoke(_ id: UUID, by principal: Principal, now: Date = Date()) async throws {
-        let event = SecurityEvent(kind: .keyRevoked, userID: principal.user.id, username: principal.user.username, organizationID: principal.organizationID, detail: "key \(id)")
+    /// The keys of the principal's organization it may manage (`mayManage`), newest first.
+    public func list(for principal: Principal) throws -> [APIKey] {
+        guard let organizationID = principal.organizationID else { return [] }
+        return try environment.read { txn in
+            try txn.primaryKeys(byOrganization, organizationID).compactMap { try txn.get(keys.table, $0) }
+        }.filter { Self.mayManage($0, principal) }.sorted { $0.createdAt > $1.createdAt }
+    }
+
+    /// Revokes a key the principal may manage (`mayManage`). Any other key — of another
+    /// organization, or another person's without `users:manage` — is `notFound`, exactly like
+    /// one that does not exist.
+    public func revoke(_ id: UUID, by principal: Principal) async throws {
+        let now = clock.now()
+        let event = SecurityEvent(kind: .keyRevoked, userID: principal.user.id, username: principal.user.username, organizationID: principal.organizationID,
+                                  detail: "key \(id)", time: now)
         try await environment.write { [keys, events] txn in
-            guard var key = try txn.get(keys.table, id), key.organizationID == principal.organizationID || principal.user.isAdministrator else {
+            guard var key = try txn.get(keys.table, id), Self.mayManage(key, principal) else {
                 throw AccessError.notFound("API key")
             }
             guard key.revokedAt == nil else { return }
@@ -94,16 +112,28 @@ public final class APIKeys: Sendable {
 
     /// The principal a bearer secret stands for, or `nil` (unknown, revoked, expired, or its
     /// creator no longer a member). Records the last use at most once a minute.
-    public func principal(secret: String, now: Date = Date()) async throws -> Principal? {
+    public func principal(secret: String) async throws -> Principal? {
         guard secret.hasPrefix(Self.secretPrefix), secret.count <= 128 else { return nil }
         let hash = Self.hash(secret)
-        guard var key = try environment.read({ txn in try txn.get(keys, bySecret, hash)?.value }),
-              key.revokedAt == nil, key.expiresAt.map({ $0 > now }) ?? true,
+        guard let key = try environment.read({ txn in try txn.get(keys, bySecret, hash)?.value }) else { return nil }
+        return try await principal(key, touch: true)
+    }
+
+    /// The principal of key `id` as it stands now (for a stream opened with it), or `nil`.
+    func principal(keyID id: UUID) async throws -> Principal? {
+        guard let key = try environment.read({ txn in try txn.get(keys.table, id) }) else { return nil }
+        return try await principal(key, touch: false)
+    }
+
+    private func principal(_ key: APIKey, touch: Bool) async throws -> Principal? {
+        let now = clock.now()
+        var key = key
+        guard key.revokedAt == nil, key.expiresAt.map({ $0 > now }) ?? true,
               let user = try accounts.user(id: key.createdBy)
         else { return nil }
         let current: Role? = user.isAdministrator ? .admin : try organizations.role(of: user.id, in: key.organizationID)
         guard let current else { return nil }
-        if key.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
+        if touch, key.lastUsedAt.map({ now.timeIntervalSince($0) > 60 }) ?? true {
             key.lastUsedAt = now
             let updated = key
             try await environment.write { [keys] txn in

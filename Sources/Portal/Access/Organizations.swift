@@ -20,6 +20,10 @@ public struct Membership: Codable, Sendable, Equatable {
     public let userID: UUID
     public let organizationID: UUID
     public var role: Role
+    /// Who gave the current role, and when (`nil`: the portal itself — first start, single
+    /// sign-on groups — or a membership older than this field). The two-person rule reads them.
+    public var grantedBy: UUID? = nil
+    public var grantedAt: Date? = nil
 }
 
 /// Organizations and memberships in KV. Guarantees: slugs are unique (a unique index, so two
@@ -75,41 +79,76 @@ public final class Organizations: Sendable {
         try environment.read { txn in try txn.get(organizations, bySlug, slug)?.value }
     }
 
+    /// Who may give `role` to `userID` in `organizationID` (or, with `nil`, remove them):
+    /// system administrators anyone anything; a member with `users:manage` acting in that
+    /// organization only a role no higher than their own, only to people who are already
+    /// members (adding an existing account to an organization is a system administrator's
+    /// decision: otherwise one organization's admin could find out user names and pull people
+    /// of other organizations in), and never to a system administrator. Throws
+    /// `AccessError.forbidden` saying why.
+    func checkMayGrant(_ role: Role?, to userID: UUID, in organizationID: UUID, by actor: Principal, txn: borrowing some ReadableTransaction & ~Copyable) throws {
+        guard !actor.user.isAdministrator else { return }
+        guard actor.organizationID == organizationID, actor.has(.usersManage) else {
+            throw AccessError.forbidden("managing members needs the users:manage permission in that organization")
+        }
+        if let role, role > (actor.role ?? .viewer) { throw AccessError.forbidden("you cannot grant a role above your own") }
+        guard try self.role(of: userID, in: organizationID, txn: txn) != nil else {
+            throw AccessError.notFound("member")
+        }
+        if try txn.get(users.users.table, userID)?.isAdministrator == true {
+            throw AccessError.forbidden("only system administrators change a system administrator's memberships")
+        }
+    }
+
     /// Gives `userID` `role` in the organization (replacing any role it had), or with `nil`
-    /// removes the membership. `by` names who did it, for the security event.
-    public func setRole(_ role: Role?, user userID: UUID, in organizationID: UUID, by actor: Principal? = nil) async throws {
+    /// removes the membership, if `actor` may (`checkMayGrant`). `actor` `nil` is the portal
+    /// itself (first start). The membership records who granted it and when.
+    public func setRole(_ role: Role?, user userID: UUID, in organizationID: UUID, by actor: Principal? = nil, now: Date = Date()) async throws {
         let event = SecurityEvent(kind: .roleChanged, userID: actor?.user.id, username: actor?.user.username, organizationID: organizationID,
-                                  detail: "user \(userID) → \(role?.rawValue ?? "no membership")")
+                                  detail: "user \(userID) → \(role?.rawValue ?? "no membership")", time: now)
         try await environment.write { [self] txn in
             guard try txn.exists(users.users.table, userID) else { throw AccessError.notFound("user") }
             guard try txn.exists(organizations.table, organizationID) else { throw AccessError.notFound("organization") }
-            try putRole(role, user: userID, in: organizationID, txn: txn)
+            if let actor { try checkMayGrant(role, to: userID, in: organizationID, by: actor, txn: txn) }
+            try putRole(role, user: userID, in: organizationID, grantedBy: actor?.user.id, at: now, txn: txn)
             try events.record(event, in: txn)
         }
     }
 
     /// Creates a local account that is a member of `organizationID` with `role`, recording the
     /// security event, in one transaction: a crash never leaves a user without the membership.
-    public func createMember(username: String, displayName: String, password: String, role: Role, in organizationID: UUID, by actor: Principal) async throws -> User {
-        let user = try users.newUser(username: username, displayName: displayName, password: password)
+    /// The actor needs `users:manage` there (or is a system administrator) and cannot grant
+    /// above their own role.
+    public func createMember(username: String, displayName: String, password: String, role: Role, in organizationID: UUID, by actor: Principal, now: Date = Date()) async throws -> User {
+        guard actor.user.isAdministrator || (actor.organizationID == organizationID && actor.has(.usersManage)) else {
+            throw AccessError.forbidden("creating members needs the users:manage permission in that organization")
+        }
+        guard actor.user.isAdministrator || role <= (actor.role ?? .viewer) else { throw AccessError.forbidden("you cannot grant a role above your own") }
+        let user = try users.newUser(username: username, displayName: displayName, password: password, createdBy: actor.user.id, now: now)
         let event = SecurityEvent(kind: .userCreated, userID: actor.user.id, username: actor.user.username, organizationID: organizationID,
-                                  detail: "user \(user.id) '\(user.username)' as \(role.rawValue)")
+                                  detail: "user \(user.id) '\(user.username)' as \(role.rawValue)", time: now)
         try await users.insert(user) { [self] txn in
             guard try txn.exists(organizations.table, organizationID) else { throw AccessError.notFound("organization") }
-            try putRole(role, user: user.id, in: organizationID, txn: txn)
+            try putRole(role, user: user.id, in: organizationID, grantedBy: actor.user.id, at: now, txn: txn)
             try events.record(event, in: txn)
         }
         return user
     }
 
     /// Sets or (with `nil`) removes a membership in the caller's transaction; the caller has
-    /// checked that the user and the organization exist.
-    func putRole(_ role: Role?, user userID: UUID, in organizationID: UUID, txn: borrowing WriteTransaction) throws {
+    /// checked that the user and the organization exist, and that the change is allowed.
+    func putRole(_ role: Role?, user userID: UUID, in organizationID: UUID, grantedBy: UUID?, at now: Date, txn: borrowing WriteTransaction) throws {
         if let role {
-            try txn.put(memberships, (userID, organizationID), Membership(userID: userID, organizationID: organizationID, role: role))
+            try txn.put(memberships, (userID, organizationID),
+                        Membership(userID: userID, organizationID: organizationID, role: role, grantedBy: grantedBy, grantedAt: now))
         } else {
             _ = try txn.delete(memberships, (userID, organizationID))
         }
+    }
+
+    /// The membership record (with who granted it), or `nil`.
+    func membership(of userID: UUID, in organizationID: UUID, txn: borrowing some ReadableTransaction & ~Copyable) throws -> Membership? {
+        try txn.get(memberships, (userID, organizationID))
     }
 
     /// Every organization, by slug.
@@ -148,6 +187,16 @@ public final class Organizations: Sendable {
         }
     }
 
+    /// The organizations the user belongs to, in the caller's transaction.
+    func organizationIDs(of userID: UUID, txn: borrowing some ReadableTransaction & ~Copyable) throws -> [UUID] {
+        var result: [UUID] = []
+        try txn.forEach(memberships, prefix: CompositeKey<UUID, UUID>.prefix(userID)) { (key, _) throws(KVError) in
+            result.append(key.1)
+            return true
+        }
+        return result
+    }
+
     /// The user's role in the organization, or `nil` when not a member.
     public func role(of userID: UUID, in organizationID: UUID) throws -> Role? {
         try environment.read { txn in try role(of: userID, in: organizationID, txn: txn) }
@@ -164,5 +213,7 @@ public enum AccessError: Error, Equatable, Sendable {
     case conflict(String)
     case notFound(String)
     case unauthenticated
+    /// Signed in, but not allowed to do this; the text says why.
+    case forbidden(String)
     case throttled(retryAfterSeconds: Int)
 }

@@ -4,7 +4,11 @@ import Synchronization
 
 /// Which budget a request draws from.
 public enum RateClass: String, Sendable, CaseIterable, Codable {
+    /// Password sign-ins, per client address. Kept well above what one account may try
+    /// (`SignInPolicy`), so that everyone behind one office NAT can sign in at nine.
     case signIn = "sign-in"
+    /// Single sign-on callbacks, per client address: the provider checked the credentials.
+    case singleSignOn = "sso"
     case read
     case write
     case toolRun = "tool-run"
@@ -21,7 +25,8 @@ public struct RateLimit: Sendable, Equatable, Codable {
     }
 
     public static let defaults: [RateClass: RateLimit] = [
-        .signIn: RateLimit(perMinute: 10, burst: 10),
+        .signIn: RateLimit(perMinute: 120, burst: 60),
+        .singleSignOn: RateLimit(perMinute: 300, burst: 100),
         .read: RateLimit(perMinute: 1_200, burst: 200),
         .write: RateLimit(perMinute: 300, burst: 60),
         .toolRun: RateLimit(perMinute: 30, burst: 10),

@@ -20,42 +20,75 @@ public struct SecurityEvent: Codable, Sendable, Equatable {
         case packDisabled = "tool-pack.disabled"
         case assistantConfigured = "assistant.configured"
         case embeddingsChanged = "embeddings.changed"
+        case passwordChanged = "password.changed"
+        case passwordChangeFailed = "password.change-failed"
+        case passwordReset = "password.reset"
+        case organizationUpdated = "organization.updated"
+        case packAvailabilityChanged = "tool-pack.availability-changed"
+        case secretChanged = "organization.secret-changed"
+
+        /// Whether the event is a refusal (recorded with outcome `refused`).
+        var isRefusal: Bool { self == .signInFailed || self == .signInThrottled || self == .passwordChangeFailed }
+
+        /// Whether the event can take away someone's access, so that open event streams must
+        /// check their principal again at once.
+        var mayEndAccess: Bool {
+            [.signOut, .roleChanged, .keyRevoked, .passwordChanged, .passwordReset].contains(self)
+        }
     }
 
     public var schemaVersion = 1
     public let kind: Kind
     public var time = Date()
     public let userID: UUID?
-    /// The user name as given (for failed sign-ins, possibly not a user at all).
+    /// The user's name; for a refused sign-in naming no account, `unverifiedName(_:)`.
     public let username: String?
     public let organizationID: UUID?
     public let detail: String
 
-    public init(kind: Kind, userID: UUID?, username: String?, organizationID: UUID?, detail: String) {
+    public init(kind: Kind, userID: UUID?, username: String?, organizationID: UUID?, detail: String, time: Date = Date()) {
         self.kind = kind
         self.userID = userID
         self.username = username
         self.organizationID = organizationID
         self.detail = detail
+        self.time = time
+    }
+
+    /// How a name typed at sign-in that is no account's is recorded: never as typed (it may be
+    /// a password typed into the wrong field), but as a short hash, marked unverified, so that
+    /// repeated attempts with the same text can still be told apart.
+    public static func unverifiedName(_ typed: String) -> String {
+        "unverified #" + String(Crypto.sha256(Array(typed.lowercased().utf8)).hexString.prefix(12))
     }
 }
 
 /// Security events, kept as entries of the audit trail (so they are chained and verified with
 /// the tool runs). Recorded in the transaction of the change they describe where there is one.
+///
+/// An event that can end someone's access (sign-out, a role change, a revoked key, a password
+/// change or reset) is also published, once its transaction commits, as an `access.changed`
+/// notification that no client receives but every open event stream reacts to by checking
+/// its principal again.
 public final class SecurityEvents: Sendable {
     let environment: Environment
     let audit: AuditTrail
+    let notifications: Notifications
 
-    init(environment: Environment, audit: AuditTrail) {
+    init(environment: Environment, audit: AuditTrail, notifications: Notifications) {
         self.environment = environment
         self.audit = audit
+        self.notifications = notifications
     }
 
     @available(*, noasync)
     public func record(_ event: SecurityEvent, in txn: borrowing WriteTransaction) throws {
         try audit.append(AuditEntry(
             time: event.time, organizationID: event.organizationID, principal: event.userID.map { "user:\($0)" }, principalName: event.username,
-            kind: event.kind.rawValue, outcome: event.kind == .signInFailed || event.kind == .signInThrottled ? "refused" : "done", detail: event.detail), in: txn)
+            kind: event.kind.rawValue, outcome: event.kind.isRefusal ? "refused" : "done", detail: event.detail), in: txn)
+        if event.kind.mayEndAccess {
+            txn.afterCommit { [notifications] in notifications.publish(.accessChanged(organizationID: event.organizationID)) }
+        }
     }
 
     public func record(_ event: SecurityEvent) async throws {

@@ -2,7 +2,9 @@ public import FoundationEssentials
 import KV
 import Synchronization
 
-/// A signed-in browser session. Stored under the SHA-256 of its token, never the token.
+/// A signed-in browser session. Stored under the SHA-256 of its token, never the token; its
+/// CSRF token is derived from the session token (`Sessions.csrfToken(for:)`), so it is not
+/// stored at all.
 public struct Session: Codable, Sendable, Equatable {
     public var schemaVersion = 1
     public let userID: UUID
@@ -12,8 +14,6 @@ public struct Session: Codable, Sendable, Equatable {
     public var lastSeenAt: Date
     /// Sign-in is required again after this, however active the session.
     public let absoluteExpiry: Date
-    /// Sent back in `X-CSRF-Token` on every cookie-authenticated state-changing request.
-    public let csrfToken: String
 }
 
 /// What a request acts as once authenticated: the user, the organization it acts in, and the
@@ -58,27 +58,32 @@ public struct Principal: Sendable, Equatable {
 ///
 /// Guarantees: tokens are 256 random bits shown only to the client that signed in; KV keeps
 /// their SHA-256, so a copy of the data directory cannot be replayed as a session. A session
-/// ends after `idleTimeout` without use or at `absoluteLifetime`, whichever is first (KV
-/// expiry makes it unreadable at once). Every sign-in makes a new token (no fixation).
-/// Failed sign-ins are throttled per account and per client address; a throttled attempt is
-/// refused before the password is checked.
+/// ends after `idleTimeout` without use or at `absoluteLifetime`, whichever is first, by the
+/// portal's clock: activity extends the idle deadline, never the absolute one, and a session
+/// found expired is deleted. Every sign-in makes a new token (no fixation). Failed sign-ins
+/// are throttled as `SignInPolicy` says; a throttled attempt is refused before the password
+/// is checked.
 public final class Sessions: Sendable {
     let environment: Environment
     let table: Table<StringKey, JSONValue<Session>>
     let accounts: Accounts
     let organizations: Organizations
     let events: SecurityEvents
+    let clock: any WallClock
     public let idleTimeout: Duration
     public let absoluteLifetime: Duration
-    let throttle = Mutex(SignInThrottle())
+    let throttle: Mutex<SignInThrottle>
 
-    init(environment: Environment, accounts: Accounts, organizations: Organizations, events: SecurityEvents, idleTimeout: Duration = .seconds(8 * 3600), absoluteLifetime: Duration = .seconds(7 * 24 * 3600)) throws {
+    init(environment: Environment, accounts: Accounts, organizations: Organizations, events: SecurityEvents, clock: any WallClock,
+         signInPolicy: SignInPolicy = SignInPolicy(), idleTimeout: Duration = .seconds(8 * 3600), absoluteLifetime: Duration = .seconds(7 * 24 * 3600)) throws {
         self.environment = environment
         self.accounts = accounts
         self.organizations = organizations
         self.events = events
+        self.clock = clock
         self.idleTimeout = idleTimeout
         self.absoluteLifetime = absoluteLifetime
+        throttle = Mutex(SignInThrottle(policy: signInPolicy))
         table = try environment.expiringTable("sessions", key: StringKey.self, value: JSONValue<Session>.self)
     }
 
@@ -91,31 +96,54 @@ public final class Sessions: Sendable {
 
     static func key(_ token: String) -> String { Crypto.sha256(Array(token.utf8)).hexString }
 
+    /// The CSRF token of the session whose token is `token`: an HMAC of the token, so the
+    /// server recomputes it from the cookie and stores nothing a copy of the data could use.
+    public static func csrfToken(for token: String) -> String {
+        Crypto.hmacSHA256(key: Array(token.utf8), Array("portal csrf v1".utf8)).base64URL
+    }
+
     /// Checks the password and opens a session. Throws `AccessError.unauthenticated` for a
     /// wrong user name or password (the same error and about the same time for both), and
-    /// `AccessError.throttled` after too many recent failures for the account or the address.
-    public func signIn(username: String, password: String, clientAddress: String, now: Date = Date()) async throws -> SignedIn {
-        let accountKey = "user:" + username.lowercased(), addressKey = "ip:" + clientAddress
-        if let wait = throttle.withLock({ $0.wait(for: [accountKey, addressKey], now: now) }) {
-            try await events.record(SecurityEvent(kind: .signInThrottled, userID: nil, username: username, organizationID: nil, detail: "from \(clientAddress)"))
+    /// `AccessError.throttled` while `SignInPolicy` holds the attempt back.
+    public func signIn(username: String, password: String, clientAddress: String) async throws -> SignedIn {
+        let now = clock.now()
+        if let wait = throttle.withLock({ $0.wait(account: username, address: clientAddress, now: now) }) {
+            let known = try accounts.user(named: username)
+            try await events.record(SecurityEvent(kind: .signInThrottled, userID: known?.id, username: known?.username ?? SecurityEvent.unverifiedName(username),
+                                                  organizationID: nil, detail: "from \(clientAddress), retry after \(wait) s", time: now))
             throw AccessError.throttled(retryAfterSeconds: wait)
         }
         let user = try accounts.user(named: username)
         // Unknown users are checked against a dummy hash, so timing does not reveal them.
         let valid = accounts.hasher.verify(password, against: user?.passwordHash ?? accounts.dummyHash)
         guard let user, valid, user.passwordHash != nil else {
-            throttle.withLock { $0.recordFailure(for: [accountKey, addressKey], now: now) }
-            try await events.record(SecurityEvent(kind: .signInFailed, userID: user?.id, username: username, organizationID: nil, detail: "from \(clientAddress)"))
+            throttle.withLock { $0.recordFailure(account: username, address: clientAddress, now: now) }
+            // What was typed is only stored when it names a real account: it could be a
+            // password typed into the wrong field.
+            try await events.record(SecurityEvent(kind: .signInFailed, userID: user?.id, username: user?.username ?? SecurityEvent.unverifiedName(username),
+                                                  organizationID: nil, detail: "from \(clientAddress)", time: now))
             throw AccessError.unauthenticated
         }
-        throttle.withLock { $0.clear(accountKey) }
-        let opened = newSession(for: user, organizationID: try organizations.memberships(of: user.id).first?.organization.id, now: now)
-        let event = SecurityEvent(kind: .signInSucceeded, userID: user.id, username: user.username, organizationID: opened.session.organizationID, detail: "password, from \(clientAddress)")
+        throttle.withLock { $0.recordSuccess(account: username, address: clientAddress) }
+        let opened = newSession(for: user, organizationID: try defaultOrganization(of: user), now: now)
+        let event = SecurityEvent(kind: .signInSucceeded, userID: user.id, username: user.username, organizationID: opened.session.organizationID,
+                                  detail: "password, from \(clientAddress)", time: now)
         try await environment.write { [self] txn in
             try store(opened, in: txn)
             try events.record(event, in: txn)
         }
         return opened.signedIn
+    }
+
+    /// Where a new session starts: the organization the user last switched to while they
+    /// still may act in it, else their first by slug.
+    func defaultOrganization(of user: User) throws -> UUID? {
+        let memberships = try organizations.memberships(of: user.id)
+        if let last = user.lastOrganizationID {
+            let mayAct = try memberships.contains { $0.organization.id == last } || (user.isAdministrator && organizations.organization(last) != nil)
+            if mayAct { return last }
+        }
+        return memberships.first?.organization.id
     }
 
     /// A session about to be stored: its token, record and first expiry.
@@ -128,12 +156,10 @@ public final class Sessions: Sendable {
     /// Fresh random tokens for a session of `user` acting in `organizationID`.
     func newSession(for user: User, organizationID: UUID?, now: Date) -> NewSession {
         let token = Crypto.randomBytes(32).base64URL
-        let csrf = Crypto.randomBytes(24).base64URL
-        let session = Session(
-            userID: user.id, organizationID: organizationID, createdAt: now, lastSeenAt: now,
-            absoluteExpiry: now.addingTimeInterval(absoluteLifetime.timeInterval), csrfToken: csrf)
+        let session = Session(userID: user.id, organizationID: organizationID, createdAt: now, lastSeenAt: now,
+                              absoluteExpiry: now.addingTimeInterval(absoluteLifetime.timeInterval))
         let expiry = min(now.addingTimeInterval(idleTimeout.timeInterval), session.absoluteExpiry)
-        return NewSession(signedIn: SignedIn(token: token, csrfToken: csrf, user: user), session: session, expiry: expiry)
+        return NewSession(signedIn: SignedIn(token: token, csrfToken: Self.csrfToken(for: token), user: user), session: session, expiry: expiry)
     }
 
     /// Stores the session (under its token's hash) in the caller's transaction.
@@ -141,13 +167,27 @@ public final class Sessions: Sendable {
         try txn.put(table, Self.key(opened.signedIn.token), opened.session, expiresAt: opened.expiry)
     }
 
-    /// The principal of a session token, or `nil` when the token is unknown or expired.
-    /// Extends the idle expiry at most once a minute, so reads do not each cost a write.
-    public func principal(token: String, now: Date = Date()) async throws -> Principal? {
-        let key = Self.key(token)
-        guard var session = try environment.read({ txn in try txn.get(table, key) }), session.absoluteExpiry > now else { return nil }
-        guard let user = try accounts.user(id: session.userID) else { return nil }
-        if now.timeIntervalSince(session.lastSeenAt) > 60 {
+    /// The principal of a session token, or `nil` when the token is unknown or expired (an
+    /// expired session is deleted). Extends the idle expiry at most once a minute, so reads
+    /// do not each cost a write.
+    public func principal(token: String) async throws -> Principal? {
+        guard let principal = try await principal(sessionKey: Self.key(token), touch: true) else { return nil }
+        return Principal(user: principal.user, organizationID: principal.organizationID, role: principal.role,
+                         sessionKey: principal.sessionKey, csrfToken: Self.csrfToken(for: token))
+    }
+
+    /// The principal of the session stored under `sessionKey` as it stands now, or `nil` when
+    /// it ended. With `touch`, counts as activity.
+    func principal(sessionKey key: String, touch: Bool) async throws -> Principal? {
+        let now = clock.now()
+        guard var session = try environment.read({ txn in try txn.get(table, key) }) else { return nil }
+        guard session.absoluteExpiry > now, now.timeIntervalSince(session.lastSeenAt) < idleTimeout.timeInterval,
+              let user = try accounts.user(id: session.userID)
+        else {
+            try await environment.write { [table] txn in _ = try txn.delete(table, key) }
+            return nil
+        }
+        if touch, now.timeIntervalSince(session.lastSeenAt) > 60 {
             session.lastSeenAt = now
             let expiry = min(now.addingTimeInterval(idleTimeout.timeInterval), session.absoluteExpiry)
             let refreshed = session
@@ -159,57 +199,47 @@ public final class Sessions: Sendable {
         }
         let role = try session.organizationID.flatMap { try organizations.role(of: user.id, in: $0) }
         let organizationID = (role != nil || user.isAdministrator) ? session.organizationID : nil
-        return Principal(user: user, organizationID: organizationID, role: role, sessionKey: key, csrfToken: session.csrfToken)
+        return Principal(user: user, organizationID: organizationID, role: role, sessionKey: key, csrfToken: nil)
     }
 
     /// Ends the session (idempotent).
     public func signOut(_ principal: Principal) async throws {
         guard let key = principal.sessionKey else { return }
-        let event = SecurityEvent(kind: .signOut, userID: principal.user.id, username: principal.user.username, organizationID: principal.organizationID, detail: "")
+        let event = SecurityEvent(kind: .signOut, userID: principal.user.id, username: principal.user.username, organizationID: principal.organizationID, detail: "", time: clock.now())
         try await environment.write { [table, events] txn in
             if try txn.delete(table, key) { try events.record(event, in: txn) }
         }
     }
 
-    /// Makes `organizationID` the session's current organization; the user must be a member
-    /// (system administrators may enter any). Not a member: `notFound`.
+    /// Ends every session of `userID` but the one stored under `keeping`, in the caller's
+    /// transaction. Returns how many ended.
+    /// - Complexity: O(sessions): the table is scanned (it holds only live sessions).
+    @available(*, noasync)
+    func endSessions(of userID: UUID, keeping: String?, in txn: borrowing WriteTransaction) throws -> Int {
+        var ended: [String] = []
+        try txn.forEach(table) { (key, session) throws(KVError) in
+            if session.userID == userID && key != keeping { ended.append(key) }
+            return true
+        }
+        for key in ended { _ = try txn.delete(table, key) }
+        return ended.count
+    }
+
+    /// Makes `organizationID` the session's current organization, and the one the user's next
+    /// sessions start in; the user must be a member (system administrators may enter any).
+    /// Not a member: `notFound`.
     public func switchOrganization(_ principal: Principal, to organizationID: UUID) async throws {
         guard let key = principal.sessionKey else { throw AccessError.invalid("API keys belong to one organization") }
         guard principal.user.isAdministrator ? try organizations.organization(organizationID) != nil
                 : try organizations.role(of: principal.user.id, in: organizationID) != nil
         else { throw AccessError.notFound("organization") }
-        try await environment.write { [table] txn in
+        let now = clock.now()
+        try await environment.write { [self] txn in
             guard var session = try txn.get(table, key) else { throw AccessError.unauthenticated }
             session.organizationID = organizationID
-            let expiry = min(Date().addingTimeInterval(self.idleTimeout.timeInterval), session.absoluteExpiry)
+            let expiry = min(now.addingTimeInterval(idleTimeout.timeInterval), session.absoluteExpiry)
             try txn.put(table, key, session, expiresAt: expiry)
+            try accounts.update(principal.user.id, in: txn) { $0.lastOrganizationID = organizationID }
         }
     }
-}
-
-/// Failed sign-ins per key (an account or an address) in a sliding window: after
-/// `maximumFailures` within `window`, attempts wait until the oldest failure leaves it.
-struct SignInThrottle {
-    var failures: [String: [Date]] = [:]
-    let maximumFailures = 5
-    let window: TimeInterval = 15 * 60
-
-    /// Seconds to wait before the next attempt for any of `keys`, or `nil`.
-    mutating func wait(for keys: [String], now: Date) -> Int? {
-        var longest: TimeInterval = 0
-        for key in keys {
-            let recent = (failures[key] ?? []).filter { now.timeIntervalSince($0) < window }
-            failures[key] = recent.isEmpty ? nil : recent
-            if recent.count >= maximumFailures, let oldest = recent.first {
-                longest = max(longest, window - now.timeIntervalSince(oldest))
-            }
-        }
-        return longest > 0 ? Int(longest.rounded(.up)) : nil
-    }
-
-    mutating func recordFailure(for keys: [String], now: Date) {
-        for key in keys { failures[key, default: []].append(now) }
-    }
-
-    mutating func clear(_ key: String) { failures[key] = nil }
 }

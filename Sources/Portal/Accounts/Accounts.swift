@@ -62,22 +62,32 @@ public struct Accounts: Sendable {
     }
 
     /// Creates a local account. User names are 1–64 characters of lowercase letters, digits,
-    /// `.`, `_`, `-`; passwords at least 10 characters. Throws `AccessError.invalid` or
+    /// `.`, `_`, `-`; passwords follow `PasswordRules`. Throws `AccessError.invalid` or
     /// `.conflict` (name taken).
     public func create(username: String, displayName: String, password: String, isAdministrator: Bool = false) async throws -> User {
-        let user = try newUser(username: username, displayName: displayName, password: password, isAdministrator: isAdministrator)
+        let user = try newUser(username: username, displayName: displayName, password: password, isAdministrator: isAdministrator, createdBy: nil, now: Date())
         try await insert(user) { _ in }
         return user
     }
 
     /// A validated, hashed user not yet stored.
-    func newUser(username: String, displayName: String, password: String, isAdministrator: Bool = false) throws -> User {
+    func newUser(username: String, displayName: String, password: String, isAdministrator: Bool = false, createdBy: UUID?, now: Date) throws -> User {
         guard (1...64).contains(username.count), username.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "._-".contains($0)) }) else {
             throw AccessError.invalid("user names are 1–64 lowercase letters, digits, '.', '_' or '-'")
         }
-        guard password.count >= 10, password.count <= 1024 else { throw AccessError.invalid("passwords are 10–1024 characters") }
+        guard (0...128).contains(displayName.count) else { throw AccessError.invalid("display names are at most 128 characters") }
+        try PasswordRules.check(password, username: username)
         return User(id: UUID(), username: username, displayName: displayName, passwordHash: hasher.hash(password),
-                    isAdministrator: isAdministrator, mustChangePassword: false, createdAt: Date())
+                    isAdministrator: isAdministrator, mustChangePassword: false, createdAt: now, createdBy: createdBy)
+    }
+
+    /// Changes the stored user `id` in the caller's transaction. A user that does not exist
+    /// is `AccessError.notFound`.
+    @available(*, noasync)
+    func update(_ id: UUID, in txn: borrowing WriteTransaction, _ change: (inout User) throws -> Void) throws {
+        guard var user = try txn.get(users.table, id) else { throw AccessError.notFound("user") }
+        try change(&user)
+        try txn.put(users, id, user)
     }
 
     /// Stores `user` and, in the same transaction, whatever `also` writes (memberships, events).

@@ -12,4 +12,9 @@ public struct User: Codable, Sendable, Equatable {
     /// Set for generated passwords (the first administrator's): the next sign-in must change it.
     public var mustChangePassword: Bool
     public let createdAt: Date
+    /// Who created the account (`nil`: the portal itself, or single sign-on).
+    public var createdBy: UUID? = nil
+    /// The organization the user last switched to: where their next session starts.
+    public var lastOrganizationID: UUID? = nil
+    public var passwordChangedAt: Date? = nil
 }

@@ -9,11 +9,15 @@ public struct PortalNotification: Codable, Sendable, Equatable {
         case users(Set<UUID>)
         /// Whoever holds the permission in the organization (approvers for a request).
         case permission(Permission)
+        /// No client: a signal to the portal's own listeners (`access.changed`).
+        case portal
     }
 
-    /// `approval.requested`, `approval.decided`, `run.finished`, `chat.turn`.
+    /// `approval.requested`, `approval.decided`, `run.finished`, `chat.turn`; and
+    /// `access.changed`, which no client receives (see `SecurityEvents`).
     public let kind: String
-    public let organizationID: UUID
+    /// The organization concerned (`nil` only for portal-wide `access.changed`).
+    public let organizationID: UUID?
     public let runID: String
     public let tool: String
     public let status: String
@@ -27,7 +31,13 @@ public struct PortalNotification: Codable, Sendable, Equatable {
         switch audience {
         case let .users(users): return users.contains(principal.user.id)
         case let .permission(permission): return principal.has(permission)
+        case .portal: return false
         }
+    }
+
+    /// Someone's access may have ended: streams check their principal again.
+    static func accessChanged(organizationID: UUID?) -> PortalNotification {
+        PortalNotification(kind: "access.changed", organizationID: organizationID, runID: "", tool: "", status: "", audience: .portal)
     }
 }
 

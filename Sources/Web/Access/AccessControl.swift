@@ -47,13 +47,21 @@ public final class PortalRoutes {
         self.router = router
     }
 
+    /// What a person who must change their one-time password may still do.
+    static let allowedBeforePasswordChange: Set<String> = ["GET /api/me", "POST /api/me/password", "POST /api/auth/logout"]
+
     public func on(
         _ method: HTTPRequest.Method, _ path: String, _ access: Access,
         _ handler: @escaping @Sendable (Request, PortalContext) async throws -> Response
     ) {
         all.append(RegisteredRoute(method: method, path: path, access: access))
+        let mayRunBeforePasswordChange = access == .public || Self.allowedBeforePasswordChange.contains("\(method.rawValue) \(path)")
         router.on(RouterPath(path), method: method) { request, context in
             try access.check(context)
+            if !mayRunBeforePasswordChange, context.principal?.user.mustChangePassword == true {
+                throw ProblemDetails(.forbidden, title: "Password change required",
+                                     detail: "Change your one-time password first (POST /api/me/password with currentPassword and newPassword).")
+            }
             return try await handler(request, context)
         }
     }

@@ -1,20 +1,24 @@
 public import Hummingbird
 public import Portal
 
-/// Resolves who is calling: an API key (`Authorization: Bearer pk_…`; a wrong or revoked
-/// one is refused with 401 at once; other bearer tokens, like the metrics token, are left to
-/// their routes) or a session cookie (`portal_session`). A cookie-authenticated
-/// request that changes state (anything but GET, HEAD, OPTIONS) must carry the session's
-/// CSRF token in `X-CSRF-Token`, or it is refused with 403 before any route runs. An unknown
-/// or expired cookie leaves the request anonymous (routes that need a principal answer 401).
+/// Resolves who is calling: an API key (`Authorization: Bearer pk_…`; a wrong, expired or
+/// revoked one is refused with 401 at once; other bearer tokens, like the metrics token, are
+/// left to their routes) or a session cookie (`portal_session`). An unknown or expired cookie
+/// leaves the request anonymous (routes that need a principal answer 401).
+///
+/// A cookie-authenticated request that changes state (anything but GET, HEAD, OPTIONS) is
+/// refused with 403 before any route runs unless it carries the session's CSRF token in
+/// `X-CSRF-Token` and comes from this portal's own pages (`SameOrigin`).
 public struct AuthenticationMiddleware: RouterMiddleware {
     public typealias Context = PortalContext
     let sessions: Sessions
     let apiKeys: APIKeys
+    let sameOrigin: SameOrigin
 
-    public init(sessions: Sessions, apiKeys: APIKeys) {
+    public init(sessions: Sessions, apiKeys: APIKeys, sameOrigin: SameOrigin) {
         self.sessions = sessions
         self.apiKeys = apiKeys
+        self.sameOrigin = sameOrigin
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -33,10 +37,52 @@ public struct AuthenticationMiddleware: RouterMiddleware {
                 guard let expected = principal.csrfToken, Crypto.constantTimeEqual(Array(sent.utf8), Array(expected.utf8)) else {
                     throw ProblemDetails(.forbidden, title: "CSRF token missing or wrong", detail: "Send the X-CSRF-Token from GET /api/me with requests that change state.")
                 }
+                try sameOrigin.check(request)
             }
             context.principal = principal
         }
         return try await next(request, context)
+    }
+}
+
+/// Whether a browser request comes from the portal's own pages, from the headers browsers
+/// set and pages cannot: `Sec-Fetch-Site` must be `same-origin` (or `none`, typed by the
+/// person) and `Origin`, when sent, must be the portal's own — `server.public_url`'s origin
+/// when it is set, else `http(s)://` plus the request's `Host`. A request with neither header
+/// is not from a browser, and passes (it cannot carry a victim's cookie by accident).
+public struct SameOrigin: Sendable {
+    let publicOrigin: String?
+
+    public init(publicURL: String?) {
+        publicOrigin = publicURL.flatMap(Self.origin(of:))
+    }
+
+    /// `scheme://host[:port]` of an absolute URL, lowercased; `nil` when it is not one.
+    static func origin(of url: String) -> String? {
+        guard let schemeEnd = url.firstRange(of: "://") else { return nil }
+        let authority = url[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard !authority.isEmpty else { return nil }
+        return (url[..<schemeEnd.lowerBound] + "://" + authority).lowercased()
+    }
+
+    /// Throws 403 unless the request may come from the portal's own pages.
+    func check(_ request: Request) throws {
+        if let site = request.headers[.secFetchSite], site != "same-origin" && site != "none" {
+            throw Self.refusal("the request came from another site (Sec-Fetch-Site: \(site.prefix(32)))")
+        }
+        guard let origin = request.headers[.origin] else { return }
+        let sent = origin.lowercased()
+        if let publicOrigin {
+            guard sent == publicOrigin else { throw Self.refusal("the request came from \(origin.prefix(200)), not \(publicOrigin)") }
+            return
+        }
+        guard let host = request.head.authority?.lowercased(), sent == "http://" + host || sent == "https://" + host else {
+            throw Self.refusal("the request came from \(origin.prefix(200)), not this portal")
+        }
+    }
+
+    static func refusal(_ reason: String) -> ProblemDetails {
+        ProblemDetails(.forbidden, title: "Cross-site request refused", detail: "Only the portal's own pages may do this: \(reason).")
     }
 }
 

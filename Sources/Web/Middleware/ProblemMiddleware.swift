@@ -29,7 +29,9 @@ public struct ProblemMiddleware: RouterMiddleware {
             case let .conflict(detail): return ProblemDetails(.conflict, detail: detail)
             case let .notFound(what): return ProblemDetails(.notFound, detail: "No such \(what).")
             case .unauthenticated: return ProblemDetails(.unauthorized, detail: "Sign in, or send an API key as a bearer token.")
-            case let .throttled(seconds): return ProblemDetails(.tooManyRequests, detail: "Too many attempts; try again later.", headers: [.retryAfter: String(seconds)])
+            case let .forbidden(detail): return ProblemDetails(.forbidden, detail: detail)
+            case let .throttled(seconds):
+                return ProblemDetails(.tooManyRequests, detail: "Too many failed attempts; try again in \(seconds) s.", headers: [.retryAfter: String(seconds)])
             }
         case let vector as VectorError:
             switch vector {

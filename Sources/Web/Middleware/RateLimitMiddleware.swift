@@ -4,26 +4,40 @@ public import Portal
 
 /// Refuses requests over budget with 429, `Retry-After` and the `RateLimit-*` headers
 /// (draft-ietf-httpapi-ratelimit-headers); answers within budget carry the headers too.
-/// Every request draws from its client address's bucket and, when authenticated, from its
-/// principal's, in the class of the route: sign-in, tool runs, other writes, reads. Health
-/// probes and metrics are exempt.
+///
+/// It runs twice around authentication: the `.address` stage, before it, takes a token from
+/// the client address's bucket — so requests with unknown API keys or cookies are paid for
+/// before they are looked up — and the `.principal` stage, after it, from the authenticated
+/// principal's. The class is the route's: sign-in, single sign-on, tool runs, other writes,
+/// reads. Health probes and metrics are exempt.
 public struct RateLimitMiddleware: RouterMiddleware {
     public typealias Context = PortalContext
+
+    public enum Stage: Sendable {
+        /// Before authentication: the client address's bucket.
+        case address
+        /// After authentication: the principal's bucket, when there is one.
+        case principal
+    }
+
     let limiter: RateLimiter
     let metrics: PortalMetrics
+    let stage: Stage
 
-    public init(limiter: RateLimiter, metrics: PortalMetrics) {
+    public init(limiter: RateLimiter, metrics: PortalMetrics, stage: Stage) {
         self.limiter = limiter
         self.metrics = metrics
+        self.stage = stage
     }
 
     static func rateClass(_ request: Request) -> RateClass? {
         let path = request.uri.path
         if path == "/healthz" || path == "/readyz" || path == "/metrics" { return nil }
         if request.method == .post && path == "/api/auth/login" { return .signIn }
-        // The callback is where single sign-on does its work (a token exchange); starting
-        // one stores an attempt, so it counts as a write.
-        if path == "/api/auth/oidc/callback" { return .signIn }
+        // The callback finishes a single sign-on (a token exchange with the provider, which
+        // checked the credentials; its state is single use): its own budget, not the
+        // password-guessing one. Starting a sign-on stores an attempt, so it counts as a write.
+        if path == "/api/auth/oidc/callback" { return .singleSignOn }
         if path == "/api/auth/oidc/login" { return .write }
         if request.method == .post && path.hasPrefix("/api/tools/") && path.hasSuffix("/runs") { return .toolRun }
         return [.get, .head, .options].contains(request.method) ? .read : .write
@@ -31,30 +45,42 @@ public struct RateLimitMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let rateClass = Self.rateClass(request) else { return try await next(request, context) }
-        var decisions = [limiter.take(rateClass, subject: "ip:" + context.clientAddress)]
-        if let principal = context.principal {
-            decisions.append(limiter.take(rateClass, subject: principal.id))
+        let decision: RateDecision
+        switch stage {
+        case .address:
+            decision = limiter.take(rateClass, subject: "ip:" + context.clientAddress)
+        case .principal:
+            guard let principal = context.principal else { return try await next(request, context) }
+            decision = limiter.take(rateClass, subject: principal.id)
         }
-        let binding = decisions.min { $0.remaining < $1.remaining }!
         var headers: HTTPFields = [
-            .rateLimitLimit: String(binding.limit),
-            .rateLimitRemaining: String(binding.remaining),
-            .rateLimitReset: String(binding.retryAfter),
+            .rateLimitLimit: String(decision.limit),
+            .rateLimitRemaining: String(decision.remaining),
+            .rateLimitReset: String(decision.retryAfter),
         ]
-        if let refused = decisions.filter({ !$0.allowed }).max(by: { $0.retryAfter < $1.retryAfter }) {
-            headers[.retryAfter] = String(refused.retryAfter)
-            headers[.rateLimitReset] = String(refused.retryAfter)
+        if !decision.allowed {
+            headers[.retryAfter] = String(decision.retryAfter)
             headers[.rateLimitRemaining] = "0"
             metrics.rateLimited.increment()
-            throw ProblemDetails(.tooManyRequests, detail: "Too many \(rateClass.rawValue) requests; retry after \(refused.retryAfter) s.", headers: headers)
+            throw ProblemDetails(.tooManyRequests, detail: "Too many \(rateClass.rawValue) requests; retry after \(decision.retryAfter) s.", headers: headers)
         }
+        // The stage closer to the route ran last; the budget with fewer tokens left is the one
+        // the headers report.
         do {
             var response = try await next(request, context)
-            response.headers.append(contentsOf: headers)
+            Self.report(headers, decision, into: &response.headers)
             return response
         } catch let problem as ProblemDetails {
             // Refusals further in (401, 403, 404, ...) carry the budget too.
-            throw problem.adding(headers)
+            var merged = problem.headers
+            Self.report(headers, decision, into: &merged)
+            throw problem.replacingHeaders(merged)
         }
+    }
+
+    /// Puts `headers` into `fields` unless they already report a budget with fewer tokens left.
+    static func report(_ headers: HTTPFields, _ decision: RateDecision, into fields: inout HTTPFields) {
+        if let reported = fields[.rateLimitRemaining].flatMap(Int.init), reported <= decision.remaining { return }
+        for field in headers { fields[field.name] = field.value }
     }
 }

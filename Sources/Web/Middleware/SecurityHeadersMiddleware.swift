@@ -1,8 +1,9 @@
 public import Hummingbird
 
 /// Adds the security headers to every response, errors included: a strict
-/// Content-Security-Policy (no inline script or style, no framing), `nosniff`, and a
-/// referrer policy that never leaks paths to other sites.
+/// Content-Security-Policy (no inline script or style, no framing), `nosniff`, a referrer
+/// policy that never leaks paths to other sites, and, when the portal is served over https
+/// (`server.public_url`), `Strict-Transport-Security` for a year.
 public struct SecurityHeadersMiddleware: RouterMiddleware {
     public typealias Context = PortalContext
 
@@ -20,10 +21,15 @@ public struct SecurityHeadersMiddleware: RouterMiddleware {
         "report-uri /api/csp-report",
     ].joined(separator: "; ")
 
-    public init() {}
+    let strictTransportSecurity: Bool
+
+    public init(strictTransportSecurity: Bool = false) {
+        self.strictTransportSecurity = strictTransportSecurity
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
+        if strictTransportSecurity { response.headers[.strictTransportSecurity] = "max-age=31536000" }
         response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[.referrerPolicy] = "strict-origin-when-cross-origin"

@@ -25,12 +25,17 @@ extension PortalRoutes {
         post("/api/users", .permission(.usersManage)) { request, context in
             let principal = context.principal!
             let body = try await Self.decode(NewUser.self, request, context)
-            let role = body.role ?? .viewer
-            try Self.checkCanGrant(role, principal)
             guard let organizationID = principal.organizationID else { throw AccessError.invalid("choose an organization first") }
             let user = try await core.organizations.createMember(username: body.username, displayName: body.displayName ?? body.username, password: body.password,
-                                                                 role: role, in: organizationID, by: principal)
+                                                                 role: body.role ?? .viewer, in: organizationID, by: principal)
             return try Self.jsonResponse(.created, UserBody(user))
+        }
+
+        // A new one-time password for someone who lost theirs (shown once; see `Passwords.reset`).
+        post("/api/users/{id}/password-reset", .permission(.usersManage)) { _, context in
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw AccessError.notFound("user") }
+            let password = try await core.passwords.reset(id, by: context.principal!)
+            return try Self.jsonResponse(.ok, ["oneTimePassword": password])
         }
 
         get("/api/orgs", .authenticated) { _, context in
@@ -65,19 +70,22 @@ extension PortalRoutes {
             let username: String
             let role: Role?
         }
+        // Sets a member's role, or (role null) removes them. Adding someone who is not yet a
+        // member is for system administrators (`Organizations.checkMayGrant`); to anyone else
+        // a non-member is a 404, like a name that does not exist.
         post("/api/orgs/{id}/members", .permission(.usersManage)) { request, context in
             let organizationID = try Self.currentOrganization(context)
             let principal = context.principal!
             let body = try await Self.decode(NewMember.self, request, context)
-            if let role = body.role { try Self.checkCanGrant(role, principal) }
-            guard let user = try core.accounts.user(named: body.username) else { throw AccessError.notFound("user") }
+            guard let user = try core.accounts.user(named: body.username) else { throw AccessError.notFound("member") }
             try await core.organizations.setRole(body.role, user: user.id, in: organizationID, by: principal)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
+        // Your own keys; every key of the organization with users:manage.
         get("/api/keys", .permission(.keysManage)) { _, context in
-            let organizationID = try Self.currentOrganization(context, path: false)
-            return try Self.jsonResponse(.ok, ["keys": try core.apiKeys.list(organizationID: organizationID).map(KeyBody.init)])
+            _ = try Self.currentOrganization(context, path: false)
+            return try Self.jsonResponse(.ok, ["keys": try core.apiKeys.list(for: context.principal!).map(KeyBody.init)])
         }
 
         struct NewKey: Decodable {
@@ -105,13 +113,6 @@ extension PortalRoutes {
             guard context.parameters.get("id").flatMap(UUID.init(uuidString:)) == current else { throw AccessError.notFound("organization") }
         }
         return current
-    }
-
-    /// Nobody grants a role above their own (system administrators may grant any).
-    static func checkCanGrant(_ role: Role, _ principal: Principal) throws {
-        guard principal.user.isAdministrator || role <= (principal.role ?? .viewer) else {
-            throw ProblemDetails(.forbidden, detail: "You cannot grant a role above your own.")
-        }
     }
 }
 
@@ -142,6 +143,7 @@ struct MemberBody: Encodable {
 struct KeyBody: Encodable {
     let id: UUID
     let name: String
+    let createdBy: UUID
     let prefix: String
     let role: String
     let createdAt: Date
@@ -152,6 +154,7 @@ struct KeyBody: Encodable {
     init(_ key: APIKey) {
         id = key.id
         name = key.name
+        createdBy = key.createdBy
         prefix = key.prefix
         role = key.role.rawValue
         createdAt = key.createdAt

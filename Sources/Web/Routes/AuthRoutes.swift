@@ -3,15 +3,22 @@ import HTTPTypes
 import Hummingbird
 import Portal
 
-/// Sign-in, sign-out, who am I, and the caller's organizations; user listing for admins.
+/// Sign-in, sign-out, who am I, password changes, and the caller's organizations.
 extension PortalRoutes {
-    func addAuthRoutes(core: PortalCore, metrics: PortalMetrics, secureCookies: Bool) {
+    func addAuthRoutes(core: PortalCore, metrics: PortalMetrics, options: WebOptions) {
+        let secureCookies = options.secureCookies
+        let sameOrigin = SameOrigin(publicURL: options.publicURL)
         struct Credentials: Decodable {
             let username: String
             let password: String
         }
 
+        // Sign-in takes JSON only, from the portal's own pages or a non-browser client: a
+        // cross-site form (text/plain, urlencoded) cannot sign a victim into someone else's
+        // account (login CSRF).
         post("/api/auth/login", .public) { request, context in
+            try Self.requireJSON(request)
+            try sameOrigin.check(request)
             let credentials = try await Self.decode(Credentials.self, request, context)
             guard !credentials.username.isEmpty, credentials.username.count <= 128, credentials.password.count <= 1024 else {
                 throw ProblemDetails(.badRequest, detail: "username and password are required (at most 128 and 1024 characters).")
@@ -32,6 +39,19 @@ extension PortalRoutes {
             return response
         }
 
+        struct PasswordChange: Decodable {
+            let currentPassword: String
+            let newPassword: String
+        }
+        post("/api/me/password", .authenticated) { request, context in
+            let body = try await Self.decode(PasswordChange.self, request, context)
+            guard body.currentPassword.count <= PasswordRules.maximumLength, body.newPassword.count <= PasswordRules.maximumLength else {
+                throw ProblemDetails(.badRequest, detail: "Passwords are at most \(PasswordRules.maximumLength) characters.")
+            }
+            let ended = try await core.passwords.change(for: context.principal!, current: body.currentPassword, new: body.newPassword)
+            return try Self.jsonResponse(.ok, ["otherSessionsEnded": ended])
+        }
+
         post("/api/auth/logout", .authenticated) { _, context in
             try await core.sessions.signOut(context.principal!)
             var response = Response(status: .noContent)
@@ -50,6 +70,14 @@ extension PortalRoutes {
             let choice = try await Self.decode(OrganizationChoice.self, request, context)
             try await core.sessions.switchOrganization(context.principal!, to: choice.organizationID)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+    }
+
+    /// 415 unless the body is declared JSON.
+    static func requireJSON(_ request: Request) throws {
+        let type = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingWhitespace().lowercased() }
+        guard type == "application/json" else {
+            throw ProblemDetails(.unsupportedMediaType, detail: "Send the body as application/json.")
         }
     }
 

@@ -137,27 +137,37 @@ extension PortalRoutes {
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
+        // The notification stream. Every event, and every keep-alive, checks the principal
+        // again (`PortalCore.current`): the stream ends with the session or key that opened
+        // it, or with its membership of the organization, and sends nothing after.
         get("/api/events", .authenticated) { _, context in
-            let principal = context.principal!
-            let stream = runs.notifications.subscribe()
+            let opened = context.principal!
+            let stream = core.notifications.subscribe()
             let body = ResponseBody { writer in
                 try await writer.write(ByteBuffer(string: "retry: 3000\n: connected\n\n"))
+                enum Item: Sendable { case notification(PortalNotification), keepAlive }
+                let (items, sink) = AsyncStream.makeStream(of: Item.self)
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    let (lines, sink) = AsyncStream.makeStream(of: String.self)
                     group.addTask {
-                        for await notification in stream where notification.isFor(principal) {
-                            sink.yield(Self.serverSentEvent(notification.kind, NotificationBody(notification)))
-                        }
+                        for await notification in stream { sink.yield(.notification(notification)) }
                         sink.finish()
                     }
                     group.addTask {
                         // Keeps proxies from closing an idle stream.
                         while !Task.isCancelled {
                             try await Task.sleep(for: .seconds(15))
-                            sink.yield(": keep-alive\n\n")
+                            sink.yield(.keepAlive)
                         }
                     }
-                    for await line in lines { try await writer.write(ByteBuffer(string: line)) }
+                    for await item in items {
+                        guard let principal = try await core.current(opened), principal.organizationID == opened.organizationID else { break }
+                        switch item {
+                        case let .notification(notification) where notification.isFor(principal):
+                            try await writer.write(ByteBuffer(string: Self.serverSentEvent(notification.kind, NotificationBody(notification))))
+                        case .notification: continue
+                        case .keepAlive: try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        }
+                    }
                     group.cancelAll()
                 }
                 try await writer.finish(nil)

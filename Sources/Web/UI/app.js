@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const statusElement = $("server-status");
 const pages = ["welcome", "signin", "page-home", "page-tool", "page-run", "page-chat", "page-search", "page-approvals", "page-audit", "page-packs",
-  "page-users", "page-keys", "page-orgs", "page-sso", "refused"];
+  "page-users", "page-keys", "page-orgs", "page-sso", "page-password", "refused"];
 let me = null; // GET /api/me, or null when signed out
 
 /** Shows whether the server answers its readiness probe. */
@@ -74,7 +74,7 @@ async function loadMe() {
   const result = await api("GET", "/api/me");
   me = result.ok ? result.body : null;
   renderChrome();
-  if (me) {
+  if (me && !me.user.mustChangePassword) {
     connectEvents();
     refreshApprovalCount();
   } else {
@@ -251,6 +251,8 @@ async function route() {
     $("welcome").hidden = false;
     return;
   }
+  // A one-time password must be replaced before anything else (the server refuses the rest).
+  if (me.user.mustChangePassword || page === "password") return showPasswordChange();
   if (page === "admin/users") return showUsers();
   if (page === "admin/keys") return showKeys();
   if (page === "admin/orgs") return showOrganizations();
@@ -822,6 +824,37 @@ $("signin-form").addEventListener("submit", async (event) => {
   me = result.body;
   await loadMe();
   route();
+});
+
+function showPasswordChange() {
+  $("password-required").hidden = !me.user.mustChangePassword;
+  $("password-error").textContent = "";
+  show("page-password");
+  $("password-current").focus();
+}
+
+$("password-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("password-error").textContent = "";
+  $("password-done").textContent = "";
+  if ($("password-new").value !== $("password-again").value) {
+    $("password-error").textContent = "The two new passwords differ.";
+    return;
+  }
+  const result = await api("POST", "/api/me/password", { currentPassword: $("password-current").value, newPassword: $("password-new").value });
+  if (!result.ok) {
+    $("password-error").textContent = problemText(result);
+    return;
+  }
+  event.target.reset();
+  const wasRequired = me.user.mustChangePassword;
+  await loadMe();
+  if (wasRequired) {
+    location.hash = "#/";
+    route();
+  } else {
+    $("password-done").textContent = "Password changed. Your other sessions were signed out.";
+  }
 });
 
 $("sign-out").addEventListener("click", async () => {

@@ -1,0 +1,97 @@
+public import FoundationEssentials
+import KV
+
+/// Changing and resetting passwords.
+///
+/// Guarantees: a change needs the current password and a new one that follows
+/// `PasswordRules`; it ends every other session of the person, clears
+/// `mustChangePassword` and is a security event, all in one transaction. A reset issues a new
+/// one-time password (returned once, stored hashed), sets `mustChangePassword` and ends every
+/// session of the person. Until a one-time password is changed, the web layer lets its
+/// session do nothing else (`User.mustChangePassword`).
+public final class Passwords: Sendable {
+    let environment: Environment
+    let accounts: Accounts
+    let organizations: Organizations
+    let sessions: Sessions
+    let events: SecurityEvents
+    let clock: any WallClock
+
+    init(environment: Environment, accounts: Accounts, organizations: Organizations, sessions: Sessions, events: SecurityEvents, clock: any WallClock) {
+        self.environment = environment
+        self.accounts = accounts
+        self.organizations = organizations
+        self.sessions = sessions
+        self.events = events
+        self.clock = clock
+    }
+
+    /// Changes the principal's own password. A wrong `current` password is
+    /// `AccessError.invalid` (and a failed attempt in the audit trail); a key cannot change
+    /// its creator's password. Returns how many other sessions ended.
+    @discardableResult
+    public func change(for principal: Principal, current: String, new: String) async throws -> Int {
+        guard principal.apiKeyID == nil else { throw AccessError.forbidden("an API key cannot change a password; sign in") }
+        let now = clock.now()
+        guard let user = try accounts.user(id: principal.user.id), let hash = user.passwordHash else {
+            throw AccessError.invalid("this account signs in through single sign-on and has no password here")
+        }
+        guard accounts.hasher.verify(current, against: hash) else {
+            try await events.record(SecurityEvent(kind: .passwordChangeFailed, userID: user.id, username: user.username, organizationID: principal.organizationID,
+                                                  detail: "the current password was wrong", time: now))
+            throw AccessError.invalid("the current password is wrong")
+        }
+        try PasswordRules.check(new, username: user.username)
+        guard !accounts.hasher.verify(new, against: hash) else { throw AccessError.invalid("the new password must differ from the current one") }
+        let newHash = accounts.hasher.hash(new)
+        return try await environment.write { [self] txn in
+            try accounts.update(user.id, in: txn) { user in
+                user.passwordHash = newHash
+                user.mustChangePassword = false
+                user.passwordChangedAt = now
+            }
+            let ended = try sessions.endSessions(of: user.id, keeping: principal.sessionKey, in: txn)
+            try events.record(SecurityEvent(kind: .passwordChanged, userID: user.id, username: user.username, organizationID: principal.organizationID,
+                                            detail: "\(ended) other sessions ended", time: now), in: txn)
+            return ended
+        }
+    }
+
+    /// A new one-time password for `userID`, to hand to them; they must change it at their
+    /// next sign-in, and every session they had ends. System administrators may reset anyone
+    /// else's; an organization's `users:manage` member only someone who belongs to that
+    /// organization alone and is not a system administrator (a person in two organizations
+    /// is reset by a system administrator, so that one organization cannot take over what
+    /// they hold in another). Not allowed: `notFound` when the target is not in the actor's
+    /// organization, `forbidden` otherwise.
+    public func reset(_ userID: UUID, by actor: Principal) async throws -> String {
+        guard userID != actor.user.id else { throw AccessError.invalid("change your own password with your current one") }
+        let now = clock.now()
+        let password = Accounts.generatePassword()
+        let newHash = accounts.hasher.hash(password)
+        try await environment.write { [self] txn in
+            guard let target = try txn.get(accounts.users.table, userID) else { throw AccessError.notFound("user") }
+            if !actor.user.isAdministrator {
+                guard actor.apiKeyID == nil else { throw AccessError.forbidden("an API key cannot reset passwords") }
+                guard let organizationID = actor.organizationID, actor.has(.usersManage),
+                      try organizations.membership(of: userID, in: organizationID, txn: txn) != nil
+                else { throw AccessError.notFound("user") }
+                guard !target.isAdministrator else { throw AccessError.forbidden("only system administrators reset a system administrator's password") }
+                let elsewhere = try organizations.organizationIDs(of: userID, txn: txn).filter { $0 != organizationID }
+                guard elsewhere.isEmpty else {
+                    throw AccessError.forbidden("\(target.username) also belongs to another organization; a system administrator resets their password")
+                }
+            }
+            guard target.passwordHash != nil else { throw AccessError.invalid("\(target.username) signs in through single sign-on and has no password here") }
+            try accounts.update(userID, in: txn) { user in
+                user.passwordHash = newHash
+                user.mustChangePassword = true
+                user.passwordChangedAt = now
+            }
+            let ended = try sessions.endSessions(of: userID, keeping: nil, in: txn)
+            try events.record(SecurityEvent(kind: .passwordReset, userID: actor.user.id, username: actor.user.username, organizationID: actor.organizationID,
+                                            detail: "user \(userID) '\(target.username)': one-time password issued, \(ended) sessions ended", time: now), in: txn)
+        }
+        return password
+    }
+}
