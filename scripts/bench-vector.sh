@@ -5,6 +5,7 @@
 # each traversal), the peers (build, queries), ours again (load from storage, queries) so
 # drift during the run shows. Writes its outputs, a Markdown
 # table and a recall-vs-QPS plot to $OUT. Takes about 15 minutes per thread count on 2 cores.
+# The data set ($DATA, made once) and the peers come from Benchmarks/peers/ ($PEERS).
 #
 #   scripts/bench-vector.sh                 # 1 build thread
 #   THREADS=2 ENGINES=faiss scripts/bench-vector.sh
@@ -15,7 +16,7 @@ OUT=${OUT:-/tmp/vbench-t${THREADS:-1}}
 THREADS=${THREADS:-1}
 EFS=${EFS:-10,20,40,80,90,100,120,160}
 ENGINES=${ENGINES:-faiss,hnswlib,usearch}
-PEERS=${PEERS:-../shared/bench}
+PEERS=${PEERS:-Benchmarks/peers}
 
 python3 -m pip install --quiet faiss-cpu hnswlib usearch numpy matplotlib
 [ -f "$DATA/base.fvecs" ] || python3 "$PEERS/make_synthetic.py" --out "$DATA"

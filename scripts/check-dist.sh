@@ -8,6 +8,23 @@ set -euo pipefail
 binary=$(realpath "${1:-dist/portal}")
 [ -x "$binary" ] || { echo "check-dist: $binary missing; run make dist" >&2; exit 1; }
 fail() { echo "check-dist: $*" >&2; exit 1; }
+scripts=$(dirname "$0")
+
+# debootstrap downloads with wget, which reads http_proxy and https_proxy but not apt's
+# Acquire::http::Proxy and Acquire::https::Proxy. Prints apt's as `name=value` lines for `env`:
+# its setting for the mirror's host if it has one, else its general one; nothing for DIRECT
+# or where the environment already sets the variable.
+apt_proxy_environment() {
+  local host proxy scheme default specific
+  host=$(sed -E 's|^[a-z]+://([^/@]*@)?([^/:]+).*|\2|' <<<"$1")
+  for scheme in http https; do
+    [ -z "$(printenv "${scheme}_proxy")" ] || continue
+    default="" specific=""
+    eval "$(apt-config shell default "Acquire::$scheme::Proxy" specific "Acquire::$scheme::Proxy::$host")"
+    proxy=${specific:-$default}
+    [ -z "$proxy" ] || [ "$proxy" = DIRECT ] || echo "${scheme}_proxy=$proxy"
+  done
+}
 
 # 1. Shared-library dependencies.
 allowed='^(linux-vdso\.so|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libutil\.so|ld-linux-x86-64\.so|libstdc\+\+\.so|libgcc_s\.so)'
@@ -23,8 +40,11 @@ rootfs="$cache/rootfs-$suite"
 if [ ! -f "$rootfs/.complete" ]; then
   rm -rf "$rootfs"
   mkdir -p "$cache"
-  echo "check-dist: creating a minimal Debian $suite root in $rootfs (once)"
-  debootstrap --variant=minbase "$suite" "$rootfs" http://deb.debian.org/debian >"$cache/debootstrap.log" 2>&1 \
+  # From the Debian archive apt here uses (a local mirror or proxy), or PORTAL_DEBIAN_MIRROR.
+  mirror=${PORTAL_DEBIAN_MIRROR:-$("$scripts/debian-mirror.sh")} || fail "set PORTAL_DEBIAN_MIRROR to a Debian archive"
+  mapfile -t proxies < <(apt_proxy_environment "$mirror")
+  echo "check-dist: creating a minimal Debian $suite root in $rootfs from $(sed -E 's|//[^/@]*@|//|' <<<"$mirror") (once)"
+  env "${proxies[@]}" debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1 \
     || { tail -20 "$cache/debootstrap.log" >&2; fail "debootstrap failed"; }
   touch "$rootfs/.complete"
 fi

@@ -12,25 +12,45 @@ test_packages=(
   debootstrap          # runs the static binary in a bare Debian root
   qemu-user            # runs the binary on an emulated pre-AVX2 CPU
   binutils             # objdump for the kernel check
-  curl dpkg-dev systemd
+  curl dpkg-dev
+  systemd              # systemd-analyze, for the package check
+)
+# The programs the checks run, each with the Debian 12 package that installs it. A package can
+# be recorded as installed without its files (a dpkg path-exclude, a file deleted by hand), so
+# the program itself is tested too, and its package reinstalled when it is absent.
+test_programs=(
+  /usr/bin/systemd-analyze:systemd /usr/sbin/debootstrap:debootstrap /usr/bin/qemu-x86_64:qemu-user
+  /usr/bin/objdump:binutils /usr/bin/curl:curl /usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver
 )
 pip_packages=(selenium pytest requests cryptography)
 
 packages=("${build_packages[@]}")
-[ "$profile" = test ] && packages+=("${test_packages[@]}")
+programs=()
+if [ "$profile" = test ]; then
+  packages+=("${test_packages[@]}")
+  programs+=("${test_programs[@]}")
+fi
 
 missing=()
 for package in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)
   [ "$status" = installed ] || missing+=("$package")
 done
+for entry in "${programs[@]}"; do
+  [ -x "${entry%%:*}" ] || missing+=("${entry#*:}")
+done
 if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "Installing Debian packages: ${missing[*]}"
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # --reinstall puts back the files of a package that is installed but incomplete.
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends --reinstall "${missing[@]}"
 fi
+for entry in "${programs[@]}"; do
+  [ -x "${entry%%:*}" ] || { echo "install-deps: ${entry%%:*} is still missing after installing ${entry#*:}" >&2; exit 1; }
+done
 
 if [ "$profile" = test ]; then
   missing_pip=()

@@ -3,9 +3,9 @@
 hold on a machine whose speed drifts by a third within minutes.
 
 Each index is built and stored once (portal: `portal bench vector --data-dir`, float32 and
-int8 traversal; FAISS: `bench_peers.py --index-cache`). Then every round loads each index
-afresh and runs all queries at one ef (best of --runs passes), portal and FAISS back to
-back, the order swapped every round. A round's ratio compares passes a few seconds apart;
+int8 traversal; FAISS: `Benchmarks/peers/bench_peers.py --index-cache`). Then every round
+loads each index afresh and runs all queries at one ef (best of --runs passes), portal and
+FAISS back to back, the order swapped every round. A round's ratio compares passes a few seconds apart;
 the median over rounds is the figure to quote. With --build-rounds, builds alternate the
 same way (portal, then FAISS, with --threads each); with --baseline, another portal binary
 builds in each of those rounds too, for an A/B of a build change against FAISS and itself.
@@ -20,7 +20,7 @@ import statistics
 import subprocess
 import sys
 
-PEERS = os.environ.get("PEERS", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench")) + "/bench_peers.py"
+PEERS = os.environ.get("PEERS", os.path.join(os.path.dirname(__file__), "..", "Benchmarks", "peers")) + "/bench_peers.py"
 
 
 def run(command):
