@@ -86,6 +86,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [
                 .embedInCode("UI/index.html"),
@@ -109,19 +110,23 @@ let package = Package(
             swiftSettings: sharedSwiftSettings
         ),
 
+        // Helpers shared by the web and process-level tests (a raw HTTP client).
+        .target(name: "TestSupport", path: "Tests/Support", swiftSettings: sharedSwiftSettings),
         .testTarget(name: "KVTests", dependencies: ["KV"], swiftSettings: sharedSwiftSettings),
         .testTarget(name: "VectorTests", dependencies: ["Vector"], swiftSettings: vectorSwiftSettings),
         .testTarget(name: "PortalTests", dependencies: ["Portal", "KV", "Vector"], swiftSettings: sharedSwiftSettings),
         .testTarget(
             name: "WebTests",
             dependencies: [
-                "Web",
+                "Web", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: sharedSwiftSettings
         ),
-        .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "KV", "Portal", "Vector"], swiftSettings: sharedSwiftSettings),
+        .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "KV", "Portal", "Vector", "TestSupport"], swiftSettings: sharedSwiftSettings),
 
         .systemLibrary(name: "CSQLite", path: "Benchmarks/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .executableTarget(

@@ -52,7 +52,7 @@ public final class PortalCore: Sendable {
                                      clock: clock, signInPolicy: signInPolicy)
         self.passwords = Passwords(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, events: securityEvents, clock: clock)
         self.apiKeys = try APIKeys(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents, clock: clock)
-        self.rateLimiter = try RateLimiter(environment: environment, limits: rateLimits)
+        self.rateLimiter = try RateLimiter(environment: environment, limits: rateLimits, clock: clock)
         self.singleSignOn = try SingleSignOn(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, secrets: secrets, events: securityEvents)
         self.vectors = try VectorCollections(environment: environment)
         self.tools = try ToolCatalog(environment: environment, events: securityEvents)

@@ -12,5 +12,4 @@ extension HTTPField.Name {
     static let rateLimitReset = Self("RateLimit-Reset")!
     static let xForwardedFor = Self("X-Forwarded-For")!
     static let secFetchSite = Self("Sec-Fetch-Site")!
-    static let strictTransportSecurity = Self("Strict-Transport-Security")!
 }

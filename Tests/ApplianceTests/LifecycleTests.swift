@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Process-level tests of `portal serve`: start-up, first-start sign-in instructions, graceful

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Rate limits through the real binary: over budget is 429 with `Retry-After` and

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The request log of the real binary: one JSON line per request with method, route, status,

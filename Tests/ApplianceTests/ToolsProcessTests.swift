@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Approvals and the audit trail through the real binary: a pending approval survives a

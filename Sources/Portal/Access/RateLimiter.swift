@@ -58,11 +58,13 @@ public final class RateLimiter: Sendable {
     let environment: Environment
     let table: Table<StringKey, JSONValue<Bucket>>
     public let limits: [RateClass: RateLimit]
+    let clock: any WallClock
     private let state: Mutex<(buckets: [String: Bucket], dirty: Set<String>)>
 
-    public init(environment: Environment, limits: [RateClass: RateLimit] = RateLimit.defaults, now: Date = Date()) throws {
+    public init(environment: Environment, limits: [RateClass: RateLimit] = RateLimit.defaults, clock: any WallClock = SystemClock()) throws {
         self.environment = environment
         self.limits = limits
+        self.clock = clock
         table = try environment.table("rate_limits", key: StringKey.self, value: JSONValue<Bucket>.self)
         var loaded: [String: Bucket] = [:]
         let table = self.table
@@ -76,7 +78,8 @@ public final class RateLimiter: Sendable {
     }
 
     /// Takes a token from the bucket of `subject` in `rateClass`.
-    public func take(_ rateClass: RateClass, subject: String, now: Date = Date()) -> RateDecision {
+    public func take(_ rateClass: RateClass, subject: String, now: Date? = nil) -> RateDecision {
+        let now = now ?? clock.now()
         let limit = limits[rateClass] ?? RateLimit.defaults[rateClass]!
         let key = rateClass.rawValue + "|" + subject
         return state.withLock { state -> RateDecision in
@@ -96,7 +99,8 @@ public final class RateLimiter: Sendable {
     /// Writes the buckets changed since the last flush (one transaction); deletes those that
     /// are full again. Returns how many it wrote or deleted.
     @discardableResult
-    public func flush(now: Date = Date()) async throws -> Int {
+    public func flush(now: Date? = nil) async throws -> Int {
+        let now = now ?? clock.now()
         let (changed, full) = state.withLock { state -> ([(String, Bucket)], [String]) in
             var changed: [(String, Bucket)] = [], full: [String] = []
             for key in state.dirty {

@@ -4,6 +4,7 @@ import Hummingbird
 import KV
 import NIOCore
 import Portal
+import ServiceLifecycle
 
 /// The catalog, runs, approvals, activity, audit and the notification stream. Running a tool
 /// always goes through `ToolRuns.request`, the one execution path.
@@ -159,14 +160,20 @@ extension PortalRoutes {
                             sink.yield(.keepAlive)
                         }
                     }
-                    for await item in items {
-                        guard let principal = try await core.current(opened), principal.organizationID == opened.organizationID else { break }
-                        switch item {
-                        case let .notification(notification) where notification.isFor(principal):
-                            try await writer.write(ByteBuffer(string: Self.serverSentEvent(notification.kind, NotificationBody(notification))))
-                        case .notification: continue
-                        case .keepAlive: try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    // A graceful shutdown ends the stream at once (no more items) instead of
+                    // holding the server's drain until its grace period runs out.
+                    try await withGracefulShutdownHandler {
+                        for await item in items {
+                            guard let principal = try await core.current(opened), principal.organizationID == opened.organizationID else { break }
+                            switch item {
+                            case let .notification(notification) where notification.isFor(principal):
+                                try await writer.write(ByteBuffer(string: Self.serverSentEvent(notification.kind, NotificationBody(notification))))
+                            case .notification: continue
+                            case .keepAlive: try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                            }
                         }
+                    } onGracefulShutdown: {
+                        sink.finish()
                     }
                     group.cancelAll()
                 }
