@@ -33,12 +33,14 @@ public final class PortalCore: Sendable {
     public static var schemaVersion: Int { Schema.migrations.map(\.version).max() ?? 0 }
 
     /// Opens the domain on `environment`, applying pending schema migrations first.
+    /// `approvalIndependence`: see `ToolRuns` (the two-person rule).
     /// `toolOptions` defaults to the standard tools path and allow-list, with run directories
     /// under the data directory; `embedder` (until an administrator chooses another) to the
     /// built-in `HashingEmbedder`.
     public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher(), rateLimits: [RateClass: RateLimit] = RateLimit.defaults,
                 signInPolicy: SignInPolicy = SignInPolicy(), toolOptions: ToolRuntimeOptions? = nil, embedder: (any Embedder)? = nil,
-                reindexRetryDelay: Duration = .seconds(30), clock: any WallClock = SystemClock()) async throws {
+                reindexRetryDelay: Duration = .seconds(30), approvalIndependence: Duration = .seconds(24 * 3600),
+                clock: any WallClock = SystemClock()) async throws {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
         self.clock = clock
@@ -47,7 +49,7 @@ public final class PortalCore: Sendable {
         self.secrets = try Secrets(environment: environment)
         self.audit = try AuditTrail(environment: environment, secrets: secrets)
         self.securityEvents = SecurityEvents(environment: environment, audit: audit, notifications: notifications)
-        self.organizations = try Organizations(environment: environment, users: accounts, events: securityEvents)
+        self.organizations = try Organizations(environment: environment, users: accounts, events: securityEvents, clock: clock)
         self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents,
                                      clock: clock, signInPolicy: signInPolicy)
         self.passwords = Passwords(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, events: securityEvents, clock: clock)
@@ -60,7 +62,8 @@ public final class PortalCore: Sendable {
         let executor = ToolExecutor(options: toolOptions ?? ToolRuntimeOptions(workRoot: environment.path + "/tool-runs"), secrets: secrets, http: http,
                                     builtins: BuiltinTools(http: http))
         self.runs = try ToolRuns(environment: environment, catalog: tools, organizations: organizations, accounts: accounts, audit: audit,
-                                 executor: executor, notifications: notifications)
+                                 executor: executor, notifications: notifications, clock: clock,
+                                 independenceWindow: approvalIndependence)
         self.vectorLoadTimes = try vectors.load()
         self.embeddings = try SearchEmbeddings(environment: environment, secrets: secrets, events: securityEvents, initial: embedder ?? HashingEmbedder())
         self.chat = try ChatSessions(environment: environment, vectors: vectors, organizations: organizations, embeddings: embeddings)

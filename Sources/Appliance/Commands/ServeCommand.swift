@@ -43,7 +43,7 @@ struct ServeCommand: AsyncParsableCommand {
         let core: PortalCore
         do {
             core = try await PortalCore(environment: environment, rateLimits: configuration.rateLimits, signInPolicy: configuration.signInPolicy,
-                                        toolOptions: configuration.toolOptions)
+                                        toolOptions: configuration.toolOptions, approvalIndependence: configuration.approvalIndependence)
             try await core.resumeAfterStart()
         } catch {
             environment.close()

@@ -94,6 +94,8 @@ struct ConfigurationKey: Sendable {
         .init("tools.search_path", .string, default: ToolRuntimeOptions.defaultSearchPath.joined(separator: ":"), help: "Where command tools' executables are looked up (colon-separated)."),
         .init("tools.allowed_executables", .string, default: ToolRuntimeOptions.defaultAllowedExecutables.joined(separator: ","),
               help: "The executables command tools may run (comma-separated names)."),
+        .init("approvals.independence_hours", .integer(0...8760), default: "24",
+              help: "Accounts or roles a requester created or granted less than this before a request cannot approve its high and destructive runs."),
         .init("audit.retention_days", .integer(1...36_500), default: "365", help: "Audit entries older than this are pruned (the chain stays verifiable)."),
         .init("log.level", .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]), default: "info", help: "Lowest level logged."),
         .init("log.format", .choice(["json", "text"]), default: "json", help: "json: one JSON object per line; text: for people."),

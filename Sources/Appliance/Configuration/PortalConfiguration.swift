@@ -48,6 +48,8 @@ struct PortalConfiguration {
 
     var rateLimitsEnabled: Bool { boolean("ratelimit.enabled") }
 
+    var approvalIndependence: Duration { .seconds(integer("approvals.independence_hours") * 3600) }
+
     var auditRetention: Duration { .seconds(integer("audit.retention_days") * 86_400) }
 
     var toolOptions: ToolRuntimeOptions {

@@ -37,11 +37,13 @@ public final class Organizations: Sendable {
     let memberships: Table<CompositeKey<UUID, UUID>, JSONValue<Membership>>
     let users: Accounts
     let events: SecurityEvents
+    let clock: any WallClock
 
-    init(environment: Environment, users: Accounts, events: SecurityEvents) throws {
+    init(environment: Environment, users: Accounts, events: SecurityEvents, clock: any WallClock) throws {
         self.environment = environment
         self.users = users
         self.events = events
+        self.clock = clock
         organizations = try environment.indexedTable("organizations", key: Key<UUID>.self, value: JSONValue<Organization>.self, indexes: [
             .unique("slug", StringKey.self) { $0.slug },
         ])
@@ -103,7 +105,8 @@ public final class Organizations: Sendable {
     /// Gives `userID` `role` in the organization (replacing any role it had), or with `nil`
     /// removes the membership, if `actor` may (`checkMayGrant`). `actor` `nil` is the portal
     /// itself (first start). The membership records who granted it and when.
-    public func setRole(_ role: Role?, user userID: UUID, in organizationID: UUID, by actor: Principal? = nil, now: Date = Date()) async throws {
+    public func setRole(_ role: Role?, user userID: UUID, in organizationID: UUID, by actor: Principal? = nil) async throws {
+        let now = clock.now()
         let event = SecurityEvent(kind: .roleChanged, userID: actor?.user.id, username: actor?.user.username, organizationID: organizationID,
                                   detail: "user \(userID) → \(role?.rawValue ?? "no membership")", time: now)
         try await environment.write { [self] txn in
@@ -119,7 +122,8 @@ public final class Organizations: Sendable {
     /// security event, in one transaction: a crash never leaves a user without the membership.
     /// The actor needs `users:manage` there (or is a system administrator) and cannot grant
     /// above their own role.
-    public func createMember(username: String, displayName: String, password: String, role: Role, in organizationID: UUID, by actor: Principal, now: Date = Date()) async throws -> User {
+    public func createMember(username: String, displayName: String, password: String, role: Role, in organizationID: UUID, by actor: Principal) async throws -> User {
+        let now = clock.now()
         guard actor.user.isAdministrator || (actor.organizationID == organizationID && actor.has(.usersManage)) else {
             throw AccessError.forbidden("creating members needs the users:manage permission in that organization")
         }

@@ -56,7 +56,10 @@ public struct ToolRun: Codable, Sendable, Equatable {
 /// Guarantees: a run and its audit entry are written in one transaction at each step
 /// (requested, decided, finished); a pending approval survives restarts and expires at its
 /// deadline; a run executing when the portal stopped is marked `interrupted` at the next
-/// start, never silently re-run; nobody approves their own high or destructive run.
+/// start, never silently re-run; nobody approves their own high or destructive run, nor does
+/// anyone whose account or role there the requester created or granted after the request or
+/// within `independenceWindow` before it (the two-person rule cannot be met with a second
+/// account of one's own); such a refusal is recorded with its reason.
 public final class ToolRuns: Sendable {
     let environment: Environment
     let runs: Table<CompositeKey<UUID, TimeOrderedID>, JSONValue<ToolRun>>
@@ -68,10 +71,16 @@ public final class ToolRuns: Sendable {
     let audit: AuditTrail
     let executor: ToolExecutor
     public let notifications: Notifications
+    let clock: any WallClock
+    /// How long before a request an account or role the requester made still disqualifies
+    /// its holder from approving the requester's high and destructive runs.
+    let independenceWindow: Duration
 
     init(environment: Environment, catalog: ToolCatalog, organizations: Organizations, accounts: Accounts, audit: AuditTrail,
-         executor: ToolExecutor, notifications: Notifications) throws {
+         executor: ToolExecutor, notifications: Notifications, clock: any WallClock, independenceWindow: Duration) throws {
         self.environment = environment
+        self.clock = clock
+        self.independenceWindow = independenceWindow
         self.catalog = catalog
         self.organizations = organizations
         self.accounts = accounts
@@ -121,7 +130,8 @@ public final class ToolRuns: Sendable {
     /// Runs a tool, or files it for approval. Returns the run as it stands: finished, or
     /// `pending-approval`. Throws `ToolError` for an unknown tool, a missing permission or
     /// invalid input (nothing is recorded then but a refusal in the audit trail).
-    public func request(_ request: RunRequest, now: Date = Date()) async throws -> ToolRun {
+    public func request(_ request: RunRequest, now: Date? = nil) async throws -> ToolRun {
+        let now = now ?? clock.now()
         let principal = request.principal
         guard let organizationID = principal.organizationID, let organization = try organizations.organization(organizationID) else {
             throw ToolError.forbidden("choose an organization before running tools")
@@ -205,11 +215,13 @@ public final class ToolRuns: Sendable {
     /// Records `principal`'s decision. Throws `ToolError.notFound` for a run not pending in
     /// the principal's organization, `.forbidden` for someone who may not decide it.
     /// Returns the run; an approved run executes in the background.
-    public func decide(runID: TimeOrderedID, approve: Bool, comment: String, by principal: Principal, requestID: String, now: Date = Date()) async throws -> ToolRun {
+    public func decide(runID: TimeOrderedID, approve: Bool, comment: String, by principal: Principal, requestID: String, now: Date? = nil) async throws -> ToolRun {
+        let now = now ?? clock.now()
         guard let organizationID = principal.organizationID else { throw ToolError.notFound("run") }
         guard comment.count <= 2000 else { throw ToolError.invalidInput(InputError(problems: [InputProblem(field: "comment", message: "must be at most 2000 characters")])) }
         guard principal.has(.approvalsDecide) else { throw ToolError.forbidden("deciding approvals needs the approvals:decide permission") }
-        let decided = try await environment.write { [self] txn -> (ToolRun, Bool) in
+        enum Outcome { case decided(ToolRun, execute: Bool), refused(String) }
+        let outcome = try await environment.write { [self] txn -> Outcome in
             guard var run = try txn.get(runs, (organizationID, runID)) else { throw ToolError.notFound("run") }
             guard run.status == .pendingApproval, let rule = run.approvalRule else { throw ToolError.forbidden("this run is not waiting for approval (it is \(run.status.rawValue))") }
             if let expiry = run.approvalExpiresAt, expiry <= now { throw ToolError.forbidden("this approval request expired") }
@@ -220,6 +232,14 @@ public final class ToolRuns: Sendable {
                 throw ToolError.forbidden("only \(rule.approvers.joined(separator: ", ")) may decide \(run.risk.rawValue)-risk runs")
             }
             guard !run.decisions.contains(where: { $0.userID == principal.user.id }) else { throw ToolError.forbidden("you already decided on this run") }
+            if approve, run.risk >= .high,
+               let reason = try dependence(of: principal.user.id, on: run.requesterID, in: organizationID, since: run.createdAt.addingTimeInterval(-independenceWindow.timeInterval), txn: txn) {
+                // Recorded (and committed) before the refusal is thrown.
+                try audit.append(AuditEntry(time: now, requestID: requestID, organizationID: organizationID, principal: principal.id,
+                                            principalName: principal.user.username, kind: "approval.refused", tool: run.tool, runID: run.id.uuid,
+                                            approver: principal.user.username, outcome: "refused", detail: reason), in: txn)
+                return .refused(reason)
+            }
             run.decisions.append(ApprovalDecision(userID: principal.user.id, username: principal.user.username, approve: approve, comment: comment, time: now))
             let approvers = Set(run.decisions.filter(\.approve).map(\.username))
             let complete = rule.mode == .anyOne || Set(rule.approvers).isSubset(of: approvers)
@@ -237,7 +257,12 @@ public final class ToolRuns: Sendable {
             if run.status == .rejected {
                 try audit.append(Self.finishedEntry(run, approver: principal.user.username, detail: comment), in: txn)
             }
-            return (run, approve && complete)
+            return .decided(run, execute: approve && complete)
+        }
+        let decided: (ToolRun, Bool)
+        switch outcome {
+        case let .refused(reason): throw ToolError.forbidden(reason)
+        case let .decided(run, execute): decided = (run, execute)
         }
         let (run, approved) = decided
         notifications.publish(PortalNotification(kind: "approval.decided", organizationID: organizationID, runID: run.id.description, tool: run.tool,
@@ -247,6 +272,21 @@ public final class ToolRuns: Sendable {
             Task { await self.executeApproved(run, approver: approver) }
         }
         return run
+    }
+
+    /// Why `approverID` is not independent of `requesterID` for the two-person rule, or `nil`:
+    /// the requester created the approver's account, or granted their role in the
+    /// organization, at or after `since`.
+    @available(*, noasync)
+    func dependence(of approverID: UUID, on requesterID: UUID, in organizationID: UUID, since: Date, txn: borrowing WriteTransaction) throws -> String? {
+        if let approver = try txn.get(accounts.users.table, approverID), approver.createdBy == requesterID, approver.createdAt >= since {
+            return "the two-person rule: the requester created your account (\(approver.createdAt.formatted(.iso8601))), so you cannot approve their high-risk runs"
+        }
+        if let membership = try organizations.membership(of: approverID, in: organizationID, txn: txn),
+           membership.grantedBy == requesterID, let grantedAt = membership.grantedAt, grantedAt >= since {
+            return "the two-person rule: the requester gave you your role here (\(grantedAt.formatted(.iso8601))), so you cannot approve their high-risk runs"
+        }
+        return nil
     }
 
     /// Runs an approved run, if its requester still may and the tool is still enabled.
@@ -272,7 +312,8 @@ public final class ToolRuns: Sendable {
 
     /// Marks pending runs past their deadline `expired`. Returns how many.
     @discardableResult
-    public func expireOverdue(now: Date = Date()) async throws -> Int {
+    public func expireOverdue(now: Date? = nil) async throws -> Int {
+        let now = now ?? clock.now()
         let overdue = try environment.read { txn in
             var keys: [(UUID, TimeOrderedID)] = []
             try txn.forEach(pending) { (key, expiry) throws(KVError) in
