@@ -114,7 +114,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/Support", swiftSettings: sharedSwiftSettings),
         .testTarget(name: "KVTests", dependencies: ["KV"], swiftSettings: sharedSwiftSettings),
         .testTarget(name: "VectorTests", dependencies: ["Vector"], swiftSettings: vectorSwiftSettings),
-        .testTarget(name: "PortalTests", dependencies: ["Portal", "KV", "Vector"], swiftSettings: sharedSwiftSettings),
+        .testTarget(name: "PortalTests", dependencies: ["Portal", "KV", "Vector", "TestSupport"], swiftSettings: sharedSwiftSettings),
         .testTarget(
             name: "WebTests",
             dependencies: [

@@ -2,9 +2,12 @@
 """Writes Sources/Portal/Tools/Packs/oci.json, the `oci` tool pack: tools over the OCI
 command-line client, one per line of TOOLS below. Run again after editing TOOLS.
 
-Every tool acts in the caller's organization's compartment ({{org.cloudScope}}) unless it
-takes a resource OCID. Risk follows what the command does: list/get are `read`,
-start/stop/resize `medium` or `high`, delete/terminate `destructive`.
+Every tool acts as the caller's organization's own OCI identity (OCI_CLI_PROFILE set to
+{{org.cloudProfile}}, a profile whose IAM policy reaches only that organization's
+compartments, so a resource OCID of another organization is refused by OCI itself), and in
+its compartment ({{org.cloudScope}}) unless it takes a resource OCID. Risk follows what the
+command does: list/get are `read`, start/stop/resize `medium` or `high`, delete/terminate
+`destructive`.
 """
 import json
 import pathlib
@@ -174,14 +177,14 @@ def build(spec):
         "name": "oci." + name, "title": title, "category": category, "risk": risk,
         "description": description or f"{title} {'in the organization' + chr(39) + 's compartment' if compartment else 'by OCID'} (oci {words}).",
         "inputSchema": {"type": "object", "properties": properties, "required": required, "additionalProperties": False},
-        "executor": {"type": "command", "executable": "oci", "arguments": arguments},
+        "executor": {"type": "command", "executable": "oci", "arguments": arguments, "environment": {"OCI_CLI_PROFILE": "{{org.cloudProfile}}"}},
         "limits": {"timeoutSeconds": 120, "maxOutputBytes": 4 * 1024 * 1024},
     }
 
 
 pack = {
     "name": "oci", "title": "Oracle Cloud Infrastructure", "version": "1.0.0",
-    "description": "Compute, storage, networking, databases, identity, monitoring and cost through the OCI CLI, in each organization's compartment.",
+    "description": "Compute, storage, networking, databases, identity, monitoring and cost through the OCI CLI, as each organization's own OCI identity, in its compartment.",
     "tools": [build(spec) for spec in TOOLS],
 }
 OUT.write_text(json.dumps(pack, indent=1) + "\n")

@@ -16,6 +16,7 @@ public final class PortalCore: Sendable {
     public let singleSignOn: SingleSignOn
     public let vectors: VectorCollections
     public let tools: ToolCatalog
+    public let toolSecrets: OrganizationSecrets
     public let runs: ToolRuns
     public let embeddings: SearchEmbeddings
     public let reindexer: SearchReindexer
@@ -57,10 +58,12 @@ public final class PortalCore: Sendable {
         self.rateLimiter = try RateLimiter(environment: environment, limits: rateLimits, clock: clock)
         self.singleSignOn = try SingleSignOn(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, secrets: secrets, events: securityEvents)
         self.vectors = try VectorCollections(environment: environment)
-        self.tools = try ToolCatalog(environment: environment, events: securityEvents)
+        let toolOptions = toolOptions ?? ToolRuntimeOptions(workRoot: environment.path + "/tool-runs")
+        self.tools = try ToolCatalog(environment: environment, events: securityEvents, allowedExecutables: toolOptions.allowedExecutables)
+        self.toolSecrets = OrganizationSecrets(environment: environment, secrets: secrets, events: securityEvents)
         let http = OutboundHTTP()
-        let executor = ToolExecutor(options: toolOptions ?? ToolRuntimeOptions(workRoot: environment.path + "/tool-runs"), secrets: secrets, http: http,
-                                    builtins: BuiltinTools(http: http))
+        let executor = ToolExecutor(options: toolOptions, secrets: secrets, http: http,
+                                    builtins: BuiltinTools(http: http, deniedNetworks: toolOptions.deniedNetworks))
         self.runs = try ToolRuns(environment: environment, catalog: tools, organizations: organizations, accounts: accounts, audit: audit,
                                  executor: executor, notifications: notifications, clock: clock,
                                  independenceWindow: approvalIndependence)

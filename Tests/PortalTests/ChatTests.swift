@@ -119,7 +119,9 @@ import Vector
         {"name":"itsm","title":"ITSM","version":"1","description":"","tools":[{"name":"itsm.open-incident","title":"Open an incident ticket",
          "description":"Opens an incident ticket for an outage","category":"ITSM","risk":"low","inputSchema":{"type":"object"},"executor":{"type":"builtin","name":"host.kernel"}}]}
         """#.utf8))
-        try await world.core.tools.install(pack, by: Principal(user: root, organizationID: world.organization.id, role: nil, sessionKey: nil, csrfToken: nil))
+        let rootPrincipal = Principal(user: root, organizationID: world.organization.id, role: nil, sessionKey: nil, csrfToken: nil)
+        try await world.core.tools.install(pack, by: rootPrincipal)
+        try await world.core.tools.setAvailability(pack: "itsm", to: [world.organization.id], by: rootPrincipal)
         try await world.core.tools.setEnabled(true, pack: "itsm", by: world.admin)
         #expect(try await search.suggest("open an incident ticket", in: world.organization.id).first?.tool.name == "itsm.open-incident")
     }

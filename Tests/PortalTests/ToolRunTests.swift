@@ -17,12 +17,13 @@ import Testing
         let admin: Principal
         let secondAdmin: Principal
 
-        init(toolPath: [String]? = nil, allowed: Set<String>? = nil, directory: String? = nil) async throws {
+        init(toolPath: [String]? = nil, allowed: Set<String>? = nil, deniedNetworks: [String]? = nil, directory: String? = nil) async throws {
             let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("portal-runs-\(UUID().uuidString)").path
             self.directory = directory
             var options = ToolRuntimeOptions(workRoot: directory + "/tool-runs")
             if let toolPath { options.searchPath = toolPath }
             if let allowed { options.allowedExecutables = allowed }
+            if let deniedNetworks { options.deniedNetworks = deniedNetworks.compactMap(NetworkRange.init) }
             core = try await PortalCore(environment: try KV.Environment(directory: directory), passwordHasher: PasswordHasher(iterations: 1_000), toolOptions: options)
             try await core.resumeAfterStart()
             _ = try await core.bootstrap(adminUsername: "root", adminPassword: "root-password-1")
@@ -31,7 +32,8 @@ import Testing
             if let existing = try core.organizations.organization(slug: "acme") {
                 organization = existing
             } else {
-                organization = try await core.organizations.create(slug: "acme", displayName: "Acme", cloudScope: "ocid1.compartment.oc1..acme", by: rootPrincipal)
+                organization = try await core.organizations.create(slug: "acme", displayName: "Acme", cloudScope: "ocid1.compartment.oc1..acme",
+                                                                   cloudProfile: "acme-profile", by: rootPrincipal)
             }
             let organization = self.organization, core = self.core
             func member(_ name: String, _ role: Role) async throws -> Principal {
@@ -46,7 +48,11 @@ import Testing
             viewer = try await member("vic", .viewer)
             admin = try await member("ada", .admin)
             secondAdmin = try await member("ben", .admin)
-            for pack in ["host", "oci"] { try await core.tools.setEnabled(true, pack: pack, by: admin) }
+            // The system administrator makes the packs available; the organization's admin enables them.
+            for pack in ["host", "oci"] {
+                try await core.tools.setAvailability(pack: pack, to: try core.tools.availability(of: pack).union([organization.id]), by: rootPrincipal)
+                try await core.tools.setEnabled(true, pack: pack, by: admin)
+            }
         }
 
         func request(_ tool: String, _ input: String, as principal: Principal? = nil, via entryPoint: EntryPoint = .api) async throws -> ToolRun {
@@ -215,6 +221,7 @@ import Testing
         try #"""
         #!/bin/sh
         printf '%s\0' "$@" > "$HOME/../last-argv"
+        printf '%s' "$OCI_CLI_PROFILE" > "$HOME/../last-profile"
         case "$1 $2 $3" in
           "compute instance list") echo '{"data":[{"id":"ocid1.instance.oc1.phx.aaa","display-name":"web-1","lifecycle-state":"RUNNING"}]}' ;;
           "os ns get") echo '{"data":"acmetenancy"}' ;;
@@ -230,6 +237,8 @@ import Testing
 
         let list = try await world.request("oci.compute.instance.list", #"{"lifecycleState":"RUNNING"}"#)
         #expect(list.status == .succeeded, "\(list.output?.error ?? "")")
+        // As the organization's own OCI identity.
+        #expect(try String(contentsOfFile: world.directory + "/tool-runs/last-profile", encoding: .utf8) == "acme-profile")
         #expect(try lastArgv() == ["compute", "instance", "list", "--compartment-id", "ocid1.compartment.oc1..acme", "--lifecycle-state", "RUNNING", "--all", "--output", "json"])
         #expect(list.output?.json?["data"]?.array?.first?["display-name"] == .string("web-1"))
 

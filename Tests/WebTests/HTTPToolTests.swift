@@ -24,6 +24,10 @@ import Testing
             return Response(status: .created, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(echo))))
         }
+        router.get("/items/**") { request, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(["path": request.uri.path]))))
+        }
         router.get("/moved") { _, _ in Response(status: .found, headers: [.location: "https://elsewhere.example/"]) }
         router.get("/slow") { _, _ -> Response in
             try await Task.sleep(for: .seconds(3))  // the slow API being simulated
@@ -42,6 +46,9 @@ import Testing
            "executor":{"type":"http","request":{"method":"POST","url":"\#(base)/tickets/{{input.queue}}",
              "headers":{"Authorization":"Bearer {{secret.acme.token}}"},
              "body":{"summary":"{{input.summary}}","scope":"{{org.cloudScope}}","tags":["portal"]}}}},
+          {"name":"acme.item","title":"Item","description":"","category":"ITSM","risk":"read",
+           "inputSchema":{"type":"object","required":["id"],"properties":{"id":{"type":"string"}}},
+           "executor":{"type":"http","request":{"url":"\#(base)/items/{{input.id}}/{{org.settings.region}}/{{org.cloudScope}}"}}},
           {"name":"acme.moved","title":"Moved","description":"","category":"ITSM","risk":"read","inputSchema":{"type":"object"},
            "executor":{"type":"http","request":{"url":"\#(base)/moved"}}},
           {"name":"acme.slow","title":"Slow","description":"","category":"ITSM","risk":"read","inputSchema":{"type":"object"},
@@ -60,12 +67,13 @@ import Testing
             let core = try await PortalCore(environment: try KV.Environment(directory: directory), passwordHasher: PasswordHasher(iterations: 1_000))
             _ = try await core.bootstrap(adminUsername: "root", adminPassword: "root-password-1")
             let root = try #require(try core.accounts.user(named: "root"))
-            let organization = try await core.organizations.create(slug: "acme-corp", displayName: "Acme", cloudScope: "ocid1.compartment.oc1..acme")
+            let organization = try await core.organizations.create(slug: "acme-corp", displayName: "Acme", cloudScope: "ocid1.compartment.oc1..acme",
+                                                                   settings: ["region": "eu/../admin?x"])
             let principal = Principal(user: root, organizationID: organization.id, role: .admin, sessionKey: nil, csrfToken: nil)
             try await core.tools.install(try Self.pack(port: port), by: principal)
             try await core.tools.setEnabled(true, pack: "acme", by: principal)
             let token = "s3cret-api-token-value"
-            try await core.secrets.put("acme.token", token)
+            try await core.toolSecrets.set("acme.token", to: token, in: organization.id, by: principal)
 
             func run(_ tool: String, _ input: JSONAny = .object([:])) async throws -> ToolRun {
                 try await core.runs.request(.init(principal: principal, tool: tool, input: input, entryPoint: .api, requestID: "r"))
@@ -85,6 +93,14 @@ import Testing
             let audit = try core.audit.page(limit: 100) { _ in true }
             #expect(!audit.contains { String(decoding: try! JSONEncoder().encode($0), as: UTF8.self).contains(token) })
 
+            // Every value in a URL stays in its segment: input, organization settings and scope,
+            // and "." and ".." too (which a client or server would resolve as directories).
+            for (id, segment) in [("..", "%2E%2E"), (".", "%2E"), ("a b/c", "a%20b%2Fc")] {
+                let item = try await run("acme.item", .object(["id": .string(id)]))
+                #expect(item.status == .succeeded, "\(id): \(item.output?.error ?? "")")
+                #expect(item.output?.json?["path"] == .string("/items/\(segment)/eu%2F..%2Fadmin%3Fx/ocid1.compartment.oc1..acme"), "\(id): \(item.output?.text ?? "")")
+            }
+
             let moved = try await run("acme.moved")
             #expect(moved.status == .failed && moved.output?.error.contains("redirect") == true)
             let slow = try await run("acme.slow")
@@ -93,9 +109,9 @@ import Testing
             #expect(big.status == .failed && big.output?.error.contains("more than 100000 bytes") == true, "\(big.output?.error ?? "")")
 
             // Without the secret the tool fails clearly and sends nothing.
-            try await core.secrets.delete("acme.token")
+            try await core.toolSecrets.delete("acme.token", in: organization.id, by: principal)
             let unsent = try await run("acme.open-ticket", .object(["queue": .string("ops"), "summary": .string("x")]))
-            #expect(unsent.status == .failed && unsent.output?.error.contains("secret 'acme.token' is not set") == true)
+            #expect(unsent.status == .failed && unsent.output?.error.contains("secret 'acme.token' is not set for the organization 'acme-corp'") == true)
         }
     }
 }

@@ -94,6 +94,8 @@ struct ConfigurationKey: Sendable {
         .init("tools.search_path", .string, default: ToolRuntimeOptions.defaultSearchPath.joined(separator: ":"), help: "Where command tools' executables are looked up (colon-separated)."),
         .init("tools.allowed_executables", .string, default: ToolRuntimeOptions.defaultAllowedExecutables.joined(separator: ","),
               help: "The executables command tools may run (comma-separated names)."),
+        .init("tools.denied_networks", .networks, default: ToolRuntimeOptions.defaultDeniedNetworks.joined(separator: ","),
+              help: "Addresses the TCP and HTTP check tools never connect to (comma-separated; default: link-local and cloud metadata)."),
         .init("approvals.independence_hours", .integer(0...8760), default: "24",
               help: "Accounts or roles a requester created or granted less than this before a request cannot approve its high and destructive runs."),
         .init("audit.retention_days", .integer(1...36_500), default: "365", help: "Audit entries older than this are pruned (the chain stays verifiable)."),

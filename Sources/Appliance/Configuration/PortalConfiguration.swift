@@ -56,7 +56,7 @@ struct PortalConfiguration {
         ToolRuntimeOptions(
             searchPath: string("tools.search_path")!.split(separator: ":").map(String.init).filter { !$0.isEmpty },
             allowedExecutables: Set(string("tools.allowed_executables")!.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }.filter { !$0.isEmpty }),
-            workRoot: dataDirectory + "/tool-runs")
+            workRoot: dataDirectory + "/tool-runs", deniedNetworks: networks("tools.denied_networks"))
     }
 
     var rateLimits: [RateClass: RateLimit] {

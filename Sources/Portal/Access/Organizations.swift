@@ -1,8 +1,8 @@
 public import FoundationEssentials
 import KV
 
-/// A tenant of the portal. Its `cloudScope` (an OCI compartment OCID, say) and `settings` are
-/// what tool templates may read about the caller's organization.
+/// A tenant of the portal. Its `cloudScope` (an OCI compartment OCID, say), `cloudProfile`
+/// and `settings` are what tool templates may read about the caller's organization.
 public struct Organization: Codable, Sendable, Equatable {
     public var schemaVersion = 1
     public let id: UUID
@@ -12,6 +12,11 @@ public struct Organization: Codable, Sendable, Equatable {
     public var cloudScope: String
     public var settings: [String: String]
     public let createdAt: Date
+    /// The cloud identity the organization's cloud tools act as — a profile of the OCI CLI's
+    /// configuration whose IAM policy reaches only this organization's compartments. Unique:
+    /// two organizations never share one. `nil` until a system administrator sets it; cloud
+    /// tools refuse to run without it.
+    public var cloudProfile: String? = nil
 }
 
 /// A user's role in one organization.
@@ -58,12 +63,15 @@ public final class Organizations: Sendable {
     /// Creates an organization; throws `AccessError.invalid` for a bad slug and
     /// `AccessError.conflict` when the slug is taken. `by` names who did it, for the security
     /// event, which is written in the same transaction.
-    public func create(slug: String, displayName: String, cloudScope: String = "", settings: [String: String] = [:], by actor: Principal? = nil) async throws -> Organization {
+    public func create(slug: String, displayName: String, cloudScope: String = "", cloudProfile: String? = nil, settings: [String: String] = [:],
+                       by actor: Principal? = nil) async throws -> Organization {
         guard Self.isValidSlug(slug) else { throw AccessError.invalid("slug must be 1–64 lowercase letters, digits or '-'") }
-        let organization = Organization(id: UUID(), slug: slug, displayName: displayName, cloudScope: cloudScope, settings: settings, createdAt: Date())
+        let organization = Organization(id: UUID(), slug: slug, displayName: displayName, cloudScope: cloudScope, settings: settings, createdAt: clock.now(),
+                                        cloudProfile: try Self.checkedProfile(cloudProfile))
         let event = SecurityEvent(kind: .organizationCreated, userID: actor?.user.id, username: actor?.user.username, organizationID: organization.id, detail: slug)
         do {
-            try await environment.write { [organizations, events] txn in
+            try await environment.write { [self] txn in
+                try checkProfileIsFree(organization, txn: txn)
                 try txn.put(organizations, organization.id, organization)
                 try events.record(event, in: txn)
             }
@@ -71,6 +79,63 @@ public final class Organizations: Sendable {
             throw AccessError.conflict("an organization with slug '\(slug)' exists")
         }
         return organization
+    }
+
+    /// What a system administrator may change about an organization; `nil` keeps a value.
+    public struct Changes: Sendable, Decodable {
+        public var displayName: String?
+        public var cloudScope: String?
+        /// `""` removes the profile.
+        public var cloudProfile: String?
+        public var settings: [String: String]?
+
+        public init(displayName: String? = nil, cloudScope: String? = nil, cloudProfile: String? = nil, settings: [String: String]? = nil) {
+            self.displayName = displayName
+            self.cloudScope = cloudScope
+            self.cloudProfile = cloudProfile
+            self.settings = settings
+        }
+    }
+
+    /// Changes an organization. Only system administrators: what an organization's cloud tools
+    /// reach is decided outside it. A cloud profile another organization uses is a conflict.
+    public func update(_ id: UUID, _ changes: Changes, by actor: Principal) async throws -> Organization {
+        guard actor.user.isAdministrator else { throw AccessError.forbidden("only system administrators change an organization's settings") }
+        let profile = try changes.cloudProfile.map { $0.isEmpty ? nil : try Self.checkedProfile($0) }
+        if let name = changes.displayName, !(1...128).contains(name.count) { throw AccessError.invalid("displayName is 1–128 characters") }
+        return try await environment.write { [self] txn in
+            guard var organization = try txn.get(organizations.table, id) else { throw AccessError.notFound("organization") }
+            if let name = changes.displayName { organization.displayName = name }
+            if let scope = changes.cloudScope { organization.cloudScope = scope }
+            if let profile { organization.cloudProfile = profile }
+            if let settings = changes.settings { organization.settings = settings }
+            try checkProfileIsFree(organization, txn: txn)
+            try txn.put(organizations, id, organization)
+            try events.record(SecurityEvent(kind: .organizationUpdated, userID: actor.user.id, username: actor.user.username, organizationID: id,
+                                            detail: "scope \(organization.cloudScope.isEmpty ? "none" : organization.cloudScope), profile \(organization.cloudProfile ?? "none")",
+                                            time: clock.now()), in: txn)
+            return organization
+        }
+    }
+
+    /// A cloud profile name as the OCI CLI's configuration writes section names.
+    static func checkedProfile(_ profile: String?) throws -> String? {
+        guard let profile else { return nil }
+        guard (1...64).contains(profile.count), profile.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+            throw AccessError.invalid("cloudProfile is 1–64 letters, digits, '.', '_' or '-'")
+        }
+        return profile
+    }
+
+    /// Two organizations never share a cloud identity.
+    private func checkProfileIsFree(_ organization: Organization, txn: borrowing WriteTransaction) throws {
+        guard let profile = organization.cloudProfile else { return }
+        var taken: String?
+        try txn.forEach(organizations.table) { (id, other) throws(KVError) in
+            if id != organization.id && other.cloudProfile == profile { taken = other.slug }
+            return taken == nil
+        }
+        if let taken { throw AccessError.conflict("the cloud profile '\(profile)' belongs to the organization '\(taken)'") }
     }
 
     public func organization(_ id: UUID) throws -> Organization? {

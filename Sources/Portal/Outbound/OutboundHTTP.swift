@@ -16,10 +16,10 @@ public struct OutboundHTTP: Sendable {
 
     /// One client for the process: `HTTPClient` must be shut down before it is released, and
     /// a process-wide constant never is.
-    private static let client = HTTPClient(
-        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
-    )
+    private static let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    private static var configuration: HTTPClient.Configuration {
+        HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)))
+    }
 
     public struct Response: Sendable {
         public let status: Int
@@ -40,13 +40,30 @@ public struct OutboundHTTP: Sendable {
         return try await send(url: url, method: "POST", headers: headers + [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")], body: Array(body.utf8))
     }
 
-    /// Any request; `method` is an HTTP method name (`GET`, `POST`, …).
-    func send(url: String, method: String, headers: [(String, String)], body: [UInt8]?) async throws(OutboundError) -> Response {
-        do {
-            return try await collected(try await Self.client.execute(Self.request(url, method, headers, body), timeout: .seconds(timeout.components.seconds)))
-        } catch {
-            throw outboundError(error, url: url)
+    /// Any request; `method` is an HTTP method name (`GET`, `POST`, …). With `pinned`, the
+    /// connection goes to that address for that host name (already resolved and checked by
+    /// the caller), so the name cannot resolve elsewhere between the check and the connect;
+    /// TLS still verifies the certificate for the host name.
+    func send(url: String, method: String, headers: [(String, String)], body: [UInt8]?,
+              pinned: (host: String, address: String)? = nil) async throws(OutboundError) -> Response {
+        let client: HTTPClient
+        if let pinned {
+            var configuration = Self.configuration
+            configuration.dnsOverride = [pinned.host: pinned.address]
+            client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        } else {
+            client = Self.client
         }
+        let result: Result<Response, OutboundError>
+        do {
+            result = .success(try await collected(try await client.execute(Self.request(url, method, headers, body), timeout: .seconds(timeout.components.seconds))))
+        } catch {
+            result = .failure(outboundError(error, url: url))
+        }
+        // A client made for one request must be shut down; a failure to do so leaks nothing the
+        // caller can act on.
+        if pinned != nil { try? await client.shutdown() }
+        return try result.get()
     }
 
     private static func request(_ url: String, _ method: String, _ headers: [(String, String)], _ body: [UInt8]?) -> HTTPClientRequest {
@@ -136,6 +153,12 @@ public struct OutboundHTTP: Sendable {
     /// The URL without its query, which may carry codes or keys.
     static func redacted(_ url: String) -> String {
         String(url.prefix { $0 != "?" && $0 != "#" })
+    }
+
+    /// `value` as one URL path segment: percent-encoded like a form value, and `.` or `..`
+    /// (which clients and servers resolve as "this" or "the parent" directory) encoded as well.
+    public static func pathSegmentEncode(_ value: String) -> String {
+        value == "." || value == ".." ? String(repeating: "%2E", count: value.count) : formEncode(value)
     }
 
     /// `application/x-www-form-urlencoded` escaping: unreserved characters stay, the rest are %XX.

@@ -5,9 +5,16 @@ import Glibc
 
 /// Tools implemented in the portal, by the name a pack's `builtin` executor gives. Each
 /// returns JSON. Host diagnostics read the kernel's own interfaces (`/proc`, `statvfs`,
-/// `getaddrinfo`, `connect`) rather than parsing other programs' text.
+/// `getaddrinfo`, `connect`) rather than parsing other programs' text. The TCP and HTTP checks
+/// refuse addresses in `tools.denied_networks` before connecting (`AddressGuard`).
 struct BuiltinTools: Sendable {
     let http: OutboundHTTP
+    let addresses: AddressGuard
+
+    init(http: OutboundHTTP, deniedNetworks: [NetworkRange]) {
+        self.http = http
+        addresses = AddressGuard(denied: deniedNetworks)
+    }
 
     static let names: Set<String> = [
         "host.disk-usage", "host.memory", "host.load", "host.kernel", "host.dns-lookup", "host.tcp-check", "host.http-check", "host.signal-process",
@@ -23,8 +30,11 @@ struct BuiltinTools: Sendable {
         case "host.dns-lookup": result = try await onOwnThread("portal.builtin-tool") { try Self.lookup(input["name"]?.string ?? "") }
         case "host.tcp-check":
             let timeout = min(input["timeoutSeconds"]?.integer ?? 5, limits.timeoutSeconds)
-            result = try await onOwnThread("portal.builtin-tool") { try Self.tcpCheck(host: input["host"]?.string ?? "", port: input["port"]?.integer ?? 0, timeoutSeconds: timeout) }
-        case "host.http-check": result = await httpCheck(url: input["url"]?.string ?? "", limits: limits)
+            let addresses = addresses
+            result = try await onOwnThread("portal.builtin-tool") {
+                try Self.tcpCheck(host: input["host"]?.string ?? "", port: input["port"]?.integer ?? 0, timeoutSeconds: timeout, addresses: addresses)
+            }
+        case "host.http-check": result = try await httpCheck(url: input["url"]?.string ?? "", limits: limits)
         case "host.signal-process": result = try Self.signal(pid: input["pid"]?.integer ?? 0, name: input["signal"]?.string ?? "TERM")
         default: throw ToolError.invalidTool("no builtin tool '\(name)'")
         }
@@ -127,8 +137,9 @@ struct BuiltinTools: Sendable {
                         "milliseconds": .number(started.elapsedMilliseconds)])
     }
 
-    /// Opens a TCP connection to `host:port` within the timeout and closes it.
-    static func tcpCheck(host: String, port: Int, timeoutSeconds: Int) throws -> JSONAny {
+    /// Opens a TCP connection to `host:port` within the timeout and closes it; refuses a
+    /// denied address before connecting.
+    static func tcpCheck(host: String, port: Int, timeoutSeconds: Int, addresses: AddressGuard) throws -> JSONAny {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -139,6 +150,8 @@ struct BuiltinTools: Sendable {
         }
         defer { freeaddrinfo(list) }
         let entry = list.pointee
+        guard let target = numericHost(entry.ai_addr, entry.ai_addrlen) else { throw ToolError.executionFailed("\(host) resolved to no usable address") }
+        try addresses.check(target, for: host)
         let socket = Glibc.socket(entry.ai_family, entry.ai_socktype | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), entry.ai_protocol)
         guard socket >= 0 else { throw ToolError.executionFailed("socket: \(String(cString: strerror(errno)))") }
         defer { close(socket) }
@@ -160,21 +173,31 @@ struct BuiltinTools: Sendable {
             }
         }
         var result: [String: JSONAny] = ["host": .string(host), "port": .number(Double(port)), "reachable": .bool(error == nil),
-                                         "milliseconds": .number(started.elapsedMilliseconds)]
-        if let address = numericHost(entry.ai_addr, entry.ai_addrlen) { result["address"] = .string(address) }
+                                         "milliseconds": .number(started.elapsedMilliseconds), "address": .string(target)]
         if let error { result["error"] = .string(error) }
         return .object(result)
     }
 
-    /// Status and time of a GET (redirects are reported, not followed).
-    func httpCheck(url: String, limits: Tool.Limits) async -> JSONAny {
+    /// Status and time of a GET (redirects are reported, not followed). The host is resolved
+    /// and checked first, and the request goes to the address that was checked.
+    func httpCheck(url: String, limits: Tool.Limits) async throws -> JSONAny {
         var client = http
         client.timeout = .seconds(min(limits.timeoutSeconds, 30))
         client.maximumBodyBytes = 1 << 20
         let started = ContinuousClock.now
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
+              let rawHost = parsed.host, !rawHost.isEmpty
+        else { return .object(["url": .string(url), "ok": .bool(false), "error": .string("not an http or https URL with a host")]) }
+        let host = rawHost.hasPrefix("[") ? String(rawHost.dropFirst().dropLast()) : rawHost
+        let addresses = addresses
+        let resolved = try await onOwnThread("portal.builtin-tool") { try addresses.resolve(host) }
+        guard let address = resolved.address else {
+            return .object(["url": .string(url), "ok": .bool(false), "error": .string("\(host) does not resolve: \(resolved.error ?? "")"),
+                            "milliseconds": .number(started.elapsedMilliseconds)])
+        }
         do {
-            let response = try await client.send(url: url, method: "GET", headers: [("User-Agent", "portal-http-check")], body: nil)
-            return .object(["url": .string(url), "status": .number(Double(response.status)), "ok": .bool((200..<400).contains(response.status)),
+            let response = try await client.send(url: url, method: "GET", headers: [("User-Agent", "portal-http-check")], body: nil, pinned: (rawHost, address))
+            return .object(["url": .string(url), "address": .string(address), "status": .number(Double(response.status)), "ok": .bool((200..<400).contains(response.status)),
                             "milliseconds": .number(started.elapsedMilliseconds), "bytes": .number(Double(response.body.count)),
                             "contentType": response.contentType.map { .string($0) } ?? .null])
         } catch {

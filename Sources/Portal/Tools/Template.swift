@@ -1,7 +1,7 @@
 /// Text with `{{…}}` placeholders, rendered into one string (one argv element, one header,
 /// one URL). Placeholders read only the validated input (`input.NAME`), the caller's
-/// organization (`org.slug`, `org.cloudScope`, `org.settings.KEY`) and, in HTTP headers,
-/// sealed secrets (`secret.NAME`). Guarantees: nothing else is reachable, and a rendered
+/// organization (`org.slug`, `org.cloudScope`, `org.cloudProfile`, `org.settings.KEY`) and,
+/// in HTTP headers, the organization's sealed secrets (`secret.NAME`). Guarantees: nothing else is reachable, and a rendered
 /// value is never re-parsed (no shell, no splitting, no second expansion).
 public struct Template: Sendable, Equatable {
     public let text: String
@@ -10,6 +10,8 @@ public struct Template: Sendable, Equatable {
         case input(String)
         case organizationSlug
         case cloudScope
+        /// The organization's own cloud identity (an OCI CLI profile), set by a system administrator.
+        case cloudProfile
         case organizationSetting(String)
         case secret(String)
     }
@@ -42,6 +44,7 @@ public struct Template: Sendable, Equatable {
         case ("input", 2) where !parts[1].isEmpty: return .input(parts[1])
         case ("org", 2) where parts[1] == "slug": return .organizationSlug
         case ("org", 2) where parts[1] == "cloudScope": return .cloudScope
+        case ("org", 2) where parts[1] == "cloudProfile": return .cloudProfile
         case ("org", 3) where parts[1] == "settings" && !parts[2].isEmpty: return .organizationSetting(parts[2])
         case ("secret", _) where parts.count >= 2 && !parts[1].isEmpty: return .secret(parts[1...].joined(separator: "."))
         default: return nil

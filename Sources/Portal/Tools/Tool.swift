@@ -42,8 +42,10 @@ public struct Tool: Codable, Sendable, Equatable {
 
     public func schema() throws(SchemaError) -> JSONSchema { try JSONSchema(inputSchema) }
 
-    /// Checks everything that can be checked before the tool runs; throws `PackError`.
-    func validate(pack: String) throws {
+    /// Checks everything that can be checked before the tool runs; throws `PackError`. A
+    /// command tool must name one of `allowedExecutables` (`nil`: not checked, for the packs
+    /// compiled into the binary, which are checked again when they run).
+    func validate(pack: String, allowedExecutables: Set<String>?) throws {
         func fail(_ message: String) -> PackError { PackError("\(pack): tool '\(name)': \(message)") }
         guard name.hasPrefix(pack + "."), (3...128).contains(name.count),
               name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "." || $0 == "-") })
@@ -76,8 +78,23 @@ public struct Tool: Codable, Sendable, Equatable {
         if case let .builtin(builtin) = executor, !BuiltinTools.names.contains(builtin) {
             throw fail("there is no builtin tool '\(builtin)'")
         }
-        if case let .command(executable, _) = executor {
+        if case let .command(executable, _, environment) = executor {
             guard !executable.isEmpty, !executable.contains("/") else { throw fail("the executable is a name looked up on the tools path, not a path") }
+            if let allowedExecutables, !allowedExecutables.contains(executable) {
+                throw fail("'\(executable)' is not an allowed executable (tools.allowed_executables: \(allowedExecutables.sorted().joined(separator: ", ")))")
+            }
+            for (name, template) in environment {
+                guard let first = name.first, first == "_" || first.isUppercase, name.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }),
+                      !ToolRuntimeOptions.reservedEnvironment.contains(name)
+                else { throw fail("environment variable '\(name)' must be an upper-case name other than \(ToolRuntimeOptions.reservedEnvironment.sorted().joined(separator: ", "))") }
+                // The organization decides these, never the person running the tool.
+                for reference in template.references {
+                    switch reference {
+                    case .input, .secret: throw fail("environment variable '\(name)' may only read the organization ('\(template.text)')")
+                    default: continue
+                    }
+                }
+            }
         }
         if case let .http(request) = executor {
             guard ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(request.method) else { throw fail("unsupported HTTP method \(request.method)") }
@@ -91,31 +108,58 @@ public struct Tool: Codable, Sendable, Equatable {
     }
 }
 
+extension Tool {
+    /// For a command tool: the inputs on its command line whose value starts with `-`, which
+    /// the program could read as an option, unless the schema allows it for that field
+    /// (`"x-allow-leading-dash": true`). `nil` when there are none.
+    func optionLikeInputs(_ input: JSONAny) -> InputError? {
+        guard case let .command(_, arguments, _) = executor else { return nil }
+        let properties = inputSchema["properties"]?.object ?? [:]
+        let named = Set(arguments.flatMap(\.templates).flatMap(\.references).compactMap { reference -> String? in
+            if case let .input(name) = reference { name } else { nil }
+        })
+        let problems = named.sorted().compactMap { name -> InputProblem? in
+            let optionLike = switch input[name] {
+            case let .string(text)?: text.hasPrefix("-")
+            case let .number(number)?: number < 0
+            default: false
+            }
+            guard optionLike, properties[name]?["x-allow-leading-dash"] != .bool(true) else { return nil }
+            return InputProblem(field: name, message: "must not start with '-'")
+        }
+        return problems.isEmpty ? nil : InputError(problems: problems)
+    }
+}
+
 /// How a tool runs.
 public enum Executor: Codable, Sendable, Equatable {
     /// A function compiled into the portal, by name (see `BuiltinTools`).
     case builtin(String)
     /// An allow-listed executable found on the tools path, with an argv template: each
-    /// element becomes exactly one argument (no shell, no splitting).
-    case command(executable: String, arguments: [ArgumentTemplate])
+    /// element becomes exactly one argument (no shell, no splitting); and variables to set in
+    /// its environment from the organization (`{"OCI_CLI_PROFILE": "{{org.cloudProfile}}"}`).
+    case command(executable: String, arguments: [ArgumentTemplate], environment: [String: Template])
     /// A request to an external API.
     case http(HTTPTemplate)
 
     var templates: [Template] {
         switch self {
         case .builtin: []
-        case let .command(_, arguments): arguments.flatMap(\.templates)
+        case let .command(_, arguments, environment): arguments.flatMap(\.templates) + environment.values
         case let .http(request): [request.url] + request.headers.values + (request.body.map(\.templates) ?? [])
         }
     }
 
-    private enum CodingKeys: String, CodingKey { case type, name, executable, arguments, request }
+    private enum CodingKeys: String, CodingKey { case type, name, executable, arguments, environment, request }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         switch try container.decode(String.self, forKey: .type) {
         case "builtin": self = .builtin(try container.decode(String.self, forKey: .name))
-        case "command": self = .command(executable: try container.decode(String.self, forKey: .executable), arguments: try container.decode([ArgumentTemplate].self, forKey: .arguments))
+        case "command":
+            self = .command(executable: try container.decode(String.self, forKey: .executable),
+                            arguments: try container.decode([ArgumentTemplate].self, forKey: .arguments),
+                            environment: (try container.decodeIfPresent([String: String].self, forKey: .environment) ?? [:]).mapValues(Template.init(text:)))
         case "http": self = .http(try container.decode(HTTPTemplate.self, forKey: .request))
         case let other: throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown executor type '\(other)' (builtin, command, http)")
         }
@@ -127,10 +171,11 @@ public enum Executor: Codable, Sendable, Equatable {
         case let .builtin(name):
             try container.encode("builtin", forKey: .type)
             try container.encode(name, forKey: .name)
-        case let .command(executable, arguments):
+        case let .command(executable, arguments, environment):
             try container.encode("command", forKey: .type)
             try container.encode(executable, forKey: .executable)
             try container.encode(arguments, forKey: .arguments)
+            if !environment.isEmpty { try container.encode(environment.mapValues(\.text), forKey: .environment) }
         case let .http(request):
             try container.encode("http", forKey: .type)
             try container.encode(request, forKey: .request)
@@ -228,8 +273,9 @@ public struct ToolPack: Codable, Sendable, Equatable {
     public var description: String
     public var tools: [Tool]
 
-    /// Checks every tool; throws `PackError` naming the first problem.
-    public func validate() throws {
+    /// Checks every tool; throws `PackError` naming the first problem. Command tools must name
+    /// an executable of `allowedExecutables` when it is given.
+    public func validate(allowedExecutables: Set<String>? = nil) throws {
         guard (1...32).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
             throw PackError("pack names are 1–32 lowercase letters, digits or '-'")
         }
@@ -237,7 +283,7 @@ public struct ToolPack: Codable, Sendable, Equatable {
         var seen = Set<String>()
         for tool in tools {
             guard seen.insert(tool.name).inserted else { throw PackError("\(name): tool '\(tool.name)' appears twice") }
-            try tool.validate(pack: name)
+            try tool.validate(pack: name, allowedExecutables: allowedExecutables)
         }
     }
 }

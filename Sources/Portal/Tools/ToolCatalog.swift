@@ -2,16 +2,23 @@ public import FoundationEssentials
 import KV
 import Synchronization
 
-/// Tool packs and which organizations enabled them.
+/// Tool packs, which organizations may use them, and which enabled them.
 ///
 /// Guarantees: the packs shipped in the binary (`host`, `oci`) are always installed at the
 /// version of the binary; a custom pack is validated whole before it is stored (one bad
-/// tool refuses the pack); an organization sees and runs only the tools of packs it enabled.
+/// tool refuses the pack, and so does a command tool naming an executable outside
+/// `tools.allowed_executables`); an organization sees and runs only the tools of packs it
+/// enabled. A system administrator decides which organizations may enable a pack (host tools
+/// act on the portal's own host, cloud tools on an account): an organization's admin can
+/// enable only a pack made available to it — or one it already had enabled — and taking a
+/// pack away from an organization also disables it there.
 public final class ToolCatalog: Sendable {
     let environment: Environment
     let customPacks: Table<StringKey, JSONValue<ToolPack>>
     let enabled: Table<CompositeKey<UUID, String>, JSONValue<PackEnablement>>
+    let available: Table<CompositeKey<String, UUID>, JSONValue<PackGrant>>
     let events: SecurityEvents
+    let allowedExecutables: Set<String>
     /// The packs compiled into the binary, by name.
     public let shipped: [String: ToolPack]
     private let installs = Atomic<Int>(0)
@@ -26,11 +33,20 @@ public final class ToolCatalog: Sendable {
         let enabledBy: UUID
     }
 
-    init(environment: Environment, events: SecurityEvents) throws {
+    /// A system administrator made a pack available to an organization.
+    struct PackGrant: Codable, Sendable {
+        var schemaVersion = 1
+        let grantedAt: Date
+        let grantedBy: UUID
+    }
+
+    init(environment: Environment, events: SecurityEvents, allowedExecutables: Set<String>) throws {
         self.environment = environment
         self.events = events
+        self.allowedExecutables = allowedExecutables
         customPacks = try environment.table("tool_packs", key: StringKey.self, value: JSONValue<ToolPack>.self)
         enabled = try environment.table("tool_pack_enablements", key: CompositeKey<UUID, String>.self, value: JSONValue<PackEnablement>.self)
+        available = try environment.table("tool_pack_availability", key: CompositeKey<String, UUID>.self, value: JSONValue<PackGrant>.self)
         var shipped: [String: ToolPack] = [:]
         for manifest in [PackageResources.host_json, PackageResources.oci_json] {
             let pack = try JSONDecoder().decode(ToolPack.self, from: Data(manifest))
@@ -61,7 +77,8 @@ public final class ToolCatalog: Sendable {
     /// Installs or replaces a custom pack. Shipped packs cannot be replaced; tool names must
     /// not collide with another pack's (they are prefixed with the pack's name).
     public func install(_ pack: ToolPack, by actor: Principal) async throws {
-        do { try pack.validate() } catch let error as PackError { throw AccessError.invalid(error.description) }
+        guard actor.user.isAdministrator else { throw AccessError.forbidden("only system administrators install tool packs") }
+        do { try pack.validate(allowedExecutables: allowedExecutables) } catch let error as PackError { throw AccessError.invalid(error.description) }
         guard shipped[pack.name] == nil else { throw AccessError.conflict("'\(pack.name)' is a shipped pack; choose another name") }
         let event = SecurityEvent(kind: .packInstalled, userID: actor.user.id, username: actor.user.username, organizationID: nil,
                                   detail: "\(pack.name) \(pack.version), \(pack.tools.count) tools")
@@ -72,20 +89,68 @@ public final class ToolCatalog: Sendable {
         }
     }
 
-    /// Enables or disables a pack for the actor's current organization.
+    /// Enables or disables a pack for the actor's current organization. The actor needs
+    /// `admin` there; unless a system administrator (whose enabling also makes the pack
+    /// available), the pack must be available to the organization to be enabled.
     public func setEnabled(_ enable: Bool, pack name: String, by actor: Principal) async throws {
         guard let organizationID = actor.organizationID else { throw AccessError.invalid("choose an organization first") }
+        guard actor.has(.admin) else { throw AccessError.forbidden("enabling tool packs needs the admin permission") }
         guard try pack(named: name) != nil else { throw AccessError.notFound("pack") }
         let event = SecurityEvent(kind: enable ? .packEnabled : .packDisabled, userID: actor.user.id, username: actor.user.username,
                                   organizationID: organizationID, detail: name)
-        try await environment.write { [enabled, events] txn in
+        try await environment.write { [self] txn in
             if enable {
+                if actor.user.isAdministrator {
+                    try txn.put(available, (name, organizationID), PackGrant(grantedAt: Date(), grantedBy: actor.user.id))
+                } else if try !txn.exists(available, (name, organizationID)) && !txn.exists(enabled, (organizationID, name)) {
+                    throw AccessError.forbidden("the pack '\(name)' is not available to this organization; a system administrator makes it available")
+                }
                 try txn.put(enabled, (organizationID, name), PackEnablement(enabledAt: Date(), enabledBy: actor.user.id))
             } else {
                 _ = try txn.delete(enabled, (organizationID, name))
             }
             try events.record(event, in: txn)
         }
+    }
+
+    /// Makes the pack available to exactly `organizationIDs` (system administrators only).
+    /// Organizations it is taken from lose it: it is disabled there in the same transaction.
+    public func setAvailability(pack name: String, to organizationIDs: Set<UUID>, by actor: Principal) async throws {
+        guard actor.user.isAdministrator else { throw AccessError.forbidden("only system administrators decide which organizations may use a pack") }
+        guard try pack(named: name) != nil else { throw AccessError.notFound("pack") }
+        try await environment.write { [self] txn in
+            let before = try availability(of: name, txn: txn)
+            for organizationID in before.subtracting(organizationIDs) {
+                _ = try txn.delete(available, (name, organizationID))
+                if try txn.delete(enabled, (organizationID, name)) {
+                    try events.record(SecurityEvent(kind: .packDisabled, userID: actor.user.id, username: actor.user.username, organizationID: organizationID,
+                                                    detail: "\(name): no longer available"), in: txn)
+                }
+            }
+            for organizationID in organizationIDs.subtracting(before) {
+                try txn.put(available, (name, organizationID), PackGrant(grantedAt: Date(), grantedBy: actor.user.id))
+            }
+            try events.record(SecurityEvent(kind: .packAvailabilityChanged, userID: actor.user.id, username: actor.user.username, organizationID: nil,
+                                            detail: "\(name): available to \(organizationIDs.count) organizations"), in: txn)
+        }
+    }
+
+    /// The organizations the pack is available to: granted, or enabled there.
+    public func availability(of name: String) throws -> Set<UUID> {
+        try environment.read { txn in try availability(of: name, txn: txn) }
+    }
+
+    private func availability(of name: String, txn: borrowing some ReadableTransaction & ~Copyable) throws -> Set<UUID> {
+        var organizations: Set<UUID> = []
+        try txn.forEach(available, prefix: CompositeKey<String, UUID>.prefix(name)) { (key, _) throws(KVError) in
+            organizations.insert(key.1)
+            return true
+        }
+        try txn.forEach(enabled) { (key, _) throws(KVError) in
+            if key.1 == name { organizations.insert(key.0) }
+            return true
+        }
+        return organizations
     }
 
     /// The names of the packs the organization enabled.

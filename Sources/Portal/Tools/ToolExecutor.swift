@@ -41,27 +41,42 @@ public struct ToolOutput: Codable, Sendable, Equatable {
     public var digest: String { Crypto.sha256(Array(text.utf8)).hexString }
 }
 
-/// Where and with what commands run: the allow-list, the search path, and the environment a
-/// child may inherit. From configuration (`tools.*`).
+/// Where and with what commands run: the allow-list, the search path, the environment a
+/// child may inherit, and the networks tools may not reach. From configuration (`tools.*`).
 public struct ToolRuntimeOptions: Sendable {
     public var searchPath: [String]
+    /// Executables command tools may run, by name. The file found on the search path must be
+    /// one of them after symbolic links are resolved too, so replacing an allowed name with a
+    /// link to another program does not let that program run.
     public var allowedExecutables: Set<String>
     /// Variables copied from the portal's own environment into every command's (for example
-    /// `OCI_CLI_CONFIG_FILE`); nothing else is inherited.
+    /// `OCI_CLI_CONFIG_FILE`); nothing else is inherited. Which cloud identity a command acts
+    /// as is not among them: a tool sets it per organization (`{{org.cloudProfile}}`).
     public var inheritedEnvironment: [String]
     /// Each run gets a fresh directory under this one, removed after the run.
     public var workRoot: String
+    /// Addresses the network tools (`host.tcp-check`, `host.http-check`) refuse to connect to,
+    /// checked on the resolved address before connecting (`tools.denied_networks`).
+    public var deniedNetworks: [NetworkRange]
 
     /// What the shipped packs run; the configuration's defaults (`tools.*`) are these.
     public static let defaultAllowedExecutables = ["oci", "df", "ps", "systemctl", "uptime", "ip", "ss"]
     public static let defaultSearchPath = ["/usr/local/bin", "/usr/bin", "/bin"]
+    /// Link-local addresses (where every major cloud serves instance metadata and
+    /// credentials: 169.254.169.254, AWS's fd00:ec2::254) and the other clouds' metadata and
+    /// platform addresses (Alibaba 100.100.100.200, Azure 168.63.129.16).
+    public static let defaultDeniedNetworks = ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32", "168.63.129.16/32"]
+    /// Variables the portal sets itself for every command; a tool cannot replace them.
+    static let reservedEnvironment: Set<String> = ["PATH", "HOME", "LANG", "LC_ALL", "TZ"]
 
     public init(searchPath: [String] = Self.defaultSearchPath, allowedExecutables: Set<String> = Set(Self.defaultAllowedExecutables),
-                inheritedEnvironment: [String] = ["OCI_CLI_CONFIG_FILE", "OCI_CLI_PROFILE", "OCI_CLI_AUTH", "OCI_CLI_REGION"], workRoot: String) {
+                inheritedEnvironment: [String] = ["OCI_CLI_CONFIG_FILE", "OCI_CLI_AUTH", "OCI_CLI_REGION"], workRoot: String,
+                deniedNetworks: [NetworkRange] = Self.defaultDeniedNetworks.compactMap(NetworkRange.init)) {
         self.searchPath = searchPath
         self.allowedExecutables = allowedExecutables
         self.inheritedEnvironment = inheritedEnvironment
         self.workRoot = workRoot
+        self.deniedNetworks = deniedNetworks
     }
 }
 
@@ -79,8 +94,9 @@ struct ToolExecutor: Sendable {
             switch tool.executor {
             case let .builtin(name):
                 return try await builtins.run(name, input: input, limits: tool.effectiveLimits)
-            case let .command(executable, arguments):
-                return try await runCommand(tool, executable: executable, arguments: arguments, input: input, organization: organization, runID: runID)
+            case let .command(executable, arguments, environment):
+                return try await runCommand(tool, executable: executable, arguments: arguments, environment: environment, input: input,
+                                            organization: organization, runID: runID)
             case let .http(request):
                 return try await runHTTP(tool, request: request, input: input, organization: organization)
             }
@@ -106,40 +122,50 @@ struct ToolExecutor: Sendable {
         case .cloudScope:
             guard !organization.cloudScope.isEmpty else { throw ToolError.executionFailed("the organization '\(organization.slug)' has no cloud scope; an administrator sets it on the Organizations page") }
             return organization.cloudScope
+        case .cloudProfile:
+            guard let profile = organization.cloudProfile, !profile.isEmpty else {
+                throw ToolError.executionFailed("the organization '\(organization.slug)' has no cloud profile of its own; a system administrator sets it on the Organizations page")
+            }
+            return profile
         case let .organizationSetting(key):
             guard let value = organization.settings[key] else { throw ToolError.executionFailed("the organization has no setting '\(key)'") }
             return value
         case let .secret(name):
             guard allowSecrets else { throw ToolError.invalidTool("secrets are only for HTTP headers") }
-            guard let value = try secrets.get(name) else { throw ToolError.executionFailed("the secret '\(name)' is not set") }
+            guard let value = try secrets.get(OrganizationSecrets.storageName(name, of: organization.id)) else {
+                throw ToolError.executionFailed("the secret '\(name)' is not set for the organization '\(organization.slug)'")
+            }
             return value
         }
     }
 
-    private func runCommand(_ tool: Tool, executable: String, arguments: [ArgumentTemplate], input: JSONAny, organization: Organization, runID: UUID) async throws -> ToolOutput {
-        guard options.allowedExecutables.contains(executable) else {
-            throw ToolError.executionFailed("'\(executable)' is not an allowed executable (tools.allowed_executables)")
-        }
-        guard let path = options.searchPath.map({ $0 + "/" + executable }).first(where: { access($0, X_OK) == 0 }) else {
-            throw ToolError.executionFailed("'\(executable)' was not found on the tools path \(options.searchPath.joined(separator: ":"))")
+    private func runCommand(_ tool: Tool, executable: String, arguments: [ArgumentTemplate], environment templates: [String: Template], input: JSONAny,
+                            organization: Organization, runID: UUID) async throws -> ToolOutput {
+        let path = try resolveExecutable(executable)
+        // Checked when the run was requested too; again here for runs approved since an upgrade.
+        if let optionLike = tool.optionLikeInputs(input) { throw ToolError.invalidInput(optionLike) }
+        func render(_ template: Template) throws -> String {
+            try template.render { try lookup($0, input: input, organization: organization, allowSecrets: false) }
         }
         var argv: [String] = []
         for argument in arguments {
             switch argument {
             case let .argument(template):
-                argv.append(try template.render { try lookup($0, input: input, organization: organization, allowSecrets: false) })
+                argv.append(try render(template))
             case let .conditional(name, templates):
                 guard let value = input[name], value != .null, value != .bool(false) else { continue }
-                for template in templates { argv.append(try template.render { try lookup($0, input: input, organization: organization, allowSecrets: false) }) }
+                for template in templates { argv.append(try render(template)) }
             }
         }
+        var environment = ["PATH": options.searchPath.joined(separator: ":"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC"]
+        for name in options.inheritedEnvironment { if let value = getenv(name) { environment[name] = String(cString: value) } }
+        for (name, template) in templates { environment[name] = try render(template) }
         let directory = options.workRoot + "/" + runID.uuidString.lowercased()
         guard mkdir(options.workRoot, 0o700) == 0 || errno == EEXIST, mkdir(directory, 0o700) == 0 else {
             throw ToolError.executionFailed("cannot create the run's working directory: \(String(cString: strerror(errno)))")
         }
         defer { Self.removeTree(directory) }
-        var environment = ["PATH": options.searchPath.joined(separator: ":"), "HOME": directory, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC"]
-        for name in options.inheritedEnvironment { if let value = getenv(name) { environment[name] = String(cString: value) } }
+        environment["HOME"] = directory
         let limits = tool.effectiveLimits
         let outcome = try await processes.run(executable: path, arguments: argv, environment: environment, directory: directory,
                                               timeout: .seconds(limits.timeoutSeconds), maxOutputBytes: limits.maxOutputBytes)
@@ -153,12 +179,30 @@ struct ToolExecutor: Sendable {
                           exitCode: outcome.exitCode.map(Int.init), truncated: outcome.truncated)
     }
 
+    /// The allowed executable `name` on the tools path, or `ToolError.executionFailed` saying
+    /// why not: not allowed, not found, or a link to a program that is not allowed.
+    func resolveExecutable(_ name: String) throws -> String {
+        guard options.allowedExecutables.contains(name) else {
+            throw ToolError.executionFailed("'\(name)' is not an allowed executable (tools.allowed_executables)")
+        }
+        guard let path = options.searchPath.map({ $0 + "/" + name }).first(where: { access($0, X_OK) == 0 }) else {
+            throw ToolError.executionFailed("'\(name)' was not found on the tools path \(options.searchPath.joined(separator: ":"))")
+        }
+        guard let resolved = realpath(path, nil) else { throw ToolError.executionFailed("cannot resolve \(path): \(String(cString: strerror(errno)))") }
+        defer { free(resolved) }
+        let target = String(cString: resolved)
+        let targetName = String(target.split(separator: "/").last ?? "")
+        guard options.allowedExecutables.contains(targetName) else {
+            throw ToolError.executionFailed("\(path) leads to \(target), and '\(targetName)' is not an allowed executable (tools.allowed_executables)")
+        }
+        return target
+    }
+
     private func runHTTP(_ tool: Tool, request: HTTPTemplate, input: JSONAny, organization: Organization) async throws -> ToolOutput {
-        // Input in a URL is percent-encoded so that it cannot add a path, query or host.
+        // Every value in a URL is percent-encoded, so that no input, setting or scope can add a
+        // path, a query or a host, or climb out of its segment (`.` and `..` too).
         let url = try request.url.render { reference in
-            let value = try lookup(reference, input: input, organization: organization, allowSecrets: false)
-            if case .input = reference { return OutboundHTTP.formEncode(value) }
-            return value
+            OutboundHTTP.pathSegmentEncode(try lookup(reference, input: input, organization: organization, allowSecrets: false))
         }
         var headers: [(String, String)] = []
         var secretValues: [String] = []

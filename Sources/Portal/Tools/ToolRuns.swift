@@ -145,6 +145,7 @@ public final class ToolRuns: Sendable {
         do { schema = try tool.schema() } catch { throw ToolError.invalidTool(error.description) }
         let input: JSONAny
         do { input = try schema.prepare(request.input) } catch { throw ToolError.invalidInput(error) }
+        if let optionLike = tool.optionLikeInputs(input) { throw ToolError.invalidInput(optionLike) }
 
         let rule = try policy(for: organizationID).rule(for: tool.risk)
         var run = ToolRun(

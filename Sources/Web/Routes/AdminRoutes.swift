@@ -51,13 +51,43 @@ extension PortalRoutes {
             let slug: String
             let displayName: String
             let cloudScope: String?
+            let cloudProfile: String?
             let settings: [String: String]?
         }
         post("/api/orgs", .systemAdministrator) { request, context in
             let principal = context.principal!
             let body = try await Self.decode(NewOrganization.self, request, context)
-            let organization = try await core.organizations.create(slug: body.slug, displayName: body.displayName, cloudScope: body.cloudScope ?? "", settings: body.settings ?? [:], by: principal)
+            let organization = try await core.organizations.create(slug: body.slug, displayName: body.displayName, cloudScope: body.cloudScope ?? "",
+                                                                   cloudProfile: body.cloudProfile, settings: body.settings ?? [:], by: principal)
             return try Self.jsonResponse(.created, OrganizationBody(organization, role: nil))
+        }
+
+        // Any organization's scope, cloud profile and settings (system administrators only).
+        on(.patch, "/api/orgs/{id}", .systemAdministrator) { request, context in
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw AccessError.notFound("organization") }
+            let changes = try await Self.decode(Organizations.Changes.self, request, context)
+            let organization = try await core.organizations.update(id, changes, by: context.principal!)
+            return try Self.jsonResponse(.ok, OrganizationBody(organization, role: nil))
+        }
+
+        // The organization's tool credentials: names only, values never shown again.
+        get("/api/orgs/{id}/secrets", .permission(.admin)) { _, context in
+            let organizationID = try Self.currentOrganization(context)
+            return try Self.jsonResponse(.ok, ["secrets": try core.toolSecrets.names(in: organizationID, by: context.principal!)])
+        }
+
+        struct SecretValue: Decodable { let value: String }
+        on(.put, "/api/orgs/{id}/secrets/{name}", .permission(.admin)) { request, context in
+            let organizationID = try Self.currentOrganization(context)
+            let body = try await Self.decode(SecretValue.self, request, context)
+            try await core.toolSecrets.set(context.parameters.get("name") ?? "", to: body.value, in: organizationID, by: context.principal!)
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+
+        on(.delete, "/api/orgs/{id}/secrets/{name}", .permission(.admin)) { _, context in
+            let organizationID = try Self.currentOrganization(context)
+            try await core.toolSecrets.delete(context.parameters.get("name") ?? "", in: organizationID, by: context.principal!)
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
         get("/api/orgs/{id}/members", .permission(.usersManage)) { _, context in
@@ -121,6 +151,7 @@ struct OrganizationBody: Encodable {
     let slug: String
     let displayName: String
     let cloudScope: String
+    let cloudProfile: String?
     let settings: [String: String]
     let role: String?
 
@@ -129,6 +160,7 @@ struct OrganizationBody: Encodable {
         slug = organization.slug
         displayName = organization.displayName
         cloudScope = organization.cloudScope
+        cloudProfile = organization.cloudProfile
         settings = organization.settings
         self.role = role?.rawValue
     }

@@ -116,13 +116,27 @@ extension PortalRoutes {
                                                                headHash: result.headHash, problems: result.problems))
         }
 
+        // Packs: whether each is enabled here and available to this organization; system
+        // administrators also see every organization it is available to.
         get("/api/packs", .permission(.toolsRead)) { _, context in
-            let organizationID = try Self.requireOrganization(context.principal!)
+            let principal = context.principal!
+            let organizationID = try Self.requireOrganization(principal)
             let enabled = try catalog.enabledPacks(in: organizationID)
-            return try Self.jsonResponse(.ok, ["packs": try catalog.packs().map {
-                PackBody(name: $0.name, title: $0.title, version: $0.version, description: $0.description, tools: $0.tools.count,
-                         shipped: catalog.shipped[$0.name] != nil, enabled: enabled.contains($0.name))
+            return try Self.jsonResponse(.ok, ["packs": try catalog.packs().map { pack in
+                let availability = try catalog.availability(of: pack.name)
+                return PackBody(name: pack.name, title: pack.title, version: pack.version, description: pack.description, tools: pack.tools.count,
+                                shipped: catalog.shipped[pack.name] != nil, enabled: enabled.contains(pack.name),
+                                available: principal.user.isAdministrator || availability.contains(organizationID),
+                                availableTo: principal.user.isAdministrator ? availability.sorted { $0.uuidString < $1.uuidString } : nil)
             }])
+        }
+
+        struct Availability: Decodable { let organizations: [UUID] }
+        on(.put, "/api/packs/{name}/availability", .systemAdministrator) { request, context in
+            let body = try await Self.decode(Availability.self, request, context)
+            for id in body.organizations where try core.organizations.organization(id) == nil { throw AccessError.notFound("organization") }
+            try await catalog.setAvailability(pack: context.parameters.get("name") ?? "", to: Set(body.organizations), by: context.principal!)
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
         post("/api/packs", .systemAdministrator) { request, context in
@@ -307,6 +321,10 @@ struct PackBody: Encodable {
     let tools: Int
     let shipped: Bool
     let enabled: Bool
+    /// Whether this organization's admins may enable it.
+    let available: Bool
+    /// For system administrators: every organization it is available to.
+    let availableTo: [UUID]?
 }
 
 /// What a notification stream sends: never the audience.

@@ -128,7 +128,8 @@ async function showOrganizations() {
   $("orgs-rows").replaceChildren(...result.body.organizations.map((organization) => {
     const row = document.createElement("tr");
     row.dataset.slug = organization.slug;
-    row.append(cell(organization.slug), cell(organization.displayName), cell(organization.cloudScope), cell(organization.role || ""));
+    row.append(cell(organization.slug), cell(organization.displayName), cell(organization.cloudScope), cell(organization.cloudProfile || ""),
+      cell(organization.role || ""));
     return row;
   }));
   const members = me.currentOrganization ? await api("GET", `/api/orgs/${me.currentOrganization}/members`) : { ok: true, body: { members: [] } };
@@ -532,6 +533,9 @@ async function showPacks() {
     row.dataset.pack = pack.name;
     const toggle = element("input", undefined, { type: "checkbox", "aria-label": `Enable ${pack.title}`, class: "pack-enabled" });
     toggle.checked = pack.enabled;
+    // Packs a system administrator has not made available to this organization cannot be turned on.
+    toggle.disabled = !pack.enabled && !pack.available;
+    if (toggle.disabled) toggle.title = "Not available to this organization: a system administrator decides which organizations may use it.";
     toggle.addEventListener("change", async () => {
       $("packs-error").textContent = "";
       const answer = await api("POST", `/api/packs/${encodeURIComponent(pack.name)}/enabled`, { enabled: toggle.checked });
@@ -950,7 +954,9 @@ $("member-form").addEventListener("submit", async (event) => {
 $("org-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("org-error").textContent = "";
-  const result = await api("POST", "/api/orgs", { slug: $("org-slug").value, displayName: $("org-name").value, cloudScope: $("org-scope").value });
+  const result = await api("POST", "/api/orgs", {
+    slug: $("org-slug").value, displayName: $("org-name").value, cloudScope: $("org-scope").value, cloudProfile: $("org-profile").value || undefined,
+  });
   if (!result.ok) {
     $("org-error").textContent = problemText(result);
     return;
