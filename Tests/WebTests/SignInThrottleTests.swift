@@ -121,3 +121,16 @@ import Testing
         #expect(ClientAddressMiddleware.client(forwardedFor: ["10.0.0.7, 10.0.0.6"], peer: "10.0.0.5", trusted: trusted) == "10.0.0.7")
     }
 }
+
+/// The single sign-on callback reads its parameters as form data, as OAuth providers send them.
+@Suite struct FormQueryTests {
+    @Test func plusIsASpaceAndPercentEscapesAreBytes() {
+        let query = FormQuery("error=access_denied&error_description=the+user+declined%2C+%C3%A9t%C3%A9&state=a%2Bb&flag&bad=%ZZ%4")
+        #expect(query.get("error") == "access_denied")
+        #expect(query.get("error_description") == "the user declined, été")
+        #expect(query.get("state") == "a+b")
+        #expect(query.get("flag") == "")
+        #expect(query.get("bad") == "%ZZ%4", "malformed escapes stay as they are")
+        #expect(query.get("missing") == nil)
+    }
+}

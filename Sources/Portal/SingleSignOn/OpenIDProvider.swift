@@ -20,6 +20,7 @@ final class OpenIDProvider: Sendable {
         let authorization_endpoint: String
         let token_endpoint: String
         let jwks_uri: String
+        let userinfo_endpoint: String?
         let code_challenge_methods_supported: [String]?
         let token_endpoint_auth_methods_supported: [String]?
     }
@@ -42,7 +43,7 @@ final class OpenIDProvider: Sendable {
         guard metadata.issuer == issuer else {
             throw .provider("the discovery document names issuer \(metadata.issuer), not the configured \(issuer)")
         }
-        for endpoint in [metadata.authorization_endpoint, metadata.token_endpoint, metadata.jwks_uri] {
+        for endpoint in [metadata.authorization_endpoint, metadata.token_endpoint, metadata.jwks_uri] + [metadata.userinfo_endpoint].compactMap({ $0 }) {
             guard let url = URL(string: endpoint), let host = url.host,
                   url.scheme == "https" || (url.scheme == "http" && SingleSignOnSettings.isLoopback(host))
             else { throw .provider("the provider's endpoint \(endpoint) is not an https URL") }
@@ -54,9 +55,16 @@ final class OpenIDProvider: Sendable {
         return metadata
     }
 
-    /// Exchanges an authorization code for the raw ID token. With a client secret the client
+    /// What the token endpoint gave: the raw ID token, and the access token for the userinfo
+    /// endpoint when there is one.
+    struct Tokens: Sendable {
+        let idToken: String
+        let accessToken: String?
+    }
+
+    /// Exchanges an authorization code for the tokens. With a client secret the client
     /// authenticates with HTTP Basic (or in the body when the provider supports only that).
-    func exchange(code: String, redirectURI: String, codeVerifier: String, clientID: String, clientSecret: String?) async throws(SingleSignOnError) -> String {
+    func exchange(code: String, redirectURI: String, codeVerifier: String, clientID: String, clientSecret: String?) async throws(SingleSignOnError) -> Tokens {
         let metadata = try await metadata()
         var fields = [("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirectURI), ("code_verifier", codeVerifier)]
         var headers: [(String, String)] = []
@@ -77,6 +85,7 @@ final class OpenIDProvider: Sendable {
         }
         struct TokenResponse: Decodable {
             let id_token: String?
+            let access_token: String?
             let error: String?
             let error_description: String?
         }
@@ -86,7 +95,25 @@ final class OpenIDProvider: Sendable {
             throw .provider("the token endpoint answered \(response.status)\(reason.isEmpty ? "" : " (\(reason.prefix(200)))")")
         }
         guard let idToken = body?.id_token else { throw .provider("the token endpoint's answer has no id_token") }
-        return idToken
+        return Tokens(idToken: idToken, accessToken: body?.access_token)
+    }
+
+    /// The claims of the userinfo endpoint (OpenID Connect Core §5.3), for providers that put
+    /// profile claims there and not in the ID token (§5.4). Its `sub` must be the ID token's
+    /// (§5.3.2), else the answer is someone else's and is refused. `nil` when the provider has
+    /// no userinfo endpoint.
+    func userInfo(accessToken: String, subject: String) async throws(SingleSignOnError) -> [String: JSONAny]? {
+        guard let endpoint = try await metadata().userinfo_endpoint else { return nil }
+        let response: OutboundHTTP.Response
+        do {
+            response = try await http.send(url: endpoint, method: "GET", headers: [("Authorization", "Bearer " + accessToken), ("Accept", "application/json")], body: nil)
+        } catch {
+            throw .provider(error.description)
+        }
+        guard response.status == 200 else { throw .provider("the provider's userinfo endpoint answered \(response.status)") }
+        guard let claims = JSONAny(json: response.body)?.object else { throw .provider("the provider's userinfo answer is not a JSON object") }
+        guard claims["sub"]?.string == subject else { throw .rejected("the userinfo answer is about another subject than the ID token") }
+        return claims
     }
 
     /// Verifies the ID token's signature against the JWKS and its claims against this sign-in;

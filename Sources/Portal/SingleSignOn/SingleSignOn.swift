@@ -163,11 +163,18 @@ public final class SingleSignOn: Sendable {
             throw SingleSignOnError.invalidRequest("This sign-in was started in another browser; start again here.")
         }
         let provider = provider(for: settings)
-        let claims: [String: JSONAny]
+        var claims: [String: JSONAny]
         do {
-            let idToken = try await provider.exchange(code: code, redirectURI: attempt.redirectURI, codeVerifier: attempt.codeVerifier,
-                                                      clientID: settings.clientID, clientSecret: try secrets.get(Self.clientSecretName))
-            claims = try await provider.validate(idToken: idToken, clientID: settings.clientID, nonce: attempt.nonce, now: now)
+            let tokens = try await provider.exchange(code: code, redirectURI: attempt.redirectURI, codeVerifier: attempt.codeVerifier,
+                                                     clientID: settings.clientID, clientSecret: try secrets.get(Self.clientSecretName))
+            claims = try await provider.validate(idToken: tokens.idToken, clientID: settings.clientID, nonce: attempt.nonce, now: now)
+            // Providers that follow OIDC Core §5.4 put profile claims (and sometimes groups)
+            // only in userinfo: ask when the ID token lacks them. What the ID token says wins.
+            let profileClaims = ["name", "email", settings.usernameClaim, settings.groupsClaim]
+            if let accessToken = tokens.accessToken, profileClaims.contains(where: { claims[$0] == nil }),
+               let info = try await provider.userInfo(accessToken: accessToken, subject: claims["sub"]!.string!) {
+                claims.merge(info) { fromToken, _ in fromToken }
+            }
         } catch let error as SingleSignOnError {
             let detail = "single sign-on from \(clientAddress): \(error.description)"
             try await events.record(SecurityEvent(kind: .signInFailed, userID: nil, username: nil, organizationID: nil, detail: String(detail.prefix(500))))
@@ -192,8 +199,10 @@ public final class SingleSignOn: Sendable {
             highest[organization.id] = max(highest[organization.id] ?? mapping.role, mapping.role)
         }
         let granted = highest
-        let proposedName = Self.username(from: claims[settings.usernameClaim]?.string ?? claims["email"]?.string ?? subject)
-        let displayName = String((claims["name"]?.string ?? claims[settings.usernameClaim]?.string ?? proposedName).prefix(128))
+        let proposedName = Self.username(from: Self.nonEmpty(claims[settings.usernameClaim]) ?? Self.nonEmpty(claims["email"]) ?? subject)
+        // A display name only from a claim that says one: an empty or missing claim never
+        // replaces the name a person already has.
+        let claimedName = (Self.nonEmpty(claims["name"]) ?? Self.nonEmpty(claims[settings.usernameClaim])).map { String($0.prefix(128)) }
         let identityKey = Crypto.sha256(Array((settings.issuer + "\u{0}" + subject).utf8)).hexString
         let issuer = settings.issuer
 
@@ -202,12 +211,12 @@ public final class SingleSignOn: Sendable {
             var user: User
             if let existing = identity, let linked = try txn.get(accounts.users.table, existing.userID) {
                 user = linked
-                if user.displayName != displayName {
-                    user.displayName = displayName
+                if let claimedName, user.displayName != claimedName {
+                    user.displayName = claimedName
                     try txn.put(accounts.users, user.id, user)
                 }
             } else {
-                user = User(id: UUID(), username: try freeUsername(proposedName, txn: txn), displayName: displayName, passwordHash: nil,
+                user = User(id: UUID(), username: try freeUsername(proposedName, txn: txn), displayName: claimedName ?? proposedName, passwordHash: nil,
                             isAdministrator: false, mustChangePassword: false, createdAt: now)
                 try txn.put(accounts.users, user.id, user)
                 try events.record(SecurityEvent(kind: .userCreated, userID: user.id, username: user.username, organizationID: nil,
@@ -239,6 +248,12 @@ public final class SingleSignOn: Sendable {
                                             detail: "single sign-on, from \(clientAddress)"), in: txn)
             return opened.signedIn
         }
+    }
+
+    /// A claim's text when it is a non-blank string.
+    static func nonEmpty(_ claim: JSONAny?) -> String? {
+        guard let text = claim?.string, text.contains(where: { !$0.isWhitespace }) else { return nil }
+        return text
     }
 
     /// The first of `name`, `name-2`, `name-3`, … that no user has.

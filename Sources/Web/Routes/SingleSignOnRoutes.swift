@@ -41,7 +41,9 @@ extension PortalRoutes {
         }
 
         get("/api/auth/oidc/callback", .public) { request, context in
-            let query = request.uri.queryParameters
+            // The provider's redirect carries application/x-www-form-urlencoded parameters
+            // (RFC 6749 §4.1.2): "+" is a space.
+            let query = FormQuery(request.uri.query ?? "")
             var response: Response
             do {
                 if let error = query.get("error") {
@@ -123,6 +125,43 @@ extension PortalRoutes {
     /// Back to the sign-in page, with the reason shown there.
     static func signInPage(error message: String) -> Response {
         redirect(to: "/?sso_error=" + OutboundHTTP.formEncode(String(message.prefix(300))))
+    }
+}
+
+/// A query string read as `application/x-www-form-urlencoded` (`+` is a space, `%XX` a byte),
+/// which is how OAuth 2.0 providers send their answers.
+struct FormQuery {
+    private let pairs: [(String, String)]
+
+    init(_ query: String) {
+        pairs = query.split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (Self.decode(parts[0]), parts.count > 1 ? Self.decode(parts[1]) : "")
+        }
+    }
+
+    /// The first value of `name`.
+    func get(_ name: String) -> String? { pairs.first { $0.0 == name }?.1 }
+
+    static func decode(_ text: Substring) -> String {
+        var bytes: [UInt8] = []
+        var index = text.utf8.startIndex
+        let utf8 = text.utf8
+        while index < utf8.endIndex {
+            let byte = utf8[index]
+            if byte == UInt8(ascii: "+") {
+                bytes.append(UInt8(ascii: " "))
+            } else if byte == UInt8(ascii: "%"), let high = utf8.index(index, offsetBy: 1, limitedBy: utf8.endIndex), high < utf8.endIndex,
+                      let low = utf8.index(index, offsetBy: 2, limitedBy: utf8.endIndex), low < utf8.endIndex,
+                      let value = UInt8(String(decoding: [utf8[high], utf8[low]], as: UTF8.self), radix: 16) {
+                bytes.append(value)
+                index = low
+            } else {
+                bytes.append(byte)
+            }
+            index = utf8.index(after: index)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
