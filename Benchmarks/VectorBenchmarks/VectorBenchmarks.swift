@@ -1,9 +1,17 @@
 import Benchmark
 import Vector
 
+/// A floor a benchmark's setup checks: missing it fails the run (and `make bench-short`, which
+/// `make test` runs), so a regression fails the build instead of only slowing it.
+struct FloorMissed: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// Distance-kernel micro-benchmarks at the portal's default dimension (1536), SIMD vs the
 /// scalar reference, so the ratio is measured in one run; and HNSW search on a small
-/// clustered set (the full-size comparison with peers is `scripts/bench-vector.sh`).
+/// clustered set (the full-size comparison with peers is `scripts/bench-vector.sh`). Two
+/// floors: the SIMD dot product is at least 4x the scalar reference (measured 10-16x), and
+/// the small search's recall@10 is at least 0.95.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput], maxDuration: .seconds(2), maxIterations: 10_000_000)
 
@@ -25,6 +33,36 @@ let benchmarks: @Sendable () -> Void = {
                 b.withUnsafeBufferPointer { pb in
                     for _ in benchmark.scaledIterations { blackHole(kernel(pa, pb)) }
                 }
+            }
+        }
+    }
+
+    // The floor: medians of 15 alternating batches of each kernel, so both see the same noise.
+    Benchmark("dot 1536 SIMD speed-up floor (at least 4x the scalar reference)", configuration: .init(
+        metrics: [.wallClock],
+        setup: {
+            func batch(_ kernel: Kernel) -> Duration {
+                a.withUnsafeBufferPointer { pa in
+                    b.withUnsafeBufferPointer { pb in
+                        let started = ContinuousClock.now
+                        for _ in 0..<20_000 { blackHole(kernel(pa, pb)) }
+                        return started.duration(to: .now)
+                    }
+                }
+            }
+            var simd: [Duration] = [], scalar: [Duration] = []
+            for _ in 0..<15 {
+                simd.append(batch(Distance.dot))
+                scalar.append(batch(Distance.Reference.dot))
+            }
+            let ratio = scalar.sorted()[7] / simd.sorted()[7]
+            print("dot 1536: SIMD is \(Int(ratio * 10) / 10)x the scalar reference (median of 15 alternating batches)")
+            guard ratio >= 4 else { throw FloorMissed(description: "SIMD dot is only \(ratio)x the scalar reference (floor 4x)") }
+        }
+    )) { benchmark in
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                for _ in benchmark.scaledIterations { blackHole(Distance.dot(pa, pb)) }
             }
         }
     }
@@ -52,6 +90,15 @@ let benchmarks: @Sendable () -> Void = {
             let built = HNSWIndex(dimension: dimension, metric: .cosine, parameters: HNSWParameters(m: 16, efConstruction: 100))
             try built.insert(contentsOf: points, threads: 2)
             index = built
+            // The floor: recall@10 against the exact answer at the ef measured.
+            var found = 0
+            for query in queries {
+                let truth = Set(built.exactSearch(try built.prepared(query), k: 10).map(\.id))
+                found += try built.search(query, k: 10, ef: 64).filter { truth.contains($0.id) }.count
+            }
+            let recall = Double(found) / Double(queries.count * 10)
+            print("hnsw 10k x 1536 ef=64: recall@10 = \(recall)")
+            guard recall >= 0.95 else { throw FloorMissed(description: "recall@10 is \(recall) (floor 0.95)") }
         }
     )) { benchmark in
         guard let index else { return }

@@ -14,7 +14,9 @@ import Synchronization
 /// - there is one writer at a time; `write(_:)` sends every write through `GroupCommitWriter`.
 ///
 /// Data files are created with mode 0600. Stale reader slots left by killed processes are
-/// cleared at open with `mdb_reader_check`.
+/// cleared at open with `mdb_reader_check` (LMDB itself resets the reader table when the
+/// opener is the only process; the check covers opening next to another, such as
+/// `portal backup` beside a running server).
 public final class Environment: Sendable {
     /// How the environment is opened.
     public struct Options: Sendable {
@@ -42,6 +44,9 @@ public final class Environment: Sendable {
     /// Checked at the start of every transaction, so an atomic rather than the state's lock.
     private let closed = Atomic<Bool>(false)
     let writer: GroupCommitWriter
+    /// How many reader slots of dead processes `mdb_reader_check` freed when this environment
+    /// was opened (a process killed during a read leaves one; left alone they pin old pages).
+    public let staleReadersCleared: Int
 
     struct State: ~Copyable {
         var mapSize: Int
@@ -55,6 +60,7 @@ public final class Environment: Sendable {
             throw .invalidFile(path: directory, reason: "cannot create the data directory: \(String(cString: strerror(errno)))")
         }
         var env: OpaquePointer?
+        var dead: Int32 = 0
         try KVError.check(mdb_env_create(&env), "mdb_env_create")
         guard let env else { throw .lmdb(operation: "mdb_env_create", code: ENOMEM) }
         do {
@@ -63,7 +69,6 @@ public final class Environment: Sendable {
             var flags = UInt32(MDB_NOTLS)
             if !options.syncOnCommit { flags |= UInt32(MDB_NOSYNC) }
             try KVError.check(mdb_env_open(env, directory, flags, 0o600), "mdb_env_open(\(directory))")
-            var dead: Int32 = 0
             try KVError.check(mdb_reader_check(env, &dead), "mdb_reader_check")
         } catch {
             mdb_env_close(env)
@@ -76,6 +81,7 @@ public final class Environment: Sendable {
         self.options = options
         self.state = Mutex(State(mapSize: max(info.me_mapsize, options.mapSize)))
         self.writer = GroupCommitWriter()
+        self.staleReadersCleared = Int(dead)
     }
 
     deinit {

@@ -116,6 +116,8 @@ public final class PortalCore: Sendable {
         return principal
     }
 
-    /// Storage readiness, for `/readyz`.
-    public func storageHealth() -> StorageHealth { environment.health() }
+    /// Storage readiness, for `/readyz`: open, writable, at least `minimumFreeBytes` free.
+    public func storageHealth(minimumFreeBytes: UInt64 = StorageHealth.defaultMinimumFreeBytes) -> StorageHealth {
+        environment.health(minimumFreeBytes: minimumFreeBytes)
+    }
 }

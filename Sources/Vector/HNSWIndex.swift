@@ -229,14 +229,33 @@ public final class HNSWIndex: @unchecked Sendable {
         case exact
     }
 
+    /// How a search will find its candidates.
+    public enum SearchPlan: Sendable, Equatable {
+        /// Walk the graph (keeping only the ids a filter admits).
+        case graph
+        /// Measure every admitted id.
+        case exactScan
+    }
+
+    /// What `search` does for `filter` and `strategy`: an exact scan when asked, or
+    /// (automatically) when the filter admits fewer than `exactScanThreshold` ids; otherwise
+    /// the graph.
+    public func plan(for filter: VectorFilter?, strategy: FilterStrategy = .automatic) -> SearchPlan {
+        guard let filter else { return .graph }
+        switch strategy {
+        case .exact: return .exactScan
+        case .graph: return .graph
+        case .automatic: return filter.count < exactScanThreshold ? .exactScan : .graph
+        }
+    }
+
     /// The `k` nearest vectors to `query` (Algorithm 5), closest first, among those `filter`
-    /// admits. A filter admitting fewer than `exactScanThreshold` ids is answered by an exact
-    /// scan of just those ids (unless `strategy` says otherwise). Safe to call from any number
-    /// of threads while one writer works.
+    /// admits, found as `plan(for:strategy:)` says. Safe to call from any number of threads
+    /// while one writer works.
     public func search(_ query: [Float], k: Int, ef: Int? = nil, filter: VectorFilter? = nil, strategy: FilterStrategy = .automatic) throws(VectorError) -> [SearchResult] {
         precondition(k > 0, "k must be positive")
         let prepared = try prepared(query)
-        if let filter, strategy == .exact || (strategy == .automatic && filter.count < exactScanThreshold) {
+        if let filter, plan(for: filter, strategy: strategy) == .exactScan {
             return exactSearch(prepared, k: k, among: filter.ids)
         }
         let epoch = epochs.enter()

@@ -1,4 +1,5 @@
 public import Hummingbird
+public import KV
 public import Portal
 
 /// Builds the whole HTTP surface. Middleware runs in this fixed order for every request,
@@ -23,14 +24,17 @@ public struct WebOptions: Sendable {
     public var rateLimiting: Bool
     /// Reverse proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
     public var trustedProxies: [NetworkRange]
+    /// `/readyz` answers not ready below this much free space (`storage.min_free_mb`).
+    public var minimumFreeBytes: UInt64
 
     public init(publicURL: String? = nil, metricsToken: String? = nil, anonymousMetrics: Bool = false, rateLimiting: Bool = true,
-                trustedProxies: [NetworkRange] = []) {
+                trustedProxies: [NetworkRange] = [], minimumFreeBytes: UInt64 = StorageHealth.defaultMinimumFreeBytes) {
         self.publicURL = publicURL
         self.metricsToken = metricsToken
         self.anonymousMetrics = anonymousMetrics
         self.rateLimiting = rateLimiting
         self.trustedProxies = trustedProxies
+        self.minimumFreeBytes = minimumFreeBytes
     }
 
     var secureCookies: Bool { publicURL?.lowercased().hasPrefix("https://") ?? false }
@@ -50,7 +54,7 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
     if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, stage: .principal)) }
 
     let routes = PortalRoutes(router: router)
-    routes.addHealthRoutes(core: core)
+    routes.addHealthRoutes(core: core, minimumFreeBytes: options.minimumFreeBytes)
     routes.addUIRoutes(assets: assets)
     routes.addCSPReportRoutes()
     routes.addAuthRoutes(core: core, metrics: metrics, options: options)

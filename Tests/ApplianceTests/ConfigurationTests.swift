@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Appliance
 
 /// `portal config` and the configuration layers: defaults < file < PORTAL_* < flags, with
 /// unknown keys and bad values named.
@@ -70,5 +71,18 @@ import Testing
         let result = try PortalProcess.run(["config", "--config", sample])
         #expect(result.status == 0, "\(result.error)")
         #expect(result.output.contains("shutdown_grace_seconds = 10"))
+        // It lists every key, as README says: set, or commented out where there is no default.
+        let text = try String(contentsOfFile: sample, encoding: .utf8)
+        var section = "", listed: Set<String> = []
+        for line in text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if line.hasPrefix("[") { section = String(line.dropFirst().prefix { $0 != "]" }) }
+            let entry = line.hasPrefix("# ") ? String(line.dropFirst(2)) : line
+            if let equals = entry.firstIndex(of: "="), !entry.hasPrefix("[") {
+                listed.insert(section + "." + entry[..<equals].trimmingCharacters(in: .whitespaces))
+            }
+        }
+        #expect(listed.count >= 40)
+        for key in ConfigurationKey.all.map(\.name) { #expect(listed.contains(key), "packaging/portal.toml does not list \(key)") }
+        #expect(listed.subtracting(ConfigurationKey.all.map(\.name)).isEmpty, "the sample lists keys the portal does not know")
     }
 }

@@ -68,6 +68,21 @@ def role_in_default(admin, portal, username):
     return roles[0] if roles else None
 
 
+def signed_in_user(session, portal):
+    """The user a session belongs to (from /api/me)."""
+    answer = session.get(portal.url + "api/me")
+    assert answer.status_code == 200, answer.text
+    return answer.json()["user"]
+
+
+def sso_refusal_on_the_page(browser, portal):
+    """Clicks the sign-in page's SSO button in Chromium and returns the refusal it shows."""
+    browser.get(portal.url)
+    wait = WebDriverWait(browser, 10)
+    wait.until(EC.element_to_be_clickable((By.ID, "signin-sso"))).click()
+    return wait.until(lambda _: browser.find_element(By.ID, "signin-error").text)
+
+
 def test_authorization_code_flow_with_pkce_creates_the_user_and_follows_their_groups(portal, idp):
     admin = admin_session(portal)
     assert requests.get(portal.url + "api/auth/oidc").json() == {"enabled": False}
@@ -118,6 +133,7 @@ def test_authorization_code_flow_with_pkce_creates_the_user_and_follows_their_gr
     # Nothing secret reached the logs: no client secret, authorization code, ID token or session.
     logs = portal.output + open(portal.stderr_path).read()
     assert "oidc" in logs and "callback" in logs, "the callback requests are logged"
+    assert len(idp.issued) >= 3 * 2, "every sign-in was given a code and tokens"
     for secret in [idp.client_secret, *idp.issued, session.cookies["portal_session"], session2.cookies["portal_session"]]:
         assert secret not in logs
 
@@ -176,6 +192,144 @@ def test_tokens_that_fail_a_check_open_no_session(portal, idp, mode, message):
     assert "portal_session" not in session.cookies
     assert session.get(portal.url + "api/me").status_code == 401
     assert role_in_default(admin, portal, "alice") is None
+
+
+def test_a_providers_refusal_is_read_as_form_data(portal, idp, browser):
+    admin = admin_session(portal)
+    configure(portal, admin, idp)
+    idp.misbehave = "deny"
+    idp.denial = ("access_denied", "the user declined (C++ team)")
+    session, answer, callback = sso_sign_in(portal, idp)
+    # The provider form-encoded its answer: "+" for a space, "%2B" for a plus sign.
+    assert "error_description=the+user+declined+%28C%2B%2B+team%29" in callback, callback
+    message = refusal(answer)
+    assert "access_denied: the user declined (C++ team)" in message and "+user" not in message, message
+    assert "portal_session" not in session.cookies
+
+    # The same refusal, shown on the sign-in page in Chromium.
+    assert sso_refusal_on_the_page(browser, portal) == message
+    assert "sso_error" not in browser.current_url
+    assert console_errors(browser, expected=[("/api/me", 401)]) == []
+
+
+def test_profile_claims_only_in_userinfo_name_new_users(portal, idp):
+    """Providers following OIDC Core §5.4 send profile claims (and sometimes groups) only from
+    the userinfo endpoint: the portal asks it with the access token and merges what it says."""
+    admin = admin_session(portal)
+    configure(portal, admin, idp)
+    idp.userinfo_only = Provider.PROFILE_CLAIMS
+    idp.person = {"sub": "bruno-7f3a", "preferred_username": "bruno", "name": "Bruno Userinfo", "email": "bruno@example.com", "groups": ["ops"]}
+    session, answer, _ = sso_sign_in(portal, idp)
+    assert answer.status_code == 302 and answer.headers["Location"] == "/", answer.headers
+    assert not set(Provider.PROFILE_CLAIMS) & set(idp.signed_claims[-1]), "the ID token carried no profile claims"
+    # The portal asked userinfo with the access token the token endpoint gave it.
+    assert idp.userinfo_requests == [{"authorization": "Bearer " + list(idp.access_tokens)[-1], "answered": True}]
+    user = signed_in_user(session, portal)
+    assert (user["username"], user["displayName"]) == ("bruno", "Bruno Userinfo")
+    assert role_in_default(admin, portal, "bruno") == "operator"
+
+    # Groups only in userinfo too: they still decide the role.
+    idp.userinfo_only = Provider.PROFILE_CLAIMS + ("groups",)
+    idp.person = {"sub": "carla-91b2", "preferred_username": "carla", "name": "Carla Userinfo", "groups": ["admins"]}
+    session, answer, _ = sso_sign_in(portal, idp)
+    assert answer.status_code == 302 and answer.headers["Location"] == "/", answer.headers
+    assert "groups" not in idp.signed_claims[-1]
+    user = signed_in_user(session, portal)
+    assert (user["username"], user["displayName"]) == ("carla", "Carla Userinfo")
+    assert role_in_default(admin, portal, "carla") == "admin"
+
+    # Where the ID token and userinfo disagree, the ID token wins.
+    idp.userinfo_only = ("email",)
+    idp.misbehave = "userinfo_disagrees"
+    idp.person = {"sub": "bruno-7f3a", "preferred_username": "bruno", "name": "Bruno Userinfo", "email": "bruno@example.com", "groups": ["ops"]}
+    requests_before = len(idp.userinfo_requests)
+    session, answer, _ = sso_sign_in(portal, idp)
+    assert answer.status_code == 302 and answer.headers["Location"] == "/", answer.headers
+    assert len(idp.userinfo_requests) == requests_before + 1 and idp.userinfo_requests[-1]["answered"]
+    assert signed_in_user(session, portal)["displayName"] == "Bruno Userinfo"
+    assert role_in_default(admin, portal, "bruno") == "operator"
+
+    # The provider's userinfo endpoint answers only to the access tokens it issued.
+    assert requests.get(idp.issuer + "/userinfo", headers={"Authorization": "Bearer not-issued"}).status_code == 401
+    assert requests.get(idp.issuer + "/userinfo").status_code == 401
+
+
+def test_userinfo_about_another_subject_refuses_the_sign_in(portal, idp, browser):
+    admin = admin_session(portal)
+    configure(portal, admin, idp)
+    idp.userinfo_only = Provider.PROFILE_CLAIMS
+    idp.misbehave = "userinfo_other_subject"
+    session, answer, _ = sso_sign_in(portal, idp)
+    assert "another subject" in refusal(answer)
+    assert [request["answered"] for request in idp.userinfo_requests] == [True], "userinfo answered; the portal refused what it said"
+    assert "portal_session" not in session.cookies
+    usernames = [user["username"] for user in admin.get(portal.url + "api/users").json()["users"]]
+    assert "admin" in usernames and "alice" not in usernames and "someone-else-0002" not in usernames
+
+    # In Chromium the sign-in page shows the refusal.
+    assert "another subject" in sso_refusal_on_the_page(browser, portal)
+    assert console_errors(browser, expected=[("/api/me", 401)]) == []
+
+
+def test_a_missing_or_empty_name_never_replaces_a_display_name(portal, idp):
+    admin = admin_session(portal)
+    configure(portal, admin, idp)
+    alice = dict(idp.person)
+    session, _, _ = sso_sign_in(portal, idp)
+    assert signed_in_user(session, portal)["displayName"] == "Alice Example"
+
+    # Empty name and user name claims (the ID token and userinfo both say "").
+    idp.person = dict(alice, name="", preferred_username="")
+    session, answer, _ = sso_sign_in(portal, idp)
+    assert answer.headers["Location"] == "/", answer.headers
+    assert signed_in_user(session, portal)["displayName"] == "Alice Example"
+
+    # An empty name next to a user name: the display name is still not replaced by it.
+    idp.person = dict(alice, name="")
+    session, answer, _ = sso_sign_in(portal, idp)
+    assert answer.headers["Location"] == "/", answer.headers
+    assert signed_in_user(session, portal)["displayName"] == "Alice Example"
+
+    # No name or user name anywhere: not in the ID token, nor from userinfo (which is asked).
+    idp.userinfo_only = Provider.PROFILE_CLAIMS
+    idp.person = {"sub": alice["sub"], "groups": alice["groups"]}
+    requests_before = len(idp.userinfo_requests)
+    session, answer, _ = sso_sign_in(portal, idp)
+    assert answer.headers["Location"] == "/", answer.headers
+    assert len(idp.userinfo_requests) == requests_before + 1
+    user = signed_in_user(session, portal)
+    assert (user["username"], user["displayName"]) == ("alice", "Alice Example")
+
+    # A new person with an empty name is named after a claim, never after the subject or "".
+    idp.userinfo_only = ()
+    idp.person = {"sub": "dora-5c11", "preferred_username": "dora", "name": "", "groups": ["ops"]}
+    session, _, _ = sso_sign_in(portal, idp)
+    user = signed_in_user(session, portal)
+    assert (user["username"], user["displayName"]) == ("dora", "dora")
+    idp.person = {"sub": "erin-77d0", "email": "erin@example.com", "name": " ", "groups": ["ops"]}
+    session, _, _ = sso_sign_in(portal, idp)
+    user = signed_in_user(session, portal)
+    assert "erin-77d0" not in (user["username"], user["displayName"]) and user["username"].startswith("erin")
+    assert user["displayName"].strip() != ""
+
+
+def test_fifty_people_behind_one_address_sign_in_at_nine(portal, idp):
+    """One office NAT: fifty people complete the flow one after another, as fast as they can,
+    from the same client address. Nobody is turned away (429)."""
+    admin = admin_session(portal)
+    configure(portal, admin, idp)
+    people = [{"sub": f"person-{n:04}", "preferred_username": f"person{n}", "name": f"Person {n}", "groups": ["ops"]} for n in range(50)]
+    sessions = []
+    for person in people:
+        idp.person = person
+        session, answer, _ = sso_sign_in(portal, idp)
+        assert answer.status_code == 302 and answer.headers["Location"] == "/", (person["sub"], answer.status_code, answer.text)
+        assert "portal_session" in session.cookies, person["sub"]
+        sessions.append(session)
+    assert [signed_in_user(session, portal)["username"] for session in sessions] == [person["preferred_username"] for person in people]
+    metrics = requests.get(portal.url + "metrics").text
+    assert 'portal_sign_ins_total{method="sso",outcome="success"} 50' in metrics
+    assert "portal_rate_limited_total 0" in metrics
 
 
 def test_es256_and_key_rotation(portal, idp):

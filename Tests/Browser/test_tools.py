@@ -90,8 +90,9 @@ def test_a_risky_run_waits_for_another_persons_approval_and_the_result_arrives_l
     assert "admin" in decided and "approved" in decided
     second_browser.find_element(By.ID, "audit-kind").send_keys("approval")
     second_browser.find_element(By.CSS_SELECTOR, "#audit-filter button").click()
-    wait_b.until(lambda _: all(row.get_attribute("data-kind") == "approval.decided"
-                               for row in second_browser.find_elements(By.CSS_SELECTOR, "#audit-rows tr")))
+    # Rows of that kind only, and at least one: an empty table would pass "all rows are decisions".
+    wait_b.until(lambda _: [row.get_attribute("data-kind") for row in second_browser.find_elements(By.CSS_SELECTOR, "#audit-rows tr")]
+                 == ["approval.decided"])
 
     assert console_errors(browser, expected=[("/api/me", 401), ("/runs", 400)]) == []
     assert console_errors(second_browser, expected=[("/api/me", 401)]) == []

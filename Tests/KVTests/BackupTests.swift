@@ -85,7 +85,12 @@ import Testing
             }
             group.addTask {
                 defer { backupDone.set() }
-                while environment.writerStatistics.writes < 100 { await Task.yield() }
+                // Bounded: if the writers died, fail instead of spinning forever.
+                let deadline = ContinuousClock.now + .seconds(60)
+                while environment.writerStatistics.writes < 100 {
+                    guard ContinuousClock.now < deadline else { throw DeadlinePassed(waitingFor: "100 writes before the backup") }
+                    await Task.yield()
+                }
                 _ = try Backup.create(of: environment, to: file, schemaVersion: 1)
             }
             try await group.waitForAll()
@@ -106,9 +111,22 @@ import Testing
     }
 }
 
+/// A wait in a test ran out of time: what it waited for never happened.
+struct DeadlinePassed: Error, CustomStringConvertible {
+    let waitingFor: String
+    var description: String { "gave up waiting for \(waitingFor)" }
+}
+
 /// A flag one task sets and others poll.
 final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     var isSet: Bool { value.load(ordering: .acquiring) }
     func set() { value.store(true, ordering: .releasing) }
+}
+
+/// A count several tasks add to and read.
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    var value: Int { count.load(ordering: .acquiring) }
+    func increment() { count.add(1, ordering: .releasing) }
 }

@@ -1,3 +1,4 @@
+import CLMDB
 import Foundation
 import Testing
 @testable import KV
@@ -70,6 +71,71 @@ import Testing
             }
         }
         #expect(throws: KVError.self) { try environment.read { txn in try txn.first(shortKey) } }
+    }
+
+    /// Opened with `MDB_NOTLS`: a read transaction is not tied to its thread's slot, so one
+    /// thread can hold two at once (without the flag LMDB refuses the second, MDB_BAD_RSLOT).
+    @Test func readTransactionsAreNotTiedToAThread() async throws {
+        let environment = try makeEnvironment()
+        var flags: UInt32 = 0
+        #expect(mdb_env_get_flags(environment.handle, &flags) == 0)
+        #expect(flags & UInt32(MDB_NOTLS) != 0)
+        let table = try environment.table("t", key: StringKey.self, value: StringKey.self)
+        try await environment.write { txn in try txn.put(table, "k", "v") }
+        let nested = try environment.read { outer in
+            try (outer.get(table, "k"), environment.read { inner in try inner.get(table, "k") })
+        }
+        #expect(nested == ("v", "v"))
+    }
+
+    /// A process killed in the middle of a read leaves its reader slot in `lock.mdb`; opening
+    /// the environment frees it. LMDB resets the whole reader table when the opener is alone,
+    /// so the case that needs `mdb_reader_check` is the shared one (a `portal backup` next to
+    /// a running server): here one process keeps the environment open, another is killed
+    /// with SIGKILL inside a read transaction, and then this process opens it. Both are Python
+    /// calling liblmdb through ctypes.
+    @Test func staleReadersOfKilledProcessesAreCleared() async throws {
+        let directory = temporaryDirectory()
+        do {
+            let environment = try KV.Environment(directory: directory)
+            #expect(environment.staleReadersCleared == 0)
+            environment.close()
+        }
+        func lmdbProcess(readTransaction: Bool) throws -> Process {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = ["-c", """
+                import ctypes, sys, time
+                lmdb = ctypes.CDLL("liblmdb.so.0")
+                env, txn = ctypes.c_void_p(), ctypes.c_void_p()
+                assert lmdb.mdb_env_create(ctypes.byref(env)) == 0
+                assert lmdb.mdb_env_set_maxdbs(env, 256) == 0
+                assert lmdb.mdb_env_open(env, sys.argv[1].encode(), 0x200000, 0o600) == 0  # MDB_NOTLS
+                if sys.argv[2] == "read":
+                    assert lmdb.mdb_txn_begin(env, None, 0x20000, ctypes.byref(txn)) == 0   # MDB_RDONLY
+                print("ready", flush=True)
+                time.sleep(120)
+                """, directory, readTransaction ? "read" : "hold"]
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let line = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+            #expect(line.hasPrefix("ready"), "the LMDB process did not start: \(line)")
+            return process
+        }
+        let holder = try lmdbProcess(readTransaction: false)
+        defer {
+            kill(holder.processIdentifier, SIGKILL)
+            holder.waitUntilExit()
+        }
+        let reader = try lmdbProcess(readTransaction: true)
+        kill(reader.processIdentifier, SIGKILL)
+        reader.waitUntilExit()
+        #expect(reader.terminationReason == .uncaughtSignal)
+        let reopened = try KV.Environment(directory: directory)
+        #expect(reopened.staleReadersCleared == 1, "the killed reader's slot was freed")
+        reopened.close()
+        #expect(try KV.Environment(directory: directory).staleReadersCleared == 0, "cleared once, for good")
     }
 
     @Test func closedEnvironmentRefusesWork() async throws {

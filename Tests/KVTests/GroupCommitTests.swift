@@ -66,30 +66,61 @@ import Testing
         }
     }
 
+    /// Writes that share a batch become visible together. Each round, a blocker holds the
+    /// writer until 50 separate writes — each setting its own row to a value of its own — are
+    /// queued behind it and a reader has read while they wait, so they commit as one batch with
+    /// the reader running across the commit. Every snapshot the reader takes must hold all 50
+    /// rows from one round, and it must have seen more than one round.
     @Test func noReaderSeesHalfABatch() async throws {
         let environment = try makeEnvironment()
-        let table = try environment.table("pairs", key: UInt64Key.self, value: UInt64Key.self)
-        try await environment.write { txn in
-            try txn.put(table, 0, 0)
-            try txn.put(table, 1, 0)
-        }
-        // Each write moves both rows to the same new value; a reader must never see them differ.
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for round in 1...200 {
-                group.addTask {
-                    try await environment.write { txn in
-                        try txn.put(table, 0, UInt64(round))
-                        try txn.put(table, 1, UInt64(round))
-                    }
-                }
-            }
+        let table = try environment.table("rows", key: UInt64Key.self, value: UInt64Key.self)
+        let rows: UInt64 = 50, rounds: UInt64 = 10
+        try await environment.write { txn in for row in 0..<rows { try txn.put(table, row, row) } }
+        let readsWhilePending = Counter()
+        let done = Flag()
+        let roundsSeen = try await withThrowingTaskGroup(of: Set<UInt64>.self) { group in
             group.addTask {
-                for _ in 0..<2_000 {
-                    let (a, b) = try environment.read { txn in (try txn.get(table, 0), try txn.get(table, 1)) }
-                    #expect(a == b)
+                var seen: Set<UInt64> = []
+                let deadline = ContinuousClock.now + .seconds(120)
+                while !done.isSet {
+                    guard ContinuousClock.now < deadline else { throw DeadlinePassed(waitingFor: "the writes to finish") }
+                    let pending = environment.writer.pendingCount > 0
+                    let snapshot = try environment.read { txn in try (0..<rows).map { try txn.get(table, $0) ?? .max } }
+                    // Row i holds round * 1000 + i: every row must come from the same round.
+                    let round = snapshot[0] / 1000
+                    #expect(snapshot.enumerated().allSatisfy { $1 == round * 1000 + UInt64($0) }, "a snapshot mixes rounds: \(snapshot)")
+                    seen.insert(round)
+                    if pending { readsWhilePending.increment() }
+                }
+                return seen
+            }
+            for round in 1...rounds {
+                try await withThrowingTaskGroup(of: Void.self) { batch in
+                    await withCheckedContinuation { (blocking: CheckedContinuation<Void, Never>) in
+                        batch.addTask {
+                            try await environment.write { _ in
+                                blocking.resume()
+                                let reads = readsWhilePending.value
+                                let deadline = ContinuousClock.now + .seconds(30)
+                                while (environment.writer.pendingCount < Int(rows) || readsWhilePending.value <= reads) && ContinuousClock.now < deadline {
+                                    sched_yield()
+                                }
+                            }
+                        }
+                    }
+                    for row in 0..<rows {
+                        batch.addTask { try await environment.write { txn in try txn.put(table, row, round * 1000 + row) } }
+                    }
+                    try await batch.waitForAll()
                 }
             }
-            try await group.waitForAll()
+            done.set()
+            return try await group.next() ?? []
+        }
+        #expect(environment.writerStatistics.largestBatch >= Int(rows), "the rows were written in one batch")
+        #expect(roundsSeen.count >= 2, "the reader overlapped the commits (saw rounds \(roundsSeen.sorted()))")
+        try environment.read { txn throws in
+            for row in 0..<rows { #expect(try txn.get(table, row) == rounds * 1000 + row) }
         }
     }
 

@@ -84,6 +84,7 @@ import Testing
         let outside = try environment.read { txn in
             try txn.page(table, prefix: OrgKey.prefix("beta"), limit: 50, after: token)
         }
+        #expect(!outside.items.isEmpty)
         #expect(outside.items.allSatisfy { $0.key.0 == "beta" })
     }
 

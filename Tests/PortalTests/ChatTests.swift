@@ -85,7 +85,9 @@ import Vector
         let found = try await chat.search("storage almost full on the db server", for: olga)
         #expect(found.first?.session.id == disk.id)
         #expect(!found.contains { $0.session.id == vics.id })
-        #expect(try await chat.search("disk space", for: vic).allSatisfy { $0.session.ownerID == vic.user.id })
+        let vicsResults = try await chat.search("disk space", for: vic)
+        #expect(!vicsResults.isEmpty, "vic finds her own conversation")
+        #expect(vicsResults.allSatisfy { $0.session.ownerID == vic.user.id })
         // Admins with sessions:read-all search the organization's conversations.
         #expect(Set(try await chat.search("disk space", for: ada).map(\.session.id)).isSuperset(of: [disk.id, vics.id]))
 
@@ -113,7 +115,9 @@ import Vector
     @Test func aPackInstalledAfterTheFirstSearchIsFoundByMeaning() async throws {
         let world = try await ToolRunTests.World()
         let search = world.core.toolSearch
-        #expect(try await search.suggest("open an incident ticket", in: world.organization.id).allSatisfy { !$0.tool.name.hasPrefix("itsm.") })
+        // The first search builds the index (it finds the host pack's tools), before the pack exists.
+        #expect(try await search.suggest("check disk usage", in: world.organization.id).first?.tool.name == "host.disk-usage")
+        #expect(try await !search.suggest("open an incident ticket", in: world.organization.id).contains { $0.tool.name.hasPrefix("itsm.") })
         let root = try #require(try world.core.accounts.user(named: "root"))
         let pack = try JSONDecoder().decode(ToolPack.self, from: Data(#"""
         {"name":"itsm","title":"ITSM","version":"1","description":"","tools":[{"name":"itsm.open-incident","title":"Open an incident ticket",

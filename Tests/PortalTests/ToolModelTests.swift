@@ -182,7 +182,7 @@ import Testing
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(outcomes.allSatisfy { $0.exitCode == 0 }, "\(outcomes.map(\.exitCode))")
+        #expect(!outcomes.isEmpty && outcomes.allSatisfy { $0.exitCode == 0 }, "\(outcomes.map(\.exitCode))")
     }
 
     @Test func aMissingExecutableIsATypedError() async {

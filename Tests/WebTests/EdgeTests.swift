@@ -3,6 +3,7 @@ import HTTPTypes
 import KV
 import Hummingbird
 import HummingbirdTesting
+import Portal
 import Testing
 @testable import Web
 
@@ -78,6 +79,47 @@ import Testing
                 #expect(!body.contains(harness.environment.path))
             }
         }
+    }
+
+    /// `/readyz` says not ready, and why, when the data directory is on a read-only file system
+    /// or has less free space than configured: a real 8 MiB tmpfs, and then the data directory
+    /// bound read-only over itself while the portal has it open (as when a disk fails and the
+    /// kernel remounts it read-only).
+    @Test func notReadyOnAReadOnlyOrNearlyFullDataDirectory() async throws {
+        func mount(_ arguments: [String]) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/mount")
+            process.arguments = arguments
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "mount \(arguments.joined(separator: " ")) (the tests run as root)")
+        }
+        let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("portal-tmpfs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        try mount(["-t", "tmpfs", "-o", "size=8m", "tmpfs", mountPoint])
+        defer {
+            let unmount = Process()
+            unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            unmount.arguments = ["-l", mountPoint]
+            if (try? unmount.run()) != nil { unmount.waitUntilExit() }
+        }
+        var options = KV.Environment.Options()
+        options.mapSize = 1 << 20
+        let environment = try KV.Environment(directory: mountPoint + "/data", options: options)
+        defer { environment.close() }
+        let core = try await PortalCore(environment: environment, passwordHasher: PasswordHasher(iterations: 1_000))
+        func readiness(minimumFreeBytes: UInt64) async throws -> (HTTPResponse.Status, String) {
+            let app = Application(router: buildRouter(core: core, assets: try AssetCatalog(), options: WebOptions(minimumFreeBytes: minimumFreeBytes)))
+            return try await app.test(.router) { client in
+                try await client.execute(uri: "/readyz", method: .get) { ($0.status, String(buffer: $0.body)) }
+            }
+        }
+        // 8 MiB free at most, under the default 16 MiB threshold.
+        #expect(try await readiness(minimumFreeBytes: StorageHealth.defaultMinimumFreeBytes) == (.serviceUnavailable, #"{"status":"not_ready","checks":{"storage":"low_disk"}}"#))
+        #expect(try await readiness(minimumFreeBytes: 1 << 20) == (.ok, #"{"status":"ready","checks":{"storage":"ok"}}"#))
+        try mount(["--bind", mountPoint + "/data", mountPoint + "/data"])
+        try mount(["-o", "remount,bind,ro", mountPoint + "/data"])
+        #expect(try await readiness(minimumFreeBytes: 1 << 20) == (.serviceUnavailable, #"{"status":"not_ready","checks":{"storage":"read_only"}}"#))
     }
 
     @Test func cspReportsAreAcceptedValidatedAndBounded() async throws {

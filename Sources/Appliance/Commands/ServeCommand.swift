@@ -57,7 +57,8 @@ struct ServeCommand: AsyncParsableCommand {
         let metrics = PortalMetrics()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let options = WebOptions(publicURL: configuration.publicURL, metricsToken: configuration.metricsToken, anonymousMetrics: configuration.anonymousMetrics,
-                                 rateLimiting: configuration.rateLimitsEnabled, trustedProxies: configuration.trustedProxies)
+                                 rateLimiting: configuration.rateLimitsEnabled, trustedProxies: configuration.trustedProxies,
+                                 minimumFreeBytes: configuration.minimumFreeBytes)
         let router = buildRouter(core: core, assets: try AssetCatalog(), metrics: metrics, options: options)
         let app = Application(
             router: router,

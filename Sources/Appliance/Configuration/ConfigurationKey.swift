@@ -67,6 +67,7 @@ struct ConfigurationKey: Sendable {
         .init("storage.map_size_mb", .integer(1...1_048_576), default: "64", help: "Initial size of the storage map; it grows by doubling."),
         .init("storage.max_map_size_mb", .integer(1...16_777_216), default: "65536", help: "Ceiling the storage map may grow to."),
         .init("storage.sync", .boolean, default: "true", help: "Sync every commit to disk (never turn off in production)."),
+        .init("storage.min_free_mb", .integer(0...1_048_576), default: "16", help: "GET /readyz answers not ready with less free space than this in the data directory."),
         .init("storage.expiry_sweep_seconds", .integer(1...86_400), default: "60", help: "How often expired records (sessions, approvals, ...) are deleted."),
         .init("ratelimit.enabled", .boolean, default: "true", help: "Rate-limit requests (turn off only behind a proxy that does it)."),
         .init("ratelimit.sign_in_per_minute", .integer(1...1_000_000), default: "120",

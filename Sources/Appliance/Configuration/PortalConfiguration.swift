@@ -17,6 +17,7 @@ struct PortalConfiguration {
     var shutdownGrace: Duration { .seconds(integer("server.shutdown_grace_seconds")) }
     var publicURL: String? { string("server.public_url") }
     var dataDirectory: String { string("storage.data_dir")! }
+    var minimumFreeBytes: UInt64 { UInt64(integer("storage.min_free_mb")) << 20 }
     var expirySweepInterval: Duration { .seconds(integer("storage.expiry_sweep_seconds")) }
     var logLevel: String { string("log.level")! }
     var logFormat: String { string("log.format")! }

@@ -200,9 +200,9 @@ public final class SingleSignOn: Sendable {
         }
         let granted = highest
         let proposedName = Self.username(from: Self.nonEmpty(claims[settings.usernameClaim]) ?? Self.nonEmpty(claims["email"]) ?? subject)
-        // A display name only from a claim that says one: an empty or missing claim never
-        // replaces the name a person already has.
-        let claimedName = (Self.nonEmpty(claims["name"]) ?? Self.nonEmpty(claims[settings.usernameClaim])).map { String($0.prefix(128)) }
+        // A display name only from a `name` claim that says one: an empty or missing claim never
+        // replaces the name a person already has (a new person falls back to their user name).
+        let claimedName = Self.nonEmpty(claims["name"]).map { String($0.prefix(128)) }
         let identityKey = Crypto.sha256(Array((settings.issuer + "\u{0}" + subject).utf8)).hexString
         let issuer = settings.issuer
 
@@ -216,7 +216,7 @@ public final class SingleSignOn: Sendable {
                     try txn.put(accounts.users, user.id, user)
                 }
             } else {
-                user = User(id: UUID(), username: try freeUsername(proposedName, txn: txn), displayName: claimedName ?? proposedName, passwordHash: nil,
+                user = User(id: UUID(), username: try freeUsername(proposedName, txn: txn), displayName: claimedName ?? Self.nonEmpty(claims[settings.usernameClaim]) ?? proposedName, passwordHash: nil,
                             isAdministrator: false, mustChangePassword: false, createdAt: now)
                 try txn.put(accounts.users, user.id, user)
                 try events.record(SecurityEvent(kind: .userCreated, userID: user.id, username: user.username, organizationID: nil,

@@ -34,11 +34,10 @@ public struct RateLimitMiddleware: RouterMiddleware {
         let path = request.uri.path
         if path == "/healthz" || path == "/readyz" || path == "/metrics" { return nil }
         if request.method == .post && path == "/api/auth/login" { return .signIn }
-        // The callback finishes a single sign-on (a token exchange with the provider, which
-        // checked the credentials; its state is single use): its own budget, not the
-        // password-guessing one. Starting a sign-on stores an attempt, so it counts as a write.
-        if path == "/api/auth/oidc/callback" { return .singleSignOn }
-        if path == "/api/auth/oidc/login" { return .write }
+        // Single sign-on (starting it, and the callback's token exchange with the provider,
+        // which checked the credentials; its state is single use) has its own budget, not the
+        // password-guessing one nor the general writes an office shares.
+        if path == "/api/auth/oidc/login" || path == "/api/auth/oidc/callback" { return .singleSignOn }
         if request.method == .post && path.hasPrefix("/api/tools/") && path.hasSuffix("/runs") { return .toolRun }
         return [.get, .head, .options].contains(request.method) ? .read : .write
     }

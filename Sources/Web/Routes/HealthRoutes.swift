@@ -3,16 +3,18 @@ import KV
 import Portal
 
 extension PortalRoutes {
-    /// Liveness and readiness probes: public, JSON, and free of internals.
-    func addHealthRoutes(core: PortalCore) {
+    /// Liveness and readiness probes: public, JSON, and free of internals. Not ready names the
+    /// storage problem: `unavailable` (closed), `read_only`, or `low_disk` (under
+    /// `storage.min_free_mb`).
+    func addHealthRoutes(core: PortalCore, minimumFreeBytes: UInt64) {
         get("/healthz", .public) { _, _ in
             Self.json(.ok, #"{"status":"ok"}"#)
         }
         get("/readyz", .public) { _, _ in
-            let storage = core.storageHealth()
-            return storage.isReady
-                ? Self.json(.ok, #"{"status":"ready","checks":{"storage":"ok"}}"#)
-                : Self.json(.serviceUnavailable, #"{"status":"not_ready","checks":{"storage":"unavailable"}}"#)
+            guard let problem = core.storageHealth(minimumFreeBytes: minimumFreeBytes).problem else {
+                return Self.json(.ok, #"{"status":"ready","checks":{"storage":"ok"}}"#)
+            }
+            return Self.json(.serviceUnavailable, #"{"status":"not_ready","checks":{"storage":"\#(problem.rawValue)"}}"#)
         }
     }
 
