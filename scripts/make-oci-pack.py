@@ -2,10 +2,10 @@
 """Writes Sources/Portal/Tools/Packs/oci.json, the `oci` tool pack: tools over the OCI
 command-line client, one per line of TOOLS below. Run again after editing TOOLS.
 
-Every tool acts as the caller's organization's own OCI identity (OCI_CLI_PROFILE set to
-{{org.cloudProfile}}, a profile whose IAM policy reaches only that organization's
-compartments, so a resource OCID of another organization is refused by OCI itself), and in
-its compartment ({{org.cloudScope}}) unless it takes a resource OCID. Risk follows what the
+Every tool acts as the caller's organization's own OCI identity (the portal sets
+OCI_CLI_PROFILE to the organization's cloudProfile for every run of `oci`, a profile whose
+IAM policy reaches only that organization's compartments, so a resource OCID of another
+organization is refused by OCI itself), and in its compartment ({{org.cloudScope}}) unless it takes a resource OCID. Risk follows what the
 command does: list/get are `read`, start/stop/resize `medium` or `high`, delete/terminate
 `destructive`.
 """
@@ -177,7 +177,7 @@ def build(spec):
         "name": "oci." + name, "title": title, "category": category, "risk": risk,
         "description": description or f"{title} {'in the organization' + chr(39) + 's compartment' if compartment else 'by OCID'} (oci {words}).",
         "inputSchema": {"type": "object", "properties": properties, "required": required, "additionalProperties": False},
-        "executor": {"type": "command", "executable": "oci", "arguments": arguments, "environment": {"OCI_CLI_PROFILE": "{{org.cloudProfile}}"}},
+        "executor": {"type": "command", "executable": "oci", "arguments": arguments},
         "limits": {"timeoutSeconds": 120, "maxOutputBytes": 4 * 1024 * 1024},
     }
 

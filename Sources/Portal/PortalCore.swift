@@ -49,12 +49,13 @@ public final class PortalCore: Sendable {
         self.accounts = try Accounts(environment: environment, hasher: passwordHasher)
         self.secrets = try Secrets(environment: environment)
         self.audit = try AuditTrail(environment: environment, secrets: secrets)
-        self.securityEvents = SecurityEvents(environment: environment, audit: audit, notifications: notifications)
+        self.securityEvents = SecurityEvents(environment: environment, audit: audit, notifications: notifications, secrets: secrets)
         self.organizations = try Organizations(environment: environment, users: accounts, events: securityEvents, clock: clock)
         self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents,
                                      clock: clock, signInPolicy: signInPolicy)
-        self.passwords = Passwords(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, events: securityEvents, clock: clock)
         self.apiKeys = try APIKeys(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents, clock: clock)
+        self.passwords = Passwords(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, events: securityEvents,
+                                   apiKeys: apiKeys, clock: clock)
         self.rateLimiter = try RateLimiter(environment: environment, limits: rateLimits, clock: clock)
         self.singleSignOn = try SingleSignOn(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, secrets: secrets, events: securityEvents)
         self.vectors = try VectorCollections(environment: environment)

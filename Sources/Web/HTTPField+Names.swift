@@ -11,5 +11,6 @@ extension HTTPField.Name {
     static let rateLimitRemaining = Self("RateLimit-Remaining")!
     static let rateLimitReset = Self("RateLimit-Reset")!
     static let xForwardedFor = Self("X-Forwarded-For")!
+    static let forwarded = Self("Forwarded")!
     static let secFetchSite = Self("Sec-Fetch-Site")!
 }

@@ -91,6 +91,8 @@ import Testing
                     #expect(snapshot.enumerated().allSatisfy { $1 == round * 1000 + UInt64($0) }, "a snapshot mixes rounds: \(snapshot)")
                     seen.insert(round)
                     if pending { readsWhilePending.increment() }
+                    // Lets the writes' tasks run: this loop shares the cooperative threads.
+                    await Task.yield()
                 }
                 return seen
             }

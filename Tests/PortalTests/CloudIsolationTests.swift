@@ -27,7 +27,7 @@ import Testing
             try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
             try #"""
             #!/bin/sh
-            printf '%s\n' "$OCI_CLI_PROFILE" >> "$HOME/../profiles"
+            printf '%s %s\n' "$OCI_CLI_PROFILE" "$OCI_CLI_AUTH" >> "$HOME/../profiles"
             tenant="${OCI_CLI_PROFILE%-profile}"
             while [ $# -gt 0 ]; do
               if [ "$1" = --instance-id ]; then
@@ -66,6 +66,7 @@ import Testing
             try await core.runs.request(.init(principal: principal, tool: tool, input: input, entryPoint: .api, requestID: "isolation"))
         }
 
+        /// The profile each run of the fake CLI acted as (and its authentication).
         var profiles: [String] {
             ((try? String(contentsOfFile: directory + "/tool-runs/profiles", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
         }
@@ -80,7 +81,31 @@ import Testing
         #expect(theirs.status == .failed && theirs.output?.error.contains("NotAuthorizedOrNotFound") == true)
         let northsOwn = try await setup.run("oci.compute.instance.get", .object(["instanceId": .string("ocid1.instance.oc1.phx.north-1")]), as: setup.northOperator)
         #expect(northsOwn.status == .succeeded)
-        #expect(setup.profiles == ["south-profile", "south-profile", "north-profile"])
+        #expect(setup.profiles == ["south-profile api_key", "south-profile api_key", "north-profile api_key"])
+    }
+
+    /// Whatever pack runs the OCI CLI, it acts as the organization's profile: a custom pack
+    /// cannot fall back to the configuration's default identity, nor can an instance
+    /// principal configured for the portal's own process act for everyone.
+    @Test func everyRunOfTheCLIActsAsTheOrganizationsProfile() async throws {
+        let setup = try await Setup()
+        let core = setup.core
+        setenv("OCI_CLI_AUTH", "instance_principal", 1)
+        defer { unsetenv("OCI_CLI_AUTH") }
+        let pack = try JSONDecoder().decode(ToolPack.self, from: Data(#"""
+        {"name":"cloudops","title":"Cloud ops","version":"1","description":"","tools":[
+          {"name":"cloudops.regions","title":"Regions","description":"","category":"Cloud","risk":"read","inputSchema":{"type":"object"},
+           "executor":{"type":"command","executable":"oci","arguments":["iam","region","list"]}}]}
+        """#.utf8))
+        let rootInSouth = Principal(user: setup.root.user, organizationID: setup.south.id, role: nil, sessionKey: nil, csrfToken: nil)
+        try await core.tools.install(pack, by: rootInSouth)
+        try await core.tools.setEnabled(true, pack: "cloudops", by: rootInSouth)
+        #expect(try await setup.run("cloudops.regions", .object([:]), as: setup.southOperator).status == .succeeded)
+        #expect(setup.profiles == ["south-profile api_key"])
+        _ = try await core.organizations.update(setup.south.id, .init(cloudProfile: ""), by: setup.root)
+        let refused = try await setup.run("cloudops.regions", .object([:]), as: setup.southOperator)
+        #expect(refused.status == .failed && refused.output?.error.contains("no cloud profile of its own") == true)
+        #expect(setup.profiles.count == 1, "the CLI never ran without a profile")
     }
 
     @Test func onlySystemAdministratorsSetAProfileAndNoTwoShareOne() async throws {
@@ -103,7 +128,7 @@ import Testing
         #expect(updated.cloudProfile == nil)
         let refused = try await setup.run("oci.compute.instance.list", .object([:]), as: setup.southOperator)
         #expect(refused.status == .failed && refused.output?.error.contains("has no cloud profile of its own") == true, "\(refused.output?.error ?? "")")
-        #expect(setup.profiles.isEmpty)
+        #expect(setup.profiles.isEmpty, "the CLI never ran")
     }
 
     @Test func packsAreEnabledOnlyWhereASystemAdministratorMadeThemAvailable() async throws {

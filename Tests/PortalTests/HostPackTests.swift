@@ -236,6 +236,21 @@ import Testing
             let recorded = (try? Data(contentsOf: URL(fileURLWithPath: world.directory + "/tool-runs/" + file))) ?? Data()
             #expect(recorded.range(of: Data("-oProxyCommand".utf8)) == nil, "\(file)")
         }
+        // An argument that starts with an input: an empty value must not leave an option behind.
+        let pack = try JSONDecoder().decode(ToolPack.self, from: Data(#"""
+        {"name":"disk","title":"Disk","version":"1","description":"","tools":[
+          {"name":"disk.free","title":"Free","description":"","category":"Diagnostics","risk":"read",
+           "inputSchema":{"type":"object","properties":{"unit":{"type":"string","maxLength":2}}},
+           "executor":{"type":"command","executable":"systemctl","arguments":["show","{{input.unit}}-h"]}}]}
+        """#.utf8))
+        let root = Principal(user: try #require(try world.core.accounts.user(named: "root")), organizationID: world.organization.id, role: nil, sessionKey: nil, csrfToken: nil)
+        try await world.core.tools.install(pack, by: root)
+        try await world.core.tools.setEnabled(true, pack: "disk", by: root)
+        let emptied = try await world.request("disk.free", #"{"unit":""}"#, as: world.admin)
+        #expect(emptied.status == .failed && emptied.output?.error.contains("unit must not make an argument start with '-'") == true, "\(emptied.output?.error ?? "")")
+        #expect(try await world.request("disk.free", #"{"unit":"a"}"#, as: world.admin).status == .succeeded)
+        #expect(try Self.recordedArgv(world) == ["show", "a-h"])
+
         // The executor's own rule, where the schema would let the value through.
         do {
             _ = try await world.request("host.systemd-unit-status", #"{"unit":"-H"}"#, as: world.admin)

@@ -93,6 +93,10 @@ import Testing
             let keyMade = try await AccessTests.json(client, .post, "/api/keys", auth: [.authorization: "Bearer \(adminKey.secret)"],
                                                      body: #"{"name":"child","role":"viewer"}"#, expect: .forbidden)
             #expect((keyMade["detail"] as? String)?.contains("cannot create API keys") == true)
+            // Nor make an account to sign in with and mint keys from there.
+            let accountMade = try await AccessTests.json(client, .post, "/api/users", auth: [.authorization: "Bearer \(adminKey.secret)"],
+                                                         body: #"{"username":"puppet","password":"puppet-password-1","role":"admin"}"#, expect: .forbidden)
+            #expect((accountMade["detail"] as? String)?.contains("cannot manage people") == true)
             // Otto revokes his own next key himself.
             let second = try await Self.create(client, otto, name: "otto-2")
             _ = try await AccessTests.json(client, .delete, "/api/keys/\(second.id)", auth: otto, expect: .noContent)

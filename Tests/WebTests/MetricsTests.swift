@@ -13,13 +13,13 @@ import Testing
         let harness = try await WebTestHarness()
         _ = try await harness.core.bootstrap(adminUsername: "admin", adminPassword: "admin-password-1")
         let metrics = PortalMetrics()
-        let app = Application(router: buildRouter(core: harness.core, assets: try AssetCatalog(), metrics: metrics))
+        let app = Application(router: buildRouter(core: harness.core, assets: try AssetCatalog(), metrics: metrics, options: WebOptions(metricsToken: "scrape")))
         let text = try await app.test(.router) { client in
             _ = try await client.execute(uri: "/api/auth/login", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"username":"admin","password":"wrong-password"}"#)) { $0.status }
             _ = try await client.execute(uri: "/api/auth/login", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"{"username":"admin","password":"admin-password-1"}"#)) { $0.status }
             _ = try await client.execute(uri: "/api/no-such-thing", method: .get) { $0.status }
             _ = try await client.execute(uri: "/healthz", method: .get) { $0.status }
-            return try await client.execute(uri: "/metrics", method: .get) { response throws in
+            return try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer scrape"]) { response throws in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
                 return String(buffer: response.body)

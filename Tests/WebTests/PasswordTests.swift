@@ -26,6 +26,10 @@ import Testing
                 let refused = try await Self.change(client, laptop, current: "vera-password-1", new: weak, expect: .badRequest)
                 #expect((refused["detail"] as? String)?.contains(reason) == true, "\(weak): \(refused)")
             }
+            // Wrong current passwords count as failed sign-ins: five, and the sixth waits.
+            for _ in 0..<4 { _ = try await Self.change(client, laptop, current: "a-guess-at-it", new: "a-much-better-one-9", expect: .badRequest) }
+            _ = try await Self.change(client, laptop, current: "vera-password-1", new: "correct horse battery", expect: .tooManyRequests)
+            harness.clock.advance(by: .seconds(15 * 60))
             let changed = try await Self.change(client, laptop, current: "vera-password-1", new: "correct horse battery", expect: .ok)
             #expect(changed["otherSessionsEnded"] as? Int == 1)
             _ = try await AccessTests.json(client, .get, "/api/me", auth: laptop, expect: .ok)
@@ -73,6 +77,10 @@ import Testing
         try await core.organizations.setRole(.viewer, user: stranger.id, in: acme.id)
         let vera = try #require(try core.accounts.user(named: "vera"))
         let root = try #require(try core.accounts.user(named: "admin"))
+        let kim = try await core.accounts.create(username: "kim", displayName: "Kim", password: "kim-password-1")
+        try await core.organizations.setRole(.operator, user: kim.id, in: defaultOrganization.id)
+        let kimsKey = try await core.apiKeys.create(by: Principal(user: kim, organizationID: defaultOrganization.id, role: .operator, sessionKey: nil, csrfToken: nil),
+                                                    name: "kim's", role: .operator, expiresAt: nil).secret
 
         try await harness.test { client in
             let adaSession = AccessTests.cookie(try await AccessTests.login(client, "ada", "ada-password-1"))
@@ -92,11 +100,15 @@ import Testing
             let twoOrganizations = try await AccessTests.json(client, .post, "/api/users/\(both.id)/password-reset", auth: adaSession, expect: .forbidden)
             #expect((twoOrganizations["detail"] as? String)?.contains("another organization") == true)
             _ = try await AccessTests.json(client, .post, "/api/users/\(ada.id)/password-reset", auth: adaSession, expect: .badRequest)
+            // A reset revokes the person's API keys: the credentials may be someone else's now.
+            _ = try await AccessTests.json(client, .get, "/api/me", auth: [.authorization: "Bearer \(kimsKey)"], expect: .ok)
+            _ = try await AccessTests.json(client, .post, "/api/users/\(kim.id)/password-reset", auth: adaSession, expect: .ok)
+            _ = try await AccessTests.json(client, .get, "/api/me", auth: [.authorization: "Bearer \(kimsKey)"], expect: .unauthorized)
             // A system administrator may.
             let rootSession = AccessTests.cookie(try await AccessTests.login(client, "admin", AccessTests.adminPassword))
             _ = try await AccessTests.json(client, .post, "/api/users/\(both.id)/password-reset", auth: rootSession, expect: .ok)
             _ = try await AccessTests.json(client, .post, "/api/users/\(UUID())/password-reset", auth: rootSession, expect: .notFound)
         }
-        #expect(try core.securityEvents.recent().filter { $0.kind == .passwordReset }.count == 2)
+        #expect(try core.securityEvents.recent().filter { $0.kind == .passwordReset }.count == 3)
     }
 }

@@ -119,6 +119,25 @@ import Testing
         #expect(ClientAddressMiddleware.client(forwardedFor: ["not-an-address"], peer: "10.0.0.5", trusted: trusted) == "10.0.0.5")
         #expect(ClientAddressMiddleware.client(forwardedFor: [], peer: "10.0.0.5", trusted: trusted) == "10.0.0.5")
         #expect(ClientAddressMiddleware.client(forwardedFor: ["10.0.0.7, 10.0.0.6"], peer: "10.0.0.5", trusted: trusted) == "10.0.0.7")
+        // Hops written with a port count by their address.
+        #expect(ClientAddressMiddleware.client(forwardedFor: ["198.51.100.1:5678"], peer: "10.0.0.5", trusted: trusted) == "198.51.100.1")
+        #expect(ClientAddressMiddleware.client(forwardedFor: ["[2001:db8::1]:443"], peer: "10.0.0.5", trusted: trusted) == "2001:db8::1")
+        #expect(ClientAddressMiddleware.client(forwardedFor: ["2001:db8::1"], peer: "10.0.0.5", trusted: trusted) == "2001:db8::1")
+    }
+
+    /// An IPv6 client counts as its /64: a subscriber cannot get fresh guesses from the
+    /// addresses of their own prefix.
+    @Test func anIPv6ClientCountsAsItsSlash64() {
+        #expect(NetworkRange.subject("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64")
+        #expect(NetworkRange.subject("2001:0db8:0001:0002:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64")
+        #expect(NetworkRange.subject("::ffff:198.51.100.7") == "198.51.100.7", "an IPv4-mapped address is its IPv4 address")
+        #expect(NetworkRange.subject("198.51.100.7") == "198.51.100.7")
+        #expect(NetworkRange.subject("unknown") == "unknown")
+        var throttle = SignInThrottle(policy: SignInPolicy())
+        let now = Date()
+        for host in 1...5 { throttle.recordFailure(account: "admin", address: "2001:db8:1:2::\(host)", now: now) }
+        #expect(throttle.wait(account: "admin", address: "2001:db8:1:2::99", now: now) != nil)
+        #expect(throttle.wait(account: "admin", address: "2001:db8:1:3::1", now: now) == nil)
     }
 }
 

@@ -27,7 +27,7 @@ import Testing
         try await core.tools.install(Self.pack, by: rootPrincipal)
         try await core.tools.setEnabled(true, pack: "ops", by: rootPrincipal)
         // Day 0: the system administrator makes ada and bob organization admins.
-        for name in ["ada", "bob"] {
+        for name in ["ada", "bob", "carl"] {
             _ = try await core.organizations.createMember(username: name, displayName: name, password: "\(name)-password-1", role: .admin, in: organization, by: rootPrincipal)
         }
         try await harness.test { client in
@@ -64,10 +64,24 @@ import Testing
             _ = try await AccessTests.json(client, .post, "/api/approvals/\(secondID)/decision", auth: sock, body: #"{"approve":true}"#, expect: .forbidden)
             let bob = AccessTests.cookie(try await AccessTests.login(client, "bob", "bob-password-1"))
             _ = try await AccessTests.json(client, .post, "/api/approvals/\(secondID)/decision", auth: bob, body: #"{"approve":true}"#, expect: .ok)
+
+            // A third: ada resets carl's password (an old admin of the system administrator's),
+            // signs in as carl with it and approves. Refused: she reset his password.
+            let third = try await AccessTests.json(client, .post, "/api/tools/ops.rotate-keys/runs", auth: ada2, body: #"{"input":{}}"#, expect: .accepted)
+            let thirdID = try #require(third["id"] as? String)
+            let carlID = try #require(try core.accounts.user(named: "carl")).id
+            let reset = try await AccessTests.json(client, .post, "/api/users/\(carlID)/password-reset", auth: ada2, expect: .ok)
+            let oneTime = try #require(reset["oneTimePassword"] as? String)
+            let carl = AccessTests.cookie(try await AccessTests.login(client, "carl", oneTime))
+            _ = try await PasswordTests.change(client, carl, current: oneTime, new: "carl-is-now-ada-9", expect: .ok)
+            let viaReset = try await AccessTests.json(client, .post, "/api/approvals/\(thirdID)/decision", auth: carl, body: #"{"approve":true}"#, expect: .forbidden)
+            #expect((viaReset["detail"] as? String)?.contains("reset your password") == true, "\(viaReset)")
+            // Nor can ada re-grant herself a role to clear who granted hers.
+            _ = try await AccessTests.json(client, .post, "/api/orgs/\(organization)/members", auth: ada2, body: #"{"username":"ada","role":"admin"}"#, expect: .forbidden)
         }
         let refusals = try core.audit.page(limit: 50) { $0.kind == "approval.refused" }
-        #expect(refusals.count == 3)
-        #expect(Set(refusals.compactMap(\.approver)) == ["sock", "vera"])
+        #expect(refusals.count == 4)
+        #expect(Set(refusals.compactMap(\.approver)) == ["sock", "vera", "carl"])
         #expect(refusals.allSatisfy { $0.detail.contains("two-person rule") })
     }
 }

@@ -110,6 +110,23 @@ public final class APIKeys: Sendable {
         }
     }
 
+    /// Revokes every live key `userID` created, in the caller's transaction (a password reset).
+    /// Returns how many.
+    /// - Complexity: O(keys): the table is scanned.
+    @available(*, noasync)
+    func revokeAll(createdBy userID: UUID, at now: Date, in txn: borrowing WriteTransaction) throws -> Int {
+        var live: [APIKey] = []
+        try txn.forEach(keys.table) { (_, key) throws(KVError) in
+            if key.createdBy == userID && key.revokedAt == nil { live.append(key) }
+            return true
+        }
+        for var key in live {
+            key.revokedAt = now
+            try txn.put(keys, key.id, key)
+        }
+        return live.count
+    }
+
     /// The principal a bearer secret stands for, or `nil` (unknown, revoked, expired, or its
     /// creator no longer a member). Records the last use at most once a minute.
     public func principal(secret: String) async throws -> Principal? {

@@ -146,19 +146,30 @@ public final class Organizations: Sendable {
         try environment.read { txn in try txn.get(organizations, bySlug, slug)?.value }
     }
 
-    /// Who may give `role` to `userID` in `organizationID` (or, with `nil`, remove them):
-    /// system administrators anyone anything; a member with `users:manage` acting in that
-    /// organization only a role no higher than their own, only to people who are already
-    /// members (adding an existing account to an organization is a system administrator's
-    /// decision: otherwise one organization's admin could find out user names and pull people
-    /// of other organizations in), and never to a system administrator. Throws
-    /// `AccessError.forbidden` saying why.
-    func checkMayGrant(_ role: Role?, to userID: UUID, in organizationID: UUID, by actor: Principal, txn: borrowing some ReadableTransaction & ~Copyable) throws {
+    /// Whether `actor` may manage people in `organizationID` at all, and give `role`: a
+    /// person signed in (an API key never manages people, so a key cannot make accounts that
+    /// outlive it) with `users:manage` there, granting no role above their own; system
+    /// administrators anything. Throws `AccessError.forbidden` saying why.
+    static func checkMayManagePeople(in organizationID: UUID, granting role: Role?, by actor: Principal) throws {
+        guard actor.apiKeyID == nil else { throw AccessError.forbidden("an API key cannot manage people; sign in") }
         guard !actor.user.isAdministrator else { return }
         guard actor.organizationID == organizationID, actor.has(.usersManage) else {
             throw AccessError.forbidden("managing members needs the users:manage permission in that organization")
         }
         if let role, role > (actor.role ?? .viewer) { throw AccessError.forbidden("you cannot grant a role above your own") }
+    }
+
+    /// Who may give `role` to `userID` in `organizationID` (or, with `nil`, remove them): as
+    /// `checkMayManagePeople` says, and for anyone but a system administrator only to people
+    /// who are already members (adding an existing account to an organization is a system
+    /// administrator's decision: otherwise one organization's admin could find out user names
+    /// and pull people of other organizations in), never to themselves (which would erase who
+    /// granted their role, as the two-person rule reads it), and never to a system
+    /// administrator. Throws `AccessError.forbidden` saying why.
+    func checkMayGrant(_ role: Role?, to userID: UUID, in organizationID: UUID, by actor: Principal, txn: borrowing some ReadableTransaction & ~Copyable) throws {
+        try Self.checkMayManagePeople(in: organizationID, granting: role, by: actor)
+        guard !actor.user.isAdministrator else { return }
+        guard userID != actor.user.id else { throw AccessError.forbidden("you cannot change your own membership; ask another admin") }
         guard try self.role(of: userID, in: organizationID, txn: txn) != nil else {
             throw AccessError.notFound("member")
         }
@@ -185,14 +196,10 @@ public final class Organizations: Sendable {
 
     /// Creates a local account that is a member of `organizationID` with `role`, recording the
     /// security event, in one transaction: a crash never leaves a user without the membership.
-    /// The actor needs `users:manage` there (or is a system administrator) and cannot grant
-    /// above their own role.
+    /// The actor must be allowed to (`checkMayManagePeople`).
     public func createMember(username: String, displayName: String, password: String, role: Role, in organizationID: UUID, by actor: Principal) async throws -> User {
         let now = clock.now()
-        guard actor.user.isAdministrator || (actor.organizationID == organizationID && actor.has(.usersManage)) else {
-            throw AccessError.forbidden("creating members needs the users:manage permission in that organization")
-        }
-        guard actor.user.isAdministrator || role <= (actor.role ?? .viewer) else { throw AccessError.forbidden("you cannot grant a role above your own") }
+        try Self.checkMayManagePeople(in: organizationID, granting: role, by: actor)
         let user = try users.newUser(username: username, displayName: displayName, password: password, createdBy: actor.user.id, now: now)
         let event = SecurityEvent(kind: .userCreated, userID: actor.user.id, username: actor.user.username, organizationID: organizationID,
                                   detail: "user \(user.id) '\(user.username)' as \(role.rawValue)", time: now)

@@ -41,7 +41,7 @@ public struct SecurityEvent: Codable, Sendable, Equatable {
     public let kind: Kind
     public var time = Date()
     public let userID: UUID?
-    /// The user's name; for a refused sign-in naming no account, `unverifiedName(_:)`.
+    /// The user's name; for a refused sign-in naming no account, `SecurityEvents.unverifiedName(_:)`.
     public let username: String?
     public let organizationID: UUID?
     public let detail: String
@@ -55,12 +55,6 @@ public struct SecurityEvent: Codable, Sendable, Equatable {
         self.time = time
     }
 
-    /// How a name typed at sign-in that is no account's is recorded: never as typed (it may be
-    /// a password typed into the wrong field), but as a short hash, marked unverified, so that
-    /// repeated attempts with the same text can still be told apart.
-    public static func unverifiedName(_ typed: String) -> String {
-        "unverified #" + String(Crypto.sha256(Array(typed.lowercased().utf8)).hexString.prefix(12))
-    }
 }
 
 /// Security events, kept as entries of the audit trail (so they are chained and verified with
@@ -75,10 +69,23 @@ public final class SecurityEvents: Sendable {
     let audit: AuditTrail
     let notifications: Notifications
 
-    init(environment: Environment, audit: AuditTrail, notifications: Notifications) {
+    let secrets: Secrets
+
+    init(environment: Environment, audit: AuditTrail, notifications: Notifications, secrets: Secrets) {
         self.environment = environment
         self.audit = audit
         self.notifications = notifications
+        self.secrets = secrets
+    }
+
+    /// How a name typed at sign-in that is no account's is recorded: never as typed (it may be
+    /// a password typed into the wrong field), but as a short keyed hash (HMAC-SHA256 under a
+    /// key derived from `master.key`, so a copy of the data cannot be searched with a
+    /// dictionary), marked unverified; repeated attempts with the same text can still be told
+    /// apart.
+    public func unverifiedName(_ typed: String) throws -> String {
+        let key = try secrets.derivedKey(purpose: "unverified sign-in names", create: true)
+        return "unverified #" + String(Crypto.hmacSHA256(key: key, Array(typed.lowercased().utf8)).hexString.prefix(12))
     }
 
     @available(*, noasync)

@@ -109,7 +109,7 @@ public final class Sessions: Sendable {
         let now = clock.now()
         if let wait = throttle.withLock({ $0.wait(account: username, address: clientAddress, now: now) }) {
             let known = try accounts.user(named: username)
-            try await events.record(SecurityEvent(kind: .signInThrottled, userID: known?.id, username: known?.username ?? SecurityEvent.unverifiedName(username),
+            try await events.record(SecurityEvent(kind: .signInThrottled, userID: known?.id, username: try known?.username ?? events.unverifiedName(username),
                                                   organizationID: nil, detail: "from \(clientAddress), retry after \(wait) s", time: now))
             throw AccessError.throttled(retryAfterSeconds: wait)
         }
@@ -120,7 +120,7 @@ public final class Sessions: Sendable {
             throttle.withLock { $0.recordFailure(account: username, address: clientAddress, now: now) }
             // What was typed is only stored when it names a real account: it could be a
             // password typed into the wrong field.
-            try await events.record(SecurityEvent(kind: .signInFailed, userID: user?.id, username: user?.username ?? SecurityEvent.unverifiedName(username),
+            try await events.record(SecurityEvent(kind: .signInFailed, userID: user?.id, username: try user?.username ?? events.unverifiedName(username),
                                                   organizationID: nil, detail: "from \(clientAddress)", time: now))
             throw AccessError.unauthenticated
         }
@@ -184,7 +184,10 @@ public final class Sessions: Sendable {
         guard session.absoluteExpiry > now, now.timeIntervalSince(session.lastSeenAt) < idleTimeout.timeInterval,
               let user = try accounts.user(id: session.userID)
         else {
-            try await environment.write { [table] txn in _ = try txn.delete(table, key) }
+            // Deleted now so the cookie is dead for good; if storage cannot take the write (a
+            // full or read-only disk), the expiry sweep deletes it later, and the request is
+            // answered as anonymous either way rather than failing.
+            try? await environment.write { [table] txn in _ = try txn.delete(table, key) }
             return nil
         }
         if touch, now.timeIntervalSince(session.lastSeenAt) > 60 {

@@ -46,8 +46,10 @@ struct SignInThrottle {
 
     private var window: TimeInterval { policy.window.timeInterval }
 
+    /// The counters of `account` and `address`; an IPv6 address counts as its /64
+    /// (`NetworkRange.subject`).
     private static func keys(account: String, address: String) -> (pair: String, address: String, account: String) {
-        let account = account.lowercased()
+        let account = account.lowercased(), address = NetworkRange.subject(address)
         return ("pair:\(account)|\(address)", "ip:\(address)", "user:\(account)")
     }
 

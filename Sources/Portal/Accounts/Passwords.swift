@@ -1,24 +1,31 @@
 public import FoundationEssentials
 import KV
+import Synchronization
 
 /// Changing and resetting passwords.
 ///
-/// Guarantees: a change needs the current password and a new one that follows
-/// `PasswordRules`; it ends every other session of the person, clears
-/// `mustChangePassword` and is a security event, all in one transaction. A reset issues a new
-/// one-time password (returned once, stored hashed), sets `mustChangePassword` and ends every
-/// session of the person. Until a one-time password is changed, the web layer lets its
-/// session do nothing else (`User.mustChangePassword`).
+/// Guarantees: a change needs the current password — wrong guesses count as failed sign-ins
+/// of the account from that address (`SignInPolicy`) — and a new one that follows
+/// `PasswordRules`; it ends every other session of the person, clears `mustChangePassword`
+/// and is a security event, all in one transaction, which refuses the change if the password
+/// or the session changed meanwhile (a reset wins). A reset issues a new one-time password
+/// (returned once, stored hashed), sets `mustChangePassword`, ends every session of the
+/// person and revokes their API keys (a reset means the credentials are lost or taken), and
+/// records who reset it, for the two-person rule. Until a one-time password is changed, the
+/// web layer lets its session do nothing else (`User.mustChangePassword`).
 public final class Passwords: Sendable {
     let environment: Environment
     let accounts: Accounts
     let organizations: Organizations
     let sessions: Sessions
     let events: SecurityEvents
+    let apiKeys: APIKeys
     let clock: any WallClock
 
-    init(environment: Environment, accounts: Accounts, organizations: Organizations, sessions: Sessions, events: SecurityEvents, clock: any WallClock) {
+    init(environment: Environment, accounts: Accounts, organizations: Organizations, sessions: Sessions, events: SecurityEvents, apiKeys: APIKeys,
+         clock: any WallClock) {
         self.environment = environment
+        self.apiKeys = apiKeys
         self.accounts = accounts
         self.organizations = organizations
         self.sessions = sessions
@@ -27,28 +34,37 @@ public final class Passwords: Sendable {
     }
 
     /// Changes the principal's own password. A wrong `current` password is
-    /// `AccessError.invalid` (and a failed attempt in the audit trail); a key cannot change
-    /// its creator's password. Returns how many other sessions ended.
+    /// `AccessError.invalid` (a failed sign-in for the throttle, and an entry in the audit
+    /// trail); while the throttle holds the account back at `clientAddress`, `throttled`. A key
+    /// cannot change its creator's password. Returns how many other sessions ended.
     @discardableResult
-    public func change(for principal: Principal, current: String, new: String) async throws -> Int {
-        guard principal.apiKeyID == nil else { throw AccessError.forbidden("an API key cannot change a password; sign in") }
+    public func change(for principal: Principal, current: String, new: String, clientAddress: String) async throws -> Int {
+        guard principal.apiKeyID == nil, let sessionKey = principal.sessionKey else { throw AccessError.forbidden("an API key cannot change a password; sign in") }
         let now = clock.now()
         guard let user = try accounts.user(id: principal.user.id), let hash = user.passwordHash else {
             throw AccessError.invalid("this account signs in through single sign-on and has no password here")
         }
+        if let wait = sessions.throttle.withLock({ $0.wait(account: user.username, address: clientAddress, now: now) }) {
+            throw AccessError.throttled(retryAfterSeconds: wait)
+        }
         guard accounts.hasher.verify(current, against: hash) else {
+            sessions.throttle.withLock { $0.recordFailure(account: user.username, address: clientAddress, now: now) }
             try await events.record(SecurityEvent(kind: .passwordChangeFailed, userID: user.id, username: user.username, organizationID: principal.organizationID,
-                                                  detail: "the current password was wrong", time: now))
+                                                  detail: "the current password was wrong, from \(clientAddress)", time: now))
             throw AccessError.invalid("the current password is wrong")
         }
         try PasswordRules.check(new, username: user.username)
         guard !accounts.hasher.verify(new, against: hash) else { throw AccessError.invalid("the new password must differ from the current one") }
         let newHash = accounts.hasher.hash(new)
         return try await environment.write { [self] txn in
+            // Checked before hashing, outside the transaction: a reset (or another change) since
+            // then wins, and so does the end of this session.
+            guard try txn.get(accounts.users.table, user.id)?.passwordHash == hash, try txn.exists(sessions.table, sessionKey) else {
+                throw AccessError.conflict("the password or this session changed meanwhile; sign in again")
+            }
             try accounts.update(user.id, in: txn) { user in
                 user.passwordHash = newHash
                 user.mustChangePassword = false
-                user.passwordChangedAt = now
             }
             let ended = try sessions.endSessions(of: user.id, keeping: principal.sessionKey, in: txn)
             try events.record(SecurityEvent(kind: .passwordChanged, userID: user.id, username: user.username, organizationID: principal.organizationID,
@@ -86,11 +102,14 @@ public final class Passwords: Sendable {
             try accounts.update(userID, in: txn) { user in
                 user.passwordHash = newHash
                 user.mustChangePassword = true
-                user.passwordChangedAt = now
+                user.passwordResetBy = actor.user.id
+                user.passwordResetAt = now
             }
             let ended = try sessions.endSessions(of: userID, keeping: nil, in: txn)
+            let revoked = try apiKeys.revokeAll(createdBy: userID, at: now, in: txn)
             try events.record(SecurityEvent(kind: .passwordReset, userID: actor.user.id, username: actor.user.username, organizationID: actor.organizationID,
-                                            detail: "user \(userID) '\(target.username)': one-time password issued, \(ended) sessions ended", time: now), in: txn)
+                                            detail: "user \(userID) '\(target.username)': one-time password issued, \(ended) sessions ended, \(revoked) API keys revoked",
+                                            time: now), in: txn)
         }
         return password
     }

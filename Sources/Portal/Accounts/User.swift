@@ -16,5 +16,8 @@ public struct User: Codable, Sendable, Equatable {
     public var createdBy: UUID? = nil
     /// The organization the user last switched to: where their next session starts.
     public var lastOrganizationID: UUID? = nil
-    public var passwordChangedAt: Date? = nil
+    /// Who last reset the password, and when: the two-person rule treats an account whose
+    /// password the requester reset like one they created.
+    public var passwordResetBy: UUID? = nil
+    public var passwordResetAt: Date? = nil
 }

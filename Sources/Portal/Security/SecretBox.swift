@@ -148,8 +148,14 @@ public final class Secrets: Sendable {
     }
 
     public func put(_ name: String, _ value: String) async throws {
-        let sealed = try box(create: true).seal(Array(value.utf8), name: name)
+        let sealed = try seal(name, value)
         try await environment.write { [table] txn in try txn.put(table, name, sealed) }
+    }
+
+    /// `value` sealed for the secret `name`, to store with `txn.put(table, name, …)` in a
+    /// transaction of the caller's (with the change's audit entry).
+    func seal(_ name: String, _ value: String) throws -> [UInt8] {
+        try box(create: true).seal(Array(value.utf8), name: name)
     }
 
     /// Removes the secret (idempotent).

@@ -46,6 +46,18 @@ public struct NetworkRange: Sendable, Equatable, CustomStringConvertible {
     /// Whether `text` is a numeric IPv4 or IPv6 address.
     public static func isAddress(_ text: String) -> Bool { bytes(text) != nil }
 
+    /// Who a client address stands for when counting requests, connections and failed
+    /// sign-ins: an IPv4 address itself (also when written IPv4-mapped), an IPv6 address's /64
+    /// (one subscriber gets a whole /64, so counting single IPv6 addresses would give each
+    /// attacker endless fresh ones).
+    /// Text that is not an address is returned as it is.
+    public static func subject(_ address: String) -> String {
+        guard let bytes = bytes(address) else { return address }
+        guard bytes.count == 16 else { return bytes.map(String.init).joined(separator: ".") }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
+    }
+
     /// The address's bytes: 4 for IPv4 (also when written IPv4-mapped in IPv6), else 16.
     static func bytes(_ text: String) -> [UInt8]? {
         // A zone (`fe80::1%eth0`) names an interface, not part of the address.

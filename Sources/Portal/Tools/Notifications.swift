@@ -47,7 +47,7 @@ public struct PortalNotification: Codable, Sendable, Equatable {
 /// `bufferLimit` and then loses the oldest, never slowing the publisher.
 public final class Notifications: Sendable {
     private let subscribers = Mutex<[UUID: AsyncStream<PortalNotification>.Continuation]>([:])
-    static let bufferLimit = 256
+    public static let bufferLimit = 256
 
     public init() {}
 

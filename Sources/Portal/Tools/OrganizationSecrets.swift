@@ -45,19 +45,27 @@ public final class OrganizationSecrets: Sendable {
         try Self.checkMayManage(organizationID, actor)
         try Self.checkName(name)
         guard (1...8192).contains(value.utf8.count) else { throw AccessError.invalid("a secret's value is 1–8192 bytes") }
-        try await secrets.put(Self.storageName(name, of: organizationID), value)
-        try await events.record(SecurityEvent(kind: .secretChanged, userID: actor.user.id, username: actor.user.username, organizationID: organizationID,
-                                              detail: "tool secret '\(name)' set"))
+        let storageName = Self.storageName(name, of: organizationID)
+        let sealed = try secrets.seal(storageName, value)
+        let event = SecurityEvent(kind: .secretChanged, userID: actor.user.id, username: actor.user.username, organizationID: organizationID,
+                                  detail: "tool secret '\(name)' set")
+        try await environment.write { [secrets, events] txn in
+            try txn.put(secrets.table, storageName, sealed)
+            try events.record(event, in: txn)
+        }
     }
 
     /// Removes the organization's secret `name` (`notFound` when there is none).
     public func delete(_ name: String, in organizationID: UUID, by actor: Principal) async throws {
         try Self.checkMayManage(organizationID, actor)
         try Self.checkName(name)
-        guard try secrets.get(Self.storageName(name, of: organizationID)) != nil else { throw AccessError.notFound("secret") }
-        try await secrets.delete(Self.storageName(name, of: organizationID))
-        try await events.record(SecurityEvent(kind: .secretChanged, userID: actor.user.id, username: actor.user.username, organizationID: organizationID,
-                                              detail: "tool secret '\(name)' removed"))
+        let storageName = Self.storageName(name, of: organizationID)
+        let event = SecurityEvent(kind: .secretChanged, userID: actor.user.id, username: actor.user.username, organizationID: organizationID,
+                                  detail: "tool secret '\(name)' removed")
+        try await environment.write { [secrets, events] txn in
+            guard try txn.delete(secrets.table, storageName) else { throw AccessError.notFound("secret") }
+            try events.record(event, in: txn)
+        }
     }
 
     /// The names of the organization's secrets, sorted; never their values.

@@ -78,22 +78,10 @@ public struct Tool: Codable, Sendable, Equatable {
         if case let .builtin(builtin) = executor, !BuiltinTools.names.contains(builtin) {
             throw fail("there is no builtin tool '\(builtin)'")
         }
-        if case let .command(executable, _, environment) = executor {
+        if case let .command(executable, _) = executor {
             guard !executable.isEmpty, !executable.contains("/") else { throw fail("the executable is a name looked up on the tools path, not a path") }
             if let allowedExecutables, !allowedExecutables.contains(executable) {
                 throw fail("'\(executable)' is not an allowed executable (tools.allowed_executables: \(allowedExecutables.sorted().joined(separator: ", ")))")
-            }
-            for (name, template) in environment {
-                guard let first = name.first, first == "_" || first.isUppercase, name.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }),
-                      !ToolRuntimeOptions.reservedEnvironment.contains(name)
-                else { throw fail("environment variable '\(name)' must be an upper-case name other than \(ToolRuntimeOptions.reservedEnvironment.sorted().joined(separator: ", "))") }
-                // The organization decides these, never the person running the tool.
-                for reference in template.references {
-                    switch reference {
-                    case .input, .secret: throw fail("environment variable '\(name)' may only read the organization ('\(template.text)')")
-                    default: continue
-                    }
-                }
             }
         }
         if case let .http(request) = executor {
@@ -113,7 +101,7 @@ extension Tool {
     /// the program could read as an option, unless the schema allows it for that field
     /// (`"x-allow-leading-dash": true`). `nil` when there are none.
     func optionLikeInputs(_ input: JSONAny) -> InputError? {
-        guard case let .command(_, arguments, _) = executor else { return nil }
+        guard case let .command(_, arguments) = executor else { return nil }
         let properties = inputSchema["properties"]?.object ?? [:]
         let named = Set(arguments.flatMap(\.templates).flatMap(\.references).compactMap { reference -> String? in
             if case let .input(name) = reference { name } else { nil }
@@ -136,30 +124,26 @@ public enum Executor: Codable, Sendable, Equatable {
     /// A function compiled into the portal, by name (see `BuiltinTools`).
     case builtin(String)
     /// An allow-listed executable found on the tools path, with an argv template: each
-    /// element becomes exactly one argument (no shell, no splitting); and variables to set in
-    /// its environment from the organization (`{"OCI_CLI_PROFILE": "{{org.cloudProfile}}"}`).
-    case command(executable: String, arguments: [ArgumentTemplate], environment: [String: Template])
+    /// element becomes exactly one argument (no shell, no splitting).
+    case command(executable: String, arguments: [ArgumentTemplate])
     /// A request to an external API.
     case http(HTTPTemplate)
 
     var templates: [Template] {
         switch self {
         case .builtin: []
-        case let .command(_, arguments, environment): arguments.flatMap(\.templates) + environment.values
+        case let .command(_, arguments): arguments.flatMap(\.templates)
         case let .http(request): [request.url] + request.headers.values + (request.body.map(\.templates) ?? [])
         }
     }
 
-    private enum CodingKeys: String, CodingKey { case type, name, executable, arguments, environment, request }
+    private enum CodingKeys: String, CodingKey { case type, name, executable, arguments, request }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         switch try container.decode(String.self, forKey: .type) {
         case "builtin": self = .builtin(try container.decode(String.self, forKey: .name))
-        case "command":
-            self = .command(executable: try container.decode(String.self, forKey: .executable),
-                            arguments: try container.decode([ArgumentTemplate].self, forKey: .arguments),
-                            environment: (try container.decodeIfPresent([String: String].self, forKey: .environment) ?? [:]).mapValues(Template.init(text:)))
+        case "command": self = .command(executable: try container.decode(String.self, forKey: .executable), arguments: try container.decode([ArgumentTemplate].self, forKey: .arguments))
         case "http": self = .http(try container.decode(HTTPTemplate.self, forKey: .request))
         case let other: throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown executor type '\(other)' (builtin, command, http)")
         }
@@ -171,11 +155,10 @@ public enum Executor: Codable, Sendable, Equatable {
         case let .builtin(name):
             try container.encode("builtin", forKey: .type)
             try container.encode(name, forKey: .name)
-        case let .command(executable, arguments, environment):
+        case let .command(executable, arguments):
             try container.encode("command", forKey: .type)
             try container.encode(executable, forKey: .executable)
             try container.encode(arguments, forKey: .arguments)
-            if !environment.isEmpty { try container.encode(environment.mapValues(\.text), forKey: .environment) }
         case let .http(request):
             try container.encode("http", forKey: .type)
             try container.encode(request, forKey: .request)

@@ -51,7 +51,9 @@ public struct ToolRuntimeOptions: Sendable {
     public var allowedExecutables: Set<String>
     /// Variables copied from the portal's own environment into every command's (for example
     /// `OCI_CLI_CONFIG_FILE`); nothing else is inherited. Which cloud identity a command acts
-    /// as is not among them: a tool sets it per organization (`{{org.cloudProfile}}`).
+    /// as is not among them (not `OCI_CLI_PROFILE`, not `OCI_CLI_AUTH`, with which an instance
+    /// principal would act for every organization): see `organizationIdentity`; listing them
+    /// here has no effect, the organization's identity is set after.
     public var inheritedEnvironment: [String]
     /// Each run gets a fresh directory under this one, removed after the run.
     public var workRoot: String
@@ -66,11 +68,13 @@ public struct ToolRuntimeOptions: Sendable {
     /// credentials: 169.254.169.254, AWS's fd00:ec2::254) and the other clouds' metadata and
     /// platform addresses (Alibaba 100.100.100.200, Azure 168.63.129.16).
     public static let defaultDeniedNetworks = ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32", "168.63.129.16/32"]
-    /// Variables the portal sets itself for every command; a tool cannot replace them.
-    static let reservedEnvironment: Set<String> = ["PATH", "HOME", "LANG", "LC_ALL", "TZ"]
+    /// Programs that act as a cloud identity named in their environment, and the variables
+    /// that name it: every run of them — whichever pack runs them — acts as the organization's
+    /// own `cloudProfile`, with the profile's own authentication, and does not run without one.
+    static let organizationIdentity: [String: (profile: String, authentication: String)] = ["oci": ("OCI_CLI_PROFILE", "OCI_CLI_AUTH")]
 
     public init(searchPath: [String] = Self.defaultSearchPath, allowedExecutables: Set<String> = Set(Self.defaultAllowedExecutables),
-                inheritedEnvironment: [String] = ["OCI_CLI_CONFIG_FILE", "OCI_CLI_AUTH", "OCI_CLI_REGION"], workRoot: String,
+                inheritedEnvironment: [String] = ["OCI_CLI_CONFIG_FILE", "OCI_CLI_REGION"], workRoot: String,
                 deniedNetworks: [NetworkRange] = Self.defaultDeniedNetworks.compactMap(NetworkRange.init)) {
         self.searchPath = searchPath
         self.allowedExecutables = allowedExecutables
@@ -94,9 +98,8 @@ struct ToolExecutor: Sendable {
             switch tool.executor {
             case let .builtin(name):
                 return try await builtins.run(name, input: input, limits: tool.effectiveLimits)
-            case let .command(executable, arguments, environment):
-                return try await runCommand(tool, executable: executable, arguments: arguments, environment: environment, input: input,
-                                            organization: organization, runID: runID)
+            case let .command(executable, arguments):
+                return try await runCommand(tool, executable: executable, arguments: arguments, input: input, organization: organization, runID: runID)
             case let .http(request):
                 return try await runHTTP(tool, request: request, input: input, organization: organization)
             }
@@ -139,13 +142,20 @@ struct ToolExecutor: Sendable {
         }
     }
 
-    private func runCommand(_ tool: Tool, executable: String, arguments: [ArgumentTemplate], environment templates: [String: Template], input: JSONAny,
-                            organization: Organization, runID: UUID) async throws -> ToolOutput {
+    private func runCommand(_ tool: Tool, executable: String, arguments: [ArgumentTemplate], input: JSONAny, organization: Organization,
+                            runID: UUID) async throws -> ToolOutput {
         let path = try resolveExecutable(executable)
         // Checked when the run was requested too; again here for runs approved since an upgrade.
         if let optionLike = tool.optionLikeInputs(input) { throw ToolError.invalidInput(optionLike) }
+        let properties = tool.inputSchema["properties"]?.object ?? [:]
+        // An argument that starts with an input's value must not start with "-" because of it
+        // ("{{input.a}}-x" with an empty `a` is an option too), unless the schema allows it.
         func render(_ template: Template) throws -> String {
-            try template.render { try lookup($0, input: input, organization: organization, allowSecrets: false) }
+            let argument = try template.render { try lookup($0, input: input, organization: organization, allowSecrets: false) }
+            if argument.hasPrefix("-"), case let .reference(.input(name))? = template.pieces?.first, properties[name]?["x-allow-leading-dash"] != .bool(true) {
+                throw ToolError.invalidInput(InputError(problems: [InputProblem(field: name, message: "must not make an argument start with '-'")]))
+            }
+            return argument
         }
         var argv: [String] = []
         for argument in arguments {
@@ -159,7 +169,10 @@ struct ToolExecutor: Sendable {
         }
         var environment = ["PATH": options.searchPath.joined(separator: ":"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC"]
         for name in options.inheritedEnvironment { if let value = getenv(name) { environment[name] = String(cString: value) } }
-        for (name, template) in templates { environment[name] = try render(template) }
+        if let identity = ToolRuntimeOptions.organizationIdentity[executable] {
+            environment[identity.profile] = try lookup(.cloudProfile, input: input, organization: organization, allowSecrets: false)
+            environment[identity.authentication] = "api_key"
+        }
         let directory = options.workRoot + "/" + runID.uuidString.lowercased()
         guard mkdir(options.workRoot, 0o700) == 0 || errno == EEXIST, mkdir(directory, 0o700) == 0 else {
             throw ToolError.executionFailed("cannot create the run's working directory: \(String(cString: strerror(errno)))")

@@ -276,12 +276,17 @@ public final class ToolRuns: Sendable {
     }
 
     /// Why `approverID` is not independent of `requesterID` for the two-person rule, or `nil`:
-    /// the requester created the approver's account, or granted their role in the
-    /// organization, at or after `since`.
+    /// the requester created the approver's account, reset its password, or granted their role
+    /// in the organization, at or after `since`.
     @available(*, noasync)
     func dependence(of approverID: UUID, on requesterID: UUID, in organizationID: UUID, since: Date, txn: borrowing WriteTransaction) throws -> String? {
-        if let approver = try txn.get(accounts.users.table, approverID), approver.createdBy == requesterID, approver.createdAt >= since {
-            return "the two-person rule: the requester created your account (\(approver.createdAt.formatted(.iso8601))), so you cannot approve their high-risk runs"
+        if let approver = try txn.get(accounts.users.table, approverID) {
+            if approver.createdBy == requesterID, approver.createdAt >= since {
+                return "the two-person rule: the requester created your account (\(approver.createdAt.formatted(.iso8601))), so you cannot approve their high-risk runs"
+            }
+            if approver.passwordResetBy == requesterID, let resetAt = approver.passwordResetAt, resetAt >= since {
+                return "the two-person rule: the requester reset your password (\(resetAt.formatted(.iso8601))), so you cannot approve their high-risk runs"
+            }
         }
         if let membership = try organizations.membership(of: approverID, in: organizationID, txn: txn),
            membership.grantedBy == requesterID, let grantedAt = membership.grantedAt, grantedAt >= since {

@@ -57,12 +57,19 @@ public struct SameOrigin: Sendable {
         publicOrigin = publicURL.flatMap(Self.origin(of:))
     }
 
-    /// `scheme://host[:port]` of an absolute URL, lowercased; `nil` when it is not one.
+    /// `scheme://host[:port]` of an absolute URL as browsers write an `Origin`: lowercased,
+    /// without the scheme's default port or a trailing dot on the host; `nil` when it is not
+    /// an absolute URL.
     static func origin(of url: String) -> String? {
         guard let schemeEnd = url.firstRange(of: "://") else { return nil }
-        let authority = url[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        var authority = url[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }.lowercased()
         guard !authority.isEmpty else { return nil }
-        return (url[..<schemeEnd.lowerBound] + "://" + authority).lowercased()
+        for (defaultScheme, port) in [("http", ":80"), ("https", ":443")] where scheme == defaultScheme && authority.hasSuffix(port) {
+            authority.removeLast(port.count)
+        }
+        if authority.hasSuffix(".") { authority.removeLast() }
+        return scheme + "://" + authority
     }
 
     /// Throws 403 unless the request may come from the portal's own pages.
@@ -71,12 +78,12 @@ public struct SameOrigin: Sendable {
             throw Self.refusal("the request came from another site (Sec-Fetch-Site: \(site.prefix(32)))")
         }
         guard let origin = request.headers[.origin] else { return }
-        let sent = origin.lowercased()
+        guard let sent = Self.origin(of: origin) else { throw Self.refusal("the request came from \(origin.prefix(200)), not this portal") }
         if let publicOrigin {
             guard sent == publicOrigin else { throw Self.refusal("the request came from \(origin.prefix(200)), not \(publicOrigin)") }
             return
         }
-        guard let host = request.head.authority?.lowercased(), sent == "http://" + host || sent == "https://" + host else {
+        guard let host = request.head.authority, sent == Self.origin(of: "http://" + host) || sent == Self.origin(of: "https://" + host) else {
             throw Self.refusal("the request came from \(origin.prefix(200)), not this portal")
         }
     }

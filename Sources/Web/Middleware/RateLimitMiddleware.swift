@@ -6,7 +6,7 @@ public import Portal
 /// (draft-ietf-httpapi-ratelimit-headers); answers within budget carry the headers too.
 ///
 /// It runs twice around authentication: the `.address` stage, before it, takes a token from
-/// the client address's bucket — so requests with unknown API keys or cookies are paid for
+/// the client address's bucket (an IPv6 client's /64) — so requests with unknown API keys or cookies are paid for
 /// before they are looked up — and the `.principal` stage, after it, from the authenticated
 /// principal's. The class is the route's: sign-in, single sign-on, tool runs, other writes,
 /// reads. Health probes and metrics are exempt.
@@ -47,7 +47,7 @@ public struct RateLimitMiddleware: RouterMiddleware {
         let decision: RateDecision
         switch stage {
         case .address:
-            decision = limiter.take(rateClass, subject: "ip:" + context.clientAddress)
+            decision = limiter.take(rateClass, subject: "ip:" + NetworkRange.subject(context.clientAddress))
         case .principal:
             guard let principal = context.principal else { return try await next(request, context) }
             decision = limiter.take(rateClass, subject: principal.id)

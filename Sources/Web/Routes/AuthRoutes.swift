@@ -48,7 +48,8 @@ extension PortalRoutes {
             guard body.currentPassword.count <= PasswordRules.maximumLength, body.newPassword.count <= PasswordRules.maximumLength else {
                 throw ProblemDetails(.badRequest, detail: "Passwords are at most \(PasswordRules.maximumLength) characters.")
             }
-            let ended = try await core.passwords.change(for: context.principal!, current: body.currentPassword, new: body.newPassword)
+            let ended = try await core.passwords.change(for: context.principal!, current: body.currentPassword, new: body.newPassword,
+                                                        clientAddress: context.clientAddress)
             return try Self.jsonResponse(.ok, ["otherSessionsEnded": ended])
         }
 

@@ -161,7 +161,9 @@ extension PortalRoutes {
             let body = ResponseBody { writer in
                 try await writer.write(ByteBuffer(string: "retry: 3000\n: connected\n\n"))
                 enum Item: Sendable { case notification(PortalNotification), keepAlive }
-                let (items, sink) = AsyncStream.makeStream(of: Item.self)
+                // Bounded like the subscription: a client that stops reading loses the oldest
+                // items, never grows the server's memory.
+                let (items, sink) = AsyncStream.makeStream(of: Item.self, bufferingPolicy: .bufferingNewest(Notifications.bufferLimit))
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         for await notification in stream { sink.yield(.notification(notification)) }

@@ -11,8 +11,9 @@ import Synchronization
 /// Guarantees: a connection must deliver its first request's headers within `headerTimeout`
 /// of opening, and each request's body within `bodyTimeout` of its headers; a connection
 /// with no request in progress is closed after `idleTimeout` (so a later request's headers,
-/// too, must come within it); one client address holds at most `maxConnectionsPerAddress`
-/// connections at once (trusted proxies, which carry many clients, are exempt). A response
+/// too, must come within it); one client address (an IPv6 client's /64) holds at most
+/// `maxConnectionsPerAddress` connections at once (trusted proxies, which carry many
+/// clients, are exempt). A response
 /// being written (a long event stream) is never cut by these deadlines.
 public struct ConnectionLimits: Sendable {
     public var headerTimeout: Duration
@@ -64,8 +65,6 @@ final class ConnectionCounts: Sendable {
             counts[address] = remaining > 0 ? remaining : nil
         }
     }
-
-    func count(_ address: String) -> Int { counts.withLock { $0[address, default: 0] } }
 }
 
 /// Closes a connection at once when its address already holds the maximum.
@@ -85,7 +84,8 @@ final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        guard let address = context.channel.remoteAddress?.ipAddress, exempt.firstContaining(address) == nil else { return }
+        guard let peer = context.channel.remoteAddress?.ipAddress, exempt.firstContaining(peer) == nil else { return }
+        let address = NetworkRange.subject(peer)
         if counts.open(address, limit: limit) {
             counted = address
         } else {
