@@ -60,7 +60,7 @@ public final class PortalCore: Sendable {
         self.singleSignOn = try SingleSignOn(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, secrets: secrets, events: securityEvents)
         self.vectors = try VectorCollections(environment: environment)
         let toolOptions = toolOptions ?? ToolRuntimeOptions(workRoot: environment.path + "/tool-runs")
-        self.tools = try ToolCatalog(environment: environment, events: securityEvents, allowedExecutables: toolOptions.allowedExecutables)
+        self.tools = try ToolCatalog(environment: environment, events: securityEvents, allowedExecutables: toolOptions.allowedExecutables, clock: clock)
         self.toolSecrets = OrganizationSecrets(environment: environment, secrets: secrets, events: securityEvents)
         let http = OutboundHTTP()
         let executor = ToolExecutor(options: toolOptions, secrets: secrets, http: http,
@@ -111,8 +111,7 @@ public final class PortalCore: Sendable {
     public func current(_ principal: Principal) async throws -> Principal? {
         if let keyID = principal.apiKeyID { return try await apiKeys.principal(keyID: keyID) }
         if let sessionKey = principal.sessionKey {
-            guard let current = try await sessions.principal(sessionKey: sessionKey, touch: false) else { return nil }
-            return Principal(user: current.user, organizationID: current.organizationID, role: current.role, sessionKey: sessionKey, csrfToken: principal.csrfToken)
+            return try await sessions.principal(sessionKey: sessionKey, csrfToken: principal.csrfToken, touch: false)
         }
         return principal
     }

@@ -38,6 +38,8 @@ public struct WebOptions: Sendable {
     }
 
     var secureCookies: Bool { publicURL?.lowercased().hasPrefix("https://") ?? false }
+    /// The origin that sign-in and cookie-authenticated changes must come from.
+    var sameOrigin: SameOrigin { SameOrigin(publicURL: publicURL) }
 }
 
 /// The router and the list of its routes with their access rules.
@@ -50,7 +52,7 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
     router.add(middleware: SecurityHeadersMiddleware(strictTransportSecurity: options.secureCookies))
     router.add(middleware: ProblemMiddleware())
     if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, stage: .address)) }
-    router.add(middleware: AuthenticationMiddleware(sessions: core.sessions, apiKeys: core.apiKeys, sameOrigin: SameOrigin(publicURL: options.publicURL)))
+    router.add(middleware: AuthenticationMiddleware(sessions: core.sessions, apiKeys: core.apiKeys, sameOrigin: options.sameOrigin))
     if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, stage: .principal)) }
 
     let routes = PortalRoutes(router: router)

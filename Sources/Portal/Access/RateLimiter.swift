@@ -7,7 +7,8 @@ public enum RateClass: String, Sendable, CaseIterable, Codable {
     /// Password sign-ins, per client address. Kept well above what one account may try
     /// (`SignInPolicy`), so that everyone behind one office NAT can sign in at nine.
     case signIn = "sign-in"
-    /// Single sign-on callbacks, per client address: the provider checked the credentials.
+    /// Single sign-ons, started and finished, per client address: the provider checks the
+    /// credentials, and each attempt's state is single use.
     case singleSignOn = "sso"
     case read
     case write

@@ -54,7 +54,6 @@ public struct SecurityEvent: Codable, Sendable, Equatable {
         self.detail = detail
         self.time = time
     }
-
 }
 
 /// Security events, kept as entries of the audit trail (so they are chained and verified with
@@ -68,7 +67,6 @@ public final class SecurityEvents: Sendable {
     let environment: Environment
     let audit: AuditTrail
     let notifications: Notifications
-
     let secrets: Secrets
 
     init(environment: Environment, audit: AuditTrail, notifications: Notifications, secrets: Secrets) {

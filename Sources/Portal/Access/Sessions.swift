@@ -171,14 +171,12 @@ public final class Sessions: Sendable {
     /// expired session is deleted). Extends the idle expiry at most once a minute, so reads
     /// do not each cost a write.
     public func principal(token: String) async throws -> Principal? {
-        guard let principal = try await principal(sessionKey: Self.key(token), touch: true) else { return nil }
-        return Principal(user: principal.user, organizationID: principal.organizationID, role: principal.role,
-                         sessionKey: principal.sessionKey, csrfToken: Self.csrfToken(for: token))
+        try await principal(sessionKey: Self.key(token), csrfToken: Self.csrfToken(for: token), touch: true)
     }
 
     /// The principal of the session stored under `sessionKey` as it stands now, or `nil` when
     /// it ended. With `touch`, counts as activity.
-    func principal(sessionKey key: String, touch: Bool) async throws -> Principal? {
+    func principal(sessionKey key: String, csrfToken: String?, touch: Bool) async throws -> Principal? {
         let now = clock.now()
         guard var session = try environment.read({ txn in try txn.get(table, key) }) else { return nil }
         guard session.absoluteExpiry > now, now.timeIntervalSince(session.lastSeenAt) < idleTimeout.timeInterval,
@@ -202,7 +200,7 @@ public final class Sessions: Sendable {
         }
         let role = try session.organizationID.flatMap { try organizations.role(of: user.id, in: $0) }
         let organizationID = (role != nil || user.isAdministrator) ? session.organizationID : nil
-        return Principal(user: user, organizationID: organizationID, role: role, sessionKey: key, csrfToken: nil)
+        return Principal(user: user, organizationID: organizationID, role: role, sessionKey: key, csrfToken: csrfToken)
     }
 
     /// Ends the session (idempotent).

@@ -80,16 +80,6 @@ public struct NetworkRange: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension [NetworkRange] {
-    /// Parses every entry; throws `AccessError.invalid` naming the first that is not a range.
-    public static func parse(_ entries: [String], setting: String) throws -> [NetworkRange] {
-        try entries.map { entry in
-            guard let range = NetworkRange(entry.filter { !$0.isWhitespace }) else {
-                throw AccessError.invalid("\(setting): '\(entry)' is not an IP address or CIDR range")
-            }
-            return range
-        }
-    }
-
     /// The first range holding `address`, or `nil`.
     public func firstContaining(_ address: String) -> NetworkRange? { first { $0.contains(address) } }
 }

@@ -19,6 +19,7 @@ public final class ToolCatalog: Sendable {
     let available: Table<CompositeKey<String, UUID>, JSONValue<PackGrant>>
     let events: SecurityEvents
     let allowedExecutables: Set<String>
+    let clock: any WallClock
     /// The packs compiled into the binary, by name.
     public let shipped: [String: ToolPack]
     private let installs = Atomic<Int>(0)
@@ -40,8 +41,9 @@ public final class ToolCatalog: Sendable {
         let grantedBy: UUID
     }
 
-    init(environment: Environment, events: SecurityEvents, allowedExecutables: Set<String>) throws {
+    init(environment: Environment, events: SecurityEvents, allowedExecutables: Set<String>, clock: any WallClock) throws {
         self.environment = environment
+        self.clock = clock
         self.events = events
         self.allowedExecutables = allowedExecutables
         customPacks = try environment.table("tool_packs", key: StringKey.self, value: JSONValue<ToolPack>.self)
@@ -101,11 +103,11 @@ public final class ToolCatalog: Sendable {
         try await environment.write { [self] txn in
             if enable {
                 if actor.user.isAdministrator {
-                    try txn.put(available, (name, organizationID), PackGrant(grantedAt: Date(), grantedBy: actor.user.id))
-                } else if try !txn.exists(available, (name, organizationID)) && !txn.exists(enabled, (organizationID, name)) {
+                    try txn.put(available, (name, organizationID), PackGrant(grantedAt: clock.now(), grantedBy: actor.user.id))
+                } else if try !isAvailable(name, to: organizationID, txn: txn) {
                     throw AccessError.forbidden("the pack '\(name)' is not available to this organization; a system administrator makes it available")
                 }
-                try txn.put(enabled, (organizationID, name), PackEnablement(enabledAt: Date(), enabledBy: actor.user.id))
+                try txn.put(enabled, (organizationID, name), PackEnablement(enabledAt: clock.now(), enabledBy: actor.user.id))
             } else {
                 _ = try txn.delete(enabled, (organizationID, name))
             }
@@ -128,14 +130,25 @@ public final class ToolCatalog: Sendable {
                 }
             }
             for organizationID in organizationIDs.subtracting(before) {
-                try txn.put(available, (name, organizationID), PackGrant(grantedAt: Date(), grantedBy: actor.user.id))
+                try txn.put(available, (name, organizationID), PackGrant(grantedAt: clock.now(), grantedBy: actor.user.id))
             }
             try events.record(SecurityEvent(kind: .packAvailabilityChanged, userID: actor.user.id, username: actor.user.username, organizationID: nil,
                                             detail: "\(name): available to \(organizationIDs.count) organizations"), in: txn)
         }
     }
 
-    /// The organizations the pack is available to: granted, or enabled there.
+    /// Whether an admin of `organizationID` may enable the pack: a system administrator made
+    /// it available there, or it is enabled there already (from before availability existed).
+    public func isAvailable(_ name: String, to organizationID: UUID) throws -> Bool {
+        try environment.read { txn in try isAvailable(name, to: organizationID, txn: txn) }
+    }
+
+    private func isAvailable(_ name: String, to organizationID: UUID, txn: borrowing some ReadableTransaction & ~Copyable) throws -> Bool {
+        try txn.exists(available, (name, organizationID)) || txn.exists(enabled, (organizationID, name))
+    }
+
+    /// Every organization the pack is available to (`isAvailable`), for system administrators.
+    /// - Complexity: O(enablements of every pack): the enablements are scanned.
     public func availability(of name: String) throws -> Set<UUID> {
         try environment.read { txn in try availability(of: name, txn: txn) }
     }

@@ -145,8 +145,8 @@ struct ToolExecutor: Sendable {
     private func runCommand(_ tool: Tool, executable: String, arguments: [ArgumentTemplate], input: JSONAny, organization: Organization,
                             runID: UUID) async throws -> ToolOutput {
         let path = try resolveExecutable(executable)
-        // Checked when the run was requested too; again here for runs approved since an upgrade.
-        if let optionLike = tool.optionLikeInputs(input) { throw ToolError.invalidInput(optionLike) }
+        // Option-like values were refused when the run was requested (`Tool.optionLikeInputs`);
+        // this guards what rendering makes of them.
         let properties = tool.inputSchema["properties"]?.object ?? [:]
         // An argument that starts with an input's value must not start with "-" because of it
         // ("{{input.a}}-x" with an empty `a` is an option too), unless the schema allows it.

@@ -260,12 +260,11 @@ public final class ToolRuns: Sendable {
             }
             return .decided(run, execute: approve && complete)
         }
-        let decided: (ToolRun, Bool)
+        let run: ToolRun, approved: Bool
         switch outcome {
         case let .refused(reason): throw ToolError.forbidden(reason)
-        case let .decided(run, execute): decided = (run, execute)
+        case let .decided(decided, execute): (run, approved) = (decided, execute)
         }
-        let (run, approved) = decided
         notifications.publish(PortalNotification(kind: "approval.decided", organizationID: organizationID, runID: run.id.description, tool: run.tool,
                                                  status: run.status.rawValue, audience: .users(Set([run.requesterID] + run.decisions.map(\.userID)))))
         if approved {

@@ -7,7 +7,7 @@ import Portal
 extension PortalRoutes {
     func addAuthRoutes(core: PortalCore, metrics: PortalMetrics, options: WebOptions) {
         let secureCookies = options.secureCookies
-        let sameOrigin = SameOrigin(publicURL: options.publicURL)
+        let sameOrigin = options.sameOrigin
         struct Credentials: Decodable {
             let username: String
             let password: String

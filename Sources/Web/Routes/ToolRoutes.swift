@@ -122,12 +122,12 @@ extension PortalRoutes {
             let principal = context.principal!
             let organizationID = try Self.requireOrganization(principal)
             let enabled = try catalog.enabledPacks(in: organizationID)
+            let administrator = principal.user.isAdministrator
             return try Self.jsonResponse(.ok, ["packs": try catalog.packs().map { pack in
-                let availability = try catalog.availability(of: pack.name)
-                return PackBody(name: pack.name, title: pack.title, version: pack.version, description: pack.description, tools: pack.tools.count,
-                                shipped: catalog.shipped[pack.name] != nil, enabled: enabled.contains(pack.name),
-                                available: principal.user.isAdministrator || availability.contains(organizationID),
-                                availableTo: principal.user.isAdministrator ? availability.sorted { $0.uuidString < $1.uuidString } : nil)
+                PackBody(name: pack.name, title: pack.title, version: pack.version, description: pack.description, tools: pack.tools.count,
+                         shipped: catalog.shipped[pack.name] != nil, enabled: enabled.contains(pack.name),
+                         available: try administrator || catalog.isAvailable(pack.name, to: organizationID),
+                         availableTo: try administrator ? catalog.availability(of: pack.name).sorted { $0.uuidString < $1.uuidString } : nil)
             }])
         }
 
@@ -152,9 +152,10 @@ extension PortalRoutes {
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
-        // The notification stream. Every event, and every keep-alive, checks the principal
-        // again (`PortalCore.current`): the stream ends with the session or key that opened
-        // it, or with its membership of the organization, and sends nothing after.
+        // The notification stream. Before it delivers an event, at every `access.changed` and at
+        // every keep-alive it checks the principal again (`PortalCore.current`): the stream ends
+        // with the session or key that opened it, or with its membership of the organization,
+        // and sends nothing after. Others' events are dropped without a look-up.
         get("/api/events", .authenticated) { _, context in
             let opened = context.principal!
             let stream = core.notifications.subscribe()
@@ -179,8 +180,11 @@ extension PortalRoutes {
                     // A graceful shutdown ends the stream at once (no more items) instead of
                     // holding the server's drain until its grace period runs out.
                     try await withGracefulShutdownHandler {
+                        var principal = opened
                         for await item in items {
-                            guard let principal = try await core.current(opened), principal.organizationID == opened.organizationID else { break }
+                            if case let .notification(notification) = item, notification.audience != .portal, !notification.isFor(principal) { continue }
+                            guard let current = try await core.current(opened), current.organizationID == opened.organizationID else { break }
+                            principal = current
                             switch item {
                             case let .notification(notification) where notification.isFor(principal):
                                 try await writer.write(ByteBuffer(string: Self.serverSentEvent(notification.kind, NotificationBody(notification))))
