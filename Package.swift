@@ -65,6 +65,7 @@ let package = Package(
             dependencies: [
                 "KV", "Vector", "CCrypto", "CSpawn",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -111,7 +112,9 @@ let package = Package(
         ),
 
         // Helpers shared by the web and process-level tests (a raw HTTP client).
-        .target(name: "TestSupport", path: "Tests/Support", swiftSettings: sharedSwiftSettings),
+        .target(name: "TestSupport", dependencies: ["Portal", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                   .product(name: "Logging", package: "swift-log")],
+                path: "Tests/Support", swiftSettings: sharedSwiftSettings),
         .testTarget(name: "KVTests", dependencies: ["KV"], swiftSettings: sharedSwiftSettings),
         .testTarget(name: "VectorTests", dependencies: ["Vector"], swiftSettings: vectorSwiftSettings),
         .testTarget(name: "PortalTests", dependencies: ["Portal", "KV", "Vector", "TestSupport"], swiftSettings: sharedSwiftSettings),

@@ -1,4 +1,5 @@
 public import KV
+public import ServiceLifecycle
 
 /// The portal's domain, opened on one storage environment: what the web layer and the
 /// command line call into. It knows nothing of HTTP.
@@ -13,6 +14,10 @@ public final class PortalCore: Sendable {
     public let secrets: Secrets
     public let securityEvents: SecurityEvents
     public let audit: AuditTrail
+    /// Every domain change's event, for the consumers (notifications, resumes; webhooks later).
+    public let outbox: Outbox
+    /// Durable background work and timers.
+    public let jobs: Jobs
     public let singleSignOn: SingleSignOn
     public let vectors: VectorCollections
     public let tools: ToolCatalog
@@ -27,6 +32,11 @@ public final class PortalCore: Sendable {
     public let clock: any WallClock
     /// Broadcast of what people should learn as it happens (and `access.changed`).
     public let notifications: Notifications
+    /// What must run while the portal serves: the jobs runner and the outbox consumers. The
+    /// server puts them in its ServiceGroup; tests run them beside the core.
+    public let services: [any Service]
+    /// The outbox consumers among `services`.
+    let eventConsumers: [EventConsumer]
     /// How long loading each vector collection took at start-up.
     public let vectorLoadTimes: [(name: String, nodes: Int, duration: Duration)]
 
@@ -41,7 +51,7 @@ public final class PortalCore: Sendable {
     public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher(), rateLimits: [RateClass: RateLimit] = RateLimit.defaults,
                 signInPolicy: SignInPolicy = SignInPolicy(), toolOptions: ToolRuntimeOptions? = nil, embedder: (any Embedder)? = nil,
                 reindexRetryDelay: Duration = .seconds(30), approvalIndependence: Duration = .seconds(24 * 3600),
-                clock: any WallClock = SystemClock()) async throws {
+                clock: any WallClock = SystemClock(), jobLease: Duration = .seconds(30), shutdownGrace: Duration = .seconds(25)) async throws {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
         self.clock = clock
@@ -49,7 +59,9 @@ public final class PortalCore: Sendable {
         self.accounts = try Accounts(environment: environment, hasher: passwordHasher)
         self.secrets = try Secrets(environment: environment)
         self.audit = try AuditTrail(environment: environment, secrets: secrets)
-        self.securityEvents = SecurityEvents(environment: environment, audit: audit, notifications: notifications, secrets: secrets)
+        self.outbox = try Outbox(environment: environment, audit: audit)
+        self.jobs = try Jobs(environment: environment, clock: clock, lease: jobLease, shutdownGrace: shutdownGrace)
+        self.securityEvents = SecurityEvents(environment: environment, audit: audit, outbox: outbox, secrets: secrets)
         self.organizations = try Organizations(environment: environment, users: accounts, events: securityEvents, clock: clock)
         self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents,
                                      clock: clock, signInPolicy: signInPolicy)
@@ -65,16 +77,26 @@ public final class PortalCore: Sendable {
         let http = OutboundHTTP()
         let executor = ToolExecutor(options: toolOptions, secrets: secrets, http: http,
                                     builtins: BuiltinTools(http: http, deniedNetworks: toolOptions.deniedNetworks))
-        self.runs = try ToolRuns(environment: environment, catalog: tools, organizations: organizations, accounts: accounts, audit: audit,
+        self.runs = try ToolRuns(environment: environment, catalog: tools, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs,
                                  executor: executor, notifications: notifications, clock: clock,
                                  independenceWindow: approvalIndependence)
         self.vectorLoadTimes = try vectors.load()
         self.embeddings = try SearchEmbeddings(environment: environment, secrets: secrets, events: securityEvents, initial: embedder ?? HashingEmbedder())
-        self.chat = try ChatSessions(environment: environment, vectors: vectors, organizations: organizations, embeddings: embeddings)
+        self.chat = try ChatSessions(environment: environment, vectors: vectors, organizations: organizations, embeddings: embeddings, outbox: outbox)
         self.toolSearch = try ToolSearch(environment: environment, catalog: tools, vectors: vectors, embeddings: embeddings)
-        self.reindexer = SearchReindexer(embeddings: embeddings, chat: chat, tools: toolSearch, vectors: vectors, retryDelay: reindexRetryDelay)
+        self.reindexer = SearchReindexer(embeddings: embeddings, chat: chat, tools: toolSearch, vectors: vectors, jobs: jobs, retryDelay: reindexRetryDelay)
         self.assistant = try Assistant(environment: environment, sessions: chat, toolSearch: toolSearch, runs: runs, organizations: organizations,
-                                       accounts: accounts, configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
+                                       accounts: accounts, jobs: jobs,
+                                       configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
+        let notifications = notifications
+        self.eventConsumers = [
+            EventConsumer("notifications", outbox: outbox, deliver: { entries in
+                for entry in entries { if let notification = PortalNotification.notification(for: entry) { notifications.publish(notification) } }
+            }),
+            assistant.resumeConsumer(outbox: outbox),
+        ]
+        self.services = [jobs] + eventConsumers
+        Maintenance.register(on: jobs, core: self)
     }
 
     /// First start: the first administrator, and a `default` organization in which they are
@@ -94,15 +116,17 @@ public final class PortalCore: Sendable {
         return created
     }
 
-    /// What `portal serve` does once before serving: runs that were executing when the portal
-    /// stopped are marked interrupted (never re-run), and conversations paused on approvals
-    /// are watched again (those whose run is final go on at once), and a switch of embeddings
-    /// provider goes on. Not done on open, so `portal check` and
-    /// other read-only commands change nothing.
-    public func resumeAfterStart() async throws {
+    /// What `portal serve` does once before serving: the outbox consumers start at the newest
+    /// entry the first time; runs that were executing when the portal stopped are marked
+    /// interrupted (never re-run); conversations paused on runs decided meanwhile go on; a
+    /// switch of embeddings provider goes on; the maintenance timers are (re)scheduled. Not
+    /// done on open, so `portal check` and other read-only commands change nothing.
+    public func resumeAfterStart(maintenance: Maintenance = Maintenance()) async throws {
+        for consumer in eventConsumers { try await outbox.register(consumer.name) }
         try await runs.markInterrupted()
         try await assistant.resumePaused()
-        try reindexer.resume()
+        try await reindexer.resume()
+        try await maintenance.schedule(on: jobs)
     }
 
     /// `principal` as it stands now — its session still open, its key not revoked or expired,

@@ -76,7 +76,7 @@ import Testing
         // Rewrite what the audit entry of the request says, in place, in the LMDB file.
         let file = portal.dataDirectory + "/data.mdb"
         var bytes = try Data(contentsOf: URL(fileURLWithPath: file))
-        let original = Data("tool.run.requested".utf8), forged = Data("tool.run.requestex".utf8)
+        let original = Data("\"run.requested\"".utf8), forged = Data("\"run.requestex\"".utf8)
         var replaced = 0
         while let range = bytes.range(of: original) {
             bytes.replaceSubrange(range, with: forged)

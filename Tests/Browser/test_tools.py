@@ -84,7 +84,7 @@ def test_a_risky_run_waits_for_another_persons_approval_and_the_result_arrives_l
     # The audit view shows the request and the decision.
     second_browser.find_element(By.CSS_SELECTOR, '#mainnav a[data-page="audit"]').click()
     wait_b.until(EC.visibility_of_element_located((By.CSS_SELECTOR, '#audit-rows tr[data-kind="approval.decided"]')))
-    requested = second_browser.find_element(By.CSS_SELECTOR, '#audit-rows tr[data-kind="tool.run.requested"]').text
+    requested = second_browser.find_element(By.CSS_SELECTOR, '#audit-rows tr[data-kind="run.requested"]').text
     decided = second_browser.find_element(By.CSS_SELECTOR, '#audit-rows tr[data-kind="approval.decided"]').text
     assert "olga" in requested and "host.signal-process" in requested
     assert "admin" in decided and "approved" in decided

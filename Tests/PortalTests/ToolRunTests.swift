@@ -1,6 +1,7 @@
 import Foundation
 import KV
 import Testing
+import TestSupport
 @testable import Portal
 
 /// The one execution path (authenticate → permission → validate → approval → execute → audit
@@ -16,6 +17,8 @@ import Testing
         let viewer: Principal
         let admin: Principal
         let secondAdmin: Principal
+        /// The jobs runner and outbox consumers, as `portal serve` runs them.
+        let services: RunningServices
 
         init(toolPath: [String]? = nil, allowed: Set<String>? = nil, deniedNetworks: [String]? = nil, directory: String? = nil) async throws {
             let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("portal-runs-\(UUID().uuidString)").path
@@ -26,6 +29,7 @@ import Testing
             if let deniedNetworks { options.deniedNetworks = deniedNetworks.compactMap(NetworkRange.init) }
             core = try await PortalCore(environment: try KV.Environment(directory: directory), passwordHasher: PasswordHasher(iterations: 1_000), toolOptions: options)
             try await core.resumeAfterStart()
+            services = core.startServices()
             _ = try await core.bootstrap(adminUsername: "root", adminPassword: "root-password-1")
             let root = try #require(try core.accounts.user(named: "root"))
             let rootPrincipal = Principal(user: root, organizationID: nil, role: nil, sessionKey: nil, csrfToken: nil)
@@ -87,14 +91,14 @@ import Testing
         #expect(risky.status == .pendingApproval)
 
         let trail = try world.core.audit.page(limit: 100) { $0.organizationID == world.organization.id }
-        let kinds = trail.reversed().filter { $0.kind.hasPrefix("tool.") }.map { "\($0.kind) \($0.tool ?? "") \($0.outcome)" }
+        let kinds = trail.reversed().filter { $0.kind.hasPrefix("run.") }.map { "\($0.kind) \($0.tool ?? "") \($0.outcome)" }
         #expect(kinds == [
-            "tool.run.refused host.memory refused",
-            "tool.run.requested host.memory running",
-            "tool.run.finished host.memory succeeded",
-            "tool.run.requested host.signal-process pending-approval",
+            "run.refused host.memory refused",
+            "run.requested host.memory running",
+            "run.succeeded host.memory succeeded",
+            "run.requested host.signal-process pending-approval",
         ])
-        let finished = try #require(trail.first { $0.kind == "tool.run.finished" })
+        let finished = try #require(trail.first { $0.kind == "run.succeeded" })
         #expect(finished.outputDigest == run.output?.digest && finished.durationMilliseconds != nil)
         #expect(try world.core.audit.verify().isIntact)
     }
@@ -124,7 +128,7 @@ import Testing
         #expect(try world.core.runs.pendingApprovals(in: world.organization.id).map(\.id) == [run.id])
         var iterator = updates.makeAsyncIterator()
         let requested = try #require(await iterator.next())
-        #expect(requested.kind == "approval.requested" && requested.isFor(world.admin) && !requested.isFor(world.operator_))
+        #expect(requested.kind == .approvalRequested && requested.isFor(world.admin) && !requested.isFor(world.operator_))
 
         // The requester cannot decide, nor can operators (no approvals:decide).
         await #expect(throws: ToolError.self) { try await world.core.runs.decide(runID: run.id, approve: true, comment: "", by: world.operator_, requestID: "r") }
@@ -148,7 +152,7 @@ import Testing
         #expect(try world.core.runs.pendingApprovals(in: world.organization.id).isEmpty)
 
         let trail = try world.core.audit.page(limit: 50) { $0.runID == run.id.uuid }.reversed().map { "\($0.kind):\($0.outcome):\($0.approver ?? "-")" }
-        #expect(Array(trail) == ["tool.run.requested:pending-approval:-", "approval.decided:approved:ada", "tool.run.finished:succeeded:ada"])
+        #expect(Array(trail) == ["run.requested:pending-approval:-", "approval.decided:approved:ada", "run.succeeded:succeeded:ada"])
     }
 
     @Test func selfApprovalAllOfAndExpiry() async throws {
@@ -201,6 +205,7 @@ import Testing
                             approvalRule: nil, approvalExpiresAt: nil, decisions: [], output: nil, durationMilliseconds: nil)
             let runs = world.core.runs, stored = stuck, organization = organizationID
             try await world.core.environment.write { txn in try txn.put(runs.runs, (organization, stored.id), stored) }
+            try await world.services.stop()
             world.core.environment.close()
         }
         let reopened = try await World(directory: directory)

@@ -6,6 +6,7 @@ import KV
 @testable import Portal
 import Synchronization
 import Testing
+import TestSupport
 @testable import Web
 
 /// The assistant with a language model: a chat-completions server this test runs on
@@ -179,7 +180,7 @@ import Testing
                 try await client.execute(uri: "/api/approvals/\(runID)/decision", method: .post, headers: ada.headers, body: ByteBuffer(string: #"{"approve":true}"#)) {
                     #expect($0.status == .ok)
                 }
-                for await notification in notifications where notification.kind == "chat.turn" && notification.sessionID == id {
+                for await notification in notifications where notification.kind == .chatTurn && notification.sessionID == id {
                     let turns = try harness.core.chat.turns(of: try #require(TimeOrderedID(id)))
                     if turns.last?.role == .assistant { break }
                 }
@@ -215,17 +216,21 @@ import Testing
                 }
                 return (try #require(TimeOrderedID(id)), try #require(TimeOrderedID(runID)))
             }
-            // The portal restarts (a second core on the same data); the decision is taken there.
+            // The portal restarts (its services stop; a second core on the same data starts
+            // them again); the decision is taken there.
+            try await harness.services.stop()
             let restarted = try await PortalCore(environment: harness.environment, passwordHasher: PasswordHasher(iterations: 1_000))
             try await restarted.resumeAfterStart()
+            let services = restarted.startServices()
             let notifications = restarted.runs.notifications.subscribe()
             let ada = try #require(try restarted.accounts.user(named: "ada"))
             _ = try await restarted.runs.decide(runID: runID, approve: true, comment: "", by: .member(ada, of: organization.id, as: .admin), requestID: "r-restart")
-            for await notification in notifications where notification.kind == "chat.turn" && notification.sessionID == sessionID.description {
+            for await notification in notifications where notification.kind == .chatTurn && notification.sessionID == sessionID.description {
                 if try restarted.chat.turns(of: sessionID).last?.role == .assistant { break }
             }
             let turns = try restarted.chat.turns(of: sessionID)
-            #expect(turns.map(\.role) == [.user, .assistant, .tool, .tool, .assistant])
+            try #require(turns.map(\.role) == [.user, .assistant, .tool, .tool, .assistant])
+            try await services.stop()
             #expect(turns[3].runStatus == "failed" && turns.last?.text == "Resumed after the restart.")
         }
     }
@@ -244,11 +249,11 @@ import Testing
             let runID = try #require(turns.last?.runID.flatMap(TimeOrderedID.init))
             let notifications = harness.core.runs.notifications.subscribe()
             _ = try await harness.core.runs.decide(runID: runID, approve: false, comment: "not today", by: .member(ada, of: organization.id, as: .admin), requestID: "r2")
-            for await notification in notifications where notification.kind == "chat.turn" && notification.sessionID == session.id.description {
+            for await notification in notifications where notification.kind == .chatTurn && notification.sessionID == session.id.description {
                 if try harness.core.chat.turns(of: session.id).last?.role == .assistant { break }
             }
             let after = try harness.core.chat.turns(of: session.id)
-            #expect(after.map(\.role) == [.user, .assistant, .tool, .tool, .assistant])
+            try #require(after.map(\.role) == [.user, .assistant, .tool, .tool, .assistant])
             #expect(after[3].runStatus == "rejected" && after.last?.text == "The approver said no, so nothing was signalled.")
             #expect(script.bodies.last?["messages"]?.array?.last?["content"]?.string?.hasPrefix("rejected") == true)
         }

@@ -6,6 +6,7 @@ import KV
 import Synchronization
 @testable import Portal
 import Testing
+import TestSupport
 @testable import Web
 
 /// Switching search from the built-in embedder to an OpenAI-compatible provider (a server
@@ -58,7 +59,7 @@ import Testing
                 try await core.chat.delete(dropped.id, by: principal)
                 opener.finish()
 
-                await core.reindexer.waitUntilIdle()
+                try await core.reindexer.waitUntilIdle()
                 try await client.execute(uri: "/api/search/embeddings", method: .get, headers: root.headers) { response throws in
                     let status = try ToolRoutesTests.json(response)
                     #expect(status["active"]?["provider"] == .string("openai-compatible") && status["active"]?["dimension"] == .number(8))
@@ -108,17 +109,20 @@ import Testing
         try await EmbeddingsProviderTests.server(script, gate: gate).test(.live) { provider in
             let choice = EmbedderChoice(provider: "openai-compatible", baseURL: "http://127.0.0.1:\(try #require(provider.port))/v1", model: "test-embed", dimension: 8)
             try await harness.core.reindexer.choose(choice, apiKey: nil, by: .member(root, of: organization.id, as: .admin))
-            // Stopped while the provider has not answered yet.
-            harness.core.reindexer.stop()
-            await harness.core.reindexer.waitUntilIdle()
+            // Stopped (as by SIGTERM) while the provider has not answered yet: after the grace
+            // period the job is cancelled and stays due.
+            try await harness.services.stop()
             #expect(harness.core.embeddings.active().generation == 0)
+            #expect(try harness.core.jobs.job(idempotencyKey: SearchReindexer.jobKind)?.state == .pending)
 
             let restarted = try await PortalCore(environment: harness.environment, passwordHasher: PasswordHasher(iterations: 1_000))
             #expect(restarted.embeddings.currentStatus().next == nil, "nothing runs before the start")
             try await restarted.resumeAfterStart()
             #expect(restarted.embeddings.currentStatus().next?.model == "test-embed")
+            let services = restarted.startServices()
             opener.finish()
-            await restarted.reindexer.waitUntilIdle()
+            try await restarted.reindexer.waitUntilIdle()
+            try await services.stop()
             #expect(restarted.embeddings.active().embedder.identity.model == "test-embed" && restarted.embeddings.active().generation == 1)
             #expect(try restarted.vectors.ownerKeys("chat-turns.g1").count == 10)
         }

@@ -25,7 +25,7 @@ import Testing
     }
 
     static func runFinished(_ runID: String, for user: UUID, in organization: UUID) -> PortalNotification {
-        PortalNotification(kind: "run.finished", organizationID: organization, runID: runID, tool: "host.kernel", status: "succeeded", audience: .users([user]))
+        PortalNotification(kind: .runSucceeded, organizationID: organization, runID: runID, tool: "host.kernel", status: "succeeded", audience: .users([user]))
     }
 
     /// Delivers one event, lets `end` take the access away, then publishes another: the stream
@@ -34,7 +34,7 @@ import Testing
                                  end: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         core.notifications.publish(runFinished("before-\(user)", for: user, in: organization))
         let delivered = try await offPool { connection.read(timeout: .seconds(10)) { $0.contains("before-\(user)") } }
-        #expect(delivered.text.contains("event: run.finished"), sourceLocation: sourceLocation)
+        #expect(delivered.text.contains("event: run.succeeded"), sourceLocation: sourceLocation)
         try await end()
         core.notifications.publish(runFinished("after-\(user)", for: user, in: organization))
         let rest = try await offPool { connection.read(timeout: .seconds(10)) }

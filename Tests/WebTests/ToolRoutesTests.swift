@@ -121,7 +121,7 @@ import Testing
             try await client.execute(uri: "/api/audit", method: .get, headers: olga.headers) { #expect($0.status == .forbidden) }
             try await client.execute(uri: "/api/audit?tool=host.signal-process", method: .get, headers: ada.headers) { response throws in
                 let kinds = try Self.json(response)["entries"]?.array?.compactMap { $0["kind"]?.string }
-                #expect(kinds == ["tool.run.finished", "approval.decided", "tool.run.requested"])
+                #expect(kinds == ["run.failed", "approval.decided", "run.requested"])
             }
             try await client.execute(uri: "/api/audit?person=ada&kind=approval", method: .get, headers: ada.headers) { response throws in
                 #expect(try Self.json(response)["entries"]?.array?.count == 1)

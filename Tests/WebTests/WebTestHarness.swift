@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import KV
 import Portal
+import TestSupport
 @testable import Web
 
 /// A portal on a temporary data directory, served through Hummingbird's in-process router
@@ -13,6 +14,8 @@ struct WebTestHarness {
     let core: PortalCore
     let clock: ManualClock
     let options: WebOptions
+    /// The jobs runner and outbox consumers, as `portal serve` runs them.
+    let services: RunningServices
 
     init(options: WebOptions = WebOptions(), signInPolicy: SignInPolicy = SignInPolicy(), toolOptions: ToolRuntimeOptions? = nil) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("portal-web-\(UUID().uuidString)").path
@@ -20,7 +23,9 @@ struct WebTestHarness {
         clock = ManualClock()
         self.options = options
         core = try await PortalCore(environment: environment, passwordHasher: PasswordHasher(iterations: 1_000), signInPolicy: signInPolicy,
-                                    toolOptions: toolOptions, reindexRetryDelay: .milliseconds(20), clock: clock)
+                                    toolOptions: toolOptions, reindexRetryDelay: .milliseconds(20), clock: clock,
+                                    shutdownGrace: .seconds(1))
+        services = core.startServices()
     }
 
     func test<Value: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {

@@ -15,8 +15,9 @@ import Web
 /// first start, and serves HTTP until SIGTERM or SIGINT.
 ///
 /// Shutdown order: the HTTP server stops accepting connections and lets in-flight requests
-/// finish (up to `server.shutdown_grace_seconds`), then storage is closed, then the process
-/// exits 0.
+/// finish (up to `server.shutdown_grace_seconds`); then the outbox consumers stop and running
+/// background jobs get the same grace to finish (those still running are cancelled and stay
+/// due for the next start); then storage is closed, then the process exits 0.
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the portal (the default command).")
 
@@ -43,8 +44,9 @@ struct ServeCommand: AsyncParsableCommand {
         let core: PortalCore
         do {
             core = try await PortalCore(environment: environment, rateLimits: configuration.rateLimits, signInPolicy: configuration.signInPolicy,
-                                        toolOptions: configuration.toolOptions, approvalIndependence: configuration.approvalIndependence)
-            try await core.resumeAfterStart()
+                                        toolOptions: configuration.toolOptions, approvalIndependence: configuration.approvalIndependence,
+                                        jobLease: configuration.jobLease, shutdownGrace: configuration.shutdownGrace)
+            try await core.resumeAfterStart(maintenance: configuration.maintenance)
         } catch {
             environment.close()
             printError("portal: cannot start: \(error)")
@@ -75,7 +77,9 @@ struct ServeCommand: AsyncParsableCommand {
         var serviceConfiguration = ServiceGroupConfiguration(
             services: [
                 .init(service: StorageService(environment: environment, logger: logger)),
-                .init(service: ExpirySweepService(core: core, interval: configuration.expirySweepInterval, auditRetention: configuration.auditRetention, logger: logger)),
+                // After storage (so they stop before it closes) and before the server (so
+                // they stop after it drained): the jobs runner and the outbox consumers.
+            ] + core.services.map { .init(service: $0) } + [
                 .init(service: RateLimitFlushService(limiter: core.rateLimiter, logger: logger)),
                 .init(service: app),
                 // Last in the list, so the first to hear of a graceful shutdown.
@@ -85,7 +89,8 @@ struct ServeCommand: AsyncParsableCommand {
             cancellationSignals: [],
             logger: logger
         )
-        serviceConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
+        // The server's drain, then the jobs' grace, with room for closing storage.
+        serviceConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace * 2 + .seconds(5)
         serviceConfiguration.maximumCancellationDuration = Duration.seconds(5)
         do {
             try await ServiceGroup(configuration: serviceConfiguration).run()
@@ -134,42 +139,6 @@ struct ShutdownNotice: Service {
         logger.notice("shutting down: no new connections; in-flight requests may finish", metadata: [
             "grace_seconds": .stringConvertible(grace.components.seconds),
         ])
-    }
-}
-
-/// Every `interval`: deletes expired records (sessions, sign-in attempts, rate-limit buckets)
-/// in small batches so request writes are never held up behind it, and expires approval
-/// requests past their deadline; once an hour, prunes audit entries older than the retention.
-struct ExpirySweepService: Service {
-    let core: PortalCore
-    let interval: Duration
-    let auditRetention: Duration
-    let logger: Logger
-
-    func run() async throws {
-        var lastPrune = ContinuousClock.now - .seconds(3600)
-        while true {
-            do {
-                let deleted = try await core.environment.sweepExpired()
-                if deleted > 0 { logger.debug("expired records deleted", metadata: ["count": .stringConvertible(deleted)]) }
-                let expired = try await core.runs.expireOverdue()
-                if expired > 0 { logger.info("approval requests expired", metadata: ["count": .stringConvertible(expired)]) }
-                if ContinuousClock.now - lastPrune >= .seconds(3600) {
-                    lastPrune = ContinuousClock.now
-                    let pruned = try await core.audit.prune(before: Date().addingTimeInterval(-Double(auditRetention.components.seconds)))
-                    if pruned > 0 { logger.info("audit entries pruned", metadata: ["count": .stringConvertible(pruned)]) }
-                }
-            } catch {
-                logger.error("maintenance sweep failed", metadata: ["error": .string("\(error)")])
-            }
-            // Ends the service (by throwing) as soon as the group shuts down or is cancelled,
-            // so shutdown never waits out the interval.
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                return
-            }
-        }
     }
 }
 

@@ -18,7 +18,6 @@ struct PortalConfiguration {
     var publicURL: String? { string("server.public_url") }
     var dataDirectory: String { string("storage.data_dir")! }
     var minimumFreeBytes: UInt64 { UInt64(integer("storage.min_free_mb")) << 20 }
-    var expirySweepInterval: Duration { .seconds(integer("storage.expiry_sweep_seconds")) }
     var logLevel: String { string("log.level")! }
     var logFormat: String { string("log.format")! }
     var adminUsername: String { string("bootstrap.admin_username")! }
@@ -51,7 +50,13 @@ struct PortalConfiguration {
 
     var approvalIndependence: Duration { .seconds(integer("approvals.independence_hours") * 3600) }
 
-    var auditRetention: Duration { .seconds(integer("audit.retention_days") * 86_400) }
+    /// The portal's timers: expiry sweeps and retention of audit entries, events and jobs.
+    var maintenance: Maintenance {
+        Maintenance(expirySweep: .seconds(integer("storage.expiry_sweep_seconds")), auditRetention: .seconds(integer("audit.retention_days") * 86_400),
+                    eventRetention: .seconds(integer("events.retention_hours") * 3600), jobRetention: .seconds(integer("jobs.retention_hours") * 3600))
+    }
+
+    var jobLease: Duration { .seconds(integer("jobs.lease_seconds")) }
 
     var toolOptions: ToolRuntimeOptions {
         ToolRuntimeOptions(

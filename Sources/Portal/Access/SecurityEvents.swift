@@ -4,38 +4,8 @@ public import KV
 /// One security-relevant event: a sign-in (either outcome), a role change, an API key created
 /// or revoked. Kept in time order for the audit trail.
 public struct SecurityEvent: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable {
-        case signInSucceeded = "sign-in.succeeded"
-        case signInFailed = "sign-in.failed"
-        case signInThrottled = "sign-in.throttled"
-        case signOut = "sign-out"
-        case roleChanged = "role.changed"
-        case keyCreated = "api-key.created"
-        case keyRevoked = "api-key.revoked"
-        case userCreated = "user.created"
-        case organizationCreated = "organization.created"
-        case singleSignOnConfigured = "sso.configured"
-        case packInstalled = "tool-pack.installed"
-        case packEnabled = "tool-pack.enabled"
-        case packDisabled = "tool-pack.disabled"
-        case assistantConfigured = "assistant.configured"
-        case embeddingsChanged = "embeddings.changed"
-        case passwordChanged = "password.changed"
-        case passwordChangeFailed = "password.change-failed"
-        case passwordReset = "password.reset"
-        case organizationUpdated = "organization.updated"
-        case packAvailabilityChanged = "tool-pack.availability-changed"
-        case secretChanged = "organization.secret-changed"
-
-        /// Whether the event is a refusal (recorded with outcome `refused`).
-        var isRefusal: Bool { self == .signInFailed || self == .signInThrottled || self == .passwordChangeFailed }
-
-        /// Whether the event can take away someone's access, so that open event streams must
-        /// check their principal again at once.
-        var mayEndAccess: Bool {
-            [.signOut, .roleChanged, .keyRevoked, .passwordChanged, .passwordReset].contains(self)
-        }
-    }
+    /// Security events are the access and administration kinds of `EventKind`.
+    public typealias Kind = EventKind
 
     public var schemaVersion = 1
     public let kind: Kind
@@ -59,20 +29,19 @@ public struct SecurityEvent: Codable, Sendable, Equatable {
 /// Security events, kept as entries of the audit trail (so they are chained and verified with
 /// the tool runs). Recorded in the transaction of the change they describe where there is one.
 ///
-/// An event that can end someone's access (sign-out, a role change, a revoked key, a password
-/// change or reset) is also published, once its transaction commits, as an `access.changed`
-/// notification that no client receives but every open event stream reacts to by checking
-/// its principal again.
+/// Each is a `DomainEvent` recorded in the outbox with its audit entry; one that can end
+/// someone's access (sign-out, a role change, a revoked key, a password change or reset)
+/// makes every open event stream check its principal again (see `NotificationRelay`).
 public final class SecurityEvents: Sendable {
     let environment: Environment
     let audit: AuditTrail
-    let notifications: Notifications
+    let outbox: Outbox
     let secrets: Secrets
 
-    init(environment: Environment, audit: AuditTrail, notifications: Notifications, secrets: Secrets) {
+    init(environment: Environment, audit: AuditTrail, outbox: Outbox, secrets: Secrets) {
         self.environment = environment
         self.audit = audit
-        self.notifications = notifications
+        self.outbox = outbox
         self.secrets = secrets
     }
 
@@ -88,12 +57,9 @@ public final class SecurityEvents: Sendable {
 
     @available(*, noasync)
     public func record(_ event: SecurityEvent, in txn: borrowing WriteTransaction) throws {
-        try audit.append(AuditEntry(
-            time: event.time, organizationID: event.organizationID, principal: event.userID.map { "user:\($0)" }, principalName: event.username,
-            kind: event.kind.rawValue, outcome: event.kind.isRefusal ? "refused" : "done", detail: event.detail), in: txn)
-        if event.kind.mayEndAccess {
-            txn.afterCommit { [notifications] in notifications.publish(.accessChanged(organizationID: event.organizationID)) }
-        }
+        let entry = AuditEntry(time: event.time, organizationID: event.organizationID, principal: event.userID.map { "user:\($0)" }, principalName: event.username,
+                               kind: event.kind.rawValue, outcome: event.kind.isRefusal ? "refused" : "done", detail: event.detail)
+        try outbox.record(.security(event), organizationID: event.organizationID, time: event.time, audit: entry, in: txn)
     }
 
     public func record(_ event: SecurityEvent) async throws {
@@ -102,11 +68,17 @@ public final class SecurityEvents: Sendable {
 
     /// The newest events first, at most `limit`.
     public func recent(limit: Int = 100) throws -> [SecurityEvent] {
-        try audit.page(limit: limit) { SecurityEvent.Kind(rawValue: $0.kind) != nil }.map { entry in
-            var event = SecurityEvent(kind: SecurityEvent.Kind(rawValue: entry.kind)!, userID: entry.principal.flatMap { UUID(uuidString: String($0.dropFirst(5))) },
+        try audit.page(limit: limit) { entry in Self.securityKind(entry) != nil }.map { entry in
+            var event = SecurityEvent(kind: Self.securityKind(entry)!, userID: entry.principal.flatMap { UUID(uuidString: String($0.dropFirst(5))) },
                                       username: entry.principalName, organizationID: entry.organizationID, detail: entry.detail)
             event.time = entry.time
             return event
         }
+    }
+
+    /// The kind of an audit entry that records a security event, by any version's name.
+    static func securityKind(_ entry: AuditEntry) -> EventKind? {
+        guard let kind = EventKind(stored: entry.kind, outcome: entry.outcome), DomainEvent.securityKinds.contains(kind) else { return nil }
+        return kind
     }
 }

@@ -36,6 +36,7 @@ public final class Assistant: Sendable {
     let runs: ToolRuns
     let organizations: Organizations
     let accounts: Accounts
+    let jobs: Jobs
     public let configuration: AssistantConfiguration
     /// Runs awaiting approval that a conversation waits on: run → where to resume.
     let paused: Table<Key<TimeOrderedID>, JSONValue<PausedCall>>
@@ -55,7 +56,8 @@ public final class Assistant: Sendable {
     }
 
     init(environment: Environment, sessions: ChatSessions, toolSearch: ToolSearch, runs: ToolRuns, organizations: Organizations, accounts: Accounts,
-         configuration: AssistantConfiguration) throws {
+         jobs: Jobs, configuration: AssistantConfiguration) throws {
+        self.jobs = jobs
         self.environment = environment
         self.sessions = sessions
         self.toolSearch = toolSearch
@@ -64,6 +66,32 @@ public final class Assistant: Sendable {
         self.accounts = accounts
         self.configuration = configuration
         paused = try environment.table("chat_paused_calls", key: Key<TimeOrderedID>.self, value: JSONValue<PausedCall>.self)
+        jobs.register(JobKind(Self.resumeJob, concurrency: 4, maxAttempts: 5, backoff: .seconds(2)) { [self] context in
+            guard let organizationID = context.job.payload["organizationID"]?.string.flatMap(UUID.init(uuidString:)),
+                  let runID = context.job.payload["runID"]?.string.flatMap(TimeOrderedID.init)
+            else { throw PermanentJobFailure("the job names no run") }
+            guard let run = try runs.run(runID, in: organizationID), run.status.isFinal else { return }
+            try await resume(after: run)
+        })
+    }
+
+    static let resumeJob = "assistant.resume"
+
+    /// The job that goes on with the conversation paused on `run` (one per run).
+    static func resumeRequest(_ run: RunEvent, organizationID: UUID) -> JobRequest {
+        JobRequest(kind: resumeJob, payload: .object(["organizationID": .string(organizationID.uuidString), "runID": .string(run.runID.description)]),
+                   idempotencyKey: resumeJob + ":" + run.runID.description)
+    }
+
+    /// The outbox consumer that turns a decided run a conversation waits on into a resume job,
+    /// in the transaction that consumes the event.
+    func resumeConsumer(outbox: Outbox) -> EventConsumer {
+        EventConsumer("assistant", outbox: outbox, handle: { [self] entries, txn in
+            for entry in entries {
+                guard case let .runFinished(run) = entry.event, let organizationID = entry.organizationID, try txn.exists(paused, run.runID) else { continue }
+                try jobs.enqueue(Self.resumeRequest(run, organizationID: organizationID), in: txn)
+            }
+        })
     }
 
     /// Whether a language model answers (else the no-model assistant does), and which.
@@ -85,7 +113,7 @@ public final class Assistant: Sendable {
             throw error
         }
         let (events, sink) = AsyncStream.makeStream(of: AssistantEvent.self)
-        Task { [self] in
+        jobs.detach { [self] in
             var pausedOnRun: String?
             do {
                 if let command {
@@ -186,7 +214,10 @@ public final class Assistant: Sendable {
         let record = PausedCall(organizationID: run.organizationID, sessionID: sessionID, ownerID: principal.user.id, toolCallID: call.id, requestID: requestID,
                                 role: principal.role, apiKeyID: principal.apiKeyID)
         try await environment.write { [paused] txn in try txn.put(paused, run.id, record) }
-        watch(run.id, in: run.organizationID)
+        // Decided before the pause was stored: the consumer saw nothing to resume.
+        if let now = try runs.run(run.id, in: run.organizationID), now.status.isFinal {
+            try await jobs.enqueue(Self.resumeRequest(RunEvent(now), organizationID: run.organizationID))
+        }
         return (turn, run.id)
     }
 
@@ -201,8 +232,8 @@ public final class Assistant: Sendable {
 
     // MARK: Pausing on approvals
 
-    /// Resumes conversations whose awaited run was decided while the portal was stopped (or
-    /// was interrupted), and watches the others. Called once at start.
+    /// Resumes conversations whose awaited run was decided while no consumer saw it (before
+    /// an upgrade, or interrupted at the last start). Called once at start; idempotent.
     public func resumePaused() async throws {
         let waiting = try environment.read { txn in
             var entries: [(TimeOrderedID, PausedCall)] = []
@@ -212,14 +243,10 @@ public final class Assistant: Sendable {
             }
             return entries
         }
-        for (runID, call) in waiting { watch(runID, in: call.organizationID) }
-    }
-
-    /// Waits (in the background) for the run to be final, then goes on with its conversation.
-    private func watch(_ runID: TimeOrderedID, in organizationID: UUID) {
-        Task { [self] in
-            guard let run = try await runs.waitUntilFinal(runID, in: organizationID, timeout: .seconds(60 * 60 * 24 * 8)), run.status.isFinal else { return }
-            try await resume(after: run)
+        for (runID, call) in waiting {
+            if let run = try runs.run(runID, in: call.organizationID), run.status.isFinal {
+                try await jobs.enqueue(Self.resumeRequest(RunEvent(run), organizationID: call.organizationID))
+            }
         }
     }
 
@@ -236,8 +263,7 @@ public final class Assistant: Sendable {
         let principal = try principalForResuming(call)
         let toolCall = ChatToolCall(id: call.toolCallID, tool: run.tool, arguments: "")
         if let principal {
-            let result = try await sessions.append(Self.result(of: run, call: toolCall), to: call.sessionID, by: principal)
-            runs.notifications.publish(Self.notification(result, organizationID: call.organizationID, owner: call.ownerID))
+            _ = try await sessions.append(Self.result(of: run, call: toolCall), to: call.sessionID, by: principal)
         }
         let stillWaiting = try await environment.write { [paused] txn -> Bool in
             _ = try txn.delete(paused, run.id)
@@ -249,16 +275,10 @@ public final class Assistant: Sendable {
             return found
         }
         guard let principal, !stillWaiting, let model = try configuration.model() else { return }
-        let (events, sink) = AsyncStream.makeStream(of: AssistantEvent.self)
+        // Nobody listens to a resumed answer: its turns reach people as `chat.turn` events.
+        let (_, sink) = AsyncStream.makeStream(of: AssistantEvent.self, bufferingPolicy: .bufferingNewest(0))
         defer { sink.finish() }
-        let forward = Task {
-            for await event in events {
-                if case let .turn(turn) = event { runs.notifications.publish(Self.notification(turn, organizationID: call.organizationID, owner: call.ownerID)) }
-            }
-        }
         _ = try await converse(in: call.sessionID, by: principal, requestID: call.requestID, model: model, sink: sink)
-        sink.finish()
-        await forward.value
     }
 
     /// Who goes on with a paused conversation: its owner, with the lower of the role they
@@ -272,11 +292,6 @@ public final class Assistant: Sendable {
         var principal = Principal.member(owner, of: call.organizationID, as: role ?? .viewer)
         principal.apiKeyID = call.apiKeyID
         return principal
-    }
-
-    static func notification(_ turn: ChatTurn, organizationID: UUID, owner: UUID) -> PortalNotification {
-        PortalNotification(kind: "chat.turn", organizationID: organizationID, runID: turn.runID ?? "", tool: "", status: turn.runStatus ?? "",
-                           audience: .users([owner]), sessionID: turn.sessionID.description)
     }
 
     // MARK: What the model sees

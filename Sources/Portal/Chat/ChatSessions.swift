@@ -86,6 +86,7 @@ public struct ChatTurn: Codable, Sendable, Equatable {
 /// deletes its turns and their vectors in one transaction.
 public final class ChatSessions: Sendable {
     let environment: Environment
+    let outbox: Outbox
     let sessions: Table<CompositeKey<UUID, TimeOrderedID>, JSONValue<ChatSession>>
     /// (organization, owner, session) → nothing: a person's sessions, newest first by id.
     let byOwner: Table<CompositeKey3<UUID, UUID, TimeOrderedID>, RawBytes>
@@ -95,8 +96,9 @@ public final class ChatSessions: Sendable {
     let embeddings: SearchEmbeddings
     static let baseCollection = "chat-turns"
 
-    init(environment: Environment, vectors: VectorCollections, organizations: Organizations, embeddings: SearchEmbeddings) throws {
+    init(environment: Environment, vectors: VectorCollections, organizations: Organizations, embeddings: SearchEmbeddings, outbox: Outbox) throws {
         self.environment = environment
+        self.outbox = outbox
         self.vectors = vectors
         self.organizations = organizations
         self.embeddings = embeddings
@@ -244,6 +246,9 @@ public final class ChatSessions: Sendable {
                 guard try txn.exists(sessions, (updated.organizationID, sessionID)) else { throw AccessError.notFound("session") }
                 try txn.put(turns, (sessionID, turn.id), turn)
                 try txn.put(sessions, (updated.organizationID, sessionID), updated)
+                try outbox.record(.chatTurn(ChatTurnEvent(sessionID: sessionID, turnID: turn.id, ownerID: updated.ownerID, role: turn.role,
+                                                          runID: turn.runID, runStatus: turn.runStatus)),
+                                  organizationID: updated.organizationID, time: now, in: txn)
                 if let vector {
                     try vectors.upsert(collection, owner: Self.owner(session: sessionID, turn: turn.id),
                                        partition: Self.partition(organization: updated.organizationID, owner: updated.ownerID), vector: vector, in: txn)

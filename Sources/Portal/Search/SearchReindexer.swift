@@ -1,67 +1,58 @@
 import FoundationEssentials
-import Synchronization
 
 /// Switches search to another embeddings provider: every conversation turn is embedded again
-/// in the background into the next generation's collection while search goes on with the
-/// active one; then the next generation becomes active at once, the tools are embedded again
-/// and the old collections are dropped. Progress is in `SearchEmbeddings.currentStatus()`.
+/// in the background (the `search.reindex` job) into the next generation's collection while
+/// search goes on with the active one; then the next generation becomes active at once, the
+/// tools are embedded again and the old collections are dropped. Progress is in
+/// `SearchEmbeddings.currentStatus()`.
 ///
-/// Guarantees: one switch at a time; a switch interrupted by a stop starts over at the next
-/// start (`resume`); a provider that fails is retried (every `retryDelay`), with the problem
-/// shown, never given up silently; turns written or deleted during the switch are accounted
-/// for (brought up to date before and after the switch).
+/// Guarantees: one switch at a time; a switch interrupted by a stop or a crash goes on after
+/// the next start (its job is durable; `resume` also re-files one for data written before
+/// jobs existed); a provider that fails is retried with backoff (from `retryDelay`), with the
+/// problem shown, never given up silently; turns written or deleted during the switch are
+/// accounted for (brought up to date before and after the switch).
 public final class SearchReindexer: Sendable {
     let embeddings: SearchEmbeddings
     let chat: ChatSessions
     let tools: ToolSearch
     let vectors: VectorCollections
+    let jobs: Jobs
     let retryDelay: Duration
-    private let job = Mutex<Task<Void, Never>?>(nil)
+    static let jobKind = "search.reindex"
 
-    init(embeddings: SearchEmbeddings, chat: ChatSessions, tools: ToolSearch, vectors: VectorCollections, retryDelay: Duration = .seconds(30)) {
+    init(embeddings: SearchEmbeddings, chat: ChatSessions, tools: ToolSearch, vectors: VectorCollections, jobs: Jobs, retryDelay: Duration = .seconds(30)) {
         self.embeddings = embeddings
         self.chat = chat
         self.tools = tools
         self.vectors = vectors
+        self.jobs = jobs
         self.retryDelay = retryDelay
+        jobs.register(JobKind(Self.jobKind, concurrency: 1, maxAttempts: 1_000_000, backoff: retryDelay, maxBackoff: max(retryDelay, .seconds(300))) { [self] _ in
+            guard let (embedder, generation) = try embeddings.pending() else { return }
+            do {
+                try await run(embedder, generation: generation)
+            } catch {
+                embeddings.report(problem: "\(error)")
+                throw error
+            }
+        })
     }
 
     /// Starts switching search to `choice`. Throws `AccessError.invalid` for a bad choice,
     /// `.conflict` while another switch runs or when search already uses it.
     public func choose(_ choice: EmbedderChoice, apiKey: String?, by actor: Principal) async throws {
-        let (embedder, generation) = try await embeddings.choose(choice, apiKey: apiKey, by: actor)
-        start(embedder, generation: generation)
+        _ = try await embeddings.choose(choice, apiKey: apiKey, by: actor)
+        try await jobs.enqueue(JobRequest(kind: Self.jobKind, idempotencyKey: Self.jobKind))
     }
 
-    /// Goes on with a switch the portal was stopped in the middle of (or its clean-up).
-    public func resume() throws {
-        if let (embedder, generation) = try embeddings.pending() { start(embedder, generation: generation) }
+    /// Files the job for a switch left unfinished, if there is none (idempotent).
+    public func resume() async throws {
+        if try embeddings.pending() != nil { try await jobs.enqueue(JobRequest(kind: Self.jobKind, idempotencyKey: Self.jobKind)) }
     }
 
-    /// Stops the switch under way (at shutdown); it starts over at the next `resume`.
-    public func stop() {
-        job.withLock { $0 }?.cancel()
-    }
-
-    /// Returns when no switch is running.
-    public func waitUntilIdle() async {
-        await job.withLock { $0 }?.value
-    }
-
-    private func start(_ embedder: any Embedder, generation: Int) {
-        job.withLock { $0 }?.cancel()  // a stopped job that has not ended yet
-        let task = Task { [self] in
-            while !Task.isCancelled {
-                do {
-                    try await run(embedder, generation: generation)
-                    return
-                } catch {
-                    embeddings.report(problem: "\(error)")
-                    try? await Task.sleep(for: retryDelay)
-                }
-            }
-        }
-        job.withLock { $0 = task }
+    /// Returns when no switch is waiting or running.
+    public func waitUntilIdle() async throws {
+        _ = try await jobs.waitUntilFinal(idempotencyKey: Self.jobKind)
     }
 
     private func run(_ embedder: any Embedder, generation: Int) async throws {

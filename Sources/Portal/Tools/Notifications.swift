@@ -1,22 +1,22 @@
 public import FoundationEssentials
 import Synchronization
+import KV
 
 /// Something people should learn about as it happens: an approval request, a decision, a
-/// run's result. Only the people in `audience` receive it.
+/// run's result, a new turn in their conversation. Only the people in `audience` receive it.
+/// Made from outbox entries by `notification(for:)` (the notification relay).
 public struct PortalNotification: Codable, Sendable, Equatable {
     public enum Audience: Codable, Sendable, Equatable {
         /// These users.
         case users(Set<UUID>)
         /// Whoever holds the permission in the organization (approvers for a request).
         case permission(Permission)
-        /// No client: a signal to the portal's own listeners (`access.changed`).
+        /// No client: a signal to the portal's own listeners (an event that may end access).
         case portal
     }
 
-    /// `approval.requested`, `approval.decided`, `run.finished`, `chat.turn`; and
-    /// `access.changed`, which no client receives (see `SecurityEvents`).
-    public let kind: String
-    /// The organization concerned (`nil` only for portal-wide `access.changed`).
+    public let kind: EventKind
+    /// The organization concerned (`nil` only for portal-wide events).
     public let organizationID: UUID?
     public let runID: String
     public let tool: String
@@ -35,9 +35,28 @@ public struct PortalNotification: Codable, Sendable, Equatable {
         }
     }
 
-    /// Someone's access may have ended: streams check their principal again.
-    static func accessChanged(organizationID: UUID?) -> PortalNotification {
-        PortalNotification(kind: "access.changed", organizationID: organizationID, runID: "", tool: "", status: "", audience: .portal)
+    /// Whether open event streams must check their principal again.
+    public var mayEndAccess: Bool { audience == .portal && kind.mayEndAccess }
+
+    /// What the event tells whom, if anyone.
+    public static func notification(for entry: OutboxEntry) -> PortalNotification? {
+        let organizationID = entry.organizationID
+        func about(_ run: RunEvent, _ audience: Audience) -> PortalNotification {
+            PortalNotification(kind: entry.event.kind, organizationID: organizationID, runID: run.runID.description, tool: run.tool, status: run.status.rawValue,
+                               audience: audience)
+        }
+        switch entry.event {
+        case let .approvalRequested(run): return about(run, .permission(.approvalsDecide))
+        case let .approvalDecided(decision): return about(decision.run, .users(Set([decision.run.requesterID] + decision.run.deciders)))
+        case let .runFinished(run): return about(run, .users(Set([run.requesterID] + run.deciders)))
+        case let .chatTurn(turn):
+            return PortalNotification(kind: .chatTurn, organizationID: organizationID, runID: turn.runID ?? "", tool: "", status: turn.runStatus ?? "",
+                                      audience: .users([turn.ownerID]), sessionID: turn.sessionID.description)
+        case let .security(event) where event.kind.mayEndAccess:
+            return PortalNotification(kind: event.kind, organizationID: event.organizationID, runID: "", tool: "", status: "", audience: .portal)
+        case .runRequested, .runRefused, .approvalRefused, .approvalPolicyChanged, .security:
+            return nil
+        }
     }
 }
 

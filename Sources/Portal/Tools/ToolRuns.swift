@@ -1,5 +1,6 @@
 public import FoundationEssentials
 public import KV
+import Logging
 
 /// Where a run request came from. Every entry point goes through `ToolRuns.request`.
 public enum EntryPoint: String, Codable, Sendable, CaseIterable {
@@ -41,6 +42,9 @@ public struct ToolRun: Codable, Sendable, Equatable {
     public var decisions: [ApprovalDecision]
     public var output: ToolOutput?
     public var durationMilliseconds: Double?
+    /// When the executor was started on it; a run that is `running` with this set when the
+    /// portal starts was cut off by a stop.
+    public var startedAt: Date?
 }
 
 /// Tool runs: the one path from a request to an audited result.
@@ -68,15 +72,17 @@ public final class ToolRuns: Sendable {
     let catalog: ToolCatalog
     let organizations: Organizations
     let accounts: Accounts
-    let audit: AuditTrail
+    let outbox: Outbox
+    let jobs: Jobs
     let executor: ToolExecutor
     public let notifications: Notifications
     let clock: any WallClock
+    let logger = Logger(label: "portal.runs")
     /// How long before a request an account or role the requester made still disqualifies
     /// its holder from approving the requester's high and destructive runs.
     let independenceWindow: Duration
 
-    init(environment: Environment, catalog: ToolCatalog, organizations: Organizations, accounts: Accounts, audit: AuditTrail,
+    init(environment: Environment, catalog: ToolCatalog, organizations: Organizations, accounts: Accounts, outbox: Outbox, jobs: Jobs,
          executor: ToolExecutor, notifications: Notifications, clock: any WallClock, independenceWindow: Duration) throws {
         self.environment = environment
         self.clock = clock
@@ -84,12 +90,38 @@ public final class ToolRuns: Sendable {
         self.catalog = catalog
         self.organizations = organizations
         self.accounts = accounts
-        self.audit = audit
+        self.outbox = outbox
+        self.jobs = jobs
         self.executor = executor
         self.notifications = notifications
         runs = try environment.table("tool_runs", key: CompositeKey<UUID, TimeOrderedID>.self, value: JSONValue<ToolRun>.self)
         pending = try environment.table("tool_runs_pending", key: CompositeKey<UUID, TimeOrderedID>.self, value: JSONValue<Date>.self)
         policies = try environment.table("approval_policies", key: Key<UUID>.self, value: JSONValue<ApprovalPolicy>.self)
+        jobs.register(JobKind(Self.executeJob, concurrency: 8, maxAttempts: 3) { [self] context in
+            let payload = try ExecutePayload(context.job.payload)
+            await executeApproved(runID: payload.runID, in: payload.organizationID, approver: payload.approver, attempt: context.attempt)
+        })
+    }
+
+    static let executeJob = "run.execute"
+
+    /// What the job that runs an approved run carries.
+    struct ExecutePayload: Codable {
+        let organizationID: UUID
+        let runID: TimeOrderedID
+        let approver: String
+
+        init(organizationID: UUID, runID: TimeOrderedID, approver: String) {
+            self.organizationID = organizationID
+            self.runID = runID
+            self.approver = approver
+        }
+
+        init(_ payload: JSONAny) throws {
+            self = try JSONDecoder().decode(Self.self, from: try JSONEncoder().encode(payload))
+        }
+
+        var json: JSONAny { (try? JSONDecoder().decode(JSONAny.self, from: JSONEncoder().encode(self))) ?? .null }
     }
 
     // MARK: Policy
@@ -101,11 +133,12 @@ public final class ToolRuns: Sendable {
     public func setPolicy(_ policy: ApprovalPolicy, by actor: Principal) async throws {
         guard let organizationID = actor.organizationID else { throw AccessError.invalid("choose an organization first") }
         try policy.validate()
-        let entry = AuditEntry(organizationID: organizationID, principal: "user:\(actor.user.id)", principalName: actor.user.username,
-                               kind: "approval.policy.changed", outcome: "done", detail: String(decoding: try JSONEncoder().encode(policy), as: UTF8.self))
+        let now = clock.now()
+        let entry = AuditEntry(time: now, organizationID: organizationID, principal: "user:\(actor.user.id)", principalName: actor.user.username,
+                               kind: EventKind.approvalPolicyChanged.rawValue, outcome: "done", detail: String(decoding: try JSONEncoder().encode(policy), as: UTF8.self))
         try await environment.write { [self] txn in
             try txn.put(policies, organizationID, policy)
-            try audit.append(entry, in: txn)
+            try outbox.record(.approvalPolicyChanged(policy), organizationID: organizationID, time: now, audit: entry, in: txn)
         }
     }
 
@@ -155,30 +188,34 @@ public final class ToolRuns: Sendable {
             status: rule.required ? .pendingApproval : .running, createdAt: now, updatedAt: now,
             approvalRule: rule.required ? rule : nil,
             approvalExpiresAt: rule.required ? now.addingTimeInterval(Double(rule.expiresAfterMinutes) * 60) : nil,
-            decisions: [], output: nil, durationMilliseconds: nil)
+            decisions: [], output: nil, durationMilliseconds: nil, startedAt: rule.required ? nil : now)
         let entry = AuditEntry(time: now, requestID: request.requestID, organizationID: organizationID, principal: principal.id,
-                               principalName: principal.user.username, kind: "tool.run.requested", tool: tool.name, runID: run.id.uuid,
+                               principalName: principal.user.username, kind: EventKind.runRequested.rawValue, tool: tool.name, runID: run.id.uuid,
                                arguments: run.redactedInput, outcome: run.status.rawValue, detail: "via \(request.entryPoint.rawValue), risk \(tool.risk.rawValue)")
         let stored = run
         try await environment.write { [self] txn in
             try txn.put(runs, (organizationID, stored.id), stored)
-            if stored.status == .pendingApproval { try txn.put(pending, (organizationID, stored.id), stored.approvalExpiresAt!) }
-            try audit.append(entry, in: txn)
+            try outbox.record(.runRequested(RunEvent(stored)), organizationID: organizationID, requestID: stored.requestID, time: now, audit: entry, in: txn)
+            if stored.status == .pendingApproval {
+                try txn.put(pending, (organizationID, stored.id), stored.approvalExpiresAt!)
+                try outbox.record(.approvalRequested(RunEvent(stored)), organizationID: organizationID, requestID: stored.requestID, time: now, in: txn)
+            }
         }
-        guard !rule.required else {
-            notifications.publish(PortalNotification(kind: "approval.requested", organizationID: organizationID, runID: run.id.description, tool: tool.name,
-                                                     status: run.status.rawValue, audience: .permission(.approvalsDecide)))
-            return run
-        }
+        guard !rule.required else { return run }
         run = await execute(run, tool: tool, organization: organization)
         return run
     }
 
     /// Records a refused request in the audit trail.
     private func refuse(_ request: RunRequest, tool: Tool, organizationID: UUID, reason: String) async throws {
-        try await audit.append(AuditEntry(requestID: request.requestID, organizationID: organizationID, principal: request.principal.id,
-                                          principalName: request.principal.user.username, kind: "tool.run.refused", tool: tool.name,
-                                          outcome: "refused", detail: reason))
+        let now = clock.now()
+        let entry = AuditEntry(time: now, requestID: request.requestID, organizationID: organizationID, principal: request.principal.id,
+                               principalName: request.principal.user.username, kind: EventKind.runRefused.rawValue, tool: tool.name,
+                               outcome: "refused", detail: reason)
+        let refusal = RunRefusal(tool: tool.name, requesterID: request.principal.user.id, reason: reason)
+        try await environment.write { [outbox] txn in
+            try outbox.record(.runRefused(refusal), organizationID: organizationID, requestID: request.requestID, time: now, audit: entry, in: txn)
+        }
     }
 
     /// Executes a run that may go ahead and records the result with its audit entry.
@@ -189,26 +226,27 @@ public final class ToolRuns: Sendable {
         run.durationMilliseconds = started.elapsedMilliseconds
         run.output = output
         run.status = output.succeeded ? .succeeded : .failed
-        run.updatedAt = Date()
+        run.updatedAt = clock.now()
         await finish(run, approver: approver, detail: output.succeeded ? "" : String(output.error.prefix(500)))
         return run
     }
 
-    /// Stores a run's final state with its audit entry, and tells the people concerned.
+    /// Stores a run's final state with its audit entry and its event (which tells the people
+    /// concerned).
     private func finish(_ run: ToolRun, approver: String?, detail: String) async {
-        let entry = Self.finishedEntry(run, approver: approver, detail: detail)
         do {
-            try await environment.write { [self] txn in
-                try txn.put(runs, (run.organizationID, run.id), run)
-                try audit.append(entry, in: txn)
-            }
+            try await environment.write { [self] txn in try record(finished: run, approver: approver, detail: detail, in: txn) }
         } catch {
             // The run stays `running` and is marked interrupted at the next start.
+            logger.error("storing a run's result failed", metadata: ["run": "\(run.id)", "error": "\(error)"])
         }
-        var audience = Set(run.decisions.map(\.userID))
-        audience.insert(run.requesterID)
-        notifications.publish(PortalNotification(kind: "run.finished", organizationID: run.organizationID, runID: run.id.description, tool: run.tool,
-                                                 status: run.status.rawValue, audience: .users(audience)))
+    }
+
+    @available(*, noasync)
+    private func record(finished run: ToolRun, approver: String?, detail: String, in txn: borrowing WriteTransaction) throws {
+        try txn.put(runs, (run.organizationID, run.id), run)
+        try outbox.record(.runFinished(RunEvent(run)), organizationID: run.organizationID, requestID: run.requestID, time: run.updatedAt,
+                          audit: Self.finishedEntry(run, approver: approver, detail: detail), in: txn)
     }
 
     // MARK: Approvals
@@ -236,9 +274,11 @@ public final class ToolRuns: Sendable {
             if approve, run.risk >= .high,
                let reason = try dependence(of: principal.user.id, on: run.requesterID, in: organizationID, since: run.createdAt.addingTimeInterval(-independenceWindow.timeInterval), txn: txn) {
                 // Recorded (and committed) before the refusal is thrown.
-                try audit.append(AuditEntry(time: now, requestID: requestID, organizationID: organizationID, principal: principal.id,
-                                            principalName: principal.user.username, kind: "approval.refused", tool: run.tool, runID: run.id.uuid,
-                                            approver: principal.user.username, outcome: "refused", detail: reason), in: txn)
+                let entry = AuditEntry(time: now, requestID: requestID, organizationID: organizationID, principal: principal.id,
+                                       principalName: principal.user.username, kind: EventKind.approvalRefused.rawValue, tool: run.tool, runID: run.id.uuid,
+                                       approver: principal.user.username, outcome: "refused", detail: reason)
+                try outbox.record(.approvalRefused(ApprovalRefusal(runID: run.id, tool: run.tool, approverID: principal.user.id, reason: reason)),
+                                  organizationID: organizationID, requestID: requestID, time: now, audit: entry, in: txn)
                 return .refused(reason)
             }
             run.decisions.append(ApprovalDecision(userID: principal.user.id, username: principal.user.username, approve: approve, comment: comment, time: now))
@@ -252,26 +292,26 @@ public final class ToolRuns: Sendable {
             run.updatedAt = now
             try txn.put(runs, (organizationID, runID), run)
             if run.status != .pendingApproval { _ = try txn.delete(pending, (organizationID, runID)) }
-            try audit.append(AuditEntry(time: now, requestID: requestID, organizationID: organizationID, principal: principal.id,
-                                        principalName: principal.user.username, kind: "approval.decided", tool: run.tool, runID: run.id.uuid,
-                                        approver: principal.user.username, outcome: approve ? "approved" : "rejected", detail: comment), in: txn)
+            let entry = AuditEntry(time: now, requestID: requestID, organizationID: organizationID, principal: principal.id,
+                                   principalName: principal.user.username, kind: EventKind.approvalDecided.rawValue, tool: run.tool, runID: run.id.uuid,
+                                   approver: principal.user.username, outcome: approve ? "approved" : "rejected", detail: comment)
+            try outbox.record(.approvalDecided(ApprovalDecisionEvent(run: RunEvent(run), approverID: principal.user.id, approved: approve)),
+                              organizationID: organizationID, requestID: requestID, time: now, audit: entry, in: txn)
             if run.status == .rejected {
-                try audit.append(Self.finishedEntry(run, approver: principal.user.username, detail: comment), in: txn)
+                try record(finished: run, approver: principal.user.username, detail: comment, in: txn)
+            }
+            if approve && complete {
+                // Runs in the background, durably: the job survives a restart.
+                let approver = run.decisions.filter(\.approve).map(\.username).joined(separator: ", ")
+                try jobs.enqueue(JobRequest(kind: Self.executeJob, payload: ExecutePayload(organizationID: organizationID, runID: run.id, approver: approver).json,
+                                            idempotencyKey: Self.executeJob + ":" + run.id.description), in: txn)
             }
             return .decided(run, execute: approve && complete)
         }
-        let run: ToolRun, approved: Bool
         switch outcome {
         case let .refused(reason): throw ToolError.forbidden(reason)
-        case let .decided(decided, execute): (run, approved) = (decided, execute)
+        case let .decided(run, _): return run
         }
-        notifications.publish(PortalNotification(kind: "approval.decided", organizationID: organizationID, runID: run.id.description, tool: run.tool,
-                                                 status: run.status.rawValue, audience: .users(Set([run.requesterID] + run.decisions.map(\.userID)))))
-        if approved {
-            let approver = run.decisions.filter(\.approve).map(\.username).joined(separator: ", ")
-            Task { await self.executeApproved(run, approver: approver) }
-        }
-        return run
     }
 
     /// Why `approverID` is not independent of `requesterID` for the two-person rule, or `nil`:
@@ -294,9 +334,18 @@ public final class ToolRuns: Sendable {
         return nil
     }
 
-    /// Runs an approved run, if its requester still may and the tool is still enabled.
-    private func executeApproved(_ run: ToolRun, approver: String) async {
-        var run = run
+    /// Runs an approved run (the `run.execute` job), if its requester still may and the tool is
+    /// still enabled. A run the executor was already started on (an earlier attempt cut off by
+    /// a crash) is marked interrupted, never started twice.
+    func executeApproved(runID: TimeOrderedID, in organizationID: UUID, approver: String, attempt: Int) async {
+        guard let found = try? run(runID, in: organizationID), found.status == .running else { return }
+        var run = found
+        if run.startedAt != nil {
+            run.status = .interrupted
+            run.updatedAt = clock.now()
+            await finish(run, approver: approver, detail: "the portal stopped while this run was executing")
+            return
+        }
         do {
             guard let organization = try organizations.organization(run.organizationID),
                   let tool = try catalog.tool(named: run.tool, in: run.organizationID)
@@ -306,11 +355,14 @@ public final class ToolRuns: Sendable {
                   Principal(user: requester, organizationID: run.organizationID, role: try organizations.role(of: requester.id, in: run.organizationID),
                             sessionKey: nil, csrfToken: nil).has(tool.requiredPermission)
             else { throw ToolError.forbidden("the requester no longer has \(tool.requiredPermission.rawValue)") }
+            run.startedAt = clock.now()
+            let started = run
+            try await environment.write { [self] txn in try txn.put(runs, (started.organizationID, started.id), started) }
             _ = await execute(run, tool: tool, organization: organization, approver: approver)
         } catch {
             run.status = .failed
             run.output = ToolOutput(succeeded: false, text: "", json: nil, error: "\(error)", exitCode: nil, truncated: false)
-            run.updatedAt = Date()
+            run.updatedAt = clock.now()
             await finish(run, approver: approver, detail: "\(error)")
         }
     }
@@ -327,28 +379,24 @@ public final class ToolRuns: Sendable {
             }
             return keys
         }
-        var expired: [ToolRun] = []
+        var expired = 0
         for (organizationID, runID) in overdue {
-            let run = try await environment.write { [self] txn -> ToolRun? in
+            let didExpire = try await environment.write { [self] txn -> Bool in
                 _ = try txn.delete(pending, (organizationID, runID))
-                guard var run = try txn.get(runs, (organizationID, runID)), run.status == .pendingApproval else { return nil }
+                guard var run = try txn.get(runs, (organizationID, runID)), run.status == .pendingApproval else { return false }
                 run.status = .expired
                 run.updatedAt = now
-                try txn.put(runs, (organizationID, runID), run)
-                try audit.append(Self.finishedEntry(run, approver: nil, detail: "no decision before \(run.approvalExpiresAt.map { "\($0)" } ?? "the deadline")"), in: txn)
-                return run
+                try record(finished: run, approver: nil, detail: "no decision before \(run.approvalExpiresAt.map { "\($0)" } ?? "the deadline")", in: txn)
+                return true
             }
-            if let run { expired.append(run) }
+            if didExpire { expired += 1 }
         }
-        for run in expired {
-            notifications.publish(PortalNotification(kind: "run.finished", organizationID: run.organizationID, runID: run.id.description, tool: run.tool,
-                                                     status: run.status.rawValue, audience: .users([run.requesterID])))
-        }
-        return expired.count
+        return expired
     }
 
     /// At start-up: runs left `running` by a stop are marked `interrupted` (they are not re-run:
-    /// whether they took effect is unknown).
+    /// whether they took effect is unknown), except approved runs whose job has not started
+    /// them yet (the job runs them).
     func markInterrupted() async throws {
         let stale = try environment.read { txn in
             var found: [ToolRun] = []
@@ -357,10 +405,13 @@ public final class ToolRuns: Sendable {
                 return true
             }
             return found
+        }.filter { run in
+            guard run.startedAt == nil, let job = try? jobs.job(idempotencyKey: Self.executeJob + ":" + run.id.description) else { return true }
+            return job.state.isFinal
         }
         for var run in stale {
             run.status = .interrupted
-            run.updatedAt = Date()
+            run.updatedAt = clock.now()
             await finish(run, approver: nil, detail: "the portal stopped while this run was executing")
         }
     }
@@ -447,7 +498,7 @@ public final class ToolRuns: Sendable {
     /// the requester's name, at the run's `updatedAt`.
     static func finishedEntry(_ run: ToolRun, approver: String?, detail: String) -> AuditEntry {
         AuditEntry(time: run.updatedAt, requestID: run.requestID, organizationID: run.organizationID, principal: Principal.id(user: run.requesterID, apiKey: run.apiKeyID),
-                   principalName: run.requesterName, kind: "tool.run.finished", tool: run.tool, runID: run.id.uuid, arguments: run.redactedInput,
+                   principalName: run.requesterName, kind: EventKind(finishedRun: run.status).rawValue, tool: run.tool, runID: run.id.uuid, arguments: run.redactedInput,
                    approver: approver, outcome: run.status.rawValue, durationMilliseconds: run.durationMilliseconds, outputDigest: run.output?.digest, detail: detail)
     }
 

@@ -187,7 +187,7 @@ extension PortalRoutes {
                             principal = current
                             switch item {
                             case let .notification(notification) where notification.isFor(principal):
-                                try await writer.write(ByteBuffer(string: Self.serverSentEvent(notification.kind, NotificationBody(notification))))
+                                try await writer.write(ByteBuffer(string: Self.serverSentEvent(notification.kind.rawValue, NotificationBody(notification))))
                             case .notification: continue
                             case .keepAlive: try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                             }
@@ -342,7 +342,7 @@ struct NotificationBody: Encodable {
     let sessionID: String?
 
     init(_ notification: PortalNotification) {
-        kind = notification.kind
+        kind = notification.kind.rawValue
         runID = notification.runID
         tool = notification.tool
         status = notification.status

@@ -808,7 +808,8 @@ function connectEvents() {
     else if (page === "") showHome();
     if (event.type === "approval.requested" || event.type === "approval.decided") refreshApprovalCount();
   };
-  for (const kind of ["approval.requested", "approval.decided", "run.finished", "chat.turn"]) events.addEventListener(kind, refresh);
+  const kinds = ["approval.requested", "approval.decided", "chat.turn", "run.succeeded", "run.failed", "run.rejected", "run.expired", "run.interrupted"];
+  for (const kind of kinds) events.addEventListener(kind, refresh);
 }
 
 function disconnectEvents() {

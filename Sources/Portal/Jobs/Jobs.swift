@@ -1,0 +1,474 @@
+public import FoundationEssentials
+public import KV
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// Durable background work and timers, run by one service in the portal's ServiceGroup.
+///
+/// Guarantees: a job is stored, in the caller's transaction when enqueued with one, before
+/// anything runs it; it runs when due (`dueAt`, or the next time its schedule names), at most
+/// `concurrency` of a kind at once; a worker holds a lease it renews while it runs, so a job
+/// whose process died is claimed again once the lease ends (handlers must therefore be
+/// idempotent, or detect a repeated attempt through `JobContext.attempt`); a failure is
+/// retried with exponential backoff and jitter until `maxAttempts`, then the job is dead
+/// with the reason. A recurring job (`every`, `cron`) is due again at its next time after
+/// each run; after its last failed attempt it skips to the next time rather than dying.
+/// Waiting is driven by events: the runner sleeps until the earliest due time or until a
+/// job is enqueued or finishes. On graceful shutdown it claims nothing more, waits for the
+/// running jobs up to `shutdownGrace`, and returns the others to due.
+public final class Jobs: Service, Sendable {
+    let environment: Environment
+    let jobs: Table<Key<UUID>, JSONValue<Job>>
+    /// Due time (ms since 1970) and id → kind: the one index every runnable job is in.
+    let due: Table<CompositeKey<UInt64, UUID>, JSONValue<String>>
+    let keys: Table<StringKey, JSONValue<UUID>>
+    let clock: any WallClock
+    let logger = Logger(label: "portal.jobs")
+    let lease: Duration
+    let shutdownGrace: Duration
+    let workerID = UUID()
+    private let kinds = Mutex<[String: JobKind]>([:])
+    private let signal = WakeSignal()
+    private let held = Mutex<Set<UUID>>([])
+    private let watchers = Mutex<[UUID: AsyncStream<Void>.Continuation]>([:])
+    /// Work that need not survive a restart but must not outlive the service (see `detach`).
+    private let detached = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
+
+    init(environment: Environment, clock: any WallClock, lease: Duration = .seconds(30), shutdownGrace: Duration = .seconds(25)) throws {
+        self.environment = environment
+        self.clock = clock
+        self.lease = lease
+        self.shutdownGrace = shutdownGrace
+        jobs = try environment.table("jobs", key: Key<UUID>.self, value: JSONValue<Job>.self)
+        due = try environment.table("jobs_due", key: CompositeKey<UInt64, UUID>.self, value: JSONValue<String>.self)
+        keys = try environment.table("jobs_keys", key: StringKey.self, value: JSONValue<UUID>.self)
+    }
+
+    /// Makes `kind` runnable in this process. Register every kind before `run`.
+    public func register(_ kind: JobKind) {
+        kinds.withLock { $0[kind.name] = kind }
+        signal.wake()
+    }
+
+    static func millis(_ date: Date) -> UInt64 { UInt64(max(date.timeIntervalSince1970 * 1000, 0).rounded(.down)) }
+
+    // MARK: Enqueueing
+
+    /// Stores a job in the caller's transaction; it becomes runnable when that commits. With
+    /// an idempotency key held by an unfinished job, returns that job instead.
+    @discardableResult
+    @available(*, noasync)
+    public func enqueue(_ request: JobRequest, in txn: borrowing WriteTransaction) throws -> Job {
+        if let key = request.idempotencyKey, let existingID = try txn.get(keys, key), let existing = try txn.get(jobs, existingID), !existing.state.isFinal {
+            return existing
+        }
+        try request.schedule.validate()
+        let now = clock.now()
+        var dueAt = request.dueAt ?? now
+        if request.dueAt == nil, case .cron = request.schedule, let next = try request.schedule.next(after: now) { dueAt = next }
+        let maxAttempts = request.maxAttempts ?? kinds.withLock { $0[request.kind]?.maxAttempts } ?? 5
+        let job = Job(id: UUID(), kind: request.kind, payload: request.payload, idempotencyKey: request.idempotencyKey, state: .pending, dueAt: dueAt,
+                      attempts: 0, maxAttempts: maxAttempts, lastError: nil, leaseUntil: nil, worker: nil, schedule: request.schedule,
+                      cancelRequested: nil, createdAt: now, updatedAt: now)
+        try txn.put(jobs, job.id, job)
+        try txn.put(due, (Self.millis(dueAt), job.id), job.kind)
+        if let key = request.idempotencyKey { try txn.put(keys, key, job.id) }
+        txn.afterCommit { [signal] in signal.wake() }
+        return job
+    }
+
+    @discardableResult
+    public func enqueue(_ request: JobRequest) async throws -> Job {
+        try await environment.write { [self] txn in try enqueue(request, in: txn) }
+    }
+
+    /// A recurring timer under a stable name: created once, its schedule and payload replaced
+    /// when they changed (keeping its place otherwise).
+    @discardableResult
+    public func schedule(_ name: String, kind: String, _ schedule: JobSchedule, payload: JSONAny = .null) async throws -> Job {
+        try await environment.write { [self] txn in
+            let key = "timer:" + name
+            if let id = try txn.get(keys, key), var job = try txn.get(jobs, id), !job.state.isFinal {
+                guard job.schedule != schedule || job.payload != payload else { return job }
+                try schedule.validate()
+                if job.state == .pending, let next = try schedule.next(after: clock.now()) {
+                    _ = try txn.delete(due, (Self.millis(job.dueAt), job.id))
+                    job.dueAt = next
+                    try txn.put(due, (Self.millis(next), job.id), job.kind)
+                }
+                job.schedule = schedule
+                job.payload = payload
+                try txn.put(jobs, job.id, job)
+                txn.afterCommit { [signal] in signal.wake() }
+                return job
+            }
+            let first = try schedule.next(after: clock.now())
+            return try enqueue(JobRequest(kind: kind, payload: payload, idempotencyKey: key, dueAt: first, schedule: schedule), in: txn)
+        }
+    }
+
+    /// Cancels a job: a waiting one at once; a running one ends `cancelled` when its handler
+    /// returns (it is not interrupted). Returns it as it then stands; `nil` if unknown.
+    @discardableResult
+    public func cancel(_ id: UUID) async throws -> Job? {
+        try await environment.write { [self] txn in
+            guard var job = try txn.get(jobs, id) else { return nil }
+            switch job.state {
+            case .pending:
+                _ = try txn.delete(due, (Self.millis(job.dueAt), id))
+                job.state = .cancelled
+            case .running:
+                job.cancelRequested = true
+            case .succeeded, .dead, .cancelled:
+                return job
+            }
+            job.updatedAt = clock.now()
+            try txn.put(jobs, id, job)
+            return job
+        }
+    }
+
+    public func job(_ id: UUID) throws -> Job? {
+        try environment.read { txn in try txn.get(jobs, id) }
+    }
+
+    public func job(idempotencyKey: String) throws -> Job? {
+        try environment.read { txn in try txn.get(keys, idempotencyKey).flatMap { try txn.get(jobs, $0) } }
+    }
+
+    /// Every job in `state` (for `portal jobs` and tests), oldest first.
+    public func jobs(in state: Job.State? = nil, limit: Int = 1000) throws -> [Job] {
+        try environment.read { txn in
+            var found: [Job] = []
+            try txn.forEach(jobs) { (_, job) throws(KVError) in
+                if state == nil || job.state == state { found.append(job) }
+                return found.count < limit
+            }
+            return found.sorted { $0.createdAt < $1.createdAt }
+        }
+    }
+
+    /// Runs `work` in the service's task group, not tied to the caller: for work that goes on
+    /// after a request ends but needs no retry after a restart (the assistant finishing an
+    /// answer whose asker stopped listening). It is cancelled when the service stops (after the
+    /// running jobs, on a graceful shutdown).
+    public func detach(_ work: @escaping @Sendable () async -> Void) {
+        detached.continuation.yield(work)
+    }
+
+    /// Tells the runner to look at the due index again now (after a `ManualClock` moved).
+    public func wake() { signal.wake() }
+
+    /// Deletes finished jobs last updated before `cutoff`, at most `batch` per transaction.
+    public func prune(before cutoff: Date, batch: Int = 1000) async throws -> Int {
+        var removed = 0
+        while true {
+            let count = try await environment.write { [self] txn -> Int in
+                var doomed: [Job] = []
+                try txn.forEach(jobs) { (_, job) throws(KVError) in
+                    if job.state.isFinal && job.updatedAt < cutoff { doomed.append(job) }
+                    return doomed.count < batch
+                }
+                for job in doomed {
+                    _ = try txn.delete(jobs, job.id)
+                    if let key = job.idempotencyKey, try txn.get(keys, key) == job.id { _ = try txn.delete(keys, key) }
+                }
+                return doomed.count
+            }
+            removed += count
+            if count < batch { return removed }
+        }
+    }
+
+    // MARK: Running
+
+    /// Runs due jobs until the task is cancelled or the service group shuts down gracefully.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.renewLeases() }
+                group.addTask {
+                    await withDiscardingTaskGroup { work in
+                        for await item in self.detached.stream { work.addTask { await item() } }
+                    }
+                }
+                var running: [String: Int] = [:]
+                let finished = FinishedKinds()
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    for kind in finished.take() { running[kind, default: 1] -= 1 }
+                    let limits = kinds.withLock { $0.mapValues(\.concurrency) }
+                    var free = limits.mapValues { _ in 0 }
+                    for (name, limit) in limits { free[name] = max(limit - running[name, default: 0], 0) }
+                    let claimed: [Job]
+                    do {
+                        claimed = try await claim(free: free)
+                    } catch {
+                        logger.error("claiming jobs failed", metadata: ["error": "\(error)"])
+                        claimed = []
+                    }
+                    for job in claimed {
+                        running[job.kind, default: 0] += 1
+                        guard let kind = kinds.withLock({ $0[job.kind] }) else { continue }
+                        group.addTask {
+                            await self.execute(job, kind: kind)
+                            finished.add(job.kind)
+                            self.signal.wake()
+                        }
+                    }
+                    if !claimed.isEmpty { continue }
+                    let nextDue = (try? nextDueDate(free: free)) ?? nil
+                    await signal.wait(until: nextDue.map { Duration.seconds(clock.now().distance(to: $0)) })
+                }
+                // Shutting down: nothing new is claimed; running jobs get the grace period,
+                // and those still running after it are cancelled and due again at once.
+                let unfinished = await waitForHeldJobs(upTo: shutdownGrace)
+                if !unfinished.isEmpty {
+                    logger.warning("jobs still running at the end of the grace period are cancelled and stay due", metadata: ["count": "\(unfinished.count)"])
+                    do { try await release(unfinished) } catch { logger.error("returning jobs to due failed; they run again after their lease", metadata: ["error": "\(error)"]) }
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: { [signal, detached] in
+            detached.continuation.finish()
+            signal.wake()
+        }
+    }
+
+    /// Claims due jobs of kinds with free slots (at most 256), with a lease, in one write.
+    func claim(free: [String: Int]) async throws -> [Job] {
+        guard free.values.contains(where: { $0 > 0 }) else { return [] }
+        let now = clock.now()
+        let leaseUntil = now.addingTimeInterval(lease.timeInterval)
+        let claimed = try await environment.write { [self] txn -> [Job] in
+            var slots = free
+            var found: [(UInt64, UUID)] = []
+            var scanned = 0
+            try txn.forEach(due, from: nil, to: (Self.millis(now) + 1, UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))) { (key, kind) throws(KVError) in
+                scanned += 1
+                if let left = slots[kind], left > 0 {
+                    slots[kind] = left - 1
+                    found.append(key)
+                }
+                return found.count < 256 && scanned < 20_000
+            }
+            var claimed: [Job] = []
+            for key in found {
+                _ = try txn.delete(due, key)
+                guard var job = try txn.get(jobs, key.1), !job.state.isFinal else { continue }
+                if job.state == .running { job.lastError = "the worker's lease ended (it stopped or hung)" }
+                job.state = .running
+                job.attempts += 1
+                job.leaseUntil = leaseUntil
+                job.worker = workerID
+                job.updatedAt = now
+                try txn.put(jobs, job.id, job)
+                try txn.put(due, (Self.millis(leaseUntil), job.id), job.kind)
+                claimed.append(job)
+            }
+            return claimed
+        }
+        held.withLock { $0.formUnion(claimed.map(\.id)) }
+        return claimed
+    }
+
+    /// The earliest due time among kinds with free slots (registered kinds only).
+    func nextDueDate(free: [String: Int]) throws -> Date? {
+        try environment.read { txn in
+            var next: Date?
+            var scanned = 0
+            try txn.forEach(due) { (key, kind) throws(KVError) in
+                scanned += 1
+                if free[kind, default: 0] > 0 { next = Date(timeIntervalSince1970: Double(key.0) / 1000) }
+                return next == nil && scanned < 20_000
+            }
+            return next
+        }
+    }
+
+    func execute(_ job: Job, kind: JobKind) async {
+        let outcome: Result<Void, any Error>
+        do {
+            try await kind.handler(JobContext(job: job))
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        let stillHeld = held.withLock { $0.remove(job.id) != nil }
+        if Task.isCancelled || !stillHeld {
+            // Cancelled at the end of the grace period: the lease lapses and the job is due again.
+            return
+        }
+        do {
+            try await complete(job, kind: kind, outcome: outcome)
+        } catch {
+            logger.error("recording a job's end failed; it runs again after its lease", metadata: ["job": "\(job.id)", "kind": "\(job.kind)", "error": "\(error)"])
+        }
+    }
+
+    func complete(_ claimed: Job, kind: JobKind, outcome: Result<Void, any Error>) async throws {
+        let now = clock.now()
+        try await environment.write { [self] txn in
+            guard var job = try txn.get(jobs, claimed.id), job.state == .running, job.worker == workerID else { return }
+            if let leaseUntil = job.leaseUntil { _ = try txn.delete(due, (Self.millis(leaseUntil), job.id)) }
+            job.leaseUntil = nil
+            job.worker = nil
+            job.updatedAt = now
+            var nextDue: Date?
+            switch outcome {
+            case .success:
+                job.lastError = nil
+                if job.cancelRequested == true {
+                    job.state = .cancelled
+                } else if let next = try job.schedule.next(after: now) {
+                    (job.state, job.attempts, nextDue) = (.pending, 0, next)
+                } else {
+                    job.state = .succeeded
+                }
+            case let .failure(error):
+                job.lastError = String("\(error)".prefix(2000))
+                let permanent = error is PermanentJobFailure
+                if job.cancelRequested == true {
+                    job.state = .cancelled
+                } else if job.attempts < job.maxAttempts && !permanent {
+                    (job.state, nextDue) = (.pending, now.addingTimeInterval(kind.delay(afterAttempt: job.attempts).timeInterval))
+                } else if let next = try job.schedule.next(after: now) {
+                    (job.state, job.attempts, nextDue) = (.pending, 0, next)
+                } else {
+                    job.state = .dead
+                }
+                logger.log(level: job.state == .dead ? .error : .warning, "job failed", metadata: [
+                    "job": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempts)", "state": "\(job.state.rawValue)", "error": "\(job.lastError ?? "")",
+                ])
+            }
+            if let nextDue {
+                job.dueAt = nextDue
+                try txn.put(due, (Self.millis(nextDue), job.id), job.kind)
+            }
+            try txn.put(jobs, job.id, job)
+            txn.afterCommit { [self] in for watcher in watchers.withLock({ Array($0.values) }) { watcher.yield() } }
+        }
+    }
+
+    /// Waits until the job holding `idempotencyKey` is finished (or there is none); returns it.
+    public func waitUntilFinal(idempotencyKey: String) async throws -> Job? {
+        let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = UUID()
+        watchers.withLock { $0[id] = continuation }
+        defer { _ = watchers.withLock { $0.removeValue(forKey: id) } }
+        var iterator = changes.makeAsyncIterator()
+        while true {
+            let job = try job(idempotencyKey: idempotencyKey)
+            if job?.state.isFinal ?? true { return job }
+            guard await iterator.next() != nil else { throw CancellationError() }
+            try Task.checkCancellation()
+        }
+    }
+
+    /// Every third of a lease, extends the leases of the jobs this runner is running.
+    func renewLeases() async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: lease / 3) } catch { return }
+            let ids = held.withLock { $0 }
+            guard !ids.isEmpty else { continue }
+            let leaseUntil = clock.now().addingTimeInterval(lease.timeInterval)
+            do {
+                try await environment.write { [self] txn in
+                    for id in ids {
+                        guard var job = try txn.get(jobs, id), job.state == .running, job.worker == workerID, let old = job.leaseUntil else { continue }
+                        _ = try txn.delete(due, (Self.millis(old), id))
+                        job.leaseUntil = leaseUntil
+                        try txn.put(due, (Self.millis(leaseUntil), id), job.kind)
+                        try txn.put(jobs, id, job)
+                    }
+                }
+            } catch {
+                logger.error("renewing job leases failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Waits until no job is running or `grace` passed; returns (and forgets) those still running.
+    private func waitForHeldJobs(upTo grace: Duration) async -> Set<UUID> {
+        let deadline = ContinuousClock.now + grace
+        while !held.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
+            await signal.wait(until: deadline - ContinuousClock.now)
+        }
+        return held.withLock { held in defer { held.removeAll() }; return held }
+    }
+
+    /// Puts running jobs back to pending, due now, without counting the interrupted attempt.
+    private func release(_ ids: Set<UUID>) async throws {
+        let now = clock.now()
+        try await environment.write { [self] txn in
+            for id in ids {
+                guard var job = try txn.get(jobs, id), job.state == .running, job.worker == workerID else { continue }
+                if let leaseUntil = job.leaseUntil { _ = try txn.delete(due, (Self.millis(leaseUntil), id)) }
+                (job.state, job.leaseUntil, job.worker, job.dueAt, job.updatedAt) = (.pending, nil, nil, now, now)
+                job.attempts = max(job.attempts - 1, 0)
+                try txn.put(due, (Self.millis(now), id), job.kind)
+                try txn.put(jobs, id, job)
+            }
+        }
+    }
+}
+
+/// A wake-up call that is never lost: `wake` before `wait` makes the next `wait` return at
+/// once. One waiter at a time.
+final class WakeSignal: Sendable {
+    private struct State {
+        var pending = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func wake() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.pending = true
+            return nil
+        }
+        waiter?.resume()
+    }
+
+    /// Returns after a `wake`, after `timeout` (never, when `nil`), or on cancellation.
+    func wait(until timeout: Duration?) async {
+        if let timeout, timeout <= .zero { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForWake() }
+            if let timeout { group.addTask { try? await Task.sleep(for: timeout) } }
+            await group.next()
+            group.cancelAll()
+            self.state.withLock { $0.pending = false }
+        }
+    }
+
+    private func waitForWake() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.pending {
+                        state.pending = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            self.wake()
+        }
+    }
+}
+
+/// Kinds of jobs that ended since the runner last looked (frees their concurrency slots).
+private final class FinishedKinds: Sendable {
+    private let kinds = Mutex<[String]>([])
+    func add(_ kind: String) { kinds.withLock { $0.append(kind) } }
+    func take() -> [String] { kinds.withLock { list in defer { list.removeAll() }; return list } }
+}
