@@ -106,7 +106,7 @@ public final class PortalCore: Sendable {
         if try organizations.organization(slug: "default") == nil {
             do {
                 _ = try await organizations.create(slug: "default", displayName: "Default organization")
-            } catch AccessError.conflict {
+            } catch PortalError.conflict {
                 // Created concurrently: fine.
             }
         }

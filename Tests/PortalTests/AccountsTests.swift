@@ -39,11 +39,11 @@ import Testing
         let organization = try #require(try core.organizations.organization(slug: "default"))
         let eventsBefore = try core.securityEvents.recent().count
 
-        await #expect(throws: AccessError.notFound("organization")) {
+        await #expect(throws: PortalError.notFound("organization")) {
             try await core.organizations.createMember(username: "nora", displayName: "Nora", password: "nora-password-1", role: .viewer, in: UUID(), by: actor)
         }
         #expect(try core.accounts.user(named: "nora") == nil, "no user without its membership")
-        await #expect(throws: AccessError.conflict("the user name 'admin' is taken")) {
+        await #expect(throws: PortalError.conflict("the user name 'admin' is taken")) {
             try await core.organizations.createMember(username: "admin", displayName: "Again", password: "other-password-1", role: .viewer, in: organization.id, by: actor)
         }
         #expect(try core.securityEvents.recent().count == eventsBefore)

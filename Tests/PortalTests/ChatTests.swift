@@ -92,12 +92,12 @@ import Vector
         #expect(Set(try await chat.search("disk space", for: ada).map(\.session.id)).isSuperset(of: [disk.id, vics.id]))
 
         // Others cannot read, rename or delete a session: it does not exist for them.
-        #expect(throws: AccessError.notFound("session")) { try chat.session(disk.id, for: vic) }
-        await #expect(throws: AccessError.notFound("session")) { try await chat.rename(disk.id, to: "mine now", by: vic) }
-        await #expect(throws: AccessError.notFound("session")) { try await chat.delete(disk.id, by: ada) }
-        await #expect(throws: AccessError.notFound("session")) { _ = try await chat.append(.user, text: "hi", to: disk.id, by: ada) }
+        #expect(throws: PortalError.notFound("session")) { try chat.session(disk.id, for: vic) }
+        await #expect(throws: PortalError.notFound("session")) { try await chat.rename(disk.id, to: "mine now", by: vic) }
+        await #expect(throws: PortalError.notFound("session")) { try await chat.delete(disk.id, by: ada) }
+        await #expect(throws: PortalError.notFound("session")) { _ = try await chat.append(.user, text: "hi", to: disk.id, by: ada) }
         #expect(try await chat.rename(disk.id, to: "Disk on db-1", by: olga).title == "Disk on db-1")
-        await #expect(throws: AccessError.invalid("title must not be empty")) { try await chat.rename(disk.id, to: "   ", by: olga) }
+        await #expect(throws: PortalError.invalid("title must not be empty")) { try await chat.rename(disk.id, to: "   ", by: olga) }
 
         // After a restart: the conversations, their turns and their index are all still there.
         let restarted = try await PortalCore(environment: world.core.environment, passwordHasher: PasswordHasher(iterations: 1_000))

@@ -111,16 +111,16 @@ import Testing
     @Test func onlySystemAdministratorsSetAProfileAndNoTwoShareOne() async throws {
         let setup = try await Setup()
         let core = setup.core
-        await #expect(throws: AccessError.conflict("the cloud profile 'north-profile' belongs to the organization 'north'")) {
+        await #expect(throws: PortalError.conflict("the cloud profile 'north-profile' belongs to the organization 'north'")) {
             _ = try await core.organizations.update(setup.south.id, .init(cloudProfile: "north-profile"), by: setup.root)
         }
-        await #expect(throws: AccessError.conflict("the cloud profile 'south-profile' belongs to the organization 'south'")) {
+        await #expect(throws: PortalError.conflict("the cloud profile 'south-profile' belongs to the organization 'south'")) {
             _ = try await core.organizations.create(slug: "west", displayName: "West", cloudProfile: "south-profile", by: setup.root)
         }
-        await #expect(throws: AccessError.forbidden("only system administrators change an organization's settings")) {
+        await #expect(throws: PortalError.forbidden("only system administrators change an organization's settings")) {
             _ = try await core.organizations.update(setup.south.id, .init(cloudProfile: "free-profile"), by: setup.southAdmin)
         }
-        await #expect(throws: AccessError.invalid("cloudProfile is 1–64 letters, digits, '.', '_' or '-'")) {
+        await #expect(throws: PortalError.invalid("cloudProfile is 1–64 letters, digits, '.', '_' or '-'")) {
             _ = try await core.organizations.update(setup.south.id, .init(cloudProfile: "bad profile]"), by: setup.root)
         }
         // Without a profile, cloud tools refuse to run at all (the CLI is never started).
@@ -137,10 +137,10 @@ import Testing
         let west = try await core.organizations.create(slug: "west", displayName: "West", cloudProfile: "west-profile", by: setup.root)
         let westAdmin = Principal(user: try await core.organizations.createMember(username: "walt", displayName: "Walt", password: "walt-password-1", role: .admin, in: west.id, by: setup.root),
                                   organizationID: west.id, role: .admin, sessionKey: nil, csrfToken: nil)
-        await #expect(throws: AccessError.forbidden("the pack 'oci' is not available to this organization; a system administrator makes it available")) {
+        await #expect(throws: PortalError.forbidden("the pack 'oci' is not available to this organization; a system administrator makes it available")) {
             try await core.tools.setEnabled(true, pack: "oci", by: westAdmin)
         }
-        await #expect(throws: AccessError.forbidden("only system administrators decide which organizations may use a pack")) {
+        await #expect(throws: PortalError.forbidden("only system administrators decide which organizations may use a pack")) {
             try await core.tools.setAvailability(pack: "oci", to: [west.id], by: westAdmin)
         }
         try await core.tools.setAvailability(pack: "oci", to: [setup.north.id, west.id], by: setup.root)
@@ -149,7 +149,7 @@ import Testing
         // South lost it: disabled there in the same step.
         #expect(try core.tools.tool(named: "oci.compute.instance.list", in: setup.south.id) == nil)
         await #expect(throws: ToolError.notFound("oci.compute.instance.list")) { try await setup.run("oci.compute.instance.list", .object([:]), as: setup.southOperator) }
-        await #expect(throws: AccessError.forbidden("the pack 'oci' is not available to this organization; a system administrator makes it available")) {
+        await #expect(throws: PortalError.forbidden("the pack 'oci' is not available to this organization; a system administrator makes it available")) {
             try await core.tools.setEnabled(true, pack: "oci", by: setup.southAdmin)
         }
         #expect(try core.tools.availability(of: "oci") == [setup.north.id, west.id])
@@ -183,13 +183,13 @@ import Testing
         let stolen = try await setup.run("tickets.sso", .object([:]), as: setup.northOperator)
         #expect(stolen.status == .failed && stolen.output?.error.contains("is not set for the organization 'north'") == true)
         // South's admin manages South's secrets only, and sees names, never values.
-        #expect(throws: AccessError.forbidden("an organization's tool credentials are set by its admins, signed in")) {
+        #expect(throws: PortalError.forbidden("an organization's tool credentials are set by its admins, signed in")) {
             _ = try core.toolSecrets.names(in: setup.north.id, by: setup.southAdmin)
         }
-        await #expect(throws: AccessError.forbidden("an organization's tool credentials are set by its admins, signed in")) {
+        await #expect(throws: PortalError.forbidden("an organization's tool credentials are set by its admins, signed in")) {
             try await core.toolSecrets.set("token", to: "overwritten", in: setup.north.id, by: setup.southAdmin)
         }
-        await #expect(throws: AccessError.forbidden("an organization's tool credentials are set by its admins, signed in")) {
+        await #expect(throws: PortalError.forbidden("an organization's tool credentials are set by its admins, signed in")) {
             try await core.toolSecrets.set("token", to: "x", in: setup.south.id, by: setup.southOperator)
         }
         try await core.toolSecrets.set("token", to: "south-api-token", in: setup.south.id, by: setup.southAdmin)

@@ -142,12 +142,12 @@ import Testing
         do {
             try await world.core.tools.install(pack, by: rootPrincipal)
             Issue.record("a pack running bash was installed")
-        } catch let AccessError.invalid(reason) {
+        } catch let PortalError.invalid(reason) {
             #expect(reason.contains("shell.run") && reason.contains("'bash' is not an allowed executable"), "\(reason)")
         }
         #expect(try world.core.tools.pack(named: "shell") == nil)
         // Only system administrators install packs at all.
-        await #expect(throws: AccessError.forbidden("only system administrators install tool packs")) {
+        await #expect(throws: PortalError.forbidden("only system administrators install tool packs")) {
             try await world.core.tools.install(pack, by: world.admin)
         }
     }

@@ -164,7 +164,7 @@ import TestSupport
         try await world.core.runs.setPolicy(policy, by: world.admin)
         var forbidden = policy
         forbidden.rules["destructive"] = ApprovalRule(required: true, allowSelfApproval: true)
-        await #expect(throws: AccessError.invalid("rules.destructive: self-approval is never allowed for destructive runs")) {
+        await #expect(throws: PortalError.invalid("rules.destructive: self-approval is never allowed for destructive runs")) {
             try await world.core.runs.setPolicy(forbidden, by: world.admin)
         }
 

@@ -248,7 +248,7 @@ import Testing
         let principal = try #require(try await core.apiKeys.principal(secret: secret))
         #expect(principal.role == .operator)
         // A key cannot mint keys (so no key outlives the one that made it).
-        await #expect(throws: AccessError.forbidden("an API key cannot create API keys; sign in to make one")) {
+        await #expect(throws: PortalError.forbidden("an API key cannot create API keys; sign in to make one")) {
             try await core.apiKeys.create(by: principal, name: "k2", role: .operator, expiresAt: nil)
         }
         try await core.organizations.setRole(.viewer, user: otto.id, in: organization.id)

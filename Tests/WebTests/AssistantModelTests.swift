@@ -329,7 +329,7 @@ import TestSupport
                 seen.append(event)
                 if event == .text("Thinking") {
                     // The first answer is still being written: a second message is refused, and nothing of it is stored.
-                    await #expect(throws: AccessError.conflict("the assistant is still answering in this conversation")) {
+                    await #expect(throws: PortalError.conflict("the assistant is still answering in this conversation")) {
                         _ = try await harness.core.assistant.reply(to: "hello?", in: session.id, by: principal, requestID: "r2")
                     }
                 }

@@ -56,15 +56,15 @@ public final class APIKeys: Sendable {
     /// which is not stored and cannot be shown again.
     public func create(by principal: Principal, name: String, role: Role, expiresAt: Date?) async throws -> (key: APIKey, secret: String) {
         let now = clock.now()
-        guard principal.apiKeyID == nil else { throw AccessError.forbidden("an API key cannot create API keys; sign in to make one") }
-        guard principal.has(.keysManage) else { throw AccessError.forbidden("creating API keys needs the keys:manage permission") }
+        guard principal.apiKeyID == nil else { throw PortalError.forbidden("an API key cannot create API keys; sign in to make one") }
+        guard principal.has(.keysManage) else { throw PortalError.forbidden("creating API keys needs the keys:manage permission") }
         guard let organizationID = principal.organizationID else {
-            throw AccessError.invalid("choose an organization first")
+            throw PortalError.invalid("choose an organization first")
         }
-        guard (1...100).contains(name.count) else { throw AccessError.invalid("a key's name is 1–100 characters") }
+        guard (1...100).contains(name.count) else { throw PortalError.invalid("a key's name is 1–100 characters") }
         let ceiling: Role = principal.user.isAdministrator ? .admin : (principal.role ?? .viewer)
-        guard role <= ceiling else { throw AccessError.invalid("a key's role cannot be higher than yours (\(ceiling.rawValue))") }
-        if let expiresAt, expiresAt <= now { throw AccessError.invalid("expiresAt is in the past") }
+        guard role <= ceiling else { throw PortalError.invalid("a key's role cannot be higher than yours (\(ceiling.rawValue))") }
+        if let expiresAt, expiresAt <= now { throw PortalError.invalid("expiresAt is in the past") }
         let secret = Self.secretPrefix + Crypto.randomBytes(32).base64URL
         let key = APIKey(id: UUID(), name: name, prefix: String(secret.prefix(10)), secretHash: Self.hash(secret),
                          organizationID: organizationID, role: role, createdBy: principal.user.id, createdAt: now,
@@ -101,7 +101,7 @@ public final class APIKeys: Sendable {
                                   detail: "key \(id)", time: now)
         try await environment.write { [keys, events] txn in
             guard var key = try txn.get(keys.table, id), Self.mayManage(key, principal) else {
-                throw AccessError.notFound("API key")
+                throw PortalError.notFound("API key")
             }
             guard key.revokedAt == nil else { return }
             key.revokedAt = now

@@ -60,12 +60,12 @@ public final class Organizations: Sendable {
         (1...64).contains(slug.count) && slug.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
     }
 
-    /// Creates an organization; throws `AccessError.invalid` for a bad slug and
-    /// `AccessError.conflict` when the slug is taken. `by` names who did it, for the security
+    /// Creates an organization; throws `PortalError.invalid` for a bad slug and
+    /// `PortalError.conflict` when the slug is taken. `by` names who did it, for the security
     /// event, which is written in the same transaction.
     public func create(slug: String, displayName: String, cloudScope: String = "", cloudProfile: String? = nil, settings: [String: String] = [:],
                        by actor: Principal? = nil) async throws -> Organization {
-        guard Self.isValidSlug(slug) else { throw AccessError.invalid("slug must be 1–64 lowercase letters, digits or '-'") }
+        guard Self.isValidSlug(slug) else { throw PortalError.invalid("slug must be 1–64 lowercase letters, digits or '-'") }
         let organization = Organization(id: UUID(), slug: slug, displayName: displayName, cloudScope: cloudScope, settings: settings, createdAt: clock.now(),
                                         cloudProfile: try Self.checkedProfile(cloudProfile))
         let event = SecurityEvent(kind: .organizationCreated, userID: actor?.user.id, username: actor?.user.username, organizationID: organization.id, detail: slug)
@@ -76,7 +76,7 @@ public final class Organizations: Sendable {
                 try events.record(event, in: txn)
             }
         } catch KVError.uniqueViolation {
-            throw AccessError.conflict("an organization with slug '\(slug)' exists")
+            throw PortalError.conflict("an organization with slug '\(slug)' exists")
         }
         return organization
     }
@@ -100,11 +100,11 @@ public final class Organizations: Sendable {
     /// Changes an organization. Only system administrators: what an organization's cloud tools
     /// reach is decided outside it. A cloud profile another organization uses is a conflict.
     public func update(_ id: UUID, _ changes: Changes, by actor: Principal) async throws -> Organization {
-        guard actor.user.isAdministrator else { throw AccessError.forbidden("only system administrators change an organization's settings") }
+        guard actor.user.isAdministrator else { throw PortalError.forbidden("only system administrators change an organization's settings") }
         let profile = try changes.cloudProfile.map { $0.isEmpty ? nil : try Self.checkedProfile($0) }
-        if let name = changes.displayName, !(1...128).contains(name.count) { throw AccessError.invalid("displayName is 1–128 characters") }
+        if let name = changes.displayName, !(1...128).contains(name.count) { throw PortalError.invalid("displayName is 1–128 characters") }
         return try await environment.write { [self] txn in
-            guard var organization = try txn.get(organizations.table, id) else { throw AccessError.notFound("organization") }
+            guard var organization = try txn.get(organizations.table, id) else { throw PortalError.notFound("organization") }
             if let name = changes.displayName { organization.displayName = name }
             if let scope = changes.cloudScope { organization.cloudScope = scope }
             if let profile { organization.cloudProfile = profile }
@@ -122,7 +122,7 @@ public final class Organizations: Sendable {
     static func checkedProfile(_ profile: String?) throws -> String? {
         guard let profile else { return nil }
         guard (1...64).contains(profile.count), profile.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
-            throw AccessError.invalid("cloudProfile is 1–64 letters, digits, '.', '_' or '-'")
+            throw PortalError.invalid("cloudProfile is 1–64 letters, digits, '.', '_' or '-'")
         }
         return profile
     }
@@ -135,7 +135,7 @@ public final class Organizations: Sendable {
             if id != organization.id && other.cloudProfile == profile { taken = other.slug }
             return taken == nil
         }
-        if let taken { throw AccessError.conflict("the cloud profile '\(profile)' belongs to the organization '\(taken)'") }
+        if let taken { throw PortalError.conflict("the cloud profile '\(profile)' belongs to the organization '\(taken)'") }
     }
 
     public func organization(_ id: UUID) throws -> Organization? {
@@ -149,14 +149,14 @@ public final class Organizations: Sendable {
     /// Whether `actor` may manage people in `organizationID` at all, and give `role`: a
     /// person signed in (an API key never manages people, so a key cannot make accounts that
     /// outlive it) with `users:manage` there, granting no role above their own; system
-    /// administrators anything. Throws `AccessError.forbidden` saying why.
+    /// administrators anything. Throws `PortalError.forbidden` saying why.
     static func checkMayManagePeople(in organizationID: UUID, granting role: Role?, by actor: Principal) throws {
-        guard actor.apiKeyID == nil else { throw AccessError.forbidden("an API key cannot manage people; sign in") }
+        guard actor.apiKeyID == nil else { throw PortalError.forbidden("an API key cannot manage people; sign in") }
         guard !actor.user.isAdministrator else { return }
         guard actor.organizationID == organizationID, actor.has(.usersManage) else {
-            throw AccessError.forbidden("managing members needs the users:manage permission in that organization")
+            throw PortalError.forbidden("managing members needs the users:manage permission in that organization")
         }
-        if let role, role > (actor.role ?? .viewer) { throw AccessError.forbidden("you cannot grant a role above your own") }
+        if let role, role > (actor.role ?? .viewer) { throw PortalError.forbidden("you cannot grant a role above your own") }
     }
 
     /// Who may give `role` to `userID` in `organizationID` (or, with `nil`, remove them): as
@@ -165,16 +165,16 @@ public final class Organizations: Sendable {
     /// administrator's decision: otherwise one organization's admin could find out user names
     /// and pull people of other organizations in), never to themselves (which would erase who
     /// granted their role, as the two-person rule reads it), and never to a system
-    /// administrator. Throws `AccessError.forbidden` saying why.
+    /// administrator. Throws `PortalError.forbidden` saying why.
     func checkMayGrant(_ role: Role?, to userID: UUID, in organizationID: UUID, by actor: Principal, txn: borrowing some ReadableTransaction & ~Copyable) throws {
         try Self.checkMayManagePeople(in: organizationID, granting: role, by: actor)
         guard !actor.user.isAdministrator else { return }
-        guard userID != actor.user.id else { throw AccessError.forbidden("you cannot change your own membership; ask another admin") }
+        guard userID != actor.user.id else { throw PortalError.forbidden("you cannot change your own membership; ask another admin") }
         guard try self.role(of: userID, in: organizationID, txn: txn) != nil else {
-            throw AccessError.notFound("member")
+            throw PortalError.notFound("member")
         }
         if try txn.get(users.users.table, userID)?.isAdministrator == true {
-            throw AccessError.forbidden("only system administrators change a system administrator's memberships")
+            throw PortalError.forbidden("only system administrators change a system administrator's memberships")
         }
     }
 
@@ -186,8 +186,8 @@ public final class Organizations: Sendable {
         let event = SecurityEvent(kind: .roleChanged, userID: actor?.user.id, username: actor?.user.username, organizationID: organizationID,
                                   detail: "user \(userID) → \(role?.rawValue ?? "no membership")", time: now)
         try await environment.write { [self] txn in
-            guard try txn.exists(users.users.table, userID) else { throw AccessError.notFound("user") }
-            guard try txn.exists(organizations.table, organizationID) else { throw AccessError.notFound("organization") }
+            guard try txn.exists(users.users.table, userID) else { throw PortalError.notFound("user") }
+            guard try txn.exists(organizations.table, organizationID) else { throw PortalError.notFound("organization") }
             if let actor { try checkMayGrant(role, to: userID, in: organizationID, by: actor, txn: txn) }
             try putRole(role, user: userID, in: organizationID, grantedBy: actor?.user.id, at: now, txn: txn)
             try events.record(event, in: txn)
@@ -204,7 +204,7 @@ public final class Organizations: Sendable {
         let event = SecurityEvent(kind: .userCreated, userID: actor.user.id, username: actor.user.username, organizationID: organizationID,
                                   detail: "user \(user.id) '\(user.username)' as \(role.rawValue)", time: now)
         try await users.insert(user) { [self] txn in
-            guard try txn.exists(organizations.table, organizationID) else { throw AccessError.notFound("organization") }
+            guard try txn.exists(organizations.table, organizationID) else { throw PortalError.notFound("organization") }
             try putRole(role, user: user.id, in: organizationID, grantedBy: actor.user.id, at: now, txn: txn)
             try events.record(event, in: txn)
         }
@@ -281,15 +281,4 @@ public final class Organizations: Sendable {
     func role(of userID: UUID, in organizationID: UUID, txn: borrowing some ReadableTransaction & ~Copyable) throws -> Role? {
         try txn.get(memberships, (userID, organizationID))?.role
     }
-}
-
-/// Refusals of access-management operations, mapped to 4xx by the web layer.
-public enum AccessError: Error, Equatable, Sendable {
-    case invalid(String)
-    case conflict(String)
-    case notFound(String)
-    case unauthenticated
-    /// Signed in, but not allowed to do this; the text says why.
-    case forbidden(String)
-    case throttled(retryAfterSeconds: Int)
 }

@@ -102,16 +102,16 @@ public final class Sessions: Sendable {
         Crypto.hmacSHA256(key: Array(token.utf8), Array("portal csrf v1".utf8)).base64URL
     }
 
-    /// Checks the password and opens a session. Throws `AccessError.unauthenticated` for a
+    /// Checks the password and opens a session. Throws `PortalError.unauthenticated` for a
     /// wrong user name or password (the same error and about the same time for both), and
-    /// `AccessError.throttled` while `SignInPolicy` holds the attempt back.
+    /// `PortalError.throttled` while `SignInPolicy` holds the attempt back.
     public func signIn(username: String, password: String, clientAddress: String) async throws -> SignedIn {
         let now = clock.now()
         if let wait = throttle.withLock({ $0.wait(account: username, address: clientAddress, now: now) }) {
             let known = try accounts.user(named: username)
             try await events.record(SecurityEvent(kind: .signInThrottled, userID: known?.id, username: try known?.username ?? events.unverifiedName(username),
                                                   organizationID: nil, detail: "from \(clientAddress), retry after \(wait) s", time: now))
-            throw AccessError.throttled(retryAfterSeconds: wait)
+            throw PortalError.throttled(retryAfterSeconds: wait)
         }
         let user = try accounts.user(named: username)
         // Unknown users are checked against a dummy hash, so timing does not reveal them.
@@ -122,7 +122,7 @@ public final class Sessions: Sendable {
             // password typed into the wrong field.
             try await events.record(SecurityEvent(kind: .signInFailed, userID: user?.id, username: try user?.username ?? events.unverifiedName(username),
                                                   organizationID: nil, detail: "from \(clientAddress)", time: now))
-            throw AccessError.unauthenticated
+            throw PortalError.unauthenticated
         }
         throttle.withLock { $0.recordSuccess(account: username, address: clientAddress) }
         let opened = newSession(for: user, organizationID: try defaultOrganization(of: user), now: now)
@@ -230,13 +230,13 @@ public final class Sessions: Sendable {
     /// sessions start in; the user must be a member (system administrators may enter any).
     /// Not a member: `notFound`.
     public func switchOrganization(_ principal: Principal, to organizationID: UUID) async throws {
-        guard let key = principal.sessionKey else { throw AccessError.invalid("API keys belong to one organization") }
+        guard let key = principal.sessionKey else { throw PortalError.invalid("API keys belong to one organization") }
         guard principal.user.isAdministrator ? try organizations.organization(organizationID) != nil
                 : try organizations.role(of: principal.user.id, in: organizationID) != nil
-        else { throw AccessError.notFound("organization") }
+        else { throw PortalError.notFound("organization") }
         let now = clock.now()
         try await environment.write { [self] txn in
-            guard var session = try txn.get(table, key) else { throw AccessError.unauthenticated }
+            guard var session = try txn.get(table, key) else { throw PortalError.unauthenticated }
             session.organizationID = organizationID
             let expiry = min(now.addingTimeInterval(idleTimeout.timeInterval), session.absoluteExpiry)
             try txn.put(table, key, session, expiresAt: expiry)

@@ -62,7 +62,7 @@ public struct Accounts: Sendable {
     }
 
     /// Creates a local account. User names are 1–64 characters of lowercase letters, digits,
-    /// `.`, `_`, `-`; passwords follow `PasswordRules`. Throws `AccessError.invalid` or
+    /// `.`, `_`, `-`; passwords follow `PasswordRules`. Throws `PortalError.invalid` or
     /// `.conflict` (name taken).
     public func create(username: String, displayName: String, password: String, isAdministrator: Bool = false) async throws -> User {
         let user = try newUser(username: username, displayName: displayName, password: password, isAdministrator: isAdministrator, createdBy: nil, now: Date())
@@ -73,25 +73,25 @@ public struct Accounts: Sendable {
     /// A validated, hashed user not yet stored.
     func newUser(username: String, displayName: String, password: String, isAdministrator: Bool = false, createdBy: UUID?, now: Date) throws -> User {
         guard (1...64).contains(username.count), username.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "._-".contains($0)) }) else {
-            throw AccessError.invalid("user names are 1–64 lowercase letters, digits, '.', '_' or '-'")
+            throw PortalError.invalid("user names are 1–64 lowercase letters, digits, '.', '_' or '-'")
         }
-        guard (0...128).contains(displayName.count) else { throw AccessError.invalid("display names are at most 128 characters") }
+        guard (0...128).contains(displayName.count) else { throw PortalError.invalid("display names are at most 128 characters") }
         try PasswordRules.check(password, username: username)
         return User(id: UUID(), username: username, displayName: displayName, passwordHash: hasher.hash(password),
                     isAdministrator: isAdministrator, mustChangePassword: false, createdAt: now, createdBy: createdBy)
     }
 
     /// Changes the stored user `id` in the caller's transaction. A user that does not exist
-    /// is `AccessError.notFound`.
+    /// is `PortalError.notFound`.
     @available(*, noasync)
     func update(_ id: UUID, in txn: borrowing WriteTransaction, _ change: (inout User) throws -> Void) throws {
-        guard var user = try txn.get(users.table, id) else { throw AccessError.notFound("user") }
+        guard var user = try txn.get(users.table, id) else { throw PortalError.notFound("user") }
         try change(&user)
         try txn.put(users, id, user)
     }
 
     /// Stores `user` and, in the same transaction, whatever `also` writes (memberships, events).
-    /// A taken name is `AccessError.conflict` and nothing is written.
+    /// A taken name is `PortalError.conflict` and nothing is written.
     func insert(_ user: User, also: @escaping @Sendable (borrowing WriteTransaction) throws -> Void) async throws {
         do {
             try await environment.write { [users] txn in
@@ -99,7 +99,7 @@ public struct Accounts: Sendable {
                 try also(txn)
             }
         } catch KVError.uniqueViolation {
-            throw AccessError.conflict("the user name '\(user.username)' is taken")
+            throw PortalError.conflict("the user name '\(user.username)' is taken")
         }
     }
 

@@ -7,15 +7,15 @@ public enum PasswordRules {
     public static let minimumLength = 10
     public static let maximumLength = 1024
 
-    /// Throws `AccessError.invalid` saying what is wrong.
+    /// Throws `PortalError.invalid` saying what is wrong.
     public static func check(_ password: String, username: String) throws {
         guard (minimumLength...maximumLength).contains(password.count) else {
-            throw AccessError.invalid("passwords are \(minimumLength)–\(maximumLength) characters")
+            throw PortalError.invalid("passwords are \(minimumLength)–\(maximumLength) characters")
         }
-        guard Set(password).count >= 5 else { throw AccessError.invalid("a password needs at least five different characters") }
+        guard Set(password).count >= 5 else { throw PortalError.invalid("a password needs at least five different characters") }
         let lowered = password.lowercased()
-        guard lowered != username.lowercased() else { throw AccessError.invalid("a password cannot be the user name") }
-        guard !common.contains(lowered) else { throw AccessError.invalid("this password is among the most common ones; choose another") }
+        guard lowered != username.lowercased() else { throw PortalError.invalid("a password cannot be the user name") }
+        guard !common.contains(lowered) else { throw PortalError.invalid("this password is among the most common ones; choose another") }
     }
 
     /// Passwords of ten characters or more found at the top of public breach lists.

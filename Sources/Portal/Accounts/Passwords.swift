@@ -34,33 +34,33 @@ public final class Passwords: Sendable {
     }
 
     /// Changes the principal's own password. A wrong `current` password is
-    /// `AccessError.invalid` (a failed sign-in for the throttle, and an entry in the audit
+    /// `PortalError.invalid` (a failed sign-in for the throttle, and an entry in the audit
     /// trail); while the throttle holds the account back at `clientAddress`, `throttled`. A key
     /// cannot change its creator's password. Returns how many other sessions ended.
     @discardableResult
     public func change(for principal: Principal, current: String, new: String, clientAddress: String) async throws -> Int {
-        guard principal.apiKeyID == nil, let sessionKey = principal.sessionKey else { throw AccessError.forbidden("an API key cannot change a password; sign in") }
+        guard principal.apiKeyID == nil, let sessionKey = principal.sessionKey else { throw PortalError.forbidden("an API key cannot change a password; sign in") }
         let now = clock.now()
         guard let user = try accounts.user(id: principal.user.id), let hash = user.passwordHash else {
-            throw AccessError.invalid("this account signs in through single sign-on and has no password here")
+            throw PortalError.invalid("this account signs in through single sign-on and has no password here")
         }
         if let wait = sessions.throttle.withLock({ $0.wait(account: user.username, address: clientAddress, now: now) }) {
-            throw AccessError.throttled(retryAfterSeconds: wait)
+            throw PortalError.throttled(retryAfterSeconds: wait)
         }
         guard accounts.hasher.verify(current, against: hash) else {
             sessions.throttle.withLock { $0.recordFailure(account: user.username, address: clientAddress, now: now) }
             try await events.record(SecurityEvent(kind: .passwordChangeFailed, userID: user.id, username: user.username, organizationID: principal.organizationID,
                                                   detail: "the current password was wrong, from \(clientAddress)", time: now))
-            throw AccessError.invalid("the current password is wrong")
+            throw PortalError.invalid("the current password is wrong")
         }
         try PasswordRules.check(new, username: user.username)
-        guard !accounts.hasher.verify(new, against: hash) else { throw AccessError.invalid("the new password must differ from the current one") }
+        guard !accounts.hasher.verify(new, against: hash) else { throw PortalError.invalid("the new password must differ from the current one") }
         let newHash = accounts.hasher.hash(new)
         return try await environment.write { [self] txn in
             // Checked before hashing, outside the transaction: a reset (or another change) since
             // then wins, and so does the end of this session.
             guard try txn.get(accounts.users.table, user.id)?.passwordHash == hash, try txn.exists(sessions.table, sessionKey) else {
-                throw AccessError.conflict("the password or this session changed meanwhile; sign in again")
+                throw PortalError.conflict("the password or this session changed meanwhile; sign in again")
             }
             try accounts.update(user.id, in: txn) { user in
                 user.passwordHash = newHash
@@ -81,24 +81,24 @@ public final class Passwords: Sendable {
     /// they hold in another). Not allowed: `notFound` when the target is not in the actor's
     /// organization, `forbidden` otherwise.
     public func reset(_ userID: UUID, by actor: Principal) async throws -> String {
-        guard userID != actor.user.id else { throw AccessError.invalid("change your own password with your current one") }
+        guard userID != actor.user.id else { throw PortalError.invalid("change your own password with your current one") }
         let now = clock.now()
         let password = Accounts.generatePassword()
         let newHash = accounts.hasher.hash(password)
         try await environment.write { [self] txn in
-            guard let target = try txn.get(accounts.users.table, userID) else { throw AccessError.notFound("user") }
+            guard let target = try txn.get(accounts.users.table, userID) else { throw PortalError.notFound("user") }
             if !actor.user.isAdministrator {
-                guard actor.apiKeyID == nil else { throw AccessError.forbidden("an API key cannot reset passwords") }
+                guard actor.apiKeyID == nil else { throw PortalError.forbidden("an API key cannot reset passwords") }
                 guard let organizationID = actor.organizationID, actor.has(.usersManage),
                       try organizations.membership(of: userID, in: organizationID, txn: txn) != nil
-                else { throw AccessError.notFound("user") }
-                guard !target.isAdministrator else { throw AccessError.forbidden("only system administrators reset a system administrator's password") }
+                else { throw PortalError.notFound("user") }
+                guard !target.isAdministrator else { throw PortalError.forbidden("only system administrators reset a system administrator's password") }
                 let elsewhere = try organizations.organizationIDs(of: userID, txn: txn).filter { $0 != organizationID }
                 guard elsewhere.isEmpty else {
-                    throw AccessError.forbidden("\(target.username) also belongs to another organization; a system administrator resets their password")
+                    throw PortalError.forbidden("\(target.username) also belongs to another organization; a system administrator resets their password")
                 }
             }
-            guard target.passwordHash != nil else { throw AccessError.invalid("\(target.username) signs in through single sign-on and has no password here") }
+            guard target.passwordHash != nil else { throw PortalError.invalid("\(target.username) signs in through single sign-on and has no password here") }
             try accounts.update(userID, in: txn) { user in
                 user.passwordHash = newHash
                 user.mustChangePassword = true

@@ -99,12 +99,12 @@ public final class Assistant: Sendable {
 
     /// Stores the person's message and starts the answer, which goes on in the background.
     /// Throws before storing anything for a malformed `/command`, a session the principal
-    /// does not own, or one already being answered (`AccessError.conflict`).
+    /// does not own, or one already being answered (`PortalError.conflict`).
     public func reply(to text: String, in sessionID: TimeOrderedID, by principal: Principal, requestID: String) async throws
         -> (question: ChatTurn, events: AsyncStream<AssistantEvent>) {
         let command = try SlashCommand(text)
         _ = try sessions.session(sessionID, for: principal, reading: false)
-        guard answering.tryAcquire(sessionID) else { throw AccessError.conflict("the assistant is still answering in this conversation") }
+        guard answering.tryAcquire(sessionID) else { throw PortalError.conflict("the assistant is still answering in this conversation") }
         let question: ChatTurn
         do {
             question = try await sessions.append(.user, text: text, to: sessionID, by: principal)
@@ -405,7 +405,7 @@ public final class Assistant: Sendable {
     }
 
     private func suggest(for text: String, in sessionID: TimeOrderedID, by principal: Principal) async throws -> ChatTurn {
-        guard let organizationID = principal.organizationID else { throw AccessError.invalid("choose an organization first") }
+        guard let organizationID = principal.organizationID else { throw PortalError.invalid("choose an organization first") }
         let suggestions = try await toolSearch.suggest(text, in: organizationID, limit: 3)
         let answer: String
         if suggestions.isEmpty {

@@ -29,15 +29,15 @@ public struct AssistantSettings: Codable, Sendable, Equatable {
     /// What an administrator starts from: no model, the default limits.
     public static let unconfigured = AssistantSettings(enabled: false, baseURL: "", model: "")
 
-    /// Throws `AccessError.invalid` naming the field.
+    /// Throws `PortalError.invalid` naming the field.
     func validate() throws {
         guard OutboundHTTP.isAPIRoot(baseURL) else {
-            throw AccessError.invalid("baseURL must be an http or https URL without query or fragment, such as https://api.openai.com/v1")
+            throw PortalError.invalid("baseURL must be an http or https URL without query or fragment, such as https://api.openai.com/v1")
         }
-        guard (1...200).contains(model.count) else { throw AccessError.invalid("model is required (at most 200 characters)") }
-        guard (1...20).contains(maxSteps) else { throw AccessError.invalid("maxSteps must be 1–20") }
-        guard (1...600).contains(timeoutSeconds) else { throw AccessError.invalid("timeoutSeconds must be 1–600") }
-        guard (1...128).contains(maxTools) else { throw AccessError.invalid("maxTools must be 1–128") }
+        guard (1...200).contains(model.count) else { throw PortalError.invalid("model is required (at most 200 characters)") }
+        guard (1...20).contains(maxSteps) else { throw PortalError.invalid("maxSteps must be 1–20") }
+        guard (1...600).contains(timeoutSeconds) else { throw PortalError.invalid("timeoutSeconds must be 1–600") }
+        guard (1...128).contains(maxTools) else { throw PortalError.invalid("maxTools must be 1–128") }
     }
 }
 

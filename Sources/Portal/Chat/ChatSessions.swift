@@ -140,12 +140,12 @@ public final class ChatSessions: Sendable {
 
     private static func validTitle(_ title: String) throws -> String {
         let trimmed = String(title.drop { $0 == " " }).prefix(200)
-        guard !trimmed.isEmpty else { throw AccessError.invalid("title must not be empty") }
+        guard !trimmed.isEmpty else { throw PortalError.invalid("title must not be empty") }
         return String(trimmed)
     }
 
     public func create(title: String, by principal: Principal, now: Date = Date()) async throws -> ChatSession {
-        guard let organizationID = principal.organizationID else { throw AccessError.invalid("choose an organization first") }
+        guard let organizationID = principal.organizationID else { throw PortalError.invalid("choose an organization first") }
         let session = ChatSession(id: TimeOrderedID.generate(now: now), organizationID: organizationID, ownerID: principal.user.id,
                                   title: try Self.validTitle(title), createdAt: now, updatedAt: now, turnCount: 0)
         try await environment.write { [self] txn in
@@ -160,7 +160,7 @@ public final class ChatSessions: Sendable {
         guard let organizationID = principal.organizationID,
               let session = try environment.read({ txn in try txn.get(sessions, (organizationID, id)) }),
               session.ownerID == principal.user.id || (reading && principal.has(.sessionsReadAll))
-        else { throw AccessError.notFound("session") }
+        else { throw PortalError.notFound("session") }
         return session
     }
 
@@ -228,7 +228,7 @@ public final class ChatSessions: Sendable {
     public func append(_ draft: ChatTurn.Draft, to sessionID: TimeOrderedID, by principal: Principal, now: Date = Date()) async throws -> ChatTurn {
         var text = draft.text
         if draft.role == .user {
-            guard !text.isEmpty, text.utf8.count <= 32 * 1024 else { throw AccessError.invalid("a message is 1 byte to 32 KiB") }
+            guard !text.isEmpty, text.utf8.count <= 32 * 1024 else { throw PortalError.invalid("a message is 1 byte to 32 KiB") }
         } else if text.utf8.count > 32 * 1024 {
             text = String(decoding: text.utf8.prefix(32 * 1024 - 64), as: UTF8.self) + "\n… (cut at 32 KiB)"
         }
@@ -243,7 +243,7 @@ public final class ChatSessions: Sendable {
             let vector = turn.isSearchable ? try await embedder.embed([text])[0] : nil
             try await environment.write { [self] txn in
                 try current(txn)
-                guard try txn.exists(sessions, (updated.organizationID, sessionID)) else { throw AccessError.notFound("session") }
+                guard try txn.exists(sessions, (updated.organizationID, sessionID)) else { throw PortalError.notFound("session") }
                 try txn.put(turns, (sessionID, turn.id), turn)
                 try txn.put(sessions, (updated.organizationID, sessionID), updated)
                 try outbox.record(.chatTurn(ChatTurnEvent(sessionID: sessionID, turnID: turn.id, ownerID: updated.ownerID, role: turn.role,

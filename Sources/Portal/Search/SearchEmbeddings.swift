@@ -20,17 +20,17 @@ public struct EmbedderChoice: Codable, Sendable, Equatable {
 
     public static let builtin = EmbedderChoice(provider: "builtin", model: "hashing-v1")
 
-    /// Throws `AccessError.invalid` naming the field.
+    /// Throws `PortalError.invalid` naming the field.
     func validate() throws {
-        guard (8...4096).contains(dimension) else { throw AccessError.invalid("dimension must be 8–4096") }
+        guard (8...4096).contains(dimension) else { throw PortalError.invalid("dimension must be 8–4096") }
         switch provider {
         case "builtin":
-            guard model == "hashing-v1" else { throw AccessError.invalid("model of the builtin provider is hashing-v1") }
+            guard model == "hashing-v1" else { throw PortalError.invalid("model of the builtin provider is hashing-v1") }
         case "openai-compatible":
-            guard OutboundHTTP.isAPIRoot(baseURL) else { throw AccessError.invalid("baseURL must be an http or https URL without query or fragment") }
-            guard (1...200).contains(model.count) else { throw AccessError.invalid("model is required (at most 200 characters)") }
+            guard OutboundHTTP.isAPIRoot(baseURL) else { throw PortalError.invalid("baseURL must be an http or https URL without query or fragment") }
+            guard (1...200).contains(model.count) else { throw PortalError.invalid("model is required (at most 200 characters)") }
         default:
-            throw AccessError.invalid("provider must be builtin or openai-compatible")
+            throw PortalError.invalid("provider must be builtin or openai-compatible")
         }
     }
 
@@ -110,19 +110,19 @@ public final class SearchEmbeddings: Sendable {
     }
 
     /// Records the switch to `choice` (the re-embedding is `SearchReindexer`'s). `apiKey`: the
-    /// new provider's key, if it needs one. Throws `AccessError.conflict` while a switch runs
+    /// new provider's key, if it needs one. Throws `PortalError.conflict` while a switch runs
     /// or when search already uses that provider.
     func choose(_ choice: EmbedderChoice, apiKey: String?, by actor: Principal) async throws -> (embedder: any Embedder, generation: Int) {
         try choice.validate()
         let (active, generation) = active()
         let identity = choice.embedder(apiKey: nil).identity
-        guard identity != active.identity else { throw AccessError.conflict("search already uses \(active.identity)") }
+        guard identity != active.identity else { throw PortalError.conflict("search already uses \(active.identity)") }
         let event = SecurityEvent(kind: .embeddingsChanged, userID: actor.user.id, username: actor.user.username, organizationID: nil,
                                   detail: "switching search from \(active.identity) to \(identity)")
         // Checked and recorded in one write: of two requests at once, one is refused.
         try await environment.write { [table, events] txn in
             let stored = try txn.get(table, "state")
-            guard stored?.next == nil, stored?.retiring == nil else { throw AccessError.conflict("search is already switching to another embeddings provider") }
+            guard stored?.next == nil, stored?.retiring == nil else { throw PortalError.conflict("search is already switching to another embeddings provider") }
             try txn.put(table, "state", State(active: stored?.active ?? .builtin, generation: generation, next: choice))
             try events.record(event, in: txn)
         }

@@ -38,7 +38,7 @@ public final class SearchReindexer: Sendable {
         })
     }
 
-    /// Starts switching search to `choice`. Throws `AccessError.invalid` for a bad choice,
+    /// Starts switching search to `choice`. Throws `PortalError.invalid` for a bad choice,
     /// `.conflict` while another switch runs or when search already uses it.
     public func choose(_ choice: EmbedderChoice, apiKey: String?, by actor: Principal) async throws {
         _ = try await embeddings.choose(choice, apiKey: apiKey, by: actor)

@@ -164,11 +164,11 @@ public final class Secrets: Sendable {
     }
 
     /// A settings form's write-only secret: `nil` keeps the stored one, `""` removes it, any
-    /// other value (at most `maximumLength` characters, else `AccessError.invalid` naming
+    /// other value (at most `maximumLength` characters, else `PortalError.invalid` naming
     /// `field`) replaces it.
     func update(_ name: String, to value: String?, field: String, maximumLength: Int) async throws {
         guard let value else { return }
-        guard value.count <= maximumLength else { throw AccessError.invalid("\(field) is at most \(maximumLength) characters") }
+        guard value.count <= maximumLength else { throw PortalError.invalid("\(field) is at most \(maximumLength) characters") }
         if value.isEmpty { try await delete(name) } else { try await put(name, value) }
     }
 

@@ -82,7 +82,7 @@ public final class SingleSignOn: Sendable {
     public func configure(_ settings: SingleSignOnSettings, clientSecret: String?, by actor: Principal) async throws {
         try settings.validate()
         for mapping in settings.mappings where try organizations.organization(slug: mapping.organization) == nil {
-            throw AccessError.invalid("mapping for group '\(mapping.group)': no organization '\(mapping.organization)'")
+            throw PortalError.invalid("mapping for group '\(mapping.group)': no organization '\(mapping.organization)'")
         }
         try await secrets.update(Self.clientSecretName, to: clientSecret, field: "clientSecret", maximumLength: 1024)
         let event = SecurityEvent(kind: .singleSignOnConfigured, userID: actor.user.id, username: actor.user.username, organizationID: nil,
@@ -262,7 +262,7 @@ public final class SingleSignOn: Sendable {
             let candidate = suffix == 1 ? name : String(name.prefix(60)) + "-\(suffix)"
             if try txn.get(accounts.users, accounts.byUsername, candidate) == nil { return candidate }
         }
-        throw AccessError.conflict("no free user name near '\(name)'")
+        throw PortalError.conflict("no free user name near '\(name)'")
     }
 
     /// A user name from a claim: lowercased, characters outside `a-z0-9._-` replaced by `-`,

@@ -33,22 +33,22 @@ public struct SingleSignOnSettings: Codable, Sendable, Equatable {
         self.mappings = mappings
     }
 
-    /// Checks what can be checked without the provider; throws `AccessError.invalid` naming the field.
+    /// Checks what can be checked without the provider; throws `PortalError.invalid` naming the field.
     func validate() throws {
         guard let issuerURL = URL(string: issuer), let host = issuerURL.host, !host.isEmpty,
               issuerURL.query == nil, issuerURL.fragment == nil
-        else { throw AccessError.invalid("issuer must be an absolute URL without query or fragment") }
+        else { throw PortalError.invalid("issuer must be an absolute URL without query or fragment") }
         guard issuerURL.scheme == "https" || (issuerURL.scheme == "http" && Self.isLoopback(host)) else {
-            throw AccessError.invalid("issuer must use https (plain http only on a loopback address)")
+            throw PortalError.invalid("issuer must use https (plain http only on a loopback address)")
         }
-        guard !clientID.isEmpty, clientID.count <= 256 else { throw AccessError.invalid("clientID is required (at most 256 characters)") }
-        guard (1...64).contains(buttonLabel.count) else { throw AccessError.invalid("buttonLabel must be 1–64 characters") }
+        guard !clientID.isEmpty, clientID.count <= 256 else { throw PortalError.invalid("clientID is required (at most 256 characters)") }
+        guard (1...64).contains(buttonLabel.count) else { throw PortalError.invalid("buttonLabel must be 1–64 characters") }
         guard scopes.contains("openid"), scopes.allSatisfy({ !$0.isEmpty && !$0.contains(" ") }) else {
-            throw AccessError.invalid("scopes must include openid, each without spaces")
+            throw PortalError.invalid("scopes must include openid, each without spaces")
         }
-        guard !groupsClaim.isEmpty, !usernameClaim.isEmpty else { throw AccessError.invalid("groupsClaim and usernameClaim are required") }
+        guard !groupsClaim.isEmpty, !usernameClaim.isEmpty else { throw PortalError.invalid("groupsClaim and usernameClaim are required") }
         guard !mappings.contains(where: { $0.group.isEmpty }) else {
-            throw AccessError.invalid("a mapping's group must not be empty (use * for everyone)")
+            throw PortalError.invalid("a mapping's group must not be empty (use * for everyone)")
         }
     }
 

@@ -46,14 +46,14 @@ public struct ApprovalPolicy: Codable, Sendable, Equatable {
         rules[risk.rawValue] ?? Self.standard.rules[risk.rawValue]!
     }
 
-    /// Throws `AccessError.invalid` naming the first problem.
+    /// Throws `PortalError.invalid` naming the first problem.
     func validate() throws {
         for (key, rule) in rules {
-            guard let risk = RiskLevel(rawValue: key) else { throw AccessError.invalid("rules: unknown risk level '\(key)'") }
-            guard (1...(30 * 24 * 60)).contains(rule.expiresAfterMinutes) else { throw AccessError.invalid("rules.\(key).expiresAfterMinutes must be 1–43200") }
-            if rule.mode == .allOf && rule.approvers.isEmpty { throw AccessError.invalid("rules.\(key): all-of needs a list of approvers") }
-            if risk >= .high && rule.allowSelfApproval { throw AccessError.invalid("rules.\(key): self-approval is never allowed for \(key) runs") }
-            if risk >= .high && !rule.required { throw AccessError.invalid("rules.\(key): \(key) runs always need an approval") }
+            guard let risk = RiskLevel(rawValue: key) else { throw PortalError.invalid("rules: unknown risk level '\(key)'") }
+            guard (1...(30 * 24 * 60)).contains(rule.expiresAfterMinutes) else { throw PortalError.invalid("rules.\(key).expiresAfterMinutes must be 1–43200") }
+            if rule.mode == .allOf && rule.approvers.isEmpty { throw PortalError.invalid("rules.\(key): all-of needs a list of approvers") }
+            if risk >= .high && rule.allowSelfApproval { throw PortalError.invalid("rules.\(key): self-approval is never allowed for \(key) runs") }
+            if risk >= .high && !rule.required { throw PortalError.invalid("rules.\(key): \(key) runs always need an approval") }
         }
     }
 }

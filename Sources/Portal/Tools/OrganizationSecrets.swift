@@ -30,13 +30,13 @@ public final class OrganizationSecrets: Sendable {
     /// Names are what templates write after `secret.`: 1–64 letters, digits, `.`, `_`, `-`.
     static func checkName(_ name: String) throws {
         guard (1...64).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
-            throw AccessError.invalid("secret names are 1–64 letters, digits, '.', '_' or '-'")
+            throw PortalError.invalid("secret names are 1–64 letters, digits, '.', '_' or '-'")
         }
     }
 
     private static func checkMayManage(_ organizationID: UUID, _ actor: Principal) throws {
         guard actor.user.isAdministrator || (actor.organizationID == organizationID && actor.has(.admin) && actor.apiKeyID == nil) else {
-            throw AccessError.forbidden("an organization's tool credentials are set by its admins, signed in")
+            throw PortalError.forbidden("an organization's tool credentials are set by its admins, signed in")
         }
     }
 
@@ -44,7 +44,7 @@ public final class OrganizationSecrets: Sendable {
     public func set(_ name: String, to value: String, in organizationID: UUID, by actor: Principal) async throws {
         try Self.checkMayManage(organizationID, actor)
         try Self.checkName(name)
-        guard (1...8192).contains(value.utf8.count) else { throw AccessError.invalid("a secret's value is 1–8192 bytes") }
+        guard (1...8192).contains(value.utf8.count) else { throw PortalError.invalid("a secret's value is 1–8192 bytes") }
         let storageName = Self.storageName(name, of: organizationID)
         let sealed = try secrets.seal(storageName, value)
         let event = SecurityEvent(kind: .secretChanged, userID: actor.user.id, username: actor.user.username, organizationID: organizationID,
@@ -63,7 +63,7 @@ public final class OrganizationSecrets: Sendable {
         let event = SecurityEvent(kind: .secretChanged, userID: actor.user.id, username: actor.user.username, organizationID: organizationID,
                                   detail: "tool secret '\(name)' removed")
         try await environment.write { [secrets, events] txn in
-            guard try txn.delete(secrets.table, storageName) else { throw AccessError.notFound("secret") }
+            guard try txn.delete(secrets.table, storageName) else { throw PortalError.notFound("secret") }
             try events.record(event, in: txn)
         }
     }

@@ -79,9 +79,9 @@ public final class ToolCatalog: Sendable {
     /// Installs or replaces a custom pack. Shipped packs cannot be replaced; tool names must
     /// not collide with another pack's (they are prefixed with the pack's name).
     public func install(_ pack: ToolPack, by actor: Principal) async throws {
-        guard actor.user.isAdministrator else { throw AccessError.forbidden("only system administrators install tool packs") }
-        do { try pack.validate(allowedExecutables: allowedExecutables) } catch let error as PackError { throw AccessError.invalid(error.description) }
-        guard shipped[pack.name] == nil else { throw AccessError.conflict("'\(pack.name)' is a shipped pack; choose another name") }
+        guard actor.user.isAdministrator else { throw PortalError.forbidden("only system administrators install tool packs") }
+        do { try pack.validate(allowedExecutables: allowedExecutables) } catch let error as PackError { throw PortalError.invalid(error.description) }
+        guard shipped[pack.name] == nil else { throw PortalError.conflict("'\(pack.name)' is a shipped pack; choose another name") }
         let event = SecurityEvent(kind: .packInstalled, userID: actor.user.id, username: actor.user.username, organizationID: nil,
                                   detail: "\(pack.name) \(pack.version), \(pack.tools.count) tools")
         try await environment.write { [self] txn in
@@ -95,9 +95,9 @@ public final class ToolCatalog: Sendable {
     /// `admin` there; unless a system administrator (whose enabling also makes the pack
     /// available), the pack must be available to the organization to be enabled.
     public func setEnabled(_ enable: Bool, pack name: String, by actor: Principal) async throws {
-        guard let organizationID = actor.organizationID else { throw AccessError.invalid("choose an organization first") }
-        guard actor.has(.admin) else { throw AccessError.forbidden("enabling tool packs needs the admin permission") }
-        guard try pack(named: name) != nil else { throw AccessError.notFound("pack") }
+        guard let organizationID = actor.organizationID else { throw PortalError.invalid("choose an organization first") }
+        guard actor.has(.admin) else { throw PortalError.forbidden("enabling tool packs needs the admin permission") }
+        guard try pack(named: name) != nil else { throw PortalError.notFound("pack") }
         let event = SecurityEvent(kind: enable ? .packEnabled : .packDisabled, userID: actor.user.id, username: actor.user.username,
                                   organizationID: organizationID, detail: name)
         try await environment.write { [self] txn in
@@ -105,7 +105,7 @@ public final class ToolCatalog: Sendable {
                 if actor.user.isAdministrator {
                     try txn.put(available, (name, organizationID), PackGrant(grantedAt: clock.now(), grantedBy: actor.user.id))
                 } else if try !isAvailable(name, to: organizationID, txn: txn) {
-                    throw AccessError.forbidden("the pack '\(name)' is not available to this organization; a system administrator makes it available")
+                    throw PortalError.forbidden("the pack '\(name)' is not available to this organization; a system administrator makes it available")
                 }
                 try txn.put(enabled, (organizationID, name), PackEnablement(enabledAt: clock.now(), enabledBy: actor.user.id))
             } else {
@@ -118,8 +118,8 @@ public final class ToolCatalog: Sendable {
     /// Makes the pack available to exactly `organizationIDs` (system administrators only).
     /// Organizations it is taken from lose it: it is disabled there in the same transaction.
     public func setAvailability(pack name: String, to organizationIDs: Set<UUID>, by actor: Principal) async throws {
-        guard actor.user.isAdministrator else { throw AccessError.forbidden("only system administrators decide which organizations may use a pack") }
-        guard try pack(named: name) != nil else { throw AccessError.notFound("pack") }
+        guard actor.user.isAdministrator else { throw PortalError.forbidden("only system administrators decide which organizations may use a pack") }
+        guard try pack(named: name) != nil else { throw PortalError.notFound("pack") }
         try await environment.write { [self] txn in
             let before = try availability(of: name, txn: txn)
             for organizationID in before.subtracting(organizationIDs) {

@@ -131,7 +131,7 @@ public final class ToolRuns: Sendable {
     }
 
     public func setPolicy(_ policy: ApprovalPolicy, by actor: Principal) async throws {
-        guard let organizationID = actor.organizationID else { throw AccessError.invalid("choose an organization first") }
+        guard let organizationID = actor.organizationID else { throw PortalError.invalid("choose an organization first") }
         try policy.validate()
         let now = clock.now()
         let entry = AuditEntry(time: now, organizationID: organizationID, principal: "user:\(actor.user.id)", principalName: actor.user.username,

@@ -25,7 +25,7 @@ extension PortalRoutes {
         post("/api/users", .permission(.usersManage)) { request, context in
             let principal = context.principal!
             let body = try await Self.decode(NewUser.self, request, context)
-            guard let organizationID = principal.organizationID else { throw AccessError.invalid("choose an organization first") }
+            guard let organizationID = principal.organizationID else { throw PortalError.invalid("choose an organization first") }
             let user = try await core.organizations.createMember(username: body.username, displayName: body.displayName ?? body.username, password: body.password,
                                                                  role: body.role ?? .viewer, in: organizationID, by: principal)
             return try Self.jsonResponse(.created, UserBody(user))
@@ -33,7 +33,7 @@ extension PortalRoutes {
 
         // A new one-time password for someone who lost theirs (shown once; see `Passwords.reset`).
         post("/api/users/{id}/password-reset", .permission(.usersManage)) { _, context in
-            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw AccessError.notFound("user") }
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw PortalError.notFound("user") }
             let password = try await core.passwords.reset(id, by: context.principal!)
             return try Self.jsonResponse(.ok, ["oneTimePassword": password])
         }
@@ -64,7 +64,7 @@ extension PortalRoutes {
 
         // Any organization's scope, cloud profile and settings (system administrators only).
         on(.patch, "/api/orgs/{id}", .systemAdministrator) { request, context in
-            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw AccessError.notFound("organization") }
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw PortalError.notFound("organization") }
             let changes = try await Self.decode(Organizations.Changes.self, request, context)
             let organization = try await core.organizations.update(id, changes, by: context.principal!)
             return try Self.jsonResponse(.ok, OrganizationBody(organization, role: nil))
@@ -107,7 +107,7 @@ extension PortalRoutes {
             let organizationID = try Self.currentOrganization(context)
             let principal = context.principal!
             let body = try await Self.decode(NewMember.self, request, context)
-            guard let user = try core.accounts.user(named: body.username) else { throw AccessError.notFound("member") }
+            guard let user = try core.accounts.user(named: body.username) else { throw PortalError.notFound("member") }
             try await core.organizations.setRole(body.role, user: user.id, in: organizationID, by: principal)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
@@ -130,7 +130,7 @@ extension PortalRoutes {
         }
 
         on(.delete, "/api/keys/{id}", .permission(.keysManage)) { _, context in
-            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw AccessError.notFound("API key") }
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw PortalError.notFound("API key") }
             try await core.apiKeys.revoke(id, by: context.principal!)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
@@ -138,9 +138,9 @@ extension PortalRoutes {
 
     /// The organization a request acts in; with `path`, the `{id}` in the path must be it.
     static func currentOrganization(_ context: PortalContext, path: Bool = true) throws -> UUID {
-        guard let current = context.principal?.organizationID else { throw AccessError.invalid("choose an organization first") }
+        guard let current = context.principal?.organizationID else { throw PortalError.invalid("choose an organization first") }
         if path {
-            guard context.parameters.get("id").flatMap(UUID.init(uuidString:)) == current else { throw AccessError.notFound("organization") }
+            guard context.parameters.get("id").flatMap(UUID.init(uuidString:)) == current else { throw PortalError.notFound("organization") }
         }
         return current
     }

@@ -26,12 +26,12 @@ extension PortalRoutes {
             let signedIn: Sessions.SignedIn
             do {
                 signedIn = try await core.sessions.signIn(username: credentials.username, password: credentials.password, clientAddress: context.clientAddress)
-            } catch AccessError.unauthenticated {
+            } catch PortalError.unauthenticated {
                 metrics.recordSignIn(method: "password", outcome: "failure")
                 throw ProblemDetails(.unauthorized, detail: "Wrong user name or password.")
-            } catch AccessError.throttled(let seconds) {
+            } catch PortalError.throttled(let seconds) {
                 metrics.recordSignIn(method: "password", outcome: "throttled")
-                throw AccessError.throttled(retryAfterSeconds: seconds)
+                throw PortalError.throttled(retryAfterSeconds: seconds)
             }
             metrics.recordSignIn(method: "password", outcome: "success")
             var response = try Self.jsonResponse(.ok, MeBody(user: signedIn.user, organizations: try core.organizations.memberships(of: signedIn.user.id), csrfToken: signedIn.csrfToken))

@@ -46,7 +46,7 @@ extension PortalRoutes {
             // `?wait=N`: answer when the run is final or after N seconds (at most 30).
             let wait = request.uri.queryParameters.get("wait").flatMap(Int.init).map { min(max($0, 0), 30) } ?? 0
             let run = wait > 0 ? try await runs.waitUntilFinal(id, in: organizationID, timeout: .seconds(wait)) : try runs.run(id, in: organizationID)
-            guard let run else { throw AccessError.notFound("run") }
+            guard let run else { throw PortalError.notFound("run") }
             return try Self.jsonResponse(.ok, RunView(run))
         }
 
@@ -134,7 +134,7 @@ extension PortalRoutes {
         struct Availability: Decodable { let organizations: [UUID] }
         on(.put, "/api/packs/{name}/availability", .systemAdministrator) { request, context in
             let body = try await Self.decode(Availability.self, request, context)
-            for id in body.organizations where try core.organizations.organization(id) == nil { throw AccessError.notFound("organization") }
+            for id in body.organizations where try core.organizations.organization(id) == nil { throw PortalError.notFound("organization") }
             try await catalog.setAvailability(pack: context.parameters.get("name") ?? "", to: Set(body.organizations), by: context.principal!)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
@@ -204,13 +204,13 @@ extension PortalRoutes {
     }
 
     static func requireOrganization(_ principal: Principal) throws -> UUID {
-        guard let organizationID = principal.organizationID else { throw AccessError.invalid("choose an organization first") }
+        guard let organizationID = principal.organizationID else { throw PortalError.invalid("choose an organization first") }
         return organizationID
     }
 
     /// The record id in the path (`{id}`); one that is not an id names nothing: 404.
     static func pathID(_ context: PortalContext, _ what: String) throws -> TimeOrderedID {
-        guard let id = context.parameters.get("id").flatMap(TimeOrderedID.init) else { throw AccessError.notFound(what) }
+        guard let id = context.parameters.get("id").flatMap(TimeOrderedID.init) else { throw PortalError.notFound(what) }
         return id
     }
 
