@@ -28,8 +28,13 @@ public struct PortalContext: RequestContext {
     /// so this is how the request log learns who called).
     public let outcome = RequestOutcome()
 
+    /// The connection, to close after answering a client that is still sending a body the
+    /// portal refused (413).
+    let channel: any Channel
+
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.channel = source.channel
         self.clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
@@ -38,6 +43,6 @@ public struct PortalContext: RequestContext {
     /// "unknown" when there is no peer (in-process router tests).
     public internal(set) var clientAddress: String
 
-    /// Requests larger than this are refused with 413 before their body is read.
-    public var maxUploadSize: Int { 1 << 20 }
+    /// Bodies larger than this are refused with 413: the route's limit (`RouteDoc.maxBodyBytes`).
+    public var maxUploadSize: Int = RouteDoc.defaultMaxBodyBytes
 }

@@ -15,7 +15,7 @@ public struct ProblemDetails: Error, Sendable {
     /// extension member, `errors`).
     public let fieldErrors: [FieldError]
 
-    public struct FieldError: Encodable, Sendable, Equatable {
+    public struct FieldError: Codable, Sendable, Equatable {
         public let field: String
         public let message: String
     }
@@ -35,7 +35,7 @@ public struct ProblemDetails: Error, Sendable {
 
 
     /// The JSON body, with the request id so a user can quote it to an operator.
-    struct Body: Encodable {
+    struct Body: Codable {
         let type: String
         let title: String
         let status: Int

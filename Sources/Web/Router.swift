@@ -45,25 +45,33 @@ public struct WebOptions: Sendable {
 /// The router and the list of its routes with their access rules.
 public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalMetrics = PortalMetrics(), options: WebOptions = WebOptions()) -> PortalRoutes {
     let router = Router(context: PortalContext.self)
+    let table = RouteTable()
     router.add(middleware: ClientAddressMiddleware(trustedProxies: options.trustedProxies))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: SecurityHeadersMiddleware(strictTransportSecurity: options.secureCookies))
-    router.add(middleware: ProblemMiddleware())
-    if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, stage: .address)) }
+    router.add(middleware: ProblemMiddleware(routes: table))
+    if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, routes: table, stage: .address)) }
     router.add(middleware: AuthenticationMiddleware(sessions: core.sessions, apiKeys: core.apiKeys, sameOrigin: options.sameOrigin))
-    if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, stage: .principal)) }
+    if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, routes: table, stage: .principal)) }
 
-    let routes = PortalRoutes(router: router)
-    routes.addHealthRoutes(core: core, minimumFreeBytes: options.minimumFreeBytes)
-    routes.addUIRoutes(assets: assets)
-    routes.addCSPReportRoutes()
-    routes.addAuthRoutes(core: core, metrics: metrics, options: options)
-    routes.addSingleSignOnRoutes(core: core, metrics: metrics, options: options)
-    routes.addMetricsRoutes(core: core, metrics: metrics, access: MetricsAccess(options))
-    routes.addAdminRoutes(core: core)
-    routes.addToolRoutes(core: core)
-    routes.addChatRoutes(core: core)
+    let routes = PortalRoutes(router: router, table: table)
+    routes.group("Operations") {
+        routes.addHealthRoutes(core: core, minimumFreeBytes: options.minimumFreeBytes)
+        routes.addMetricsRoutes(core: core, metrics: metrics, access: MetricsAccess(options))
+        routes.addOpenAPIRoutes(options: options)
+    }
+    routes.group("Web client") {
+        routes.addUIRoutes(assets: assets)
+        routes.addCSPReportRoutes()
+    }
+    routes.group("Sign-in") {
+        routes.addAuthRoutes(core: core, metrics: metrics, options: options)
+        routes.addSingleSignOnRoutes(core: core, metrics: metrics, options: options)
+    }
+    routes.group("Administration") { routes.addAdminRoutes(core: core) }
+    routes.group("Tools") { routes.addToolRoutes(core: core) }
+    routes.group("Assistant") { routes.addChatRoutes(core: core) }
     return routes
 }

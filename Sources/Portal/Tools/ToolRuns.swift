@@ -8,7 +8,7 @@ public enum EntryPoint: String, Codable, Sendable, CaseIterable {
 }
 
 /// Where a run is in its life.
-public enum RunStatus: String, Codable, Sendable {
+public enum RunStatus: String, Codable, Sendable, CaseIterable {
     case pendingApproval = "pending-approval"
     case running, succeeded, failed, rejected, expired
     /// The portal stopped while the run was executing; whether it took effect is unknown.

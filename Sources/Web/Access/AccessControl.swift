@@ -1,4 +1,5 @@
 public import Hummingbird
+import FoundationEssentials
 public import Portal
 
 /// What a route requires of the caller. Every route states one when it is registered
@@ -28,49 +29,82 @@ public enum Access: Sendable, Equatable {
     }
 }
 
-/// One registered route and what it requires.
-public struct RegisteredRoute: Sendable, Equatable {
-    public let method: HTTPRequest.Method
-    public let path: String
-    public let access: Access
-}
-
-/// The router seen by route groups: registering a route requires its `Access`, which is
-/// checked before the handler runs and recorded so tests can enumerate every route.
-/// Used while the server is being set up, on one thread.
+/// The router seen by route groups: registering a route requires its `Access` and its
+/// `RouteDoc`, so no route can be added without deciding who may call it and describing it.
+/// The access rule is checked before the handler runs; the spec is recorded in `table` (the
+/// access tests' list, the rate limiter's classes, the OpenAPI document). Used while the
+/// server is being set up, on one thread.
 public final class PortalRoutes {
     public let router: Router<PortalContext>
-    /// Every route registered so far, in order.
-    public private(set) var all: [RegisteredRoute] = []
+    public let table: RouteTable
+    /// The tag of the routes being registered (one per route group).
+    var tag = "Portal"
 
-    init(router: Router<PortalContext>) {
+    init(router: Router<PortalContext>, table: RouteTable) {
         self.router = router
+        self.table = table
     }
+
+    /// Every route registered so far, in order.
+    public var all: [RouteSpec] { table.all }
 
     /// What a person who must change their one-time password may still do.
     static let allowedBeforePasswordChange: Set<String> = ["GET /api/me", "POST /api/me/password", "POST /api/auth/logout"]
 
+    /// Registers the routes `add` adds under `tag`.
+    func group(_ tag: String, _ add: () -> Void) {
+        self.tag = tag
+        add()
+    }
+
     public func on(
-        _ method: HTTPRequest.Method, _ path: String, _ access: Access,
+        _ method: HTTPRequest.Method, _ path: String, _ access: Access, _ doc: RouteDoc,
         _ handler: @escaping @Sendable (Request, PortalContext) async throws -> Response
     ) {
-        all.append(RegisteredRoute(method: method, path: path, access: access))
+        table.add(RouteSpec(method: method, path: path, access: access, tag: tag, doc: doc))
         let mayRunBeforePasswordChange = access == .public || Self.allowedBeforePasswordChange.contains("\(method.rawValue) \(path)")
+        let maxBodyBytes = doc.maxBodyBytes, expectsBody = doc.requestBody != nil
         router.on(RouterPath(path), method: method) { request, context in
             try access.check(context)
             if !mayRunBeforePasswordChange, context.principal?.user.mustChangePassword == true {
                 throw ProblemDetails(.forbidden, title: "Password change required",
                                      detail: "Change your one-time password first (POST /api/me/password with currentPassword and newPassword).")
             }
+            var context = context
+            context.maxUploadSize = maxBodyBytes
+            if expectsBody { try RequestBodyRules.check(request, limit: maxBodyBytes) }
             return try await handler(request, context)
         }
     }
 
-    public func get(_ path: String, _ access: Access, _ handler: @escaping @Sendable (Request, PortalContext) async throws -> Response) {
-        on(.get, path, access, handler)
+    public func get(_ path: String, _ access: Access, _ doc: RouteDoc, _ handler: @escaping @Sendable (Request, PortalContext) async throws -> Response) {
+        on(.get, path, access, doc, handler)
     }
 
-    public func post(_ path: String, _ access: Access, _ handler: @escaping @Sendable (Request, PortalContext) async throws -> Response) {
-        on(.post, path, access, handler)
+    public func post(_ path: String, _ access: Access, _ doc: RouteDoc, _ handler: @escaping @Sendable (Request, PortalContext) async throws -> Response) {
+        on(.post, path, access, doc, handler)
+    }
+}
+
+/// What a JSON request body must be before it is read: no larger than the route's limit
+/// (413, naming it, and the connection is closed so a client still sending is not left
+/// waiting) and sent as JSON (415).
+enum RequestBodyRules {
+    static func check(_ request: Request, limit: Int) throws {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw tooLarge(limit)
+        }
+        let contentType = request.headers[.contentType]?.split(separator: ";").first.map { String($0.filter { !$0.isWhitespace }).lowercased() }
+        let hasBody = (request.headers[.contentLength].flatMap(Int.init) ?? 0) > 0 || request.headers[.transferEncoding] != nil
+        if hasBody, let contentType, contentType != "application/json", !contentType.hasSuffix("+json") {
+            throw ProblemDetails(.unsupportedMediaType, detail: "Send the body as application/json (got \(contentType)).", headers: [.accept: "application/json"])
+        }
+        if hasBody, contentType == nil {
+            throw ProblemDetails(.unsupportedMediaType, detail: "Send the body as application/json (the Content-Type header is missing).")
+        }
+    }
+
+    static func tooLarge(_ limit: Int) -> PortalError {
+        .tooLarge("The body is larger than this route's limit of \(limit) bytes (\(limit >> 10) KiB).")
     }
 }

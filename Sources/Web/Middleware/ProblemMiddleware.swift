@@ -1,5 +1,6 @@
 public import Hummingbird
 import Logging
+import NIOCore
 import Portal
 
 /// The one place where errors become responses. `ProblemDetails` are returned as they are;
@@ -9,13 +10,39 @@ import Portal
 /// problem-details body; anything else is an opaque 500 whose cause is logged.
 public struct ProblemMiddleware: RouterMiddleware {
     public typealias Context = PortalContext
-    public init() {}
+    let routes: RouteTable
+
+    public init(routes: RouteTable) {
+        self.routes = routes
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // No route for this method; if the path is served with others, that is a 405.
+            let served = routes.routes(matching: request.uri.path)
+            guard !served.isEmpty, !served.contains(where: { $0.method == request.method }) else {
+                return Self.problem(for: error, context: context).response(path: request.uri.path, requestID: context.requestID)
+            }
+            let methods = Set(served.map(\.method.rawValue))
+            let allow = (methods.contains("GET") ? methods.union(["HEAD"]) : methods).sorted().joined(separator: ", ")
+            return ProblemDetails(.methodNotAllowed, detail: "\(request.method.rawValue) is not supported here; use \(allow).", headers: [.allow: allow])
+                .response(path: request.uri.path, requestID: context.requestID)
         } catch {
-            return Self.problem(for: error, context: context).response(path: request.uri.path, requestID: context.requestID)
+            let problem = Self.problem(for: error, context: context)
+            var response = problem.response(path: request.uri.path, requestID: context.requestID)
+            if problem.status == .contentTooLarge {
+                // The client may still be sending the body: close the connection once the answer
+                // is written, rather than read (or wait for) the rest.
+                let body = response.body, channel = context.channel
+                response.headers[.connection] = "close"
+                response.body = ResponseBody(contentLength: body.contentLength) { writer in
+                    try await body.write(writer)
+                    channel.close(promise: nil)
+                }
+            }
+            return response
         }
     }
 
@@ -51,7 +78,7 @@ public struct ProblemMiddleware: RouterMiddleware {
         case let .notFound(what): ProblemDetails(.notFound, detail: "No such \(what).")
         case let .conflict(detail): ProblemDetails(.conflict, detail: detail)
         case let .unprocessable(detail): ProblemDetails(.unprocessableContent, detail: detail)
-        case let .tooLarge(detail): ProblemDetails(.contentTooLarge, detail: detail, headers: [.connection: "close"])
+        case let .tooLarge(detail): ProblemDetails(.contentTooLarge, detail: detail)
         case let .throttled(seconds):
             ProblemDetails(.tooManyRequests, detail: "Too many failed attempts; try again in \(seconds) s.", headers: [.retryAfter: String(seconds)])
         case let .upstreamFailed(detail): ProblemDetails(.badGateway, detail: detail)

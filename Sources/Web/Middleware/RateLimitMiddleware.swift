@@ -8,8 +8,8 @@ public import Portal
 /// It runs twice around authentication: the `.address` stage, before it, takes a token from
 /// the client address's bucket (an IPv6 client's /64) — so requests with unknown API keys or cookies are paid for
 /// before they are looked up — and the `.principal` stage, after it, from the authenticated
-/// principal's. The class is the route's: sign-in, single sign-on, tool runs, other writes,
-/// reads. Health probes and metrics are exempt.
+/// principal's. The class is the one the route's spec states (`RouteDoc.rate`: sign-in, single
+/// sign-on, tool runs, exempt for probes and metrics), else reads or writes by method.
 public struct RateLimitMiddleware: RouterMiddleware {
     public typealias Context = PortalContext
 
@@ -22,28 +22,18 @@ public struct RateLimitMiddleware: RouterMiddleware {
 
     let limiter: RateLimiter
     let metrics: PortalMetrics
+    let routes: RouteTable
     let stage: Stage
 
-    public init(limiter: RateLimiter, metrics: PortalMetrics, stage: Stage) {
+    public init(limiter: RateLimiter, metrics: PortalMetrics, routes: RouteTable, stage: Stage) {
         self.limiter = limiter
         self.metrics = metrics
+        self.routes = routes
         self.stage = stage
     }
 
-    static func rateClass(_ request: Request) -> RateClass? {
-        let path = request.uri.path
-        if path == "/healthz" || path == "/readyz" || path == "/metrics" { return nil }
-        if request.method == .post && path == "/api/auth/login" { return .signIn }
-        // Single sign-on (starting it, and the callback's token exchange with the provider,
-        // which checked the credentials; its state is single use) has its own budget, not the
-        // password-guessing one nor the general writes an office shares.
-        if path == "/api/auth/oidc/login" || path == "/api/auth/oidc/callback" { return .singleSignOn }
-        if request.method == .post && path.hasPrefix("/api/tools/") && path.hasSuffix("/runs") { return .toolRun }
-        return [.get, .head, .options].contains(request.method) ? .read : .write
-    }
-
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let rateClass = Self.rateClass(request) else { return try await next(request, context) }
+        guard case let .limited(rateClass) = routes.rate(for: request) else { return try await next(request, context) }
         let decision: RateDecision
         switch stage {
         case .address:

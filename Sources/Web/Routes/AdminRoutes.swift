@@ -7,7 +7,7 @@ import Portal
 /// same as naming one that does not exist.
 extension PortalRoutes {
     func addAdminRoutes(core: PortalCore) {
-        get("/api/users", .permission(.usersManage)) { _, context in
+        get("/api/users", .permission(.usersManage), .doc("listUsers", "The current organization's members (every user for system administrators).", returns: APISchema.list("users", of: UserBody.self))) { _, context in
             let principal = context.principal!
             if principal.user.isAdministrator {
                 return try Self.jsonResponse(.ok, ["users": try core.accounts.all().map(UserBody.init)])
@@ -22,7 +22,7 @@ extension PortalRoutes {
             let password: String
             let role: Role?
         }
-        post("/api/users", .permission(.usersManage)) { request, context in
+        post("/api/users", .permission(.usersManage), .doc("createUser", "Creates a user as a member of the current organization.", body: NewUser.self, returns: APISchema.of(UserBody.self), status: 201)) { request, context in
             let principal = context.principal!
             let body = try await Self.decode(NewUser.self, request, context)
             guard let organizationID = principal.organizationID else { throw PortalError.invalid("choose an organization first") }
@@ -32,13 +32,13 @@ extension PortalRoutes {
         }
 
         // A new one-time password for someone who lost theirs (shown once; see `Passwords.reset`).
-        post("/api/users/{id}/password-reset", .permission(.usersManage)) { _, context in
+        post("/api/users/{id}/password-reset", .permission(.usersManage), .doc("resetPassword", "Gives a user a new one-time password (shown once).", returns: APISchema.strings("oneTimePassword"))) { _, context in
             guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw PortalError.notFound("user") }
             let password = try await core.passwords.reset(id, by: context.principal!)
             return try Self.jsonResponse(.ok, ["oneTimePassword": password])
         }
 
-        get("/api/orgs", .authenticated) { _, context in
+        get("/api/orgs", .authenticated, .doc("listOrganizations", "Your organizations (every one for system administrators).", returns: APISchema.list("organizations", of: OrganizationBody.self))) { _, context in
             let principal = context.principal!
             let memberships = try core.organizations.memberships(of: principal.user.id)
             let visible = principal.user.isAdministrator ? try core.organizations.all() : memberships.map(\.organization)
@@ -54,7 +54,7 @@ extension PortalRoutes {
             let cloudProfile: String?
             let settings: [String: String]?
         }
-        post("/api/orgs", .systemAdministrator) { request, context in
+        post("/api/orgs", .systemAdministrator, .doc("createOrganization", "Creates an organization.", body: NewOrganization.self, returns: APISchema.of(OrganizationBody.self), status: 201)) { request, context in
             let principal = context.principal!
             let body = try await Self.decode(NewOrganization.self, request, context)
             let organization = try await core.organizations.create(slug: body.slug, displayName: body.displayName, cloudScope: body.cloudScope ?? "",
@@ -63,7 +63,7 @@ extension PortalRoutes {
         }
 
         // Any organization's scope, cloud profile and settings (system administrators only).
-        on(.patch, "/api/orgs/{id}", .systemAdministrator) { request, context in
+        on(.patch, "/api/orgs/{id}", .systemAdministrator, .doc("updateOrganization", "Changes an organization's name, cloud scope, profile or settings.", body: Organizations.Changes.self, returns: APISchema.of(OrganizationBody.self))) { request, context in
             guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw PortalError.notFound("organization") }
             let changes = try await Self.decode(Organizations.Changes.self, request, context)
             let organization = try await core.organizations.update(id, changes, by: context.principal!)
@@ -71,26 +71,26 @@ extension PortalRoutes {
         }
 
         // The organization's tool credentials: names only, values never shown again.
-        get("/api/orgs/{id}/secrets", .permission(.admin)) { _, context in
+        get("/api/orgs/{id}/secrets", .permission(.admin), .doc("listOrganizationSecrets", "The names of the organization's tool credentials (never their values).", returns: .object(["type": .string("object"), "properties": .object(["secrets": .object(["type": .string("array"), "items": .object(["type": .string("string")])])])]))) { _, context in
             let organizationID = try Self.currentOrganization(context)
             return try Self.jsonResponse(.ok, ["secrets": try core.toolSecrets.names(in: organizationID, by: context.principal!)])
         }
 
         struct SecretValue: Decodable { let value: String }
-        on(.put, "/api/orgs/{id}/secrets/{name}", .permission(.admin)) { request, context in
+        on(.put, "/api/orgs/{id}/secrets/{name}", .permission(.admin), .doc("setOrganizationSecret", "Stores a tool credential, sealed.", body: SecretValue.self, status: 204)) { request, context in
             let organizationID = try Self.currentOrganization(context)
             let body = try await Self.decode(SecretValue.self, request, context)
             try await core.toolSecrets.set(context.parameters.get("name") ?? "", to: body.value, in: organizationID, by: context.principal!)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
-        on(.delete, "/api/orgs/{id}/secrets/{name}", .permission(.admin)) { _, context in
+        on(.delete, "/api/orgs/{id}/secrets/{name}", .permission(.admin), .doc("deleteOrganizationSecret", "Deletes a tool credential.", status: 204)) { _, context in
             let organizationID = try Self.currentOrganization(context)
             try await core.toolSecrets.delete(context.parameters.get("name") ?? "", in: organizationID, by: context.principal!)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
-        get("/api/orgs/{id}/members", .permission(.usersManage)) { _, context in
+        get("/api/orgs/{id}/members", .permission(.usersManage), .doc("listMembers", "The organization's members and their roles.", returns: APISchema.list("members", of: MemberBody.self))) { _, context in
             let organizationID = try Self.currentOrganization(context)
             let members = try core.organizations.members(of: organizationID)
             return try Self.jsonResponse(.ok, ["members": members.map { MemberBody(user: UserBody($0.user), role: $0.role.rawValue) }])
@@ -103,7 +103,7 @@ extension PortalRoutes {
         // Sets a member's role, or (role null) removes them. Adding someone who is not yet a
         // member is for system administrators (`Organizations.checkMayGrant`); to anyone else
         // a non-member is a 404, like a name that does not exist.
-        post("/api/orgs/{id}/members", .permission(.usersManage)) { request, context in
+        post("/api/orgs/{id}/members", .permission(.usersManage), .doc("setMemberRole", "Sets a member's role, or removes them (role null).", body: NewMember.self, status: 204)) { request, context in
             let organizationID = try Self.currentOrganization(context)
             let principal = context.principal!
             let body = try await Self.decode(NewMember.self, request, context)
@@ -113,7 +113,7 @@ extension PortalRoutes {
         }
 
         // Your own keys; every key of the organization with users:manage.
-        get("/api/keys", .permission(.keysManage)) { _, context in
+        get("/api/keys", .permission(.keysManage), .doc("listAPIKeys", "Your API keys (every key of the organization with users:manage).", returns: APISchema.list("keys", of: KeyBody.self))) { _, context in
             _ = try Self.currentOrganization(context, path: false)
             return try Self.jsonResponse(.ok, ["keys": try core.apiKeys.list(for: context.principal!).map(KeyBody.init)])
         }
@@ -123,13 +123,13 @@ extension PortalRoutes {
             let role: Role
             let expiresAt: Date?
         }
-        post("/api/keys", .permission(.keysManage)) { request, context in
+        post("/api/keys", .permission(.keysManage), .doc("createAPIKey", "Creates an API key; its secret is shown once.", body: NewKey.self, returns: APISchema.of(CreatedKeyBody.self), status: 201)) { request, context in
             let body = try await Self.decode(NewKey.self, request, context)
             let created = try await core.apiKeys.create(by: context.principal!, name: body.name, role: body.role, expiresAt: body.expiresAt)
             return try Self.jsonResponse(.created, CreatedKeyBody(key: KeyBody(created.key), secret: created.secret))
         }
 
-        on(.delete, "/api/keys/{id}", .permission(.keysManage)) { _, context in
+        on(.delete, "/api/keys/{id}", .permission(.keysManage), .doc("revokeAPIKey", "Revokes an API key at once.", status: 204)) { _, context in
             guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw PortalError.notFound("API key") }
             try await core.apiKeys.revoke(id, by: context.principal!)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
@@ -146,7 +146,7 @@ extension PortalRoutes {
     }
 }
 
-struct OrganizationBody: Encodable {
+struct OrganizationBody: Codable {
     let id: UUID
     let slug: String
     let displayName: String
@@ -166,13 +166,13 @@ struct OrganizationBody: Encodable {
     }
 }
 
-struct MemberBody: Encodable {
+struct MemberBody: Codable {
     let user: UserBody
     let role: String
 }
 
 /// An API key as listed: never its secret or hash.
-struct KeyBody: Encodable {
+struct KeyBody: Codable {
     let id: UUID
     let name: String
     let createdBy: UUID
@@ -196,7 +196,7 @@ struct KeyBody: Encodable {
     }
 }
 
-struct CreatedKeyBody: Encodable {
+struct CreatedKeyBody: Codable {
     let key: KeyBody
     /// Shown once: only its hash is stored.
     let secret: String

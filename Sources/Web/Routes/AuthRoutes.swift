@@ -16,7 +16,7 @@ extension PortalRoutes {
         // Sign-in takes JSON only, from the portal's own pages or a non-browser client: a
         // cross-site form (text/plain, urlencoded) cannot sign a victim into someone else's
         // account (login CSRF).
-        post("/api/auth/login", .public) { request, context in
+        post("/api/auth/login", .public, .doc("signIn", "Signs in with a username and password; sets the session cookie.", body: Credentials.self, returns: APISchema.of(MeBody.self), rate: .limited(.signIn))) { request, context in
             try Self.requireJSON(request)
             try sameOrigin.check(request)
             let credentials = try await Self.decode(Credentials.self, request, context)
@@ -43,7 +43,7 @@ extension PortalRoutes {
             let currentPassword: String
             let newPassword: String
         }
-        post("/api/me/password", .authenticated) { request, context in
+        post("/api/me/password", .authenticated, .doc("changePassword", "Changes your password; your other sessions end.", body: PasswordChange.self, returns: .object(["type": .string("object"), "properties": .object(["otherSessionsEnded": .object(["type": .string("integer")])])]))) { request, context in
             let body = try await Self.decode(PasswordChange.self, request, context)
             guard body.currentPassword.count <= PasswordRules.maximumLength, body.newPassword.count <= PasswordRules.maximumLength else {
                 throw ProblemDetails(.badRequest, detail: "Passwords are at most \(PasswordRules.maximumLength) characters.")
@@ -53,7 +53,7 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, ["otherSessionsEnded": ended])
         }
 
-        post("/api/auth/logout", .authenticated) { _, context in
+        post("/api/auth/logout", .authenticated, .doc("signOut", "Ends this session.", status: 204)) { _, context in
             try await core.sessions.signOut(context.principal!)
             var response = Response(status: .noContent)
             response.headers[.setCookie] = SessionCookie.clear(secure: secureCookies)
@@ -61,13 +61,13 @@ extension PortalRoutes {
             return response
         }
 
-        get("/api/me", .authenticated) { _, context in
+        get("/api/me", .authenticated, .doc("getMe", "Who you are, your organizations and roles.", returns: APISchema.of(MeBody.self))) { _, context in
             let principal = context.principal!
             return try Self.jsonResponse(.ok, MeBody(user: principal.user, organizations: try core.organizations.memberships(of: principal.user.id), csrfToken: principal.csrfToken, current: principal))
         }
 
         struct OrganizationChoice: Decodable { let organizationID: UUID }
-        post("/api/me/organization", .authenticated) { request, context in
+        post("/api/me/organization", .authenticated, .doc("switchOrganization", "Makes another of your organizations the current one.", body: OrganizationChoice.self, status: 204)) { request, context in
             let choice = try await Self.decode(OrganizationChoice.self, request, context)
             try await core.sessions.switchOrganization(context.principal!, to: choice.organizationID)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
@@ -88,6 +88,8 @@ extension PortalRoutes {
             return try await request.decode(as: T.self, context: context)
         } catch let error as DecodingError {
             throw ProblemDetails(.badRequest, detail: "The JSON body does not match: \(Self.describe(error))")
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw RequestBodyRules.tooLarge(context.maxUploadSize)
         } catch {
             throw ProblemDetails(.badRequest, detail: "The body must be JSON.")
         }
@@ -127,7 +129,7 @@ extension PortalRoutes {
 }
 
 /// A user as the API shows it: never the password hash.
-struct UserBody: Encodable {
+struct UserBody: Codable {
     let id: UUID
     let username: String
     let displayName: String
@@ -144,8 +146,8 @@ struct UserBody: Encodable {
 }
 
 /// `GET /api/me` and the sign-in answer.
-struct MeBody: Encodable {
-    struct OrganizationBody: Encodable {
+struct MeBody: Codable {
+    struct OrganizationBody: Codable {
         let id: UUID
         let slug: String
         let displayName: String

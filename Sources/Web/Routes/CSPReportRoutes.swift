@@ -6,7 +6,7 @@ extension PortalRoutes {
     /// Receives the browser's Content-Security-Policy violation reports and logs them, so that a
     /// broken or attacked page shows up in the operator's logs.
     func addCSPReportRoutes() {
-        post("/api/csp-report", .public) { request, context in
+        post("/api/csp-report", .public, .doc("reportCSPViolation", "Browsers report Content-Security-Policy violations here (logged).", status: 204)) { request, context in
             let body: ByteBuffer
             do {
                 body = try await request.body.collect(upTo: Self.cspReportLimit)

@@ -11,7 +11,7 @@ extension PortalRoutes {
     func addChatRoutes(core: PortalCore) {
         let chat = core.chat
 
-        get("/api/sessions", .permission(.chatUse)) { request, context in
+        get("/api/sessions", .permission(.chatUse), .doc("listSessions", "Your conversations, newest first.", returns: APISchema.of(SessionPage.self), query: QueryParameter.paging)) { request, context in
             let query = request.uri.queryParameters
             let limit = try Self.limit(query.get("limit"))
             let sessions = try chat.list(for: context.principal!, limit: limit, before: try Self.pageCursor(query.get("before")))
@@ -19,7 +19,7 @@ extension PortalRoutes {
         }
 
         struct NewSession: Decodable { let title: String? }
-        post("/api/sessions", .permission(.chatUse)) { request, context in
+        post("/api/sessions", .permission(.chatUse), .doc("createSession", "Starts a conversation.", body: NewSession.self, returns: APISchema.of(SessionBody.self), status: 201)) { request, context in
             let body = try await Self.decode(NewSession.self, request, context)
             let session = try await chat.create(title: body.title ?? "New conversation", by: context.principal!)
             var response = try Self.jsonResponse(.created, SessionBody(session))
@@ -27,23 +27,23 @@ extension PortalRoutes {
             return response
         }
 
-        get("/api/sessions/{id}", .permission(.chatUse)) { _, context in
+        get("/api/sessions/{id}", .permission(.chatUse), .doc("getSession", "One of your conversations.", returns: APISchema.of(SessionBody.self))) { _, context in
             let session = try chat.session(try Self.pathID(context, "session"), for: context.principal!)
             return try Self.jsonResponse(.ok, SessionBody(session))
         }
 
         struct Rename: Decodable { let title: String }
-        on(.patch, "/api/sessions/{id}", .permission(.chatUse)) { request, context in
+        on(.patch, "/api/sessions/{id}", .permission(.chatUse), .doc("renameSession", "Renames a conversation.", body: Rename.self, returns: APISchema.of(SessionBody.self))) { request, context in
             let body = try await Self.decode(Rename.self, request, context)
             return try Self.jsonResponse(.ok, SessionBody(try await chat.rename(try Self.pathID(context, "session"), to: body.title, by: context.principal!)))
         }
 
-        on(.delete, "/api/sessions/{id}", .permission(.chatUse)) { _, context in
+        on(.delete, "/api/sessions/{id}", .permission(.chatUse), .doc("deleteSession", "Deletes a conversation and its turns.", status: 204)) { _, context in
             try await chat.delete(try Self.pathID(context, "session"), by: context.principal!)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
-        get("/api/sessions/{id}/turns", .permission(.chatUse)) { _, context in
+        get("/api/sessions/{id}/turns", .permission(.chatUse), .doc("listTurns", "A conversation's turns, oldest first.", returns: APISchema.list("turns", of: TurnBody.self))) { _, context in
             let session = try chat.session(try Self.pathID(context, "session"), for: context.principal!)
             return try Self.jsonResponse(.ok, ["turns": try chat.turns(of: session.id).map(TurnBody.init)])
         }
@@ -53,7 +53,7 @@ extension PortalRoutes {
         // `turn` (each stored turn, the question first), `text` (the model's words as they
         // come), `done` (with the run it paused on, if any). Otherwise one JSON document
         // once the answer is complete. Refusals come before any of it, as problem details.
-        post("/api/sessions/{id}/turns", .permission(.chatUse)) { request, context in
+        post("/api/sessions/{id}/turns", .permission(.chatUse), .doc("sendMessage", "Sends a message; the assistant answers (streamed as server-sent events when asked for with Accept).", body: Message.self, responses: [ResponseSpec(201, "The new turns.", schema: APISchema.list("turns", of: TurnBody.self)), ResponseSpec(200, "The answer as it is written.", contentType: "text/event-stream")])) { request, context in
             let body = try await Self.decode(Message.self, request, context)
             let sessionID = try Self.pathID(context, "session")
             guard request.headers[.accept]?.contains("text/event-stream") == true else {
@@ -75,17 +75,17 @@ extension PortalRoutes {
             return Self.eventStreamResponse(stream)
         }
 
-        get("/api/assistant", .permission(.chatUse)) { _, _ in
+        get("/api/assistant", .permission(.chatUse), .doc("getAssistant", "The assistant's model, when one is configured.", returns: .object(["type": .string("object"), "properties": .object(["model": .object(["type": .array([.string("string"), .string("null")])])])]))) { _, _ in
             try Self.jsonResponse(.ok, ["model": try core.assistant.modelName()])
         }
 
-        get("/api/assistant/settings", .systemAdministrator) { _, _ in
+        get("/api/assistant/settings", .systemAdministrator, .doc("getAssistantSettings", "The language model the assistant uses (never its API key).")) { _, _ in
             let configuration = core.assistant.configuration
             let settings = try configuration.settings() ?? .unconfigured
             return try Self.jsonResponse(.ok, AssistantSettingsBody(settings, hasAPIKey: try configuration.hasAPIKey()))
         }
 
-        on(.put, "/api/assistant/settings", .systemAdministrator) { request, context in
+        on(.put, "/api/assistant/settings", .systemAdministrator, .doc("setAssistantSettings", "Connects the assistant to an OpenAI-compatible model server.", body: AssistantSettingsBody.self, status: 204)) { request, context in
             let body = try await Self.decode(AssistantSettingsBody.self, request, context)
             let defaults = AssistantSettings.unconfigured
             let settings = AssistantSettings(enabled: body.enabled, baseURL: body.baseURL, model: body.model, maxSteps: body.maxSteps ?? defaults.maxSteps,
@@ -96,7 +96,7 @@ extension PortalRoutes {
 
         // Which embeddings provider search uses, and switching to another one (system
         // administrators): the switch runs in the background (202); its progress is here.
-        get("/api/search/embeddings", .systemAdministrator) { _, _ in
+        get("/api/search/embeddings", .systemAdministrator, .doc("getEmbeddings", "The embeddings provider search uses, and a switch in progress.")) { _, _ in
             try Self.jsonResponse(.ok, core.embeddings.currentStatus())
         }
 
@@ -107,7 +107,7 @@ extension PortalRoutes {
             let dimension: Int?
             let apiKey: String?
         }
-        on(.put, "/api/search/embeddings", .systemAdministrator) { request, context in
+        on(.put, "/api/search/embeddings", .systemAdministrator, .doc("switchEmbeddings", "Switches search to another embeddings provider (re-embeds in the background).", body: Choice.self, status: 202)) { request, context in
             let body = try await Self.decode(Choice.self, request, context)
             let choice = EmbedderChoice(provider: body.provider, baseURL: body.baseURL ?? "", model: body.model ?? (body.provider == "builtin" ? "hashing-v1" : ""),
                                         dimension: body.dimension ?? 1536)
@@ -115,7 +115,7 @@ extension PortalRoutes {
             return try Self.jsonResponse(.accepted, core.embeddings.currentStatus())
         }
 
-        get("/api/search", .permission(.chatUse)) { request, context in
+        get("/api/search", .permission(.chatUse), .doc("search", "Search by meaning over your conversations and the tools.", query: [.string("q", "What to look for (1–1000 characters)."), .choice("kind", ["all", "turns", "tools"], "What to search (default all).")])) { request, context in
             let principal = context.principal!
             let query = request.uri.queryParameters
             guard let text = query.get("q"), !text.isEmpty, text.count <= 1000 else {
@@ -142,7 +142,7 @@ extension PortalRoutes {
     }
 }
 
-struct SessionBody: Encodable {
+struct SessionBody: Codable {
     let id: String
     let title: String
     let createdAt: Date
@@ -158,12 +158,12 @@ struct SessionBody: Encodable {
     }
 }
 
-struct SessionPage: Encodable {
+struct SessionPage: Codable {
     let sessions: [SessionBody]
     let next: String?
 }
 
-struct TurnBody: Encodable {
+struct TurnBody: Codable {
     let id: String
     let role: String
     let text: String
@@ -212,7 +212,7 @@ struct AssistantSettingsBody: Codable {
     }
 }
 
-struct SearchResult: Encodable {
+struct SearchResult: Codable {
     let kind: String
     let score: Float
     let title: String

@@ -7,10 +7,10 @@ extension PortalRoutes {
     /// storage problem: `unavailable` (closed), `read_only`, or `low_disk` (under
     /// `storage.min_free_mb`).
     func addHealthRoutes(core: PortalCore, minimumFreeBytes: UInt64) {
-        get("/healthz", .public) { _, _ in
+        get("/healthz", .public, .doc("getHealth", "Liveness: the process answers.", rate: .exempt)) { _, _ in
             Self.json(.ok, #"{"status":"ok"}"#)
         }
-        get("/readyz", .public) { _, _ in
+        get("/readyz", .public, .doc("getReadiness", "Readiness: storage is open, writable and has room (503 when not).", rate: .exempt, responses: [ResponseSpec(200, "Ready."), ResponseSpec(503, "Not ready; `checks` says why.")])) { _, _ in
             guard let problem = core.storageHealth(minimumFreeBytes: minimumFreeBytes).problem else {
                 return Self.json(.ok, #"{"status":"ready","checks":{"storage":"ok"}}"#)
             }

@@ -47,7 +47,7 @@ struct MetricsAccess: Sendable {
 extension PortalRoutes {
     /// `GET /metrics`, Prometheus text format, for whoever `MetricsAccess` lets in.
     func addMetricsRoutes(core: PortalCore, metrics: PortalMetrics, access: MetricsAccess) {
-        get("/metrics", .public) { request, context in
+        get("/metrics", .public, .doc("getMetrics", "Prometheus metrics (text exposition format).", rate: .exempt, responses: [ResponseSpec(200, "The metrics.", contentType: "text/plain")])) { request, context in
             try access.check(request, context)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition(environment: core.environment))))

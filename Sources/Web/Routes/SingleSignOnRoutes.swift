@@ -17,17 +17,17 @@ extension PortalRoutes {
         let sso = core.singleSignOn
         let secure = options.secureCookies
 
-        struct Availability: Encodable {
+        struct Availability: Codable {
             let enabled: Bool
             let buttonLabel: String?
         }
-        get("/api/auth/oidc", .public) { _, _ in
+        get("/api/auth/oidc", .public, .doc("getSingleSignOn", "Whether single sign-on is offered, and its button label.", returns: APISchema.of(Availability.self))) { _, _ in
             let settings = try sso.settings()
             let enabled = settings?.enabled ?? false
             return try Self.jsonResponse(.ok, Availability(enabled: enabled, buttonLabel: enabled ? settings?.buttonLabel : nil))
         }
 
-        get("/api/auth/oidc/login", .public) { request, context in
+        get("/api/auth/oidc/login", .public, .doc("startSingleSignOn", "Redirects to the identity provider.", query: [.string("return_to", "Where to go after signing in (a path on this portal).")], rate: .limited(.singleSignOn), responses: [ResponseSpec(302, "To the identity provider.", contentType: nil)])) { request, context in
             let returnTo = request.uri.queryParameters.get("return_to") ?? "/"
             do {
                 let authorization = try await sso.begin(redirectURI: try Self.redirectURI(request, options), returnTo: returnTo)
@@ -40,7 +40,7 @@ extension PortalRoutes {
             }
         }
 
-        get("/api/auth/oidc/callback", .public) { request, context in
+        get("/api/auth/oidc/callback", .public, .doc("finishSingleSignOn", "The identity provider returns here; signs in and redirects.", query: [.string("code", "The authorization code."), .string("state", "The state sent to the provider."), .string("error", "The provider's error, if any."), .string("error_description", "The provider's explanation.")], rate: .limited(.singleSignOn), responses: [ResponseSpec(302, "Signed in (or back to the sign-in page with the reason).", contentType: nil)])) { request, context in
             // The provider's redirect carries application/x-www-form-urlencoded parameters
             // (RFC 6749 §4.1.2): "+" is a space.
             let query = FormQuery(request.uri.query ?? "")
@@ -83,7 +83,7 @@ extension PortalRoutes {
             var redirectURI: String?
         }
 
-        get("/api/auth/oidc/settings", .systemAdministrator) { request, _ in
+        get("/api/auth/oidc/settings", .systemAdministrator, .doc("getSingleSignOnSettings", "The OpenID Connect settings (never the client secret).", returns: APISchema.of(SettingsBody.self))) { request, _ in
             let redirectURI = try Self.redirectURI(request, options)
             guard let settings = try sso.settings() else {
                 return try Self.jsonResponse(.ok, SettingsBody(enabled: false, issuer: "", clientID: "", mappings: [], hasClientSecret: false, redirectURI: redirectURI))
@@ -94,7 +94,7 @@ extension PortalRoutes {
                 mappings: settings.mappings, hasClientSecret: try sso.hasClientSecret(), redirectURI: redirectURI))
         }
 
-        on(.put, "/api/auth/oidc/settings", .systemAdministrator) { request, context in
+        on(.put, "/api/auth/oidc/settings", .systemAdministrator, .doc("setSingleSignOnSettings", "Configures OpenID Connect sign-in.", body: SettingsBody.self, status: 204)) { request, context in
             let body = try await Self.decode(SettingsBody.self, request, context)
             let defaults = SingleSignOnSettings(enabled: false, issuer: "", clientID: "", mappings: [])
             let settings = SingleSignOnSettings(

@@ -12,7 +12,7 @@ extension PortalRoutes {
     func addToolRoutes(core: PortalCore) {
         let runs = core.runs, catalog = core.tools
 
-        get("/api/tools", .permission(.toolsRead)) { _, context in
+        get("/api/tools", .permission(.toolsRead), .doc("listTools", "The tools of the enabled packs, with whether you may run each.", returns: APISchema.of(ToolList.self))) { _, context in
             let principal = context.principal!
             let organizationID = try Self.requireOrganization(principal)
             let tools = try catalog.tools(in: organizationID).map { ToolBody($0, principal: principal) }
@@ -20,7 +20,7 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, ToolList(categories: categories, tools: tools))
         }
 
-        get("/api/tools/{name}", .permission(.toolsRead)) { _, context in
+        get("/api/tools/{name}", .permission(.toolsRead), .doc("getTool", "One tool with its input schema.", returns: APISchema.of(ToolBody.self))) { _, context in
             let principal = context.principal!
             guard let name = context.parameters.get("name"),
                   let tool = try catalog.tool(named: name, in: try Self.requireOrganization(principal))
@@ -29,7 +29,7 @@ extension PortalRoutes {
         }
 
         struct RunBody: Decodable { let input: JSONAny? }
-        post("/api/tools/{name}/runs", .permission(.toolsRun)) { request, context in
+        post("/api/tools/{name}/runs", .permission(.toolsRun), .doc("runTool", "Runs a tool: 201 with the result, or 202 when it waits for approval.", body: RunBody.self, rate: .limited(.toolRun), responses: [ResponseSpec(201, "Ran; the run with its result.", schema: APISchema.of(RunView.self)), ResponseSpec(202, "Waiting for approval.", schema: APISchema.of(RunView.self))])) { request, context in
             let principal = context.principal!
             let body = try await Self.decode(RunBody.self, request, context)
             let run = try await runs.request(.init(
@@ -40,7 +40,7 @@ extension PortalRoutes {
             return response
         }
 
-        get("/api/runs/{id}", .permission(.toolsRead)) { request, context in
+        get("/api/runs/{id}", .permission(.toolsRead), .doc("getRun", "One run; with wait, answers when it is final or after that many seconds.", returns: APISchema.of(RunView.self), query: [.integer("wait", "Seconds to wait for the run to be final.", minimum: 0, maximum: 30)])) { request, context in
             let organizationID = try Self.requireOrganization(context.principal!)
             let id = try Self.pathID(context, "run")
             // `?wait=N`: answer when the run is final or after N seconds (at most 30).
@@ -50,7 +50,7 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, RunView(run))
         }
 
-        get("/api/approvals", .permission(.approvalsDecide)) { _, context in
+        get("/api/approvals", .permission(.approvalsDecide), .doc("listApprovals", "Runs waiting for a decision.", returns: APISchema.list("approvals", of: RunView.self))) { _, context in
             let organizationID = try Self.requireOrganization(context.principal!)
             return try Self.jsonResponse(.ok, ["approvals": try runs.pendingApprovals(in: organizationID).map(RunView.init)])
         }
@@ -59,24 +59,24 @@ extension PortalRoutes {
             let approve: Bool
             let comment: String?
         }
-        post("/api/approvals/{id}/decision", .permission(.approvalsDecide)) { request, context in
+        post("/api/approvals/{id}/decision", .permission(.approvalsDecide), .doc("decideApproval", "Approves or rejects a waiting run.", body: DecisionBody.self, returns: APISchema.of(RunView.self))) { request, context in
             let body = try await Self.decode(DecisionBody.self, request, context)
             let run = try await runs.decide(runID: try Self.pathID(context, "run"), approve: body.approve, comment: body.comment ?? "",
                                             by: context.principal!, requestID: context.requestID)
             return try Self.jsonResponse(.ok, RunView(run))
         }
 
-        get("/api/approvals/policy", .permission(.admin)) { _, context in
+        get("/api/approvals/policy", .permission(.admin), .doc("getApprovalPolicy", "The organization's approval policy by risk.", returns: APISchema.of(ApprovalPolicy.self))) { _, context in
             try Self.jsonResponse(.ok, try runs.policy(for: try Self.requireOrganization(context.principal!)))
         }
 
-        on(.put, "/api/approvals/policy", .permission(.admin)) { request, context in
+        on(.put, "/api/approvals/policy", .permission(.admin), .doc("setApprovalPolicy", "Replaces the organization's approval policy.", body: ApprovalPolicy.self, status: 204)) { request, context in
             let policy = try await Self.decode(ApprovalPolicy.self, request, context)
             try await runs.setPolicy(policy, by: context.principal!)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
-        get("/api/activity", .permission(.toolsRead)) { request, context in
+        get("/api/activity", .permission(.toolsRead), .doc("listActivity", "Runs in the organization, newest first, filtered.", returns: APISchema.of(ActivityPage.self), query: QueryParameter.paging + [.string("tool", "Only this tool's runs."), .string("person", "Only runs this person requested."), .choice("outcome", RunStatus.allCases.map(\.rawValue), "Only runs with this status."), .string("since", "ISO 8601 time."), .string("until", "ISO 8601 time.")])) { request, context in
             let organizationID = try Self.requireOrganization(context.principal!)
             let query = request.uri.queryParameters
             var filter = ToolRuns.ActivityFilter(tool: query.get("tool"), requester: query.get("person"))
@@ -91,7 +91,7 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, ActivityPage(runs: page.map(RunView.init), next: page.count == limit ? page.last?.id.description : nil))
         }
 
-        get("/api/audit", .permission(.auditRead)) { request, context in
+        get("/api/audit", .permission(.auditRead), .doc("listAudit", "The organization's audit trail, newest first, filtered.", returns: APISchema.of(AuditPage.self), query: [.integer("limit", "Most entries per page (default 50).", minimum: 1, maximum: 200), .string("before", "The next value of the previous page (a sequence number)."), .string("kind", "Kinds starting with this (run, approval, sign-in)."), .string("tool", "Only this tool."), .string("person", "Only entries by or approved by this person.")])) { request, context in
             let principal = context.principal!
             let organizationID = try Self.requireOrganization(principal)
             let query = request.uri.queryParameters
@@ -110,7 +110,7 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, AuditPage(entries: entries, next: entries.count == limit ? entries.last.map { String($0.sequence) } : nil))
         }
 
-        get("/api/audit/verification", .systemAdministrator) { _, _ in
+        get("/api/audit/verification", .systemAdministrator, .doc("verifyAudit", "Checks the audit chain and reports what does not verify.", returns: APISchema.of(VerificationBody.self))) { _, _ in
             let result = try core.audit.verify()
             return try Self.jsonResponse(.ok, VerificationBody(intact: result.isIntact, entriesChecked: result.entriesChecked, headSequence: result.headSequence,
                                                                headHash: result.headHash, problems: result.problems))
@@ -118,7 +118,7 @@ extension PortalRoutes {
 
         // Packs: whether each is enabled here and available to this organization; system
         // administrators also see every organization it is available to.
-        get("/api/packs", .permission(.toolsRead)) { _, context in
+        get("/api/packs", .permission(.toolsRead), .doc("listPacks", "Tool packs: enabled here, available to this organization.", returns: APISchema.list("packs", of: PackBody.self))) { _, context in
             let principal = context.principal!
             let organizationID = try Self.requireOrganization(principal)
             let enabled = try catalog.enabledPacks(in: organizationID)
@@ -132,21 +132,21 @@ extension PortalRoutes {
         }
 
         struct Availability: Decodable { let organizations: [UUID] }
-        on(.put, "/api/packs/{name}/availability", .systemAdministrator) { request, context in
+        on(.put, "/api/packs/{name}/availability", .systemAdministrator, .doc("setPackAvailability", "Which organizations may enable a pack.", body: Availability.self, status: 204)) { request, context in
             let body = try await Self.decode(Availability.self, request, context)
             for id in body.organizations where try core.organizations.organization(id) == nil { throw PortalError.notFound("organization") }
             try await catalog.setAvailability(pack: context.parameters.get("name") ?? "", to: Set(body.organizations), by: context.principal!)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
-        post("/api/packs", .systemAdministrator) { request, context in
+        post("/api/packs", .systemAdministrator, .doc("installPack", "Installs (or replaces) a tool pack.", body: ToolPack.self, status: 201, maxBodyBytes: 4 << 20)) { request, context in
             let pack = try await Self.decode(ToolPack.self, request, context)
             try await catalog.install(pack, by: context.principal!)
             return Response(status: .created, headers: [.location: "/api/packs", .cacheControl: "no-store"])
         }
 
         struct Enablement: Decodable { let enabled: Bool }
-        post("/api/packs/{name}/enabled", .permission(.admin)) { request, context in
+        post("/api/packs/{name}/enabled", .permission(.admin), .doc("setPackEnabled", "Enables or disables a pack in the organization.", body: Enablement.self, status: 204)) { request, context in
             let body = try await Self.decode(Enablement.self, request, context)
             try await catalog.setEnabled(body.enabled, pack: context.parameters.get("name") ?? "", by: context.principal!)
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
@@ -156,7 +156,7 @@ extension PortalRoutes {
         // every keep-alive it checks the principal again (`PortalCore.current`): the stream ends
         // with the session or key that opened it, or with its membership of the organization,
         // and sends nothing after. Others' events are dropped without a look-up.
-        get("/api/events", .authenticated) { _, context in
+        get("/api/events", .authenticated, .doc("streamEvents", "Server-sent events: approvals, run results and conversation turns for you.", responses: [ResponseSpec(200, "An event stream that stays open.", contentType: "text/event-stream")])) { _, context in
             let opened = context.principal!
             let stream = core.notifications.subscribe()
             let body = ResponseBody { writer in
@@ -234,7 +234,7 @@ extension PortalRoutes {
 }
 
 /// A tool as the catalog shows it, with whether the caller may run it.
-struct ToolBody: Encodable {
+struct ToolBody: Codable {
     let name: String
     let title: String
     let description: String
@@ -258,13 +258,13 @@ struct ToolBody: Encodable {
     }
 }
 
-struct ToolList: Encodable {
+struct ToolList: Codable {
     let categories: [String]
     let tools: [ToolBody]
 }
 
 /// A run as the API shows it: the input only redacted.
-struct RunView: Encodable {
+struct RunView: Codable {
     let id: String
     let tool: String
     let toolTitle: String
@@ -300,18 +300,18 @@ struct RunView: Encodable {
     }
 }
 
-struct ActivityPage: Encodable {
+struct ActivityPage: Codable {
     let runs: [RunView]
     /// Pass as `before` for the next page; absent on the last.
     let next: String?
 }
 
-struct AuditPage: Encodable {
+struct AuditPage: Codable {
     let entries: [AuditEntry]
     let next: String?
 }
 
-struct VerificationBody: Encodable {
+struct VerificationBody: Codable {
     let intact: Bool
     let entriesChecked: Int
     let headSequence: UInt64
@@ -319,7 +319,7 @@ struct VerificationBody: Encodable {
     let problems: [String]
 }
 
-struct PackBody: Encodable {
+struct PackBody: Codable {
     let name: String
     let title: String
     let version: String
@@ -334,7 +334,7 @@ struct PackBody: Encodable {
 }
 
 /// What a notification stream sends: never the audience.
-struct NotificationBody: Encodable {
+struct NotificationBody: Codable {
     let kind: String
     let runID: String
     let tool: String

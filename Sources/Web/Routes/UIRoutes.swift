@@ -3,10 +3,10 @@ import Hummingbird
 extension PortalRoutes {
     /// The web UI: the HTML shell at `/` and its content-hashed assets.
     func addUIRoutes(assets: AssetCatalog) {
-        get("/", .public) { request, _ in
+        get("/", .public, .doc("getWebClient", "The web client.", responses: [ResponseSpec(200, "The page.", contentType: "text/html")])) { request, _ in
             assets.indexPage.response(to: request, cacheControl: "no-cache")
         }
-        get("/assets/{file}", .public) { request, context in
+        get("/assets/{file}", .public, .doc("getAsset", "A file of the web client (content-hashed, cached for a year).", responses: [ResponseSpec(200, "The file.", contentType: "application/octet-stream")])) { request, context in
             guard let file = context.parameters.get("file"), let asset = assets.assets[file] else {
                 throw ProblemDetails(.notFound, detail: "No such asset.")
             }
