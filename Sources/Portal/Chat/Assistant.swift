@@ -1,6 +1,7 @@
 import FoundationEssentials
 public import KV
 import Synchronization
+import Logging
 
 /// What happens while the assistant answers, in order: turns as they are stored, the
 /// model's text as it streams, and the end.
@@ -37,6 +38,7 @@ public final class Assistant: Sendable {
     let organizations: Organizations
     let accounts: Accounts
     let jobs: Jobs
+    let logger = Logger(label: "portal.assistant")
     public let configuration: AssistantConfiguration
     /// Runs awaiting approval that a conversation waits on: run → where to resume.
     let paused: Table<Key<TimeOrderedID>, JSONValue<PausedCall>>
@@ -124,9 +126,7 @@ public final class Assistant: Sendable {
                     sink.yield(.turn(try await suggest(for: text, in: sessionID, by: principal)))
                 }
             } catch {
-                // Told and kept when it can be (storage failing or the session deleted meanwhile: it cannot).
-                let failure = ChatTurn.Draft(role: .assistant, text: "The assistant could not answer: \(error).", failed: true)
-                if let turn = try? await sessions.append(failure, to: sessionID, by: principal) { sink.yield(.turn(turn)) }
+                if let turn = await recordFailure(error, in: sessionID, by: principal) { sink.yield(.turn(turn)) }
             }
             // Free before the end is told, so the next message is never refused as a conflict.
             answering.release(sessionID)
@@ -278,7 +278,25 @@ public final class Assistant: Sendable {
         // Nobody listens to a resumed answer: its turns reach people as `chat.turn` events.
         let (_, sink) = AsyncStream.makeStream(of: AssistantEvent.self, bufferingPolicy: .bufferingNewest(0))
         defer { sink.finish() }
-        _ = try await converse(in: call.sessionID, by: principal, requestID: call.requestID, model: model, sink: sink)
+        do {
+            _ = try await converse(in: call.sessionID, by: principal, requestID: call.requestID, model: model, sink: sink)
+        } catch {
+            // The conversation's owner waits for this answer: the failure is a turn they see.
+            _ = await recordFailure(error, in: call.sessionID, by: principal)
+        }
+    }
+
+    /// Keeps a failed answer as a turn the asker sees, and logs it; when even that cannot be
+    /// stored (storage failing, the session deleted meanwhile), logs both.
+    private func recordFailure(_ error: any Error, in sessionID: TimeOrderedID, by principal: Principal) async -> ChatTurn? {
+        logger.warning("the assistant could not answer", metadata: ["session": "\(sessionID)", "error": "\(error)"])
+        let failure = ChatTurn.Draft(role: .assistant, text: "The assistant could not answer: \(error).", failed: true)
+        do {
+            return try await sessions.append(failure, to: sessionID, by: principal)
+        } catch {
+            logger.error("the assistant's failure could not be stored", metadata: ["session": "\(sessionID)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// Who goes on with a paused conversation: its owner, with the lower of the role they
