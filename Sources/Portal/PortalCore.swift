@@ -129,6 +129,12 @@ public final class PortalCore: Sendable {
         try await maintenance.schedule(on: jobs)
     }
 
+    /// Returns once the outbox consumers (notifications, the assistant's resumes) have seen
+    /// every event recorded before the call.
+    public func waitForEventConsumers() async throws {
+        try await outbox.waitUntilConsumed(by: eventConsumers.map(\.name))
+    }
+
     /// `principal` as it stands now — its session still open, its key not revoked or expired,
     /// its role re-read — or `nil` when its access ended. For work that outlives the request
     /// that authenticated it (an event stream).

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import TestSupport
 import Testing
 
@@ -29,9 +30,9 @@ import Testing
 
     @Test func dataFilesAreOwnerOnly() throws {
         let portal = try PortalProcess()
-        var info = stat()
-        #expect(stat(portal.dataDirectory + "/data.mdb", &info) == 0)
-        #expect(info.st_mode & 0o077 == 0)
+        let attributes = try FileManager.default.attributesOfItem(atPath: portal.dataDirectory + "/data.mdb")
+        let permissions = try #require(attributes[.posixPermissions] as? Int)
+        #expect(permissions & 0o077 == 0)
         portal.signal(SIGTERM)
         #expect(portal.waitForExit() == 0)
     }

@@ -120,8 +120,13 @@ public final class RawHTTPConnection: @unchecked Sendable {
 
     /// One POST with a JSON body on a fresh connection with `Connection: close`.
     public static func post(port: Int, _ path: String, json: String, headers: [String: String] = [:]) throws -> Response {
+        try send("POST", port: port, path, json: json, headers: headers)
+    }
+
+    /// One request with a JSON body on a fresh connection with `Connection: close`.
+    public static func send(_ method: String, port: Int, _ path: String, json: String, headers: [String: String] = [:]) throws -> Response {
         let connection = try RawHTTPConnection(port: port)
-        var request = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         request += "Content-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         try connection.send(request + "\r\n" + json)

@@ -69,6 +69,8 @@ import Testing
         let (harness, _) = try await AccessTests.harness()
         try await harness.test { client in
             let vera = try await AccessTests.login(client, "vera", "vera-password-1")
+            // The sign-in's event has reached the outbox consumers (whose cursors are writes).
+            try await harness.core.waitForEventConsumers()
             let commits = harness.environment.writerStatistics.batches
             for _ in 0..<5 { #expect(try await Self.me(client, vera.cookie) == .ok) }
             #expect(harness.environment.writerStatistics.batches == commits, "reads within a minute write nothing")

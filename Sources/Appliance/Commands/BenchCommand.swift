@@ -8,8 +8,9 @@ import Portal
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure this host: durable storage throughput, vector search speed and recall.",
-        subcommands: [StorageBenchCommand.self, VectorBenchCommand.self, VectorWritesBenchCommand.self, ChatSearchBenchCommand.self]
+        abstract: "Measure this host: durable storage throughput, vector search speed and recall, jobs and the outbox.",
+        subcommands: [StorageBenchCommand.self, VectorBenchCommand.self, VectorWritesBenchCommand.self, ChatSearchBenchCommand.self,
+                      JobsBenchCommand.self, OutboxBenchCommand.self]
     )
 }
 

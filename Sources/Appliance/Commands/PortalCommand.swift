@@ -7,7 +7,8 @@ struct PortalCommand: AsyncParsableCommand {
         abstract: "Self-service operations portal: catalog, assistant, approvals and audit in one binary.",
         subcommands: [
             ServeCommand.self, ConfigCommand.self, VersionCommand.self,
-            BackupCommand.self, RestoreCommand.self, CheckCommand.self, AuditCommand.self, BenchCommand.self,
+            BackupCommand.self, RestoreCommand.self, CheckCommand.self, AuditCommand.self, EventsCommand.self, JobsCommand.self,
+            BenchCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

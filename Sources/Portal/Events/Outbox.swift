@@ -27,6 +27,7 @@ public final class Outbox: Sendable {
     let cursors: Table<StringKey, JSONValue<UInt64>>
     let audit: AuditTrail
     private let listeners = Mutex<[UUID: AsyncStream<Void>.Continuation]>([:])
+    private let cursorListeners = Mutex<[UUID: AsyncStream<Void>.Continuation]>([:])
 
     init(environment: Environment, audit: AuditTrail) throws {
         self.environment = environment
@@ -99,6 +100,9 @@ public final class Outbox: Sendable {
     public func consume(_ consumer: String, limit: Int = 256,
                         _ handle: @escaping @Sendable ([OutboxEntry], borrowing WriteTransaction) throws -> Void = { _, _ in }) async throws -> [OutboxEntry] {
         precondition(consumer != Self.prunedMark)
+        // Up to date: answered from a read, so an idle consumer costs no write.
+        let pending = try environment.read { txn in try txn.last(entries).map { $0.key > (try txn.get(cursors, consumer) ?? 0) } ?? false }
+        guard pending else { return [] }
         return try await environment.write { [self] txn in
             let start = try txn.get(cursors, consumer) ?? 0
             var batch: [OutboxEntry] = []
@@ -109,15 +113,52 @@ public final class Outbox: Sendable {
             guard let last = batch.last else { return [] }
             try handle(batch, txn)
             try txn.put(cursors, consumer, last.sequence)
+            txn.afterCommit { [self] in wakeCursorListeners() }
             return batch
         }
     }
 
-    /// Starts `consumer` at the newest entry (skipping history) if it has no cursor yet.
-    public func register(_ consumer: String) async throws {
+    /// Returns once each of `consumers` has consumed every entry recorded before the call.
+    public func waitUntilConsumed(by consumers: [String]) async throws {
+        let (advances, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = UUID()
+        cursorListeners.withLock { $0[id] = continuation }
+        defer { _ = cursorListeners.withLock { $0.removeValue(forKey: id) } }
+        let newest = try environment.read { txn in try txn.last(entries)?.key ?? 0 }
+        var iterator = advances.makeAsyncIterator()
+        while try consumers.contains(where: { try cursor(of: $0) < newest }) {
+            guard await iterator.next() != nil else { throw CancellationError() }
+        }
+    }
+
+    private func wakeCursorListeners() {
+        for listener in cursorListeners.withLock({ Array($0.values) }) { listener.yield() }
+    }
+
+    /// Starts `consumer` if it has no cursor yet: after `sequence` (0: from the first entry
+    /// kept), or at the newest entry, skipping history, when `sequence` is `nil`.
+    public func register(_ consumer: String, from sequence: UInt64? = nil) async throws {
+        precondition(consumer != Self.prunedMark)
         try await environment.write { [self] txn in
             guard try txn.get(cursors, consumer) == nil else { return }
-            try txn.put(cursors, consumer, try txn.last(entries)?.key ?? lastPruned(txn))
+            let start: UInt64
+            if let sequence { start = sequence } else { start = try txn.last(entries)?.key ?? lastPruned(txn) }
+            try txn.put(cursors, consumer, start)
+            txn.afterCommit { [self] in wakeCursorListeners() }
+        }
+    }
+
+    /// Every consumer's cursor by name, and the newest sequence ever recorded (0 before the
+    /// first entry), read in one snapshot.
+    public func consumerCursors() throws -> (consumers: [String: UInt64], newest: UInt64) {
+        try environment.read { txn in
+            var consumers: [String: UInt64] = [:]
+            try txn.forEach(cursors) { (name, sequence) throws(KVError) in
+                if name != Self.prunedMark { consumers[name] = sequence }
+                return true
+            }
+            let newest = try txn.last(entries)?.key ?? txn.get(cursors, Self.prunedMark) ?? 0
+            return (consumers: consumers, newest: newest)
         }
     }
 

@@ -21,7 +21,8 @@ public final class Jobs: Service, Sendable {
     let environment: Environment
     let jobs: Table<Key<UUID>, JSONValue<Job>>
     /// Due time (ms since 1970) and id → kind: the one index every runnable job is in.
-    let due: Table<CompositeKey<UInt64, UUID>, JSONValue<String>>
+    /// (kind, due or lease-end milliseconds, id): per kind, in the order they are due.
+    let due: Table<CompositeKey3<String, UInt64, UUID>, JSONValue<String>>
     let keys: Table<StringKey, JSONValue<UUID>>
     let clock: any WallClock
     let logger = Logger(label: "portal.jobs")
@@ -41,7 +42,7 @@ public final class Jobs: Service, Sendable {
         self.lease = lease
         self.shutdownGrace = shutdownGrace
         jobs = try environment.table("jobs", key: Key<UUID>.self, value: JSONValue<Job>.self)
-        due = try environment.table("jobs_due", key: CompositeKey<UInt64, UUID>.self, value: JSONValue<String>.self)
+        due = try environment.table("jobs_due", key: CompositeKey3<String, UInt64, UUID>.self, value: JSONValue<String>.self)
         keys = try environment.table("jobs_keys", key: StringKey.self, value: JSONValue<UUID>.self)
     }
 
@@ -72,7 +73,7 @@ public final class Jobs: Service, Sendable {
                       attempts: 0, maxAttempts: maxAttempts, lastError: nil, leaseUntil: nil, worker: nil, schedule: request.schedule,
                       cancelRequested: nil, createdAt: now, updatedAt: now)
         try txn.put(jobs, job.id, job)
-        try txn.put(due, (Self.millis(dueAt), job.id), job.kind)
+        try txn.put(due, (job.kind, Self.millis(dueAt), job.id), job.kind)
         if let key = request.idempotencyKey { try txn.put(keys, key, job.id) }
         txn.afterCommit { [signal] in signal.wake() }
         return job
@@ -93,9 +94,9 @@ public final class Jobs: Service, Sendable {
                 guard job.schedule != schedule || job.payload != payload else { return job }
                 try schedule.validate()
                 if job.state == .pending, let next = try schedule.next(after: clock.now()) {
-                    _ = try txn.delete(due, (Self.millis(job.dueAt), job.id))
+                    _ = try txn.delete(due, (job.kind, Self.millis(job.dueAt), job.id))
                     job.dueAt = next
-                    try txn.put(due, (Self.millis(next), job.id), job.kind)
+                    try txn.put(due, (job.kind, Self.millis(next), job.id), job.kind)
                 }
                 job.schedule = schedule
                 job.payload = payload
@@ -116,8 +117,9 @@ public final class Jobs: Service, Sendable {
             guard var job = try txn.get(jobs, id) else { return nil }
             switch job.state {
             case .pending:
-                _ = try txn.delete(due, (Self.millis(job.dueAt), id))
+                _ = try txn.delete(due, (job.kind, Self.millis(job.dueAt), id))
                 job.state = .cancelled
+                txn.afterCommit { [self] in notifyWatchers() }
             case .running:
                 job.cancelRequested = true
             case .succeeded, .dead, .cancelled:
@@ -241,29 +243,44 @@ public final class Jobs: Service, Sendable {
         let now = clock.now()
         let leaseUntil = now.addingTimeInterval(lease.timeInterval)
         let claimed = try await environment.write { [self] txn -> [Job] in
-            var slots = free
-            var found: [(UInt64, UUID)] = []
-            var scanned = 0
-            try txn.forEach(due, from: nil, to: (Self.millis(now) + 1, UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))) { (key, kind) throws(KVError) in
-                scanned += 1
-                if let left = slots[kind], left > 0 {
-                    slots[kind] = left - 1
+            var found: [(String, UInt64, UUID)] = []
+            let zero = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+            for (kind, slots) in free where slots > 0 {
+                var taken = 0
+                try txn.forEach(due, from: (kind, 0, zero), to: (kind, Self.millis(now) + 1, zero)) { (key, _) throws(KVError) in
                     found.append(key)
+                    taken += 1
+                    return taken < min(slots, 256)
                 }
-                return found.count < 256 && scanned < 20_000
             }
             var claimed: [Job] = []
             for key in found {
                 _ = try txn.delete(due, key)
-                guard var job = try txn.get(jobs, key.1), !job.state.isFinal else { continue }
-                if job.state == .running { job.lastError = "the worker's lease ended (it stopped or hung)" }
+                guard var job = try txn.get(jobs, key.2), !job.state.isFinal else { continue }
+                if job.state == .running {
+                    // Its worker died (or hung) with the job: the lease ended.
+                    job.lastError = "the worker's lease ended (it stopped or hung)"
+                    let next = job.attempts >= job.maxAttempts ? try job.schedule.next(after: now) : nil
+                    if job.cancelRequested == true || (job.attempts >= job.maxAttempts && next == nil) {
+                        (job.state, job.leaseUntil, job.worker, job.updatedAt) = (job.cancelRequested == true ? .cancelled : .dead, nil, nil, now)
+                        try txn.put(jobs, job.id, job)
+                        txn.afterCommit { [self] in notifyWatchers() }
+                        continue
+                    }
+                    if let next {
+                        (job.state, job.attempts, job.dueAt, job.leaseUntil, job.worker, job.updatedAt) = (.pending, 0, next, nil, nil, now)
+                        try txn.put(jobs, job.id, job)
+                        try txn.put(due, (job.kind, Self.millis(next), job.id), job.kind)
+                        continue
+                    }
+                }
                 job.state = .running
                 job.attempts += 1
                 job.leaseUntil = leaseUntil
                 job.worker = workerID
                 job.updatedAt = now
                 try txn.put(jobs, job.id, job)
-                try txn.put(due, (Self.millis(leaseUntil), job.id), job.kind)
+                try txn.put(due, (job.kind, Self.millis(leaseUntil), job.id), job.kind)
                 claimed.append(job)
             }
             return claimed
@@ -274,13 +291,16 @@ public final class Jobs: Service, Sendable {
 
     /// The earliest due time among kinds with free slots (registered kinds only).
     func nextDueDate(free: [String: Int]) throws -> Date? {
-        try environment.read { txn in
+        // Every slot taken: a job's end wakes the runner.
+        guard free.values.contains(where: { $0 > 0 }) else { return nil }
+        return try environment.read { txn in
             var next: Date?
-            var scanned = 0
-            try txn.forEach(due) { (key, kind) throws(KVError) in
-                scanned += 1
-                if free[kind, default: 0] > 0 { next = Date(timeIntervalSince1970: Double(key.0) / 1000) }
-                return next == nil && scanned < 20_000
+            for (kind, slots) in free where slots > 0 {
+                try txn.forEach(due, prefix: CompositeKey3<String, UInt64, UUID>.prefix(kind)) { (key, _) throws(KVError) in
+                    let due = Date(timeIntervalSince1970: Double(key.1) / 1000)
+                    if next.map({ due < $0 }) ?? true { next = due }
+                    return false
+                }
             }
             return next
         }
@@ -295,10 +315,10 @@ public final class Jobs: Service, Sendable {
             outcome = .failure(error)
         }
         let stillHeld = held.withLock { $0.remove(job.id) != nil }
-        if Task.isCancelled || !stillHeld {
-            // Cancelled at the end of the grace period: the lease lapses and the job is due again.
-            return
-        }
+        // Given up at the end of the grace period (`held` emptied, the job released), or a
+        // failure caused by a hard cancel: the job is due again, not failed.
+        if case .failure = outcome, Task.isCancelled { return }
+        guard stillHeld else { return }
         do {
             try await complete(job, kind: kind, outcome: outcome)
         } catch {
@@ -310,7 +330,7 @@ public final class Jobs: Service, Sendable {
         let now = clock.now()
         try await environment.write { [self] txn in
             guard var job = try txn.get(jobs, claimed.id), job.state == .running, job.worker == workerID else { return }
-            if let leaseUntil = job.leaseUntil { _ = try txn.delete(due, (Self.millis(leaseUntil), job.id)) }
+            if let leaseUntil = job.leaseUntil { _ = try txn.delete(due, (job.kind, Self.millis(leaseUntil), job.id)) }
             job.leaseUntil = nil
             job.worker = nil
             job.updatedAt = now
@@ -343,11 +363,15 @@ public final class Jobs: Service, Sendable {
             }
             if let nextDue {
                 job.dueAt = nextDue
-                try txn.put(due, (Self.millis(nextDue), job.id), job.kind)
+                try txn.put(due, (job.kind, Self.millis(nextDue), job.id), job.kind)
             }
             try txn.put(jobs, job.id, job)
-            txn.afterCommit { [self] in for watcher in watchers.withLock({ Array($0.values) }) { watcher.yield() } }
+            txn.afterCommit { [self] in notifyWatchers() }
         }
+    }
+
+    private func notifyWatchers() {
+        for watcher in watchers.withLock({ Array($0.values) }) { watcher.yield() }
     }
 
     /// Waits until the job holding `idempotencyKey` is finished (or there is none); returns it.
@@ -376,9 +400,9 @@ public final class Jobs: Service, Sendable {
                 try await environment.write { [self] txn in
                     for id in ids {
                         guard var job = try txn.get(jobs, id), job.state == .running, job.worker == workerID, let old = job.leaseUntil else { continue }
-                        _ = try txn.delete(due, (Self.millis(old), id))
+                        _ = try txn.delete(due, (job.kind, Self.millis(old), id))
                         job.leaseUntil = leaseUntil
-                        try txn.put(due, (Self.millis(leaseUntil), id), job.kind)
+                        try txn.put(due, (job.kind, Self.millis(leaseUntil), id), job.kind)
                         try txn.put(jobs, id, job)
                     }
                 }
@@ -391,7 +415,7 @@ public final class Jobs: Service, Sendable {
     /// Waits until no job is running or `grace` passed; returns (and forgets) those still running.
     private func waitForHeldJobs(upTo grace: Duration) async -> Set<UUID> {
         let deadline = ContinuousClock.now + grace
-        while !held.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
+        while !held.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline && !Task.isCancelled {
             await signal.wait(until: deadline - ContinuousClock.now)
         }
         return held.withLock { held in defer { held.removeAll() }; return held }
@@ -403,10 +427,15 @@ public final class Jobs: Service, Sendable {
         try await environment.write { [self] txn in
             for id in ids {
                 guard var job = try txn.get(jobs, id), job.state == .running, job.worker == workerID else { continue }
-                if let leaseUntil = job.leaseUntil { _ = try txn.delete(due, (Self.millis(leaseUntil), id)) }
+                if let leaseUntil = job.leaseUntil { _ = try txn.delete(due, (job.kind, Self.millis(leaseUntil), id)) }
+                if job.cancelRequested == true {
+                    (job.state, job.leaseUntil, job.worker, job.updatedAt) = (.cancelled, nil, nil, now)
+                    try txn.put(jobs, id, job)
+                    continue
+                }
                 (job.state, job.leaseUntil, job.worker, job.dueAt, job.updatedAt) = (.pending, nil, nil, now, now)
                 job.attempts = max(job.attempts - 1, 0)
-                try txn.put(due, (Self.millis(now), id), job.kind)
+                try txn.put(due, (job.kind, Self.millis(now), id), job.kind)
                 try txn.put(jobs, id, job)
             }
         }

@@ -1,0 +1,291 @@
+import Foundation
+import KV
+import Testing
+@testable import Portal
+
+/// The transactional outbox on a whole portal core: an event exists exactly when its change
+/// committed, numbered without gaps in commit order; consumers read from durable cursors that
+/// move with their own writes; pruning waits for the slowest consumer; audit trails written
+/// before typed events still verify and read as today's kinds; notifications reach the right
+/// people. The cores here run no services, so nothing consumes behind the test's back.
+@Suite struct OutboxTests {
+    static func directory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("portal-outbox-\(UUID().uuidString)").path
+    }
+
+    /// A core without services on `directory` (a new one when `nil`).
+    static func open(_ directory: String? = nil) async throws -> PortalCore {
+        var options = KV.Environment.Options()
+        options.syncOnCommit = false
+        let environment = try KV.Environment(directory: directory ?? Self.directory(), options: options)
+        return try await PortalCore(environment: environment, passwordHasher: PasswordHasher(iterations: 1_000))
+    }
+
+    /// The newest sequence in the outbox (0 when it is empty).
+    static func newest(_ core: PortalCore) throws -> UInt64 {
+        try core.outbox.entries(after: 0, limit: 100_000).last?.sequence ?? 0
+    }
+
+    /// The newest audit entry's sequence (0 when there is none).
+    static func auditHead(_ core: PortalCore) throws -> UInt64 {
+        try core.audit.page(limit: 1) { _ in true }.first?.sequence ?? 0
+    }
+
+    /// The detail of a security event's entry (the slug, for `organization.created`).
+    static func detail(_ entry: OutboxEntry) -> String? {
+        if case let .security(event) = entry.event { event.detail } else { nil }
+    }
+
+    /// Whether `stream` holds a signal now, without waiting for one: `next()` in a cancelled
+    /// task still returns an element already buffered, and `nil` at once otherwise. Ends the
+    /// stream.
+    static func holdsSignal(_ stream: AsyncStream<Void>) async -> Bool {
+        let probe = Task {
+            var iterator = stream.makeAsyncIterator()
+            return await iterator.next() != nil
+        }
+        probe.cancel()
+        return await probe.value
+    }
+
+    struct Abort: Error {}
+
+    // MARK: Recording
+
+    /// A write that records an event and then throws leaves no outbox entry and no audit entry
+    /// and wakes no listener; the next committed event takes the next number.
+    @Test func aRolledBackWriteLeavesNoEventAndWakesNobody() async throws {
+        let core = try await Self.open()
+        let outbox = core.outbox, events = core.securityEvents
+        let before = try Self.newest(core), auditBefore = try Self.auditHead(core)
+        let listener = outbox.changes()
+        await #expect(throws: Abort.self) {
+            try await core.environment.write { txn in
+                try events.record(SecurityEvent(kind: .organizationCreated, userID: nil, username: nil, organizationID: nil, detail: "never"), in: txn)
+                throw Abort()
+            }
+        }
+        #expect(try outbox.entries(after: before, limit: 10).isEmpty)
+        #expect(try Self.auditHead(core) == auditBefore)
+        #expect(try core.audit.page(limit: 100) { $0.detail == "never" }.isEmpty)
+        #expect(await Self.holdsSignal(listener) == false, "nobody was woken")
+
+        let woken = outbox.changes()
+        _ = try await core.organizations.create(slug: "after", displayName: "After")
+        let entries = try outbox.entries(after: before, limit: 10)
+        #expect(entries.map(\.sequence) == [before + 1], "no gap where the rolled-back event was")
+        #expect(entries.first?.event.kind == .organizationCreated && entries.first.flatMap(Self.detail) == "after")
+        #expect(try Self.auditHead(core) == auditBefore + 1)
+        #expect(await Self.holdsSignal(woken), "a committed event wakes its listeners")
+    }
+
+    /// Eight writers recording events at once get gapless numbers in commit order: each
+    /// writer's entries in the order it wrote them, and the audit trail (written in the same
+    /// transactions) in the same order as the outbox.
+    @Test func concurrentWritersGetGaplessNumbersInCommitOrder() async throws {
+        let core = try await Self.open()
+        let start = try Self.newest(core)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    for index in 0..<10 {
+                        _ = try await core.organizations.create(slug: "w\(writer)-\(index)", displayName: "Writer \(writer) #\(index)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let entries = try core.outbox.entries(after: start, limit: 1000)
+        #expect(entries.map(\.sequence) == Array((start + 1)...(start + 80)))
+        #expect(entries.allSatisfy { $0.event.kind == .organizationCreated })
+        let slugs = entries.compactMap(Self.detail)
+        #expect(slugs.count == 80)
+        for writer in 0..<8 {
+            #expect(slugs.filter { $0.hasPrefix("w\(writer)-") } == (0..<10).map { "w\(writer)-\($0)" }, "writer \(writer)")
+        }
+        let audited = try core.audit.page(limit: 1000) { $0.kind == EventKind.organizationCreated.rawValue }.reversed().map(\.detail)
+        #expect(Array(audited) == slugs)
+    }
+
+    // MARK: Consuming
+
+    /// A handler that throws leaves the cursor where it was and rolls back its own writes, so
+    /// the same entries come again; a consumer resumes after its last acknowledged entry when
+    /// the storage is closed and opened again.
+    @Test func aFailedBatchComesAgainAndAConsumerResumesAfterAReopen() async throws {
+        let directory = Self.directory()
+        let core = try await Self.open(directory)
+        let outbox = core.outbox, jobs = core.jobs
+        try await outbox.register("probe")
+        let start = try outbox.cursor(of: "probe")
+        for slug in ["alpha", "beta", "gamma"] { _ = try await core.organizations.create(slug: slug, displayName: slug) }
+
+        let offered = JobsTests.Recorder<[UInt64]>()
+        await #expect(throws: Abort.self) {
+            try await outbox.consume("probe", limit: 10) { entries, txn in
+                offered.append(entries.map(\.sequence))
+                try jobs.enqueue(JobRequest(kind: "follow-up", idempotencyKey: "follow-up"), in: txn)
+                throw Abort()
+            }
+        }
+        #expect(offered.values == [[start + 1, start + 2, start + 3]])
+        #expect(try outbox.cursor(of: "probe") == start, "the cursor did not move")
+        #expect(try jobs.job(idempotencyKey: "follow-up") == nil, "the handler's writes rolled back with it")
+
+        let handled = try await outbox.consume("probe", limit: 2) { _, txn in
+            _ = try jobs.enqueue(JobRequest(kind: "follow-up", idempotencyKey: "follow-up"), in: txn)
+        }
+        #expect(handled.map(\.sequence) == [start + 1, start + 2], "the same entries again")
+        #expect(try outbox.cursor(of: "probe") == start + 2)
+        #expect(try jobs.job(idempotencyKey: "follow-up")?.state == .pending)
+
+        core.environment.close()
+        let reopened = try await Self.open(directory)
+        #expect(try reopened.outbox.cursor(of: "probe") == start + 2)
+        let rest = try await reopened.outbox.consume("probe")
+        #expect(rest.map(\.sequence) == [start + 3])
+        #expect(rest.first.flatMap(Self.detail) == "gamma")
+        #expect(try await reopened.outbox.consume("probe").isEmpty, "up to date")
+        #expect(try reopened.outbox.cursor(of: "probe") == start + 3)
+    }
+
+    /// A new consumer starts at the newest entry; pruning never removes an entry a consumer has
+    /// not passed nor one younger than the cutoff; numbering goes on after pruning emptied the
+    /// table, for new entries and for consumers registered then.
+    @Test func registeringStartsAtTheNewestAndPruningWaitsForTheSlowest() async throws {
+        let core = try await Self.open()
+        let outbox = core.outbox
+        try await outbox.register("slow")
+        let base = try outbox.cursor(of: "slow")
+        #expect(try base == Self.newest(core))
+        _ = try await core.organizations.create(slug: "one", displayName: "One")
+        _ = try await core.organizations.create(slug: "two", displayName: "Two")
+        try await outbox.register("late")
+        #expect(try outbox.cursor(of: "late") == base + 2, "starts at the newest entry")
+        #expect(try await outbox.consume("late").isEmpty, "and skips the history")
+        try await outbox.register("slow")
+        #expect(try outbox.cursor(of: "slow") == base, "registering again changes nothing")
+        _ = try await core.organizations.create(slug: "three", displayName: "Three")
+        #expect(try await outbox.consume("late").map(\.sequence) == [base + 3])
+
+        let everything = Date().addingTimeInterval(3600)
+        _ = try await outbox.prune(before: everything)
+        #expect(try outbox.entries(after: 0, limit: 100).map(\.sequence) == [base + 1, base + 2, base + 3], "all after where `slow` stands")
+        #expect(try await outbox.consume("slow", limit: 2).map(\.sequence) == [base + 1, base + 2])
+        #expect(try await outbox.prune(before: everything) == 2)
+        #expect(try outbox.entries(after: 0, limit: 100).map(\.sequence) == [base + 3])
+        #expect(try await outbox.consume("slow").map(\.sequence) == [base + 3])
+        #expect(try await outbox.prune(before: everything) == 1)
+        #expect(try outbox.entries(after: 0, limit: 100).isEmpty)
+
+        try await outbox.register("fresh")
+        #expect(try outbox.cursor(of: "fresh") == base + 3, "a consumer registered on an empty table starts after the pruned entries")
+        _ = try await core.organizations.create(slug: "four", displayName: "Four")
+        let four = try #require(try outbox.entries(after: 0, limit: 100).first)
+        #expect(four.sequence == base + 4, "numbering goes on after the table was emptied")
+        #expect(try await outbox.consume("fresh").map(\.sequence) == [base + 4])
+
+        for consumer in ["slow", "late"] { _ = try await outbox.consume(consumer) }
+        #expect(try await outbox.prune(before: four.time) == 0, "passed by all, but not older than the cutoff")
+        #expect(try await outbox.prune(before: four.time.addingTimeInterval(0.001)) == 1)
+    }
+
+    // MARK: Audit compatibility
+
+    /// A trail holding entries written under the old kind names (`tool.run.requested`,
+    /// `tool.run.finished`, `approval.policy.changed`, `sign-out`) followed by today's events
+    /// verifies intact; each old name reads as today's kind, and the security events list
+    /// reports an old `sign-out` as `session.ended`.
+    @Test func aTrailWithLegacyKindsVerifiesAndReadsAsTodaysKinds() async throws {
+        let core = try await Self.open()
+        let audit = core.audit
+        let userID = UUID(), runID = UUID()
+        let countBefore = try audit.page(limit: 100_000) { _ in true }.count
+        let legacy: [(kind: String, outcome: String)] = [
+            ("tool.run.requested", "pending-approval"),
+            ("tool.run.finished", "succeeded"),
+            ("tool.run.finished", "expired"),
+            ("approval.policy.changed", "done"),
+            ("sign-out", "done"),
+        ]
+        // As the code before typed events wrote them: appended in the change's transaction.
+        try await core.environment.write { txn in
+            for (kind, outcome) in legacy {
+                let isRun = kind.hasPrefix("tool.run.")
+                try audit.append(AuditEntry(organizationID: nil, principal: "user:\(userID)", principalName: "olga", kind: kind,
+                                            tool: isRun ? "host.memory" : nil, runID: isRun ? runID : nil, outcome: outcome, detail: "legacy"), in: txn)
+            }
+        }
+        _ = try await core.organizations.create(slug: "today", displayName: "Today")
+        try await core.securityEvents.record(SecurityEvent(kind: .signOut, userID: userID, username: "olga", organizationID: nil, detail: "today"))
+
+        let verification = try audit.verify()
+        #expect(verification.isIntact, "\(verification.problems)")
+        #expect(verification.entriesChecked == countBefore + legacy.count + 2)
+
+        let stored = try audit.page(limit: 100) { $0.detail == "legacy" }.reversed().map { EventKind(stored: $0.kind, outcome: $0.outcome) }
+        #expect(Array(stored) == [.runRequested, .runSucceeded, .runExpired, .approvalPolicyChanged, .signOut])
+
+        #expect(EventKind(stored: "tool.run.requested", outcome: "pending-approval") == .runRequested)
+        #expect(EventKind(stored: "tool.run.refused", outcome: "refused") == .runRefused)
+        let finished: [(String, EventKind)] = [
+            ("succeeded", .runSucceeded), ("failed", .runFailed), ("rejected", .runRejected), ("expired", .runExpired),
+            ("interrupted", .runInterrupted), ("garbled", .runFailed),
+        ]
+        for (outcome, kind) in finished {
+            #expect(EventKind(stored: "tool.run.finished", outcome: outcome) == kind, "tool.run.finished / \(outcome)")
+        }
+        #expect(EventKind(stored: "approval.policy.changed", outcome: "done") == .approvalPolicyChanged)
+        #expect(EventKind(stored: "sign-out", outcome: "done") == .signOut)
+        for kind in EventKind.allCases { #expect(EventKind(stored: kind.rawValue, outcome: "done") == kind) }
+        #expect(EventKind(stored: "no.such.kind", outcome: "done") == nil)
+
+        let olgas = try core.securityEvents.recent().filter { $0.userID == userID }
+        #expect(olgas.map(\.kind) == [.signOut, .signOut], "only the security kinds, old and new")
+        #expect(olgas.map(\.detail) == ["today", "legacy"])
+        #expect(olgas.last?.username == "olga")
+    }
+
+    // MARK: Notifications
+
+    /// An approval request goes to whoever may decide in the organization; a run's result to
+    /// its requester and deciders; a conversation turn to its owner; a request alone to
+    /// nobody; an event that may end access to the portal itself.
+    @Test func notificationsReachTheRightPeople() throws {
+        let organizationID = UUID(), requester = UUID(), ada = UUID(), ben = UUID(), owner = UUID()
+        func entry(_ event: DomainEvent) -> OutboxEntry {
+            OutboxEntry(sequence: 1, time: Date(), organizationID: organizationID, requestID: "r", event: event)
+        }
+        func run(_ status: RunStatus, decidedBy deciders: [UUID] = []) -> RunEvent {
+            RunEvent(ToolRun(id: TimeOrderedID.generate(), organizationID: organizationID, tool: "host.memory", toolTitle: "Memory", risk: .high,
+                             requesterID: requester, requesterName: "olga", apiKeyID: nil, entryPoint: .api, requestID: "r",
+                             input: .object([:]), redactedInput: .object([:]), status: status, createdAt: Date(), updatedAt: Date(),
+                             approvalRule: nil, approvalExpiresAt: nil,
+                             decisions: deciders.map { ApprovalDecision(userID: $0, username: "approver", approve: true, comment: "", time: Date()) },
+                             output: nil, durationMilliseconds: nil))
+        }
+
+        let requested = run(.pendingApproval)
+        let approval = try #require(PortalNotification.notification(for: entry(.approvalRequested(requested))))
+        #expect(approval.kind == .approvalRequested && approval.audience == .permission(.approvalsDecide))
+        #expect(approval.organizationID == organizationID && approval.runID == requested.runID.description && approval.tool == "host.memory")
+
+        let decided = run(.succeeded, decidedBy: [ada, ben])
+        let result = try #require(PortalNotification.notification(for: entry(.runFinished(decided))))
+        #expect(result.kind == .runSucceeded && result.status == "succeeded")
+        #expect(result.audience == .users([requester, ada, ben]))
+        let failed = try #require(PortalNotification.notification(for: entry(.runFinished(run(.failed)))))
+        #expect(failed.kind == .runFailed && failed.audience == .users([requester]))
+
+        let turn = ChatTurnEvent(sessionID: TimeOrderedID.generate(), turnID: TimeOrderedID.generate(), ownerID: owner, role: .assistant, runID: nil, runStatus: nil)
+        let chat = try #require(PortalNotification.notification(for: entry(.chatTurn(turn))))
+        #expect(chat.kind == .chatTurn && chat.audience == .users([owner]) && chat.sessionID == turn.sessionID.description)
+
+        #expect(PortalNotification.notification(for: entry(.runRequested(run(.running)))) == nil, "a request alone tells nobody")
+        let created = SecurityEvent(kind: .organizationCreated, userID: ada, username: "ada", organizationID: organizationID, detail: "x")
+        #expect(PortalNotification.notification(for: entry(.security(created))) == nil)
+        let signOut = SecurityEvent(kind: .signOut, userID: ada, username: "ada", organizationID: organizationID, detail: "x")
+        let ended = try #require(PortalNotification.notification(for: entry(.security(signOut))))
+        #expect(ended.audience == .portal && ended.mayEndAccess)
+    }
+}
