@@ -13,6 +13,7 @@ test_packages=(
   qemu-user            # runs the binary on an emulated pre-AVX2 CPU
   binutils             # objdump for the kernel check
   curl dpkg-dev
+  tzdata               # time zones for cron timers (the tests read /usr/share/zoneinfo)
   systemd              # systemd-analyze, for the package check
 )
 # The programs the checks run, each with the Debian 12 package that installs it. A package can

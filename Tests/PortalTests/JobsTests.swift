@@ -560,6 +560,32 @@ import TestSupport
         try await services.stop()
     }
 
+    /// A cron timer in a time zone fires at 09:00 local on each side of a daylight-saving
+    /// change (New York, 8 March 2026): 14:00 UTC before it, 13:00 UTC after, each once.
+    @Test(.timeLimit(.minutes(1))) func aCronTimerFollowsLocalTimeAcrossADaylightSavingChange() async throws {
+        let harness = try Harness()
+        let jobs = harness.jobs, clock = harness.clock
+        let ticks = Mailbox<Date>()
+        jobs.register(Harness.kind("standup") { _ in ticks.send(clock.now()) })
+        func utc(_ text: String) throws -> Date { try #require(try? Date(text, strategy: .iso8601)) }
+        clock.set(try utc("2026-03-06T15:00:00Z"))
+        let timer = try await jobs.schedule("standup", kind: "standup", .cron(expression: "0 9 * * *", timeZone: "America/New_York"))
+        #expect(Self.same(timer.dueAt, try utc("2026-03-07T14:00:00Z")))
+        let services = RunningServices([jobs])
+        var fired: [Date] = []
+        for expected in ["2026-03-07T14:00:00Z", "2026-03-08T13:00:00Z", "2026-03-09T13:00:00Z"] {
+            let due = try #require(try jobs.job(timer.id)).dueAt
+            #expect(Self.same(due, try utc(expected)), "due at \(due), expected \(expected)")
+            clock.set(due)
+            jobs.wake()
+            fired.append(try #require(await ticks.receive()))
+            try await harness.drain("standup")
+        }
+        #expect(fired.count == 3)
+        #expect(Self.same(try #require(try jobs.job(timer.id)).dueAt, try utc("2026-03-10T13:00:00Z")))
+        try await services.stop()
+    }
+
     /// A job due later does not run before its time, and runs once the clock reaches it.
     @Test(.timeLimit(.minutes(1))) func aJobDueLaterWaitsForItsTime() async throws {
         let harness = try Harness()
