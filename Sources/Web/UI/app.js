@@ -707,6 +707,18 @@ $("chat-form").addEventListener("submit", async (event) => {
  * message was accepted.
  */
 async function streamReply(sessionID, text) {
+  streamingSession = sessionID;
+  try {
+    return await readReply(sessionID, text);
+  } finally {
+    streamingSession = null;
+  }
+}
+
+/** The conversation whose answer is streaming into this page (its turns arrive on the stream). */
+let streamingSession = null;
+
+async function readReply(sessionID, text) {
   let response;
   try {
     response = await apiFetch("POST", `/api/sessions/${sessionID}/turns`, { text }, "text/event-stream");
@@ -800,6 +812,7 @@ function connectEvents() {
     const notification = JSON.parse(event.data);
     const page = location.hash.replace(/^#\/?/, "");
     if (event.type === "chat.turn") {
+      if (notification.sessionID === streamingSession) return;
       if (page === `chat/${notification.sessionID}` || (page === "chat" && currentSession === notification.sessionID)) showChat(notification.sessionID);
       return;
     }
