@@ -106,6 +106,13 @@ import Testing
         #expect(try Self.jsonLines(list.output).compactMap { $0["sequence"] as? Int } == [1, 2, 3])
         #expect(try Self.cursors(data).cursor == positions.newest)
 
+        // A consumer no longer run is forgotten (so it stops holding entries back from pruning);
+        // the portal's own cannot be.
+        #expect(try PortalProcess.run(["events", "forget", "--consumer", Self.consumer, "--data-dir", data]).status == 0)
+        #expect(try Self.cursors(data).cursor == nil)
+        #expect(try PortalProcess.run(["events", "forget", "--consumer", Self.consumer, "--data-dir", data]).status == 1, "already gone")
+        #expect(try PortalProcess.run(["events", "forget", "--consumer", "notifications", "--data-dir", data]).status == 64)
+
         let verify = try PortalProcess.run(["audit", "verify", "--data-dir", data])
         #expect(verify.status == 0, "\(verify.error)")
         #expect(verify.output.contains("audit: intact"))

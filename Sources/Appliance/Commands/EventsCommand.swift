@@ -12,7 +12,7 @@ struct EventsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
         abstract: "Read the outbox of domain events, consume it under a named cursor, list the cursors.",
-        subcommands: [EventsListCommand.self, EventsConsumeCommand.self, EventsCursorsCommand.self]
+        subcommands: [EventsListCommand.self, EventsConsumeCommand.self, EventsCursorsCommand.self, EventsForgetCommand.self]
     )
 
     /// Opens the domain on an existing data directory, as `portal audit verify` does: schema
@@ -135,7 +135,8 @@ struct EventsConsumeCommand: AsyncParsableCommand {
         nothing when the consumer is up to date; a summary goes to standard error.
 
         The portal's own consumers' names are refused: taking their entries would keep them \
-        from the portal.
+        from the portal. Entries are pruned only once every consumer has passed them: remove a \
+        consumer you no longer run with `portal events forget`.
         """
     )
 
@@ -211,5 +212,32 @@ struct EventsCursorsCommand: AsyncParsableCommand {
         for (name, sequence) in positions.consumers.sorted(by: { $0.key < $1.key }) {
             print("consumer \(name) at \(sequence) (\(positions.newest > sequence ? positions.newest - sequence : 0) behind)")
         }
+    }
+}
+
+/// `portal events forget`: removes a consumer's cursor, so that entries it never consumed can
+/// be pruned (a consumer that is no longer run would otherwise hold them forever).
+struct EventsForgetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forget",
+        abstract: "Remove a consumer's cursor (entries are kept until every consumer passed them)."
+    )
+
+    @Option(help: "The consumer's name.") var consumer: String
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        let core = try await EventsCommand.openCore(options)
+        defer { core.environment.close() }
+        let own = core.services.compactMap { ($0 as? EventConsumer)?.name }
+        guard !own.contains(consumer) else {
+            printError("portal: \(consumer) is one of the portal's own consumers; it is registered again at the next start")
+            throw ExitCode(64)
+        }
+        guard try await core.outbox.forget(consumer) else {
+            printError("portal: no consumer named \(consumer)")
+            throw ExitCode(1)
+        }
+        printError("events: \(consumer) forgotten")
     }
 }

@@ -148,6 +148,13 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// Removes `consumer`'s cursor, so entries only it had not consumed may be pruned. Returns
+    /// whether it existed.
+    public func forget(_ consumer: String) async throws -> Bool {
+        precondition(consumer != Self.prunedMark)
+        return try await environment.write { [self] txn in try txn.delete(cursors, consumer) }
+    }
+
     /// Every consumer's cursor by name, and the newest sequence ever recorded (0 before the
     /// first entry), read in one snapshot.
     public func consumerCursors() throws -> (consumers: [String: UInt64], newest: UInt64) {
