@@ -30,7 +30,7 @@ public final class PortalCore: Sendable {
     public let assistant: Assistant
     /// Where expiry deadlines read the time (sessions, API keys, sign-in throttling).
     public let clock: any WallClock
-    /// Broadcast of what people should learn as it happens (and `access.changed`).
+    /// Broadcast of what people should learn as it happens, fed by the outbox (see `PortalNotification`).
     public let notifications: Notifications
     /// What must run while the portal serves: the jobs runner and the outbox consumers. The
     /// server puts them in its ServiceGroup; tests run them beside the core.

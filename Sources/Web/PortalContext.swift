@@ -43,6 +43,9 @@ public struct PortalContext: RequestContext {
     /// "unknown" when there is no peer (in-process router tests).
     public internal(set) var clientAddress: String
 
+    /// The rate rule of the route this request goes to, once the rate limiter looked it up.
+    var rateRule: RateRule?
+
     /// Bodies larger than this are refused with 413: the route's limit (`RouteDoc.maxBodyBytes`).
     public var maxUploadSize: Int = RouteDoc.defaultMaxBodyBytes
 }

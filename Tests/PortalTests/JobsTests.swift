@@ -380,7 +380,7 @@ import TestSupport
         try await harness.environment.write { txn in
             for job in [stale, live] {
                 try txn.put(table, job.id, job)
-                try txn.put(due, (job.kind, Jobs.millis(job.leaseUntil!), job.id), job.kind)
+                try txn.put(due, Jobs.dueKey(job, at: job.leaseUntil!), [])
                 try txn.put(keys, job.idempotencyKey!, job.id)
             }
         }

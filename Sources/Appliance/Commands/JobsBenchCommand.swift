@@ -46,15 +46,12 @@ struct JobsBenchCommand: AsyncParsableCommand {
         let environment = scratch.environment, core = scratch.core
         let recorder = JobStarts()
         core.jobs.register(JobKind(Self.kind, concurrency: concurrency, maxAttempts: 1) { context in recorder.started(context.job) })
-        // The runner's due index (its own table, opened here only to count it): every pending
-        // or running job has one entry, a finished one none. Empty means every job is final.
-        let dueIndex = try environment.table("jobs_due", key: CompositeKey<UInt64, UUID>.self, value: JSONValue<String>.self)
         // Only the runner: no event consumers, and no maintenance timers (resumeAfterStart is not called).
         let queue = core.jobs
         let runner = Task { try? await queue.run() }
         let outcome: Result<Void, any Error>
         do {
-            try await measure(core, recorder: recorder, dueIndex: dueIndex, directory: scratch.directory)
+            try await measure(core, recorder: recorder, directory: scratch.directory)
             outcome = .success(())
         } catch {
             outcome = .failure(error)
@@ -64,13 +61,12 @@ struct JobsBenchCommand: AsyncParsableCommand {
         try outcome.get()
     }
 
-    private func measure(_ core: PortalCore, recorder: JobStarts, dueIndex: Table<CompositeKey<UInt64, UUID>, JSONValue<String>>,
-                         directory: String) async throws {
+    private func measure(_ core: PortalCore, recorder: JobStarts, directory: String) async throws {
         let environment = core.environment, queue = core.jobs, kind = Self.kind, jobs = self.jobs, batch = self.batch
         print("jobs: \(jobs) no-op jobs per throughput run, kind concurrency \(concurrency), storage.sync \(sync ? "on" : "off"), data in \(directory)")
 
         // 1a. Enqueued `batch` per write transaction, one transaction after another.
-        recorder.reset(target: jobs, recordingLags: false)
+        recorder.reset(recordingLags: false)
         var started = ContinuousClock.now
         var enqueued = 0
         while enqueued < jobs {
@@ -81,14 +77,14 @@ struct JobsBenchCommand: AsyncParsableCommand {
             enqueued += count
         }
         let batchedEnqueue = ContinuousClock.now - started
-        try await Self.waitUntilFinal(recorder, environment: environment, dueIndex: dueIndex)
+        try await queue.waitUntilNoneDue(of: kind)
         let batched = ContinuousClock.now - started
         print("batched, \(batch) jobs per enqueue transaction: \(jobs) enqueued in \(rounded(batchedEnqueue.timeInterval, places: 2)) s "
             + "(\(Int(Double(jobs) / batchedEnqueue.timeInterval))/s); all succeeded \(rounded(batched.timeInterval, places: 2)) s after the first enqueue: "
             + "\(Int(Double(jobs) / batched.timeInterval)) jobs/s end to end")
 
         // 1b. One job per write transaction, from concurrent enqueuers (as requests enqueue).
-        recorder.reset(target: jobs, recordingLags: false)
+        recorder.reset(recordingLags: false)
         let shares = (0..<enqueuers).map { jobs / enqueuers + ($0 < jobs % enqueuers ? 1 : 0) }
         started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -100,7 +96,7 @@ struct JobsBenchCommand: AsyncParsableCommand {
             try await group.waitForAll()
         }
         let singleEnqueue = ContinuousClock.now - started
-        try await Self.waitUntilFinal(recorder, environment: environment, dueIndex: dueIndex)
+        try await queue.waitUntilNoneDue(of: kind)
         let single = ContinuousClock.now - started
         print("one job per enqueue transaction, \(enqueuers) concurrent enqueuers: \(jobs) enqueued in \(rounded(singleEnqueue.timeInterval, places: 2)) s "
             + "(\(Int(Double(jobs) / singleEnqueue.timeInterval))/s); all succeeded \(rounded(single.timeInterval, places: 2)) s after the first enqueue: "
@@ -108,7 +104,7 @@ struct JobsBenchCommand: AsyncParsableCommand {
 
         // 2. Start lag at a steady offered load: one job (one transaction) every 1/rate s.
         let total = rate * seconds
-        recorder.reset(target: total, recordingLags: true)
+        recorder.reset(recordingLags: true)
         let interval = Duration.seconds(1) / rate
         let lagStart = ContinuousClock.now
         try await withThrowingDiscardingTaskGroup { group in
@@ -118,7 +114,7 @@ struct JobsBenchCommand: AsyncParsableCommand {
             }
         }
         let offered = ContinuousClock.now - lagStart
-        try await Self.waitUntilFinal(recorder, environment: environment, dueIndex: dueIndex)
+        try await queue.waitUntilNoneDue(of: kind)
         let lags = recorder.lags.sorted()
         let p50 = percentile(lags, 0.50), p99 = percentile(lags, 0.99)
         print("start lag (dueAt → handler start), \(rate) jobs/s offered for \(seconds) s (\(total) jobs, offered in \(rounded(offered.timeInterval, places: 2)) s): "
@@ -135,56 +131,31 @@ struct JobsBenchCommand: AsyncParsableCommand {
             + "p99 start lag ≤ 50 ms: \(p99 <= 50 ? "met" : "NOT met") (\(rounded(p99, places: 2)) ms)")
         guard succeeded == expected, others.isEmpty else { throw BenchFailure("not every bench job succeeded exactly once") }
     }
-
-    /// Returns once every job since the recorder's reset has started and none is pending or
-    /// running any more (their final states committed). Polls every millisecond.
-    static func waitUntilFinal(_ recorder: JobStarts, environment: KV.Environment,
-                               dueIndex: Table<CompositeKey<UInt64, UUID>, JSONValue<String>>) async throws {
-        let deadline = ContinuousClock.now + .seconds(900)
-        while true {
-            if recorder.count >= recorder.target, try environment.read({ try $0.count(dueIndex) }) == 0 { return }
-            guard ContinuousClock.now < deadline else {
-                throw BenchFailure("jobs did not finish within 15 minutes (\(recorder.count) of \(recorder.target) started)")
-            }
-            try await Task.sleep(for: .milliseconds(1))
-        }
-    }
 }
 
-/// What the bench's no-op handler records: how many jobs started since `reset`, and (when
-/// recording) each one's lag from its due time to the handler's start, in milliseconds.
+/// What the bench's no-op handler records: when recording, each job's lag from its due time
+/// to the handler's start, in milliseconds.
 final class JobStarts: Sendable {
-    struct State {
-        var count = 0
-        var target = 0
-        var recordingLags = false
-        var lags: [Double] = []
-    }
+    private let state = Mutex((recording: false, lags: [Double]()))
 
-    private let state = Mutex(State())
-
-    func reset(target: Int, recordingLags: Bool) {
-        state.withLock { $0 = State(count: 0, target: target, recordingLags: recordingLags, lags: []) }
+    func reset(recordingLags: Bool) {
+        state.withLock { $0 = (recordingLags, []) }
     }
 
     func started(_ job: Job) {
         let now = Date()
         state.withLock { state in
-            state.count += 1
-            if state.recordingLags { state.lags.append(now.timeIntervalSince(job.dueAt) * 1000) }
+            if state.recording { state.lags.append(now.timeIntervalSince(job.dueAt) * 1000) }
         }
     }
 
-    var count: Int { state.withLock { $0.count } }
-    var target: Int { state.withLock { $0.target } }
     var lags: [Double] { state.withLock { $0.lags } }
 }
 
 /// `portal bench outbox`: what recording a change's event costs the change. Each round times
-/// the same durable writes twice, in alternating order: every write transaction puts one
-/// record; in the second variant it also records a small security event through
-/// `SecurityEvents.record` (an outbox entry and its chained, HMAC'd audit entry), as every
-/// audited change does.
+/// the same durable writes three ways, in alternating order: one record; the record with its
+/// chained, HMAC'd audit entry (an audited change before the outbox); the record with its
+/// audit entry and its outbox entry (`SecurityEvents.record`, as every audited change now).
 struct OutboxBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outbox",

@@ -31,7 +31,7 @@ public struct SecurityEvent: Codable, Sendable, Equatable {
 ///
 /// Each is a `DomainEvent` recorded in the outbox with its audit entry; one that can end
 /// someone's access (sign-out, a role change, a revoked key, a password change or reset)
-/// makes every open event stream check its principal again (see `NotificationRelay`).
+/// makes every open event stream check its principal again (see `PortalNotification.notification(for:)`).
 public final class SecurityEvents: Sendable {
     let environment: Environment
     let audit: AuditTrail

@@ -69,19 +69,23 @@ public final class Assistant: Sendable {
         self.configuration = configuration
         paused = try environment.table("chat_paused_calls", key: Key<TimeOrderedID>.self, value: JSONValue<PausedCall>.self)
         jobs.register(JobKind(Self.resumeJob, concurrency: 4, maxAttempts: 5, backoff: .seconds(2)) { [self] context in
-            guard let organizationID = context.job.payload["organizationID"]?.string.flatMap(UUID.init(uuidString:)),
-                  let runID = context.job.payload["runID"]?.string.flatMap(TimeOrderedID.init)
-            else { throw PermanentJobFailure("the job names no run") }
-            guard let run = try runs.run(runID, in: organizationID), run.status.isFinal else { return }
+            let payload = try context.payload(as: ResumePayload.self)
+            guard let run = try runs.run(payload.runID, in: payload.organizationID), run.status.isFinal else { return }
             try await resume(after: run)
         })
     }
 
     static let resumeJob = "assistant.resume"
 
+    /// What a resume job carries: the run the conversation waited on.
+    struct ResumePayload: Codable {
+        let organizationID: UUID
+        let runID: TimeOrderedID
+    }
+
     /// The job that goes on with the conversation paused on `run` (one per run).
-    static func resumeRequest(_ run: RunEvent, organizationID: UUID) -> JobRequest {
-        JobRequest(kind: resumeJob, payload: .object(["organizationID": .string(organizationID.uuidString), "runID": .string(run.runID.description)]),
+    static func resumeRequest(_ run: RunEvent, organizationID: UUID) throws -> JobRequest {
+        JobRequest(kind: resumeJob, payload: try JSONAny(encoding: ResumePayload(organizationID: organizationID, runID: run.runID)),
                    idempotencyKey: resumeJob + ":" + run.runID.description)
     }
 
@@ -91,7 +95,7 @@ public final class Assistant: Sendable {
         EventConsumer("assistant", outbox: outbox, handle: { [self] entries, txn in
             for entry in entries {
                 guard case let .runFinished(run) = entry.event, let organizationID = entry.organizationID, try txn.exists(paused, run.runID) else { continue }
-                try jobs.enqueue(Self.resumeRequest(run, organizationID: organizationID), in: txn)
+                try jobs.enqueue(try Self.resumeRequest(run, organizationID: organizationID), in: txn)
             }
         })
     }
@@ -216,7 +220,7 @@ public final class Assistant: Sendable {
         try await environment.write { [paused] txn in try txn.put(paused, run.id, record) }
         // Decided before the pause was stored: the consumer saw nothing to resume.
         if let now = try runs.run(run.id, in: run.organizationID), now.status.isFinal {
-            try await jobs.enqueue(Self.resumeRequest(RunEvent(now), organizationID: run.organizationID))
+            try await jobs.enqueue(try Self.resumeRequest(RunEvent(now), organizationID: run.organizationID))
         }
         return (turn, run.id)
     }
@@ -245,7 +249,7 @@ public final class Assistant: Sendable {
         }
         for (runID, call) in waiting {
             if let run = try runs.run(runID, in: call.organizationID), run.status.isFinal {
-                try await jobs.enqueue(Self.resumeRequest(RunEvent(run), organizationID: call.organizationID))
+                try await jobs.enqueue(try Self.resumeRequest(RunEvent(run), organizationID: call.organizationID))
             }
         }
     }

@@ -116,6 +116,11 @@ public struct JobContext: Sendable {
     public let job: Job
     /// 1 for the first attempt.
     public var attempt: Int { job.attempts }
+
+    /// The job's payload as `T`; one that does not decode fails the job for good.
+    public func payload<T: Decodable>(as type: T.Type) throws -> T {
+        do { return try job.payload.decode(as: type) } catch { throw PermanentJobFailure("the payload is not a \(T.self): \(error)") }
+    }
 }
 
 /// A job the handler wants ended without retrying (the input can never work).

@@ -20,9 +20,9 @@ import Synchronization
 public final class Jobs: Service, Sendable {
     let environment: Environment
     let jobs: Table<Key<UUID>, JSONValue<Job>>
-    /// Due time (ms since 1970) and id → kind: the one index every runnable job is in.
-    /// (kind, due or lease-end milliseconds, id): per kind, in the order they are due.
-    let due: Table<CompositeKey3<String, UInt64, UUID>, JSONValue<String>>
+    /// The one index every pending or running job is in, per kind in the order they are due:
+    /// (kind, due time or, while running, lease end in ms since 1970, id) → nothing.
+    let due: Table<CompositeKey3<String, UInt64, UUID>, RawBytes>
     let keys: Table<StringKey, JSONValue<UUID>>
     let clock: any WallClock
     let logger = Logger(label: "portal.jobs")
@@ -42,7 +42,7 @@ public final class Jobs: Service, Sendable {
         self.lease = lease
         self.shutdownGrace = shutdownGrace
         jobs = try environment.table("jobs", key: Key<UUID>.self, value: JSONValue<Job>.self)
-        due = try environment.table("jobs_due", key: CompositeKey3<String, UInt64, UUID>.self, value: JSONValue<String>.self)
+        due = try environment.table("jobs_due", key: CompositeKey3<String, UInt64, UUID>.self, value: RawBytes.self)
         keys = try environment.table("jobs_keys", key: StringKey.self, value: JSONValue<UUID>.self)
     }
 
@@ -53,6 +53,9 @@ public final class Jobs: Service, Sendable {
     }
 
     static func millis(_ date: Date) -> UInt64 { UInt64(max(date.timeIntervalSince1970 * 1000, 0).rounded(.down)) }
+
+    /// `job`'s entry in the due index at `date`.
+    static func dueKey(_ job: Job, at date: Date) -> (String, UInt64, UUID) { (job.kind, millis(date), job.id) }
 
     // MARK: Enqueueing
 
@@ -73,7 +76,7 @@ public final class Jobs: Service, Sendable {
                       attempts: 0, maxAttempts: maxAttempts, lastError: nil, leaseUntil: nil, worker: nil, schedule: request.schedule,
                       cancelRequested: nil, createdAt: now, updatedAt: now)
         try txn.put(jobs, job.id, job)
-        try txn.put(due, (job.kind, Self.millis(dueAt), job.id), job.kind)
+        try txn.put(due, Self.dueKey(job, at: dueAt), [])
         if let key = request.idempotencyKey { try txn.put(keys, key, job.id) }
         txn.afterCommit { [signal] in signal.wake() }
         return job
@@ -94,9 +97,9 @@ public final class Jobs: Service, Sendable {
                 guard job.schedule != schedule || job.payload != payload else { return job }
                 try schedule.validate()
                 if job.state == .pending, let next = try schedule.next(after: clock.now()) {
-                    _ = try txn.delete(due, (job.kind, Self.millis(job.dueAt), job.id))
+                    _ = try txn.delete(due, Self.dueKey(job, at: job.dueAt))
                     job.dueAt = next
-                    try txn.put(due, (job.kind, Self.millis(next), job.id), job.kind)
+                    try txn.put(due, Self.dueKey(job, at: next), [])
                 }
                 job.schedule = schedule
                 job.payload = payload
@@ -117,7 +120,7 @@ public final class Jobs: Service, Sendable {
             guard var job = try txn.get(jobs, id) else { return nil }
             switch job.state {
             case .pending:
-                _ = try txn.delete(due, (job.kind, Self.millis(job.dueAt), id))
+                _ = try txn.delete(due, Self.dueKey(job, at: job.dueAt))
                 job.state = .cancelled
                 txn.afterCommit { [self] in notifyWatchers() }
             case .running:
@@ -195,13 +198,10 @@ public final class Jobs: Service, Sendable {
                         for await item in self.detached.stream { work.addTask { await item() } }
                     }
                 }
-                var running: [String: Int] = [:]
-                let finished = FinishedKinds()
+                let running = RunningCounts()
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    for kind in finished.take() { running[kind, default: 1] -= 1 }
-                    let limits = kinds.withLock { $0.mapValues(\.concurrency) }
-                    var free = limits.mapValues { _ in 0 }
-                    for (name, limit) in limits { free[name] = max(limit - running[name, default: 0], 0) }
+                    let busy = running.snapshot
+                    let free = kinds.withLock { $0.mapValues { max($0.concurrency - busy[$0.name, default: 0], 0) } }
                     let claimed: [Job]
                     do {
                         claimed = try await claim(free: free)
@@ -210,11 +210,11 @@ public final class Jobs: Service, Sendable {
                         claimed = []
                     }
                     for job in claimed {
-                        running[job.kind, default: 0] += 1
                         guard let kind = kinds.withLock({ $0[job.kind] }) else { continue }
+                        running.add(1, to: job.kind)
                         group.addTask {
                             await self.execute(job, kind: kind)
-                            finished.add(job.kind)
+                            running.add(-1, to: job.kind)
                             self.signal.wake()
                         }
                     }
@@ -270,7 +270,7 @@ public final class Jobs: Service, Sendable {
                     if let next {
                         (job.state, job.attempts, job.dueAt, job.leaseUntil, job.worker, job.updatedAt) = (.pending, 0, next, nil, nil, now)
                         try txn.put(jobs, job.id, job)
-                        try txn.put(due, (job.kind, Self.millis(next), job.id), job.kind)
+                        try txn.put(due, Self.dueKey(job, at: next), [])
                         continue
                     }
                 }
@@ -280,7 +280,7 @@ public final class Jobs: Service, Sendable {
                 job.worker = workerID
                 job.updatedAt = now
                 try txn.put(jobs, job.id, job)
-                try txn.put(due, (job.kind, Self.millis(leaseUntil), job.id), job.kind)
+                try txn.put(due, Self.dueKey(job, at: leaseUntil), [])
                 claimed.append(job)
             }
             return claimed
@@ -330,7 +330,7 @@ public final class Jobs: Service, Sendable {
         let now = clock.now()
         try await environment.write { [self] txn in
             guard var job = try txn.get(jobs, claimed.id), job.state == .running, job.worker == workerID else { return }
-            if let leaseUntil = job.leaseUntil { _ = try txn.delete(due, (job.kind, Self.millis(leaseUntil), job.id)) }
+            if let leaseUntil = job.leaseUntil { _ = try txn.delete(due, Self.dueKey(job, at: leaseUntil)) }
             job.leaseUntil = nil
             job.worker = nil
             job.updatedAt = now
@@ -363,7 +363,7 @@ public final class Jobs: Service, Sendable {
             }
             if let nextDue {
                 job.dueAt = nextDue
-                try txn.put(due, (job.kind, Self.millis(nextDue), job.id), job.kind)
+                try txn.put(due, Self.dueKey(job, at: nextDue), [])
             }
             try txn.put(jobs, job.id, job)
             txn.afterCommit { [self] in notifyWatchers() }
@@ -374,16 +374,38 @@ public final class Jobs: Service, Sendable {
         for watcher in watchers.withLock({ Array($0.values) }) { watcher.yield() }
     }
 
+    /// Returns once no job of `kind` is pending or running (each end recorded).
+    public func waitUntilNoneDue(of kind: String) async throws {
+        try await waitForWatchers { [self] in
+            try environment.read { txn in
+                var any = false
+                try txn.forEach(due, prefix: CompositeKey3<String, UInt64, UUID>.prefix(kind)) { (_, _) throws(KVError) in
+                    any = true
+                    return false
+                }
+                return !any
+            }
+        }
+    }
+
     /// Waits until the job holding `idempotencyKey` is finished (or there is none); returns it.
     public func waitUntilFinal(idempotencyKey: String) async throws -> Job? {
+        var found: Job?
+        try await waitForWatchers { [self] in
+            found = try job(idempotencyKey: idempotencyKey)
+            return found?.state.isFinal ?? true
+        }
+        return found
+    }
+
+    /// Returns once `condition` holds, looking again after every job's recorded end.
+    func waitForWatchers(_ condition: () throws -> Bool) async throws {
         let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let id = UUID()
         watchers.withLock { $0[id] = continuation }
         defer { _ = watchers.withLock { $0.removeValue(forKey: id) } }
         var iterator = changes.makeAsyncIterator()
-        while true {
-            let job = try job(idempotencyKey: idempotencyKey)
-            if job?.state.isFinal ?? true { return job }
+        while try !condition() {
             guard await iterator.next() != nil else { throw CancellationError() }
             try Task.checkCancellation()
         }
@@ -400,9 +422,9 @@ public final class Jobs: Service, Sendable {
                 try await environment.write { [self] txn in
                     for id in ids {
                         guard var job = try txn.get(jobs, id), job.state == .running, job.worker == workerID, let old = job.leaseUntil else { continue }
-                        _ = try txn.delete(due, (job.kind, Self.millis(old), id))
+                        _ = try txn.delete(due, Self.dueKey(job, at: old))
                         job.leaseUntil = leaseUntil
-                        try txn.put(due, (job.kind, Self.millis(leaseUntil), id), job.kind)
+                        try txn.put(due, Self.dueKey(job, at: leaseUntil), [])
                         try txn.put(jobs, id, job)
                     }
                 }
@@ -427,7 +449,7 @@ public final class Jobs: Service, Sendable {
         try await environment.write { [self] txn in
             for id in ids {
                 guard var job = try txn.get(jobs, id), job.state == .running, job.worker == workerID else { continue }
-                if let leaseUntil = job.leaseUntil { _ = try txn.delete(due, (job.kind, Self.millis(leaseUntil), id)) }
+                if let leaseUntil = job.leaseUntil { _ = try txn.delete(due, Self.dueKey(job, at: leaseUntil)) }
                 if job.cancelRequested == true {
                     (job.state, job.leaseUntil, job.worker, job.updatedAt) = (.cancelled, nil, nil, now)
                     try txn.put(jobs, id, job)
@@ -435,7 +457,7 @@ public final class Jobs: Service, Sendable {
                 }
                 (job.state, job.leaseUntil, job.worker, job.dueAt, job.updatedAt) = (.pending, nil, nil, now, now)
                 job.attempts = max(job.attempts - 1, 0)
-                try txn.put(due, (job.kind, Self.millis(now), id), job.kind)
+                try txn.put(due, Self.dueKey(job, at: now), [])
                 try txn.put(jobs, id, job)
             }
         }
@@ -495,9 +517,9 @@ final class WakeSignal: Sendable {
     }
 }
 
-/// Kinds of jobs that ended since the runner last looked (frees their concurrency slots).
-private final class FinishedKinds: Sendable {
-    private let kinds = Mutex<[String]>([])
-    func add(_ kind: String) { kinds.withLock { $0.append(kind) } }
-    func take() -> [String] { kinds.withLock { list in defer { list.removeAll() }; return list } }
+/// How many jobs of each kind this runner is running.
+private final class RunningCounts: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+    var snapshot: [String: Int] { counts.withLock { $0 } }
+    func add(_ delta: Int, to kind: String) { counts.withLock { $0[kind, default: 0] += delta } }
 }

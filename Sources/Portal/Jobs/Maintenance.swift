@@ -26,11 +26,15 @@ public struct Maintenance: Sendable, Equatable {
 
     func schedule(on jobs: Jobs) async throws {
         try await jobs.schedule(Self.expiryJob, kind: Self.expiryJob, .every(seconds: max(Int(expirySweep.components.seconds), 1)))
-        try await jobs.schedule(Self.pruneJob, kind: Self.pruneJob, .every(seconds: 3600), payload: .object([
-            "auditRetentionSeconds": .number(Double(auditRetention.components.seconds)),
-            "eventRetentionSeconds": .number(Double(eventRetention.components.seconds)),
-            "jobRetentionSeconds": .number(Double(jobRetention.components.seconds)),
-        ]))
+        try await jobs.schedule(Self.pruneJob, kind: Self.pruneJob, .every(seconds: 3600), payload: JSONAny(encoding: Retention(
+            auditSeconds: auditRetention.timeInterval, eventSeconds: eventRetention.timeInterval, jobSeconds: jobRetention.timeInterval)))
+    }
+
+    /// What the prune timer carries: how long each kind of record is kept, in seconds.
+    struct Retention: Codable {
+        let auditSeconds: Double
+        let eventSeconds: Double
+        let jobSeconds: Double
     }
 
     static func register(on jobs: Jobs, core: PortalCore) {
@@ -41,11 +45,10 @@ public struct Maintenance: Sendable, Equatable {
         })
         jobs.register(JobKind(pruneJob, concurrency: 1, maxAttempts: 1) { [weak core] context in
             guard let core else { return }
-            let now = core.clock.now()
-            func cutoff(_ key: String) -> Date? { context.job.payload[key]?.number.map { now.addingTimeInterval(-$0) } }
-            if let cutoff = cutoff("auditRetentionSeconds") { _ = try await core.audit.prune(before: cutoff) }
-            if let cutoff = cutoff("eventRetentionSeconds") { _ = try await core.outbox.prune(before: cutoff) }
-            if let cutoff = cutoff("jobRetentionSeconds") { _ = try await core.jobs.prune(before: cutoff) }
+            let retention = try context.payload(as: Retention.self), now = core.clock.now()
+            _ = try await core.audit.prune(before: now.addingTimeInterval(-retention.auditSeconds))
+            _ = try await core.outbox.prune(before: now.addingTimeInterval(-retention.eventSeconds))
+            _ = try await core.jobs.prune(before: now.addingTimeInterval(-retention.jobSeconds))
         })
     }
 }

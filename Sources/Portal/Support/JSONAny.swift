@@ -62,6 +62,16 @@ public enum JSONAny: Codable, Sendable, Equatable {
         return Array((try? encoder.encode(self)) ?? Data("null".utf8))
     }
 
+    /// `value`'s JSON form (as `JSONEncoder` writes it).
+    public init(encoding value: some Encodable) throws {
+        self = try JSONDecoder().decode(JSONAny.self, from: JSONEncoder().encode(value))
+    }
+
+    /// This value decoded as `T` (as `JSONDecoder` reads it).
+    public func decode<T: Decodable>(as type: T.Type) throws -> T {
+        try JSONDecoder().decode(type, from: JSONEncoder().encode(self))
+    }
+
     /// Parses JSON text; `nil` when it is not JSON.
     public init?(json bytes: some Collection<UInt8>) {
         guard let value = try? JSONDecoder().decode(JSONAny.self, from: Data(bytes)) else { return nil }

@@ -98,7 +98,7 @@ public final class ToolRuns: Sendable {
         pending = try environment.table("tool_runs_pending", key: CompositeKey<UUID, TimeOrderedID>.self, value: JSONValue<Date>.self)
         policies = try environment.table("approval_policies", key: Key<UUID>.self, value: JSONValue<ApprovalPolicy>.self)
         jobs.register(JobKind(Self.executeJob, concurrency: 8, maxAttempts: 3) { [self] context in
-            let payload = try ExecutePayload(context.job.payload)
+            let payload = try context.payload(as: ExecutePayload.self)
             await executeApproved(runID: payload.runID, in: payload.organizationID, approver: payload.approver, attempt: context.attempt)
         })
     }
@@ -110,18 +110,6 @@ public final class ToolRuns: Sendable {
         let organizationID: UUID
         let runID: TimeOrderedID
         let approver: String
-
-        init(organizationID: UUID, runID: TimeOrderedID, approver: String) {
-            self.organizationID = organizationID
-            self.runID = runID
-            self.approver = approver
-        }
-
-        init(_ payload: JSONAny) throws {
-            self = try JSONDecoder().decode(Self.self, from: try JSONEncoder().encode(payload))
-        }
-
-        var json: JSONAny { (try? JSONDecoder().decode(JSONAny.self, from: JSONEncoder().encode(self))) ?? .null }
     }
 
     // MARK: Policy
@@ -303,7 +291,7 @@ public final class ToolRuns: Sendable {
             if approve && complete {
                 // Runs in the background, durably: the job survives a restart.
                 let approver = run.decisions.filter(\.approve).map(\.username).joined(separator: ", ")
-                try jobs.enqueue(JobRequest(kind: Self.executeJob, payload: ExecutePayload(organizationID: organizationID, runID: run.id, approver: approver).json,
+                try jobs.enqueue(JobRequest(kind: Self.executeJob, payload: JSONAny(encoding: ExecutePayload(organizationID: organizationID, runID: run.id, approver: approver)),
                                             idempotencyKey: Self.executeJob + ":" + run.id.description), in: txn)
             }
             return .decided(run, execute: approve && complete)

@@ -91,11 +91,10 @@ public final class PortalRoutes {
 /// waiting) and sent as JSON (415).
 enum RequestBodyRules {
     static func check(_ request: Request, limit: Int) throws {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
-            throw tooLarge(limit)
-        }
+        let length = request.headers[.contentLength].flatMap(Int.init)
+        if let length, length > limit { throw tooLarge(limit) }
         let contentType = request.headers[.contentType]?.split(separator: ";").first.map { String($0.filter { !$0.isWhitespace }).lowercased() }
-        let hasBody = (request.headers[.contentLength].flatMap(Int.init) ?? 0) > 0 || request.headers[.transferEncoding] != nil
+        let hasBody = (length ?? 0) > 0 || request.headers[.transferEncoding] != nil
         if hasBody, let contentType, contentType != "application/json", !contentType.hasSuffix("+json") {
             throw ProblemDetails(.unsupportedMediaType, detail: "Send the body as application/json (got \(contentType)).", headers: [.accept: "application/json"])
         }

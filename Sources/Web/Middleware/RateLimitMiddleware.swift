@@ -33,7 +33,11 @@ public struct RateLimitMiddleware: RouterMiddleware {
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard case let .limited(rateClass) = routes.rate(for: request) else { return try await next(request, context) }
+        // Looked up once, at the address stage, for both.
+        var context = context
+        let rule = context.rateRule ?? routes.rate(for: request)
+        context.rateRule = rule
+        guard case let .limited(rateClass) = rule else { return try await next(request, context) }
         let decision: RateDecision
         switch stage {
         case .address:

@@ -152,7 +152,7 @@ extension PortalRoutes {
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
 
-        // The notification stream. Before it delivers an event, at every `access.changed` and at
+        // The notification stream. Before it delivers an event, at every event that may end someone's access and at
         // every keep-alive it checks the principal again (`PortalCore.current`): the stream ends
         // with the session or key that opened it, or with its membership of the organization,
         // and sends nothing after. Others' events are dropped without a look-up.
