@@ -90,10 +90,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [
-                .embedInCode("UI/index.html"),
-                .embedInCode("UI/app.css"),
-                .embedInCode("UI/app.js"),
-                .embedInCode("UI/icon.svg"),
+                // The whole web client tree; `UIFiles` lists it (a test checks the list).
+                .embedInCode("UI"),
             ],
             swiftSettings: sharedSwiftSettings
         ),

@@ -70,7 +70,10 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
         routes.addAuthRoutes(core: core, metrics: metrics, options: options)
         routes.addSingleSignOnRoutes(core: core, metrics: metrics, options: options)
     }
-    routes.group("Administration") { routes.addAdminRoutes(core: core) }
+    routes.group("Administration") {
+        routes.addAdminRoutes(core: core)
+        routes.addSetupRoutes(core: core)
+    }
     routes.group("Tools") { routes.addToolRoutes(core: core) }
     routes.group("Assistant") { routes.addChatRoutes(core: core) }
     return routes

@@ -30,8 +30,12 @@ class Portal:
         env["PORTAL_LOG_FORMAT"] = "json"
         self.stdout_path = os.path.join(self.data_dir, "stdout.txt")
         self.stderr_path = os.path.join(self.data_dir, "stderr.txt")
+        arguments = [binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", os.path.join(self.data_dir, "data")]
+        # PORTAL_UI_DIR: serve the web client from a working tree (for working on the client).
+        if os.environ.get("PORTAL_UI_DIR"):
+            arguments += ["--ui-dir", os.environ["PORTAL_UI_DIR"]]
         self.process = subprocess.Popen(
-            [binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", os.path.join(self.data_dir, "data")],
+            arguments,
             stdout=open(self.stdout_path, "w"), stderr=open(self.stderr_path, "w"),
             env=env, cwd=self.data_dir,
         )

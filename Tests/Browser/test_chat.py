@@ -54,7 +54,7 @@ def test_the_no_model_assistant_suggests_runs_and_is_searchable(portal, browser)
     assert [mark.text for mark in first.find_elements(By.TAG_NAME, "mark")] != []
     first.find_element(By.CSS_SELECTOR, "a.result-link").click()
     wait.until(lambda _: "running out of disk space" in browser.find_element(By.ID, "chat-turns").text)
-    assert console_errors(browser, expected=[("/api/me", 401)]) == []
+    assert console_errors(browser) == []
 
 
 def test_the_model_calls_a_host_tool_streams_its_answer_and_the_conversation_is_found_again(portal, browser):
@@ -103,6 +103,6 @@ def test_the_model_calls_a_host_tool_streams_its_answer_and_the_conversation_is_
         finder.send_keys("kernel release of the box")
         finder.send_keys(Keys.ENTER)
         wait.until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, "#chat-session-list li mark")) > 0)
-        assert console_errors(browser, expected=[("/api/me", 401)]) == []
+        assert console_errors(browser) == []
     finally:
         model.stop()

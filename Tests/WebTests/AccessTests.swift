@@ -46,7 +46,7 @@ import Testing
 
     /// The explicit public allow-list; everything else must refuse anonymous callers.
     /// (`/metrics` is public unless `metrics.token` is configured; `MetricsTests` covers that.)
-    static let publicRoutes: Set<String> = ["GET /healthz", "GET /readyz", "GET /", "GET /assets/{file}", "POST /api/csp-report", "POST /api/auth/login", "GET /metrics",
+    static let publicRoutes: Set<String> = ["GET /healthz", "GET /readyz", "GET /", "GET /assets/{tree}/{entry}", "GET /assets/{tree}/{entry}/{file}", "POST /api/csp-report", "POST /api/auth/login", "GET /api/auth/session", "GET /metrics",
         "GET /api/auth/oidc", "GET /api/auth/oidc/login", "GET /api/auth/oidc/callback", "GET /api/openapi.json"]
 
     @Test func everyRouteDeclaresItsAccessAndEnforcesIt() async throws {

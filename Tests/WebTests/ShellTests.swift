@@ -6,13 +6,17 @@ import KV
 import Testing
 @testable import Web
 
-/// The web UI shell: the HTML page, its hashed, cacheable, compressed assets, and the strict CSP.
+/// The web client shell: the HTML page, the client's files under one content-hashed prefix
+/// (cacheable, compressed), and the strict CSP.
 @Suite struct ShellTests {
     static func assetURLs(in html: String) -> [String] {
         html.split(separator: "\"").filter { $0.hasPrefix("/assets/") }.map(String.init)
     }
 
-    @Test func indexRefersToHashedAssetsThatAreServedImmutable() async throws {
+    static let sourceDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Web/UI").standardized.path
+
+    @Test func indexRefersToTheHashedPrefixAndEveryFileIsServedImmutable() async throws {
+        let catalog = try AssetCatalog()
         try await WebTestHarness().test { client in
             let html = try await client.execute(uri: "/", method: .get) { response throws in
                 #expect(response.status == .ok)
@@ -21,17 +25,41 @@ import Testing
                 return String(buffer: response.body)
             }
             #expect(html.contains("<title>Self-Service Portal</title>"))
+            #expect(!html.contains("{{"))
             let urls = Set(Self.assetURLs(in: html))
-            #expect(urls.count == 3, "\(urls)")
-            for url in urls {
-                #expect(url.range(of: #"^/assets/[a-z]+\.[0-9a-f]{12}\.(css|js|svg)$"#, options: .regularExpression) != nil, "\(url)")
-                try await client.execute(uri: url, method: .get) { response throws in
-                    #expect(response.status == .ok)
-                    #expect(response.headers[.cacheControl] == "public, max-age=31536000, immutable")
-                    #expect(response.body.readableBytes > 0)
+            #expect(urls.contains("\(catalog.prefix)/app.js") && urls.contains("\(catalog.prefix)/app.css"), "\(urls)")
+            #expect(catalog.prefix.range(of: #"^/assets/[0-9a-f]{16}$"#, options: .regularExpression) != nil, "\(catalog.prefix)")
+            // Every embedded file, at every depth, answers under the prefix with its type.
+            for path in catalog.paths {
+                try await client.execute(uri: "\(catalog.prefix)/\(path)", method: .get) { response throws in
+                    #expect(response.status == .ok, "\(path)")
+                    #expect(response.headers[.cacheControl] == "public, max-age=31536000, immutable", "\(path)")
+                    #expect(response.body.readableBytes > 0, "\(path)")
+                    if path.hasSuffix(".js") { #expect(response.headers[.contentType] == "text/javascript; charset=utf-8", "\(path)") }
                 }
             }
         }
+    }
+
+    /// The embedded list (`UIFiles`, written by scripts/ui-files.sh) is the directory: a file
+    /// added to the client and not to the list, or listed and gone, fails here.
+    @Test func theEmbeddedFilesAreExactlyTheClientDirectory() throws {
+        let embedded = try AssetCatalog()
+        let onDisk = try AssetCatalog(directory: Self.sourceDirectory)
+        #expect(embedded.paths == onDisk.paths, "run scripts/ui-files.sh")
+        #expect(embedded.prefix == onDisk.prefix, "a file's embedded bytes differ from the directory's: rebuild")
+        #expect(embedded.paths.contains("pages/home.js") && embedded.paths.contains("lib/api.js"))
+    }
+
+    @Test func anyChangeToAFileMovesThePrefix() throws {
+        let base: [(path: String, bytes: [UInt8])] = [("index.html", Array("<p>{{assets}}</p>".utf8)), ("app.js", [1]), ("pages/a.js", [2])]
+        let changed = base.map { $0.path == "pages/a.js" ? ($0.path, [3]) : $0 }
+        let renamed = base.map { $0.path == "pages/a.js" ? ("pages/b.js", $0.bytes) : $0 }
+        let prefixes = try [base, changed, renamed].map { try AssetCatalog(files: $0).prefix }
+        #expect(Set(prefixes).count == 3)
+        #expect(try AssetCatalog(files: base.reversed()).prefix == prefixes[0], "the order files are listed in does not matter")
+        #expect(throws: AssetCatalog.CatalogError.self) { try AssetCatalog(files: base + [("a/b/c.js", [4])]) }
+        #expect(throws: AssetCatalog.CatalogError.self) { try AssetCatalog(files: base + [("notes.txt", [4])]) }
     }
 
     @Test func theHTMLHasNoInlineScriptOrStyle() async throws {
@@ -87,12 +115,17 @@ import Testing
         }
     }
 
-    @Test(arguments: ["/assets/app.000000000000.css", "/assets/../Package.swift", "/assets/"])
-    func unknownAssetsAre404ProblemDocuments(path: String) async throws {
-        try await WebTestHarness().test { client in
-            try await client.execute(uri: path, method: .get) { response throws in
-                #expect(response.status == .notFound)
-                #expect(response.headers[.contentType] == "application/problem+json")
+    /// A file of another build (a page loaded before an upgrade), a path outside the tree, or
+    /// a file that does not exist is 404, never today's file under another name.
+    @Test func unknownAssetsAre404ProblemDocuments() async throws {
+        let prefix = try AssetCatalog().prefix
+        for path in ["/assets/0000000000000000/app.js", "/assets/0000000000000000/pages/home.js", "\(prefix)/../Package.swift", "\(prefix)/nope.js",
+                     "\(prefix)/pages/nope.js", "\(prefix)/index.html", "/assets/", "/assets/app.js"] {
+            try await WebTestHarness().test { client in
+                try await client.execute(uri: path, method: .get) { response throws in
+                    #expect(response.status == .notFound, "\(path)")
+                    #expect(response.headers[.contentType] == "application/problem+json", "\(path)")
+                }
             }
         }
     }

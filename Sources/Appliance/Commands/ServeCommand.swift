@@ -22,6 +22,8 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the portal (the default command).")
 
     @OptionGroup var options: ConfigurationOptions
+    @Option(name: .customLong("ui-dir"), help: ArgumentHelp("Serve the web client from this directory instead of the copy in the binary (for working on the client: restart to pick up changes).", valueName: "path"))
+    var uiDirectory: String?
 
     func run() async throws {
         let configuration = try options.load()
@@ -61,7 +63,7 @@ struct ServeCommand: AsyncParsableCommand {
         let options = WebOptions(publicURL: configuration.publicURL, metricsToken: configuration.metricsToken, anonymousMetrics: configuration.anonymousMetrics,
                                  rateLimiting: configuration.rateLimitsEnabled, trustedProxies: configuration.trustedProxies,
                                  minimumFreeBytes: configuration.minimumFreeBytes)
-        let router = buildRouter(core: core, assets: try AssetCatalog(), metrics: metrics, options: options)
+        let router = buildRouter(core: core, assets: try uiDirectory.map(AssetCatalog.init(directory:)) ?? AssetCatalog(), metrics: metrics, options: options)
         let app = Application(
             router: router,
             server: configuration.connectionLimits.server(),

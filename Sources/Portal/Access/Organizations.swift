@@ -183,14 +183,14 @@ public final class Organizations: Sendable {
     /// itself (first start). The membership records who granted it and when.
     public func setRole(_ role: Role?, user userID: UUID, in organizationID: UUID, by actor: Principal? = nil) async throws {
         let now = clock.now()
-        let event = SecurityEvent(kind: .roleChanged, userID: actor?.user.id, username: actor?.user.username, organizationID: organizationID,
-                                  detail: "user \(userID) → \(role?.rawValue ?? "no membership")", time: now)
         try await environment.write { [self] txn in
-            guard try txn.exists(users.users.table, userID) else { throw PortalError.notFound("user") }
+            guard let member = try txn.get(users.users.table, userID) else { throw PortalError.notFound("user") }
             guard try txn.exists(organizations.table, organizationID) else { throw PortalError.notFound("organization") }
             if let actor { try checkMayGrant(role, to: userID, in: organizationID, by: actor, txn: txn) }
             try putRole(role, user: userID, in: organizationID, grantedBy: actor?.user.id, at: now, txn: txn)
-            try events.record(event, in: txn)
+            // People read the trail: the member by name (the id stays in the event's payload).
+            try events.record(SecurityEvent(kind: .roleChanged, userID: actor?.user.id, username: actor?.user.username, organizationID: organizationID,
+                                            detail: "\(member.username) → \(role?.rawValue ?? "no membership")", time: now), in: txn)
         }
     }
 
@@ -202,7 +202,7 @@ public final class Organizations: Sendable {
         try Self.checkMayManagePeople(in: organizationID, granting: role, by: actor)
         let user = try users.newUser(username: username, displayName: displayName, password: password, createdBy: actor.user.id, now: now)
         let event = SecurityEvent(kind: .userCreated, userID: actor.user.id, username: actor.user.username, organizationID: organizationID,
-                                  detail: "user \(user.id) '\(user.username)' as \(role.rawValue)", time: now)
+                                  detail: "\(user.username) as \(role.rawValue)", time: now)
         try await users.insert(user) { [self] txn in
             guard try txn.exists(organizations.table, organizationID) else { throw PortalError.notFound("organization") }
             try putRole(role, user: user.id, in: organizationID, grantedBy: actor.user.id, at: now, txn: txn)

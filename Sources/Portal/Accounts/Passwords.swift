@@ -108,7 +108,7 @@ public final class Passwords: Sendable {
             let ended = try sessions.endSessions(of: userID, keeping: nil, in: txn)
             let revoked = try apiKeys.revokeAll(createdBy: userID, at: now, in: txn)
             try events.record(SecurityEvent(kind: .passwordReset, userID: actor.user.id, username: actor.user.username, organizationID: actor.organizationID,
-                                            detail: "user \(userID) '\(target.username)': one-time password issued, \(ended) sessions ended, \(revoked) API keys revoked",
+                                            detail: "\(target.username): one-time password issued, \(ended) sessions ended, \(revoked) API keys revoked",
                                             time: now), in: txn)
         }
         return password

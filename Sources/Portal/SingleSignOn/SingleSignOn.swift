@@ -227,12 +227,12 @@ public final class SingleSignOn: Sendable {
             for (organizationID, role) in granted where try organizations.role(of: user.id, in: organizationID, txn: txn) != role {
                 try organizations.putRole(role, user: user.id, in: organizationID, grantedBy: nil, at: now, txn: txn)
                 try events.record(SecurityEvent(kind: .roleChanged, userID: user.id, username: user.username, organizationID: organizationID,
-                                                detail: "user \(user.id) → \(role.rawValue), from identity-provider groups"), in: txn)
+                                                detail: "\(user.username) → \(role.rawValue), from identity-provider groups"), in: txn)
             }
             for organizationID in previouslyManaged.subtracting(granted.keys) {
                 try organizations.putRole(nil, user: user.id, in: organizationID, grantedBy: nil, at: now, txn: txn)
                 try events.record(SecurityEvent(kind: .roleChanged, userID: user.id, username: user.username, organizationID: organizationID,
-                                                detail: "user \(user.id) → no membership, no longer in a mapped group"), in: txn)
+                                                detail: "\(user.username) → no membership, no longer in a mapped group"), in: txn)
             }
             try txn.put(identities, identityKey, ExternalIdentity(issuer: issuer, subject: subject, userID: user.id,
                                                                   managedOrganizations: granted.keys.sorted { $0.uuidString < $1.uuidString }, lastSignInAt: now))

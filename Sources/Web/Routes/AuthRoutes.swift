@@ -66,6 +66,14 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, MeBody(user: principal.user, organizations: try core.organizations.memberships(of: principal.user.id), csrfToken: principal.csrfToken, current: principal))
         }
 
+        // The web client's first question, answered 200 either way (a signed-out visit is not
+        // an error, so the browser's console stays clean).
+        get("/api/auth/session", .public, .doc("getSignInState", "Whether this request is signed in and, when it is, who you are (as GET /api/me).", returns: APISchema.of(SignInStateBody.self))) { _, context in
+            guard let principal = context.principal else { return try Self.jsonResponse(.ok, SignInStateBody(signedIn: false, me: nil)) }
+            return try Self.jsonResponse(.ok, SignInStateBody(signedIn: true, me: MeBody(user: principal.user, organizations: try core.organizations.memberships(of: principal.user.id),
+                                                                                     csrfToken: principal.csrfToken, current: principal)))
+        }
+
         struct OrganizationChoice: Decodable { let organizationID: UUID }
         post("/api/me/organization", .authenticated, .doc("switchOrganization", "Makes another of your organizations the current one.", body: OrganizationChoice.self, status: 204)) { request, context in
             let choice = try await Self.decode(OrganizationChoice.self, request, context)
@@ -146,6 +154,12 @@ struct UserBody: Codable {
 }
 
 /// `GET /api/me` and the sign-in answer.
+/// `GET /api/auth/session`.
+struct SignInStateBody: Codable {
+    let signedIn: Bool
+    let me: MeBody?
+}
+
 struct MeBody: Codable {
     struct OrganizationBody: Codable {
         let id: UUID

@@ -1,0 +1,45 @@
+import FoundationEssentials
+import Hummingbird
+import Portal
+
+/// One step of setting up a new portal, ticked from the server's real state.
+struct SetupItem: Codable {
+    let id: String
+    let title: String
+    let detail: String
+    let done: Bool
+    /// The client route where it is done; `nil` when only a system administrator may do it.
+    let href: String?
+}
+
+extension PortalRoutes {
+    /// `GET /api/setup`: the administrators' first-run checklist for the current organization.
+    func addSetupRoutes(core: PortalCore) {
+        get("/api/setup", .permission(.admin), .doc("getSetupChecklist", "What is left to set up: the one-time password, a tool pack, people or single sign-on, a language model, an API key; each ticked from the portal's state.", returns: APISchema.list("items", of: SetupItem.self))) { _, context in
+            let principal = context.principal!
+            let organizationID = try Self.requireOrganization(principal)
+            let systemAdministrator = principal.user.isAdministrator
+            let users = try core.accounts.all()
+            let singleSignOn = try core.singleSignOn.settings()?.enabled == true
+            let items = [
+                SetupItem(id: "password", title: "Replace the one-time password",
+                          detail: "The first administrator's password was printed in the terminal; each administrator chooses their own.",
+                          done: !users.contains { $0.isAdministrator && $0.mustChangePassword }, href: "#/password"),
+                SetupItem(id: "packs", title: "Enable a tool pack",
+                          detail: "Tools come in packs; enable the ones this organization uses so people can run them.",
+                          done: !(try core.tools.enabledPacks(in: organizationID)).isEmpty, href: "#/admin/packs"),
+                SetupItem(id: "people", title: "Invite people or set up single sign-on",
+                          detail: "Create accounts with a role, or let your identity provider sign people in.",
+                          done: users.count > 1 || singleSignOn, href: "#/admin/users"),
+                SetupItem(id: "model", title: "Connect a language model",
+                          detail: systemAdministrator ? "Any OpenAI-compatible endpoint makes the assistant answer in words; without one it suggests tools."
+                                                      : "A system administrator connects an OpenAI-compatible endpoint for the whole portal.",
+                          done: try core.assistant.modelName() != nil, href: systemAdministrator ? "#/admin/assistant" : nil),
+                SetupItem(id: "api-key", title: "Create an API key",
+                          detail: "Scripts and other systems call the portal's API with a key and a role.",
+                          done: !(try core.apiKeys.list(for: principal)).isEmpty, href: "#/admin/keys"),
+            ]
+            return try Self.jsonResponse(.ok, ["items": items])
+        }
+    }
+}

@@ -1,0 +1,50 @@
+// How records read to people: names (the id on hover and a copy button), times, durations.
+import { h } from "./dom.js";
+
+/**
+ * A button that copies `text` (a string, or a function returning it at click time) to the
+ * clipboard and says whether that worked in its own label ("Copied", or "Copy failed: select
+ * the text"). `attributes` go on the button (`id`, `class`, `aria-label`, …).
+ */
+export function copyButton(text, label = "Copy", attributes = {}) {
+  const button = h("button", { type: "button", class: "quiet", ...attributes }, label);
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(typeof text === "function" ? text() : text);
+      button.textContent = label === "⧉" ? "✓" : "Copied";
+    } catch {
+      button.textContent = label === "⧉" ? "!" : "Copy failed: select the text";
+    }
+  });
+  return button;
+}
+
+/** A record shown by its name, with its id in the tooltip and a button that copies the id. */
+export function named(name, id, href) {
+  const label = href ? h("a", { href, title: `id ${id}` }, name) : h("span", { title: `id ${id}` }, name);
+  return h("span", { class: "named" }, label, copyButton(id, "⧉", { class: "copy-id", "aria-label": `Copy the id of ${name}`, title: "Copy the id" }));
+}
+
+/** A time as `<relative-time>`: "3 minutes ago", the absolute time on hover. */
+export function when(iso) {
+  return iso ? h("relative-time", { datetime: iso }) : "";
+}
+
+/** The absolute local time of an ISO date. */
+export function absolute(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+/** Milliseconds as people read them: 850 ms, 3.2 s, 4 min 10 s. */
+export function duration(milliseconds) {
+  if (milliseconds === null || milliseconds === undefined) return "";
+  if (milliseconds < 1000) return `${Math.round(milliseconds)} ms`;
+  const seconds = milliseconds / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+}
+
+/** "1 tool", "3 tools". */
+export function plural(count, one, many = `${one}s`) {
+  return `${count} ${count === 1 ? one : many}`;
+}
