@@ -282,6 +282,10 @@ $("global-search-form").addEventListener("submit", (event) => {
 applyTheme(storedTheme());
 refreshServerStatus();
 setInterval(refreshServerStatus, 30000);
+// The page this address shows is fetched while the session is asked for (the module is
+// cached; `route()` imports it again at no cost, or another one if the guess was wrong).
+const guess = match(currentPath().path);
+if (guess) import(`./pages/${guess.route.page}.js`).catch(() => {});
 loadSession().then(() => {
   sessionChanged();
   route({ focus: false });
