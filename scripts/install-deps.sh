@@ -23,7 +23,7 @@ test_programs=(
   /usr/bin/systemd-analyze:systemd /usr/sbin/debootstrap:debootstrap /usr/bin/qemu-x86_64:qemu-user
   /usr/bin/objdump:binutils /usr/bin/curl:curl /usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver
 )
-pip_packages=(selenium pytest requests cryptography openapi-spec-validator axe-selenium-python)
+pip_packages=(selenium pytest requests cryptography openapi-spec-validator axe-selenium-python standardwebhooks)
 
 packages=("${build_packages[@]}")
 programs=()

@@ -56,6 +56,26 @@ public struct TimeOrderedID: Hashable, Comparable, Sendable, Codable, CustomStri
         self.uuid = uuid
     }
 
+    private enum CodingKeys: String, CodingKey { case uuid }
+
+    /// Encoded as its lowercase string, as the API shows ids.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
+    /// Reads the string form and, from records written before it, `{"uuid": "…"}`.
+    public init(from decoder: any Decoder) throws {
+        if let container = try? decoder.singleValueContainer(), let text = try? container.decode(String.self) {
+            guard let uuid = UUID(uuidString: text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an id: \(text.prefix(64))")
+            }
+            self.uuid = uuid
+        } else {
+            uuid = try decoder.container(keyedBy: CodingKeys.self).decode(UUID.self, forKey: .uuid)
+        }
+    }
+
     public static func < (lhs: TimeOrderedID, rhs: TimeOrderedID) -> Bool {
         withUnsafeBytes(of: lhs.uuid.uuid) { a in withUnsafeBytes(of: rhs.uuid.uuid) { b in a.lexicographicallyPrecedes(b) } }
     }

@@ -28,6 +28,7 @@ public final class PortalCore: Sendable {
     public let chat: ChatSessions
     public let toolSearch: ToolSearch
     public let assistant: Assistant
+    public let webhooks: Webhooks
     /// Where expiry deadlines read the time (sessions, API keys, sign-in throttling).
     public let clock: any WallClock
     /// Broadcast of what people should learn as it happens, fed by the outbox (see `PortalNotification`).
@@ -51,7 +52,8 @@ public final class PortalCore: Sendable {
     public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher(), rateLimits: [RateClass: RateLimit] = RateLimit.defaults,
                 signInPolicy: SignInPolicy = SignInPolicy(), toolOptions: ToolRuntimeOptions? = nil, embedder: (any Embedder)? = nil,
                 reindexRetryDelay: Duration = .seconds(30), approvalIndependence: Duration = .seconds(24 * 3600),
-                clock: any WallClock = SystemClock(), jobLease: Duration = .seconds(30), shutdownGrace: Duration = .seconds(25)) async throws {
+                clock: any WallClock = SystemClock(), jobLease: Duration = .seconds(30), shutdownGrace: Duration = .seconds(25),
+                webhooks webhookOptions: WebhookOptions = WebhookOptions()) async throws {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
         self.clock = clock
@@ -88,12 +90,14 @@ public final class PortalCore: Sendable {
         self.assistant = try Assistant(environment: environment, sessions: chat, toolSearch: toolSearch, runs: runs, organizations: organizations,
                                        accounts: accounts, jobs: jobs,
                                        configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
+        self.webhooks = try Webhooks(environment: environment, secrets: secrets, events: securityEvents, jobs: jobs, clock: clock, options: webhookOptions)
         let notifications = notifications
         self.eventConsumers = [
             EventConsumer("notifications", outbox: outbox, deliver: { entries in
                 for entry in entries { if let notification = PortalNotification.notification(for: entry) { notifications.publish(notification) } }
             }),
             assistant.resumeConsumer(outbox: outbox),
+            webhooks.consumer(outbox: outbox),
         ]
         self.services = [jobs] + eventConsumers
         Maintenance.register(on: jobs, core: self)

@@ -74,6 +74,7 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
         routes.addAdminRoutes(core: core)
         routes.addSetupRoutes(core: core)
     }
+    routes.group("Webhooks") { routes.addWebhookRoutes(core: core) }
     routes.group("Tools") { routes.addToolRoutes(core: core) }
     routes.group("Assistant") { routes.addChatRoutes(core: core) }
     return routes

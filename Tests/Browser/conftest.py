@@ -24,10 +24,14 @@ ARTIFACTS = ROOT / "test-artifacts"
 class Portal:
     """A running `portal serve`; `url` is where it listens, `output` what it printed."""
 
-    def __init__(self, binary):
-        self.data_dir = tempfile.mkdtemp(prefix="portal-browser-")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-        env["PORTAL_LOG_FORMAT"] = "json"
+    def __init__(self, binary, env=None, data_dir=None):
+        """`env`: PORTAL_* settings for this portal (the caller's own PORTAL_* variables are never
+        passed on). `data_dir`: start on the data of a portal stopped with `stop(keep_data=True)`
+        (the directory is created when not given); the output files are then written anew."""
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="portal-browser-")
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+        environment["PORTAL_LOG_FORMAT"] = "json"
+        environment.update(env or {})
         self.stdout_path = os.path.join(self.data_dir, "stdout.txt")
         self.stderr_path = os.path.join(self.data_dir, "stderr.txt")
         arguments = [binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", os.path.join(self.data_dir, "data")]
@@ -37,7 +41,7 @@ class Portal:
         self.process = subprocess.Popen(
             arguments,
             stdout=open(self.stdout_path, "w"), stderr=open(self.stderr_path, "w"),
-            env=env, cwd=self.data_dir,
+            env=environment, cwd=self.data_dir,
         )
         self.url = self._wait_for_url()
         self.admin_password_changed = False
@@ -57,10 +61,13 @@ class Portal:
     def output(self):
         return open(self.stdout_path).read()
 
-    def stop(self):
+    def stop(self, keep_data=False):
+        """SIGTERM, then the exit code; the data directory is deleted unless `keep_data` (to
+        start another `Portal` on it)."""
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=30)
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if not keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
         return code
 
 

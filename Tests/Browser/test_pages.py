@@ -36,9 +36,17 @@ def world():
         assert answer.status_code == 201, answer.text
     run = admin.post(portal.url + "api/tools/host.load/runs", json={"input": {}})
     assert run.status_code == 201, run.text
+    # A high-risk run waits for an approval (never given), so the approvals page, its badge
+    # and the run's waiting state are walked filled, not empty.
+    waiting = admin.post(portal.url + "api/tools/host.systemd-restart-unit/runs", json={"input": {"unit": "nothing-here.service"}})
+    assert waiting.status_code == 202 and waiting.json()["status"] == "pending-approval", waiting.text
     chat = admin.post(portal.url + "api/sessions", json={"title": "Disk on db-7"})
     assert chat.status_code == 201, chat.text
-    yield {"portal": portal, "run": run.json()["id"], "session": chat.json()["id"]}
+    # A webhook for its page (disabled, and to an event the walk never causes: nothing is sent;
+    # the address is a documentation one, never contacted).
+    webhook = admin.post(portal.url + "api/webhooks", json={"url": "https://192.0.2.1/hook", "events": ["webhook.disabled"], "enabled": False})
+    assert webhook.status_code == 201, webhook.text
+    yield {"portal": portal, "run": run.json()["id"], "session": chat.json()["id"], "webhook": webhook.json()["webhook"]["id"]}
     assert portal.stop() == 0
 
 
@@ -59,11 +67,13 @@ def route_table(browser):
     return browser.execute_async_script("""
         const done = arguments[arguments.length - 1];
         import(document.querySelector('script[type=module]').src)
-          .then((app) => done(app.routes.map((r) => ({ path: r.path, access: r.access, title: r.title }))))
+          .then((app) => done(app.routes.map((r) => ({ path: r.path, access: r.access, title: r.title, area: r.area || null }))))
           .catch((error) => done({ error: String(error) }));""")
 
 
 def concrete(path, world):
+    if path.startswith("admin/webhooks/"):
+        return path.replace(":id", world["webhook"])
     return (path.replace(":name", "host.load").replace(":id", world["run"]).replace(":session", world["session"])
             + ("?q=disk" if path == "search" else ""))
 
@@ -99,20 +109,29 @@ def test_every_page_loads_is_accessible_and_logs_nothing(world, chromium, role):
     assert isinstance(routes, list) and len(routes) >= 10, routes
     permissions = browser.execute_script("return fetch('/api/me').then((r) => r.json()).then((me) => [me.permissions, me.user.isAdministrator])")
     granted, system_administrator = permissions
+
+    def allowed(route):
+        return (route["access"] in ("public", "authenticated") or route["access"] in granted
+                or (route["access"] == "system-administrator" and system_administrator))
+
+    # The sidebar offers exactly the pages this role may open.
+    offered = {link.get_attribute("href").split("#/", 1)[1] for link in browser.find_elements(By.CSS_SELECTOR, "#mainnav .nav-area:not(.narrow-only) a") if link.is_displayed()}
+    assert offered == {route["path"] for route in routes if route.get("area") and allowed(route)}, offered
+    if role == "admin":
+        badge = WebDriverWait(browser, 10).until(lambda _: browser.find_element(By.ID, "approvals-count").is_displayed() and browser.find_element(By.ID, "approvals-count"))
+        assert "1" in badge.text
     problems, visited = [], []
     themes = ["light", "dark"] if role == "admin" else ["light"]
     for theme in themes:
         set_theme(browser, portal, theme)
         for route in routes:
-            allowed = (route["access"] in ("public", "authenticated") or route["access"] in granted
-                       or (route["access"] == "system-administrator" and system_administrator))
             browser.get(portal.url + "#/" + concrete(route["path"], world))
             wait_for_page(browser)
             heading = browser.find_element(By.CSS_SELECTOR, "#view h1").text
             if route["path"] == "chat/:session" and role != "admin":
                 # The administrator's conversation: nobody else sees it, even by its address.
                 assert browser.find_elements(By.ID, "refused"), f"{role} opened another person's conversation"
-            elif not allowed:
+            elif not allowed(route):
                 assert browser.find_elements(By.ID, "refused"), f"{role} reached {route['path']}"
                 assert heading == "Not allowed", heading
             else:
@@ -167,6 +186,12 @@ def test_sign_in_and_run_a_tool_with_the_keyboard_alone(world, chromium):
     wait = WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException])
     browser.get(portal.url)
     wait.until(EC.visibility_of_element_located((By.ID, "signin-form")))
+    # The first Tab reaches the skip link, which moves focus to the content (not to a page).
+    skip = tab_to(browser, lambda e: e.get_attribute("id") == "skip-link", limit=2)
+    assert skip.is_displayed() and has_focus_ring(browser, skip)
+    skip.send_keys(Keys.ENTER)
+    assert focused(browser).get_attribute("id") == "app"
+    assert browser.find_elements(By.ID, "signin-form") and not browser.find_elements(By.ID, "refused")
     username = tab_to(browser, lambda e: e.get_attribute("id") == "signin-username")
     assert has_focus_ring(browser, username), "the focused field shows a focus ring"
     ActionChains(browser).send_keys("olga").send_keys(Keys.TAB).send_keys(PASSWORDS["olga"]).send_keys(Keys.ENTER).perform()
@@ -202,9 +227,17 @@ def test_the_home_page_narrow_and_dark(world, chromium):
     WebDriverWait(browser, 5).until(lambda _: browser.execute_script("return document.getElementById('sidebar').getBoundingClientRect().right <= 0"))
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1"), "no sideways scrolling at 390 px"
     browser.save_screenshot(str(ARTIFACTS / "home-390px.png"))
+    assert not browser.find_element(By.CSS_SELECTOR, '#mainnav a[data-page="chat"]').is_displayed(), "folded: not focusable, not read"
     toggle.click()
     WebDriverWait(browser, 5).until(lambda _: browser.find_element(By.CSS_SELECTOR, '#mainnav a[data-page="chat"]').is_displayed())
     assert toggle.get_attribute("aria-expanded") == "true"
+    assert focused(browser).tag_name in ("input", "a"), "focus moves into the opened menu"
+    assert browser.find_element(By.CSS_SELECTOR, '#mainnav a[href="#/password"]').is_displayed(), "the password link the header hides"
+    assert browser.find_element(By.CSS_SELECTOR, '#mainnav input[type="search"]').is_displayed(), "the search the header hides"
+    assert serious_violations(browser) == []
+    focused(browser).send_keys(Keys.ESCAPE)
+    WebDriverWait(browser, 5).until(lambda _: toggle.get_attribute("aria-expanded") == "false")
+    assert focused(browser).get_attribute("id") == "nav-toggle", "Escape closes the menu and focus returns to its button"
     browser.set_window_size(1280, 900)
     set_theme(browser, portal, "dark")
     wait_for_page(browser)

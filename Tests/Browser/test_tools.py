@@ -57,7 +57,8 @@ def test_a_risky_run_waits_for_another_persons_approval_and_the_result_arrives_l
         browser.find_element(By.ID, "field-pid").send_keys(str(sleeper.pid))
         browser.find_element(By.ID, "tool-run").click()
         wait_a.until(EC.visibility_of_element_located((By.ID, "page-run")))
-        wait_a.until(lambda _: browser.find_element(By.ID, "run-status").text == "pending-approval")
+        wait_a.until(lambda _: browser.find_element(By.ID, "run-status").get_attribute("data-status") == "pending-approval")
+        assert browser.find_element(By.ID, "run-status").text == "waiting for approval"
         assert sleeper.poll() is None, "nothing ran before the approval"
         # Set before anyone decides: a reload or navigation of the operator's page would erase it.
         assert browser.execute_script("window.__noReload = true; return window.__noReload;") is True

@@ -31,8 +31,12 @@ import TestSupport
         // Two hours later the prune timer is due, runs, and everything above is past its retention.
         clock.set(start.addingTimeInterval(7200))
         core.jobs.wake()
+        // Until the prune has removed them and its timer is planned again (its end recorded:
+        // the removals alone are seen while the timer's job is still running).
         try await core.jobs.waitForWatchers {
-            try core.outbox.entries(after: 0, limit: 1).isEmpty && core.jobs.job(finished.id) == nil
+            let timer = try core.jobs.job(idempotencyKey: "timer:" + Maintenance.pruneJob)
+            return try core.outbox.entries(after: 0, limit: 1).isEmpty && core.jobs.job(finished.id) == nil
+                && timer?.state == .pending && (timer?.dueAt ?? .distantPast) > clock.now()
         }
         #expect(try core.audit.page(limit: 100) { $0.detail.hasPrefix("change") }.isEmpty)
         #expect(try core.audit.verify().isIntact, "what remains still verifies")

@@ -68,6 +68,25 @@ import Testing
             // A viewer gets no checklist.
             let vera = try await ToolRoutesTests.signIn(client, "vera")
             try await client.execute(uri: "/api/setup", method: .get, headers: vera.headers) { #expect($0.status == .forbidden) }
+
+            // Another organization counts its own people; an admin given a one-time password
+            // there (a reset) is still to do.
+            try await client.execute(uri: "/api/orgs", method: .post, headers: root.headers,
+                                     body: ByteBuffer(string: #"{"slug":"acme","displayName":"Acme","cloudScope":""}"#)) { #expect($0.status == .created) }
+            let acme = try #require(try harness.core.organizations.organization(slug: "acme"))
+            try await client.execute(uri: "/api/me/organization", method: .post, headers: root.headers,
+                                     body: ByteBuffer(string: #"{"organizationID":"\#(acme.id)"}"#)) { #expect($0.status == .noContent) }
+            #expect(try await items(root)["people"] == false, "vera is in the default organization, not here")
+            try await client.execute(uri: "/api/users", method: .post, headers: root.headers,
+                                     body: ByteBuffer(string: #"{"username":"ada","password":"ada-password-1","role":"admin"}"#)) { #expect($0.status == .created) }
+            let ada = try #require(try harness.core.accounts.user(named: "ada"))
+            try await client.execute(uri: "/api/users/\(ada.id)/password-reset", method: .post, headers: root.headers) { #expect($0.status == .ok) }
+            let acmeItems = try await items(root)
+            #expect(acmeItems["people"] == false, "one member is not yet people")
+            #expect(acmeItems["password"] == false, "ada must still choose her own password")
+            try await client.execute(uri: "/api/users", method: .post, headers: root.headers,
+                                     body: ByteBuffer(string: #"{"username":"olga","password":"olga-password-1","role":"operator"}"#)) { #expect($0.status == .created) }
+            #expect(try await items(root)["people"] == true)
         }
     }
 }

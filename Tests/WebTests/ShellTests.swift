@@ -62,6 +62,17 @@ import Testing
         #expect(throws: AssetCatalog.CatalogError.self) { try AssetCatalog(files: base + [("notes.txt", [4])]) }
     }
 
+    /// The client writes data as text and styles through the stylesheet only: no HTML parsing
+    /// of strings (`innerHTML` and kin) and no inline styles (the CSP refuses them anyway).
+    @Test func noClientFileParsesHTMLOrSetsInlineStyles() throws {
+        for file in UIFiles.all where file.path.hasSuffix(".js") {
+            let source = String(decoding: file.bytes, as: UTF8.self)
+            for forbidden in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", ".style.", "\"style\"", "style=", "eval(", "new Function"] {
+                #expect(!source.contains(forbidden), "\(file.path) uses \(forbidden)")
+            }
+        }
+    }
+
     @Test func theHTMLHasNoInlineScriptOrStyle() async throws {
         try await WebTestHarness().test { client in
             try await client.execute(uri: "/", method: .get) { response throws in

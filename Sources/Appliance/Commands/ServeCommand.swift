@@ -47,7 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             core = try await PortalCore(environment: environment, rateLimits: configuration.rateLimits, signInPolicy: configuration.signInPolicy,
                                         toolOptions: configuration.toolOptions, approvalIndependence: configuration.approvalIndependence,
-                                        jobLease: configuration.jobLease, shutdownGrace: configuration.shutdownGrace)
+                                        jobLease: configuration.jobLease, shutdownGrace: configuration.shutdownGrace, webhooks: configuration.webhookOptions)
             try await core.resumeAfterStart(maintenance: configuration.maintenance)
         } catch {
             environment.close()

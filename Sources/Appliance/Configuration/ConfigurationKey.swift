@@ -10,6 +10,8 @@ struct ConfigurationKey: Sendable {
         case choice([String])
         /// Comma-separated IP addresses or CIDR ranges.
         case networks
+        /// Comma-separated whole numbers of seconds in the range, at least one.
+        case secondsList(ClosedRange<Int>)
     }
 
     let name: String
@@ -46,6 +48,11 @@ struct ConfigurationKey: Sendable {
         case .networks:
             let bad = PortalConfiguration.list(value).filter { NetworkRange($0) == nil }
             return bad.isEmpty ? nil : "\(name): not an IP address or CIDR range: \(bad.joined(separator: ", "))"
+        case let .secondsList(range):
+            let items = PortalConfiguration.list(value)
+            guard !items.isEmpty else { return "\(name): expected at least one number of seconds" }
+            let bad = items.filter { Int($0).map { !range.contains($0) } ?? true }
+            return bad.isEmpty ? nil : "\(name): not a number of seconds in \(range.lowerBound)...\(range.upperBound): \(bad.joined(separator: ", "))"
         }
     }
 
@@ -97,6 +104,14 @@ struct ConfigurationKey: Sendable {
               help: "The executables command tools may run (comma-separated names)."),
         .init("tools.denied_networks", .networks, default: ToolRuntimeOptions.defaultDeniedNetworks.joined(separator: ","),
               help: "Addresses the TCP and HTTP check tools never connect to (comma-separated; default: link-local and cloud metadata)."),
+        .init("webhooks.allowed_networks", .networks, default: "",
+              help: "Addresses webhooks may be sent to although they are refused by default (loopback, private, link-local, metadata); comma-separated, e.g. 127.0.0.0/8 for a receiver on this host."),
+        .init("webhooks.retry_seconds", .secondsList(1...86_400), default: "5,300,1800,7200,18000,36000,36000",
+              help: "Waits before each retry of a failed delivery (±20% jitter, never shorter than the receiver's Retry-After)."),
+        .init("webhooks.disable_after_hours", .integer(1...720), default: "24",
+              help: "A webhook whose deliveries fail this long without one success is disabled (its organization's admins see why)."),
+        .init("webhooks.rotation_overlap_hours", .integer(0...720), default: "24",
+              help: "After a secret rotation, deliveries are also signed with the previous secret this long."),
         .init("approvals.independence_hours", .integer(0...8760), default: "24",
               help: "Accounts a requester created or reset, or roles they granted, less than this before a request cannot approve its high and destructive runs."),
         .init("audit.retention_days", .integer(1...36_500), default: "365", help: "Audit entries older than this are pruned (the chain stays verifiable)."),

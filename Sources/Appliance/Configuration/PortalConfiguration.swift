@@ -58,6 +58,15 @@ struct PortalConfiguration {
 
     var jobLease: Duration { .seconds(integer("jobs.lease_seconds")) }
 
+    var webhookOptions: WebhookOptions {
+        var options = WebhookOptions()
+        options.allowedNetworks = networks("webhooks.allowed_networks")
+        options.retrySchedule = Self.list(values["webhooks.retry_seconds"] ?? "").compactMap(Int.init).map { .seconds($0) }
+        options.disableAfter = .seconds(integer("webhooks.disable_after_hours") * 3600)
+        options.rotationOverlap = .seconds(integer("webhooks.rotation_overlap_hours") * 3600)
+        return options
+    }
+
     var toolOptions: ToolRuntimeOptions {
         ToolRuntimeOptions(
             searchPath: string("tools.search_path")!.split(separator: ":").map(String.init).filter { !$0.isEmpty },

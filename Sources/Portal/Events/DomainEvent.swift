@@ -43,6 +43,13 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     case passwordChangeFailed = "password.change-failed"
     case passwordReset = "password.reset"
     case secretChanged = "organization.secret-changed"
+    // Webhooks.
+    case webhookCreated = "webhook.created"
+    case webhookUpdated = "webhook.updated"
+    case webhookDeleted = "webhook.deleted"
+    case webhookSecretRotated = "webhook.secret-rotated"
+    /// The portal turned a subscription off (410 Gone, or a day of failures).
+    case webhookDisabled = "webhook.disabled"
 
     /// The kind of an audit entry written by any version: today's names, and those entries
     /// written before typed events carried (`tool.run.finished` by its outcome, `sign-out`).

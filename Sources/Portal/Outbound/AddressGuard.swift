@@ -26,6 +26,13 @@ struct AddressGuard: Sendable {
     /// The first address `host` resolves to, checked; `nil` with the resolver's message when it
     /// does not resolve. Blocking: call off the cooperative pool.
     func resolve(_ host: String) throws -> (address: String?, error: String?) {
+        let resolved = Self.firstAddress(of: host)
+        if let address = resolved.address { try check(address, for: host) }
+        return resolved
+    }
+
+    /// The first address `host` resolves to, numeric, or the resolver's message. Blocking.
+    static func firstAddress(of host: String) -> (address: String?, error: String?) {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -33,7 +40,6 @@ struct AddressGuard: Sendable {
         guard status == 0, let list else { return (nil, String(cString: gai_strerror(status))) }
         defer { freeaddrinfo(list) }
         guard let address = BuiltinTools.numericHost(list.pointee.ai_addr, list.pointee.ai_addrlen) else { return (nil, "no usable address") }
-        try check(address, for: host)
         return (address, nil)
     }
 }

@@ -175,6 +175,11 @@ public final class Secrets: Sendable {
     /// The secret's value, `nil` when none is stored, or `SecretError.tampered`.
     public func get(_ name: String) throws -> String? {
         guard let sealed = try environment.read({ txn in try txn.get(table, name) }) else { return nil }
-        return String(decoding: try box(create: false).open(sealed, name: name), as: UTF8.self)
+        return try open(sealed, name: name)
+    }
+
+    /// The value of `sealed`, read from `table` under `name` in a transaction of the caller's.
+    func open(_ sealed: [UInt8], name: String) throws -> String {
+        String(decoding: try box(create: false).open(sealed, name: name), as: UTF8.self)
     }
 }

@@ -35,5 +35,6 @@ enum UIFiles {
         ("pages/sso.js", PackageResources.sso_js),
         ("pages/tool.js", PackageResources.tool_js),
         ("pages/users.js", PackageResources.users_js),
+        ("pages/webhooks.js", PackageResources.webhooks_js),
     ]
 }

@@ -19,18 +19,22 @@ extension PortalRoutes {
             let principal = context.principal!
             let organizationID = try Self.requireOrganization(principal)
             let systemAdministrator = principal.user.isAdministrator
-            let users = try core.accounts.all()
+            let members = try core.organizations.members(of: organizationID)
+            // This organization's admins and the system administrators.
+            let administrators = try core.accounts.all().filter(\.isAdministrator) + members.filter { $0.role == .admin }.map(\.user)
             let singleSignOn = try core.singleSignOn.settings()?.enabled == true
             let items = [
-                SetupItem(id: "password", title: "Replace the one-time password",
-                          detail: "The first administrator's password was printed in the terminal; each administrator chooses their own.",
-                          done: !users.contains { $0.isAdministrator && $0.mustChangePassword }, href: "#/password"),
+                // Done when no administrator still signs in with a one-time password (the
+                // first one printed in the terminal, or one an administrator reset).
+                SetupItem(id: "password", title: "Replace the one-time passwords",
+                          detail: "The first administrator's password was printed in the terminal; every administrator chooses their own.",
+                          done: !administrators.contains { $0.mustChangePassword }, href: "#/admin/users"),
                 SetupItem(id: "packs", title: "Enable a tool pack",
                           detail: "Tools come in packs; enable the ones this organization uses so people can run them.",
                           done: !(try core.tools.enabledPacks(in: organizationID)).isEmpty, href: "#/admin/packs"),
                 SetupItem(id: "people", title: "Invite people or set up single sign-on",
                           detail: "Create accounts with a role, or let your identity provider sign people in.",
-                          done: users.count > 1 || singleSignOn, href: "#/admin/users"),
+                          done: members.count > 1 || singleSignOn, href: "#/admin/users"),
                 SetupItem(id: "model", title: "Connect a language model",
                           detail: systemAdministrator ? "Any OpenAI-compatible endpoint makes the assistant answer in words; without one it suggests tools."
                                                       : "A system administrator connects an OpenAI-compatible endpoint for the whole portal.",

@@ -1,10 +1,11 @@
 // The portal's web client: boots, draws the shell (header, sidebar, breadcrumbs), and routes
 // `#/path` to a page module loaded on demand from `pages/`. Plain ES modules, no build step,
 // no inline script (the CSP forbids it). Data is written as text, never as HTML.
-import { api, can, isSystemAdministrator, loadSession, session } from "./lib/api.js";
+import { api, can, isSystemAdministrator, loadSession, problemText, session } from "./lib/api.js";
 import { $, focusHeading, h } from "./lib/dom.js";
 import { connect, disconnect, subscribe } from "./lib/live.js";
-import "./components/toast.js";
+import { messagePanel } from "./lib/page.js";
+import { toast } from "./components/toast.js";
 import "./components/relative-time.js";
 import "./components/status-badge.js";
 
@@ -25,6 +26,8 @@ export const routes = [
   { path: "admin/packs", page: "packs", title: "Tool packs", access: "admin", area: "Administration", id: "packs" },
   { path: "admin/users", page: "users", title: "Users", access: "users:manage", area: "Administration", id: "users" },
   { path: "admin/keys", page: "keys", title: "API keys", access: "keys:manage", area: "Administration", id: "keys" },
+  { path: "admin/webhooks", page: "webhooks", title: "Webhooks", access: "admin", area: "Administration", id: "webhooks" },
+  { path: "admin/webhooks/:id", page: "webhooks", title: "Webhook", access: "admin", parent: "admin/webhooks" },
   { path: "admin/orgs", page: "orgs", title: "Organizations", access: "users:manage", area: "Administration", id: "orgs" },
   { path: "admin/sso", page: "sso", title: "Single sign-on", access: "system-administrator", area: "Administration", id: "sso" },
   { path: "admin/assistant", page: "assistant", title: "Language model", access: "system-administrator", area: "Administration", id: "assistant" },
@@ -49,9 +52,12 @@ function match(path) {
     const pattern = route.path.split("/").filter(Boolean);
     if (pattern.length !== segments.length) continue;
     const params = {};
-    if (pattern.every((part, index) => (part.startsWith(":") ? (params[part.slice(1)] = decodeURIComponent(segments[index])) : part === segments[index]))) {
-      return { route, params };
-    }
+    const matches = pattern.every((part, index) => {
+      if (!part.startsWith(":")) return part === segments[index];
+      try { params[part.slice(1)] = decodeURIComponent(segments[index]); } catch { return false; }  // a malformed %-escape
+      return true;
+    });
+    if (matches) return { route, params };
   }
   return null;
 }
@@ -60,7 +66,17 @@ function match(path) {
 
 function renderSidebar() {
   const nav = $("mainnav");
-  nav.replaceChildren(...areas.map((area) => {
+  // On narrow screens the header has no room for these: the menu holds them.
+  const account = h("section", { class: "nav-area narrow-only", "aria-labelledby": "nav-account" }, h("h2", { id: "nav-account" }, "Account"),
+    h("ul", {}, h("li", {}, h("a", { href: "#/password" }, "Change password"))));
+  const search = h("form", { class: "nav-search search-only-narrow", role: "search", hidden: !can("chat:use") },
+    h("input", { type: "search", name: "q", "aria-label": "Search conversations and tools", placeholder: "Search by meaning…" }));
+  search.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = search.elements.q.value.trim();
+    if (text) location.hash = `#/search?q=${encodeURIComponent(text)}`;
+  });
+  nav.replaceChildren(search, ...areas.map((area) => {
     const links = routes.filter((route) => route.area === area).map((route) => {
       const link = h("a", { href: `#/${route.path}`, "data-page": route.id }, route.title);
       if (route.id === "approvals") link.append(" ", h("span", { id: "approvals-count", class: "badge", hidden: true }));
@@ -71,6 +87,7 @@ function renderSidebar() {
     return h("section", { class: "nav-area", "aria-labelledby": headingId, hidden: links.every((item) => item.hidden) },
       h("h2", { id: headingId }, area), h("ul", {}, links));
   }));
+  nav.append(account);
   markCurrent();
 }
 
@@ -120,10 +137,23 @@ $("theme-toggle").addEventListener("click", () => {
   applyTheme(next);
 });
 
-$("nav-toggle").addEventListener("click", () => {
-  const open = $("nav-toggle").getAttribute("aria-expanded") !== "true";
+/** Opens or closes the folded sidebar (narrow screens): focus goes to its first link, and
+ *  back to the menu button when it closes. */
+function setSidebarOpen(open, { returnFocus = false } = {}) {
   $("nav-toggle").setAttribute("aria-expanded", String(open));
   $("sidebar").classList.toggle("open", open);
+  if (open) $("sidebar").querySelector("a:not([hidden])")?.focus();
+  else if (returnFocus) $("nav-toggle").focus();
+}
+$("nav-toggle").addEventListener("click", () => setSidebarOpen($("nav-toggle").getAttribute("aria-expanded") !== "true"));
+$("sidebar").addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && $("sidebar").classList.contains("open")) setSidebarOpen(false, { returnFocus: true });
+});
+
+// The skip link moves focus to the content; it is not a route.
+$("skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  $("app").focus();
 });
 
 /** Shows whether the server answers its readiness probe. */
@@ -141,14 +171,23 @@ async function refreshServerStatus() {
   }
 }
 
+/** The sidebar's count of runs waiting for a decision. Refreshes that arrive while one is
+ *  under way are folded into one more, so a burst of events costs two requests. */
+let countRefresh = null, countAgain = false;
 async function refreshApprovalCount() {
-  const badge = $("approvals-count");
-  if (!badge || !can("approvals:decide")) return;
-  const result = await api("GET", "/api/approvals");
-  const count = result.ok ? result.body.approvals.length : 0;
-  badge.textContent = String(count);
-  badge.hidden = count === 0;
-  badge.setAttribute("aria-label", `${count} waiting`);
+  if (countRefresh) { countAgain = true; return; }
+  countRefresh = (async () => {
+    do {
+      countAgain = false;
+      const badge = $("approvals-count");
+      if (!badge || !can("approvals:decide")) return;
+      const result = await api("GET", "/api/approvals");
+      const count = result.ok ? result.body.approvals.length : 0;
+      badge.replaceChildren(h("span", { "aria-hidden": "true" }, String(count)), h("span", { class: "visually-hidden" }, `${count} waiting`));
+      badge.hidden = count === 0;
+    } while (countAgain);
+  })();
+  try { await countRefresh; } finally { countRefresh = null; }
 }
 
 // ---- Routing -----------------------------------------------------------------------------
@@ -184,8 +223,7 @@ async function route({ focus = true } = {}) {
   const { path, query } = currentPath();
   $("view").setAttribute("aria-busy", "true");  // until the new page replaces the old one
   markCurrent();
-  $("sidebar").classList.remove("open");
-  $("nav-toggle").setAttribute("aria-expanded", "false");
+  setSidebarOpen(false);
   let target = match(path);
   let pageName;
   if (!session.me) {
@@ -215,8 +253,11 @@ async function route({ focus = true } = {}) {
     params: target.params,
     query,
     setTitle: (title) => { if (ticket === renderCount) setBreadcrumbs(target.route, title); },
-    navigate: (hash) => { if (location.hash === hash) route(); else location.hash = hash; },
-    rerender: () => route({ focus: false }),
+    // A page that is no longer shown (the person moved on while it waited) navigates nowhere.
+    navigate: (hash) => {
+      if (ticket !== renderCount) return;
+      if (location.hash === hash) route(); else location.hash = hash;
+    },
   };
   setBreadcrumbs(target.route, target.route.title);
   const cleanup = await module.render(view, context);
@@ -234,8 +275,8 @@ function showMessage(title, detail, ticket, reload = false) {
   if (ticket !== renderCount) return;
   $("view").removeAttribute("aria-busy");
   setBreadcrumbs({ path: "message", title }, title);
-  $("view").replaceChildren(h("section", { class: "panel", id: "refused" }, h("h1", {}, title), h("p", { id: "refused-detail" }, detail),
-    reload ? h("p", {}, h("button", { type: "button", on: { click: () => location.reload() } }, "Reload")) : h("p", {}, h("a", { href: "#/" }, "Back to the home page"))));
+  $("view").replaceChildren(reload ? messagePanel(title, detail, h("button", { type: "button", on: { click: () => location.reload() } }, "Reload"))
+    : messagePanel(title, detail));
   focusHeading($("view"));
 }
 
@@ -255,11 +296,26 @@ function sessionChanged() {
 }
 
 window.addEventListener("portal:session-changed", () => { sessionChanged(); route(); });
+// A call answered 401 while signed in: the session ended (signed out elsewhere, expired,
+// password changed). The page signs out too and offers the sign-in form.
+window.addEventListener("portal:session-expired", () => {
+  if (!session.me) return;
+  session.me = null;
+  sessionChanged();
+  toast("Your session ended: sign in again.", { kind: "info" });
+  route();
+});
 window.addEventListener("portal:approvals-changed", refreshApprovalCount);
-window.addEventListener("hashchange", () => route());
+// Only `#/…` addresses are routes (a plain `#anchor` is a place in the page).
+window.addEventListener("hashchange", () => { if (location.hash === "" || location.hash.startsWith("#/")) route(); });
 
 $("sign-out").addEventListener("click", async () => {
-  await api("POST", "/api/auth/logout");
+  const result = await api("POST", "/api/auth/logout");
+  // A session that had already ended is signed out all the same.
+  if (!result.ok && result.status !== 401) {
+    toast(`Signing out failed: ${problemText(result)}`, { kind: "error" });
+    return;
+  }
   session.me = null;
   sessionChanged();
   if (location.hash && location.hash !== "#/") location.hash = "#/";
@@ -267,7 +323,12 @@ $("sign-out").addEventListener("click", async () => {
 });
 
 $("org-switcher").addEventListener("change", async (event) => {
-  await api("POST", "/api/me/organization", { organizationID: event.target.value });
+  const result = await api("POST", "/api/me/organization", { organizationID: event.target.value });
+  if (!result.ok) {
+    toast(`Switching the organization failed: ${problemText(result)}`, { kind: "error" });
+    renderChrome();  // the switcher shows the organization still in use
+    return;
+  }
   await loadSession();  // the stream and the permissions belong to the organization
   sessionChanged();
   route();

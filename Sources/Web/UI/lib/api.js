@@ -34,6 +34,9 @@ export async function api(method, path, body) {
   } catch {
     return { ok: false, status: 0, body: { title: "Server unreachable", detail: "The portal could not be reached. Check the connection and try again." }, headers: new Headers() };
   }
+  if (response.status === 401 && session.me && path !== "/api/auth/login") {
+    window.dispatchEvent(new CustomEvent("portal:session-expired"));
+  }
   const text = await response.text();
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch { parsed = null; }

@@ -49,11 +49,6 @@ export function when(iso) {
   return iso ? h("relative-time", { datetime: iso }) : "";
 }
 
-/** The absolute local time of an ISO date. */
-export function absolute(iso) {
-  return iso ? new Date(iso).toLocaleString() : "";
-}
-
 /** Milliseconds as people read them: 850 ms, 3.2 s, 4 min 10 s. */
 export function duration(milliseconds) {
   if (milliseconds === null || milliseconds === undefined) return "";

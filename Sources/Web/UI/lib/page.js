@@ -7,13 +7,18 @@ export function panel(id, title, ...children) {
   return h("section", { class: "panel", id }, h("h1", {}, title), ...children);
 }
 
-/** Replaces `view`'s content with the refusal for a failed call (401, 403, 404, …): the
- *  server's own words, and where to go instead. */
+/** The panel that says why a page is not shown (`#refused`), with what to do instead
+ *  (by default a link to the home page). */
+export function messagePanel(title, detail, action = h("a", { href: "#/" }, "Back to the home page")) {
+  return h("section", { class: "panel", id: "refused" }, h("h1", {}, title), h("p", { id: "refused-detail" }, detail), h("p", {}, action));
+}
+
+/** Replaces `view`'s content with the refusal for a failed call (403, 404, …): the server's
+ *  own words. (A 401 — the session ended — also signs the page out: see `lib/api.js`.) */
 export function refused(view, result) {
   const title = result.status === 404 ? "Not found" : result.status === 401 ? "Signed out" : "Not allowed";
-  const detail = result.status === 401 ? "Sign in first." : problemText(result);
-  view.replaceChildren(h("section", { class: "panel", id: "refused" },
-    h("h1", {}, title), h("p", { id: "refused-detail" }, detail), h("p", {}, h("a", { href: "#/" }, "Back to the home page"))));
+  const detail = result.status === 401 ? "Your session ended: sign in again." : problemText(result);
+  view.replaceChildren(messagePanel(title, detail));
 }
 
 /** An empty state: what is (not) here and what to do next, with optional action links. */
@@ -30,8 +35,10 @@ export function formMessages(prefix, { status = false } = {}) {
 export function field(label, control, { hint, errorFor } = {}) {
   if (!control.id) throw new Error("field() needs a control with an id");
   const hintNode = hint ? h("span", { class: "field-hint", id: `${control.id}-hint` }, hint) : null;
-  if (hintNode) control.setAttribute("aria-describedby", hintNode.id);
+  const errorNode = errorFor ? h("span", { class: "error", id: `${control.id}-error`, "data-error-for": errorFor }) : null;
+  const described = [hintNode, errorNode].filter(Boolean).map((node) => node.id);
+  if (described.length) control.setAttribute("aria-describedby", described.join(" "));
   return h("div", { class: control.type === "checkbox" ? "field checkbox" : "field" },
     control.type === "checkbox" ? [control, h("label", { for: control.id }, label)] : [h("label", { for: control.id }, label), control],
-    hintNode, errorFor ? h("span", { class: "error", "data-error-for": errorFor }) : null);
+    hintNode, errorNode);
 }

@@ -285,7 +285,9 @@ export async function render(view, context) {
         buffer = buffer.slice(end + 2);
         const name = (block.match(/^event: (.*)$/m) || [])[1];
         const data = (block.match(/^data: (.*)$/m) || [])[1];
-        if (name && data) handle(name, JSON.parse(data));
+        let parsed = null;
+        try { parsed = data ? JSON.parse(data) : null; } catch { parsed = null; }
+        if (name && parsed) handle(name, parsed);
       }
     }
     if (live) live.remove();

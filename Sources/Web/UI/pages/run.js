@@ -5,9 +5,8 @@ import { h } from "../lib/dom.js";
 import { duration, when } from "../lib/format.js";
 import { subscribe } from "../lib/live.js";
 import { panel, refused } from "../lib/page.js";
+import { statusLabel } from "../components/status-badge.js";
 
-/** How a status reads aloud (the badge shows the status itself). */
-const spoken = { "pending-approval": "waiting for approval" };
 const final = (status) => !["pending-approval", "running"].includes(status);
 
 export async function render(view, context) {
@@ -43,9 +42,9 @@ export async function render(view, context) {
     section.dataset.runId = run.id;
     title.textContent = run.toolTitle;
     title.title = run.tool;
-    status.textContent = run.status;
+    status.textContent = statusLabel(run.status);
     status.dataset.status = run.status;
-    if (shownStatus !== null && shownStatus !== run.status) announce.textContent = `Status: ${spoken[run.status] || run.status}.`;
+    if (shownStatus !== null && shownStatus !== run.status) announce.textContent = `Status: ${statusLabel(run.status)}.`;
     shownStatus = run.status;
     requester.textContent = `${run.requester} (via ${run.entryPoint})`;
     input.textContent = JSON.stringify(run.input, null, 2);
