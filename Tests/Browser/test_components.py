@@ -140,3 +140,24 @@ def test_toasts_relative_times_and_charts(page):
     time = page.find_element(By.CSS_SELECTOR, "#lab relative-time")
     assert time.text == "5 minutes ago" and time.get_attribute("title"), "relative text, absolute time on hover"
     assert console_errors(page) == []
+
+
+def test_line_and_donut_charts_draw_their_points_and_name_them(page):
+    run(page, """
+        await load('components/charts.js');
+        const line = document.createElement('line-chart');
+        line.label = 'Runs per day';
+        line.data = [{ label: 'Mon', value: 3 }, { label: 'Tue', value: 9 }, { label: 'Wed', value: 0 }, { label: 'Thu', value: 4 }];
+        const donut = document.createElement('donut-chart');
+        donut.label = 'Runs by status';
+        donut.data = [{ label: 'succeeded', value: 6 }, { label: 'failed', value: 2 }];
+        document.getElementById('lab').append(line, donut);""")
+    for selector, name, values in (("line-chart", "Runs per day", ["3", "9", "0", "4"]), ("donut-chart", "Runs by status", ["6", "2"])):
+        svg = page.find_element(By.CSS_SELECTOR, f"#lab {selector} svg")
+        assert svg.get_attribute("role") == "img" and svg.get_attribute("aria-label") == name
+        cells = [cell.get_attribute("textContent") for cell in page.find_elements(By.CSS_SELECTOR, f"#lab {selector} table td")]
+        assert all(value in cells for value in values), (selector, cells)
+        # Drawn, with colours from the stylesheet's series classes (no inline style).
+        assert page.execute_script("return arguments[0].querySelectorAll('[class^=\"chart-series-\"]').length", svg) >= 1
+        assert not page.execute_script("return arguments[0].querySelector('[style]')", svg)
+    assert console_errors(page) == []

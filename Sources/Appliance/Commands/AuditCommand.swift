@@ -20,8 +20,10 @@ struct AuditVerifyCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var options: ConfigurationOptions
+    @Flag(help: "Have the portal `portal login` stored check its own trail (a key with audit:read) instead of reading a data directory.") var remote = false
 
     func run() async throws {
+        if remote { return try await verifyRemote() }
         let configuration = try options.load()
         let environment = try openExistingStorage(configuration)
         defer { environment.close() }
@@ -39,5 +41,17 @@ struct AuditVerifyCommand: AsyncParsableCommand {
         }
         let range = result.firstSequence.map { "entries \($0)–\(result.headSequence)" } ?? "no entries"
         print("audit: intact: \(result.entriesChecked) entries verified (\(range)); head \(result.headHash)")
+    }
+
+    /// The same check, made by the remote portal on its own data (`GET /api/audit/verification`).
+    func verifyRemote() async throws {
+        let remote = try RemotePortal.fromCredentials()
+        let result = try await remote.call("GET", "/api/audit/verification")
+        guard result["intact"]?.bool == true else {
+            for problem in result["problems"]?.strings ?? [] { printError("problem: \(problem)") }
+            printError("audit: NOT intact at \(remote.baseURL)")
+            throw ExitCode(1)
+        }
+        print("audit: intact at \(remote.baseURL): \(Int(result["entriesChecked"]?.number ?? 0)) entries verified; head \(result["headHash"]?.string ?? "?")")
     }
 }

@@ -9,6 +9,8 @@ struct PortalCommand: AsyncParsableCommand {
             ServeCommand.self, ConfigCommand.self, VersionCommand.self,
             BackupCommand.self, RestoreCommand.self, CheckCommand.self, AuditCommand.self, EventsCommand.self, JobsCommand.self,
             BenchCommand.self,
+            // The client of a remote portal.
+            LoginCommand.self, ToolsCommand.self, RunsCommand.self, ApprovalsCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

@@ -44,7 +44,7 @@ public struct OutboundHTTP: Sendable {
     /// connection goes to that address for that host name (already resolved and checked by
     /// the caller), so the name cannot resolve elsewhere between the check and the connect;
     /// TLS still verifies the certificate for the host name.
-    func send(url: String, method: String, headers: [(String, String)], body: [UInt8]?,
+    public func send(url: String, method: String, headers: [(String, String)], body: [UInt8]?,
               pinned: (host: String, address: String)? = nil) async throws(OutboundError) -> Response {
         let client: HTTPClient
         if let pinned {

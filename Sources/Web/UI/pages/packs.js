@@ -2,6 +2,7 @@
 // for system administrators, which organizations may enable each pack.
 import { api, isSystemAdministrator, problemText, session } from "../lib/api.js";
 import { h } from "../lib/dom.js";
+import { submitForm } from "../lib/forms.js";
 import { plural } from "../lib/format.js";
 import { emptyState, panel, refused } from "../lib/page.js";
 import { toast } from "../components/toast.js";
@@ -78,22 +79,15 @@ export async function render(view) {
       const box = h("input", { type: "checkbox", id, value: organization.id, props: { checked: allowed.has(organization.id.toLowerCase()) } });
       return h("div", { class: "field checkbox" }, box, h("label", { for: id }, organization.displayName, " ", h("span", { class: "muted" }, `(${organization.slug})`)));
     });
-    const save = h("button", { type: "submit" }, "Save");
     const form = h("form", { class: "pack-availability" },
       h("fieldset", {}, h("legend", {}, `Organizations that may enable ${pack.title}`), boxes),
       h("p", { class: "field-hint" }, "Taking a pack away from an organization also disables it there."),
-      save);
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      save.disabled = true;
-      const chosen = [...form.querySelectorAll("input[type=checkbox]:checked")].map((box) => box.value);
-      const answer = await api("PUT", `/api/packs/${encodeURIComponent(pack.name)}/availability`, { organizations: chosen });
-      save.disabled = false;
-      if (!answer.ok) {
-        error.textContent = problemText(answer);
-        toast(problemText(answer), { kind: "error" });
-        return;
-      }
+      h("button", { type: "submit" }, "Save"), h("p", { class: "error", role: "alert" }));
+    let chosen = [];
+    submitForm(form, () => {
+      chosen = [...form.querySelectorAll("input[type=checkbox]:checked")].map((box) => box.value);
+      return api("PUT", `/api/packs/${encodeURIComponent(pack.name)}/availability`, { organizations: chosen });
+    }, async () => {
       toast(`${pack.title} is available to ${plural(chosen.length, "organization")}.`, { kind: "ok" });
       await refresh();
     });
