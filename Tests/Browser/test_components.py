@@ -158,6 +158,6 @@ def test_line_and_donut_charts_draw_their_points_and_name_them(page):
         cells = [cell.get_attribute("textContent") for cell in page.find_elements(By.CSS_SELECTOR, f"#lab {selector} table td")]
         assert all(value in cells for value in values), (selector, cells)
         # Drawn, with colours from the stylesheet's series classes (no inline style).
-        assert page.execute_script("return arguments[0].querySelectorAll('[class^=\"chart-series-\"]').length", svg) >= 1
+        assert page.execute_script("return arguments[0].querySelectorAll('[class*=\"chart-series-\"]').length", svg) >= 1
         assert not page.execute_script("return arguments[0].querySelector('[style]')", svg)
     assert console_errors(page) == []
