@@ -37,6 +37,9 @@ import Testing
             #expect("\(error!)".contains(reason), "\(url): \(error!)")
         }
         #expect(try loopback.resolve("http://localhost:9/x").address == "127.0.0.1")
+        // How a URL appears in the audit trail and events: no path or query (often a credential).
+        #expect(WebhookTargets.shown("https://hooks.slack.com/services/T000/B000/XXXXSECRET?token=y") == "https://hooks.slack.com/…")
+        #expect(WebhookTargets.shown("http://[::1]:8080/") == "http://[::1]:8080")
         for (url, reason) in [("ftp://example.com/x", "http or https"), ("http://user:pass@127.0.0.1/x", "credentials"), ("http:///x", "host"),
                               ("not a url", "URL"), ("https://" + String(repeating: "a", count: 2100), "2048")] {
             let error = #expect(throws: PortalError.self) { try loopback.parse(url) }
@@ -103,6 +106,10 @@ import Testing
         #expect(body["type"] == .string("api-key.created") && body["organizationID"] == .string(home.id.uuidString))
         #expect(body["data"]?["kind"] == .string("api-key.created"), "the event's own payload")
         #expect(try core.webhooks.deliveries(of: packs.id, by: admin).isEmpty, "a disabled subscription gets nothing")
+        // Saving other settings (no `enabled`) leaves it off; only turning it on does.
+        let edited = try await core.webhooks.update(packs.id, .init(url: "http://127.0.0.1:9/packs", eventTypes: [.packEnabled], description: "edited"), by: admin)
+        #expect(!edited.enabled && edited.description == "edited")
+        #expect(try await core.webhooks.update(packs.id, .init(url: "http://127.0.0.1:9/packs", eventTypes: [.packEnabled], enabled: true), by: admin).enabled)
         #expect(try core.jobs.job(idempotencyKey: "webhook:\(delivery.id):1")?.kind == "webhook.deliver", "its first attempt is a durable job")
     }
 }

@@ -79,7 +79,8 @@ struct ToolsRunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Run a tool and wait for its result.",
         discussion: "Exit codes: 0 the run succeeded (or, with --no-wait, was accepted); 1 it failed, was rejected, expired or was interrupted; "
-            + "3 the portal could not be reached; 4 it refused (bad input, not allowed); 5 it failed; 6 not logged in. "
+            + "3 the portal could not be reached; 4 the portal refused (bad input, not allowed); 5 the portal failed (5xx); 6 not logged in; "
+            + "7 --timeout passed before the run ended (it goes on); 64 a wrong command line. "
             + "A run that needs an approval is waited for too (up to --timeout); the approver decides in the portal or with `portal approvals approve`."
     )
     @Argument(help: "The tool's name.") var name: String
@@ -87,7 +88,7 @@ struct ToolsRunCommand: AsyncParsableCommand {
     var fields: [String] = []
     @Option(name: .customLong("input-json"), help: "The whole input as a JSON object (fields from --input are added to it).") var inputJSON: String?
     @Flag(help: "Print the run's id and return once it is accepted.") var noWait = false
-    @Option(help: "Give up waiting after this many seconds (exit 1; the run goes on in the portal).") var timeout: Int = 600
+    @Option(help: "Give up waiting after this many seconds (exit 7; the run goes on in the portal).") var timeout: Int = 600
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
@@ -116,7 +117,7 @@ struct ToolsRunCommand: AsyncParsableCommand {
     /// A command-line value as the schema's type asks: 42 for an integer, true for a boolean.
     static func typed(_ text: String, as type: String?) -> JSONAny {
         switch type {
-        case "integer", "number": Double(text).map(JSONAny.number) ?? .string(text)
+        case "integer", "number": Double(text).flatMap { $0.isFinite ? JSONAny.number($0) : nil } ?? .string(text)
         case "boolean": text == "true" ? .bool(true) : text == "false" ? .bool(false) : .string(text)
         default: .string(text)
         }
@@ -164,7 +165,7 @@ struct RunsShowCommand: AsyncParsableCommand {
 struct RunsWatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "watch", abstract: "Wait until a run is final and print it; exit 0 only if it succeeded.")
     @Argument(help: "The run's id.") var id: String
-    @Option(help: "Give up after this many seconds (exit 1; the run goes on).") var timeout: Int = 600
+    @Option(help: "Give up after this many seconds (exit 7; the run goes on).") var timeout: Int = 600
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
@@ -182,7 +183,8 @@ struct RunsWatchCommand: AsyncParsableCommand {
             run = try await remote.call("GET", "/api/runs/\(OutboundHTTP.pathSegmentEncode(id))?wait=\(wait)")
         } while !finalStatuses.contains(run["status"]?.string ?? "") && ContinuousClock.now < deadline
         if json { print(jsonText(run, pretty: false)) } else { describe(run) }
-        guard run["status"]?.string == "succeeded" else { throw ExitCode(RemotePortal.Exit.runDidNotSucceed.rawValue) }
+        guard let status = run["status"]?.string, finalStatuses.contains(status) else { throw ExitCode(RemotePortal.Exit.stillRunning.rawValue) }
+        guard status == "succeeded" else { throw ExitCode(RemotePortal.Exit.runDidNotSucceed.rawValue) }
     }
 
     static func describe(_ run: JSONAny) {

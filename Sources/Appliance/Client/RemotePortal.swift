@@ -23,6 +23,8 @@ struct RemotePortal {
         case serverFailed = 5
         /// No credentials: run `portal login` or set PORTAL_URL and PORTAL_TOKEN.
         case notLoggedIn = 6
+        /// The wait for a run ended (`--timeout`) before the run did; it goes on in the portal.
+        case stillRunning = 7
     }
 
     init(baseURL: String, token: String) {

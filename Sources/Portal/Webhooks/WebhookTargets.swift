@@ -11,8 +11,9 @@ public struct WebhookTargets: Sendable {
         "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
         "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
         "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8", "fd00:ec2::254/128", "100.100.100.200/32", "168.63.129.16/32",
-        // IPv6 forms that carry an IPv4 address (NAT64, 6to4), which may be a private one.
-        "64:ff9b::/96", "2002::/16",
+        // IPv6 forms that carry an IPv4 address (NAT64, 6to4, Teredo, IPv4-compatible), which
+        // may be a private one.
+        "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "::/96",
     ]
 
     let refused: [NetworkRange]
@@ -44,6 +45,16 @@ public struct WebhookTargets: Sendable {
         guard var host = components.host, !host.isEmpty else { throw PortalError.invalid("url has no host") }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return Target(url: url, host: host)
+    }
+
+    /// How a URL appears in the audit trail and in events: scheme, host and port only. Paths
+    /// and queries often carry the receiver's credential (Slack, Teams, Discord URLs).
+    public static func shown(_ url: String) -> String {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host else { return "(a URL)" }
+        let port = components.port.map { ":\($0)" } ?? ""
+        let rest = (components.path.isEmpty || components.path == "/") && components.query == nil ? "" : "/…"
+        let bracketed = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host  // URLComponents keeps or drops the brackets by version
+        return "\(scheme)://\(bracketed)\(port)\(rest)"
     }
 
     /// Why `address` may not be reached, or `nil` when it may.

@@ -89,9 +89,11 @@ public final class Webhooks: Sendable {
         public var tools: [String]?
         public var minimumRisk: RiskLevel?
         public var description: String
-        public var enabled: Bool
+        /// `nil`: on for a new subscription, unchanged for an update (so saving other settings
+        /// never turns back on a subscription the portal turned off).
+        public var enabled: Bool?
 
-        public init(url: String, eventTypes: [EventKind], tools: [String]? = nil, minimumRisk: RiskLevel? = nil, description: String = "", enabled: Bool = true) {
+        public init(url: String, eventTypes: [EventKind], tools: [String]? = nil, minimumRisk: RiskLevel? = nil, description: String = "", enabled: Bool? = nil) {
             self.url = url
             self.eventTypes = eventTypes
             self.tools = tools
@@ -147,7 +149,7 @@ public final class Webhooks: Sendable {
         try await validate(settings)
         let now = clock.now(), secret = WebhookSignature.newSecret()
         let subscription = WebhookSubscription(id: UUID(), organizationID: organizationID, url: settings.url, eventTypes: settings.eventTypes, tools: settings.tools,
-                                               minimumRisk: settings.minimumRisk, description: settings.description, enabled: settings.enabled,
+                                               minimumRisk: settings.minimumRisk, description: settings.description, enabled: settings.enabled ?? true,
                                                disabledReason: nil, failingSince: nil, previousSecretValidUntil: nil,
                                                createdBy: principal.user.id, createdAt: now, updatedAt: now)
         let sealed = try secrets.seal(WebhookSubscription.secretName(subscription.id), secret)
@@ -156,7 +158,7 @@ public final class Webhooks: Sendable {
             try txn.put(subscriptions, subscription.id, subscription)
             try txn.put(secrets.table, WebhookSubscription.secretName(subscription.id), sealed)
             try events.record(SecurityEvent(kind: .webhookCreated, userID: principal.user.id, username: principal.user.username, organizationID: organizationID,
-                                            detail: "\(OutboundHTTP.redacted(subscription.url)) for \(settings.eventTypes.map(\.rawValue).joined(separator: ", "))", time: now), in: txn)
+                                            detail: "\(WebhookTargets.shown(subscription.url)) for \(settings.eventTypes.map(\.rawValue).joined(separator: ", "))", time: now), in: txn)
         }
         return (subscription, secret)
     }
@@ -164,22 +166,23 @@ public final class Webhooks: Sendable {
     /// Replaces the subscription's settings. Turning it on again clears why it was off. The
     /// URL is checked when the subscription is to send (so one can always be turned off).
     public func update(_ id: UUID, _ settings: Settings, by principal: Principal) async throws -> WebhookSubscription {
-        let organizationID = try organization(of: principal)
-        try await validate(settings, checkTarget: settings.enabled)
-        let now = clock.now()
+        let current = try subscription(id, by: principal)
+        let enabled = settings.enabled ?? current.enabled
+        try await validate(settings, checkTarget: enabled)
+        let now = clock.now(), organizationID = current.organizationID
         return try await environment.write { [self] txn in
             guard var subscription = try txn.get(subscriptions.table, id), subscription.organizationID == organizationID else { throw PortalError.notFound("webhook") }
-            if settings.enabled && !subscription.enabled { (subscription.disabledReason, subscription.failingSince) = (nil, nil) }
+            if enabled && !subscription.enabled { (subscription.disabledReason, subscription.failingSince) = (nil, nil) }
             subscription.url = settings.url
             subscription.eventTypes = settings.eventTypes
             subscription.tools = settings.tools
             subscription.minimumRisk = settings.minimumRisk
             subscription.description = settings.description
-            subscription.enabled = settings.enabled
+            subscription.enabled = enabled
             subscription.updatedAt = now
             try txn.put(subscriptions, id, subscription)
             try events.record(SecurityEvent(kind: .webhookUpdated, userID: principal.user.id, username: principal.user.username, organizationID: organizationID,
-                                            detail: "\(OutboundHTTP.redacted(subscription.url))\(settings.enabled ? "" : ", disabled")", time: now), in: txn)
+                                            detail: "\(WebhookTargets.shown(subscription.url))\(enabled ? "" : ", disabled")", time: now), in: txn)
             return subscription
         }
     }
@@ -200,7 +203,7 @@ public final class Webhooks: Sendable {
             }
             for key in keys { _ = try txn.delete(deliveries, key) }
             try events.record(SecurityEvent(kind: .webhookDeleted, userID: principal.user.id, username: principal.user.username, organizationID: organizationID,
-                                            detail: OutboundHTTP.redacted(subscription.url), time: now), in: txn)
+                                            detail: WebhookTargets.shown(subscription.url), time: now), in: txn)
         }
     }
 
@@ -222,7 +225,7 @@ public final class Webhooks: Sendable {
             try txn.put(secrets.table, WebhookSubscription.secretName(id), sealedNew)
             try txn.put(secrets.table, WebhookSubscription.secretName(id, previous: true), sealedOld)
             try events.record(SecurityEvent(kind: .webhookSecretRotated, userID: principal.user.id, username: principal.user.username, organizationID: organizationID,
-                                            detail: "\(OutboundHTTP.redacted(subscription.url)); the previous secret signs until \(until.formatted(.iso8601))", time: now), in: txn)
+                                            detail: "\(WebhookTargets.shown(subscription.url)); the previous secret signs until \(until.formatted(.iso8601))", time: now), in: txn)
         }
         return (secret, until)
     }
@@ -279,7 +282,7 @@ public final class Webhooks: Sendable {
                 }
                 for subscription in byOrganization[organizationID]! where subscription.wants(entry.event, in: organizationID) {
                     let body = Self.body(type: entry.event.kind.rawValue, time: entry.time, sequence: entry.sequence, organizationID: organizationID,
-                                         data: Self.payload(of: entry.event))
+                                         data: try Self.payload(of: entry.event))
                     _ = try addDelivery(to: subscription, type: entry.event.kind.rawValue, sequence: entry.sequence, body: body, at: clock.now(), manual: false, in: txn)
                 }
             }
@@ -324,9 +327,12 @@ public final class Webhooks: Sendable {
         return String(decoding: (try? encoder.encode(JSONAny.object(object))) ?? Data("{}".utf8), as: UTF8.self)
     }
 
-    /// The event's typed payload as JSON.
-    static func payload(of event: DomainEvent) -> JSONAny {
-        (try? JSONAny(encoding: event))?.object?["payload"] ?? .null
+    /// The event's typed payload as JSON, dates in ISO 8601 as the API writes them.
+    static func payload(of event: DomainEvent) throws -> JSONAny {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        guard let payload = JSONAny(json: try encoder.encode(event))?.object?["payload"] else { throw PortalError.invalid("an event without a payload") }
+        return payload
     }
 
     // MARK: Attempts
@@ -343,7 +349,9 @@ public final class Webhooks: Sendable {
             return
         }
         guard let current = try secrets.get(WebhookSubscription.secretName(subscription.id)) else {
-            throw PermanentJobFailure("webhook \(subscription.id) has no secret: nothing is sent unsigned")
+            let missing = WebhookDelivery.Attempt(time: now, status: nil, error: "the webhook has no secret: nothing is sent unsigned", durationMilliseconds: 0,
+                                                  response: "", manual: payload.manual)
+            return try await finish(delivery, subscription: subscription, attempt: missing, manual: payload.manual, outcome: .abandon)
         }
         var signing = [current]
         if let until = subscription.previousSecretValidUntil, until > now, let previous = try secrets.get(WebhookSubscription.secretName(subscription.id, previous: true)) {
@@ -433,7 +441,7 @@ public final class Webhooks: Sendable {
                 subscription.enabled = false
                 subscription.disabledReason = disable
                 try events.record(SecurityEvent(kind: .webhookDisabled, userID: nil, username: nil, organizationID: subscription.organizationID,
-                                                detail: "\(OutboundHTTP.redacted(subscription.url)): \(disable)", time: now), in: txn)
+                                                detail: "\(WebhookTargets.shown(subscription.url)): \(disable)", time: now), in: txn)
                 logger.warning("webhook disabled", metadata: ["webhook": "\(subscription.id)", "reason": "\(disable)"])
             }
             try txn.put(subscriptions, subscription.id, subscription)

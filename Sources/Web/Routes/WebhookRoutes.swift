@@ -100,7 +100,7 @@ extension PortalRoutes {
                 guard let level = RiskLevel(rawValue: name) else { throw PortalError.invalid("minimumRisk must be one of \(RiskLevel.allCases.map(\.rawValue).joined(separator: ", "))") }
                 risk = level
             }
-            return Webhooks.Settings(url: body.url, eventTypes: kinds, tools: body.tools, minimumRisk: risk, description: body.description ?? "", enabled: body.enabled ?? true)
+            return Webhooks.Settings(url: body.url, eventTypes: kinds, tools: body.tools, minimumRisk: risk, description: body.description ?? "", enabled: body.enabled)
         }
 
         @Sendable func webhookID(_ context: PortalContext) throws -> UUID {

@@ -346,7 +346,8 @@ async function renderWebhook(view, context) {
 
   toggle.addEventListener("click", () => busy(toggle, async () => {
     const enable = !webhook.enabled;
-    const body = { url: webhook.url, events: webhook.events, description: webhook.description || "", enabled: enable };
+    const body = { url: webhook.url, events: webhook.events, tools: webhook.tools || undefined, minimumRisk: webhook.minimumRisk || undefined,
+      description: webhook.description || "", enabled: enable };
     if (webhook.tools) body.tools = webhook.tools;
     if (webhook.minimumRisk) body.minimumRisk = webhook.minimumRisk;
     const result = await api("PUT", base, body);
@@ -575,7 +576,8 @@ async function renderWebhook(view, context) {
     done.textContent = "";
     const body = settings.read();
     if (!body) return null;
-    const result = await api("PUT", base, { ...body, enabled: webhook.enabled });
+    // Without `enabled`: saving settings never turns the webhook on or off.
+    const result = await api("PUT", base, body);
     if (!result.ok) settings.mark(result);
     return result;
   }, (saved, form) => {
