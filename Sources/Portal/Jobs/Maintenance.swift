@@ -49,6 +49,7 @@ public struct Maintenance: Sendable, Equatable {
             _ = try await core.audit.prune(before: now.addingTimeInterval(-retention.auditSeconds))
             _ = try await core.outbox.prune(before: now.addingTimeInterval(-retention.eventSeconds))
             _ = try await core.jobs.prune(before: now.addingTimeInterval(-retention.jobSeconds))
+            _ = try await core.webhooks.trimLogs()
         })
     }
 }

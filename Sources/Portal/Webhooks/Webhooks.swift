@@ -296,7 +296,6 @@ public final class Webhooks: Sendable {
                                        eventType: type, eventSequence: sequence, body: body, state: .pending, attempts: [], nextAttemptAt: now, createdAt: now)
         try txn.put(deliveries, (subscription.id, id), delivery)
         try enqueueAttempt(delivery, number: 1, at: now, manual: manual, in: txn)
-        try trimLog(of: subscription.id, in: txn)
         return delivery
     }
 
@@ -305,16 +304,33 @@ public final class Webhooks: Sendable {
         _ = try jobs.enqueue(JobRequest(kind: Self.deliverJob, payload: payload, idempotencyKey: "webhook:\(delivery.id):\(number)", dueAt: due), in: txn)
     }
 
-    /// Keeps the newest `keptDeliveries` of a subscription (pending ones always stay).
-    private func trimLog(of id: UUID, in txn: borrowing WriteTransaction) throws {
-        var kept = 0
-        var doomed: [CompositeKey<UUID, TimeOrderedID>.Value] = []
-        try txn.forEach(deliveries, prefix: CompositeKey<UUID, TimeOrderedID>.prefix(id), direction: .reverse) { (key, delivery) throws(KVError) in
-            kept += 1
-            if kept > options.keptDeliveries && delivery.state != .pending { doomed.append(key) }
-            return true
+    /// Keeps each subscription's newest `keptDeliveries` deliveries (pending ones always stay);
+    /// run by the hourly prune timer, off the path that creates deliveries. Returns how many
+    /// were removed.
+    public func trimLogs() async throws -> Int {
+        let ids = try environment.read { txn in
+            var ids: [UUID] = []
+            try txn.forEach(subscriptions.table) { (id, _) throws(KVError) in
+                ids.append(id)
+                return true
+            }
+            return ids
         }
-        for key in doomed { _ = try txn.delete(deliveries, key) }
+        var removed = 0
+        for id in ids {
+            removed += try await environment.write { [self] txn -> Int in
+                var kept = 0
+                var doomed: [CompositeKey<UUID, TimeOrderedID>.Value] = []
+                try txn.forEach(deliveries, prefix: CompositeKey<UUID, TimeOrderedID>.prefix(id), direction: .reverse) { (key, delivery) throws(KVError) in
+                    kept += 1
+                    if kept > options.keptDeliveries && delivery.state != .pending { doomed.append(key) }
+                    return true
+                }
+                for key in doomed { _ = try txn.delete(deliveries, key) }
+                return doomed.count
+            }
+        }
+        return removed
     }
 
     /// `{"type", "timestamp", "sequence", "organizationID", "data"}`, keys sorted.
@@ -368,7 +384,10 @@ public final class Webhooks: Sendable {
                 ("webhook-id", delivery.messageID), ("webhook-timestamp", String(timestamp)),
                 ("webhook-signature", WebhookSignature.header(id: delivery.messageID, timestamp: timestamp, body: delivery.body, secrets: signing)),
             ]
-            let answer = try await http.send(url: target.url, method: "POST", headers: headers, body: Array(delivery.body.utf8), pinned: (target.host, address))
+            // A name is pinned to the address just checked; a numeric host is that address already
+            // (and goes through the shared client, without a client per request).
+            let pinned = NetworkRange.isAddress(target.host) ? nil : (host: target.host, address: address)
+            let answer = try await http.send(url: target.url, method: "POST", headers: headers, body: Array(delivery.body.utf8), pinned: pinned)
             status = answer.status
             response = String(decoding: answer.body.prefix(1024), as: UTF8.self)
             retryAfter = answer.retryAfterSeconds
