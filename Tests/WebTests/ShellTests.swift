@@ -130,9 +130,9 @@ import Testing
     /// a file that does not exist is 404, never today's file under another name.
     @Test func unknownAssetsAre404ProblemDocuments() async throws {
         let prefix = try AssetCatalog().prefix
-        for path in ["/assets/0000000000000000/app.js", "/assets/0000000000000000/pages/home.js", "\(prefix)/../Package.swift", "\(prefix)/nope.js",
-                     "\(prefix)/pages/nope.js", "\(prefix)/index.html", "/assets/", "/assets/app.js"] {
-            try await WebTestHarness().test { client in
+        try await WebTestHarness().test { client in
+            for path in ["/assets/0000000000000000/app.js", "/assets/0000000000000000/pages/home.js", "\(prefix)/../Package.swift", "\(prefix)/nope.js",
+                         "\(prefix)/pages/nope.js", "\(prefix)/index.html", "/assets/", "/assets/app.js"] {
                 try await client.execute(uri: path, method: .get) { response throws in
                     #expect(response.status == .notFound, "\(path)")
                     #expect(response.headers[.contentType] == "application/problem+json", "\(path)")

@@ -280,9 +280,12 @@ public final class Webhooks: Sendable {
                 if byOrganization[organizationID] == nil {
                     byOrganization[organizationID] = try txn.primaryKeys(self.byOrganization, organizationID).compactMap { try txn.get(subscriptions.table, $0) }
                 }
-                for subscription in byOrganization[organizationID]! where subscription.wants(entry.event, in: organizationID) {
-                    let body = Self.body(type: entry.event.kind.rawValue, time: entry.time, sequence: entry.sequence, organizationID: organizationID,
-                                         data: try Self.payload(of: entry.event))
+                let wanting = byOrganization[organizationID]!.filter { $0.wants(entry.event, in: organizationID) }
+                guard !wanting.isEmpty else { continue }
+                // One body for every subscription that gets the event.
+                let body = Self.body(type: entry.event.kind.rawValue, time: entry.time, sequence: entry.sequence, organizationID: organizationID,
+                                     data: try Self.payload(of: entry.event))
+                for subscription in wanting {
                     _ = try addDelivery(to: subscription, type: entry.event.kind.rawValue, sequence: entry.sequence, body: body, at: clock.now(), manual: false, in: txn)
                 }
             }
@@ -318,7 +321,8 @@ public final class Webhooks: Sendable {
         }
         var removed = 0
         for id in ids {
-            removed += try await environment.write { [self] txn -> Int in
+            // Found in a read; a write (and its sync) only for a log that is too long.
+            let doomed = try environment.read { txn in
                 var kept = 0
                 var doomed: [CompositeKey<UUID, TimeOrderedID>.Value] = []
                 try txn.forEach(deliveries, prefix: CompositeKey<UUID, TimeOrderedID>.prefix(id), direction: .reverse) { (key, delivery) throws(KVError) in
@@ -326,9 +330,11 @@ public final class Webhooks: Sendable {
                     if kept > options.keptDeliveries && delivery.state != .pending { doomed.append(key) }
                     return true
                 }
-                for key in doomed { _ = try txn.delete(deliveries, key) }
-                return doomed.count
+                return doomed
             }
+            guard !doomed.isEmpty else { continue }
+            // Deleting a delivery removed meanwhile (the subscription was deleted) is a no-op.
+            removed += try await environment.write { [self] txn in try doomed.reduce(0) { $0 + (try txn.delete(deliveries, $1) ? 1 : 0) } }
         }
         return removed
     }

@@ -92,7 +92,7 @@ public struct AssetCatalog: Sendable {
             }
         }
         for name in try manager.contentsOfDirectory(atPath: directory) where !name.hasPrefix(".") { try add(name) }
-        return files.map { (path: $0.path.hasPrefix("/") ? String($0.path.dropFirst()) : $0.path, bytes: $0.bytes) }
+        return files
     }
 
     /// Why a web client tree cannot be served.

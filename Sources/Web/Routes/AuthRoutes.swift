@@ -62,16 +62,14 @@ extension PortalRoutes {
         }
 
         get("/api/me", .authenticated, .doc("getMe", "Who you are, your organizations and roles.", returns: APISchema.of(MeBody.self))) { _, context in
-            let principal = context.principal!
-            return try Self.jsonResponse(.ok, MeBody(user: principal.user, organizations: try core.organizations.memberships(of: principal.user.id), csrfToken: principal.csrfToken, current: principal))
+            try Self.jsonResponse(.ok, try MeBody(context.principal!, core: core))
         }
 
         // The web client's first question, answered 200 either way (a signed-out visit is not
         // an error, so the browser's console stays clean).
         get("/api/auth/session", .public, .doc("getSignInState", "Whether this request is signed in and, when it is, who you are (as GET /api/me).", returns: APISchema.of(SignInStateBody.self))) { _, context in
             guard let principal = context.principal else { return try Self.jsonResponse(.ok, SignInStateBody(signedIn: false, me: nil)) }
-            return try Self.jsonResponse(.ok, SignInStateBody(signedIn: true, me: MeBody(user: principal.user, organizations: try core.organizations.memberships(of: principal.user.id),
-                                                                                     csrfToken: principal.csrfToken, current: principal)))
+            return try Self.jsonResponse(.ok, SignInStateBody(signedIn: true, me: try MeBody(principal, core: core)))
         }
 
         struct OrganizationChoice: Decodable { let organizationID: UUID }
@@ -173,6 +171,11 @@ struct MeBody: Codable {
     let currentOrganization: UUID?
     let permissions: [String]
     let csrfToken: String?
+
+    /// Who `principal` is now: its user, organizations and the permissions it acts with.
+    init(_ principal: Principal, core: PortalCore) throws {
+        self.init(user: principal.user, organizations: try core.organizations.memberships(of: principal.user.id), csrfToken: principal.csrfToken, current: principal)
+    }
 
     init(user: User, organizations: [(organization: Organization, role: Role)], csrfToken: String?, current: Principal? = nil) {
         self.user = UserBody(user)

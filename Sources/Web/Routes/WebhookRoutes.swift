@@ -42,22 +42,13 @@ struct CreatedWebhookBody: Codable {
 
 /// A delivery and its attempts.
 struct DeliveryBody: Codable {
-    struct AttemptBody: Codable {
-        let time: Date
-        let status: Int?
-        let error: String?
-        let durationMilliseconds: Double
-        let response: String
-        let manual: Bool
-    }
-
     let id: String
     let messageID: String
     let eventType: String
     let eventSequence: UInt64?
     let state: String
     let body: String
-    let attempts: [AttemptBody]
+    let attempts: [WebhookDelivery.Attempt]
     let nextAttemptAt: Date?
     let createdAt: Date
 
@@ -68,9 +59,7 @@ struct DeliveryBody: Codable {
         eventSequence = delivery.eventSequence
         state = delivery.state.rawValue
         body = delivery.body
-        attempts = delivery.attempts.map {
-            AttemptBody(time: $0.time, status: $0.status, error: $0.error, durationMilliseconds: $0.durationMilliseconds, response: $0.response, manual: $0.manual)
-        }
+        attempts = delivery.attempts
         nextAttemptAt = delivery.nextAttemptAt
         createdAt = delivery.createdAt
     }

@@ -40,7 +40,7 @@ export function clearErrors(form) {
 }
 
 /** Shows a failed call's problem in the form, with each named field's error beside it. */
-export function showProblem(form, result) {
+function showProblem(form, result) {
   formError(form, problemText(result));
   for (const problem of (result.body && result.body.errors) || []) {
     const field = String(problem.field || "").split(/[.[]/)[0];
