@@ -34,8 +34,8 @@ test: test-deps
 test-steps:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
-	# The API document, equal to what the server serves (OpenAPITests), is valid OpenAPI 3.1.
-	python3 -m openapi_spec_validator Tests/WebTests/Snapshots/openapi.json
+	# The API documents, equal to what the server serves (OpenAPITests), are valid OpenAPI 3.1.
+	python3 -m openapi_spec_validator Tests/WebTests/Snapshots/openapi.json Tests/WebTests/Snapshots/openapi-v1.json
 	$(MAKE) dist deb
 	$(MAKE) bench-short
 	scripts/check-kernels.sh

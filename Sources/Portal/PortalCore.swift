@@ -29,6 +29,8 @@ public final class PortalCore: Sendable {
     public let toolSearch: ToolSearch
     public let assistant: Assistant
     public let webhooks: Webhooks
+    /// The answers to requests sent with an `Idempotency-Key`.
+    public let idempotencyKeys: IdempotencyKeys
     /// Where expiry deadlines read the time (sessions, API keys, sign-in throttling).
     public let clock: any WallClock
     /// Broadcast of what people should learn as it happens, fed by the outbox (see `PortalNotification`).
@@ -91,6 +93,7 @@ public final class PortalCore: Sendable {
                                        accounts: accounts, jobs: jobs,
                                        configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
         self.webhooks = try Webhooks(environment: environment, secrets: secrets, events: securityEvents, jobs: jobs, clock: clock, options: webhookOptions)
+        self.idempotencyKeys = try IdempotencyKeys(environment: environment, clock: clock)
         let notifications = notifications
         self.eventConsumers = [
             EventConsumer("notifications", outbox: outbox, deliver: { entries in

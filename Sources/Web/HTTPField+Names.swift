@@ -12,5 +12,8 @@ extension HTTPField.Name {
     static let rateLimitReset = Self("RateLimit-Reset")!
     static let xForwardedFor = Self("X-Forwarded-For")!
     static let forwarded = Self("Forwarded")!
+    static let link = Self("Link")!
+    static let idempotencyKey = Self("Idempotency-Key")!
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
     static let secFetchSite = Self("Sec-Fetch-Site")!
 }

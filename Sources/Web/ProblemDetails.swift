@@ -7,6 +7,8 @@ import FoundationEssentials
 /// unexpected error is logged, never returned (see `ProblemMiddleware`).
 public struct ProblemDetails: Error, Sendable {
     public let status: HTTPResponse.Status
+    /// The stable kind, the `type` URI clients branch on.
+    public let type: ProblemType
     public let title: String
     public let detail: String?
     /// Extra headers, such as `Allow` for 405 or `Retry-After` for 429.
@@ -20,8 +22,9 @@ public struct ProblemDetails: Error, Sendable {
         public let message: String
     }
 
-    public init(_ status: HTTPResponse.Status, title: String? = nil, detail: String? = nil, headers: HTTPFields = [:], fieldErrors: [FieldError] = []) {
+    public init(_ status: HTTPResponse.Status, type: ProblemType? = nil, title: String? = nil, detail: String? = nil, headers: HTTPFields = [:], fieldErrors: [FieldError] = []) {
         self.status = status
+        self.type = type ?? (fieldErrors.isEmpty ? ProblemType.of(status: status.code) : .invalidInput)
         self.title = title ?? status.reasonPhrase
         self.detail = detail
         self.headers = headers
@@ -30,7 +33,7 @@ public struct ProblemDetails: Error, Sendable {
 
     /// The same problem with `headers` instead of its own.
     func replacingHeaders(_ headers: HTTPFields) -> ProblemDetails {
-        ProblemDetails(status, title: title, detail: detail, headers: headers, fieldErrors: fieldErrors)
+        ProblemDetails(status, type: type, title: title, detail: detail, headers: headers, fieldErrors: fieldErrors)
     }
 
 
@@ -46,7 +49,7 @@ public struct ProblemDetails: Error, Sendable {
     }
 
     func response(path: String, requestID: String) -> Response {
-        let body = Body(type: "about:blank", title: title, status: status.code, detail: detail, instance: path, requestId: requestID, errors: fieldErrors.isEmpty ? nil : fieldErrors)
+        let body = Body(type: type.uri, title: title, status: status.code, detail: detail, instance: path, requestId: requestID, errors: fieldErrors.isEmpty ? nil : fieldErrors)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // The body holds only strings and an integer; encoding it cannot fail.

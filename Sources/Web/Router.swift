@@ -6,6 +6,11 @@ public import Portal
 /// outermost first; then one `add…Routes` call per route group, one file per group. Every
 /// endpoint the portal serves is registered from here, through `PortalRoutes`, which makes
 /// each route state who may call it.
+///
+/// Two addresses, one behaviour: the routes of the stable groups are served under `/api/v1`
+/// (the versioned API other systems use, documented at `/api/v1/openapi.json`) and under
+/// `/api` for the web client, which also has the routes only it needs (sign-in, the event
+/// stream, single sign-on, the setup checklist; documented at `/api/openapi.json`).
 public func buildRouter(core: PortalCore, assets: AssetCatalog, metrics: PortalMetrics = PortalMetrics(), options: WebOptions = WebOptions()) -> Router<PortalContext> {
     buildRoutes(core: core, assets: assets, metrics: metrics, options: options).router
 }
@@ -56,7 +61,7 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
     router.add(middleware: AuthenticationMiddleware(sessions: core.sessions, apiKeys: core.apiKeys, sameOrigin: options.sameOrigin))
     if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, routes: table, stage: .principal)) }
 
-    let routes = PortalRoutes(router: router, table: table)
+    let routes = PortalRoutes(router: router, table: table, idempotency: core.idempotencyKeys)
     routes.group("Operations") {
         routes.addHealthRoutes(core: core, minimumFreeBytes: options.minimumFreeBytes)
         routes.addMetricsRoutes(core: core, metrics: metrics, access: MetricsAccess(options))
@@ -66,16 +71,14 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
         routes.addUIRoutes(assets: assets)
         routes.addCSPReportRoutes()
     }
-    routes.group("Sign-in") {
-        routes.addAuthRoutes(core: core, metrics: metrics, options: options)
-        routes.addSingleSignOnRoutes(core: core, metrics: metrics, options: options)
-    }
-    routes.group("Administration") {
+    routes.group("Sign-in", stable: true) { routes.addAuthRoutes(core: core, metrics: metrics, options: options) }
+    routes.group("Single sign-on") { routes.addSingleSignOnRoutes(core: core, metrics: metrics, options: options) }
+    routes.group("Administration", stable: true) {
         routes.addAdminRoutes(core: core)
         routes.addSetupRoutes(core: core)
     }
-    routes.group("Webhooks") { routes.addWebhookRoutes(core: core) }
-    routes.group("Tools") { routes.addToolRoutes(core: core) }
-    routes.group("Assistant") { routes.addChatRoutes(core: core) }
+    routes.group("Webhooks", stable: true) { routes.addWebhookRoutes(core: core) }
+    routes.group("Tools", stable: true) { routes.addToolRoutes(core: core) }
+    routes.group("Assistant", stable: true) { routes.addChatRoutes(core: core) }
     return routes
 }

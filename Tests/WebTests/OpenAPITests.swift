@@ -8,41 +8,67 @@ import Testing
 /// The OpenAPI document is built from the route specs: every route is in it with its access
 /// and body schemas, and a snapshot shows any change to the API in review.
 @Suite struct OpenAPITests {
-    static let snapshotPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots/openapi.json").path
+    static func snapshotPath(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Snapshots/\(name)").path
+    }
 
-    static func document() async throws -> (JSONAny, [RouteSpec], [UInt8]) {
+    /// The two documents as served: the web client's and v1's.
+    static func documents() async throws -> (web: JSONAny, stable: JSONAny, routes: [RouteSpec]) {
         let harness = try await WebTestHarness()
         let routes = buildRoutes(core: harness.core, assets: try AssetCatalog(), options: harness.options)
-        let bytes = try await Application(router: routes.router).test(.router) { client in
-            try await client.execute(uri: "/api/openapi.json", method: .get) { response in
-                #expect(response.status == .ok)
-                #expect(response.headers[.contentType] == "application/json")
-                return Array(buffer: response.body)
+        let (web, stable) = try await Application(router: routes.router).test(.router) { client in
+            var documents: [JSONAny] = []
+            for uri in ["/api/openapi.json", "/api/v1/openapi.json"] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentType] == "application/json")
+                    documents.append(try #require(JSONAny(json: Array(buffer: response.body))))
+                }
             }
+            return (documents[0], documents[1])
         }
-        return (try #require(JSONAny(json: bytes)), routes.all, bytes)
+        return (web, stable, routes.all)
     }
 
     @Test func everyRouteIsDescribedWithItsAccessAndBodies() async throws {
-        let (document, routes, _) = try await Self.document()
-        #expect(document["openapi"] == .string("3.1.0"))
-        let paths = try #require(document["paths"]?.object)
-        var operationIDs: Set<String> = []
+        let (web, stable, routes) = try await Self.documents()
+        for document in [web, stable] { #expect(document["openapi"] == .string("3.1.0")) }
+        let webPaths = try #require(web["paths"]?.object), stablePaths = try #require(stable["paths"]?.object)
+        var operationIDs: [Bool: Set<String>] = [:]
         for route in routes {
+            let paths = route.stable ? stablePaths : webPaths
             let operation = try #require(paths[route.path]?[route.method.rawValue.lowercased()], "\(route.method) \(route.path) is missing")
             let id = try #require(operation["operationId"]?.string)
-            #expect(operationIDs.insert(id).inserted, "operation ids are unique: \(id)")
+            #expect(operationIDs[route.stable, default: []].insert(id).inserted, "operation ids are unique in a document: \(id)")
             #expect(operation["x-portal-access"] == .string(OpenAPIDocument.accessName(route.access)))
             #expect(operation["responses"]?["default"]?["$ref"] == .string("#/components/responses/Problem"), "errors are problem details")
             #expect((operation["security"]?.array?.isEmpty == true) == (route.access == .public))
             if route.doc.requestBody != nil {
                 #expect(operation["requestBody"]?["content"]?["application/json"]?["schema"]?["type"] == .string("object"), "\(id) has its body schema")
+                #expect(operation["requestBody"]?["content"]?["application/json"]?["example"] != nil, "\(id) has an example request")
             }
             for name in OpenAPIDocument.pathParameters(route.path) {
                 #expect(operation["parameters"]?.array?.contains { $0["name"] == .string(name) && $0["in"] == .string("path") } == true)
             }
+            let idempotencyHeader = operation["parameters"]?.array?.contains { $0["name"] == .string("Idempotency-Key") && $0["in"] == .string("header") } == true
+            #expect(idempotencyHeader == route.doc.createsResource(route.method), "\(id): Idempotency-Key on creations only")
         }
-        #expect(paths.values.map { $0.object?.count ?? 0 }.reduce(0, +) == routes.count, "nothing but the routes")
+        #expect(stablePaths.keys.allSatisfy { $0.hasPrefix("/api/v1/") } && webPaths.keys.allSatisfy { !$0.hasPrefix("/api/v1/") })
+        let operationCount: Int = [webPaths, stablePaths].flatMap(\.values).map { $0.object?.count ?? 0 }.reduce(0, +)
+        #expect(operationCount == routes.count, "nothing but the routes")
+        // v1 is the web client's API less what only the web client uses.
+        for webOnly in ["/api/v1/auth/login", "/api/v1/events", "/api/v1/setup", "/api/v1/auth/oidc/login"] { #expect(stablePaths[webOnly] == nil, "\(webOnly)") }
+        for path in ["/api/v1/runs", "/api/v1/runs/{id}", "/api/v1/tools/{name}/runs", "/api/v1/approvals/{id}/decision", "/api/v1/audit/verification",
+                     "/api/v1/users", "/api/v1/orgs", "/api/v1/keys", "/api/v1/webhooks", "/api/v1/search", "/api/v1/sessions"] {
+            #expect(stablePaths[path] != nil, "\(path) is in v1")
+        }
+        // Stateful links: a created run leads to reading it.
+        let runCreated = try #require(stablePaths["/api/v1/tools/{name}/runs"]?["post"]?["responses"]?["201"]?["links"]?["getRun"])
+        #expect(runCreated["parameters"]?["id"] == .string("$response.body#/id"))
+        #expect(stablePaths["/api/v1/webhooks/{id}"]?["put"]?["parameters"]?.array?.contains { $0["name"] == .string("If-Match") } == true)
+        #expect(stablePaths["/api/v1/runs"]?["get"]?["responses"]?["200"]?["headers"]?["Link"] != nil)
+        #expect(stable["x-problem-types"]?.array?.count == ProblemType.allCases.count)
+        let paths = webPaths
 
         // Bodies come from the Swift types: required fields and enums are right.
         let createKey = try #require(paths["/api/keys"]?["post"]?["requestBody"]?["content"]?["application/json"]?["schema"])
@@ -53,32 +79,36 @@ import Testing
         #expect(run["x-portal-rate-class"] == .string("tool-run"))
         #expect(run["responses"]?["202"]?["content"]?["application/json"]?["schema"]?["properties"]?["status"] != nil)
         #expect(paths["/healthz"]?["get"]?["x-portal-rate-class"] == nil, "probes are not rate-limited")
-        let problem = try #require(document["components"]?["schemas"]?["Problem"])
+        let problem = try #require(web["components"]?["schemas"]?["Problem"])
         let requiredFields = Set(problem["required"]?.strings ?? [])
         #expect(requiredFields.isSuperset(of: ["type", "title", "status", "instance", "requestId"]))
     }
 
-    /// The document as committed in `Snapshots/openapi.json` (validated by
-    /// openapi-spec-validator in `make test`). When a route changes, this fails and writes the
-    /// new document next to it (`openapi.json.new`) to diff and commit.
-    @Test func theDocumentMatchesItsSnapshot() async throws {
-        let (document, _, _) = try await Self.document()
+    /// The documents as committed in `Snapshots/openapi.json` (the web client's) and
+    /// `Snapshots/openapi-v1.json` (validated by openapi-spec-validator in `make test`; the
+    /// Swift SDK is generated from the v1 one). When a route changes, this fails and writes
+    /// the new document next to it (`….json.new`) to diff and commit.
+    @Test func theDocumentsMatchTheirSnapshots() async throws {
+        let (web, stable, _) = try await Self.documents()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let current = try encoder.encode(document) + Data("\n".utf8)
-        let committed = FileManager.default.contents(atPath: Self.snapshotPath)
-        if committed != current {
-            try current.write(to: URL(fileURLWithPath: Self.snapshotPath + ".new"))
-            let old = String(decoding: committed ?? Data(), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-            let new = String(decoding: current, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-            let first = zip(old, new).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(old.count, new.count)
-            Issue.record("""
-                The API changed; review and commit the new document: \
-                diff -u Tests/WebTests/Snapshots/openapi.json{,.new} && mv Tests/WebTests/Snapshots/openapi.json{.new,}
-                First difference at line \(first + 1):
-                - \(first < old.count ? old[first] : "(end)")
-                + \(first < new.count ? new[first] : "(end)")
-                """)
+        for (name, document) in [("openapi.json", web), ("openapi-v1.json", stable)] {
+            let path = Self.snapshotPath(name)
+            let current = try encoder.encode(document) + Data("\n".utf8)
+            let committed = FileManager.default.contents(atPath: path)
+            if committed != current {
+                try current.write(to: URL(fileURLWithPath: path + ".new"))
+                let old = String(decoding: committed ?? Data(), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                let new = String(decoding: current, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                let first = zip(old, new).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(old.count, new.count)
+                Issue.record("""
+                    The API changed; review and commit the new document: \
+                    diff -u Tests/WebTests/Snapshots/\(name){,.new} && mv Tests/WebTests/Snapshots/\(name){.new,}
+                    First difference at line \(first + 1):
+                    - \(first < old.count ? old[first] : "(end)")
+                    + \(first < new.count ? new[first] : "(end)")
+                    """)
+            }
         }
     }
 }

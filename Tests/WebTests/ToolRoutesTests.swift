@@ -105,15 +105,15 @@ import Testing
                 #expect(run["output"]?["error"]?.string?.contains("999999") == true)
             }
 
-            try await client.execute(uri: "/api/activity?tool=host.signal-process&outcome=failed", method: .get, headers: olga.headers) { response throws in
+            try await client.execute(uri: "/api/runs?tool=host.signal-process&status=failed", method: .get, headers: olga.headers) { response throws in
                 #expect(try Self.json(response)["runs"]?.array?.map { $0["id"] } == [.string(runID)])
             }
-            try await client.execute(uri: "/api/activity?outcome=bogus", method: .get, headers: olga.headers) { #expect($0.status == .badRequest) }
-            try await client.execute(uri: "/api/activity?limit=1", method: .get, headers: olga.headers) { response throws in
+            try await client.execute(uri: "/api/runs?status=bogus", method: .get, headers: olga.headers) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/api/runs?limit=1", method: .get, headers: olga.headers) { response throws in
                 let page = try Self.json(response)
                 #expect(page["runs"]?.array?.count == 1 && page["next"]?.string != nil)
             }
-            try await client.execute(uri: "/api/activity", method: .get, headers: otto.headers) { response throws in
+            try await client.execute(uri: "/api/runs", method: .get, headers: otto.headers) { response throws in
                 #expect(try Self.json(response)["runs"]?.array?.isEmpty == true, "activity is scoped to the organization")
             }
 

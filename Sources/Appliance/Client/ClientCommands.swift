@@ -22,7 +22,7 @@ struct LoginCommand: AsyncParsableCommand {
             throw ValidationError("an API key starts with pk_ (create one on the portal's API keys page)")
         }
         let remote = RemotePortal(baseURL: url, token: key)
-        let me = try await remote.call("GET", "/api/me")
+        let me = try await remote.call("GET", "/api/v1/me")
         try ClientCredentials(url: remote.baseURL, token: key).save()
         let organization = me["organizations"]?.array?.first { $0["id"] == me["currentOrganization"] }
         print("Logged in to \(remote.baseURL) as \(me["user"]?["username"]?.string ?? "?")"
@@ -47,7 +47,7 @@ struct ToolsListCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let answer = try await RemotePortal.fromCredentials().call("GET", "/api/tools")
+        let answer = try await RemotePortal.fromCredentials().call("GET", "/api/v1/tools")
         if output.json { return print(jsonText(answer["tools"] ?? .array([]), pretty: false)) }
         printTable(["NAME", "RISK", "RUN", "TITLE"], (answer["tools"]?.array ?? []).map {
             [$0["name"]?.string ?? "", $0["risk"]?.string ?? "", $0["canRun"]?.bool == true ? "yes" : "no", $0["title"]?.string ?? ""]
@@ -61,7 +61,7 @@ struct ToolsShowCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let tool = try await RemotePortal.fromCredentials().call("GET", "/api/tools/\(OutboundHTTP.pathSegmentEncode(name))")
+        let tool = try await RemotePortal.fromCredentials().call("GET", "/api/v1/tools/\(OutboundHTTP.pathSegmentEncode(name))")
         if output.json { return print(jsonText(tool, pretty: false)) }
         print("\(tool["title"]?.string ?? name) (\(name)), \(tool["risk"]?.string ?? "?") risk\(tool["needsApproval"]?.bool == true ? ", runs after an approval" : "")")
         if let description = tool["description"]?.string { print(description) }
@@ -93,7 +93,7 @@ struct ToolsRunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let remote = try RemotePortal.fromCredentials()
-        let tool = try await remote.call("GET", "/api/tools/\(OutboundHTTP.pathSegmentEncode(name))")
+        let tool = try await remote.call("GET", "/api/v1/tools/\(OutboundHTTP.pathSegmentEncode(name))")
         var input = try inputJSON.map { text -> [String: JSONAny] in
             guard let object = JSONAny(json: Array(text.utf8))?.object else { throw ValidationError("--input-json must be a JSON object") }
             return object
@@ -104,7 +104,8 @@ struct ToolsRunCommand: AsyncParsableCommand {
             let key = String(field[..<equals]), text = String(field[field.index(after: equals)...])
             input[key] = Self.typed(text, as: properties[key]?["type"]?.string)
         }
-        let run = try await remote.call("POST", "/api/tools/\(OutboundHTTP.pathSegmentEncode(name))/runs", body: .object(["input": .object(input)]))
+        let run = try await remote.call("POST", "/api/v1/tools/\(OutboundHTTP.pathSegmentEncode(name))/runs", body: .object(["input": .object(input)]),
+                                        idempotencyKey: UUID().uuidString.lowercased())
         guard let id = run["id"]?.string else { throw ExitCode(RemotePortal.Exit.serverFailed.rawValue) }
         if noWait {
             if output.json { return print(jsonText(run, pretty: false)) }
@@ -133,16 +134,25 @@ struct RunsCommand: AsyncParsableCommand {
 struct RunsListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "Recent runs in your organization, newest first.")
     @Option(help: "Only this tool's runs.") var tool: String?
-    @Option(help: "Only runs with this outcome (succeeded, failed, rejected, expired, interrupted, pending-approval, running).") var outcome: String?
-    @Option(help: "At most this many (1–200).") var limit: Int = 20
+    @Option(help: "Only runs with this status (succeeded, failed, rejected, expired, interrupted, pending-approval, running).") var status: String?
+    @Option(help: "At most this many, newest first (pages of up to 200 are followed).") var limit: Int = 20
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        var query = ["limit=\(limit)"]
+        guard limit >= 1 else { throw ValidationError("--limit must be at least 1.") }
+        var query = ["limit=\(min(limit, 200))"]
         if let tool { query.append("tool=\(OutboundHTTP.formEncode(tool))") }
-        if let outcome { query.append("outcome=\(OutboundHTTP.formEncode(outcome))") }
-        let answer = try await RemotePortal.fromCredentials().call("GET", "/api/activity?" + query.joined(separator: "&"))
-        let runs = answer["runs"]?.array ?? []
+        if let status { query.append("status=\(OutboundHTTP.formEncode(status))") }
+        let remote = try RemotePortal.fromCredentials()
+        var runs: [JSONAny] = []
+        var next: String? = "/api/v1/runs?" + query.joined(separator: "&")
+        // Each page's `next` link is the way to the one after it.
+        while let link = next, runs.count < limit {
+            let page = try await remote.call("GET", link)
+            runs += page["runs"]?.array ?? []
+            next = page["next"]?.string
+        }
+        runs = Array(runs.prefix(limit))
         if output.json { return print(jsonText(.array(runs), pretty: false)) }
         printTable(["ID", "STATUS", "TOOL", "BY", "CREATED"], runs.map {
             [$0["id"]?.string ?? "", $0["status"]?.string ?? "", $0["tool"]?.string ?? "", $0["requester"]?.string ?? "", $0["createdAt"]?.string ?? ""]
@@ -156,7 +166,7 @@ struct RunsShowCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let run = try await RemotePortal.fromCredentials().call("GET", "/api/runs/\(OutboundHTTP.pathSegmentEncode(id))")
+        let run = try await RemotePortal.fromCredentials().call("GET", "/api/v1/runs/\(OutboundHTTP.pathSegmentEncode(id))")
         if output.json { return print(jsonText(run, pretty: false)) }
         RunsWatchCommand.describe(run)
     }
@@ -180,7 +190,7 @@ struct RunsWatchCommand: AsyncParsableCommand {
         var run: JSONAny = .null
         repeat {
             let wait = max(1, min(20, Int((deadline - ContinuousClock.now).components.seconds)))
-            run = try await remote.call("GET", "/api/runs/\(OutboundHTTP.pathSegmentEncode(id))?wait=\(wait)")
+            run = try await remote.call("GET", "/api/v1/runs/\(OutboundHTTP.pathSegmentEncode(id))?wait=\(wait)")
         } while !finalStatuses.contains(run["status"]?.string ?? "") && ContinuousClock.now < deadline
         if json { print(jsonText(run, pretty: false)) } else { describe(run) }
         guard let status = run["status"]?.string, finalStatuses.contains(status) else { throw ExitCode(RemotePortal.Exit.stillRunning.rawValue) }
@@ -209,7 +219,7 @@ struct ApprovalsListCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func run() async throws {
-        let approvals = try await RemotePortal.fromCredentials().call("GET", "/api/approvals")["approvals"]?.array ?? []
+        let approvals = try await RemotePortal.fromCredentials().call("GET", "/api/v1/approvals")["approvals"]?.array ?? []
         if output.json { return print(jsonText(.array(approvals), pretty: false)) }
         printTable(["ID", "TOOL", "RISK", "BY", "INPUT"], approvals.map {
             [$0["id"]?.string ?? "", $0["tool"]?.string ?? "", $0["risk"]?.string ?? "", $0["requester"]?.string ?? "", jsonText($0["input"] ?? .null, pretty: false)]
@@ -223,7 +233,7 @@ struct DecisionOptions: ParsableArguments {
     @Option(help: "Why (kept in the audit trail).") var comment: String = ""
 
     func decide(_ approve: Bool) async throws {
-        let run = try await RemotePortal.fromCredentials().call("POST", "/api/approvals/\(OutboundHTTP.pathSegmentEncode(id))/decision",
+        let run = try await RemotePortal.fromCredentials().call("POST", "/api/v1/approvals/\(OutboundHTTP.pathSegmentEncode(id))/decision",
                                                                body: .object(["approve": .bool(approve), "comment": .string(comment)]))
         print("run \(id): \(run["status"]?.string ?? (approve ? "approved" : "rejected"))")
     }

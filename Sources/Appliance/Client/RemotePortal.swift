@@ -48,8 +48,11 @@ struct RemotePortal {
 
     /// Calls `path` (below the portal's URL) and returns the JSON answer of a 2xx. Any other
     /// answer prints the portal's problem detail and exits with the matching code.
-    func call(_ method: String, _ path: String, body: JSONAny? = nil) async throws -> JSONAny {
+    /// One API call. With `idempotencyKey` (a creation), a request that may not have reached
+    /// the portal is sent again with the same key, which the portal answers at most once.
+    func call(_ method: String, _ path: String, body: JSONAny? = nil, idempotencyKey: String? = nil) async throws -> JSONAny {
         var headers = [("Authorization", "Bearer \(token)"), ("Accept", "application/json")]
+        if let idempotencyKey { headers.append(("Idempotency-Key", idempotencyKey)) }
         var bytes: [UInt8]?
         if let body {
             let encoder = JSONEncoder()
@@ -57,11 +60,18 @@ struct RemotePortal {
             headers.append(("Content-Type", "application/json"))
         }
         let response: OutboundHTTP.Response
-        do {
-            response = try await http.send(url: baseURL + path, method: method, headers: headers, body: bytes)
-        } catch {
-            printError("portal: \(error)")
-            throw ExitCode(Exit.unreachable.rawValue)
+        var attempt = 1
+        while true {
+            do {
+                response = try await http.send(url: baseURL + path, method: method, headers: headers, body: bytes)
+                break
+            } catch where idempotencyKey != nil && attempt < 3 {
+                try await Task.sleep(for: .milliseconds(500 * attempt))
+                attempt += 1
+            } catch {
+                printError("portal: \(error)")
+                throw ExitCode(Exit.unreachable.rawValue)
+            }
         }
         let json = JSONAny(json: response.body)
         guard (200..<300).contains(response.status) else {

@@ -43,10 +43,10 @@ struct AuditVerifyCommand: AsyncParsableCommand {
         print("audit: intact: \(result.entriesChecked) entries verified (\(range)); head \(result.headHash)")
     }
 
-    /// The same check, made by the remote portal on its own data (`GET /api/audit/verification`).
+    /// The same check, made by the remote portal on its own data (`GET /api/v1/audit/verification`).
     func verifyRemote() async throws {
         let remote = try RemotePortal.fromCredentials()
-        let result = try await remote.call("GET", "/api/audit/verification")
+        let result = try await remote.call("GET", "/api/v1/audit/verification")
         guard result["intact"]?.bool == true else {
             for problem in result["problems"]?.strings ?? [] { printError("problem: \(problem)") }
             printError("audit: NOT intact at \(remote.baseURL)")

@@ -118,13 +118,16 @@ public final class ToolRuns: Sendable {
         try environment.read { txn in try txn.get(policies, organizationID) } ?? .standard
     }
 
-    public func setPolicy(_ policy: ApprovalPolicy, by actor: Principal) async throws {
+    /// Replaces the organization's policy; `precondition` runs on the stored one inside the
+    /// write (a lost-update check): when it throws, nothing changes.
+    public func setPolicy(_ policy: ApprovalPolicy, by actor: Principal, precondition: (@Sendable (ApprovalPolicy) throws -> Void)? = nil) async throws {
         guard let organizationID = actor.organizationID else { throw PortalError.invalid("choose an organization first") }
         try policy.validate()
         let now = clock.now()
         let entry = AuditEntry(time: now, organizationID: organizationID, principal: "user:\(actor.user.id)", principalName: actor.user.username,
                                kind: EventKind.approvalPolicyChanged.rawValue, outcome: "done", detail: String(decoding: try JSONEncoder().encode(policy), as: UTF8.self))
         try await environment.write { [self] txn in
+            try precondition?(try txn.get(policies, organizationID) ?? .standard)
             try txn.put(policies, organizationID, policy)
             try outbox.record(.approvalPolicyChanged(policy), organizationID: organizationID, time: now, audit: entry, in: txn)
         }

@@ -165,13 +165,17 @@ public final class Webhooks: Sendable {
 
     /// Replaces the subscription's settings. Turning it on again clears why it was off. The
     /// URL is checked when the subscription is to send (so one can always be turned off).
-    public func update(_ id: UUID, _ settings: Settings, by principal: Principal) async throws -> WebhookSubscription {
+    /// `precondition` runs on the stored subscription inside the write (a lost-update check):
+    /// when it throws, nothing changes.
+    public func update(_ id: UUID, _ settings: Settings, by principal: Principal,
+                       precondition: (@Sendable (WebhookSubscription) throws -> Void)? = nil) async throws -> WebhookSubscription {
         let current = try subscription(id, by: principal)
         let enabled = settings.enabled ?? current.enabled
         try await validate(settings, checkTarget: enabled)
         let now = clock.now(), organizationID = current.organizationID
         return try await environment.write { [self] txn in
             guard var subscription = try txn.get(subscriptions.table, id), subscription.organizationID == organizationID else { throw PortalError.notFound("webhook") }
+            try precondition?(subscription)
             if enabled && !subscription.enabled { (subscription.disabledReason, subscription.failingSince) = (nil, nil) }
             subscription.url = settings.url
             subscription.eventTypes = settings.eventTypes
@@ -233,11 +237,14 @@ public final class Webhooks: Sendable {
     // MARK: Deliveries
 
     /// The subscription's deliveries, newest first, at most `limit`.
-    public func deliveries(of id: UUID, by principal: Principal, limit: Int = 50) throws -> [WebhookDelivery] {
+    /// The subscription's deliveries, newest first, from the one before `before` when given.
+    public func deliveries(of id: UUID, by principal: Principal, limit: Int = 50, before: TimeOrderedID? = nil) throws -> [WebhookDelivery] {
         _ = try subscription(id, by: principal)
         return try environment.read { txn in
             var found: [WebhookDelivery] = []
+            // The log is short (`keptDeliveries`): skipping to the cursor is a bounded scan.
             try txn.forEach(deliveries, prefix: CompositeKey<UUID, TimeOrderedID>.prefix(id), direction: .reverse) { (_, delivery) throws(KVError) in
+                if let before, delivery.id >= before { return true }
                 found.append(delivery)
                 return found.count < limit
             }

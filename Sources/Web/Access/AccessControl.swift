@@ -37,12 +37,18 @@ public enum Access: Sendable, Equatable {
 public final class PortalRoutes {
     public let router: Router<PortalContext>
     public let table: RouteTable
+    /// Where creations sent with an `Idempotency-Key` keep their first answer.
+    let idempotency: IdempotencyKeys?
     /// The tag of the routes being registered (one per route group).
     var tag = "Portal"
+    /// Whether the group being registered is part of the stable API: each of its `/api/…`
+    /// routes is served at `/api/v1/…` too, with the same handler.
+    var publishesStable = false
 
-    init(router: Router<PortalContext>, table: RouteTable) {
+    init(router: Router<PortalContext>, table: RouteTable, idempotency: IdempotencyKeys?) {
         self.router = router
         self.table = table
+        self.idempotency = idempotency
     }
 
     /// Every route registered so far, in order.
@@ -51,29 +57,60 @@ public final class PortalRoutes {
     /// What a person who must change their one-time password may still do.
     static let allowedBeforePasswordChange: Set<String> = ["GET /api/me", "POST /api/me/password", "POST /api/auth/logout"]
 
-    /// Registers the routes `add` adds under `tag`.
-    func group(_ tag: String, _ add: () -> Void) {
+    /// Registers the routes `add` adds under `tag`; with `stable`, in API v1 too.
+    func group(_ tag: String, stable: Bool = false, _ add: () -> Void) {
         self.tag = tag
+        publishesStable = stable
         add()
+        publishesStable = false
     }
 
+    /// Registers a route. In a stable group, an `/api/…` route (unless `doc.webOnly`) is
+    /// registered at `/api/v1/…` as well: one handler, one behaviour, two addresses (the web
+    /// client's and the versioned one). The API's conventions (`APIConventions`) apply to both.
     public func on(
         _ method: HTTPRequest.Method, _ path: String, _ access: Access, _ doc: RouteDoc,
         _ handler: @escaping @Sendable (Request, PortalContext) async throws -> Response
     ) {
-        table.add(RouteSpec(method: method, path: path, access: access, tag: tag, doc: doc))
+        let handle = guarded(method, path, access, doc, handler)
+        register(RouteSpec(method: method, path: path, access: access, tag: tag, doc: doc, stable: path.hasPrefix(APIConventions.stablePrefix)), handle)
+        if publishesStable, !doc.webOnly, path.hasPrefix("/api/"), !path.hasPrefix(APIConventions.stablePrefix) {
+            register(RouteSpec(method: method, path: APIConventions.stablePath(path), access: access, tag: tag, doc: doc, stable: true), handle)
+        }
+    }
+
+    private func register(_ spec: RouteSpec, _ handle: @escaping @Sendable (Request, PortalContext) async throws -> Response) {
+        table.add(spec)
+        router.on(RouterPath(spec.path), method: spec.method, use: handle)
+    }
+
+    /// The handler behind the route's checks: access, the password-change gate, the query's
+    /// names, the body's size and type, and an `Idempotency-Key` on a creation.
+    private func guarded(
+        _ method: HTTPRequest.Method, _ path: String, _ access: Access, _ doc: RouteDoc,
+        _ handler: @escaping @Sendable (Request, PortalContext) async throws -> Response
+    ) -> @Sendable (Request, PortalContext) async throws -> Response {
         let mayRunBeforePasswordChange = access == .public || Self.allowedBeforePasswordChange.contains("\(method.rawValue) \(path)")
         let maxBodyBytes = doc.maxBodyBytes, expectsBody = doc.requestBody != nil
-        router.on(RouterPath(path), method: method) { request, context in
+        let queryNames = Set(doc.query.map(\.name)), checksQuery = path.hasPrefix("/api/")
+        let idempotency = doc.createsResource(method) ? idempotency : nil
+        return { request, context in
             try access.check(context)
             if !mayRunBeforePasswordChange, context.principal?.user.mustChangePassword == true {
-                throw ProblemDetails(.forbidden, title: "Password change required",
+                throw ProblemDetails(.forbidden, type: .passwordChangeRequired, title: "Password change required",
                                      detail: "Change your one-time password first (POST /api/me/password with currentPassword and newPassword).")
             }
+            if checksQuery { try APIConventions.checkQuery(request, allowed: queryNames) }
             var context = context
             context.maxUploadSize = maxBodyBytes
             if expectsBody { try RequestBodyRules.check(request, limit: maxBodyBytes) }
-            return try await handler(request, context)
+            let response: Response
+            if let idempotency, let key = request.headers[.idempotencyKey] {
+                response = try await APIConventions.idempotent(request, key: key, context: context, store: idempotency, limit: maxBodyBytes, handler)
+            } else {
+                response = try await handler(request, context)
+            }
+            return APIConventions.addressed(response, for: request)
         }
     }
 

@@ -20,6 +20,7 @@ enum UIFiles {
         ("lib/forms.js", PackageResources.forms_js),
         ("lib/live.js", PackageResources.live_js),
         ("lib/page.js", PackageResources.page_js),
+        ("pages/api-reference.js", PackageResources.api_reference_js),
         ("pages/approvals.js", PackageResources.approvals_js),
         ("pages/assistant.js", PackageResources.assistant_js),
         ("pages/audit.js", PackageResources.audit_js),

@@ -27,10 +27,19 @@ public struct QueryParameter: Sendable, Equatable {
         QueryParameter(name: name, schema: .object(["type": .string("string"), "enum": .array(values.map(JSONAny.string))]), description: description)
     }
 
-    /// `limit` and `before`, the same on every paged list.
+    /// `limit` and `cursor`, the same on every paged list (see `APIConventions`).
     public static let paging: [QueryParameter] = [
-        .integer("limit", "Most items per page (default 50).", minimum: 1, maximum: 200),
-        .string("before", "The `next` value of the previous page."),
+        QueryParameter(name: "limit", schema: .object(["type": .string("integer"), "minimum": .number(1)]),
+                       description: "Most items per page: 50 when absent; more than 200 is served as 200 (the page's `limit` says how many were asked for at most)."),
+        .string("cursor", "Where the page starts: from the previous page's `next` link (follow the link rather than building it)."),
+    ]
+
+    /// The filters lists share, named the same wherever they apply.
+    public static let filters: [QueryParameter] = [
+        .string("tool", "Only this tool's records."),
+        .string("person", "Only records of this person (by username)."),
+        QueryParameter(name: "since", schema: .object(["type": .string("string"), "format": .string("date-time")]), description: "From this time on (ISO 8601)."),
+        QueryParameter(name: "until", schema: .object(["type": .string("string"), "format": .string("date-time")]), description: "Before this time (ISO 8601)."),
     ]
 }
 
@@ -80,6 +89,35 @@ public struct RouteDoc: Sendable {
     public let rate: RateRule?
     /// Largest request body accepted, in bytes.
     public let maxBodyBytes: Int
+    /// Served for the web client only, never under `/api/v1` (sign-in, the event stream).
+    public let webOnly: Bool
+    /// How the route takes part in lost-update protection.
+    public let revision: Revision
+    /// For a creation whose record is not read at its own path + `/{id}`, or whose id is not
+    /// the body's `id`: where it is read and where the id is in the answer. The OpenAPI
+    /// document links the creation to the operations on the record (stateful clients and
+    /// fuzzers follow them).
+    public let created: CreatedRecord?
+
+    /// Where a created record is read (a web-client path template with `{id}`) and the JSON
+    /// pointer of its id in the creation's answer.
+    public struct CreatedRecord: Sendable, Equatable {
+        public let path: String?
+        public let idPointer: String
+
+        public init(path: String? = nil, idPointer: String = "/id") {
+            self.path = path
+            self.idPointer = idPointer
+        }
+    }
+
+    /// Lost-update protection: a `GET` answers with an `ETag`; the update that goes with it
+    /// honours `If-Match` (412 when the record changed since).
+    public enum Revision: Sendable, Equatable {
+        case none
+        case tagged
+        case conditional
+    }
 
     public static let defaultMaxBodyBytes = 1 << 20
 
@@ -87,7 +125,8 @@ public struct RouteDoc: Sendable {
     ///   - body: the request body's type (a JSON object).
     ///   - returns: the success response's schema; `status` its status.
     public init(_ operationID: String, _ summary: String, body: JSONAny? = nil, returns: JSONAny? = nil, status: Int = 200,
-                query: [QueryParameter] = [], rate: RateRule? = nil, responses: [ResponseSpec]? = nil, maxBodyBytes: Int = RouteDoc.defaultMaxBodyBytes) {
+                query: [QueryParameter] = [], rate: RateRule? = nil, responses: [ResponseSpec]? = nil, maxBodyBytes: Int = RouteDoc.defaultMaxBodyBytes,
+                webOnly: Bool = false, revision: Revision = .none, created: CreatedRecord? = nil) {
         self.operationID = operationID
         self.summary = summary
         self.requestBody = body
@@ -95,17 +134,28 @@ public struct RouteDoc: Sendable {
         self.query = query
         self.rate = rate
         self.maxBodyBytes = maxBodyBytes
+        self.webOnly = webOnly
+        self.revision = revision
+        self.created = created
+    }
+
+    /// A `POST` that answers 201 or 202 creates something: it honours `Idempotency-Key`.
+    func createsResource(_ method: HTTPRequest.Method) -> Bool {
+        method == .post && responses.contains { $0.status == 201 || $0.status == 202 }
     }
 
     public static func doc<Body: Decodable>(_ operationID: String, _ summary: String, body: Body.Type, returns: JSONAny? = nil, status: Int = 200,
                                             query: [QueryParameter] = [], rate: RateRule? = nil, responses: [ResponseSpec]? = nil,
-                                            maxBodyBytes: Int = RouteDoc.defaultMaxBodyBytes) -> RouteDoc {
-        RouteDoc(operationID, summary, body: APISchema.of(body), returns: returns, status: status, query: query, rate: rate, responses: responses, maxBodyBytes: maxBodyBytes)
+                                            maxBodyBytes: Int = RouteDoc.defaultMaxBodyBytes, webOnly: Bool = false, revision: Revision = .none,
+                                            created: CreatedRecord? = nil) -> RouteDoc {
+        RouteDoc(operationID, summary, body: APISchema.of(body), returns: returns, status: status, query: query, rate: rate, responses: responses,
+                 maxBodyBytes: maxBodyBytes, webOnly: webOnly, revision: revision, created: created)
     }
 
     public static func doc(_ operationID: String, _ summary: String, returns: JSONAny? = nil, status: Int = 200,
-                           query: [QueryParameter] = [], rate: RateRule? = nil, responses: [ResponseSpec]? = nil) -> RouteDoc {
-        RouteDoc(operationID, summary, returns: returns, status: status, query: query, rate: rate, responses: responses)
+                           query: [QueryParameter] = [], rate: RateRule? = nil, responses: [ResponseSpec]? = nil,
+                           webOnly: Bool = false, revision: Revision = .none) -> RouteDoc {
+        RouteDoc(operationID, summary, returns: returns, status: status, query: query, rate: rate, responses: responses, webOnly: webOnly, revision: revision)
     }
 }
 
@@ -117,6 +167,8 @@ public struct RouteSpec: Sendable {
     public let access: Access
     public let tag: String
     public let doc: RouteDoc
+    /// Served under `/api/v1` (the stable API) rather than for the web client.
+    public let stable: Bool
 
     /// The budget requests to it take from.
     public var rate: RateRule {

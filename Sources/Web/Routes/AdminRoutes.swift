@@ -7,13 +7,20 @@ import Portal
 /// same as naming one that does not exist.
 extension PortalRoutes {
     func addAdminRoutes(core: PortalCore) {
+        /// The users `principal` may manage: the current organization's members (every user for system administrators).
+        @Sendable func manageableUsers(_ principal: Principal) throws -> [User] {
+            if principal.user.isAdministrator { return try core.accounts.all() }
+            return try core.organizations.members(of: try Self.requireOrganization(principal)).map(\.user)
+        }
+
         get("/api/users", .permission(.usersManage), .doc("listUsers", "The current organization's members (every user for system administrators).", returns: APISchema.list("users", of: UserBody.self))) { _, context in
-            let principal = context.principal!
-            if principal.user.isAdministrator {
-                return try Self.jsonResponse(.ok, ["users": try core.accounts.all().map(UserBody.init)])
-            }
-            let members = try core.organizations.members(of: principal.organizationID!)
-            return try Self.jsonResponse(.ok, ["users": members.map { UserBody($0.user) }])
+            try Self.jsonResponse(.ok, ["users": try manageableUsers(context.principal!).map(UserBody.init)])
+        }
+
+        get("/api/users/{id}", .permission(.usersManage), .doc("getUser", "One user you may manage.", returns: APISchema.of(UserBody.self))) { _, context in
+            let id = context.parameters.get("id").flatMap(UUID.init(uuidString:))
+            guard let user = try manageableUsers(context.principal!).first(where: { $0.id == id }) else { throw PortalError.notFound("user") }
+            return try Self.jsonResponse(.ok, UserBody(user))
         }
 
         struct NewUser: Decodable {
@@ -28,7 +35,9 @@ extension PortalRoutes {
             guard let organizationID = principal.organizationID else { throw PortalError.invalid("choose an organization first") }
             let user = try await core.organizations.createMember(username: body.username, displayName: body.displayName ?? body.username, password: body.password,
                                                                  role: body.role ?? .viewer, in: organizationID, by: principal)
-            return try Self.jsonResponse(.created, UserBody(user))
+            var response = try Self.jsonResponse(.created, UserBody(user))
+            response.headers[.location] = "/api/users/\(user.id)"
+            return response
         }
 
         // A new one-time password for someone who lost theirs (shown once; see `Passwords.reset`).
@@ -38,13 +47,21 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, ["oneTimePassword": password])
         }
 
-        get("/api/orgs", .authenticated, .doc("listOrganizations", "Your organizations (every one for system administrators).", returns: APISchema.list("organizations", of: OrganizationBody.self))) { _, context in
-            let principal = context.principal!
+        /// The organizations `principal` sees: their own (every one for system administrators), each with their role.
+        @Sendable func visibleOrganizations(_ principal: Principal) throws -> [OrganizationBody] {
             let memberships = try core.organizations.memberships(of: principal.user.id)
             let visible = principal.user.isAdministrator ? try core.organizations.all() : memberships.map(\.organization)
-            return try Self.jsonResponse(.ok, ["organizations": visible.map { organization in
-                OrganizationBody(organization, role: memberships.first { $0.organization.id == organization.id }?.role)
-            }])
+            return visible.map { organization in OrganizationBody(organization, role: memberships.first { $0.organization.id == organization.id }?.role) }
+        }
+
+        get("/api/orgs", .authenticated, .doc("listOrganizations", "Your organizations (every one for system administrators).", returns: APISchema.list("organizations", of: OrganizationBody.self))) { _, context in
+            try Self.jsonResponse(.ok, ["organizations": try visibleOrganizations(context.principal!)])
+        }
+
+        get("/api/orgs/{id}", .authenticated, .doc("getOrganization", "One of your organizations (any for system administrators).", returns: APISchema.of(OrganizationBody.self))) { _, context in
+            let id = context.parameters.get("id").flatMap(UUID.init(uuidString:))
+            guard let organization = try visibleOrganizations(context.principal!).first(where: { $0.id == id }) else { throw PortalError.notFound("organization") }
+            return try Self.jsonResponse(.ok, organization)
         }
 
         struct NewOrganization: Decodable {
@@ -59,7 +76,9 @@ extension PortalRoutes {
             let body = try await Self.decode(NewOrganization.self, request, context)
             let organization = try await core.organizations.create(slug: body.slug, displayName: body.displayName, cloudScope: body.cloudScope ?? "",
                                                                    cloudProfile: body.cloudProfile, settings: body.settings ?? [:], by: principal)
-            return try Self.jsonResponse(.created, OrganizationBody(organization, role: nil))
+            var response = try Self.jsonResponse(.created, OrganizationBody(organization, role: nil))
+            response.headers[.location] = "/api/orgs/\(organization.id)"
+            return response
         }
 
         // Any organization's scope, cloud profile and settings (system administrators only).
@@ -118,15 +137,24 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, ["keys": try core.apiKeys.list(for: context.principal!).map(KeyBody.init)])
         }
 
+        get("/api/keys/{id}", .permission(.keysManage), .doc("getAPIKey", "One API key you may see (never its secret).", returns: APISchema.of(KeyBody.self))) { _, context in
+            _ = try Self.currentOrganization(context, path: false)
+            let id = context.parameters.get("id").flatMap(UUID.init(uuidString:))
+            guard let key = try core.apiKeys.list(for: context.principal!).first(where: { $0.id == id }) else { throw PortalError.notFound("API key") }
+            return try Self.jsonResponse(.ok, KeyBody(key))
+        }
+
         struct NewKey: Decodable {
             let name: String
             let role: Role
             let expiresAt: Date?
         }
-        post("/api/keys", .permission(.keysManage), .doc("createAPIKey", "Creates an API key; its secret is shown once.", body: NewKey.self, returns: APISchema.of(CreatedKeyBody.self), status: 201)) { request, context in
+        post("/api/keys", .permission(.keysManage), .doc("createAPIKey", "Creates an API key; its secret is shown once.", body: NewKey.self, returns: APISchema.of(CreatedKeyBody.self), status: 201, created: .init(idPointer: "/key/id"))) { request, context in
             let body = try await Self.decode(NewKey.self, request, context)
             let created = try await core.apiKeys.create(by: context.principal!, name: body.name, role: body.role, expiresAt: body.expiresAt)
-            return try Self.jsonResponse(.created, CreatedKeyBody(key: KeyBody(created.key), secret: created.secret))
+            var response = try Self.jsonResponse(.created, CreatedKeyBody(key: KeyBody(created.key), secret: created.secret))
+            response.headers[.location] = "/api/keys/\(created.key.id)"
+            return response
         }
 
         on(.delete, "/api/keys/{id}", .permission(.keysManage), .doc("revokeAPIKey", "Revokes an API key at once.", status: 204)) { _, context in

@@ -16,7 +16,7 @@ extension PortalRoutes {
         // Sign-in takes JSON only, from the portal's own pages or a non-browser client: a
         // cross-site form (text/plain, urlencoded) cannot sign a victim into someone else's
         // account (login CSRF).
-        post("/api/auth/login", .public, .doc("signIn", "Signs in with a username and password; sets the session cookie.", body: Credentials.self, returns: APISchema.of(MeBody.self), rate: .limited(.signIn))) { request, context in
+        post("/api/auth/login", .public, .doc("signIn", "Signs in with a username and password; sets the session cookie.", body: Credentials.self, returns: APISchema.of(MeBody.self), rate: .limited(.signIn), webOnly: true)) { request, context in
             try Self.requireJSON(request)
             try sameOrigin.check(request)
             let credentials = try await Self.decode(Credentials.self, request, context)
@@ -53,7 +53,7 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, ["otherSessionsEnded": ended])
         }
 
-        post("/api/auth/logout", .authenticated, .doc("signOut", "Ends this session.", status: 204)) { _, context in
+        post("/api/auth/logout", .authenticated, .doc("signOut", "Ends this session.", status: 204, webOnly: true)) { _, context in
             try await core.sessions.signOut(context.principal!)
             var response = Response(status: .noContent)
             response.headers[.setCookie] = SessionCookie.clear(secure: secureCookies)
@@ -67,7 +67,7 @@ extension PortalRoutes {
 
         // The web client's first question, answered 200 either way (a signed-out visit is not
         // an error, so the browser's console stays clean).
-        get("/api/auth/session", .public, .doc("getSignInState", "Whether this request is signed in and, when it is, who you are (as GET /api/me).", returns: APISchema.of(SignInStateBody.self))) { _, context in
+        get("/api/auth/session", .public, .doc("getSignInState", "Whether this request is signed in and, when it is, who you are (as GET /api/me).", returns: APISchema.of(SignInStateBody.self), webOnly: true)) { _, context in
             guard let principal = context.principal else { return try Self.jsonResponse(.ok, SignInStateBody(signedIn: false, me: nil)) }
             return try Self.jsonResponse(.ok, SignInStateBody(signedIn: true, me: try MeBody(principal, core: core)))
         }
@@ -115,7 +115,7 @@ extension PortalRoutes {
                  body: .init(byteBuffer: ByteBuffer(bytes: try jsonEncoder.encode(value))))
     }
 
-    private static var jsonEncoder: JSONEncoder {
+    static var jsonEncoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601

@@ -12,10 +12,10 @@ extension PortalRoutes {
         let chat = core.chat
 
         get("/api/sessions", .permission(.chatUse), .doc("listSessions", "Your conversations, newest first.", returns: APISchema.of(SessionPage.self), query: QueryParameter.paging)) { request, context in
-            let query = request.uri.queryParameters
-            let limit = try Self.limit(query.get("limit"))
-            let sessions = try chat.list(for: context.principal!, limit: limit, before: try Self.pageCursor(query.get("before")))
-            return try Self.jsonResponse(.ok, SessionPage(sessions: sessions.map(SessionBody.init), next: sessions.count == limit ? sessions.last?.id.description : nil))
+            let limit = try APIConventions.pageSize(request)
+            let sessions = try chat.list(for: context.principal!, limit: limit, before: try Self.pageCursor(request))
+            let next = APIConventions.nextLink(request, cursor: sessions.count == limit ? sessions.last?.id.description : nil)
+            return try APIConventions.pageResponse(SessionPage(sessions: sessions.map(SessionBody.init), next: next, limit: limit), next: next)
         }
 
         struct NewSession: Decodable { let title: String? }
@@ -58,7 +58,9 @@ extension PortalRoutes {
             let sessionID = try Self.pathID(context, "session")
             guard request.headers[.accept]?.contains("text/event-stream") == true else {
                 let turns = try await core.assistant.replyAndWait(to: body.text, in: sessionID, by: context.principal!, requestID: context.requestID)
-                return try Self.jsonResponse(.created, ["turns": turns.map(TurnBody.init)])
+                var response = try Self.jsonResponse(.created, ["turns": turns.map(TurnBody.init)])
+                response.headers[.location] = "/api/sessions/\(sessionID)/turns"
+                return response
             }
             let (question, events) = try await core.assistant.reply(to: body.text, in: sessionID, by: context.principal!, requestID: context.requestID)
             let stream = ResponseBody { writer in
@@ -112,7 +114,9 @@ extension PortalRoutes {
             let choice = EmbedderChoice(provider: body.provider, baseURL: body.baseURL ?? "", model: body.model ?? (body.provider == "builtin" ? "hashing-v1" : ""),
                                         dimension: body.dimension ?? 1536)
             try await core.reindexer.choose(choice, apiKey: body.apiKey, by: context.principal!)
-            return try Self.jsonResponse(.accepted, core.embeddings.currentStatus())
+            var response = try Self.jsonResponse(.accepted, core.embeddings.currentStatus())
+            response.headers[.location] = "/api/search/embeddings"
+            return response
         }
 
         get("/api/search", .permission(.chatUse), .doc("search", "Search by meaning over your conversations and the tools.", query: [.string("q", "What to look for (1–1000 characters)."), .choice("kind", ["all", "turns", "tools"], "What to search (default all).")])) { request, context in
@@ -161,6 +165,7 @@ struct SessionBody: Codable {
 struct SessionPage: Codable {
     let sessions: [SessionBody]
     let next: String?
+    let limit: Int
 }
 
 struct TurnBody: Codable {

@@ -15,7 +15,7 @@ struct SetupItem: Codable {
 extension PortalRoutes {
     /// `GET /api/setup`: the administrators' first-run checklist for the current organization.
     func addSetupRoutes(core: PortalCore) {
-        get("/api/setup", .permission(.admin), .doc("getSetupChecklist", "What is left to set up: the one-time password, a tool pack, people or single sign-on, a language model, an API key; each ticked from the portal's state.", returns: APISchema.list("items", of: SetupItem.self))) { _, context in
+        get("/api/setup", .permission(.admin), .doc("getSetupChecklist", "What is left to set up: the one-time password, a tool pack, people or single sign-on, a language model, an API key; each ticked from the portal's state.", returns: APISchema.list("items", of: SetupItem.self), webOnly: true)) { _, context in
             let principal = context.principal!
             let organizationID = try Self.requireOrganization(principal)
             let systemAdministrator = principal.user.isAdministrator

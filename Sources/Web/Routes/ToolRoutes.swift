@@ -29,7 +29,7 @@ extension PortalRoutes {
         }
 
         struct RunBody: Decodable { let input: JSONAny? }
-        post("/api/tools/{name}/runs", .permission(.toolsRun), .doc("runTool", "Runs a tool: 201 with the result, or 202 when it waits for approval.", body: RunBody.self, rate: .limited(.toolRun), responses: [ResponseSpec(201, "Ran; the run with its result.", schema: APISchema.of(RunView.self)), ResponseSpec(202, "Waiting for approval.", schema: APISchema.of(RunView.self))])) { request, context in
+        post("/api/tools/{name}/runs", .permission(.toolsRun), .doc("runTool", "Runs a tool: 201 with the result, or 202 when it waits for approval.", body: RunBody.self, rate: .limited(.toolRun), responses: [ResponseSpec(201, "Ran; the run with its result.", schema: APISchema.of(RunView.self)), ResponseSpec(202, "Waiting for approval.", schema: APISchema.of(RunView.self))], created: .init(path: "/api/runs/{id}"))) { request, context in
             let principal = context.principal!
             let body = try await Self.decode(RunBody.self, request, context)
             let run = try await runs.request(.init(
@@ -66,48 +66,54 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, RunView(run))
         }
 
-        get("/api/approvals/policy", .permission(.admin), .doc("getApprovalPolicy", "The organization's approval policy by risk.", returns: APISchema.of(ApprovalPolicy.self))) { _, context in
-            try Self.jsonResponse(.ok, try runs.policy(for: try Self.requireOrganization(context.principal!)))
+        get("/api/approvals/policy", .permission(.admin), .doc("getApprovalPolicy", "The organization's approval policy by risk, with its ETag.", returns: APISchema.of(ApprovalPolicy.self), revision: .tagged)) { _, context in
+            try APIConventions.taggedResponse(try runs.policy(for: try Self.requireOrganization(context.principal!)))
         }
 
-        on(.put, "/api/approvals/policy", .permission(.admin), .doc("setApprovalPolicy", "Replaces the organization's approval policy.", body: ApprovalPolicy.self, status: 204)) { request, context in
+        on(.put, "/api/approvals/policy", .permission(.admin), .doc("setApprovalPolicy", "Replaces the organization's approval policy.", body: ApprovalPolicy.self, status: 204, revision: .conditional)) { request, context in
             let policy = try await Self.decode(ApprovalPolicy.self, request, context)
-            try await runs.setPolicy(policy, by: context.principal!)
-            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+            try await runs.setPolicy(policy, by: context.principal!, precondition: APIConventions.precondition(request) { (current: ApprovalPolicy) in current })
+            return Response(status: .noContent, headers: [.cacheControl: "no-store", .eTag: try APIConventions.entityTag(policy)])
         }
 
-        get("/api/activity", .permission(.toolsRead), .doc("listActivity", "Runs in the organization, newest first, filtered.", returns: APISchema.of(ActivityPage.self), query: QueryParameter.paging + [.string("tool", "Only this tool's runs."), .string("person", "Only runs this person requested."), .choice("outcome", RunStatus.allCases.map(\.rawValue), "Only runs with this status."), .string("since", "ISO 8601 time."), .string("until", "ISO 8601 time.")])) { request, context in
+        get("/api/runs", .permission(.toolsRead), .doc("listRuns", "Runs in the organization (its activity), newest first, filtered.", returns: APISchema.of(ActivityPage.self), query: QueryParameter.paging + QueryParameter.filters + [.choice("status", RunStatus.allCases.map(\.rawValue), "Only runs with this status.")])) { request, context in
             let organizationID = try Self.requireOrganization(context.principal!)
             let query = request.uri.queryParameters
             var filter = ToolRuns.ActivityFilter(tool: query.get("tool"), requester: query.get("person"))
-            if let status = query.get("outcome") {
-                guard let parsed = RunStatus(rawValue: status) else { throw ProblemDetails(.badRequest, detail: "outcome must be one of pending-approval, running, succeeded, failed, rejected, expired, interrupted.") }
+            if let status = query.get("status") {
+                guard let parsed = RunStatus(rawValue: status) else {
+                    throw ProblemDetails(.badRequest, detail: "status must be one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", ")).")
+                }
                 filter.status = parsed
             }
             filter.since = try query.get("since").map { try Self.parseTime($0, "since") }
             filter.until = try query.get("until").map { try Self.parseTime($0, "until") }
-            let limit = try Self.limit(query.get("limit"))
-            let page = try runs.activity(in: organizationID, filter: filter, limit: limit, before: try Self.pageCursor(query.get("before")))
-            return try Self.jsonResponse(.ok, ActivityPage(runs: page.map(RunView.init), next: page.count == limit ? page.last?.id.description : nil))
+            let limit = try APIConventions.pageSize(request)
+            let page = try runs.activity(in: organizationID, filter: filter, limit: limit, before: try Self.pageCursor(request))
+            let next = APIConventions.nextLink(request, cursor: page.count == limit ? page.last?.id.description : nil)
+            return try APIConventions.pageResponse(ActivityPage(runs: page.map(RunView.init), next: next, limit: limit), next: next)
         }
 
-        get("/api/audit", .permission(.auditRead), .doc("listAudit", "The organization's audit trail, newest first, filtered.", returns: APISchema.of(AuditPage.self), query: [.integer("limit", "Most entries per page (default 50).", minimum: 1, maximum: 200), .string("before", "The next value of the previous page (a sequence number)."), .string("kind", "Kinds starting with this (run, approval, sign-in)."), .string("tool", "Only this tool."), .string("person", "Only entries by or approved by this person.")])) { request, context in
+        get("/api/audit", .permission(.auditRead), .doc("listAudit", "The organization's audit trail, newest first, filtered.", returns: APISchema.of(AuditPage.self), query: QueryParameter.paging + QueryParameter.filters + [.string("kind", "Kinds starting with this (run, approval, sign-in).")])) { request, context in
             let principal = context.principal!
             let organizationID = try Self.requireOrganization(principal)
             let query = request.uri.queryParameters
-            let limit = try Self.limit(query.get("limit"))
-            let before = try query.get("before").map { value -> UInt64 in
-                guard let sequence = UInt64(value) else { throw ProblemDetails(.badRequest, detail: "before must be an entry sequence number.") }
+            let limit = try APIConventions.pageSize(request)
+            let before = try query.get("cursor").map { value -> UInt64 in
+                guard let sequence = UInt64(value) else { throw ProblemDetails(.badRequest, detail: "cursor must come from the previous page's next link.") }
                 return sequence
             }
             let kind = query.get("kind"), tool = query.get("tool"), person = query.get("person")
+            let since = try query.get("since").map { try Self.parseTime($0, "since") }, until = try query.get("until").map { try Self.parseTime($0, "until") }
             let entries = try core.audit.page(limit: limit, before: before) { entry in
                 // The organization's entries; portal-wide ones (sign-ins) for system administrators.
                 (entry.organizationID == organizationID || (entry.organizationID == nil && principal.user.isAdministrator))
                     && (kind.map { entry.kind.hasPrefix($0) } ?? true) && (tool.map { entry.tool == $0 } ?? true)
                     && (person.map { entry.principalName == $0 || entry.approver == $0 } ?? true)
+                    && (since.map { entry.time >= $0 } ?? true) && (until.map { entry.time < $0 } ?? true)
             }
-            return try Self.jsonResponse(.ok, AuditPage(entries: entries, next: entries.count == limit ? entries.last.map { String($0.sequence) } : nil))
+            let next = APIConventions.nextLink(request, cursor: entries.count == limit ? entries.last.map { String($0.sequence) } : nil)
+            return try APIConventions.pageResponse(AuditPage(entries: entries, next: next, limit: limit), next: next)
         }
 
         // The chain is the portal's, one for every organization; checking it reveals no
@@ -158,7 +164,7 @@ extension PortalRoutes {
         // every keep-alive it checks the principal again (`PortalCore.current`): the stream ends
         // with the session or key that opened it, or with its membership of the organization,
         // and sends nothing after. Others' events are dropped without a look-up.
-        get("/api/events", .authenticated, .doc("streamEvents", "Server-sent events: approvals, run results and conversation turns for you.", responses: [ResponseSpec(200, "An event stream that stays open.", contentType: "text/event-stream")])) { _, context in
+        get("/api/events", .authenticated, .doc("streamEvents", "Server-sent events: approvals, run results and conversation turns for you.", responses: [ResponseSpec(200, "An event stream that stays open.", contentType: "text/event-stream")], webOnly: true)) { _, context in
             let opened = context.principal!
             let stream = core.notifications.subscribe()
             let body = ResponseBody { writer in
@@ -216,17 +222,11 @@ extension PortalRoutes {
         return id
     }
 
-    /// `before`, the `next` of the previous page, when given.
-    static func pageCursor(_ text: String?) throws -> TimeOrderedID? {
-        guard let text else { return nil }
-        guard let id = TimeOrderedID(text) else { throw ProblemDetails(.badRequest, detail: "before must be the next value of the previous page.") }
+    /// `cursor`, from the previous page's `next` link, when given: the id the page starts after.
+    static func pageCursor(_ request: Request) throws -> TimeOrderedID? {
+        guard let text = request.uri.queryParameters.get("cursor") else { return nil }
+        guard let id = TimeOrderedID(text) else { throw ProblemDetails(.badRequest, detail: "cursor must come from the previous page's next link.") }
         return id
-    }
-
-    static func limit(_ text: String?) throws -> Int {
-        guard let text else { return 50 }
-        guard let value = Int(text), (1...200).contains(value) else { throw ProblemDetails(.badRequest, detail: "limit must be 1–200.") }
-        return value
     }
 
     static func parseTime(_ text: String, _ name: String) throws -> Date {
@@ -302,15 +302,18 @@ struct RunView: Codable {
     }
 }
 
+/// A page of runs. Every page has the same members: its items, `next` (the link to the page
+/// after it; absent on the last) and `limit` (the most items a page holds, as served).
 struct ActivityPage: Codable {
     let runs: [RunView]
-    /// Pass as `before` for the next page; absent on the last.
     let next: String?
+    let limit: Int
 }
 
 struct AuditPage: Codable {
     let entries: [AuditEntry]
     let next: String?
+    let limit: Int
 }
 
 struct VerificationBody: Codable {

@@ -105,7 +105,7 @@ extension PortalRoutes {
             try Self.jsonResponse(.ok, ["webhooks": try core.webhooks.list(by: context.principal!).map(WebhookBody.init)])
         }
 
-        post("/api/webhooks", .permission(.admin), .doc("createWebhook", "Subscribes a URL to event types; answers the secret once.", body: SubscriptionRequest.self, returns: APISchema.of(CreatedWebhookBody.self), status: 201)) { request, context in
+        post("/api/webhooks", .permission(.admin), .doc("createWebhook", "Subscribes a URL to event types; answers the secret once.", body: SubscriptionRequest.self, returns: APISchema.of(CreatedWebhookBody.self), status: 201, created: .init(idPointer: "/webhook/id"))) { request, context in
             let body = try await Self.decode(SubscriptionRequest.self, request, context)
             let created = try await core.webhooks.create(try settings(body), by: context.principal!)
             var response = try Self.jsonResponse(.created, CreatedWebhookBody(webhook: WebhookBody(created.subscription), secret: created.secret))
@@ -113,13 +113,15 @@ extension PortalRoutes {
             return response
         }
 
-        get("/api/webhooks/{id}", .permission(.admin), .doc("getWebhook", "One webhook subscription.", returns: APISchema.of(WebhookBody.self))) { _, context in
-            try Self.jsonResponse(.ok, WebhookBody(try core.webhooks.subscription(try webhookID(context), by: context.principal!)))
+        get("/api/webhooks/{id}", .permission(.admin), .doc("getWebhook", "One webhook subscription, with its ETag.", returns: APISchema.of(WebhookBody.self), revision: .tagged)) { _, context in
+            try APIConventions.taggedResponse(WebhookBody(try core.webhooks.subscription(try webhookID(context), by: context.principal!)))
         }
 
-        on(.put, "/api/webhooks/{id}", .permission(.admin), .doc("updateWebhook", "Replaces a subscription's settings; enabling it again clears why it was disabled.", body: SubscriptionRequest.self, returns: APISchema.of(WebhookBody.self))) { request, context in
+        on(.put, "/api/webhooks/{id}", .permission(.admin), .doc("updateWebhook", "Replaces a subscription's settings; enabling it again clears why it was disabled.", body: SubscriptionRequest.self, returns: APISchema.of(WebhookBody.self), revision: .conditional)) { request, context in
             let body = try await Self.decode(SubscriptionRequest.self, request, context)
-            return try Self.jsonResponse(.ok, WebhookBody(try await core.webhooks.update(try webhookID(context), try settings(body), by: context.principal!)))
+            let updated = try await core.webhooks.update(try webhookID(context), try settings(body), by: context.principal!,
+                                                         precondition: APIConventions.precondition(request, WebhookBody.init))
+            return try APIConventions.taggedResponse(WebhookBody(updated))
         }
 
         on(.delete, "/api/webhooks/{id}", .permission(.admin), .doc("deleteWebhook", "Deletes a subscription and its delivery log.", status: 204)) { _, context in
@@ -141,9 +143,11 @@ extension PortalRoutes {
             return response
         }
 
-        get("/api/webhooks/{id}/deliveries", .permission(.admin), .doc("listWebhookDeliveries", "The subscription's deliveries, newest first, with every attempt.", returns: APISchema.list("deliveries", of: DeliveryBody.self), query: [.integer("limit", "At most this many (1–200, default 50).", minimum: 1, maximum: 200)])) { request, context in
-            let limit = min(max(request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 50, 1), 200)
-            return try Self.jsonResponse(.ok, ["deliveries": try core.webhooks.deliveries(of: try webhookID(context), by: context.principal!, limit: limit).map(DeliveryBody.init)])
+        get("/api/webhooks/{id}/deliveries", .permission(.admin), .doc("listWebhookDeliveries", "The subscription's deliveries, newest first, with every attempt.", returns: APISchema.of(DeliveryPage.self), query: QueryParameter.paging)) { request, context in
+            let limit = try APIConventions.pageSize(request)
+            let found = try core.webhooks.deliveries(of: try webhookID(context), by: context.principal!, limit: limit, before: try Self.pageCursor(request))
+            let next = APIConventions.nextLink(request, cursor: found.count == limit ? found.last?.id.description : nil)
+            return try APIConventions.pageResponse(DeliveryPage(deliveries: found.map(DeliveryBody.init), next: next, limit: limit), next: next)
         }
 
         post("/api/webhooks/{id}/deliveries/{delivery}/redeliver", .permission(.admin), .doc("redeliverWebhook", "Sends a finished delivery again (same message id, new signature).", returns: APISchema.of(DeliveryBody.self), status: 202)) { _, context in
@@ -155,4 +159,10 @@ extension PortalRoutes {
             return response
         }
     }
+}
+
+struct DeliveryPage: Codable {
+    let deliveries: [DeliveryBody]
+    let next: String?
+    let limit: Int
 }

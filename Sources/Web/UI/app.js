@@ -32,9 +32,13 @@ export const routes = [
   { path: "admin/sso", page: "sso", title: "Single sign-on", access: "system-administrator", area: "Administration", id: "sso" },
   { path: "admin/assistant", page: "assistant", title: "Language model", access: "system-administrator", area: "Administration", id: "assistant" },
   { path: "password", page: "password", title: "Change your password", access: "authenticated" },
+  { path: "api", page: "api-reference", title: "API reference", access: "authenticated", area: "Help", id: "api" },
+  { path: "api/problems", page: "api-reference", title: "API reference", access: "authenticated", parent: "api" },
+  { path: "api/problems/:problem", page: "api-reference", title: "API reference", access: "authenticated", parent: "api" },
+  { path: "api/tags/:tag", page: "api-reference", title: "API reference", access: "authenticated", parent: "api" },
 ];
 
-const areas = ["Self-service", "Operations", "Administration"];
+const areas = ["Self-service", "Operations", "Administration", "Help"];
 
 /** Whether the signed-in person may open `route`. */
 function mayOpen(route) {

@@ -129,7 +129,8 @@ export async function render(view, context) {
         applied = {};
         for (const [name] of filters) applied[name] = inputs[name].value.trim();
       }
-      const result = await api("GET", `/api/audit${query({ limit: pageSize, before: older ? next : undefined, ...applied })}`);
+      // An older page is the previous one's `next` link, filters included.
+      const result = await api("GET", older ? next : `/api/audit${query({ limit: pageSize, ...applied })}`);
       if (!result.ok) {
         toast(problemText(result), { kind: "error" });
         return;

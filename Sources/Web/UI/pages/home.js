@@ -16,7 +16,7 @@ export async function render(view) {
   const admin = can("admin");
   const [tools, activity, setup] = await Promise.all([
     api("GET", "/api/tools"),
-    api("GET", "/api/activity?limit=10"),
+    api("GET", "/api/runs?limit=10"),
     admin ? api("GET", "/api/setup") : Promise.resolve(null),
   ]);
   if (!tools.ok) return refused(view, tools);
@@ -49,7 +49,7 @@ export async function render(view) {
   let timer = null;
   const refresh = async () => {
     timer = null;
-    const result = await api("GET", "/api/activity?limit=10");
+    const result = await api("GET", "/api/runs?limit=10");
     activityError.textContent = result.ok ? "" : problemText(result);
     if (result.ok) table.rows = result.body.runs;
   };
