@@ -22,12 +22,23 @@ enum APIConventions {
 
     // MARK: Query parameters
 
-    /// Refuses a query parameter the route does not read (400, naming it): a typo in a filter
-    /// must not silently return everything.
-    static func checkQuery(_ request: Request, allowed: Set<String>) throws {
-        for (name, _) in request.uri.queryParameters where !allowed.contains(String(name)) {
-            let known = allowed.isEmpty ? "this operation reads none" : "this operation reads " + allowed.sorted().joined(separator: ", ")
-            throw ProblemDetails(.badRequest, type: .unknownParameter, detail: "Unknown query parameter '\(name)' (\(known)).")
+    /// Refuses a query parameter the route does not read (400, naming it: a typo in a filter
+    /// must not silently return everything), one given twice, one that does not fit its
+    /// documented schema (type, range, length, pattern, choices, date format), and a missing
+    /// required one. Handlers then read values known to be well-formed.
+    static func checkQuery(_ request: Request, parameters: [QueryParameter]) throws {
+        var seen: Set<String> = []
+        for (name, value) in request.uri.queryParameters {
+            let name = String(name)
+            guard let parameter = parameters.first(where: { $0.name == name }) else {
+                let known = parameters.isEmpty ? "this operation reads none" : "this operation reads " + parameters.map(\.name).sorted().joined(separator: ", ")
+                throw ProblemDetails(.badRequest, type: .unknownParameter, detail: "Unknown query parameter '\(name)' (\(known)).")
+            }
+            guard seen.insert(name).inserted else { throw ProblemDetails(.badRequest, detail: "The query parameter '\(name)' is given more than once.") }
+            if let problem = parameter.problem(with: String(value)) { throw ProblemDetails(.badRequest, detail: "\(name) \(problem).") }
+        }
+        for parameter in parameters where parameter.required && !seen.contains(parameter.name) {
+            throw ProblemDetails(.badRequest, detail: "The query parameter '\(parameter.name)' is required.")
         }
     }
 
@@ -39,8 +50,11 @@ enum APIConventions {
     /// `limit`: 50 when absent; larger than 200 is served as 200, and the page's `limit` says so.
     static func pageSize(_ request: Request) throws -> Int {
         guard let text = request.uri.queryParameters.get("limit") else { return defaultPageSize }
-        guard let value = Int(text), value >= 1 else { throw ProblemDetails(.badRequest, detail: "limit must be a whole number from 1 (at most \(maximumPageSize) are returned).") }
-        return min(value, maximumPageSize)
+        // Any larger whole number, even one beyond Int's range, is served at the cap.
+        guard text.allSatisfy(\.isASCIIDigit), text.contains(where: { $0 != "0" }) else {
+            throw ProblemDetails(.badRequest, detail: "limit must be a whole number from 1 (at most \(maximumPageSize) are returned).")
+        }
+        return Int(text).map { min($0, maximumPageSize) } ?? maximumPageSize
     }
 
     /// The request's own path and query with `cursor` set: the link to the page after this one.
@@ -88,9 +102,14 @@ enum APIConventions {
     /// The check an update runs on the current record inside its transaction, when the
     /// request sent `If-Match`: 412 when no tag matches the record's (someone changed it since
     /// the caller read it). `nil` without `If-Match` (the update applies unconditionally).
-    static func precondition<Record, Body: Encodable>(_ request: Request, _ body: @escaping @Sendable (Record) -> Body) -> (@Sendable (Record) throws -> Void)? {
+    static func precondition<Record, Body: Encodable>(_ request: Request, _ body: @escaping @Sendable (Record) -> Body) throws -> (@Sendable (Record) throws -> Void)? {
         guard let header = request.headers[.ifMatch] else { return nil }
-        let tags = header.split(separator: ",").map { String($0.filter { $0 != " " && $0 != "\t" }) }
+        // Empty list elements are ignored (RFC 9110 §5.6.1); a list left with no tag matches
+        // no version, so the change is refused (412), never applied unconditionally.
+        let tags = header.split(separator: ",").map { String($0.filter { $0 != " " && $0 != "\t" }) }.filter { !$0.isEmpty }
+        guard tags.allSatisfy(isEntityTagOrStar) else {
+            throw ProblemDetails(.badRequest, detail: "If-Match must be * or entity tags as the ETag header gives them (\"…\"), separated by commas.")
+        }
         if tags.contains("*") { return nil }
         return { record in
             let current = try entityTag(body(record))
@@ -99,6 +118,15 @@ enum APIConventions {
                                      detail: "The record changed since you read it (its ETag is now \(current)); read it again and re-apply your change.")
             }
         }
+    }
+
+    /// `If-Match` as RFC 9110 writes it: `*`, or entity tags separated by commas.
+    static let ifMatchPattern = #"^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*)$"#
+
+    static func isEntityTagOrStar(_ tag: String) -> Bool {
+        let opaque = tag.hasPrefix("W/") ? tag.dropFirst(2) : Substring(tag)
+        return tag == "*" || (opaque.count >= 2 && opaque.first == "\"" && opaque.last == "\""
+            && opaque.dropFirst().dropLast().utf8.allSatisfy { $0 == 0x21 || (0x23...0x7E).contains($0) })
     }
 
     // MARK: Idempotency
@@ -166,4 +194,8 @@ enum APIConventions {
         mutating func write(_ buffer: ByteBuffer) async throws { box.bytes += buffer.readableBytesView }
         consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
     }
+}
+
+private extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
 }

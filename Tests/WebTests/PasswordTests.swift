@@ -99,7 +99,7 @@ import Testing
             _ = try await AccessTests.json(client, .post, "/api/users/\(stranger.id)/password-reset", auth: adaSession, expect: .notFound)
             let twoOrganizations = try await AccessTests.json(client, .post, "/api/users/\(both.id)/password-reset", auth: adaSession, expect: .forbidden)
             #expect((twoOrganizations["detail"] as? String)?.contains("another organization") == true)
-            _ = try await AccessTests.json(client, .post, "/api/users/\(ada.id)/password-reset", auth: adaSession, expect: .badRequest)
+            _ = try await AccessTests.json(client, .post, "/api/users/\(ada.id)/password-reset", auth: adaSession, expect: .forbidden)
             // A reset revokes the person's API keys: the credentials may be someone else's now.
             _ = try await AccessTests.json(client, .get, "/api/me", auth: [.authorization: "Bearer \(kimsKey)"], expect: .ok)
             _ = try await AccessTests.json(client, .post, "/api/users/\(kim.id)/password-reset", auth: adaSession, expect: .ok)

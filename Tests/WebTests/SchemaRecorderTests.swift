@@ -96,7 +96,9 @@ import Testing
     }
 
     @Test func leavesNestingAndOptionalKeys() throws {
-        let address = #"{"type": "object", "properties": {"city": {"type": "string"}, "zip": {"type": "string"}}, "required": ["city"]}"#
+        // Optionals are nullable: `JSONDecoder` reads null for them.
+        let properties = #""properties": {"city": {"type": "string"}, "zip": {"type": ["string", "null"]}}, "required": ["city"]"#
+        let address = #"{"type": "object", \#(properties)}"#
         let expected = try json(#"""
         {
           "type": "object",
@@ -113,10 +115,10 @@ import Testing
             "extra": {},
             "color": {"type": "string", "enum": ["red", "green"]},
             "level": {"type": "integer", "enum": [1, 5]},
-            "nickname": {"type": "string"},
-            "previous": \#(address),
+            "nickname": {"type": ["string", "null"]},
+            "previous": {"type": ["object", "null"], \#(properties)},
             "note": {},
-            "groups": {"type": "array", "items": {"type": "string"}}
+            "groups": {"type": ["array", "null"], "items": {"type": "string"}}
           },
           "required": ["address", "admin", "age", "born", "color", "extra", "id", "level", "limits", "name", "score", "tags"]
         }
@@ -126,7 +128,7 @@ import Testing
 
     @Test func topLevelArraysDictionariesAndOptionals() throws {
         #expect(SchemaRecorder.schema(for: [Address].self) == (try json(#"""
-        {"type": "array", "items": {"type": "object", "properties": {"city": {"type": "string"}, "zip": {"type": "string"}}, "required": ["city"]}}
+        {"type": "array", "items": {"type": "object", "properties": {"city": {"type": "string"}, "zip": {"type": ["string", "null"]}}, "required": ["city"]}}
         """#)))
         #expect(SchemaRecorder.schema(for: [[Int32]].self) == (try json(#"{"type": "array", "items": {"type": "array", "items": {"type": "integer", "format": "int32"}}}"#)))
         #expect(SchemaRecorder.schema(for: [String: [Bool]].self) == (try json(#"{"type": "object", "additionalProperties": {"type": "array", "items": {"type": "boolean"}}}"#)))
@@ -163,7 +165,7 @@ import Testing
         #expect(SchemaRecorder.schema(for: Settings.self) == (try json(#"""
         {
           "type": "object",
-          "properties": {"label": {"type": "string"}, "mode": {"type": "string"}, "size": {"type": "integer", "format": "int64"}},
+          "properties": {"label": {"type": "string"}, "mode": {"type": ["string", "null"]}, "size": {"type": "integer", "format": "int64"}},
           "required": ["label", "size"]
         }
         """#)))
@@ -174,7 +176,7 @@ import Testing
         #expect(SchemaRecorder.schema(for: Email.self) == string)
         #expect(SchemaRecorder.schema(for: Mode.self) == string)
         #expect(SchemaRecorder.schema(for: Contact.self) == (try json(#"""
-        {"type": "object", "properties": {"others": {"type": "array", "items": {"type": "string"}}, "email": {"type": "string"}}, "required": ["email"]}
+        {"type": "object", "properties": {"others": {"type": ["array", "null"], "items": {"type": "string"}}, "email": {"type": "string"}}, "required": ["email"]}
         """#)))
     }
 

@@ -230,7 +230,7 @@ public final class Sessions: Sendable {
     /// sessions start in; the user must be a member (system administrators may enter any).
     /// Not a member: `notFound`.
     public func switchOrganization(_ principal: Principal, to organizationID: UUID) async throws {
-        guard let key = principal.sessionKey else { throw PortalError.invalid("API keys belong to one organization") }
+        guard let key = principal.sessionKey else { throw PortalError.forbidden("an API key belongs to one organization; switching is for signed-in people") }
         guard principal.user.isAdministrator ? try organizations.organization(organizationID) != nil
                 : try organizations.role(of: principal.user.id, in: organizationID) != nil
         else { throw PortalError.notFound("organization") }

@@ -81,7 +81,7 @@ public final class Passwords: Sendable {
     /// they hold in another). Not allowed: `notFound` when the target is not in the actor's
     /// organization, `forbidden` otherwise.
     public func reset(_ userID: UUID, by actor: Principal) async throws -> String {
-        guard userID != actor.user.id else { throw PortalError.invalid("change your own password with your current one") }
+        guard userID != actor.user.id else { throw PortalError.forbidden("change your own password with your current one (POST /api/me/password)") }
         let now = clock.now()
         let password = Accounts.generatePassword()
         let newHash = accounts.hasher.hash(password)

@@ -27,7 +27,7 @@ public struct ChatToolCall: Codable, Sendable, Equatable {
 /// One message of a conversation: what a person wrote, what the assistant answered (text,
 /// tool calls or both), or what a tool call gave back (`tool`).
 public struct ChatTurn: Codable, Sendable, Equatable {
-    public enum Role: String, Codable, Sendable { case user, assistant, tool }
+    public enum Role: String, Codable, Sendable, CaseIterable { case user, assistant, tool }
 
     public var schemaVersion = 1
     public let id: TimeOrderedID

@@ -2,7 +2,7 @@ public import FoundationEssentials
 
 /// Whether runs of one risk level wait for approval, and whose.
 public struct ApprovalRule: Codable, Sendable, Equatable {
-    public enum Mode: String, Codable, Sendable { case anyOne = "any-one", allOf = "all-of" }
+    public enum Mode: String, Codable, Sendable, CaseIterable { case anyOne = "any-one", allOf = "all-of" }
 
     public var required: Bool
     public var mode: Mode
@@ -12,6 +12,9 @@ public struct ApprovalRule: Codable, Sendable, Equatable {
     /// Whether the requester may approve their own run. Never honoured for high and destructive.
     public var allowSelfApproval: Bool
     public var expiresAfterMinutes: Int
+
+    /// How long a run may wait for a decision, in minutes (up to 30 days).
+    public static let expiryRange = 1...(30 * 24 * 60)
 
     public init(required: Bool, mode: Mode = .anyOne, approvers: [String] = [], allowSelfApproval: Bool = false, expiresAfterMinutes: Int = 24 * 60) {
         self.required = required
@@ -48,9 +51,12 @@ public struct ApprovalPolicy: Codable, Sendable, Equatable {
 
     /// Throws `PortalError.invalid` naming the first problem.
     func validate() throws {
+        guard schemaVersion == 1 else { throw PortalError.invalid("schemaVersion must be 1") }
         for (key, rule) in rules {
             guard let risk = RiskLevel(rawValue: key) else { throw PortalError.invalid("rules: unknown risk level '\(key)'") }
-            guard (1...(30 * 24 * 60)).contains(rule.expiresAfterMinutes) else { throw PortalError.invalid("rules.\(key).expiresAfterMinutes must be 1–43200") }
+            guard ApprovalRule.expiryRange.contains(rule.expiresAfterMinutes) else {
+                throw PortalError.invalid("rules.\(key).expiresAfterMinutes must be \(ApprovalRule.expiryRange.lowerBound)–\(ApprovalRule.expiryRange.upperBound)")
+            }
             if rule.mode == .allOf && rule.approvers.isEmpty { throw PortalError.invalid("rules.\(key): all-of needs a list of approvers") }
             if risk >= .high && rule.allowSelfApproval { throw PortalError.invalid("rules.\(key): self-approval is never allowed for \(key) runs") }
             if risk >= .high && !rule.required { throw PortalError.invalid("rules.\(key): \(key) runs always need an approval") }

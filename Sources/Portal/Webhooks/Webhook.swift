@@ -52,7 +52,7 @@ public struct WebhookSubscription: Codable, Sendable, Equatable {
 
 /// One message to one subscription and every attempt to deliver it.
 public struct WebhookDelivery: Codable, Sendable, Equatable {
-    public enum State: String, Codable, Sendable {
+    public enum State: String, Codable, Sendable, CaseIterable {
         /// Its next attempt is due (the first, or a retry after a failure).
         case pending
         case succeeded

@@ -92,7 +92,7 @@ public final class PortalRoutes {
     ) -> @Sendable (Request, PortalContext) async throws -> Response {
         let mayRunBeforePasswordChange = access == .public || Self.allowedBeforePasswordChange.contains("\(method.rawValue) \(path)")
         let maxBodyBytes = doc.maxBodyBytes, expectsBody = doc.requestBody != nil
-        let queryNames = Set(doc.query.map(\.name)), checksQuery = path.hasPrefix("/api/")
+        let query = doc.query, checksQuery = path.hasPrefix("/api/")
         let idempotency = doc.createsResource(method) ? idempotency : nil
         return { request, context in
             try access.check(context)
@@ -100,7 +100,7 @@ public final class PortalRoutes {
                 throw ProblemDetails(.forbidden, type: .passwordChangeRequired, title: "Password change required",
                                      detail: "Change your one-time password first (POST /api/me/password with currentPassword and newPassword).")
             }
-            if checksQuery { try APIConventions.checkQuery(request, allowed: queryNames) }
+            if checksQuery { try APIConventions.checkQuery(request, parameters: query) }
             var context = context
             context.maxUploadSize = maxBodyBytes
             if expectsBody { try RequestBodyRules.check(request, limit: maxBodyBytes) }

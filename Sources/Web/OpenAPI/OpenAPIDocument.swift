@@ -87,7 +87,7 @@ public enum OpenAPIDocument {
             .object(["name": .string(name), "in": .string("path"), "required": .bool(true), "schema": .object(["type": .string("string")])])
         }
         parameters += route.doc.query.map { parameter in
-            .object(["name": .string(parameter.name), "in": .string("query"), "required": .bool(false), "schema": parameter.schema,
+            .object(["name": .string(parameter.name), "in": .string("query"), "required": .bool(parameter.required), "schema": parameter.schema,
                      "description": .string(parameter.description)])
         }
         if route.doc.createsResource(route.method) {
@@ -96,7 +96,8 @@ public enum OpenAPIDocument {
                                        "description": .string("Makes a retry safe: the same key and body within 24 hours answers the first result (with `Idempotent-Replayed: true`) instead of creating again.")]))
         }
         if route.doc.revision == .conditional {
-            parameters.append(.object(["name": .string("If-Match"), "in": .string("header"), "required": .bool(false), "schema": .object(["type": .string("string")]),
+            parameters.append(.object(["name": .string("If-Match"), "in": .string("header"), "required": .bool(false),
+                                       "schema": .object(["type": .string("string"), "pattern": .string(APIConventions.ifMatchPattern)]),
                                        "description": .string("The `ETag` the record had when you read it: the change applies only if it is still current (else 412).")]))
         }
         if !parameters.isEmpty { operation["parameters"] = .array(parameters) }
@@ -123,6 +124,8 @@ public enum OpenAPIDocument {
         operation["responses"] = .object(responses)
         switch route.access {
         case .public: operation["security"] = .array([])
+        // v1 is for other systems: API keys (its routes also take the web client's session, undocumented).
+        case _ where route.stable: operation["security"] = .array([.object(["apiKey": .array([])])])
         default: operation["security"] = .array([.object(["session": .array([]), "csrf": .array([])]), .object(["apiKey": .array([])])])
         }
         return .object(operation)

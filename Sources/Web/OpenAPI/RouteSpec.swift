@@ -1,5 +1,6 @@
 public import Hummingbird
 public import Portal
+import FoundationEssentials
 import Synchronization
 
 /// How a route is rate-limited: exempt (health, metrics) or from one class's budget.
@@ -13,6 +14,14 @@ public struct QueryParameter: Sendable, Equatable {
     public let name: String
     public let schema: JSONAny
     public let description: String
+    public var required = false
+
+    public init(name: String, schema: JSONAny, description: String, required: Bool = false) {
+        self.name = name
+        self.schema = schema
+        self.description = description
+        self.required = required
+    }
 
     public static func string(_ name: String, _ description: String) -> QueryParameter {
         QueryParameter(name: name, schema: .object(["type": .string("string")]), description: description)
@@ -27,12 +36,49 @@ public struct QueryParameter: Sendable, Equatable {
         QueryParameter(name: name, schema: .object(["type": .string("string"), "enum": .array(values.map(JSONAny.string))]), description: description)
     }
 
-    /// `limit` and `cursor`, the same on every paged list (see `APIConventions`).
-    public static let paging: [QueryParameter] = [
-        QueryParameter(name: "limit", schema: .object(["type": .string("integer"), "minimum": .number(1)]),
-                       description: "Most items per page: 50 when absent; more than 200 is served as 200 (the page's `limit` says how many were asked for at most)."),
-        .string("cursor", "Where the page starts: from the previous page's `next` link (follow the link rather than building it)."),
-    ]
+    /// What is wrong with `value` for this parameter's schema (the keywords the document
+    /// uses: type integer/string, minimum, maximum, minLength, maxLength, pattern, enum,
+    /// format date-time), or `nil`.
+    func problem(with value: String) -> String? {
+        guard case let .object(schema) = schema else { return nil }
+        func number(_ key: String) -> Double? { if case let .number(value)? = schema[key] { value } else { nil } }
+        if case let .array(choices)? = schema["enum"], !choices.contains(.string(value)) {
+            return "must be one of " + choices.compactMap(\.string).joined(separator: ", ")
+        }
+        if case .string("integer")? = schema["type"] {
+            guard let integer = Int(value) else {
+                // Beyond Int's range: fine where there is no maximum (a page size, served at its cap).
+                let digits = !value.isEmpty && value.unicodeScalars.allSatisfy { ("0"..."9").contains($0) }
+                return digits && number("maximum") == nil ? nil : "must be a whole number"
+            }
+            if let minimum = number("minimum"), Double(integer) < minimum { return "must be at least \(Int(minimum))" }
+            if let maximum = number("maximum"), Double(integer) > maximum { return "must be at most \(Int(maximum))" }
+            return nil
+        }
+        if let minimum = number("minLength"), value.count < Int(minimum) { return "must be at least \(Int(minimum)) characters" }
+        if let maximum = number("maxLength"), value.count > Int(maximum) { return "must be at most \(Int(maximum)) characters" }
+        if case .string("date-time")? = schema["format"], (try? Date(value, strategy: .iso8601)) == nil {
+            return "must be an ISO 8601 time such as 2026-11-26T09:00:00Z"
+        }
+        if case let .string(pattern)? = schema["pattern"], let regex = try? Regex(pattern), (try? regex.firstMatch(in: value)) == nil {
+            return "does not have the expected form (\(pattern))"
+        }
+        return nil
+    }
+
+    /// `limit` and `cursor`, the same on every paged list (see `APIConventions`); the cursor
+    /// is a record id (`TimeOrderedID`).
+    public static let paging = paging(cursorPattern: "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
+
+    /// Paging whose cursor matches `cursorPattern`.
+    public static func paging(cursorPattern: String) -> [QueryParameter] {
+        [
+            QueryParameter(name: "limit", schema: .object(["type": .string("integer"), "minimum": .number(1)]),
+                           description: "Most items per page: 50 when absent; more than 200 is served as 200 (the page's `limit` says how many were asked for at most)."),
+            QueryParameter(name: "cursor", schema: .object(["type": .string("string"), "pattern": .string(cursorPattern)]),
+                           description: "Where the page starts: from the previous page's `next` link (follow the link rather than building it)."),
+        ]
+    }
 
     /// The filters lists share, named the same wherever they apply.
     public static let filters: [QueryParameter] = [
@@ -48,6 +94,19 @@ public struct QueryParameter: Sendable, Equatable {
 public enum APISchema {
     /// The schema of `type`'s JSON form.
     public static func of<T: Decodable>(_ type: T.Type) -> JSONAny { SchemaRecorder.schema(for: type) }
+
+    /// `type`'s schema with further keywords on some of its properties: the rules its
+    /// validation applies that the Swift type cannot state (lengths, forms).
+    public static func of<T: Decodable>(_ type: T.Type, constraining constraints: [String: [String: JSONAny]]) -> JSONAny {
+        guard case var .object(schema) = of(type), case var .object(properties)? = schema["properties"] else { return of(type) }
+        for (name, keywords) in constraints {
+            guard case var .object(property)? = properties[name] else { continue }
+            property.merge(keywords) { $1 }
+            properties[name] = .object(property)
+        }
+        schema["properties"] = .object(properties)
+        return .object(schema)
+    }
 
     /// An object with one required property holding a list of `T` (`{"users": [...]}`).
     public static func list<T: Decodable>(_ property: String, of type: T.Type) -> JSONAny {
@@ -195,10 +254,16 @@ public final class RouteTable: Sendable {
 
     public var all: [RouteSpec] { specs.withLock { $0 } }
 
-    /// Every route whose path template matches `path`, whatever its method.
+    /// The routes the router would pick for `path`, whatever their method: of the templates
+    /// that match, those most specific (a fixed segment wins over a parameter at the first
+    /// position where they differ, as in the router: `/webhooks/event-types` is not
+    /// `/webhooks/{id}`).
     func routes(matching path: String) -> [RouteSpec] {
         let segments = path.split(separator: "/")
-        return specs.withLock { $0.filter { $0.matches(segments) } }
+        let matching = specs.withLock { $0.filter { $0.matches(segments) } }
+        func fixed(_ route: RouteSpec) -> [Bool] { route.path.split(separator: "/").map { $0.first != "{" } }
+        guard let best = matching.map(fixed).max(by: { $0.lexicographicallyPrecedes($1) { !$0 && $1 } }) else { return [] }
+        return matching.filter { fixed($0) == best }
     }
 
     /// The rate rule of the route `request` goes to; unknown routes pay as reads or writes.

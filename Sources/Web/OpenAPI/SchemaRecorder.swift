@@ -28,7 +28,8 @@ import Portal
 ///   types has the `items` of the last one read;
 /// - enums with associated values (their synthesized decoding needs the keys present) and
 ///   dictionaries whose keys are not strings are `{}` or an `object` without properties;
-/// - optionals are not marked nullable (`JSONDecoder` also accepts `null` for them).
+/// - optionals are nullable (`JSONDecoder` accepts `null` for them): `"type": [T, "null"]`, or
+///   `anyOf` with `null` for schemas without one type.
 enum SchemaRecorder {
     /// The schema of `type`'s JSON form: `{}` when nothing could be recorded.
     static func schema<T: Decodable>(for type: T.Type) -> JSONAny {
@@ -104,8 +105,20 @@ private final class SchemaNode {
     var items: SchemaNode?
     /// Its type's `init(from:)` threw: an object counts only if it recorded properties.
     var failed = false
+    /// Read with `decodeIfPresent`: `null` is accepted too.
+    var nullable = false
 
     var schema: JSONAny {
+        let schema = nonNullSchema
+        guard nullable, case var .object(keywords) = schema, !keywords.isEmpty else { return schema }
+        if keywords["enum"] == nil, case let .string(type)? = keywords["type"] {
+            keywords["type"] = .array([.string(type), .string("null")])
+            return .object(keywords)
+        }
+        return .object(["anyOf": .array([schema, .type("null")])])
+    }
+
+    private var nonNullSchema: JSONAny {
         if let fixed { return fixed }
         if let properties, !(failed && properties.isEmpty) {
             var keywords: [String: JSONAny] = [:]
@@ -266,6 +279,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     private func optional<T: Decodable>(_ type: T.Type, _ key: Key) -> T? {
         let child = property(key.stringValue, required: false)
+        child.nullable = true
         return decoder.valueOnly ? nil : try? decoder.child(child, at: key).value(type)
     }
 

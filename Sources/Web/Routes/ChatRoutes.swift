@@ -8,6 +8,9 @@ import Portal
 /// its owner (others get 404); `sessions:read-all` lets admins read and search the
 /// organization's conversations, never change them.
 extension PortalRoutes {
+    /// A conversation's title: something besides spaces (longer ones are cut at 200 characters).
+    static let titleRule: [String: [String: JSONAny]] = ["title": ["pattern": .string("[^ ]")]]
+
     func addChatRoutes(core: PortalCore) {
         let chat = core.chat
 
@@ -19,7 +22,7 @@ extension PortalRoutes {
         }
 
         struct NewSession: Decodable { let title: String? }
-        post("/api/sessions", .permission(.chatUse), .doc("createSession", "Starts a conversation.", body: NewSession.self, returns: APISchema.of(SessionBody.self), status: 201)) { request, context in
+        post("/api/sessions", .permission(.chatUse), RouteDoc("createSession", "Starts a conversation.", body: APISchema.of(NewSession.self, constraining: Self.titleRule), returns: APISchema.of(SessionBody.self), status: 201)) { request, context in
             let body = try await Self.decode(NewSession.self, request, context)
             let session = try await chat.create(title: body.title ?? "New conversation", by: context.principal!)
             var response = try Self.jsonResponse(.created, SessionBody(session))
@@ -33,7 +36,7 @@ extension PortalRoutes {
         }
 
         struct Rename: Decodable { let title: String }
-        on(.patch, "/api/sessions/{id}", .permission(.chatUse), .doc("renameSession", "Renames a conversation.", body: Rename.self, returns: APISchema.of(SessionBody.self))) { request, context in
+        on(.patch, "/api/sessions/{id}", .permission(.chatUse), RouteDoc("renameSession", "Renames a conversation.", body: APISchema.of(Rename.self, constraining: Self.titleRule), returns: APISchema.of(SessionBody.self))) { request, context in
             let body = try await Self.decode(Rename.self, request, context)
             return try Self.jsonResponse(.ok, SessionBody(try await chat.rename(try Self.pathID(context, "session"), to: body.title, by: context.principal!)))
         }
@@ -119,7 +122,7 @@ extension PortalRoutes {
             return response
         }
 
-        get("/api/search", .permission(.chatUse), .doc("search", "Search by meaning over your conversations and the tools.", query: [.string("q", "What to look for (1–1000 characters)."), .choice("kind", ["all", "turns", "tools"], "What to search (default all).")])) { request, context in
+        get("/api/search", .permission(.chatUse), .doc("search", "Search by meaning over your conversations and the tools.", query: [QueryParameter(name: "q", schema: .object(["type": .string("string"), "minLength": .number(1), "maxLength": .number(1000)]), description: "What to look for (1–1000 characters).", required: true), .choice("kind", ["all", "turns", "tools"], "What to search (default all).")])) { request, context in
             let principal = context.principal!
             let query = request.uri.queryParameters
             guard let text = query.get("q"), !text.isEmpty, text.count <= 1000 else {

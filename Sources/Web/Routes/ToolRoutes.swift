@@ -70,9 +70,9 @@ extension PortalRoutes {
             try APIConventions.taggedResponse(try runs.policy(for: try Self.requireOrganization(context.principal!)))
         }
 
-        on(.put, "/api/approvals/policy", .permission(.admin), .doc("setApprovalPolicy", "Replaces the organization's approval policy.", body: ApprovalPolicy.self, status: 204, revision: .conditional)) { request, context in
+        on(.put, "/api/approvals/policy", .permission(.admin), RouteDoc("setApprovalPolicy", "Replaces the organization's approval policy.", body: Self.approvalPolicySchema, status: 204, revision: .conditional)) { request, context in
             let policy = try await Self.decode(ApprovalPolicy.self, request, context)
-            try await runs.setPolicy(policy, by: context.principal!, precondition: APIConventions.precondition(request) { (current: ApprovalPolicy) in current })
+            try await runs.setPolicy(policy, by: context.principal!, precondition: try APIConventions.precondition(request) { (current: ApprovalPolicy) in current })
             return Response(status: .noContent, headers: [.cacheControl: "no-store", .eTag: try APIConventions.entityTag(policy)])
         }
 
@@ -94,7 +94,7 @@ extension PortalRoutes {
             return try APIConventions.pageResponse(ActivityPage(runs: page.map(RunView.init), next: next, limit: limit), next: next)
         }
 
-        get("/api/audit", .permission(.auditRead), .doc("listAudit", "The organization's audit trail, newest first, filtered.", returns: APISchema.of(AuditPage.self), query: QueryParameter.paging + QueryParameter.filters + [.string("kind", "Kinds starting with this (run, approval, sign-in).")])) { request, context in
+        get("/api/audit", .permission(.auditRead), .doc("listAudit", "The organization's audit trail, newest first, filtered.", returns: APISchema.of(AuditPage.self), query: QueryParameter.paging(cursorPattern: "^[0-9]{1,19}$") + QueryParameter.filters + [.string("kind", "Kinds starting with this (run, approval, sign-in).")])) { request, context in
             let principal = context.principal!
             let organizationID = try Self.requireOrganization(principal)
             let query = request.uri.queryParameters
@@ -209,6 +209,28 @@ extension PortalRoutes {
             }
             return Self.eventStreamResponse(body)
         }
+    }
+
+    /// The policy's schema: the recorded one, with the rules `ApprovalPolicy.validate` applies
+    /// that a type cannot state (a rule per risk level, the expiry's range, an approver list
+    /// for all-of, no self-approval and always an approval from high risk up), so that every
+    /// policy the schema admits is accepted.
+    static var approvalPolicySchema: JSONAny {
+        guard case var .object(rule) = APISchema.of(ApprovalRule.self), case var .object(properties)? = rule["properties"] else { return APISchema.of(ApprovalPolicy.self) }
+        properties["expiresAfterMinutes"] = .object(["type": .string("integer"), "minimum": .number(Double(ApprovalRule.expiryRange.lowerBound)),
+                                                     "maximum": .number(Double(ApprovalRule.expiryRange.upperBound))])
+        rule["properties"] = .object(properties)
+        rule["if"] = .object(["properties": .object(["mode": .object(["const": .string(ApprovalRule.Mode.allOf.rawValue)])])])
+        rule["then"] = .object(["properties": .object(["approvers": .object(["type": .string("array"), "items": .object(["type": .string("string")]), "minItems": .number(1)])])])
+        var strict = rule, strictProperties = properties
+        strictProperties["required"] = .object(["const": .bool(true)])
+        strictProperties["allowSelfApproval"] = .object(["const": .bool(false)])
+        strict["properties"] = .object(strictProperties)
+        let rules = Dictionary(uniqueKeysWithValues: RiskLevel.allCases.map { ($0.rawValue, JSONAny.object($0 >= .high ? strict : rule)) })
+        return .object(["type": .string("object"), "required": .array([.string("rules"), .string("schemaVersion")]), "properties": .object([
+            "schemaVersion": .object(["type": .string("integer"), "const": .number(1)]),
+            "rules": .object(["type": .string("object"), "properties": .object(rules), "additionalProperties": .bool(false)]),
+        ])])
     }
 
     static func requireOrganization(_ principal: Principal) throws -> UUID {

@@ -97,7 +97,7 @@ extension PortalRoutes {
             return id
         }
 
-        get("/api/webhooks/event-types", .permission(.admin), .doc("listWebhookEventTypes", "The event types a webhook may subscribe to.", returns: APISchema.strings("eventTypes"))) { _, _ in
+        get("/api/webhooks/event-types", .permission(.admin), .doc("listWebhookEventTypes", "The event types a webhook may subscribe to.", returns: .object(["type": .string("object"), "required": .array([.string("eventTypes")]), "properties": .object(["eventTypes": .object(["type": .string("array"), "items": .object(["type": .string("string")])])])]))) { _, _ in
             try Self.jsonResponse(.ok, ["eventTypes": EventKind.allCases.map(\.rawValue)])
         }
 
@@ -120,7 +120,7 @@ extension PortalRoutes {
         on(.put, "/api/webhooks/{id}", .permission(.admin), .doc("updateWebhook", "Replaces a subscription's settings; enabling it again clears why it was disabled.", body: SubscriptionRequest.self, returns: APISchema.of(WebhookBody.self), revision: .conditional)) { request, context in
             let body = try await Self.decode(SubscriptionRequest.self, request, context)
             let updated = try await core.webhooks.update(try webhookID(context), try settings(body), by: context.principal!,
-                                                         precondition: APIConventions.precondition(request, WebhookBody.init))
+                                                         precondition: try APIConventions.precondition(request, WebhookBody.init))
             return try APIConventions.taggedResponse(WebhookBody(updated))
         }
 

@@ -89,7 +89,8 @@ function accessText(access) {
 function typeText(schema) {
   if (!schema) return "";
   if (schema.enum) return schema.enum.join(" | ");
-  return schema.format ? `${schema.type} (${schema.format})` : String(schema.type || "");
+  const type = Array.isArray(schema.type) ? schema.type.join(" | ") : String(schema.type || "");
+  return schema.format ? `${type} (${schema.format})` : type;
 }
 
 /** A curl command line for the operation, with placeholders for path parameters. */
