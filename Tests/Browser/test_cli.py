@@ -87,6 +87,23 @@ def test_tools_run_wait_and_page_through_runs(world, home):
     assert code == 0 and "succeeded" in out
 
 
+def test_runs_list_follows_the_pages_to_the_limit(world, home):
+    assert cli("login", world["portal"].url, "--token", world["olga_key"], home=home)[0] == 0
+    ids = []
+    for _ in range(5):
+        code, out, err = cli("tools", "run", "host.memory", "--json", home=home)
+        assert code == 0, err
+        ids.append(json.loads(out)["id"])
+    # 3 a page would be a server's choice; 205 asks for more than one page of 200.
+    code, out, err = cli("runs", "list", "--tool", "host.memory", "--limit", "205", "--json", home=home)
+    assert code == 0, err
+    listed = [r["id"] for r in json.loads(out)]
+    assert listed[:5] == ids[::-1] and len(listed) == len(set(listed)), "newest first, each once"
+    code, out, _ = cli("runs", "list", "--tool", "host.memory", "--limit", "2", "--json", home=home)
+    assert [r["id"] for r in json.loads(out)] == ids[:-3:-1]
+    assert cli("runs", "list", "--limit", "0", home=home)[0] == 64
+
+
 def test_a_risky_run_waits_for_another_persons_decision_and_its_end_is_the_exit_code(world, home):
     olga_home, admin_home = home, tempfile.mkdtemp(prefix="portal-cli-admin-")
     assert cli("login", world["portal"].url, "--token", world["olga_key"], home=olga_home)[0] == 0

@@ -246,3 +246,27 @@ def test_the_home_page_narrow_and_dark(world, chromium):
     assert browser.execute_script("return document.querySelector('.topbar').getBoundingClientRect().height") < 64, "the header stays one line at 1280 px"
     browser.save_screenshot(str(ARTIFACTS / "home-dark.png"))
     assert console_errors(browser) == []
+
+
+def test_the_api_reference_documents_every_operation_and_opens_at_a_problem_type(world, chromium):
+    """The reference page is built from /api/v1/openapi.json: one entry per operation with an
+    example request, and a problem `type` URI (what an error answer names) opens the page at
+    that problem's entry, focused."""
+    portal, browser = world["portal"], chromium
+    document = admin_session(portal).get(portal.url + "api/v1/openapi.json").json()
+    operations = sum(len(methods) for methods in document["paths"].values())
+    browser.get(portal.url + "#/api")
+    sign_in(browser, "vera", PASSWORDS["vera"])
+    wait = WebDriverWait(browser, 10)
+    wait.until(EC.visibility_of_element_located((By.ID, "page-api")))
+    entries = browser.find_elements(By.CSS_SELECTOR, "details.api-operation")
+    assert len(entries) == operations
+    entries[0].click()
+    assert "curl -X" in entries[0].text and "Authorization: Bearer" in entries[0].text
+    # A problem's type, as an error answer gives it, resolved against the portal's address.
+    problem = admin_session(portal).get(portal.url + "api/v1/runs?nonsense=1").json()
+    assert problem["type"] == "/#/api/problems/unknown-parameter"
+    browser.get(portal.url.rstrip("/") + problem["type"])
+    wait.until(lambda _: browser.switch_to.active_element.get_attribute("id") == "problem-unknown-parameter")
+    assert "unknown-parameter" in browser.switch_to.active_element.text
+    assert serious_violations(browser) == []
