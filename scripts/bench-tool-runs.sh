@@ -10,54 +10,20 @@
 # over the baseline. Checks afterwards that the audit trail verifies and holds every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v wrk >/dev/null || sudo apt-get install -y -q wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null
-swift build -c release --product portal >/dev/null
-portal="$(swift build -c release --show-bin-path)/portal"
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-port=18991
-base="http://127.0.0.1:$port"
-
-rm -rf "$work/data"
-PORTAL_RATELIMIT_ENABLED=false PORTAL_BOOTSTRAP_ADMIN_PASSWORD=bench-password-1 PORTAL_LOG_LEVEL=warning \
-    "$portal" serve --data-dir "$work/data" --port $port >"$work/log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do curl -sf -o /dev/null "$base/healthz" && break; sleep 0.1; done
-curl -sf -c "$work/cookies" -o "$work/me.json" -H 'Content-Type: application/json' \
-    -d '{"username":"admin","password":"bench-password-1"}' "$base/api/auth/login"
-csrf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["csrfToken"])' "$work/me.json")
-curl -sf -b "$work/cookies" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' -d '{"enabled":true}' "$base/api/packs/host/enabled"
-key=$(curl -sf -b "$work/cookies" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
-    -d '{"name":"bench","role":"admin"}' "$base/api/keys" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
-
+. scripts/bench-common.sh
+bench_start 18991 PORTAL_RATELIMIT_ENABLED=false
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '{"input":{}}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $key"
 LUA
-cat >"$work/get.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $key"
-LUA
-
-measure() {  # $1 = lua script, $2 = path; prints "p50_ms p99_ms rps non2xx"
-    wrk -t2 -c16 -d10s --latency -s "$1" "$base$2" | python3 -c '
-import re, sys
-text = sys.stdin.read()
-def ms(label):
-    value, unit = re.search(r"^\s+" + label + r"\s+([\d.]+)(us|ms|s)\s*$", text, re.M).groups()
-    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-p50, p99 = ms("50%"), ms("99%")
-print(f"{p50:.3f} {p99:.3f} {rps:.1f} {errors.group(1) if errors else 0}")'
-}
 
 results=()
 for round in 1 2 3; do
-    results+=("baseline $(measure "$work/get.lua" /api/me)")
-    results+=("builtin $(measure "$work/post.lua" /api/tools/host.kernel/runs)")
-    results+=("command $(measure "$work/post.lua" /api/tools/host.processes/runs)")
+    results+=("baseline $(bench_measure 16 "$work/key.lua" /api/me)")
+    results+=("builtin $(bench_measure 16 "$work/post.lua" /api/tools/host.kernel/runs)")
+    results+=("command $(bench_measure 16 "$work/post.lua" /api/tools/host.processes/runs)")
 done
 kill -TERM $pid; wait $pid || true
 verify=$("$portal" audit verify --data-dir "$work/data")
