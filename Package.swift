@@ -24,6 +24,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "portal", targets: ["Appliance"]),
+        // The Swift SDK for API v1 (generated from its OpenAPI document, plus helpers).
+        .library(name: "PortalClient", targets: ["PortalClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
@@ -37,6 +39,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
+        .package(url: "https://github.com/swift-server/swift-openapi-async-http-client.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // System libraries. Their module maps do not autolink: `make dist` links the static
@@ -109,6 +114,20 @@ let package = Package(
             swiftSettings: sharedSwiftSettings
         ),
 
+        // The SDK depends on nothing of the server: an SDK user links the OpenAPI runtime, its
+        // HTTP client and swift-crypto only.
+        .target(
+            name: "PortalClient",
+            dependencies: [
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            exclude: ["openapi-generator-config.yaml", "Generated/openapi-v1.sha256"],
+            swiftSettings: sharedSwiftSettings
+        ),
+
         // Helpers shared by the web and process-level tests (a raw HTTP client).
         .target(name: "TestSupport", dependencies: ["Portal", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                    .product(name: "Logging", package: "swift-log")],
@@ -127,7 +146,8 @@ let package = Package(
             ],
             swiftSettings: sharedSwiftSettings
         ),
-        .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "KV", "Portal", "Vector", "TestSupport"], swiftSettings: sharedSwiftSettings),
+        // ApplianceTests drive the real binary, the SDK's tests among them.
+        .testTarget(name: "ApplianceTests", dependencies: ["Appliance", "KV", "Portal", "Vector", "TestSupport", "PortalClient"], swiftSettings: sharedSwiftSettings),
 
         .systemLibrary(name: "CSQLite", path: "Benchmarks/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .executableTarget(

@@ -206,4 +206,17 @@ import Testing
             #expect(try await read().policy == original)
         }
     }
+
+    /// Query times are RFC 3339 in full, as the document's `date-time` promises.
+    @Test func timesAreReadAsRFC3339Writes() {
+        let reference = Date(timeIntervalSince1970: 1_764_579_711)  // 2025-12-01T09:01:51Z
+        for text in ["2025-12-01T09:01:51Z", "2025-12-01t09:01:51z", "2025-12-01T08:01:51-01:00", "2025-12-01T09:01:51.000+00:00", "2025-12-02T08:49:51+23:48"] {
+            #expect(RFC3339.date(text) == reference, "\(text)")
+        }
+        #expect(RFC3339.date("2025-12-01T09:01:51.25Z") == reference.addingTimeInterval(0.25))
+        #expect(RFC3339.date("2016-12-31T23:59:60Z") != nil, "a leap second")
+        for text in ["2025-02-30T00:00:00Z", "2025-13-01T00:00:00Z", "2025-12-01T24:00:00Z", "2025-12-01T09:01:51", "2025-12-01T09:01:51+24:00", "yesterday", "", "٢٠٢٥-12-01T09:01:51Z"] {
+            #expect(RFC3339.date(text) == nil, "\(text)")
+        }
+    }
 }

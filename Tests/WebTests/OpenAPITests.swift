@@ -77,7 +77,12 @@ import Testing
         #expect(createKey["properties"]?["expiresAt"]?["format"] == .string("date-time"))
         let run = try #require(paths["/api/tools/{name}/runs"]?["post"])
         #expect(run["x-portal-rate-class"] == .string("tool-run"))
-        #expect(run["responses"]?["202"]?["content"]?["application/json"]?["schema"]?["properties"]?["status"] != nil)
+        // Records that several operations answer with are named components, one type for clients.
+        #expect(run["responses"]?["202"]?["content"]?["application/json"]?["schema"]?["$ref"] == .string("#/components/schemas/Run"))
+        #expect(stablePaths["/api/v1/runs/{id}"]?["get"]?["responses"]?["200"]?["content"]?["application/json"]?["schema"]?["$ref"] == .string("#/components/schemas/Run"))
+        #expect(stable["components"]?["schemas"]?["Run"]?["properties"]?["status"] != nil)
+        #expect(stablePaths["/api/v1/runs"]?["get"]?["responses"]?["200"]?["content"]?["application/json"]?["schema"]?["properties"]?["runs"]?["items"]?["$ref"]
+            == .string("#/components/schemas/Run"))
         #expect(paths["/healthz"]?["get"]?["x-portal-rate-class"] == nil, "probes are not rate-limited")
         let problem = try #require(web["components"]?["schemas"]?["Problem"])
         let requiredFields = Set(problem["required"]?.strings ?? [])

@@ -5,20 +5,24 @@ public import Portal
 /// of an enum, a value of the right format for strings. It follows the schema, so a client
 /// generator or a fuzzer that reads it gets a valid value.
 enum Example {
-    static func of(_ schema: JSONAny, depth: Int = 0) -> JSONAny {
+    /// - Parameter components: the document's named schemas, which `$ref`s point to.
+    static func of(_ schema: JSONAny, components: [String: JSONAny] = [:], depth: Int = 0) -> JSONAny {
         guard case let .object(members) = schema, depth < 8 else { return .object([:]) }
+        if case let .string(reference)? = members["$ref"], let target = components[String(reference.split(separator: "/").last ?? "")] {
+            return of(target, components: components, depth: depth + 1)
+        }
         if case let .array(values)? = members["enum"], let first = values.first { return first }
         if let value = members["const"] { return value }
         for combinator in ["oneOf", "anyOf", "allOf"] {
-            if case let .array(options)? = members[combinator], let first = options.first(where: { !isNull($0) }) { return of(first, depth: depth + 1) }
+            if case let .array(options)? = members[combinator], let first = options.first(where: { !isNull($0) }) { return of(first, components: components, depth: depth + 1) }
         }
         switch typeName(members["type"]) {
         case "object":
             guard case let .object(properties)? = members["properties"] else { return .object([:]) }
-            return .object(properties.mapValues { of($0, depth: depth + 1) })
+            return .object(properties.mapValues { of($0, components: components, depth: depth + 1) })
         case "array":
             guard let items = members["items"] else { return .array([]) }
-            return .array([of(items, depth: depth + 1)])
+            return .array([of(items, components: components, depth: depth + 1)])
         case "string": return .string(string(members))
         case "integer":
             if case let .number(minimum)? = members["minimum"] { return .number(max(minimum, 1).rounded(.up)) }

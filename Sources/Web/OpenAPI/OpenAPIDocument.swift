@@ -42,7 +42,7 @@ public enum OpenAPIDocument {
             "paths": .object(paths.mapValues { JSONAny.object($0) }),
             "tags": .array(orderedTags(routes).map { .object(["name": .string($0)]) }),
             "components": .object([
-                "schemas": .object(["Problem": problemSchema]),
+                "schemas": .object(SchemaComponents.all.merging(["Problem": problemSchema]) { $1 }),
                 "responses": .object(["Problem": .object([
                     "description": .string("The request was refused or failed: a problem-details document."),
                     "content": .object(["application/problem+json": .object(["schema": ref("#/components/schemas/Problem")])]),
@@ -102,7 +102,7 @@ public enum OpenAPIDocument {
         }
         if !parameters.isEmpty { operation["parameters"] = .array(parameters) }
         if let body = route.doc.requestBody {
-            operation["requestBody"] = .object(["required": .bool(true), "content": .object(["application/json": .object(["schema": body, "example": Example.of(body)])])])
+            operation["requestBody"] = .object(["required": .bool(true), "content": .object(["application/json": .object(["schema": body, "example": Example.of(body, components: SchemaComponents.all)])])])
         }
         var responses: [String: JSONAny] = [:]
         for response in route.doc.responses {
@@ -111,7 +111,7 @@ public enum OpenAPIDocument {
                 var media: [String: JSONAny] = [:]
                 if let schema = response.schema {
                     media["schema"] = schema
-                    if contentType == "application/json" { media["example"] = Example.of(schema) }
+                    if contentType == "application/json" { media["example"] = Example.of(schema, components: SchemaComponents.all) }
                 }
                 entry["content"] = .object([contentType: .object(media)])
             }

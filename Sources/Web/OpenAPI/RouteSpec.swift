@@ -57,7 +57,7 @@ public struct QueryParameter: Sendable, Equatable {
         }
         if let minimum = number("minLength"), value.count < Int(minimum) { return "must be at least \(Int(minimum)) characters" }
         if let maximum = number("maxLength"), value.count > Int(maximum) { return "must be at most \(Int(maximum)) characters" }
-        if case .string("date-time")? = schema["format"], (try? Date(value, strategy: .iso8601)) == nil {
+        if case .string("date-time")? = schema["format"], RFC3339.date(value) == nil {
             return "must be an ISO 8601 time such as 2026-11-26T09:00:00Z"
         }
         if case let .string(pattern)? = schema["pattern"], let regex = try? Regex(pattern), (try? regex.firstMatch(in: value)) == nil {

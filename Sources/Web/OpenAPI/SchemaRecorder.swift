@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Portal
+import Synchronization
 
 /// The JSON Schema (draft 2020-12, the dialect of OpenAPI 3.1) of a `Decodable` type, derived
 /// without macros or hand-written JSON: the type's `init(from:)` runs against a decoder that
@@ -30,6 +31,11 @@ import Portal
 ///   dictionaries whose keys are not strings are `{}` or an `object` without properties;
 /// - optionals are nullable (`JSONDecoder` accepts `null` for them): `"type": [T, "null"]`, or
 ///   `anyOf` with `null` for schemas without one type.
+///
+/// A `SchemaComponent` type is a named schema: wherever it appears (at the top or nested) the
+/// schema is a `$ref` to `#/components/schemas/<name>`, and its own schema is recorded in
+/// `SchemaComponents`, so that the document and the clients generated from it have one type
+/// for it.
 enum SchemaRecorder {
     /// The schema of `type`'s JSON form: `{}` when nothing could be recorded.
     static func schema<T: Decodable>(for type: T.Type) -> JSONAny {
@@ -37,11 +43,46 @@ enum SchemaRecorder {
         _ = try? Recording().value(of: type, into: node, codingPath: [], valueOnly: false)
         return node.schema
     }
+
+    /// The schema of a component's own JSON form (what its `$ref` points to).
+    static func definition<T: SchemaComponent>(of type: T.Type) -> JSONAny {
+        let node = SchemaNode()
+        _ = try? Recording(defining: ObjectIdentifier(T.self)).value(of: type, into: node, codingPath: [], valueOnly: false)
+        return node.schema
+    }
+}
+
+/// A type whose schema is named in the document (`#/components/schemas/<componentName>`).
+protocol SchemaComponent: Decodable {
+    static var componentName: String { get }
+}
+
+/// The named schemas met so far, for the document's `components.schemas`.
+enum SchemaComponents {
+    private static let recorded = Mutex<[String: JSONAny]>([:])
+
+    static var all: [String: JSONAny] { recorded.withLock { $0 } }
+
+    /// The `$ref` to `T`, recording its definition the first time.
+    static func reference<T: SchemaComponent>(to type: T.Type) -> JSONAny {
+        let name = T.componentName
+        if recorded.withLock({ $0[name] == nil }) {
+            let definition = SchemaRecorder.definition(of: type)
+            recorded.withLock { $0[name] = definition }
+        }
+        return .object(["$ref": .string("#/components/schemas/" + name)])
+    }
 }
 
 /// One run of a recording: the types being decoded, outermost first.
 private final class Recording {
     private var stack: [ObjectIdentifier] = []
+    /// The component whose definition this recording is (described in full, not referred to).
+    private let defining: ObjectIdentifier?
+
+    init(defining: ObjectIdentifier? = nil) {
+        self.defining = defining
+    }
 
     /// A placeholder `T` whose schema is recorded into `node`. With `valueOnly` (inside a type met
     /// again inside itself), arrays are empty and optionals `nil`, so that the value ends.
@@ -62,6 +103,12 @@ private final class Recording {
             return value
         }
         let id = ObjectIdentifier(T.self)
+        if let component = T.self as? any SchemaComponent.Type, id != defining || !stack.isEmpty {
+            // Decoded for its placeholder value only; the schema here is the reference.
+            let value = try T(from: RecordingDecoder(recording: Recording(defining: id), node: SchemaNode(), codingPath: codingPath, valueOnly: valueOnly))
+            node.fixed = reference(to: component)
+            return value
+        }
         let entries = stack.count(where: { $0 == id })
         guard entries < 2 else {
             throw DecodingError.dataCorrupted(.init(codingPath: codingPath, debugDescription: "\(T.self) requires a value of itself"))
@@ -400,3 +447,5 @@ private struct SingleValueContainer: SingleValueDecodingContainer {
     func decode(_ type: UInt64.Type) throws -> UInt64 { try decoder.value(type) }
     func decode<T: Decodable>(_ type: T.Type) throws -> T { try decoder.value(type) }
 }
+
+private func reference<T: SchemaComponent>(to type: T.Type) -> JSONAny { SchemaComponents.reference(to: type) }

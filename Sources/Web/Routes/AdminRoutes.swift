@@ -174,7 +174,8 @@ extension PortalRoutes {
     }
 }
 
-struct OrganizationBody: Codable {
+struct OrganizationBody: Codable, SchemaComponent {
+    static let componentName = "Organization"
     let id: UUID
     let slug: String
     let displayName: String
@@ -200,7 +201,8 @@ struct MemberBody: Codable {
 }
 
 /// An API key as listed: never its secret or hash.
-struct KeyBody: Codable {
+struct KeyBody: Codable, SchemaComponent {
+    static let componentName = "APIKey"
     let id: UUID
     let name: String
     let createdBy: UUID

@@ -135,7 +135,8 @@ extension PortalRoutes {
 }
 
 /// A user as the API shows it: never the password hash.
-struct UserBody: Codable {
+struct UserBody: Codable, SchemaComponent {
+    static let componentName = "User"
     let id: UUID
     let username: String
     let displayName: String

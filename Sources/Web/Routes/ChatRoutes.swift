@@ -10,6 +10,8 @@ import Portal
 extension PortalRoutes {
     /// A conversation's title: something besides spaces (longer ones are cut at 200 characters).
     static let titleRule: [String: [String: JSONAny]] = ["title": ["pattern": .string("[^ ]")]]
+    /// A message: 1 byte to 32 KiB of UTF-8, which 1 to 8,192 characters always are.
+    static let messageRule: [String: [String: JSONAny]] = ["text": ["minLength": .number(1), "maxLength": .number(8192)]]
 
     func addChatRoutes(core: PortalCore) {
         let chat = core.chat
@@ -56,7 +58,7 @@ extension PortalRoutes {
         // `turn` (each stored turn, the question first), `text` (the model's words as they
         // come), `done` (with the run it paused on, if any). Otherwise one JSON document
         // once the answer is complete. Refusals come before any of it, as problem details.
-        post("/api/sessions/{id}/turns", .permission(.chatUse), .doc("sendMessage", "Sends a message; the assistant answers (streamed as server-sent events when asked for with Accept).", body: Message.self, responses: [ResponseSpec(201, "The new turns.", schema: APISchema.list("turns", of: TurnBody.self)), ResponseSpec(200, "The answer as it is written.", contentType: "text/event-stream")])) { request, context in
+        post("/api/sessions/{id}/turns", .permission(.chatUse), RouteDoc("sendMessage", "Sends a message; the assistant answers (streamed as server-sent events when asked for with Accept).", body: APISchema.of(Message.self, constraining: Self.messageRule), responses: [ResponseSpec(201, "The new turns.", schema: APISchema.list("turns", of: TurnBody.self)), ResponseSpec(200, "The answer as it is written.", contentType: "text/event-stream")])) { request, context in
             let body = try await Self.decode(Message.self, request, context)
             let sessionID = try Self.pathID(context, "session")
             guard request.headers[.accept]?.contains("text/event-stream") == true else {
@@ -149,7 +151,8 @@ extension PortalRoutes {
     }
 }
 
-struct SessionBody: Codable {
+struct SessionBody: Codable, SchemaComponent {
+    static let componentName = "Conversation"
     let id: String
     let title: String
     let createdAt: Date
@@ -171,7 +174,8 @@ struct SessionPage: Codable {
     let limit: Int
 }
 
-struct TurnBody: Codable {
+struct TurnBody: Codable, SchemaComponent {
+    static let componentName = "Turn"
     let id: String
     let role: String
     let text: String

@@ -252,13 +252,14 @@ extension PortalRoutes {
     }
 
     static func parseTime(_ text: String, _ name: String) throws -> Date {
-        guard let date = try? Date(text, strategy: .iso8601) else { throw ProblemDetails(.badRequest, detail: "\(name) must be an ISO 8601 time such as 2026-11-26T09:00:00Z.") }
+        guard let date = RFC3339.date(text) else { throw ProblemDetails(.badRequest, detail: "\(name) must be an ISO 8601 time such as 2026-11-26T09:00:00Z.") }
         return date
     }
 }
 
 /// A tool as the catalog shows it, with whether the caller may run it.
-struct ToolBody: Codable {
+struct ToolBody: Codable, SchemaComponent {
+    static let componentName = "Tool"
     let name: String
     let title: String
     let description: String
@@ -288,7 +289,8 @@ struct ToolList: Codable {
 }
 
 /// A run as the API shows it: the input only redacted.
-struct RunView: Codable {
+struct RunView: Codable, SchemaComponent {
+    static let componentName = "Run"
     let id: String
     let tool: String
     let toolTitle: String
@@ -375,4 +377,8 @@ struct NotificationBody: Codable {
         status = notification.status
         sessionID = notification.sessionID
     }
+}
+
+extension AuditEntry: SchemaComponent {
+    static let componentName = "AuditEntry"
 }

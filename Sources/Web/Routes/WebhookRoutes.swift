@@ -4,7 +4,8 @@ import KV
 import Portal
 
 /// A subscription as the API shows it (never its secret).
-struct WebhookBody: Codable {
+struct WebhookBody: Codable, SchemaComponent {
+    static let componentName = "Webhook"
     let id: UUID
     let url: String
     let events: [String]
@@ -41,7 +42,8 @@ struct CreatedWebhookBody: Codable {
 }
 
 /// A delivery and its attempts.
-struct DeliveryBody: Codable {
+struct DeliveryBody: Codable, SchemaComponent {
+    static let componentName = "WebhookDelivery"
     let id: String
     let messageID: String
     let eventType: String
