@@ -23,7 +23,9 @@ test_programs=(
   /usr/bin/systemd-analyze:systemd /usr/sbin/debootstrap:debootstrap /usr/bin/qemu-x86_64:qemu-user
   /usr/bin/objdump:binutils /usr/bin/curl:curl /usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver
 )
-pip_packages=(selenium pytest requests cryptography openapi-spec-validator axe-selenium-python standardwebhooks)
+# `name==version` pins a version (schemathesis: its seeded runs reproduce only with the same
+# version).
+pip_packages=(selenium pytest requests cryptography openapi-spec-validator axe-selenium-python standardwebhooks schemathesis==4.32.5)
 
 packages=("${build_packages[@]}")
 programs=()
@@ -56,7 +58,11 @@ done
 if [ "$profile" = test ]; then
   missing_pip=()
   for package in "${pip_packages[@]}"; do
-    python3 -m pip show -q "$package" >/dev/null 2>&1 || missing_pip+=("$package")
+    name=${package%%==*}
+    installed=$(python3 -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')
+    if [ -z "$installed" ] || { [ "$package" != "$name" ] && [ "$installed" != "${package#*==}" ]; }; then
+      missing_pip+=("$package")
+    fi
   done
   if [ ${#missing_pip[@]} -gt 0 ]; then
     echo "Installing Python packages: ${missing_pip[*]}"
