@@ -24,7 +24,7 @@ public struct PortalClient: Sendable {
     }
 
     /// The statuses a run does not leave.
-    public static let finalStatuses: Set<String> = ["succeeded", "failed", "rejected", "expired", "interrupted"]
+    public static let finalStatuses: Set<String> = ["succeeded", "failed", "rejected", "expired", "interrupted", "cancelled"]
 
     /// Runs a tool and waits until the run is final or `timeout` passes (a run that needs an
     /// approval waits for it), and returns the run as it is then. `input` is the tool's input
@@ -104,6 +104,14 @@ public struct PortalClient: Sendable {
     /// Approves or rejects a waiting run; returns the run after the decision.
     public func decide(runID: String, approve: Bool, comment: String = "") async throws -> Run {
         switch try await api.decideApproval(path: .init(id: runID), body: .json(.init(approve: approve, comment: comment))) {
+        case let .ok(ok): return try ok.body.json
+        case let .default(status, problem): throw PortalAPIError(status: status, problem: try? problem.body.applicationProblemJson)
+        }
+    }
+
+    /// Withdraws a run that waits for approval; a run that is executing cannot be stopped (409).
+    public func cancel(runID: String, reason: String = "") async throws -> Run {
+        switch try await api.cancelRun(path: .init(id: runID), body: .json(.init(reason: reason))) {
         case let .ok(ok): return try ok.body.json
         case let .default(status, problem): throw PortalAPIError(status: status, problem: try? problem.body.applicationProblemJson)
         }

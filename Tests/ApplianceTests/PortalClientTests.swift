@@ -54,17 +54,23 @@ import Testing
         let decided = try await admin.decide(runID: waiting.id, approve: true, comment: "go")
         #expect(decided.decisions.first?.approve == true)
         let ended = try await olga.waitForRun(id: waiting.id, timeout: .seconds(60))
+        var started = [memory.id, waiting.id]
         #expect(PortalClient.finalStatuses.contains(ended.status), "the approved run ran: \(ended.status)")
 
+        // A waiting run she withdraws ends her wait at once.
+        let withdrawn = try await olga.runTool("host.systemd-restart-unit", input: ["unit": "other.service"], timeout: .zero)
+        #expect(try await olga.cancel(runID: withdrawn.id, reason: "not needed").status == "cancelled")
+        #expect(try await olga.waitForRun(id: withdrawn.id).status == "cancelled")
+        started.append(withdrawn.id)
+
         // Paging: every run once, newest first, across pages of 2.
-        var started = [memory.id, waiting.id]
         for _ in 0..<3 { started.append(try await olga.runTool("host.load").id) }
         var seen: [String] = []
         for try await run in olga.runs(pageSize: 2) { seen.append(run.id) }
         #expect(seen == started.reversed())
         var loads: [String] = []
         for try await run in olga.runs(tool: "host.load", pageSize: 2) { loads.append(run.id) }
-        #expect(loads == started.suffix(3).reversed())
+        #expect(loads == Array(started.suffix(3).reversed()))
 
         // Refusals carry the problem type: she may not decide, and an unknown run is not found.
         let refusal = await #expect(throws: PortalAPIError.self) { try await olga.decide(runID: memory.id, approve: true) }

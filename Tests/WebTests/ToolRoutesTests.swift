@@ -128,4 +128,60 @@ import Testing
             }
         }
     }
+
+    /// A run that waits for approval can be withdrawn by its requester or by someone who
+    /// decides approvals, once; nobody else may, other organizations do not see it, and an
+    /// executing or finished run is a conflict. The withdrawal is audited and ends the wait.
+    @Test func cancellingAWaitingRun() async throws {
+        let (harness, organization) = try await Self.world()
+        let root = try #require(try harness.core.accounts.user(named: "root"))
+        let rootPrincipal = Principal(user: root, organizationID: organization.id, role: .admin, sessionKey: nil, csrfToken: nil)
+        _ = try await harness.core.organizations.createMember(username: "oscar", displayName: "Oscar", password: "oscar-password-1", role: .operator,
+                                                              in: organization.id, by: rootPrincipal)
+        try await harness.test { client in
+            let olga = try await Self.signIn(client, "olga"), ada = try await Self.signIn(client, "ada")
+            let oscar = try await Self.signIn(client, "oscar"), otto = try await Self.signIn(client, "otto")
+            func request() async throws -> String {
+                try await client.execute(uri: "/api/v1/tools/host.systemd-restart-unit/runs", method: .post, headers: olga.headers,
+                                         body: ByteBuffer(string: #"{"input":{"unit":"nothing-here.service"}}"#)) { response throws in
+                    #expect(response.status == .accepted)
+                    return try #require(try Self.json(response)["id"]?.string)
+                }
+            }
+            func cancel(_ id: String, as session: Session, expect status: HTTPResponse.Status) async throws -> JSONAny {
+                try await client.execute(uri: "/api/v1/runs/\(id)/cancel", method: .post, headers: session.headers,
+                                         body: ByteBuffer(string: #"{"reason":"wrong host"}"#)) { response throws in
+                    #expect(response.status == status, "\(String(buffer: response.body))")
+                    return try Self.json(response)
+                }
+            }
+            let first = try await request(), second = try await request()
+            _ = try await cancel(first, as: otto, expect: .notFound)
+            _ = try await cancel(first, as: oscar, expect: .forbidden)
+            let cancelled = try await cancel(first, as: olga, expect: .ok)
+            #expect(cancelled["status"] == .string("cancelled"))
+            let again = try await cancel(first, as: olga, expect: .conflict)
+            #expect(again["type"] == .string("/#/api/problems/conflict"))
+            // A decider may withdraw someone else's; a withdrawn run is out of the queue and cannot be approved.
+            #expect(try await cancel(second, as: ada, expect: .ok)["status"] == .string("cancelled"))
+            try await client.execute(uri: "/api/v1/approvals", method: .get, headers: ada.headers) { response throws in
+                #expect(try Self.json(response)["approvals"]?.array?.isEmpty == true)
+            }
+            try await client.execute(uri: "/api/v1/approvals/\(second)/decision", method: .post, headers: ada.headers,
+                                     body: ByteBuffer(string: #"{"approve":true}"#)) { #expect($0.status == .forbidden) }
+            // A finished run is final.
+            let finished = try await client.execute(uri: "/api/v1/tools/host.memory/runs", method: .post, headers: olga.headers,
+                                                    body: ByteBuffer(string: #"{"input":{}}"#)) { try #require(try Self.json($0)["id"]?.string) }
+            _ = try await cancel(finished, as: olga, expect: .conflict)
+            // Audited with who and why; the filter finds the withdrawn runs.
+            try await client.execute(uri: "/api/v1/audit?kind=run.cancelled", method: .get, headers: ada.headers) { response throws in
+                let entries = try #require(try Self.json(response)["entries"]?.array)
+                #expect(entries.count == 2)
+                #expect(entries.allSatisfy { $0["outcome"] == .string("cancelled") && $0["detail"]?.string?.contains("wrong host") == true })
+            }
+            try await client.execute(uri: "/api/v1/runs?status=cancelled", method: .get, headers: olga.headers) { response throws in
+                #expect(Set(try Self.json(response)["runs"]?.array?.compactMap { $0["id"]?.string } ?? []) == [first, second])
+            }
+        }
+    }
 }

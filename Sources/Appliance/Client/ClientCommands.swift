@@ -128,7 +128,7 @@ struct ToolsRunCommand: AsyncParsableCommand {
 /// `portal runs …`
 struct RunsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "runs", abstract: "Runs on the remote portal (see `portal login`).",
-                                                    subcommands: [RunsListCommand.self, RunsShowCommand.self, RunsWatchCommand.self])
+                                                    subcommands: [RunsListCommand.self, RunsShowCommand.self, RunsWatchCommand.self, RunsCancelCommand.self])
 }
 
 struct RunsListCommand: AsyncParsableCommand {
@@ -172,6 +172,20 @@ struct RunsShowCommand: AsyncParsableCommand {
     }
 }
 
+struct RunsCancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Withdraw a run that waits for approval (yours, or any if you decide approvals).")
+    @Argument(help: "The run's id.") var id: String
+    @Option(help: "Why, for the audit trail.") var reason: String = ""
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        let run = try await RemotePortal.fromCredentials().call("POST", "/api/v1/runs/\(OutboundHTTP.pathSegmentEncode(id))/cancel",
+                                                                body: .object(["reason": .string(reason)]))
+        if output.json { return print(jsonText(run, pretty: false)) }
+        RunsWatchCommand.describe(run)
+    }
+}
+
 struct RunsWatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "watch", abstract: "Wait until a run is final and print it; exit 0 only if it succeeded.")
     @Argument(help: "The run's id.") var id: String
@@ -182,7 +196,7 @@ struct RunsWatchCommand: AsyncParsableCommand {
         try await Self.watch(id, remote: try RemotePortal.fromCredentials(), timeout: timeout, json: output.json)
     }
 
-    static let finalStatuses: Set<String> = ["succeeded", "failed", "rejected", "expired", "interrupted"]
+    static let finalStatuses: Set<String> = ["succeeded", "failed", "rejected", "expired", "interrupted", "cancelled"]
 
     /// Long-polls the run (the portal answers when it is final, or after 20 s) until it is final.
     static func watch(_ id: String, remote: RemotePortal, timeout: Int, json: Bool) async throws {

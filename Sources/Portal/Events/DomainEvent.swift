@@ -14,6 +14,7 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     case runRejected = "run.rejected"
     case runExpired = "run.expired"
     case runInterrupted = "run.interrupted"
+    case runCancelled = "run.cancelled"
     // Approvals.
     case approvalRequested = "approval.requested"
     case approvalDecided = "approval.decided"
@@ -71,6 +72,7 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
         case .rejected: .runRejected
         case .expired: .runExpired
         case .interrupted: .runInterrupted
+        case .cancelled: .runCancelled
         case .failed, .running, .pendingApproval: .runFailed
         }
     }
@@ -169,7 +171,7 @@ public enum DomainEvent: Sendable, Equatable {
     /// The kinds carried by `.security` events: every kind that is not about runs, approvals
     /// or conversations.
     public static let securityKinds: Set<EventKind> = Set(EventKind.allCases).subtracting([
-        .runRequested, .runRefused, .runSucceeded, .runFailed, .runRejected, .runExpired, .runInterrupted,
+        .runRequested, .runRefused, .runSucceeded, .runFailed, .runRejected, .runExpired, .runInterrupted, .runCancelled,
         .approvalRequested, .approvalDecided, .approvalRefused, .approvalPolicyChanged, .chatTurn,
     ])
 
@@ -207,7 +209,7 @@ extension DomainEvent: Codable {
         switch kind {
         case .runRequested: self = .runRequested(try container.decode(RunEvent.self, forKey: .payload))
         case .runRefused: self = .runRefused(try container.decode(RunRefusal.self, forKey: .payload))
-        case .runSucceeded, .runFailed, .runRejected, .runExpired, .runInterrupted: self = .runFinished(try container.decode(RunEvent.self, forKey: .payload))
+        case .runSucceeded, .runFailed, .runRejected, .runExpired, .runInterrupted, .runCancelled: self = .runFinished(try container.decode(RunEvent.self, forKey: .payload))
         case .approvalRequested: self = .approvalRequested(try container.decode(RunEvent.self, forKey: .payload))
         case .approvalDecided: self = .approvalDecided(try container.decode(ApprovalDecisionEvent.self, forKey: .payload))
         case .approvalRefused: self = .approvalRefused(try container.decode(ApprovalRefusal.self, forKey: .payload))

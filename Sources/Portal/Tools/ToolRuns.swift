@@ -13,6 +13,8 @@ public enum RunStatus: String, Codable, Sendable, CaseIterable {
     case running, succeeded, failed, rejected, expired
     /// The portal stopped while the run was executing; whether it took effect is unknown.
     case interrupted
+    /// Withdrawn while it waited for approval: it never ran.
+    case cancelled
 
     public var isFinal: Bool { self != .pendingApproval && self != .running }
 }
@@ -238,6 +240,35 @@ public final class ToolRuns: Sendable {
         try txn.put(runs, (run.organizationID, run.id), run)
         try outbox.record(.runFinished(RunEvent(run)), organizationID: run.organizationID, requestID: run.requestID, time: run.updatedAt,
                           audit: Self.finishedEntry(run, approver: approver, detail: detail), in: txn)
+    }
+
+    // MARK: Cancellation
+
+    /// Withdraws a run that waits for approval, so it never runs: by its requester, or by
+    /// someone who may decide approvals. A run that is executing cannot be stopped (a tool
+    /// has no safe point to stop at: a half-done restart is worse than a finished one) and a
+    /// finished one is final: both are `conflict`. The cancellation is audited as
+    /// `run.cancelled` with the reason.
+    public func cancel(runID: TimeOrderedID, reason: String, by principal: Principal, requestID: String) async throws -> ToolRun {
+        let now = clock.now()
+        guard let organizationID = principal.organizationID else { throw ToolError.notFound("run") }
+        guard reason.count <= 2000 else { throw ToolError.invalidInput(InputError(problems: [InputProblem(field: "reason", message: "must be at most 2000 characters")])) }
+        return try await environment.write { [self] txn in
+            guard var run = try txn.get(runs, (organizationID, runID)) else { throw ToolError.notFound("run") }
+            guard run.requesterID == principal.user.id || principal.has(.approvalsDecide) else {
+                throw ToolError.forbidden("only the person who requested a run, or someone who decides approvals, may cancel it")
+            }
+            guard run.status == .pendingApproval else {
+                throw PortalError.conflict(run.status == .running
+                    ? "the run is executing and cannot be stopped safely; wait for its end"
+                    : "the run already ended (\(run.status.rawValue))")
+            }
+            run.status = .cancelled
+            run.updatedAt = now
+            _ = try txn.delete(pending, (organizationID, runID))
+            try record(finished: run, approver: nil, detail: "cancelled by \(principal.user.username)" + (reason.isEmpty ? "" : ": \(reason)"), in: txn)
+            return run
+        }
     }
 
     // MARK: Approvals

@@ -177,6 +177,11 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /api/v1/runs/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/runs/{id}/get(getRun)`.
     func getRun(_ input: Operations.GetRun.Input) async throws -> Operations.GetRun.Output
+    /// Withdraws a run that waits for approval (its requester, or someone who decides approvals); an executing run cannot be stopped: 409.
+    ///
+    /// - Remark: HTTP `POST /api/v1/runs/{id}/cancel`.
+    /// - Remark: Generated from `#/paths//api/v1/runs/{id}/cancel/post(cancelRun)`.
+    func cancelRun(_ input: Operations.CancelRun.Input) async throws -> Operations.CancelRun.Output
     /// Search by meaning over your conversations and the tools.
     ///
     /// - Remark: HTTP `GET /api/v1/search`.
@@ -684,6 +689,21 @@ extension APIProtocol {
             path: path,
             query: query,
             headers: headers
+        ))
+    }
+    /// Withdraws a run that waits for approval (its requester, or someone who decides approvals); an executing run cannot be stopped: 409.
+    ///
+    /// - Remark: HTTP `POST /api/v1/runs/{id}/cancel`.
+    /// - Remark: Generated from `#/paths//api/v1/runs/{id}/cancel/post(cancelRun)`.
+    public func cancelRun(
+        path: Operations.CancelRun.Input.Path,
+        headers: Operations.CancelRun.Input.Headers = .init(),
+        body: Operations.CancelRun.Input.Body
+    ) async throws -> Operations.CancelRun.Output {
+        try await cancelRun(Operations.CancelRun.Input(
+            path: path,
+            headers: headers,
+            body: body
         ))
     }
     /// Search by meaning over your conversations and the tools.

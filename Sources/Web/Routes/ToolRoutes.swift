@@ -50,6 +50,13 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, RunView(run))
         }
 
+        struct Cancellation: Decodable { let reason: String? }
+        post("/api/runs/{id}/cancel", .authenticated, .doc("cancelRun", "Withdraws a run that waits for approval (its requester, or someone who decides approvals); an executing run cannot be stopped: 409.", body: Cancellation.self, returns: APISchema.of(RunView.self))) { request, context in
+            let body = try await Self.decode(Cancellation.self, request, context)
+            let run = try await runs.cancel(runID: try Self.pathID(context, "run"), reason: body.reason ?? "", by: context.principal!, requestID: context.requestID)
+            return try Self.jsonResponse(.ok, RunView(run))
+        }
+
         get("/api/approvals", .permission(.approvalsDecide), .doc("listApprovals", "Runs waiting for a decision.", returns: APISchema.list("approvals", of: RunView.self))) { _, context in
             let organizationID = try Self.requireOrganization(context.principal!)
             return try Self.jsonResponse(.ok, ["approvals": try runs.pendingApprovals(in: organizationID).map(RunView.init)])
