@@ -165,7 +165,9 @@ enum APIConventions {
             try? await store.release(scope: scope, key: key)
             throw error
         }
-        guard (200..<300).contains(response.status.code) else {
+        // Only a JSON answer is kept to replay: a stream (an answer sent as server-sent
+        // events) is passed through as it comes, and its key freed.
+        guard (200..<300).contains(response.status.code), response.headers[.contentType]?.hasPrefix("application/json") == true else {
             try await store.release(scope: scope, key: key)
             return response
         }

@@ -287,5 +287,11 @@ import Testing
         let signOut = SecurityEvent(kind: .signOut, userID: ada, username: "ada", organizationID: organizationID, detail: "x")
         let ended = try #require(PortalNotification.notification(for: entry(.security(signOut))))
         #expect(ended.audience == .portal && ended.mayEndAccess)
+        // A webhook the portal turned off (410, a day of failures): the organization's admins, with why.
+        let disabled = SecurityEvent(kind: .webhookDisabled, userID: nil, username: nil, organizationID: organizationID,
+                                     detail: "https://hooks.example.com: the receiver answered 410 Gone")
+        let alert = try #require(PortalNotification.notification(for: entry(.security(disabled))))
+        #expect(alert.kind == .webhookDisabled && alert.audience == .permission(.admin) && !alert.mayEndAccess)
+        #expect(alert.detail == disabled.detail && alert.organizationID == organizationID)
     }
 }

@@ -20,6 +20,17 @@ import Testing
         #expect(header.split(separator: " ").count == 2 && header.split(separator: " ").allSatisfy { $0.hasPrefix("v1,") }, "one signature per secret during a rotation")
     }
 
+    /// A receiver's `Retry-After` as seconds or as an HTTP date (RFC 9110 allows both).
+    @Test func retryAfterIsReadAsSecondsOrAnHTTPDate() {
+        let date = Date(timeIntervalSince1970: 784_111_777)  // Sun, 06 Nov 1994 08:49:37 GMT
+        #expect(OutboundHTTP.retryAfterSeconds("120") == 120)
+        #expect(OutboundHTTP.retryAfterSeconds("Sun, 06 Nov 1994 08:49:37 GMT", now: date.addingTimeInterval(-90)) == 90)
+        #expect(OutboundHTTP.retryAfterSeconds("Sun, 06 Nov 1994 08:49:37 GMT", now: date.addingTimeInterval(5)) == 0, "a date passed: at once")
+        for bad in ["-5", "soon", "Sun, 31 Feb 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 PST", ""] {
+            #expect(OutboundHTTP.retryAfterSeconds(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func targetsAreCheckedOnTheNumericAddressBeforeAnyConnection() throws {
         let targets = WebhookTargets()
         for refused in ["10.0.0.1", "172.16.5.4", "192.168.1.1", "127.0.0.1", "169.254.169.254", "100.100.100.200", "::1", "fe80::1", "fd00::1",

@@ -78,7 +78,25 @@ public struct OutboundHTTP: Sendable {
     private func collected(_ response: HTTPClientResponse) async throws -> Response {
         let buffer = try await response.body.collect(upTo: maximumBodyBytes)
         return Response(status: Int(response.status.code), body: Array(buffer.readableBytesView), contentType: response.headers.first(name: "Content-Type"),
-                        retryAfterSeconds: response.headers.first(name: "Retry-After").flatMap { Int($0) })
+                        retryAfterSeconds: response.headers.first(name: "Retry-After").flatMap { Self.retryAfterSeconds($0) })
+    }
+
+    /// `Retry-After` as seconds from now: a number of seconds, or an HTTP date
+    /// (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110's IMF-fixdate); a date in the past is 0.
+    static func retryAfterSeconds(_ value: String, now: Date = Date()) -> Int? {
+        let value = value.split(separator: " ").joined(separator: " ")
+        if let seconds = Int(value) { return seconds >= 0 ? seconds : nil }
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let parts = value.split(separator: " ")
+        guard parts.count == 6, parts[0].hasSuffix(","), parts[5] == "GMT", let day = Int(parts[1]), let month = months.firstIndex(of: String(parts[2])),
+              let year = Int(parts[3]) else { return nil }
+        let clock = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard clock.count == 3, (0...23).contains(clock[0]), (0...59).contains(clock[1]), (0...60).contains(clock[2]) else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = .gmt
+        guard let date = calendar.date(from: DateComponents(year: year, month: month + 1, day: day, hour: clock[0], minute: clock[1], second: min(clock[2], 59))),
+              calendar.component(.day, from: date) == day else { return nil }
+        return max(0, Int(date.timeIntervalSince(now).rounded(.up)))
     }
 
     /// What a failed exchange with `url` means for the caller.

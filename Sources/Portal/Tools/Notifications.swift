@@ -3,7 +3,7 @@ import Synchronization
 import KV
 
 /// Something people should learn about as it happens: an approval request, a decision, a
-/// run's result, a new turn in their conversation. Only the people in `audience` receive it.
+/// run's result, a new turn in their conversation, a webhook the portal turned off. Only the people in `audience` receive it.
 /// Made from outbox entries by `notification(for:)` (the notification relay).
 public struct PortalNotification: Codable, Sendable, Equatable {
     public enum Audience: Codable, Sendable, Equatable {
@@ -24,6 +24,8 @@ public struct PortalNotification: Codable, Sendable, Equatable {
     public let audience: Audience
     /// For `chat.turn`: the conversation that has a new turn.
     public var sessionID: String? = nil
+    /// For `webhook.disabled`: which webhook (scheme, host and port) and why.
+    public var detail: String? = nil
 
     /// Whether `principal` is meant to receive it.
     public func isFor(_ principal: Principal) -> Bool {
@@ -52,6 +54,10 @@ public struct PortalNotification: Codable, Sendable, Equatable {
         case let .chatTurn(turn):
             return PortalNotification(kind: .chatTurn, organizationID: organizationID, runID: turn.runID ?? "", tool: "", status: turn.runStatus ?? "",
                                       audience: .users([turn.ownerID]), sessionID: turn.sessionID.description)
+        case let .security(event) where event.kind == .webhookDisabled:
+            // The organization's admins learn at once that its webhooks stopped delivering.
+            return PortalNotification(kind: event.kind, organizationID: event.organizationID, runID: "", tool: "", status: "disabled",
+                                      audience: .permission(.admin), detail: event.detail)
         case let .security(event) where event.kind.mayEndAccess:
             return PortalNotification(kind: event.kind, organizationID: event.organizationID, runID: "", tool: "", status: "", audience: .portal)
         case .runRequested, .runRefused, .approvalRefused, .approvalPolicyChanged, .security:

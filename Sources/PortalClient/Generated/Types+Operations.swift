@@ -3707,6 +3707,38 @@ public enum Operations {
         }
         @frozen public enum Output: Sendable, Hashable {
             public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/openapi.json/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/openapi.json/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/openapi.json/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/openapi.json/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetOpenAPIDocument.Output.Ok.Headers
                 /// - Remark: Generated from `#/paths/api/v1/openapi.json/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/openapi.json/GET/responses/200/content/application\/json`.
@@ -3729,8 +3761,13 @@ public enum Operations {
                 /// Creates a new `Ok`.
                 ///
                 /// - Parameters:
+                ///   - headers: Received HTTP response headers
                 ///   - body: Received HTTP response body
-                public init(body: Operations.GetOpenAPIDocument.Output.Ok.Body) {
+                public init(
+                    headers: Operations.GetOpenAPIDocument.Output.Ok.Headers = .init(),
+                    body: Operations.GetOpenAPIDocument.Output.Ok.Body
+                ) {
+                    self.headers = headers
                     self.body = body
                 }
             }

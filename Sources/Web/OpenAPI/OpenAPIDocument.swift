@@ -190,7 +190,7 @@ extension PortalRoutes {
         get("/api/openapi.json", .public, .doc("getOpenAPIDocument", "The web client's API: its OpenAPI 3.1 document.")) { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(bytes: web.bytes)))
         }
-        get("/api/v1/openapi.json", .public, .doc("getOpenAPIDocument", "API v1: its OpenAPI 3.1 document.", rate: .exempt)) { _, _ in
+        get("/api/v1/openapi.json", .public, .doc("getOpenAPIDocument", "API v1: its OpenAPI 3.1 document.")) { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(bytes: stable.bytes)))
         }
     }

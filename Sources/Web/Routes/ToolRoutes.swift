@@ -376,6 +376,7 @@ struct NotificationBody: Codable {
     let tool: String
     let status: String
     let sessionID: String?
+    let detail: String?
 
     init(_ notification: PortalNotification) {
         kind = notification.kind.rawValue
@@ -383,6 +384,7 @@ struct NotificationBody: Codable {
         tool = notification.tool
         status = notification.status
         sessionID = notification.sessionID
+        detail = notification.detail
     }
 }
 

@@ -294,7 +294,11 @@ function sessionChanged() {
   unsubscribe = null;
   if (session.me && !session.me.user.mustChangePassword) {
     connect();
-    unsubscribe = subscribe((kind) => { if (kind.startsWith("approval.") || kind.startsWith("run.")) refreshApprovalCount(); });
+    unsubscribe = subscribe((kind, data) => {
+      if (kind.startsWith("approval.") || kind.startsWith("run.")) refreshApprovalCount();
+      // Sent to the organization's admins only.
+      if (kind === "webhook.disabled") toast(`A webhook was turned off: ${data.detail || "see Administration → Webhooks"}.`, { kind: "error" });
+    });
     refreshApprovalCount();
   }
 }

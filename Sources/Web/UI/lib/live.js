@@ -1,6 +1,6 @@
 // Live updates: one server-sent event stream per signed-in page, shared by every listener.
 
-const kinds = ["approval.requested", "approval.decided", "chat.turn", "run.succeeded", "run.failed", "run.rejected", "run.expired", "run.interrupted", "run.cancelled"];
+const kinds = ["approval.requested", "approval.decided", "chat.turn", "run.succeeded", "run.failed", "run.rejected", "run.expired", "run.interrupted", "run.cancelled", "webhook.disabled"];
 const listeners = new Set();
 let source = null;
 
