@@ -94,8 +94,14 @@ enum APIConventions {
 
     /// `value` as JSON with its `ETag`.
     static func taggedResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        try taggedResponse(value, version: value, status: status)
+    }
+
+    /// `value` as JSON with the `ETag` of `version`: the record's form without what depends
+    /// on who asks (an organization's body carries the caller's role there; its version does not).
+    static func taggedResponse(_ value: some Encodable, version: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         var response = try PortalRoutes.jsonResponse(status, value)
-        response.headers[.eTag] = try entityTag(value)
+        response.headers[.eTag] = try entityTag(version)
         return response
     }
 

@@ -207,6 +207,32 @@ import Testing
         }
     }
 
+    /// The same for a conversation's title (and every record with an ETag: webhooks and
+    /// organizations use the same two functions): the second of two renames based on one
+    /// version is refused and the first one's title stays.
+    @Test func renamingAConversationKeepsTheFirstOfTwoConcurrentEdits() async throws {
+        let (harness, _) = try await ToolRoutesTests.world()
+        try await harness.test { client in
+            let olga = try await ToolRoutesTests.signIn(client, "olga")
+            let id = try await client.execute(uri: "/api/v1/sessions", method: .post, headers: olga.headers, body: ByteBuffer(string: #"{"title":"Disk on db-7"}"#)) {
+                try #require(try ToolRoutesTests.json($0)["id"]?.string)
+            }
+            let etag = try await client.execute(uri: "/api/v1/sessions/\(id)", method: .get, headers: olga.headers) { try #require($0.headers[.eTag]) }
+            func rename(_ title: String, ifMatch: String) async throws -> TestResponse {
+                var headers = olga.headers
+                headers[.ifMatch] = ifMatch
+                return try await client.execute(uri: "/api/v1/sessions/\(id)", method: .patch, headers: headers, body: ByteBuffer(string: #"{"title":"\#(title)"}"#)) { $0 }
+            }
+            let first = try await rename("Disk on db-7 (fixed)", ifMatch: etag)
+            #expect(first.status == .ok && first.headers[.eTag] != nil && first.headers[.eTag] != etag)
+            #expect(try await rename("Disk on db-8", ifMatch: etag).status == .preconditionFailed)
+            try await client.execute(uri: "/api/v1/sessions/\(id)", method: .get, headers: olga.headers) { response throws in
+                #expect(try ToolRoutesTests.json(response)["title"] == .string("Disk on db-7 (fixed)"))
+                #expect(response.headers[.eTag] == first.headers[.eTag])
+            }
+        }
+    }
+
     /// Query times are RFC 3339 in full, as the document's `date-time` promises.
     @Test func timesAreReadAsRFC3339Writes() {
         let reference = Date(timeIntervalSince1970: 1_764_579_711)  // 2025-12-01T09:01:51Z

@@ -99,12 +99,16 @@ public final class Organizations: Sendable {
 
     /// Changes an organization. Only system administrators: what an organization's cloud tools
     /// reach is decided outside it. A cloud profile another organization uses is a conflict.
-    public func update(_ id: UUID, _ changes: Changes, by actor: Principal) async throws -> Organization {
+    /// `precondition` runs on the stored organization inside the write (a lost-update check):
+    /// when it throws, nothing changes.
+    public func update(_ id: UUID, _ changes: Changes, by actor: Principal,
+                       precondition: (@Sendable (Organization) throws -> Void)? = nil) async throws -> Organization {
         guard actor.user.isAdministrator else { throw PortalError.forbidden("only system administrators change an organization's settings") }
         let profile = try changes.cloudProfile.map { $0.isEmpty ? nil : try Self.checkedProfile($0) }
         if let name = changes.displayName, !(1...128).contains(name.count) { throw PortalError.invalid("displayName is 1–128 characters") }
         return try await environment.write { [self] txn in
             guard var organization = try txn.get(organizations.table, id) else { throw PortalError.notFound("organization") }
+            try precondition?(organization)
             if let name = changes.displayName { organization.displayName = name }
             if let scope = changes.cloudScope { organization.cloudScope = scope }
             if let profile { organization.cloudProfile = profile }

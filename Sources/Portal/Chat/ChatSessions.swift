@@ -177,13 +177,20 @@ public final class ChatSessions: Sendable {
         }
     }
 
-    public func rename(_ id: TimeOrderedID, to title: String, by principal: Principal) async throws -> ChatSession {
-        var session = try session(id, for: principal, reading: false)
-        session.title = try Self.validTitle(title)
-        session.updatedAt = Date()
-        let renamed = session
-        try await environment.write { [sessions] txn in try txn.put(sessions, (renamed.organizationID, renamed.id), renamed) }
-        return renamed
+    /// Renames a conversation (its owner only). `precondition` runs on the stored session
+    /// inside the write (a lost-update check): when it throws, nothing changes.
+    public func rename(_ id: TimeOrderedID, to title: String, by principal: Principal,
+                       precondition: (@Sendable (ChatSession) throws -> Void)? = nil) async throws -> ChatSession {
+        let owned = try session(id, for: principal, reading: false)
+        let title = try Self.validTitle(title)
+        return try await environment.write { [sessions] txn in
+            guard var session = try txn.get(sessions, (owned.organizationID, owned.id)) else { throw PortalError.notFound("session") }
+            try precondition?(session)
+            session.title = title
+            session.updatedAt = Date()
+            try txn.put(sessions, (session.organizationID, session.id), session)
+            return session
+        }
     }
 
     /// Deletes the session, its turns and their vectors (owner only).

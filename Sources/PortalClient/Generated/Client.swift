@@ -1953,7 +1953,7 @@ public struct Client: APIProtocol {
             }
         )
     }
-    /// One of your organizations (any for system administrators).
+    /// One of your organizations (any for system administrators), with its ETag.
     ///
     /// - Remark: HTTP `GET /api/v1/orgs/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/orgs/{id}/get(getOrganization)`.
@@ -1983,6 +1983,11 @@ public struct Client: APIProtocol {
                 switch response.status.code {
                 case 200:
                     let headers: Operations.GetOrganization.Output.Ok.Headers = .init(
+                        eTag: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "ETag",
+                            as: Swift.String.self
+                        ),
                         rateLimitLimit: try converter.getOptionalHeaderFieldAsURI(
                             in: response.headerFields,
                             name: "RateLimit-Limit",
@@ -2072,6 +2077,11 @@ public struct Client: APIProtocol {
                     method: .patch
                 )
                 suppressMutabilityWarning(&request)
+                try converter.setHeaderFieldAsURI(
+                    in: &request.headerFields,
+                    name: "If-Match",
+                    value: input.headers.ifMatch
+                )
                 converter.setAcceptHeader(
                     in: &request.headerFields,
                     contentTypes: input.headers.accept
@@ -2091,6 +2101,11 @@ public struct Client: APIProtocol {
                 switch response.status.code {
                 case 200:
                     let headers: Operations.UpdateOrganization.Output.Ok.Headers = .init(
+                        eTag: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "ETag",
+                            as: Swift.String.self
+                        ),
                         rateLimitLimit: try converter.getOptionalHeaderFieldAsURI(
                             in: response.headerFields,
                             name: "RateLimit-Limit",
@@ -3900,7 +3915,7 @@ public struct Client: APIProtocol {
             }
         )
     }
-    /// One of your conversations.
+    /// One of your conversations, with its ETag.
     ///
     /// - Remark: HTTP `GET /api/v1/sessions/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/sessions/{id}/get(getSession)`.
@@ -3930,6 +3945,11 @@ public struct Client: APIProtocol {
                 switch response.status.code {
                 case 200:
                     let headers: Operations.GetSession.Output.Ok.Headers = .init(
+                        eTag: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "ETag",
+                            as: Swift.String.self
+                        ),
                         rateLimitLimit: try converter.getOptionalHeaderFieldAsURI(
                             in: response.headerFields,
                             name: "RateLimit-Limit",
@@ -4019,6 +4039,11 @@ public struct Client: APIProtocol {
                     method: .patch
                 )
                 suppressMutabilityWarning(&request)
+                try converter.setHeaderFieldAsURI(
+                    in: &request.headerFields,
+                    name: "If-Match",
+                    value: input.headers.ifMatch
+                )
                 converter.setAcceptHeader(
                     in: &request.headerFields,
                     contentTypes: input.headers.accept
@@ -4038,6 +4063,11 @@ public struct Client: APIProtocol {
                 switch response.status.code {
                 case 200:
                     let headers: Operations.RenameSession.Output.Ok.Headers = .init(
+                        eTag: try converter.getOptionalHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "ETag",
+                            as: Swift.String.self
+                        ),
                         rateLimitLimit: try converter.getOptionalHeaderFieldAsURI(
                             in: response.headerFields,
                             name: "RateLimit-Limit",

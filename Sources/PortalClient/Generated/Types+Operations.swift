@@ -4295,7 +4295,7 @@ public enum Operations {
             }
         }
     }
-    /// One of your organizations (any for system administrators).
+    /// One of your organizations (any for system administrators), with its ETag.
     ///
     /// - Remark: HTTP `GET /api/v1/orgs/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/orgs/{id}/get(getOrganization)`.
@@ -4344,6 +4344,10 @@ public enum Operations {
             public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/api/v1/orgs/{id}/GET/responses/200/headers`.
                 public struct Headers: Sendable, Hashable {
+                    /// The record's version, for `If-Match`.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/orgs/{id}/GET/responses/200/headers/ETag`.
+                    public var eTag: Swift.String?
                     /// Requests of this kind allowed per window.
                     ///
                     /// - Remark: Generated from `#/paths/api/v1/orgs/{id}/GET/responses/200/headers/RateLimit-Limit`.
@@ -4359,14 +4363,17 @@ public enum Operations {
                     /// Creates a new `Headers`.
                     ///
                     /// - Parameters:
+                    ///   - eTag: The record's version, for `If-Match`.
                     ///   - rateLimitLimit: Requests of this kind allowed per window.
                     ///   - rateLimitRemaining: Requests of this kind left in the window.
                     ///   - rateLimitReset: Seconds until the budget is full again.
                     public init(
+                        eTag: Swift.String? = nil,
                         rateLimitLimit: Swift.Int? = nil,
                         rateLimitRemaining: Swift.Int? = nil,
                         rateLimitReset: Swift.Int? = nil
                     ) {
+                        self.eTag = eTag
                         self.rateLimitLimit = rateLimitLimit
                         self.rateLimitRemaining = rateLimitRemaining
                         self.rateLimitReset = rateLimitReset
@@ -4507,12 +4514,21 @@ public enum Operations {
             public var path: Operations.UpdateOrganization.Input.Path
             /// - Remark: Generated from `#/paths/api/v1/orgs/{id}/PATCH/header`.
             public struct Headers: Sendable, Hashable {
+                /// The `ETag` the record had when you read it: the change applies only if it is still current (else 412).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/orgs/{id}/PATCH/header/If-Match`.
+                public var ifMatch: Swift.String?
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.UpdateOrganization.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
+                ///   - ifMatch: The `ETag` the record had when you read it: the change applies only if it is still current (else 412).
                 ///   - accept:
-                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.UpdateOrganization.AcceptableContentType>] = .defaultValues()) {
+                public init(
+                    ifMatch: Swift.String? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.UpdateOrganization.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.ifMatch = ifMatch
                     self.accept = accept
                 }
             }
@@ -4596,6 +4612,10 @@ public enum Operations {
             public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/api/v1/orgs/{id}/PATCH/responses/200/headers`.
                 public struct Headers: Sendable, Hashable {
+                    /// The record's version, for `If-Match`.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/orgs/{id}/PATCH/responses/200/headers/ETag`.
+                    public var eTag: Swift.String?
                     /// Requests of this kind allowed per window.
                     ///
                     /// - Remark: Generated from `#/paths/api/v1/orgs/{id}/PATCH/responses/200/headers/RateLimit-Limit`.
@@ -4611,14 +4631,17 @@ public enum Operations {
                     /// Creates a new `Headers`.
                     ///
                     /// - Parameters:
+                    ///   - eTag: The record's version, for `If-Match`.
                     ///   - rateLimitLimit: Requests of this kind allowed per window.
                     ///   - rateLimitRemaining: Requests of this kind left in the window.
                     ///   - rateLimitReset: Seconds until the budget is full again.
                     public init(
+                        eTag: Swift.String? = nil,
                         rateLimitLimit: Swift.Int? = nil,
                         rateLimitRemaining: Swift.Int? = nil,
                         rateLimitReset: Swift.Int? = nil
                     ) {
+                        self.eTag = eTag
                         self.rateLimitLimit = rateLimitLimit
                         self.rateLimitRemaining = rateLimitRemaining
                         self.rateLimitReset = rateLimitReset
@@ -8413,7 +8436,7 @@ public enum Operations {
             }
         }
     }
-    /// One of your conversations.
+    /// One of your conversations, with its ETag.
     ///
     /// - Remark: HTTP `GET /api/v1/sessions/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/sessions/{id}/get(getSession)`.
@@ -8462,6 +8485,10 @@ public enum Operations {
             public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/api/v1/sessions/{id}/GET/responses/200/headers`.
                 public struct Headers: Sendable, Hashable {
+                    /// The record's version, for `If-Match`.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/sessions/{id}/GET/responses/200/headers/ETag`.
+                    public var eTag: Swift.String?
                     /// Requests of this kind allowed per window.
                     ///
                     /// - Remark: Generated from `#/paths/api/v1/sessions/{id}/GET/responses/200/headers/RateLimit-Limit`.
@@ -8477,14 +8504,17 @@ public enum Operations {
                     /// Creates a new `Headers`.
                     ///
                     /// - Parameters:
+                    ///   - eTag: The record's version, for `If-Match`.
                     ///   - rateLimitLimit: Requests of this kind allowed per window.
                     ///   - rateLimitRemaining: Requests of this kind left in the window.
                     ///   - rateLimitReset: Seconds until the budget is full again.
                     public init(
+                        eTag: Swift.String? = nil,
                         rateLimitLimit: Swift.Int? = nil,
                         rateLimitRemaining: Swift.Int? = nil,
                         rateLimitReset: Swift.Int? = nil
                     ) {
+                        self.eTag = eTag
                         self.rateLimitLimit = rateLimitLimit
                         self.rateLimitRemaining = rateLimitRemaining
                         self.rateLimitReset = rateLimitReset
@@ -8625,12 +8655,21 @@ public enum Operations {
             public var path: Operations.RenameSession.Input.Path
             /// - Remark: Generated from `#/paths/api/v1/sessions/{id}/PATCH/header`.
             public struct Headers: Sendable, Hashable {
+                /// The `ETag` the record had when you read it: the change applies only if it is still current (else 412).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/sessions/{id}/PATCH/header/If-Match`.
+                public var ifMatch: Swift.String?
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RenameSession.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
+                ///   - ifMatch: The `ETag` the record had when you read it: the change applies only if it is still current (else 412).
                 ///   - accept:
-                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RenameSession.AcceptableContentType>] = .defaultValues()) {
+                public init(
+                    ifMatch: Swift.String? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RenameSession.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.ifMatch = ifMatch
                     self.accept = accept
                 }
             }
@@ -8676,6 +8715,10 @@ public enum Operations {
             public struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/api/v1/sessions/{id}/PATCH/responses/200/headers`.
                 public struct Headers: Sendable, Hashable {
+                    /// The record's version, for `If-Match`.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/sessions/{id}/PATCH/responses/200/headers/ETag`.
+                    public var eTag: Swift.String?
                     /// Requests of this kind allowed per window.
                     ///
                     /// - Remark: Generated from `#/paths/api/v1/sessions/{id}/PATCH/responses/200/headers/RateLimit-Limit`.
@@ -8691,14 +8734,17 @@ public enum Operations {
                     /// Creates a new `Headers`.
                     ///
                     /// - Parameters:
+                    ///   - eTag: The record's version, for `If-Match`.
                     ///   - rateLimitLimit: Requests of this kind allowed per window.
                     ///   - rateLimitRemaining: Requests of this kind left in the window.
                     ///   - rateLimitReset: Seconds until the budget is full again.
                     public init(
+                        eTag: Swift.String? = nil,
                         rateLimitLimit: Swift.Int? = nil,
                         rateLimitRemaining: Swift.Int? = nil,
                         rateLimitReset: Swift.Int? = nil
                     ) {
+                        self.eTag = eTag
                         self.rateLimitLimit = rateLimitLimit
                         self.rateLimitRemaining = rateLimitRemaining
                         self.rateLimitReset = rateLimitReset

@@ -112,7 +112,7 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/orgs`.
     /// - Remark: Generated from `#/paths//api/v1/orgs/post(createOrganization)`.
     func createOrganization(_ input: Operations.CreateOrganization.Input) async throws -> Operations.CreateOrganization.Output
-    /// One of your organizations (any for system administrators).
+    /// One of your organizations (any for system administrators), with its ETag.
     ///
     /// - Remark: HTTP `GET /api/v1/orgs/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/orgs/{id}/get(getOrganization)`.
@@ -207,7 +207,7 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/sessions`.
     /// - Remark: Generated from `#/paths//api/v1/sessions/post(createSession)`.
     func createSession(_ input: Operations.CreateSession.Input) async throws -> Operations.CreateSession.Output
-    /// One of your conversations.
+    /// One of your conversations, with its ETag.
     ///
     /// - Remark: HTTP `GET /api/v1/sessions/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/sessions/{id}/get(getSession)`.
@@ -516,7 +516,7 @@ extension APIProtocol {
             body: body
         ))
     }
-    /// One of your organizations (any for system administrators).
+    /// One of your organizations (any for system administrators), with its ETag.
     ///
     /// - Remark: HTTP `GET /api/v1/orgs/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/orgs/{id}/get(getOrganization)`.
@@ -765,7 +765,7 @@ extension APIProtocol {
             body: body
         ))
     }
-    /// One of your conversations.
+    /// One of your conversations, with its ETag.
     ///
     /// - Remark: HTTP `GET /api/v1/sessions/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/sessions/{id}/get(getSession)`.

@@ -58,10 +58,11 @@ extension PortalRoutes {
             try Self.jsonResponse(.ok, ["organizations": try visibleOrganizations(context.principal!)])
         }
 
-        get("/api/orgs/{id}", .authenticated, .doc("getOrganization", "One of your organizations (any for system administrators).", returns: APISchema.of(OrganizationBody.self))) { _, context in
+        get("/api/orgs/{id}", .authenticated, .doc("getOrganization", "One of your organizations (any for system administrators), with its ETag.", returns: APISchema.of(OrganizationBody.self), revision: .tagged)) { _, context in
             let id = context.parameters.get("id").flatMap(UUID.init(uuidString:))
-            guard let organization = try visibleOrganizations(context.principal!).first(where: { $0.id == id }) else { throw PortalError.notFound("organization") }
-            return try Self.jsonResponse(.ok, organization)
+            guard let visible = try visibleOrganizations(context.principal!).first(where: { $0.id == id }),
+                  let organization = try core.organizations.organization(visible.id) else { throw PortalError.notFound("organization") }
+            return try APIConventions.taggedResponse(visible, version: OrganizationBody(organization, role: nil))
         }
 
         struct NewOrganization: Decodable {
@@ -82,11 +83,12 @@ extension PortalRoutes {
         }
 
         // Any organization's scope, cloud profile and settings (system administrators only).
-        on(.patch, "/api/orgs/{id}", .systemAdministrator, .doc("updateOrganization", "Changes an organization's name, cloud scope, profile or settings.", body: Organizations.Changes.self, returns: APISchema.of(OrganizationBody.self))) { request, context in
+        on(.patch, "/api/orgs/{id}", .systemAdministrator, .doc("updateOrganization", "Changes an organization's name, cloud scope, profile or settings.", body: Organizations.Changes.self, returns: APISchema.of(OrganizationBody.self), revision: .conditional)) { request, context in
             guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw PortalError.notFound("organization") }
             let changes = try await Self.decode(Organizations.Changes.self, request, context)
-            let organization = try await core.organizations.update(id, changes, by: context.principal!)
-            return try Self.jsonResponse(.ok, OrganizationBody(organization, role: nil))
+            let organization = try await core.organizations.update(id, changes, by: context.principal!,
+                                                                   precondition: try APIConventions.precondition(request) { OrganizationBody($0, role: nil) })
+            return try APIConventions.taggedResponse(OrganizationBody(organization, role: nil))
         }
 
         // The organization's tool credentials: names only, values never shown again.

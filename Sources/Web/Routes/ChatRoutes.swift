@@ -32,15 +32,17 @@ extension PortalRoutes {
             return response
         }
 
-        get("/api/sessions/{id}", .permission(.chatUse), .doc("getSession", "One of your conversations.", returns: APISchema.of(SessionBody.self))) { _, context in
+        get("/api/sessions/{id}", .permission(.chatUse), .doc("getSession", "One of your conversations, with its ETag.", returns: APISchema.of(SessionBody.self), revision: .tagged)) { _, context in
             let session = try chat.session(try Self.pathID(context, "session"), for: context.principal!)
-            return try Self.jsonResponse(.ok, SessionBody(session))
+            return try APIConventions.taggedResponse(SessionBody(session))
         }
 
         struct Rename: Decodable { let title: String }
-        on(.patch, "/api/sessions/{id}", .permission(.chatUse), RouteDoc("renameSession", "Renames a conversation.", body: APISchema.of(Rename.self, constraining: Self.titleRule), returns: APISchema.of(SessionBody.self))) { request, context in
+        on(.patch, "/api/sessions/{id}", .permission(.chatUse), RouteDoc("renameSession", "Renames a conversation.", body: APISchema.of(Rename.self, constraining: Self.titleRule), returns: APISchema.of(SessionBody.self), revision: .conditional)) { request, context in
             let body = try await Self.decode(Rename.self, request, context)
-            return try Self.jsonResponse(.ok, SessionBody(try await chat.rename(try Self.pathID(context, "session"), to: body.title, by: context.principal!)))
+            let renamed = try await chat.rename(try Self.pathID(context, "session"), to: body.title, by: context.principal!,
+                                                precondition: try APIConventions.precondition(request, SessionBody.init))
+            return try APIConventions.taggedResponse(SessionBody(renamed))
         }
 
         on(.delete, "/api/sessions/{id}", .permission(.chatUse), .doc("deleteSession", "Deletes a conversation and its turns.", status: 204)) { _, context in
