@@ -1,7 +1,10 @@
 # Shared by the wrk benchmarks (sourced): the release binary, a portal started on a scratch
 # data directory with an admin API key, and one wrk measurement.
 command -v wrk >/dev/null || sudo apt-get install -y -q wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null
+# PORTAL_BINARY: a binary to measure instead of building one (the portal itself refuses
+# PORTAL_* variables it does not know, so it is not passed on).
 portal=${PORTAL_BINARY:-}
+unset PORTAL_BINARY
 if [ -z "$portal" ]; then
     swift build -c release --product portal >/dev/null
     portal="$(swift build -c release --show-bin-path)/portal"
@@ -18,7 +21,8 @@ bench_start() {
         "$portal" serve --data-dir "$work/data" --port "$port" >"$work/log" 2>&1 &
     pid=$!
     for _ in $(seq 1 100); do curl -sf -o /dev/null "$base/healthz" && break; sleep 0.1; done
-    curl -sf -c "$work/cookies" -o "$work/me.json" -H 'Content-Type: application/json' \
+    curl -sf -o /dev/null "$base/healthz" || { echo "the portal did not start:" >&2; cat "$work/log" >&2; exit 1; }
+    curl -sS --fail-with-body -c "$work/cookies" -o "$work/me.json" -H 'Content-Type: application/json' \
         -d '{"username":"admin","password":"bench-password-1"}' "$base/api/auth/login"
     local csrf
     csrf=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["csrfToken"])' "$work/me.json")
@@ -38,5 +42,6 @@ def ms(label):
     return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-print(f"{ms(\"50%\"):.3f} {ms(\"99%\"):.3f} {rps:.1f} {errors.group(1) if errors else 0}")'
+p50, p99 = ms("50%"), ms("99%")
+print(f"{p50:.3f} {p99:.3f} {rps:.1f} {errors.group(1) if errors else 0}")'
 }
