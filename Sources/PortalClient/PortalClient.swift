@@ -36,7 +36,7 @@ public struct PortalClient: Sendable {
         switch try await api.runTool(path: .init(name: name), headers: .init(idempotencyKey: idempotencyKey), body: body) {
         case let .created(created): run = try created.body.json
         case let .accepted(accepted): run = try accepted.body.json
-        case let .default(status, problem): throw PortalAPIError(status: status, problem: try? problem.body.applicationProblemJson)
+        case let .default(status, problem): throw PortalAPIError(status, problem)
         }
         return try await waitForRun(run, timeout: timeout)
     }
@@ -62,7 +62,7 @@ public struct PortalClient: Sendable {
     public func getRun(_ id: String, wait: Int = 0) async throws -> Run {
         switch try await api.getRun(path: .init(id: id), query: .init(wait: wait)) {
         case let .ok(ok): return try ok.body.json
-        case let .default(status, problem): throw PortalAPIError(status: status, problem: try? problem.body.applicationProblemJson)
+        case let .default(status, problem): throw PortalAPIError(status, problem)
         }
     }
 
@@ -79,7 +79,7 @@ public struct PortalClient: Sendable {
                         let page: Operations.ListRuns.Output.Ok.Body.JsonPayload
                         switch try await api.listRuns(query: .init(limit: pageSize, cursor: cursor, tool: tool, person: person, status: status)) {
                         case let .ok(ok): page = try ok.body.json
-                        case let .default(code, problem): throw PortalAPIError(status: code, problem: try? problem.body.applicationProblemJson)
+                        case let .default(code, problem): throw PortalAPIError(code, problem)
                         }
                         for run in page.runs { continuation.yield(run) }
                         cursor = page.next.flatMap(Self.cursor(inLink:))
@@ -97,7 +97,7 @@ public struct PortalClient: Sendable {
     public func pendingApprovals() async throws -> [Run] {
         switch try await api.listApprovals() {
         case let .ok(ok): return try ok.body.json.approvals
-        case let .default(status, problem): throw PortalAPIError(status: status, problem: try? problem.body.applicationProblemJson)
+        case let .default(status, problem): throw PortalAPIError(status, problem)
         }
     }
 
@@ -105,7 +105,7 @@ public struct PortalClient: Sendable {
     public func decide(runID: String, approve: Bool, comment: String = "") async throws -> Run {
         switch try await api.decideApproval(path: .init(id: runID), body: .json(.init(approve: approve, comment: comment))) {
         case let .ok(ok): return try ok.body.json
-        case let .default(status, problem): throw PortalAPIError(status: status, problem: try? problem.body.applicationProblemJson)
+        case let .default(status, problem): throw PortalAPIError(status, problem)
         }
     }
 
@@ -113,7 +113,7 @@ public struct PortalClient: Sendable {
     public func cancel(runID: String, reason: String = "") async throws -> Run {
         switch try await api.cancelRun(path: .init(id: runID), body: .json(.init(reason: reason))) {
         case let .ok(ok): return try ok.body.json
-        case let .default(status, problem): throw PortalAPIError(status: status, problem: try? problem.body.applicationProblemJson)
+        case let .default(status, problem): throw PortalAPIError(status, problem)
         }
     }
 
@@ -127,6 +127,16 @@ public struct PortalClient: Sendable {
 public struct PortalAPIError: Error, CustomStringConvertible {
     public let status: Int
     public let problem: Components.Schemas.Problem?
+
+    /// A documented refusal: its problem-details body, when it is one.
+    init(_ status: Int, _ response: Components.Responses.Problem) {
+        self.init(status: status, problem: try? response.body.applicationProblemJson)
+    }
+
+    public init(status: Int, problem: Components.Schemas.Problem?) {
+        self.status = status
+        self.problem = problem
+    }
 
     /// The problem's type (`/#/api/problems/<slug>`), what a program branches on.
     public var type: String? { problem?._type }

@@ -60,11 +60,14 @@ public struct QueryParameter: Sendable, Equatable {
         if case .string("date-time")? = schema["format"], RFC3339.date(value) == nil {
             return "must be an ISO 8601 time such as 2026-11-26T09:00:00Z"
         }
-        if case let .string(pattern)? = schema["pattern"], let regex = try? Regex(pattern), (try? regex.firstMatch(in: value)) == nil {
+        if case let .string(pattern)? = schema["pattern"], !Self.patterns.matches(pattern, value) {
             return "does not have the expected form (\(pattern))"
         }
         return nil
     }
+
+    /// The documented patterns, each compiled once (query values are checked on every request).
+    static let patterns = CompiledPatterns()
 
     /// `limit` and `cursor`, the same on every paged list (see `APIConventions`); the cursor
     /// is a record id (`TimeOrderedID`).
@@ -228,6 +231,22 @@ public struct RouteSpec: Sendable {
     public let doc: RouteDoc
     /// Served under `/api/v1` (the stable API) rather than for the web client.
     public let stable: Bool
+    /// `path` split at `/`, once: every request's route lookup compares against it.
+    let template: [Substring]
+    /// Whether each template segment is fixed (not a `{parameter}`): the router prefers a
+    /// fixed segment, so the most specific match is the one it picks.
+    let fixedSegments: [Bool]
+
+    init(method: HTTPRequest.Method, path: String, access: Access, tag: String, doc: RouteDoc, stable: Bool) {
+        self.method = method
+        self.path = path
+        self.access = access
+        self.tag = tag
+        self.doc = doc
+        self.stable = stable
+        template = path.split(separator: "/")
+        fixedSegments = template.map { $0.first != "{" }
+    }
 
     /// The budget requests to it take from.
     public var rate: RateRule {
@@ -236,9 +255,8 @@ public struct RouteSpec: Sendable {
 
     /// Whether `path` (a request's, without its query) is one this route's template matches.
     func matches(_ segments: [Substring]) -> Bool {
-        let template = path.split(separator: "/")
         guard template.count == segments.count else { return false }
-        return zip(template, segments).allSatisfy { pattern, segment in pattern.first == "{" || pattern == segment }
+        return zip(fixedSegments, zip(template, segments)).allSatisfy { fixed, pair in !fixed || pair.0 == pair.1 }
     }
 }
 
@@ -261,9 +279,8 @@ public final class RouteTable: Sendable {
     func routes(matching path: String) -> [RouteSpec] {
         let segments = path.split(separator: "/")
         let matching = specs.withLock { $0.filter { $0.matches(segments) } }
-        func fixed(_ route: RouteSpec) -> [Bool] { route.path.split(separator: "/").map { $0.first != "{" } }
-        guard let best = matching.map(fixed).max(by: { $0.lexicographicallyPrecedes($1) { !$0 && $1 } }) else { return [] }
-        return matching.filter { fixed($0) == best }
+        guard let best = matching.map(\.fixedSegments).max(by: { $0.lexicographicallyPrecedes($1) { !$0 && $1 } }) else { return [] }
+        return matching.filter { $0.fixedSegments == best }
     }
 
     /// The rate rule of the route `request` goes to; unknown routes pay as reads or writes.
@@ -273,3 +290,20 @@ public final class RouteTable: Sendable {
         return .limited([.get, .head, .options].contains(request.method) ? .read : .write)
     }
 }
+
+/// Regular expressions compiled on first use and kept; matching runs under the lock (the
+/// patterns are short, anchored ones such as a cursor's form).
+final class CompiledPatterns: Sendable {
+    private let compiled = Mutex<[String: Regex<AnyRegexOutput>]>([:])
+
+    /// Whether `value` contains a match of `pattern` (JSON Schema's `pattern`); a pattern that
+    /// does not compile matches everything (it cannot be checked, so nothing is refused by it).
+    func matches(_ pattern: String, _ value: String) -> Bool {
+        compiled.withLock { cache in
+            if cache[pattern] == nil { cache[pattern] = try? Regex(pattern) }
+            guard let regex = cache[pattern] else { return true }
+            return (try? regex.firstMatch(in: value)) != nil
+        }
+    }
+}
+
