@@ -100,6 +100,30 @@ extension ReadableTransaction where Self: ~Copyable {
         return result
     }
 
+    /// The greatest key, or `nil` when the table is empty; its value is not decoded.
+    /// - Complexity: O(log n)
+    @available(*, noasync)
+    public func lastKey<K, V>(_ table: Table<K, V>) throws(KVError) -> K.Value? {
+        var result: K.Value?
+        try walk(table.dbi, table.name, KeyBounds(lower: nil, upper: nil), .reverse) { (key, _) throws(KVError) in
+            result = try table.decodeKey(key)
+            return false
+        }
+        return result
+    }
+
+    /// The smallest key, or `nil` when the table is empty; its value is not decoded.
+    /// - Complexity: O(log n)
+    @available(*, noasync)
+    public func firstKey<K, V>(_ table: Table<K, V>) throws(KVError) -> K.Value? {
+        var result: K.Value?
+        try walk(table.dbi, table.name, KeyBounds(lower: nil, upper: nil), .forward) { (key, _) throws(KVError) in
+            result = try table.decodeKey(key)
+            return false
+        }
+        return result
+    }
+
     /// The row with the smallest key, or `nil` when the table is empty.
     /// - Complexity: O(log n)
     @available(*, noasync)

@@ -22,6 +22,12 @@ public struct Table<Key: Codec, Value: Codec>: Sendable {
         return try isExpired(txn, Array(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)))
     }
 
+    /// The same rows read through another value codec, such as `RawBytes` for a check that
+    /// must see bytes that no longer decode. Not registered with the environment again.
+    public func viewing<Other: Codec>(as _: Other.Type) -> Table<Key, Other> {
+        Table<Key, Other>(name: name, dbi: dbi, expiry: expiry)
+    }
+
     func encodeKey(_ key: Key.Value) throws(KVError) -> [UInt8] {
         do throws(CodecError) { return try Key.encode(key) } catch { throw .encode(table: name, reason: "key: \(error.reason)") }
     }

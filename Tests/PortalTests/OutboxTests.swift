@@ -246,6 +246,133 @@ import Testing
         #expect(olgas.last?.username == "olga")
     }
 
+    // MARK: Where entries live
+
+    /// Writes `event` as the code before events moved into the audit trail did: its audit
+    /// entry as sorted-key JSON (the `J` format) with the head mark knowing no event, and the
+    /// event in a row of its own.
+    static func recordAsBefore(_ core: PortalCore, _ event: SecurityEvent) async throws {
+        let audit = core.audit, outbox = core.outbox
+        try await core.environment.write { txn in
+            let key = try audit.chainKey(create: true)
+            let head = try txn.get(audit.marks, "head")
+            var entry = AuditEntry(time: event.time, organizationID: event.organizationID, principal: event.userID.map { "user:\($0)" },
+                                   principalName: event.username, kind: event.kind.rawValue, outcome: "done", detail: event.detail)
+            entry.sequence = (head?.sequence ?? 0) + 1
+            entry.previousHash = head?.hash ?? AuditTrail.genesis
+            entry.hash = AuditTrail.entryHash(entry, key: key)
+            try txn.put(audit.entries, entry.sequence, AuditRow(entry: entry, eventSequence: nil, event: nil, signedBody: nil))
+            try txn.put(audit.marks, "head", AuditTrail.ChainMark(sequence: entry.sequence, hash: entry.hash,
+                                                                  signature: AuditTrail.markSignature("head", sequence: entry.sequence, hash: entry.hash, key: key)))
+            let sequence = (try txn.lastKey(outbox.entries) ?? 0) + 1
+            try txn.put(outbox.entries, sequence, OutboxEntry(sequence: sequence, time: event.time, organizationID: event.organizationID, requestID: nil,
+                                                              event: .security(event)))
+        }
+    }
+
+    /// An event recorded without an audit entry (as an approval request or a conversation
+    /// turn is): it gets a row of its own.
+    static func recordUnaudited(_ core: PortalCore, turn: Int) async throws {
+        let outbox = core.outbox
+        try await core.environment.write { txn in
+            try outbox.record(.chatTurn(ChatTurnEvent(sessionID: .generate(), turnID: .generate(), ownerID: UUID(), role: .user,
+                                                      runID: "turn \(turn)", runStatus: nil)),
+                              organizationID: nil, time: Date(), in: txn)
+        }
+    }
+
+    /// Data written before events rode in their audit entries (legacy rows, legacy outbox rows)
+    /// followed by today's events: the chain verifies across the two formats, the outbox reads
+    /// one gapless sequence in commit order (carried and own rows merged) for a consumer
+    /// registered before, also after a reopen; pruning the outbox drops the own rows and hides
+    /// the carried events, whose audit entries stay; pruning the audit trail never takes an
+    /// event a consumer has not read.
+    @Test func eventsWrittenBeforeTheyMovedIntoTheAuditTrailReadInOneSequenceAfterwards() async throws {
+        let directory = Self.directory()
+        var core = try await Self.open(directory)
+        try #require(try Self.auditHead(core) == 0 && Self.newest(core) == 0, "a new core has no events")
+        try await core.outbox.register("before", from: 0)
+        for detail in ["legacy one", "legacy two", "legacy three"] {
+            try await Self.recordAsBefore(core, SecurityEvent(kind: .signOut, userID: UUID(), username: "olga", organizationID: nil, detail: detail))
+        }
+        _ = try await core.organizations.create(slug: "today", displayName: "Today")
+        try await Self.recordUnaudited(core, turn: 1)
+        try await core.securityEvents.record(SecurityEvent(kind: .signOut, userID: UUID(), username: "olga", organizationID: nil, detail: "today"))
+
+        let rows = try core.environment.read { txn in
+            var rows: [AuditRow] = []
+            try txn.forEach(core.audit.entries) { (_, row) throws(KVError) in rows.append(row); return true }
+            return rows
+        }
+        #expect(rows.map { $0.signedBody == nil } == [true, true, true, false, false], "three entries in the earlier format, two in today's")
+        #expect(rows.map(\.eventSequence) == [nil, nil, nil, 4, 6])
+        let bodies = rows.suffix(2).map { String(decoding: $0.signedBody ?? [], as: UTF8.self) }
+        #expect(bodies.allSatisfy { $0.contains("\"toldByEntry\":true") && !$0.contains("payload") },
+                "a security event is told by its entry alone, not written twice: \(bodies)")
+        let verification = try core.audit.verify()
+        #expect(verification.isIntact, "\(verification.problems)")
+        #expect(verification.entriesChecked == 5)
+
+        let expected: [EventKind] = [.signOut, .signOut, .signOut, .organizationCreated, .chatTurn, .signOut]
+        let all = try core.outbox.entries(after: 0, limit: 100)
+        #expect(all.map(\.sequence) == Array(1...6))
+        #expect(all.map(\.event.kind) == expected)
+        #expect(all.compactMap(Self.detail) == ["legacy one", "legacy two", "legacy three", "today", "today"])
+        #expect(try await core.outbox.consume("before", limit: 4).map(\.sequence) == [1, 2, 3, 4])
+
+        core.environment.close()
+        core = try await Self.open(directory)
+        #expect(try core.outbox.entries(after: 0, limit: 100) == all, "the same after a reopen")
+        #expect(try await core.outbox.consume("before").map(\.sequence) == [5, 6])
+        try await core.outbox.register("after")
+        #expect(try core.outbox.cursor(of: "after") == 6, "a new consumer starts at the newest, which an audit entry carries")
+
+        let future = Date().addingTimeInterval(3600)
+        #expect(try await core.outbox.prune(before: future) == 6)
+        #expect(try core.outbox.entries(after: 0, limit: 100).isEmpty)
+        #expect(try core.audit.verify().entriesChecked == 5, "the audit entries stay: they follow the audit retention")
+        try await core.securityEvents.record(SecurityEvent(kind: .signOut, userID: UUID(), username: "olga", organizationID: nil, detail: "later"))
+        #expect(try core.outbox.entries(after: 0, limit: 100).map(\.sequence) == [7])
+
+        // The audit retention stops before the entry carrying event 7, which no consumer has read.
+        #expect(try await core.audit.prune(before: future, keepingEventsAfter: core.outbox.slowestCursor()) == 5)
+        let pruned = try core.audit.verify()
+        #expect(pruned.isIntact && pruned.entriesChecked == 1, "\(pruned.problems)")
+        #expect(try await core.outbox.consume("before").compactMap(Self.detail) == ["later"])
+        _ = try await core.outbox.consume("after")
+        #expect(try await core.audit.prune(before: future, keepingEventsAfter: core.outbox.slowestCursor()) == 1)
+        try await Self.recordUnaudited(core, turn: 2)
+        #expect(try core.outbox.entries(after: 0, limit: 100).map(\.sequence) == [8], "numbering goes on with both places emptied")
+    }
+
+    /// Wherever a consumer stands, it reads the same merged sequence: every reading position
+    /// over a trail that starts in the earlier format and then mixes carried and own rows in
+    /// runs of every length (the first carried entry is found by probing and bisecting).
+    @Test func everyPositionReadsTheRestOfOneGaplessSequence() async throws {
+        let core = try await Self.open()
+        for index in 0..<5 {
+            try await Self.recordAsBefore(core, SecurityEvent(kind: .signOut, userID: nil, username: "olga", organizationID: nil, detail: "legacy \(index)"))
+        }
+        var state: UInt64 = 18  // a fixed pseudo-random pattern (LCG)
+        for index in 0..<150 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            if (state >> 33) % 3 == 0 {
+                try await Self.recordUnaudited(core, turn: index)
+            } else {
+                try await core.securityEvents.record(SecurityEvent(kind: .signOut, userID: nil, username: "olga", organizationID: nil, detail: "\(index)"))
+            }
+        }
+        let newest = try Self.newest(core)
+        #expect(newest == 155)
+        #expect(try core.audit.verify().isIntact)
+        for position in 0...newest {
+            let rest = try core.outbox.entries(after: position, limit: 1_000).map(\.sequence)
+            #expect(rest == (position < newest ? Array((position + 1)...newest) : []), "after \(position)")
+            let page = try core.outbox.entries(after: position, limit: 7).map(\.sequence)
+            #expect(page == Array(rest.prefix(7)), "a page of 7 after \(position)")
+        }
+    }
+
     // MARK: Notifications
 
     /// An approval request goes to whoever may decide in the organization; a run's result to

@@ -309,11 +309,23 @@ import TestSupport
 
         // Edit one field of one entry.
         let original = try #require(try environment.read { txn in try txn.get(audit.entries, middle) })
-        var edited = original
+        var edited = original.entry
         edited.outcome = "succeeded-ish"
-        let tampered = edited
+        let tampered = try AuditRow(edited, eventSequence: original.eventSequence, event: original.event)
         try await environment.write { txn in try txn.put(audit.entries, middle, tampered) }
         #expect(try audit.verify().problems == ["entry \(middle) was edited (its HMAC does not match)"])
+        try await environment.write { txn in try txn.put(audit.entries, middle, original) }
+        #expect(try audit.verify().isIntact)
+
+        // Edit the event the entry carries (what outbox consumers read), or its number.
+        let carried = try #require(original.event)
+        let otherEvent: DomainEvent = .security(SecurityEvent(kind: .signOut, userID: nil, username: "mallory", organizationID: nil, detail: ""))
+        #expect(carried != otherEvent)
+        for row in [try AuditRow(original.entry, eventSequence: original.eventSequence, event: otherEvent),
+                    try AuditRow(original.entry, eventSequence: original.eventSequence.map { $0 + 1 }, event: carried)] {
+            try await environment.write { txn in try txn.put(audit.entries, middle, row) }
+            #expect(try audit.verify().problems == ["entry \(middle) was edited (its HMAC does not match)"])
+        }
         try await environment.write { txn in try txn.put(audit.entries, middle, original) }
         #expect(try audit.verify().isIntact)
 
@@ -360,7 +372,7 @@ import TestSupport
         let next = try #require(try world.core.environment.read { txn in try txn.get(audit.entries, anchor.sequence) })
         try await world.core.environment.write { txn in
             _ = try txn.delete(audit.entries, anchor.sequence)
-            try txn.put(audit.marks, "anchor", AuditTrail.ChainMark(sequence: anchor.sequence + 1, hash: next.hash, signature: anchor.signature))
+            try txn.put(audit.marks, "anchor", AuditTrail.ChainMark(sequence: anchor.sequence + 1, hash: next.entry.hash, signature: anchor.signature))
         }
         #expect(try audit.verify().problems.contains("the anchor's signature does not match (it was edited)"))
     }

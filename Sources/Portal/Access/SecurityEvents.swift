@@ -24,6 +24,18 @@ public struct SecurityEvent: Codable, Sendable, Equatable {
         self.detail = detail
         self.time = time
     }
+
+    /// The audit entry that records it: every field of the event is in it.
+    var auditEntry: AuditEntry {
+        AuditEntry(time: time, organizationID: organizationID, principal: userID.map { "user:\($0)" }, principalName: username,
+                   kind: kind.rawValue, outcome: kind.isRefusal ? "refused" : "done", detail: detail)
+    }
+
+    /// The event `entry` records, as `kind` (its entry's kind by any version's name).
+    init(kind: Kind, told entry: AuditEntry) {
+        self.init(kind: kind, userID: entry.principal.flatMap { $0.hasPrefix("user:") ? UUID(uuidString: String($0.dropFirst(5))) : nil },
+                  username: entry.principalName, organizationID: entry.organizationID, detail: entry.detail, time: entry.time)
+    }
 }
 
 /// Security events, kept as entries of the audit trail (so they are chained and verified with
@@ -57,9 +69,7 @@ public final class SecurityEvents: Sendable {
 
     @available(*, noasync)
     public func record(_ event: SecurityEvent, in txn: borrowing WriteTransaction) throws {
-        let entry = AuditEntry(time: event.time, organizationID: event.organizationID, principal: event.userID.map { "user:\($0)" }, principalName: event.username,
-                               kind: event.kind.rawValue, outcome: event.kind.isRefusal ? "refused" : "done", detail: event.detail)
-        try outbox.record(.security(event), organizationID: event.organizationID, time: event.time, audit: entry, in: txn)
+        try outbox.record(.security(event), organizationID: event.organizationID, time: event.time, audit: event.auditEntry, in: txn)
     }
 
     public func record(_ event: SecurityEvent) async throws {
@@ -69,10 +79,7 @@ public final class SecurityEvents: Sendable {
     /// The newest events first, at most `limit`.
     public func recent(limit: Int = 100) throws -> [SecurityEvent] {
         try audit.page(limit: limit) { entry in Self.securityKind(entry) != nil }.map { entry in
-            var event = SecurityEvent(kind: Self.securityKind(entry)!, userID: entry.principal.flatMap { UUID(uuidString: String($0.dropFirst(5))) },
-                                      username: entry.principalName, organizationID: entry.organizationID, detail: entry.detail)
-            event.time = entry.time
-            return event
+            SecurityEvent(kind: Self.securityKind(entry)!, told: entry)
         }
     }
 

@@ -21,6 +21,13 @@ public struct OutboxEntry: Codable, Sendable, Equatable {
 /// transaction as the consumer's own writes, so a transactional consumer sees each entry
 /// exactly once. Entries are pruned only once every consumer has passed them and they are
 /// older than the retention.
+///
+/// Where entries live: an audited change's event rides in its audit entry (one row, encoded
+/// once, under the chain's HMAC); an event without an audit entry, and every event recorded
+/// before events moved into the audit trail, has a row of its own in `outbox`. Readers merge
+/// the two by sequence. Pruning deletes the own rows and moves a mark past the carried ones,
+/// which leave with their audit entries (the audit retention, never before every consumer
+/// has read them).
 public final class Outbox: Sendable {
     let environment: Environment
     let entries: Table<UInt64Key, JSONValue<OutboxEntry>>
@@ -42,19 +49,45 @@ public final class Outbox: Sendable {
     @available(*, noasync)
     public func record(_ event: DomainEvent, organizationID: UUID?, requestID: String? = nil, time: Date, audit auditEntry: AuditEntry? = nil,
                        in txn: borrowing WriteTransaction) throws -> UInt64 {
+        let head = try audit.head(in: txn)
+        let sequence = try newest(in: txn, auditHead: head) + 1
         if var auditEntry {
             auditEntry.kind = event.kind.rawValue
-            try audit.append(auditEntry, in: txn)
+            try audit.append(auditEntry, carrying: (sequence, event), after: head, in: txn)
+        } else {
+            try txn.put(entries, sequence, OutboxEntry(sequence: sequence, time: time, organizationID: organizationID, requestID: requestID, event: event))
         }
-        let sequence = (try txn.last(entries)?.key ?? lastPruned(txn)) + 1
-        try txn.put(entries, sequence, OutboxEntry(sequence: sequence, time: time, organizationID: organizationID, requestID: requestID, event: event))
         txn.afterCommit { [self] in wakeListeners() }
         return sequence
     }
 
-    /// The highest sequence ever pruned, so numbering never restarts after the table empties.
-    private func lastPruned(_ txn: borrowing WriteTransaction) throws -> UInt64 {
-        try txn.get(cursors, Self.prunedMark) ?? 0
+    /// The newest sequence ever recorded (0 before the first): in the audit trail's head, in
+    /// this table, or pruned from it (so numbering never restarts after the table empties).
+    @available(*, noasync)
+    private func newest(in txn: borrowing some ReadableTransaction & ~Copyable, auditHead: AuditTrail.ChainMark?) throws -> UInt64 {
+        let own = try txn.lastKey(entries) ?? txn.get(cursors, Self.prunedMark) ?? 0
+        return max(own, auditHead?.eventSequence ?? 0)
+    }
+
+    @available(*, noasync)
+    private func newest(in txn: borrowing some ReadableTransaction & ~Copyable) throws -> UInt64 {
+        try newest(in: txn, auditHead: audit.head(in: txn))
+    }
+
+    /// Up to `limit` entries after `sequence` and after the pruned mark, from both places,
+    /// oldest first.
+    @available(*, noasync)
+    private func read(after sequence: UInt64, limit: Int, in txn: borrowing some ReadableTransaction & ~Copyable) throws -> [OutboxEntry] {
+        let start = max(sequence, try txn.get(cursors, Self.prunedMark) ?? 0)
+        var own: [OutboxEntry] = []
+        try txn.forEach(entries, from: start + 1, to: nil) { (_, entry) throws(KVError) in
+            own.append(entry)
+            return own.count < limit
+        }
+        let carried = try audit.events(after: start, limit: limit, in: txn)
+        guard !carried.isEmpty else { return own }
+        guard !own.isEmpty else { return carried }
+        return Array((own + carried).sorted { $0.sequence < $1.sequence }.prefix(limit))
     }
 
     static let prunedMark = "~pruned"
@@ -83,14 +116,7 @@ public final class Outbox: Sendable {
 
     /// Entries after `sequence`, oldest first, at most `limit`.
     public func entries(after sequence: UInt64, limit: Int) throws -> [OutboxEntry] {
-        try environment.read { txn in
-            var found: [OutboxEntry] = []
-            try txn.forEach(entries, from: sequence + 1, to: nil) { (_, entry) throws(KVError) in
-                found.append(entry)
-                return found.count < limit
-            }
-            return found
-        }
+        try environment.read { txn in try read(after: sequence, limit: limit, in: txn) }
     }
 
     /// Hands `consumer` its next entries (at most `limit`) inside one write transaction, in
@@ -101,15 +127,10 @@ public final class Outbox: Sendable {
                         _ handle: @escaping @Sendable ([OutboxEntry], borrowing WriteTransaction) throws -> Void = { _, _ in }) async throws -> [OutboxEntry] {
         precondition(consumer != Self.prunedMark)
         // Up to date: answered from a read, so an idle consumer costs no write.
-        let pending = try environment.read { txn in try txn.last(entries).map { $0.key > (try txn.get(cursors, consumer) ?? 0) } ?? false }
+        let pending = try environment.read { txn in try newest(in: txn) > (try txn.get(cursors, consumer) ?? 0) }
         guard pending else { return [] }
         return try await environment.write { [self] txn in
-            let start = try txn.get(cursors, consumer) ?? 0
-            var batch: [OutboxEntry] = []
-            try txn.forEach(entries, from: start + 1, to: nil) { (_, entry) throws(KVError) in
-                batch.append(entry)
-                return batch.count < limit
-            }
+            let batch = try read(after: try txn.get(cursors, consumer) ?? 0, limit: limit, in: txn)
             guard let last = batch.last else { return [] }
             try handle(batch, txn)
             try txn.put(cursors, consumer, last.sequence)
@@ -124,9 +145,9 @@ public final class Outbox: Sendable {
         let id = UUID()
         cursorListeners.withLock { $0[id] = continuation }
         defer { _ = cursorListeners.withLock { $0.removeValue(forKey: id) } }
-        let newest = try environment.read { txn in try txn.last(entries)?.key ?? 0 }
+        let target = try environment.read { txn in try newest(in: txn) }
         var iterator = advances.makeAsyncIterator()
-        while try consumers.contains(where: { try cursor(of: $0) < newest }) {
+        while try consumers.contains(where: { try cursor(of: $0) < target }) {
             guard await iterator.next() != nil else { throw CancellationError() }
         }
     }
@@ -142,7 +163,7 @@ public final class Outbox: Sendable {
         try await environment.write { [self] txn in
             guard try txn.get(cursors, consumer) == nil else { return }
             let start: UInt64
-            if let sequence { start = sequence } else { start = try txn.last(entries)?.key ?? lastPruned(txn) }
+            if let sequence { start = sequence } else { start = try newest(in: txn) }
             try txn.put(cursors, consumer, start)
             txn.afterCommit { [self] in wakeCursorListeners() }
         }
@@ -164,31 +185,42 @@ public final class Outbox: Sendable {
                 if name != Self.prunedMark { consumers[name] = sequence }
                 return true
             }
-            let newest = try txn.last(entries)?.key ?? txn.get(cursors, Self.prunedMark) ?? 0
-            return (consumers: consumers, newest: newest)
+            return (consumers: consumers, newest: try newest(in: txn))
         }
     }
 
-    /// Deletes entries older than `cutoff` that every consumer has passed, oldest first, at
-    /// most `batch` per transaction. Returns how many.
+    /// The sequence the slowest consumer stands at (`UInt64.max` when there is none): entries
+    /// after it must stay readable.
+    public func slowestCursor() throws -> UInt64 {
+        try environment.read { txn in try slowest(in: txn) }
+    }
+
+    @available(*, noasync)
+    private func slowest(in txn: borrowing some ReadableTransaction & ~Copyable) throws -> UInt64 {
+        var slowest = UInt64.max
+        try txn.forEach(cursors) { (name, sequence) throws(KVError) in
+            if name != Self.prunedMark { slowest = min(slowest, sequence) }
+            return true
+        }
+        return slowest
+    }
+
+    /// Prunes entries older than `cutoff` that every consumer has passed, oldest first, at
+    /// most `batch` per transaction: deletes the own rows and moves the pruned mark past them
+    /// and past the events carried by audit entries. Returns how many.
     public func prune(before cutoff: Date, batch: Int = 1000) async throws -> Int {
         var removed = 0
         while true {
             let count = try await environment.write { [self] txn -> Int in
-                var slowest = UInt64.max
-                try txn.forEach(cursors) { (name, sequence) throws(KVError) in
-                    if name != Self.prunedMark { slowest = min(slowest, sequence) }
-                    return true
-                }
-                var doomed: [UInt64] = []
-                try txn.forEach(entries) { (sequence, entry) throws(KVError) in
-                    guard sequence <= slowest, entry.time < cutoff, doomed.count < batch else { return false }
-                    doomed.append(sequence)
-                    return true
+                let slowest = try slowest(in: txn)
+                var doomed: [OutboxEntry] = []
+                for entry in try read(after: 0, limit: batch, in: txn) {
+                    guard entry.sequence <= slowest, entry.time < cutoff else { break }
+                    doomed.append(entry)
                 }
                 guard let last = doomed.last else { return 0 }
-                for sequence in doomed { _ = try txn.delete(entries, sequence) }
-                try txn.put(cursors, Self.prunedMark, last)
+                for entry in doomed { _ = try txn.delete(entries, entry.sequence) }
+                try txn.put(cursors, Self.prunedMark, last.sequence)
                 return doomed.count
             }
             removed += count

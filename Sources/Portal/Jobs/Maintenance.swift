@@ -46,7 +46,8 @@ public struct Maintenance: Sendable, Equatable {
         jobs.register(JobKind(pruneJob, concurrency: 1, maxAttempts: 1) { [weak core] context in
             guard let core else { return }
             let retention = try context.payload(as: Retention.self), now = core.clock.now()
-            _ = try await core.audit.prune(before: now.addingTimeInterval(-retention.auditSeconds))
+            // Audit entries carry their events: none leaves before every consumer has read it.
+            _ = try await core.audit.prune(before: now.addingTimeInterval(-retention.auditSeconds), keepingEventsAfter: core.outbox.slowestCursor())
             _ = try await core.outbox.prune(before: now.addingTimeInterval(-retention.eventSeconds))
             _ = try await core.jobs.prune(before: now.addingTimeInterval(-retention.jobSeconds))
             _ = try await core.webhooks.trimLogs()

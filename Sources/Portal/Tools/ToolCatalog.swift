@@ -27,6 +27,11 @@ public final class ToolCatalog: Sendable {
     /// Changes whenever the installed tools change (a custom pack installed or replaced), so
     /// that what is derived from them (the tool search index) knows when to catch up.
     public var revision: Int { installs.load(ordering: .acquiring) }
+    /// The custom packs as decoded at a revision: every catalog read needs them, and decoding
+    /// hundreds of tools' schemas each time would cost every listing milliseconds. Kept only
+    /// under the revision read before decoding, so an install that commits meanwhile makes
+    /// the next read decode again.
+    private let decodedCustomPacks = Mutex<(revision: Int, packs: [ToolPack])?>(nil)
 
     struct PackEnablement: Codable, Sendable {
         var schemaVersion = 1
@@ -60,6 +65,10 @@ public final class ToolCatalog: Sendable {
 
     /// Every installed pack: shipped ones, then custom ones, by name.
     public func packs() throws -> [ToolPack] {
+        let revision = revision
+        if let cached = decodedCustomPacks.withLock({ $0 }), cached.revision == revision {
+            return shipped.values.sorted { $0.name < $1.name } + cached.packs
+        }
         let custom = try environment.read { txn in
             var result: [ToolPack] = []
             try txn.forEach(customPacks) { (_, pack) throws(KVError) in
@@ -68,6 +77,7 @@ public final class ToolCatalog: Sendable {
             }
             return result
         }
+        decodedCustomPacks.withLock { $0 = (revision, custom) }
         return shipped.values.sorted { $0.name < $1.name } + custom
     }
 
