@@ -25,7 +25,11 @@ test_programs=(
 )
 # `name==version` pins a version (schemathesis: its seeded runs reproduce only with the same
 # version).
-pip_packages=(selenium pytest requests cryptography openapi-spec-validator axe-selenium-python standardwebhooks schemathesis==4.32.5)
+pip_packages=(selenium pytest requests cryptography openapi-spec-validator axe-selenium-python standardwebhooks schemathesis==4.32.5 mcp==2.3.0)
+# The MCP tests also drive the server with the 1.x client, which cannot share an environment
+# with 2.x: it gets a virtual environment of its own (Tests/Browser/test_mcp.py finds it here).
+mcp1_version=1.30.0
+mcp1_venv=${MCP1_VENV:-$HOME/.cache/portal-test/mcp-$mcp1_version}
 
 packages=("${build_packages[@]}")
 programs=()
@@ -67,5 +71,10 @@ if [ "$profile" = test ]; then
   if [ ${#missing_pip[@]} -gt 0 ]; then
     echo "Installing Python packages: ${missing_pip[*]}"
     python3 -m pip install -q --disable-pip-version-check "${missing_pip[@]}"
+  fi
+  if [ "$("$mcp1_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)" != "$mcp1_version" ]; then
+    echo "Installing mcp==$mcp1_version in $mcp1_venv"
+    python3 -m venv --clear "$mcp1_venv"
+    "$mcp1_venv/bin/python" -m pip install -q --disable-pip-version-check "mcp==$mcp1_version"
   fi
 fi

@@ -16,4 +16,6 @@ extension HTTPField.Name {
     static let idempotencyKey = Self("Idempotency-Key")!
     static let idempotentReplayed = Self("Idempotent-Replayed")!
     static let secFetchSite = Self("Sec-Fetch-Site")!
+    static let mcpSessionID = Self("Mcp-Session-Id")!
+    static let mcpProtocolVersion = Self("MCP-Protocol-Version")!
 }

@@ -31,9 +31,12 @@ public struct WebOptions: Sendable {
     public var trustedProxies: [NetworkRange]
     /// `/readyz` answers not ready below this much free space (`storage.min_free_mb`).
     public var minimumFreeBytes: UInt64
+    /// The release, as the MCP server names itself.
+    public var version: String
 
     public init(publicURL: String? = nil, metricsToken: String? = nil, anonymousMetrics: Bool = false, rateLimiting: Bool = true,
-                trustedProxies: [NetworkRange] = [], minimumFreeBytes: UInt64 = StorageHealth.defaultMinimumFreeBytes) {
+                trustedProxies: [NetworkRange] = [], minimumFreeBytes: UInt64 = StorageHealth.defaultMinimumFreeBytes, version: String = "dev") {
+        self.version = version
         self.publicURL = publicURL
         self.metricsToken = metricsToken
         self.anonymousMetrics = anonymousMetrics
@@ -80,5 +83,6 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
     routes.group("Webhooks", stable: true) { routes.addWebhookRoutes(core: core) }
     routes.group("Tools", stable: true) { routes.addToolRoutes(core: core) }
     routes.group("Assistant", stable: true) { routes.addChatRoutes(core: core) }
+    routes.group("MCP") { routes.addMCPRoutes(core: core, options: options) }
     return routes
 }

@@ -24,27 +24,40 @@ ARTIFACTS = ROOT / "test-artifacts"
 class Portal:
     """A running `portal serve`; `url` is where it listens, `output` what it printed."""
 
-    def __init__(self, binary, env=None, data_dir=None):
+    def __init__(self, binary, env=None, data_dir=None, port=0):
         """`env`: PORTAL_* settings for this portal (the caller's own PORTAL_* variables are never
         passed on). `data_dir`: start on the data of a portal stopped with `stop(keep_data=True)`
-        (the directory is created when not given); the output files are then written anew."""
+        (the directory is created when not given); the output files are then written anew.
+        `port`: 0 for any free one; a fixed one keeps the address across `restart()`."""
+        self.binary, self.port = binary, port
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="portal-browser-")
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-        environment["PORTAL_LOG_FORMAT"] = "json"
-        environment.update(env or {})
+        self.environment = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+        self.environment["PORTAL_LOG_FORMAT"] = "json"
+        self.environment.update(env or {})
         self.stdout_path = os.path.join(self.data_dir, "stdout.txt")
         self.stderr_path = os.path.join(self.data_dir, "stderr.txt")
-        arguments = [binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", os.path.join(self.data_dir, "data")]
+        self._start()
+        self.admin_password_changed = False
+
+    def _start(self):
+        arguments = [self.binary, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", os.path.join(self.data_dir, "data")]
         # PORTAL_UI_DIR: serve the web client from a working tree (for working on the client).
         if os.environ.get("PORTAL_UI_DIR"):
             arguments += ["--ui-dir", os.environ["PORTAL_UI_DIR"]]
         self.process = subprocess.Popen(
             arguments,
             stdout=open(self.stdout_path, "w"), stderr=open(self.stderr_path, "w"),
-            env=environment, cwd=self.data_dir,
+            env=self.environment, cwd=self.data_dir,
         )
         self.url = self._wait_for_url()
-        self.admin_password_changed = False
+
+    def restart(self):
+        """Stops the portal (SIGTERM) and starts it again on the same data and address; returns
+        the exit code of the stop."""
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        self._start()
+        return code
 
     def _wait_for_url(self, timeout=60):
         deadline = time.monotonic() + timeout

@@ -62,7 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let options = WebOptions(publicURL: configuration.publicURL, metricsToken: configuration.metricsToken, anonymousMetrics: configuration.anonymousMetrics,
                                  rateLimiting: configuration.rateLimitsEnabled, trustedProxies: configuration.trustedProxies,
-                                 minimumFreeBytes: configuration.minimumFreeBytes)
+                                 minimumFreeBytes: configuration.minimumFreeBytes, version: PortalVersion.number)
         let router = buildRouter(core: core, assets: try uiDirectory.map(AssetCatalog.init(directory:)) ?? AssetCatalog(), metrics: metrics, options: options)
         let app = Application(
             router: router,

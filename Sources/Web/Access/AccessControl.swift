@@ -18,7 +18,7 @@ public enum Access: Sendable, Equatable {
     func check(_ context: PortalContext) throws {
         guard self != .public else { return }
         guard let principal = context.principal else {
-            throw ProblemDetails(.unauthorized, detail: "Sign in, or send an API key as a bearer token.")
+            throw ProblemDetails(.unauthorized, detail: "Sign in, or send an API key as a bearer token.", headers: [.wwwAuthenticate: "Bearer"])
         }
         if case let .permission(permission) = self, !principal.has(permission) {
             throw ProblemDetails(.forbidden, detail: "This needs the \(permission.rawValue) permission in the current organization.")

@@ -201,9 +201,12 @@ public struct RouteDoc: Sendable {
         self.created = created
     }
 
-    /// A `POST` that answers 201 or 202 creates something: it honours `Idempotency-Key`.
+    /// A `POST` that creates something honours `Idempotency-Key`: one that answers 201, or 202
+    /// (accepted to be done) with no plain 200 beside it (the MCP endpoint answers 200 to a
+    /// request and 202 to a notification).
     func createsResource(_ method: HTTPRequest.Method) -> Bool {
-        method == .post && responses.contains { $0.status == 201 || $0.status == 202 }
+        let statuses = Set(responses.map(\.status))
+        return method == .post && (statuses.contains(201) || (statuses.contains(202) && !statuses.contains(200)))
     }
 
     public static func doc<Body: Decodable>(_ operationID: String, _ summary: String, body: Body.Type, returns: JSONAny? = nil, status: Int = 200,

@@ -123,6 +123,15 @@ extension PortalRoutes {
     }
 
     /// A stream of server-sent events, never cached or buffered by a proxy.
+    /// Yields `item` into `sink` every 15 seconds until cancelled, so that proxies do not close
+    /// an idle event stream.
+    static func keepAlive<Item: Sendable>(_ sink: AsyncStream<Item>.Continuation, with item: Item) async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: .seconds(15))
+            sink.yield(item)
+        }
+    }
+
     static func eventStreamResponse(_ body: ResponseBody) -> Response {
         Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store", HTTPField.Name("X-Accel-Buffering")!: "no"], body: body)
     }

@@ -185,13 +185,7 @@ extension PortalRoutes {
                         for await notification in stream { sink.yield(.notification(notification)) }
                         sink.finish()
                     }
-                    group.addTask {
-                        // Keeps proxies from closing an idle stream.
-                        while !Task.isCancelled {
-                            try await Task.sleep(for: .seconds(15))
-                            sink.yield(.keepAlive)
-                        }
-                    }
+                    group.addTask { try await Self.keepAlive(sink, with: .keepAlive) }
                     // A graceful shutdown ends the stream at once (no more items) instead of
                     // holding the server's drain until its grace period runs out.
                     try await withGracefulShutdownHandler {
