@@ -32,8 +32,7 @@ test: test-deps
 # The steps of `test`, run with TMPDIR on a scratch directory removed afterwards, so no step
 # (tests, benchmarks, packaging checks, browsers, the compiler) leaves files in /tmp.
 test-steps:
-	@# No index store: nothing reads it here, and indexing while compiling costs build time.
-	$(SWIFT) build --build-tests --disable-index-store
+	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
 	# The API documents, equal to what the server serves (OpenAPITests), are valid OpenAPI 3.1.
 	python3 -m openapi_spec_validator Tests/WebTests/Snapshots/openapi.json Tests/WebTests/Snapshots/openapi-v1.json

@@ -365,12 +365,60 @@ import Testing
         let newest = try Self.newest(core)
         #expect(newest == 155)
         #expect(try core.audit.verify().isIntact)
-        for position in 0...newest {
-            let rest = try core.outbox.entries(after: position, limit: 1_000).map(\.sequence)
-            #expect(rest == (position < newest ? Array((position + 1)...newest) : []), "after \(position)")
-            let page = try core.outbox.entries(after: position, limit: 7).map(\.sequence)
-            #expect(page == Array(rest.prefix(7)), "a page of 7 after \(position)")
+        func expectEveryPosition(from start: UInt64) throws {
+            for position in start...newest {
+                let rest = try core.outbox.entries(after: position, limit: 1_000).map(\.sequence)
+                #expect(rest == (position < newest ? Array((position + 1)...newest) : []), "after \(position)")
+                let page = try core.outbox.entries(after: position, limit: 7).map(\.sequence)
+                #expect(page == Array(rest.prefix(7)), "a page of 7 after \(position)")
+            }
         }
+        try expectEveryPosition(from: 0)
+
+        // Entries that carry no event (an audit entry written on its own) keep the numbering
+        // they follow; the audit trail's oldest entries pruned up to event 90 leave every
+        // position from 90 on reading the same.
+        try await core.environment.write { txn in
+            for _ in 0..<3 { try core.audit.append(AuditEntry(organizationID: nil, principal: nil, principalName: "olga", kind: "note", outcome: "done"), in: txn) }
+        }
+        #expect(try await core.audit.prune(before: Date().addingTimeInterval(3600), keepingEventsAfter: 90) > 0)
+        #expect(try core.audit.verify().isIntact)
+        try expectEveryPosition(from: 90)
+    }
+
+    /// The outbox numbering the audit trail keeps is checked with the chain: a head whose event
+    /// number was changed, and entries whose events go out of order (even when signed), are
+    /// reported by `verify`.
+    @Test func eventNumbersInTheAuditTrailAreVerified() async throws {
+        let core = try await Self.open()
+        for detail in ["one", "two", "three"] {
+            try await core.securityEvents.record(SecurityEvent(kind: .signOut, userID: nil, username: "olga", organizationID: nil, detail: detail))
+        }
+        let audit = core.audit
+        let head = try #require(try core.environment.read { txn in try txn.get(audit.marks, "head") })
+        var lowered = head
+        lowered.eventSequence = 1
+        let forgedHead = lowered
+        try await core.environment.write { txn in try txn.put(audit.marks, "head", forgedHead) }
+        #expect(try audit.verify().problems.contains("the head's signature does not match (it was edited)"))
+        try await core.environment.write { txn in try txn.put(audit.marks, "head", head) }
+        #expect(try audit.verify().isIntact)
+
+        // Entry 3 re-signed (with the key) to carry event 2 again: signed, chained, out of order.
+        let key = try audit.chainKey(create: false)
+        let third = try #require(try core.environment.read { txn in try txn.get(audit.entries, 3) })
+        var entry = third.entry
+        entry.hash = ""
+        let body = try AuditRow.signedBody(entry, eventSequence: 2, event: third.event)
+        entry.hash = AuditTrail.rowHash(previousHash: entry.previousHash, body: body, key: key)
+        let resigned = AuditRow(entry: entry, eventSequence: 2, event: third.event, signedBody: body)
+        let newHead = AuditTrail.ChainMark(sequence: 3, hash: entry.hash,
+                                           signature: AuditTrail.markSignature("head", sequence: 3, hash: entry.hash, eventSequence: 2, key: key), eventSequence: 2)
+        try await core.environment.write { txn in
+            try txn.put(audit.entries, 3, resigned)
+            try txn.put(audit.marks, "head", newHead)
+        }
+        #expect(try audit.verify().problems == ["entry 3 carries event 2 out of order (after 2)"])
     }
 
     // MARK: Notifications

@@ -104,8 +104,10 @@ public final class AuditTrail: Sendable {
         return Crypto.hmacSHA256(key: key, Array(entry.previousHash.utf8) + [0] + body).hexString
     }
 
-    static func markSignature(_ name: String, sequence: UInt64, hash: String, key: [UInt8]) -> String {
-        Crypto.hmacSHA256(key: key, Array("\(name)|\(sequence)|\(hash)".utf8)).hexString
+    /// A mark's signature; the head's event sequence is signed with it when it has one (marks
+    /// written before events moved into the trail have none, and keep their signature).
+    static func markSignature(_ name: String, sequence: UInt64, hash: String, eventSequence: UInt64? = nil, key: [UInt8]) -> String {
+        Crypto.hmacSHA256(key: key, Array("\(name)|\(sequence)|\(hash)\(eventSequence.map { "|\($0)" } ?? "")".utf8)).hexString
     }
 
     /// Appends `entry` in the caller's transaction and returns it as stored.
@@ -137,7 +139,7 @@ public final class AuditTrail: Sendable {
         stored.hash = Self.rowHash(previousHash: stored.previousHash, body: body, key: key)
         try txn.put(entries, stored.sequence, AuditRow(entry: stored, eventSequence: eventSequence, event: event?.event, signedBody: body))
         try txn.put(marks, "head", ChainMark(sequence: stored.sequence, hash: stored.hash,
-                                            signature: Self.markSignature("head", sequence: stored.sequence, hash: stored.hash, key: key),
+                                            signature: Self.markSignature("head", sequence: stored.sequence, hash: stored.hash, eventSequence: eventSequence, key: key),
                                             eventSequence: eventSequence))
         return stored
     }
@@ -179,13 +181,14 @@ public final class AuditTrail: Sendable {
                 problems.append("the anchor's signature does not match (it was edited)")
             }
             let head = try txn.get(marks, "head")
-            if let head, head.signature != Self.markSignature("head", sequence: head.sequence, hash: head.hash, key: key) {
+            if let head, head.signature != Self.markSignature("head", sequence: head.sequence, hash: head.hash, eventSequence: head.eventSequence, key: key) {
                 problems.append("the head's signature does not match (it was edited)")
             }
             var expectedSequence = anchor?.sequence ?? 1
             var previousHash = anchor?.hash ?? Self.genesis
             var checked = 0
             var first: UInt64?
+            var lastEventSequence: UInt64 = 0
             try txn.forEach(entries.viewing(as: RawBytes.self)) { (sequence, bytes) throws(KVError) in
                 if first == nil { first = sequence }
                 let row: AuditRow
@@ -210,6 +213,12 @@ public final class AuditTrail: Sendable {
                 if entry.sequence != sequence { problems.append("entry \(sequence) carries sequence \(entry.sequence) (moved)") }
                 if entry.previousHash != previousHash { problems.append("entry \(sequence) does not follow the entry before it (deleted, inserted or reordered)") }
                 if !Self.isSigned(row, key: key) { problems.append("entry \(sequence) was edited (its HMAC does not match)") }
+                if let eventSequence = row.eventSequence {
+                    if eventSequence < lastEventSequence || (row.event != nil && eventSequence == lastEventSequence) {
+                        problems.append("entry \(sequence) carries event \(eventSequence) out of order (after \(lastEventSequence))")
+                    }
+                    lastEventSequence = eventSequence
+                }
                 previousHash = entry.hash
                 expectedSequence = sequence + 1
                 checked += 1
@@ -218,6 +227,9 @@ public final class AuditTrail: Sendable {
             if let head {
                 if head.sequence != expectedSequence - 1 || head.hash != previousHash {
                     problems.append("the head names entry \(head.sequence), but the chain ends at \(expectedSequence - 1) (entries removed from the end, or the head was changed)")
+                }
+                if checked > 0, (head.eventSequence ?? 0) != lastEventSequence {
+                    problems.append("the head names event \(head.eventSequence ?? 0), but the entries carry events up to \(lastEventSequence)")
                 }
             } else if checked > 0 {
                 problems.append("the chain has entries but no head")
@@ -364,10 +376,15 @@ struct AuditRow: Sendable, Equatable {
             return event.auditEntry.hasSameFields(as: entry) ? event : nil
         }
 
-        /// The carried event, whichever way it was written.
-        var carried: DomainEvent? {
-            if toldByEntry == true { return Self.told(by: entry).map(DomainEvent.security) }
-            return event
+        /// The carried event, whichever way it was written. An entry that tells its event is
+        /// read by any version's kind names; one that no longer reads as a security event is an
+        /// error (never an event silently skipped).
+        func carried() throws(CodecError) -> DomainEvent? {
+            guard toldByEntry == true else { return event }
+            guard let kind = EventKind(stored: entry.kind, outcome: entry.outcome), DomainEvent.securityKinds.contains(kind) else {
+                throw CodecError("audit entry \(entry.sequence) tells an event of unknown kind '\(entry.kind)'")
+            }
+            return .security(SecurityEvent(kind: kind, told: entry))
         }
     }
 
@@ -409,7 +426,7 @@ struct AuditRow: Sendable, Equatable {
             var decoded: Body
             do { decoded = try JSONDecoder().decode(Body.self, from: Data(body)) } catch { throw CodecError("invalid audit entry: \(error)") }
             decoded.entry.hash = String(decoding: bytes[1..<(1 + hashLength)], as: UTF8.self)
-            return AuditRow(entry: decoded.entry, eventSequence: decoded.eventSequence, event: decoded.carried, signedBody: body)
+            return AuditRow(entry: decoded.entry, eventSequence: decoded.eventSequence, event: try decoded.carried(), signedBody: body)
         }
     }
 }

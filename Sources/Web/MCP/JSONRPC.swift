@@ -39,17 +39,24 @@ struct JSONRPCMessage: Decodable, Sendable {
             throw JSONRPCError(.invalidRequest, "\"jsonrpc\" must be \"2.0\"")
         }
         if container.contains(.id) {
-            guard !(try container.decodeNil(forKey: .id)) else { throw JSONRPCError(.invalidRequest, "an id is never null") }
-            id = try container.decode(JSONRPCID.self, forKey: .id)
+            guard !(try container.decodeNil(forKey: .id)), let id = try? container.decode(JSONRPCID.self, forKey: .id) else {
+                throw JSONRPCError(.invalidRequest, "an id is a string or an integer, never null")
+            }
+            self.id = id
         } else {
             id = nil
         }
-        method = try container.decodeIfPresent(String.self, forKey: .method)
+        if container.contains(.method) {
+            guard let method = try? container.decode(String.self, forKey: .method) else { throw JSONRPCError(.invalidRequest, "method is a string") }
+            self.method = method
+        } else {
+            method = nil
+        }
         isResponse = method == nil && (container.contains(.result) || container.contains(.error))
         guard method != nil || isResponse else { throw JSONRPCError(.invalidRequest, "a request names its method") }
         if container.contains(.params), !(try container.decodeNil(forKey: .params)) {
             guard case let .object(params) = try container.decode(JSONAny.self, forKey: .params) else {
-                throw JSONRPCError(.invalidRequest, "params must be an object")
+                throw JSONRPCError(.invalidParams, "params must be an object")
             }
             self.params = params
         } else {

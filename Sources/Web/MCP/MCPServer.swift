@@ -96,6 +96,12 @@ struct MCPServer: Sendable {
         return listed.sorted { Self.name(of: $0) < Self.name(of: $1) }
     }
 
+    /// Whether an event of `kind` can change a caller's tool list or end its access: packs,
+    /// roles, the approval policy (the descriptions tell which tools wait), keys and sessions.
+    static func mayChangeTools(_ kind: EventKind) -> Bool {
+        kind.mayEndAccess || [.packInstalled, .packEnabled, .packDisabled, .packAvailabilityChanged, .approvalPolicyChanged].contains(kind)
+    }
+
     private static func name(of tool: JSONAny) -> String {
         if case let .object(fields) = tool, case let .string(name)? = fields["name"] { name } else { "" }
     }
@@ -191,6 +197,7 @@ struct MCPServer: Sendable {
     }
 
     private func runStatus(_ arguments: JSONAny, principal: Principal) throws -> JSONAny {
+        guard principal.has(.toolsRead) else { return Self.failure("Reading runs needs the tools:read permission.") }
         guard case let .object(fields) = arguments, case let .string(text)? = fields["runId"], fields.count == 1 else {
             return Self.failure("Send {\"runId\": \"<the run's id>\"}.")
         }

@@ -5,7 +5,6 @@ import KV
 import NIOCore
 import Portal
 import ServiceLifecycle
-import Synchronization
 
 /// `/mcp`: the Model Context Protocol endpoint (streamable HTTP), for AI agents with an API
 /// key. `POST` takes one JSON-RPC message and answers it as JSON, or as a short event stream
@@ -48,21 +47,26 @@ extension PortalRoutes {
                 return response
             }
             // A tool call that asked for progress: an event stream with its notifications, then
-            // the answer. A client that goes away cancels the wait.
+            // the answer. Comments keep an idle wait alive through proxies (and a write to a
+            // client that went away ends it); a graceful shutdown ends it at once.
             let body = ResponseBody { writer in
-                let events = MCPEventNumbers()
                 let (chunks, sink) = AsyncStream.makeStream(of: String.self)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         let answer = await server.answer(message, .init(principal: principal, requestID: requestID, progress: { progress, text in
-                            sink.yield(events.event(JSONRPCNotification(method: "notifications/progress", params: .object([
+                            sink.yield(MCPGate.event(JSONRPCNotification(method: "notifications/progress", params: .object([
                                 "progressToken": progressToken, "progress": .number(progress), "total": .number(1), "message": .string(text),
                             ]))))
                         }))
-                        if let answer { sink.yield(events.event(answer)) }
+                        if let answer { sink.yield(MCPGate.event(answer)) }
                         sink.finish()
                     }
-                    for await chunk in chunks { try await writer.write(ByteBuffer(string: chunk)) }
+                    group.addTask { try await Self.keepAlive(sink, with: ": keep-alive\n\n") }
+                    try await withGracefulShutdownHandler {
+                        for await chunk in chunks { try await writer.write(ByteBuffer(string: chunk)) }
+                    } onGracefulShutdown: {
+                        sink.finish()
+                    }
                     group.cancelAll()
                 }
                 try await writer.finish(nil)
@@ -76,9 +80,9 @@ extension PortalRoutes {
             let opened = context.principal!
             let changes = core.outbox.changes()
             let body = ResponseBody { writer in
-                let events = MCPEventNumbers()
                 // What the client has seen, taken before it hears that it is connected: a change
                 // after that is told.
+                var seen = try core.outbox.consumerCursors().newest
                 var listed = try server.visibleTools(for: opened)
                 try await writer.write(ByteBuffer(string: ": connected\n\n"))
                 enum Item: Sendable { case change, keepAlive }
@@ -91,17 +95,21 @@ extension PortalRoutes {
                     group.addTask { try await Self.keepAlive(sink, with: .keepAlive) }
                     try await withGracefulShutdownHandler {
                         for await item in items {
-                            // The stream lasts as long as its caller may use the portal.
-                            guard let current = try await core.current(opened), current.organizationID == opened.organizationID else { break }
-                            switch item {
-                            case .change:
+                            // Only events that can change what the caller may run are looked into
+                            // (a busy portal commits far more often than its catalog changes).
+                            let fresh = try core.outbox.entries(after: seen, limit: 1_000)
+                            seen = fresh.last?.sequence ?? seen
+                            let relevant = fresh.count == 1_000 || fresh.contains { MCPServer.mayChangeTools($0.event.kind) }
+                            if relevant || item == .keepAlive {
+                                // The stream lasts as long as its caller may use the portal.
+                                guard let current = try await core.current(opened), current.organizationID == opened.organizationID else { break }
                                 let now = try server.visibleTools(for: current)
-                                guard now != listed else { continue }
-                                listed = now
-                                try await writer.write(ByteBuffer(string: events.event(JSONRPCNotification(method: "notifications/tools/list_changed", params: nil))))
-                            case .keepAlive:
-                                try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                                if now != listed {
+                                    listed = now
+                                    try await writer.write(ByteBuffer(string: MCPGate.event(JSONRPCNotification(method: "notifications/tools/list_changed", params: nil))))
+                                }
                             }
+                            if item == .keepAlive { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
                         }
                     } onGracefulShutdown: {
                         sink.finish()
@@ -173,6 +181,13 @@ struct MCPGate: Sendable {
         }
     }
 
+    /// One server-sent event holding a message. Events carry no ids: streams are not resumed
+    /// (a client that lost one asks again).
+    static func event(_ message: some Encodable) -> String {
+        let json = (try? JSONEncoder().encode(message)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        return "data: \(json)\n\n"
+    }
+
     static func json(_ answer: JSONRPCResponse?) throws -> Response {
         guard let answer else { return Response(status: .accepted) }
         return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
@@ -184,17 +199,6 @@ struct MCPGate: Sendable {
         let body = (try? JSONEncoder().encode(JSONRPCResponse(id: nil, outcome: .failure(error)))) ?? Data()
         return Response(status: .badRequest, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                         body: .init(byteBuffer: ByteBuffer(bytes: body)))
-    }
-}
-
-/// Numbers the events of one stream.
-final class MCPEventNumbers: Sendable {
-    private let last = Mutex(0)
-
-    func event(_ message: some Encodable) -> String {
-        let number = last.withLock { value in value += 1; return value }
-        let json = (try? JSONEncoder().encode(message)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
-        return "id: \(number)\ndata: \(json)\n\n"
     }
 }
 
