@@ -10,6 +10,8 @@ public final class PortalCore: Sendable {
     public let sessions: Sessions
     public let passwords: Passwords
     public let apiKeys: APIKeys
+    /// Sign-in of MCP clients (OAuth 2.1), issuing them keys at a person's consent.
+    public let oauth: OAuthServer
     public let rateLimiter: RateLimiter
     public let secrets: Secrets
     public let securityEvents: SecurityEvents
@@ -70,6 +72,7 @@ public final class PortalCore: Sendable {
         self.sessions = try Sessions(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents,
                                      clock: clock, signInPolicy: signInPolicy)
         self.apiKeys = try APIKeys(environment: environment, accounts: accounts, organizations: organizations, events: securityEvents, clock: clock)
+        self.oauth = try OAuthServer(environment: environment, apiKeys: apiKeys, clock: clock)
         self.passwords = Passwords(environment: environment, accounts: accounts, organizations: organizations, sessions: sessions, events: securityEvents,
                                    apiKeys: apiKeys, clock: clock)
         self.rateLimiter = try RateLimiter(environment: environment, limits: rateLimits, clock: clock)

@@ -61,7 +61,8 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
     router.add(middleware: SecurityHeadersMiddleware(strictTransportSecurity: options.secureCookies))
     router.add(middleware: ProblemMiddleware(routes: table))
     if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, routes: table, stage: .address)) }
-    router.add(middleware: AuthenticationMiddleware(sessions: core.sessions, apiKeys: core.apiKeys, sameOrigin: options.sameOrigin))
+    router.add(middleware: AuthenticationMiddleware(sessions: core.sessions, apiKeys: core.apiKeys, sameOrigin: options.sameOrigin,
+                                                    oauth: core.oauth, publicURL: options.publicURL))
     if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, routes: table, stage: .principal)) }
 
     let routes = PortalRoutes(router: router, table: table, idempotency: core.idempotencyKeys)
@@ -83,6 +84,9 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
     routes.group("Webhooks", stable: true) { routes.addWebhookRoutes(core: core) }
     routes.group("Tools", stable: true) { routes.addToolRoutes(core: core) }
     routes.group("Assistant", stable: true) { routes.addChatRoutes(core: core) }
-    routes.group("MCP") { routes.addMCPRoutes(core: core, options: options) }
+    routes.group("MCP") {
+        routes.addMCPRoutes(core: core, options: options)
+        routes.addOAuthRoutes(core: core, options: options)
+    }
     return routes
 }

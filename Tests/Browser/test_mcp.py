@@ -354,6 +354,144 @@ def test_the_stream_says_when_the_tool_list_changes(world):
         assert json.loads(data[5:])["method"] == "notifications/tools/list_changed", "and again when the pack is back"
 
 
+# MARK: OAuth sign-in for interactive clients
+
+class Callback:
+    """The client's redirect URI: an HTTP server on 127.0.0.1 that records the query it is sent
+    to and answers a short page."""
+
+    def __init__(self):
+        import http.server
+        import urllib.parse
+        received, arrived = [], threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                received.append(dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query)))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(b"<!doctype html><title>done</title><p>Done.")
+                arrived.set()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.uri = f"http://127.0.0.1:{self.server.server_port}/callback"
+        self.received, self.arrived = received, arrived
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self):
+        assert self.arrived.wait(timeout=20), "the browser came back to the client"
+        return self.received[-1]
+
+
+def pkce_pair():
+    import base64
+    import hashlib
+    import secrets as randomness
+    verifier = randomness.token_urlsafe(48)[:64]
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def test_oauth_sign_in_from_discovery_to_revocation(world, browser):
+    """What an interactive MCP client does: discovers the authorization server from the 401,
+    registers, sends the person to consent (in Chromium), exchanges the code with its PKCE
+    verifier, calls tools with the access token (good only at /mcp), refreshes (rotation; a
+    reused refresh token revokes the grant), and stops working when the person revokes it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_access import sign_in
+
+    portal = world["portal"]
+    issuer = portal.url.rstrip("/")
+    challenge_header = requests.post(endpoint(world), json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                                     headers={"Accept": ACCEPT}, timeout=10).headers["WWW-Authenticate"]
+    assert challenge_header.startswith("Bearer resource_metadata=")
+    resource_metadata = requests.get(challenge_header.split('"')[1], timeout=10).json()
+    assert resource_metadata["resource"] == issuer + "/mcp" and resource_metadata["authorization_servers"] == [issuer]
+    server = requests.get(issuer + "/.well-known/oauth-authorization-server", timeout=10).json()
+    assert server["code_challenge_methods_supported"] == ["S256"] and server["issuer"] == issuer
+
+    refused = requests.post(server["registration_endpoint"], json={"client_name": "Evil", "redirect_uris": ["http://evil.example/cb"]}, timeout=10)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_redirect_uri"
+    callback = Callback()
+    registered = requests.post(server["registration_endpoint"], json={"client_name": "Test agent", "redirect_uris": [callback.uri]}, timeout=10)
+    assert registered.status_code == 201, registered.text
+    client_id = registered.json()["client_id"]
+
+    verifier, challenge = pkce_pair()
+    authorize = {"response_type": "code", "client_id": client_id, "redirect_uri": callback.uri, "code_challenge": challenge,
+                 "code_challenge_method": "S256", "state": "xyz", "resource": issuer + "/mcp"}
+    no_pkce = requests.get(server["authorization_endpoint"], params={**authorize, "code_challenge": None}, allow_redirects=False, timeout=10)
+    assert no_pkce.status_code == 302 and "error=invalid_request" in no_pkce.headers["Location"] and no_pkce.headers["Location"].startswith(callback.uri)
+    assert requests.get(server["authorization_endpoint"], params={**authorize, "client_id": "oc_unknown"}, allow_redirects=False, timeout=10).status_code == 400
+    started = requests.get(server["authorization_endpoint"], params=authorize, allow_redirects=False, timeout=10)
+    assert started.status_code == 302 and started.headers["Location"].startswith("/#/oauth/consent/")
+
+    # The person signs in and allows it.
+    browser.get(portal.url + started.headers["Location"].lstrip("/"))
+    sign_in(browser, "olga", "olga-password-1")
+    wait = WebDriverWait(browser, 10)
+    wait.until(EC.visibility_of_element_located((By.ID, "consent-client")))
+    assert browser.find_element(By.ID, "consent-client").text == "Test agent"
+    assert browser.find_element(By.ID, "consent-redirect").text == callback.uri.split("/")[2]
+    browser.find_element(By.ID, "consent-approve").click()
+    back = callback.wait()
+    assert back["state"] == "xyz" and back["iss"] == issuer and back["code"].startswith("mcp_ac_")
+
+    def token(**form):
+        return requests.post(server["token_endpoint"], data=form, timeout=10)
+
+    exchange = {"grant_type": "authorization_code", "code": back["code"], "code_verifier": verifier, "client_id": client_id,
+                "redirect_uri": callback.uri, "resource": issuer + "/mcp"}
+    wrong_verifier = token(**{**exchange, "code_verifier": pkce_pair()[0]})
+    assert wrong_verifier.status_code == 400 and wrong_verifier.json()["error"] == "invalid_grant"
+    assert token(**exchange).json()["error"] == "invalid_grant", "a code is single use: the wrong verifier spent it"
+
+    # Again, and right this time.
+    browser.get(portal.url + requests.get(server["authorization_endpoint"], params=authorize, allow_redirects=False, timeout=10).headers["Location"].lstrip("/"))
+    callback.arrived.clear()
+    wait.until(EC.visibility_of_element_located((By.ID, "consent-approve"))).click()
+    code = callback.wait()["code"]
+    granted = token(**{**exchange, "code": code})
+    assert granted.status_code == 200 and granted.headers["Cache-Control"] == "no-store", granted.text
+    tokens = granted.json()
+    assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 3600
+
+    def ping(access):
+        return requests.post(endpoint(world), json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                             headers={"Authorization": f"Bearer {access}", "Accept": ACCEPT}, timeout=10)
+
+    listed = ping(tokens["access_token"])
+    assert listed.status_code == 200 and "host.memory" in [tool["name"] for tool in listed.json()["result"]["tools"]]
+    assert requests.get(portal.url + "api/v1/runs", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10).status_code == 401, \
+        "an MCP access token is good only at /mcp"
+
+    refreshed = token(grant_type="refresh_token", refresh_token=tokens["refresh_token"], client_id=client_id).json()
+    assert ping(refreshed["access_token"]).status_code == 200
+    reused = token(grant_type="refresh_token", refresh_token=tokens["refresh_token"], client_id=client_id)
+    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    assert ping(refreshed["access_token"]).status_code == 401, "reusing a rotated refresh token revoked the grant"
+
+    # A third grant, revoked by the person with their keys.
+    browser.get(portal.url + requests.get(server["authorization_endpoint"], params=authorize, allow_redirects=False, timeout=10).headers["Location"].lstrip("/"))
+    callback.arrived.clear()
+    wait.until(EC.visibility_of_element_located((By.ID, "consent-approve"))).click()
+    third = token(**{**exchange, "code": callback.wait()["code"]}).json()
+    assert ping(third["access_token"]).status_code == 200
+    olga = requests.Session()
+    olga.headers["X-CSRF-Token"] = olga.post(portal.url + "api/auth/login", json={"username": "olga", "password": "olga-password-1"}).json()["csrfToken"]
+    live = [key for key in olga.get(portal.url + "api/keys").json()["keys"] if key["name"] == "Test agent (MCP sign-in)" and not key.get("revokedAt")]
+    assert len(live) == 1
+    assert olga.delete(portal.url + f"api/keys/{live[0]['id']}").status_code == 204
+    assert ping(third["access_token"]).status_code == 401
+    callback.server.shutdown()
+
+
 def test_a_restart_breaks_no_connected_client(world):
     """A session begun before a restart goes on after it: the id holds no server state."""
     portal = world["portal"]

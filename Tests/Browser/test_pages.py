@@ -9,6 +9,7 @@ import os
 import pathlib
 
 import pytest
+import requests
 from axe_selenium_python import Axe
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
@@ -46,7 +47,14 @@ def world():
     # the address is a documentation one, never contacted).
     webhook = admin.post(portal.url + "api/webhooks", json={"url": "https://192.0.2.1/hook", "events": ["webhook.disabled"], "enabled": False})
     assert webhook.status_code == 201, webhook.text
-    yield {"portal": portal, "run": run.json()["id"], "session": chat.json()["id"], "webhook": webhook.json()["webhook"]["id"]}
+    # An application's request waiting for consent (its page shows it to whoever is signed in).
+    client = requests.post(portal.url + "oauth/register", json={"client_name": "Walk agent", "redirect_uris": ["http://127.0.0.1:9/cb"]}).json()
+    consent = requests.get(portal.url + "oauth/authorize", allow_redirects=False, params={
+        "response_type": "code", "client_id": client["client_id"], "redirect_uri": "http://127.0.0.1:9/cb",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"})
+    assert consent.status_code == 302, consent.text
+    yield {"portal": portal, "run": run.json()["id"], "session": chat.json()["id"], "webhook": webhook.json()["webhook"]["id"],
+           "consent": consent.headers["Location"].rsplit("/", 1)[1]}
     assert portal.stop() == 0
 
 
@@ -74,6 +82,8 @@ def route_table(browser):
 def concrete(path, world):
     if path.startswith("admin/webhooks/"):
         return path.replace(":id", world["webhook"])
+    if path.startswith("oauth/consent/"):
+        return path.replace(":id", world["consent"])
     return (path.replace(":name", "host.load").replace(":id", world["run"]).replace(":session", world["session"])
             + ("?q=disk" if path == "search" else ""))
 

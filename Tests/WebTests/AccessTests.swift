@@ -47,7 +47,10 @@ import Testing
     /// The explicit public allow-list; everything else must refuse anonymous callers.
     /// (`/metrics` is public unless `metrics.token` is configured; `MetricsTests` covers that.)
     static let publicRoutes: Set<String> = ["GET /healthz", "GET /readyz", "GET /", "GET /assets/{tree}/{entry}", "GET /assets/{tree}/{entry}/{file}", "POST /api/csp-report", "POST /api/auth/login", "GET /api/auth/session", "GET /metrics",
-        "GET /api/auth/oidc", "GET /api/auth/oidc/login", "GET /api/auth/oidc/callback", "GET /api/openapi.json", "GET /api/v1/openapi.json"]
+        "GET /api/auth/oidc", "GET /api/auth/oidc/login", "GET /api/auth/oidc/callback", "GET /api/openapi.json", "GET /api/v1/openapi.json",
+        // OAuth for MCP clients: metadata, registration, the authorization step, tokens.
+        "GET /.well-known/oauth-protected-resource", "GET /.well-known/oauth-protected-resource/mcp", "GET /.well-known/oauth-authorization-server",
+        "POST /oauth/register", "GET /oauth/authorize", "POST /oauth/token", "POST /oauth/revoke"]
 
     @Test func everyRouteDeclaresItsAccessAndEnforcesIt() async throws {
         let (harness, _) = try await Self.harness()

@@ -17,6 +17,8 @@ public struct APIKey: Codable, Sendable, Equatable {
     public let expiresAt: Date?
     public var lastUsedAt: Date?
     public var revokedAt: Date?
+    /// Set for a key issued to an OAuth client at a person's consent (`OAuthServer`).
+    public var oauthClientID: String? = nil
 }
 
 /// API keys: created by a signed-in member with keys:manage for their current organization
@@ -76,6 +78,37 @@ public final class APIKeys: Sendable {
             try events.record(event, in: txn)
         }
         return (key, secret)
+    }
+
+    /// A key for an OAuth client a person approved: their own decision, so no `keys:manage`
+    /// is needed; its role is theirs in the organization at the consent.
+    func createForClient(userID: UUID, name: String, organizationID: UUID, role: Role, clientID: String) async throws -> APIKey {
+        guard let user = try accounts.user(id: userID) else { throw PortalError.notFound("user") }
+        let now = clock.now()
+        let secret = Self.secretPrefix + Crypto.randomBytes(32).base64URL  // never shown: the client holds tokens, not the key
+        let key = APIKey(id: UUID(), name: String(name.prefix(100)), prefix: String(secret.prefix(10)), secretHash: Self.hash(secret),
+                         organizationID: organizationID, role: role, createdBy: user.id, createdAt: now,
+                         expiresAt: nil, lastUsedAt: nil, revokedAt: nil, oauthClientID: clientID)
+        let event = SecurityEvent(kind: .keyCreated, userID: user.id, username: user.username, organizationID: organizationID,
+                                  detail: "key \(key.id) '\(key.name)' role \(role.rawValue) for OAuth client \(clientID)", time: now)
+        try await environment.write { [keys, events] txn in
+            try txn.put(keys, key.id, key)
+            try events.record(event, in: txn)
+        }
+        return key
+    }
+
+    /// Revokes a client's key on the portal's own initiative (a stolen refresh token, the
+    /// client's own revocation).
+    func revokeForClient(_ id: UUID, reason: String) async throws {
+        let now = clock.now()
+        try await environment.write { [keys, events] txn in
+            guard var key = try txn.get(keys.table, id), key.revokedAt == nil else { return }
+            key.revokedAt = now
+            try txn.put(keys, id, key)
+            try events.record(SecurityEvent(kind: .keyRevoked, userID: key.createdBy, username: nil, organizationID: key.organizationID,
+                                            detail: "key \(id): \(reason)", time: now), in: txn)
+        }
     }
 
     /// Whether `principal` may see and revoke `key`: its creator, or a `users:manage` member

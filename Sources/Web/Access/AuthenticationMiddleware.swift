@@ -14,15 +14,39 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     let sessions: Sessions
     let apiKeys: APIKeys
     let sameOrigin: SameOrigin
+    /// MCP clients' access tokens (`Bearer mcp_at_…`), good only at `/mcp`.
+    let oauth: OAuthServer?
+    let publicURL: String?
 
-    public init(sessions: Sessions, apiKeys: APIKeys, sameOrigin: SameOrigin) {
+    public init(sessions: Sessions, apiKeys: APIKeys, sameOrigin: SameOrigin, oauth: OAuthServer? = nil, publicURL: String? = nil) {
         self.sessions = sessions
         self.apiKeys = apiKeys
         self.sameOrigin = sameOrigin
+        self.oauth = oauth
+        self.publicURL = publicURL
+    }
+
+    /// The MCP endpoint's challenge: where its OAuth metadata is (RFC 9728).
+    func mcpChallenge(_ request: Request, error: String? = nil) -> String {
+        let issuer = OAuthAddress.issuer(request, publicURL: publicURL)
+        return "Bearer resource_metadata=\"\(issuer)/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\"" + (error.map { ", error=\"\($0)\"" } ?? "")
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
+        let isMCP = request.uri.path == "/mcp"
+        if let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer mcp_at_") {
+            let resource = OAuthAddress.issuer(request, publicURL: publicURL) + "/mcp"
+            guard isMCP, let oauth, let principal = try await oauth.principal(accessToken: String(authorization.dropFirst(7)), resource: resource) else {
+                throw ProblemDetails(.unauthorized, detail: "The access token is unknown, expired or revoked, or not for this address (MCP tokens are good only at /mcp).",
+                                     headers: [.wwwAuthenticate: mcpChallenge(request, error: "invalid_token")])
+            }
+            context.principal = principal
+            return try await next(request, context)
+        }
+        if isMCP, oauth != nil, request.headers[.authorization] == nil, request.cookies[SessionCookie.name] == nil {
+            throw ProblemDetails(.unauthorized, detail: "Sign in through OAuth, or send an API key as a bearer token.", headers: [.wwwAuthenticate: mcpChallenge(request)])
+        }
         if let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer pk_") {
             guard let principal = try await apiKeys.principal(secret: String(authorization.dropFirst(7))) else {
                 throw ProblemDetails(.unauthorized, detail: "The API key is unknown, expired or revoked.", headers: [.wwwAuthenticate: "Bearer"])

@@ -32,6 +32,7 @@ export const routes = [
   { path: "admin/sso", page: "sso", title: "Single sign-on", access: "system-administrator", area: "Administration", id: "sso" },
   { path: "admin/assistant", page: "assistant", title: "Language model", access: "system-administrator", area: "Administration", id: "assistant" },
   { path: "password", page: "password", title: "Change your password", access: "authenticated" },
+  { path: "oauth/consent/:id", page: "oauth-consent", title: "Allow an application", access: "authenticated" },
   { path: "api", page: "api-reference", title: "API reference", access: "authenticated", area: "Help", id: "api" },
   { path: "api/problems", page: "api-reference", title: "API reference", access: "authenticated", parent: "api" },
   { path: "api/problems/:problem", page: "api-reference", title: "API reference", access: "authenticated", parent: "api" },
