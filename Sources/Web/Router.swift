@@ -59,7 +59,7 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: SecurityHeadersMiddleware(strictTransportSecurity: options.secureCookies))
-    router.add(middleware: ProblemMiddleware(routes: table))
+    router.add(middleware: ProblemMiddleware(routes: table, publicURL: options.publicURL))
     if options.rateLimiting { router.add(middleware: RateLimitMiddleware(limiter: core.rateLimiter, metrics: metrics, routes: table, stage: .address)) }
     router.add(middleware: AuthenticationMiddleware(sessions: core.sessions, apiKeys: core.apiKeys, sameOrigin: options.sameOrigin,
                                                     oauth: core.oauth, publicURL: options.publicURL))

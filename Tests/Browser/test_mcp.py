@@ -283,9 +283,11 @@ def test_the_transport_refuses_what_it_must(world):
     assert post(world, ping, **{"MCP-Protocol-Version": "2025-06-18"}).status_code == 200
     assert post(world, ping, Accept="application/json").status_code == 406
     assert post(world, ping, **{"Mcp-Session-Id": "someone-elses"}).status_code == 404
-    anonymous = post(world, ping, who=None)
-    assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
-    assert post(world, ping, Authorization="Bearer pk_not_a_key").status_code == 401
+    # Every refusal of a caller names where to sign in (RFC 9728), whichever check refused it.
+    metadata = f'resource_metadata="{world["portal"].url}.well-known/oauth-protected-resource/mcp"'
+    for refused in (post(world, ping, who=None), post(world, ping, Authorization="Bearer pk_not_a_key"),
+                    post(world, ping, Authorization="Bearer mcp_at_forged"), post(world, ping, Authorization="Bearer something-else")):
+        assert refused.status_code == 401 and metadata in refused.headers["WWW-Authenticate"], refused.headers
 
     garbage = post(world, b"{not json")
     assert garbage.status_code == 400 and garbage.json()["error"]["code"] == -32700 and garbage.json()["id"] is None

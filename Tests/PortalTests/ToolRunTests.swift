@@ -296,6 +296,33 @@ import TestSupport
         return .object(object)
     }
 
+    // MARK: Installed packs
+
+    /// The catalog keeps installed packs decoded between installs: a lookup after a pack is
+    /// replaced (or one added) sees the new one, in the tool lookup runs use and in listings.
+    @Test func aReplacedPackIsWhatTheNextLookupAndListingSee() async throws {
+        let world = try await World()
+        let core = world.core
+        let root = Principal(user: try #require(try core.accounts.user(named: "root")), organizationID: world.organization.id, role: .admin,
+                             sessionKey: nil, csrfToken: nil)
+        func pack(_ version: String, title: String) -> ToolPack {
+            ToolPack(name: "ops", title: "Operations", version: version, description: "For the test.", tools: [
+                Tool(name: "ops.kernel", title: title, description: "Reads the kernel.", category: "Diagnostics",
+                     inputSchema: .object(["type": .string("object"), "properties": .object([:]), "additionalProperties": .bool(false)]),
+                     risk: .read, permission: nil, executor: .builtin("host.kernel"), limits: nil),
+            ])
+        }
+        #expect(try core.tools.pack(named: "ops") == nil)
+        try await core.tools.install(pack("1.0.0", title: "Kernel"), by: root)
+        try await core.tools.setEnabled(true, pack: "ops", by: root)
+        #expect(try core.tools.tool(named: "ops.kernel", in: world.organization.id)?.title == "Kernel")
+        try await core.tools.install(pack("1.1.0", title: "Kernel, renamed"), by: root)
+        #expect(try core.tools.tool(named: "ops.kernel", in: world.organization.id)?.title == "Kernel, renamed")
+        #expect(try core.tools.tools(in: world.organization.id).filter { $0.name == "ops.kernel" }.map(\.title) == ["Kernel, renamed"])
+        #expect(try core.tools.packs().filter { $0.name == "ops" }.map(\.version) == ["1.1.0"])
+        #expect(try await world.request("ops.kernel", "{}").toolTitle == "Kernel, renamed")
+    }
+
     // MARK: Audit
 
     @Test func editingDeletingOrReorderingAuditEntriesIsDetected() async throws {

@@ -184,22 +184,23 @@ public final class OAuthServer: Sendable {
     /// An approval is for the person's current organization, with their role there.
     public func decide(_ requestID: String, approve: Bool, by principal: Principal, issuer: String) async throws -> String {
         guard principal.apiKeyID == nil else { throw PortalError.forbidden("sign in to approve an application; an API key cannot") }
-        guard let (request, client) = try pending(requestID) else { throw PortalError.notFound("authorization request") }
-        try await environment.write { [requests] txn in _ = try txn.delete(requests, request.id) }
-        var parameters: [(String, String)] = []
-        if approve {
-            guard let organizationID = principal.organizationID, let role = principal.user.isAdministrator ? Role.admin : principal.role else {
-                throw PortalError.invalid("choose an organization first")
+        let organizationID = principal.organizationID, role = principal.user.isAdministrator ? Role.admin : principal.role
+        if approve, organizationID == nil || role == nil { throw PortalError.invalid("choose an organization first") }
+        let code = Self.codePrefix + Crypto.randomBytes(32).base64URL, now = clock.now()
+        // Answered once: the request is read and removed, and the code stored, in one transaction.
+        let request = try await environment.write { [requests, clients, codes] txn -> AuthorizationRequest in
+            guard requestID.count <= 64, let request = try txn.get(requests, requestID), request.expiresAt > now,
+                  let client = try txn.get(clients, request.clientID) else { throw PortalError.notFound("authorization request") }
+            _ = try txn.delete(requests, requestID)
+            if approve, let organizationID, let role {
+                let issued = IssuedCode(clientID: client.id, clientName: client.name, redirectURI: request.redirectURI, codeChallenge: request.codeChallenge,
+                                        resource: request.resource, userID: principal.user.id, organizationID: organizationID, role: role,
+                                        expiresAt: now.addingTimeInterval(Self.codeLifetime))
+                try txn.put(codes, Self.hash(code), issued, expiresAt: issued.expiresAt)
             }
-            let code = Self.codePrefix + Crypto.randomBytes(32).base64URL
-            let issued = IssuedCode(clientID: client.id, clientName: client.name, redirectURI: request.redirectURI, codeChallenge: request.codeChallenge,
-                                    resource: request.resource, userID: principal.user.id, organizationID: organizationID, role: role,
-                                    expiresAt: clock.now().addingTimeInterval(Self.codeLifetime))
-            try await environment.write { [codes] txn in try txn.put(codes, Self.hash(code), issued, expiresAt: issued.expiresAt) }
-            parameters.append(("code", code))
-        } else {
-            parameters.append(("error", "access_denied"))
+            return request
         }
+        var parameters = [approve ? ("code", code) : ("error", "access_denied")]
         if let state = request.state { parameters.append(("state", state)) }
         parameters.append(("iss", issuer))
         return Self.appending(parameters, to: request.redirectURI)
@@ -207,15 +208,8 @@ public final class OAuthServer: Sendable {
 
     /// `uri` with `parameters` added to its query, percent-encoded.
     public static func appending(_ parameters: [(String, String)], to uri: String) -> String {
-        let query = parameters.map { "\($0.0)=\(percentEncoded($0.1))" }.joined(separator: "&")
+        let query = parameters.map { "\($0.0)=\(OutboundHTTP.formEncode($0.1))" }.joined(separator: "&")
         return uri + (uri.contains("?") ? "&" : "?") + query
-    }
-
-    static func percentEncoded(_ text: String) -> String {
-        let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8)
-        return text.utf8.map { byte in
-            unreserved.contains(byte) ? String(UnicodeScalar(byte)) : "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
-        }.joined()
     }
 
     // MARK: Tokens
@@ -223,9 +217,10 @@ public final class OAuthServer: Sendable {
     /// Exchanges an authorization code (single use) for tokens, checking the PKCE verifier,
     /// the client, the redirect URI and the resource against the authorization's.
     public func exchange(code: String, verifier: String, clientID: String, redirectURI: String, resource: String?) async throws -> TokenGrant {
-        guard (43...128).contains(verifier.count),
-              verifier.utf8.allSatisfy({ $0 < 128 && (Character(UnicodeScalar($0)).isLetter || Character(UnicodeScalar($0)).isNumber || "-._~".utf8.contains($0)) })
-        else { throw OAuthError.invalidRequest("code_verifier is 43–128 unreserved characters") }
+        // Unreserved characters only: exactly those form encoding leaves as they are.
+        guard (43...128).contains(verifier.count), OutboundHTTP.formEncode(verifier) == verifier else {
+            throw OAuthError.invalidRequest("code_verifier is 43–128 unreserved characters")
+        }
         let hash = Self.hash(code)
         let issued: IssuedCode? = try await environment.write { [codes] txn in
             guard let issued = try txn.get(codes, hash) else { return nil }

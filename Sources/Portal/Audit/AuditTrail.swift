@@ -71,8 +71,8 @@ public final class AuditTrail: Sendable {
         var sequence: UInt64
         var hash: String
         var signature: String
-        /// On the head: the outbox sequence of the newest event an entry carries (unsigned: it
-        /// only tells the outbox where its numbering stands).
+        /// On the head: the outbox sequence of the newest event an entry carries (signed with
+        /// the head when set).
         var eventSequence: UInt64? = nil
     }
 
@@ -362,18 +362,12 @@ struct AuditRow: Sendable, Equatable {
         init(entry: AuditEntry, eventSequence: UInt64?, event: DomainEvent?) {
             self.entry = entry
             self.eventSequence = eventSequence
-            if case let .security(security)? = event, Self.told(by: entry) == security {
+            // Told by the entry only when the entry is exactly the event's own and reads back as it.
+            if case let .security(security)? = event, security.auditEntry.hasSameFields(as: entry), SecurityEvent(kind: security.kind, told: entry) == security {
                 toldByEntry = true
             } else {
                 self.event = event
             }
-        }
-
-        /// The event that `entry` tells by itself, if it is one.
-        static func told(by entry: AuditEntry) -> SecurityEvent? {
-            guard let kind = EventKind(rawValue: entry.kind), DomainEvent.securityKinds.contains(kind) else { return nil }
-            let event = SecurityEvent(kind: kind, told: entry)
-            return event.auditEntry.hasSameFields(as: entry) ? event : nil
         }
 
         /// The carried event, whichever way it was written. An entry that tells its event is

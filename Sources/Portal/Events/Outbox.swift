@@ -44,7 +44,9 @@ public final class Outbox: Sendable {
     }
 
     /// Records `event` in the caller's transaction, with `auditEntry` (its kind set from the
-    /// event's) when the change is audited. Returns the entry's sequence number.
+    /// event's) when the change is audited. Returns the entry's sequence number. An audited
+    /// event is read back with its entry's time, organization and request id, which the
+    /// callers give alike.
     @discardableResult
     @available(*, noasync)
     public func record(_ event: DomainEvent, organizationID: UUID?, requestID: String? = nil, time: Date, audit auditEntry: AuditEntry? = nil,

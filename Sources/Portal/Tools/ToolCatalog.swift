@@ -65,10 +65,18 @@ public final class ToolCatalog: Sendable {
 
     /// Every installed pack: shipped ones, then custom ones, by name.
     public func packs() throws -> [ToolPack] {
+        shipped.values.sorted { $0.name < $1.name } + (try installedPacks())
+    }
+
+    /// The pack named `name` (every tool lookup asks, so custom packs come from the decoded ones).
+    public func pack(named name: String) throws -> ToolPack? {
+        try shipped[name] ?? installedPacks().first { $0.name == name }
+    }
+
+    /// The custom packs, decoded once per revision.
+    private func installedPacks() throws -> [ToolPack] {
         let revision = revision
-        if let cached = decodedCustomPacks.withLock({ $0 }), cached.revision == revision {
-            return shipped.values.sorted { $0.name < $1.name } + cached.packs
-        }
+        if let cached = decodedCustomPacks.withLock({ $0 }), cached.revision == revision { return cached.packs }
         let custom = try environment.read { txn in
             var result: [ToolPack] = []
             try txn.forEach(customPacks) { (_, pack) throws(KVError) in
@@ -78,12 +86,7 @@ public final class ToolCatalog: Sendable {
             return result
         }
         decodedCustomPacks.withLock { $0 = (revision, custom) }
-        return shipped.values.sorted { $0.name < $1.name } + custom
-    }
-
-    public func pack(named name: String) throws -> ToolPack? {
-        if let pack = shipped[name] { return pack }
-        return try environment.read { txn in try txn.get(customPacks, name) }
+        return custom
     }
 
     /// Installs or replaces a custom pack. Shipped packs cannot be replaced; tool names must

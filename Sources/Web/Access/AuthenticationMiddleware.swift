@@ -14,7 +14,8 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     let sessions: Sessions
     let apiKeys: APIKeys
     let sameOrigin: SameOrigin
-    /// MCP clients' access tokens (`Bearer mcp_at_…`), good only at `/mcp`.
+    /// MCP clients' access tokens (`Bearer mcp_at_…`), good only at `/mcp`; the public URL
+    /// names the resource they must have been issued for.
     let oauth: OAuthServer?
     let publicURL: String?
 
@@ -26,26 +27,18 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         self.publicURL = publicURL
     }
 
-    /// The MCP endpoint's challenge: where its OAuth metadata is (RFC 9728).
-    func mcpChallenge(_ request: Request, error: String? = nil) -> String {
-        let issuer = OAuthAddress.issuer(request, publicURL: publicURL)
-        return "Bearer resource_metadata=\"\(issuer)/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\"" + (error.map { ", error=\"\($0)\"" } ?? "")
-    }
-
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        let isMCP = request.uri.path == "/mcp"
         if let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer mcp_at_") {
+            // The token's audience is the MCP endpoint: it is good there and nowhere else.
             let resource = OAuthAddress.issuer(request, publicURL: publicURL) + "/mcp"
-            guard isMCP, let oauth, let principal = try await oauth.principal(accessToken: String(authorization.dropFirst(7)), resource: resource) else {
+            guard request.uri.path == "/mcp", let oauth,
+                  let principal = try await oauth.principal(accessToken: String(authorization.dropFirst(7)), resource: resource) else {
                 throw ProblemDetails(.unauthorized, detail: "The access token is unknown, expired or revoked, or not for this address (MCP tokens are good only at /mcp).",
-                                     headers: [.wwwAuthenticate: mcpChallenge(request, error: "invalid_token")])
+                                     headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""])
             }
             context.principal = principal
             return try await next(request, context)
-        }
-        if isMCP, oauth != nil, request.headers[.authorization] == nil, request.cookies[SessionCookie.name] == nil {
-            throw ProblemDetails(.unauthorized, detail: "Sign in through OAuth, or send an API key as a bearer token.", headers: [.wwwAuthenticate: mcpChallenge(request)])
         }
         if let authorization = request.headers[.authorization], authorization.hasPrefix("Bearer pk_") {
             guard let principal = try await apiKeys.principal(secret: String(authorization.dropFirst(7))) else {

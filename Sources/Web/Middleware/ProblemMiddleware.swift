@@ -11,9 +11,12 @@ import Portal
 public struct ProblemMiddleware: RouterMiddleware {
     public typealias Context = PortalContext
     let routes: RouteTable
+    /// `server.public_url`, for the OAuth challenge of a protected resource's 401.
+    let publicURL: String?
 
-    public init(routes: RouteTable) {
+    public init(routes: RouteTable, publicURL: String? = nil) {
         self.routes = routes
+        self.publicURL = publicURL
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -32,6 +35,9 @@ public struct ProblemMiddleware: RouterMiddleware {
         } catch {
             let problem = Self.problem(for: error, context: context)
             var response = problem.response(path: request.uri.path, requestID: context.requestID)
+            if problem.status == .unauthorized, routes.routes(matching: request.uri.path).contains(where: \.doc.oauthResource) {
+                response.headers[.wwwAuthenticate] = OAuthAddress.challenge(request, publicURL: publicURL)
+            }
             if problem.status == .contentTooLarge {
                 // The client may still be sending the body: close the connection once the answer
                 // is written, rather than read (or wait for) the rest.

@@ -160,6 +160,9 @@ public struct RouteDoc: Sendable {
     /// document links the creation to the operations on the record (stateful clients and
     /// fuzzers follow them).
     public let created: CreatedRecord?
+    /// A resource of the portal's OAuth authorization server (the MCP endpoint): its 401s say
+    /// where its metadata is (RFC 9728), whichever check refused the request.
+    public let oauthResource: Bool
 
     /// Where a created record is read (a web-client path template with `{id}`) and the JSON
     /// pointer of its id in the creation's answer.
@@ -188,7 +191,7 @@ public struct RouteDoc: Sendable {
     ///   - returns: the success response's schema; `status` its status.
     public init(_ operationID: String, _ summary: String, body: JSONAny? = nil, returns: JSONAny? = nil, status: Int = 200,
                 query: [QueryParameter] = [], rate: RateRule? = nil, responses: [ResponseSpec]? = nil, maxBodyBytes: Int = RouteDoc.defaultMaxBodyBytes,
-                webOnly: Bool = false, revision: Revision = .none, created: CreatedRecord? = nil) {
+                webOnly: Bool = false, revision: Revision = .none, created: CreatedRecord? = nil, oauthResource: Bool = false) {
         self.operationID = operationID
         self.summary = summary
         self.requestBody = body
@@ -199,6 +202,7 @@ public struct RouteDoc: Sendable {
         self.webOnly = webOnly
         self.revision = revision
         self.created = created
+        self.oauthResource = oauthResource
     }
 
     /// A `POST` that creates something honours `Idempotency-Key`: one that answers 201, or 202

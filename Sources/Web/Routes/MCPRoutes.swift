@@ -21,7 +21,7 @@ extension PortalRoutes {
                                               body: anyJSON,
                                               responses: [ResponseSpec(200, "The answer (JSON, or an event stream for a call that asked for progress).", schema: anyJSON),
                                                           ResponseSpec(202, "A notification or response, accepted.", contentType: nil)],
-                                              webOnly: true)) { request, context in
+                                              webOnly: true, oauthResource: true)) { request, context in
             try gate.check(request, streaming: false)
             var buffer = try await request.body.collect(upTo: context.maxUploadSize)
             let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
@@ -32,9 +32,9 @@ extension PortalRoutes {
                 }
                 message = try JSONDecoder().decode(JSONRPCMessage.self, from: Data(bytes))
             } catch let error as JSONRPCError {
-                return MCPGate.rejection(error)
+                return try MCPGate.rejection(error)
             } catch {
-                return MCPGate.rejection(JSONRPCError(.parseError, "The body is not a JSON-RPC message: \(String(describing: error).prefix(200))"))
+                return try MCPGate.rejection(JSONRPCError(.parseError, "The body is not a JSON-RPC message: \(String(describing: error).prefix(200))"))
             }
             guard !message.isNotification, !message.isResponse else { return Response(status: .accepted) }
             let principal = context.principal!, requestID = context.requestID
@@ -74,8 +74,9 @@ extension PortalRoutes {
             return Self.eventStreamResponse(body)
         }
 
-        get("/mcp", .authenticated, .doc("mcpStream", "MCP server-to-client stream: notifications/tools/list_changed when the tools you may run change.",
-                                         responses: [ResponseSpec(200, "An event stream that stays open.", contentType: "text/event-stream")], webOnly: true)) { request, context in
+        get("/mcp", .authenticated, RouteDoc("mcpStream", "MCP server-to-client stream: notifications/tools/list_changed when the tools you may run change.",
+                                             responses: [ResponseSpec(200, "An event stream that stays open.", contentType: "text/event-stream")],
+                                             webOnly: true, oauthResource: true)) { request, context in
             try gate.check(request, streaming: true)
             let opened = context.principal!
             let changes = core.outbox.changes()
@@ -190,15 +191,12 @@ struct MCPGate: Sendable {
 
     static func json(_ answer: JSONRPCResponse?) throws -> Response {
         guard let answer else { return Response(status: .accepted) }
-        return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(answer))))
+        return try PortalRoutes.jsonResponse(.ok, answer)
     }
 
     /// A message that could not be read: 400 with the JSON-RPC error (its id unknown).
-    static func rejection(_ error: JSONRPCError) -> Response {
-        let body = (try? JSONEncoder().encode(JSONRPCResponse(id: nil, outcome: .failure(error)))) ?? Data()
-        return Response(status: .badRequest, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    static func rejection(_ error: JSONRPCError) throws -> Response {
+        try PortalRoutes.jsonResponse(.badRequest, JSONRPCResponse(id: nil, outcome: .failure(error)))
     }
 }
 

@@ -128,19 +128,17 @@ extension PortalRoutes {
                 let form = try await OAuthAddress.form(request, context)
                 let issuer = OAuthAddress.issuer(request, publicURL: options.publicURL)
                 let grant: TokenGrant
-                switch form["grant_type"] {
+                switch form.get("grant_type") {
                 case "authorization_code":
-                    grant = try await oauth.exchange(code: form["code"] ?? "", verifier: form["code_verifier"] ?? "", clientID: form["client_id"] ?? "",
-                                                     redirectURI: form["redirect_uri"] ?? "", resource: form["resource"])
+                    grant = try await oauth.exchange(code: form.get("code") ?? "", verifier: form.get("code_verifier") ?? "", clientID: form.get("client_id") ?? "",
+                                                     redirectURI: form.get("redirect_uri") ?? "", resource: form.get("resource"))
                 case "refresh_token":
-                    if let resource = form["resource"], resource != issuer + "/mcp" { throw OAuthError(code: "invalid_target", description: "resource must be \(issuer)/mcp") }
-                    grant = try await oauth.refresh(token: form["refresh_token"] ?? "", clientID: form["client_id"] ?? "")
+                    if let resource = form.get("resource"), resource != issuer + "/mcp" { throw OAuthError(code: "invalid_target", description: "resource must be \(issuer)/mcp") }
+                    grant = try await oauth.refresh(token: form.get("refresh_token") ?? "", clientID: form.get("client_id") ?? "")
                 default:
                     throw OAuthError(code: "unsupported_grant_type", description: "grant_type is authorization_code or refresh_token")
                 }
-                var response = try Self.jsonResponse(.ok, grant)
-                response.headers[.cacheControl] = "no-store"
-                return response
+                return try Self.jsonResponse(.ok, grant)
             } catch let error as OAuthError {
                 return try OAuthAddress.error(error)
             }
@@ -150,7 +148,7 @@ extension PortalRoutes {
                                             responses: [ResponseSpec(200, "Revoked, or unknown.", contentType: nil)])) { request, context in
             do {
                 let form = try await OAuthAddress.form(request, context)
-                try await oauth.revoke(token: form["token"] ?? "")
+                try await oauth.revoke(token: form.get("token") ?? "")
                 return Response(status: .ok, headers: [.cacheControl: "no-store"])
             } catch let error as OAuthError {
                 return try OAuthAddress.error(error)
@@ -168,14 +166,19 @@ enum OAuthAddress {
         return "http://" + (request.head.authority ?? "127.0.0.1")
     }
 
+    /// What a 401 of a protected resource answers: where its metadata is (RFC 9728: the
+    /// well-known path followed by the resource's own path).
+    static func challenge(_ request: Request, publicURL: String?) -> String {
+        "Bearer resource_metadata=\"\(issuer(request, publicURL: publicURL))/.well-known/oauth-protected-resource\(request.uri.path)\", scope=\"mcp\""
+    }
+
     static func host(of uri: String) -> String {
         guard let start = uri.firstRange(of: "://") else { return uri }
         return String(uri[start.upperBound...].prefix { $0 != "/" && $0 != "?" })
     }
 
     static func json(_ status: HTTPResponse.Status, _ fields: [String: JSONAny]) throws -> Response {
-        Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                 body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(JSONAny.object(fields)))))
+        try PortalRoutes.jsonResponse(status, JSONAny.object(fields))
     }
 
     static func error(_ error: OAuthError) throws -> Response {
@@ -183,43 +186,15 @@ enum OAuthAddress {
     }
 
     /// An `application/x-www-form-urlencoded` body (the token and revocation requests): each
-    /// name once, at most 16 KiB.
-    static func form(_ request: Request, _ context: PortalContext) async throws -> [String: String] {
+    /// name once (RFC 6749 §3.2), at most 16 KiB.
+    static func form(_ request: Request, _ context: PortalContext) async throws -> FormQuery {
         let type = request.headers[.contentType]?.split(separator: ";").first.map { String($0.filter { !$0.isWhitespace }).lowercased() }
         guard type == "application/x-www-form-urlencoded" else {
             throw OAuthError(code: "invalid_request", description: "send the body as application/x-www-form-urlencoded")
         }
         var buffer = try await request.body.collect(upTo: 16 << 10)
-        let text = buffer.readString(length: buffer.readableBytes) ?? ""
-        var fields: [String: String] = [:]
-        for pair in text.split(separator: "&") where !pair.isEmpty {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = decode(parts[0]), let value = decode(parts.count > 1 ? parts[1] : "") else {
-                throw OAuthError(code: "invalid_request", description: "the body is not valid form encoding")
-            }
-            guard fields[name] == nil else { throw OAuthError(code: "invalid_request", description: "\(name.prefix(40)) is given twice") }
-            fields[name] = value
-        }
-        return fields
-    }
-
-    private static func decode(_ text: Substring) -> String? {
-        var bytes: [UInt8] = []
-        var index = text.utf8.startIndex
-        let utf8 = text.utf8
-        while index < utf8.endIndex {
-            let byte = utf8[index]
-            if byte == UInt8(ascii: "+") { bytes.append(0x20) }
-            else if byte == UInt8(ascii: "%") {
-                let first = utf8.index(after: index)
-                guard first < utf8.endIndex else { return nil }
-                let second = utf8.index(after: first)
-                guard second < utf8.endIndex, let value = UInt8(String(decoding: [utf8[first], utf8[second]], as: UTF8.self), radix: 16) else { return nil }
-                bytes.append(value)
-                index = second
-            } else { bytes.append(byte) }
-            index = utf8.index(after: index)
-        }
-        return String(validating: bytes, as: UTF8.self)
+        let form = FormQuery(buffer.readString(length: buffer.readableBytes) ?? "")
+        if let repeated = form.repeatedName { throw OAuthError(code: "invalid_request", description: "\(repeated.prefix(40)) is given twice") }
+        return form
     }
 }

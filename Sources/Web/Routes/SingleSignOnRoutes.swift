@@ -128,8 +128,8 @@ extension PortalRoutes {
     }
 }
 
-/// A query string read as `application/x-www-form-urlencoded` (`+` is a space, `%XX` a byte),
-/// which is how OAuth 2.0 providers send their answers.
+/// A query string or form body read as `application/x-www-form-urlencoded` (`+` is a space,
+/// `%XX` a byte): how OAuth 2.0 providers send their answers, and clients their token requests.
 struct FormQuery {
     private let pairs: [(String, String)]
 
@@ -142,6 +142,12 @@ struct FormQuery {
 
     /// The first value of `name`.
     func get(_ name: String) -> String? { pairs.first { $0.0 == name }?.1 }
+
+    /// A name given more than once, if any (OAuth requests must not repeat a parameter).
+    var repeatedName: String? {
+        var seen = Set<String>()
+        return pairs.first { !seen.insert($0.0).inserted }?.0
+    }
 
     static func decode(_ text: Substring) -> String {
         var bytes: [UInt8] = []
