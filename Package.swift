@@ -78,6 +78,7 @@ let package = Package(
             resources: [
                 .embedInCode("Tools/Packs/host.json"),
                 .embedInCode("Tools/Packs/oci.json"),
+                .embedInCode("Tools/MCPTemplates.json"),
             ],
             swiftSettings: sharedSwiftSettings
         ),

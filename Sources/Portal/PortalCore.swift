@@ -24,6 +24,8 @@ public final class PortalCore: Sendable {
     public let vectors: VectorCollections
     public let tools: ToolCatalog
     public let toolSecrets: OrganizationSecrets
+    /// External MCP servers whose tools are imported as packs.
+    public let mcpServers: MCPServers
     public let runs: ToolRuns
     public let embeddings: SearchEmbeddings
     public let reindexer: SearchReindexer
@@ -52,12 +54,12 @@ public final class PortalCore: Sendable {
     /// `approvalIndependence`: see `ToolRuns` (the two-person rule).
     /// `toolOptions` defaults to the standard tools path and allow-list, with run directories
     /// under the data directory; `embedder` (until an administrator chooses another) to the
-    /// built-in `HashingEmbedder`.
+    /// built-in `HashingEmbedder`. `version` is how the portal names itself to other servers.
     public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher(), rateLimits: [RateClass: RateLimit] = RateLimit.defaults,
                 signInPolicy: SignInPolicy = SignInPolicy(), toolOptions: ToolRuntimeOptions? = nil, embedder: (any Embedder)? = nil,
                 reindexRetryDelay: Duration = .seconds(30), approvalIndependence: Duration = .seconds(24 * 3600),
                 clock: any WallClock = SystemClock(), jobLease: Duration = .seconds(30), shutdownGrace: Duration = .seconds(25),
-                webhooks webhookOptions: WebhookOptions = WebhookOptions()) async throws {
+                webhooks webhookOptions: WebhookOptions = WebhookOptions(), version: String = "dev") async throws {
         try await environment.migrate(Schema.migrations)
         self.environment = environment
         self.clock = clock
@@ -82,8 +84,10 @@ public final class PortalCore: Sendable {
         self.tools = try ToolCatalog(environment: environment, events: securityEvents, allowedExecutables: toolOptions.allowedExecutables, clock: clock)
         self.toolSecrets = OrganizationSecrets(environment: environment, secrets: secrets, events: securityEvents)
         let http = OutboundHTTP()
+        self.mcpServers = try MCPServers(environment: environment, secrets: secrets, catalog: tools, events: securityEvents, jobs: jobs, http: http,
+                                         clock: clock, clientVersion: version)
         let executor = ToolExecutor(options: toolOptions, secrets: secrets, http: http,
-                                    builtins: BuiltinTools(http: http, deniedNetworks: toolOptions.deniedNetworks))
+                                    builtins: BuiltinTools(http: http, deniedNetworks: toolOptions.deniedNetworks), mcpServers: mcpServers)
         self.runs = try ToolRuns(environment: environment, catalog: tools, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs,
                                  executor: executor, notifications: notifications, clock: clock,
                                  independenceWindow: approvalIndependence)
@@ -106,6 +110,7 @@ public final class PortalCore: Sendable {
             webhooks.consumer(outbox: outbox),
         ]
         self.services = [jobs] + eventConsumers
+        try mcpServers.startListeners()
         Maintenance.register(on: jobs, core: self)
     }
 

@@ -87,6 +87,7 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
     routes.group("MCP") {
         routes.addMCPRoutes(core: core, options: options)
         routes.addOAuthRoutes(core: core, options: options)
+        routes.addMCPServerRoutes(core: core)
     }
     return routes
 }

@@ -47,6 +47,10 @@ def world():
     # the address is a documentation one, never contacted).
     webhook = admin.post(portal.url + "api/webhooks", json={"url": "https://192.0.2.1/hook", "events": ["webhook.disabled"], "enabled": False})
     assert webhook.status_code == 201, webhook.text
+    # An MCP server for its page: nothing listens at its address (port 9 on loopback), so it
+    # shows as unreachable with its error.
+    mcp = admin.post(portal.url + "api/mcp-servers", json={"name": "walk", "url": "http://127.0.0.1:9/mcp"})
+    assert mcp.status_code == 201 and mcp.json()["state"] == "unreachable", mcp.text
     # An application's request waiting for consent (its page shows it to whoever is signed in).
     client = requests.post(portal.url + "oauth/register", json={"client_name": "Walk agent", "redirect_uris": ["http://127.0.0.1:9/cb"]}).json()
     consent = requests.get(portal.url + "oauth/authorize", allow_redirects=False, params={
@@ -82,6 +86,8 @@ def route_table(browser):
 def concrete(path, world):
     if path.startswith("admin/webhooks/"):
         return path.replace(":id", world["webhook"])
+    if path.startswith("admin/mcp-servers/"):
+        return path.replace(":name", "walk")
     if path.startswith("oauth/consent/"):
         return path.replace(":id", world["consent"])
     return (path.replace(":name", "host.load").replace(":id", world["run"]).replace(":session", world["session"])

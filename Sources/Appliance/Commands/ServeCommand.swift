@@ -47,7 +47,8 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             core = try await PortalCore(environment: environment, rateLimits: configuration.rateLimits, signInPolicy: configuration.signInPolicy,
                                         toolOptions: configuration.toolOptions, approvalIndependence: configuration.approvalIndependence,
-                                        jobLease: configuration.jobLease, shutdownGrace: configuration.shutdownGrace, webhooks: configuration.webhookOptions)
+                                        jobLease: configuration.jobLease, shutdownGrace: configuration.shutdownGrace, webhooks: configuration.webhookOptions,
+                                        version: PortalVersion.number)
             try await core.resumeAfterStart(maintenance: configuration.maintenance)
         } catch {
             environment.close()

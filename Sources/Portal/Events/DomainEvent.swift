@@ -38,6 +38,10 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     case packEnabled = "tool-pack.enabled"
     case packDisabled = "tool-pack.disabled"
     case packAvailabilityChanged = "tool-pack.availability-changed"
+    /// An external MCP server was connected, or where it is or its credential changed.
+    case mcpServerRegistered = "mcp-server.registered"
+    /// An MCP server's tools differ from those an administrator reviewed.
+    case mcpServerToolsChanged = "mcp-server.tools-changed"
     case assistantConfigured = "assistant.configured"
     case embeddingsChanged = "embeddings.changed"
     case passwordChanged = "password.changed"

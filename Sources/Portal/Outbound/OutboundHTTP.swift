@@ -29,6 +29,14 @@ public struct OutboundHTTP: Sendable {
         public var retryAfterSeconds: Int? = nil
     }
 
+    /// Every header, names in lowercase (the first value of a repeated one).
+    private static func fields(_ headers: HTTPHeaders) -> [String: String] {
+        headers.reduce(into: [:]) { fields, header in
+            let name = header.name.lowercased()
+            if fields[name] == nil { fields[name] = header.value }
+        }
+    }
+
     /// `GET url`, with `Accept: application/json`.
     public func get(_ url: String) async throws(OutboundError) -> Response {
         try await send(url: url, method: "GET", headers: [("Accept", "application/json")], body: nil)
@@ -113,16 +121,19 @@ public struct OutboundHTTP: Sendable {
 
     /// A request whose answer is read as it arrives (a model's streamed reply). A 2xx body is
     /// handed to `onChunk` piece by piece and the returned `Response` has an empty body; any
-    /// other status is collected (up to `maximumBodyBytes`) into the `Response`. `timeout`
+    /// other status is collected (up to `maximumBodyBytes`) into the `Response`. A 2xx
+    /// answer's headers go to `onHeaders` before its body. `timeout`
     /// bounds the whole exchange; `idleTimeout` the silence between two pieces. Throws an
     /// `OutboundError`, or what `onChunk` threw, unchanged.
     func stream(url: String, method: String, headers: [(String, String)], body: [UInt8]?, idleTimeout: Duration,
+                onHeaders: @Sendable ([String: String]) -> Void = { _ in },
                 onChunk: @escaping @Sendable ([UInt8]) async throws -> Void) async throws -> Response {
         let limit = maximumBodyBytes
         do {
             let response = try await Self.client.execute(Self.request(url, method, headers, body), timeout: .seconds(timeout.components.seconds))
             let status = Int(response.status.code)
             guard (200..<300).contains(status) else { return try await collected(response) }
+            onHeaders(Self.fields(response.headers))
             let lastActivity = LastActivity()
             let responseBody = response.body
             try await withThrowingTaskGroup(of: Void.self) { group in

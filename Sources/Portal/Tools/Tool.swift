@@ -75,6 +75,9 @@ public struct Tool: Codable, Sendable, Equatable {
         for template in secretUsers where template.references.contains(where: { if case .secret = $0 { true } else { false } }) {
             throw fail("secrets may only be used in HTTP headers ('\(template.text)')")
         }
+        if case let .mcp(remote) = executor, !RemoteTool.isValidName(remote) {
+            throw fail("an MCP tool's name is 1–128 of A-Z a-z 0-9 _ - .")
+        }
         if case let .builtin(builtin) = executor, !BuiltinTools.names.contains(builtin) {
             throw fail("there is no builtin tool '\(builtin)'")
         }
@@ -128,16 +131,19 @@ public enum Executor: Codable, Sendable, Equatable {
     case command(executable: String, arguments: [ArgumentTemplate])
     /// A request to an external API.
     case http(HTTPTemplate)
+    /// A tool of the external MCP server registered under the pack's name, by the name the
+    /// server gives it (see `MCPServers`).
+    case mcp(String)
 
     var templates: [Template] {
         switch self {
-        case .builtin: []
+        case .builtin, .mcp: []
         case let .command(_, arguments): arguments.flatMap(\.templates)
         case let .http(request): [request.url] + request.headers.values + (request.body.map(\.templates) ?? [])
         }
     }
 
-    private enum CodingKeys: String, CodingKey { case type, name, executable, arguments, request }
+    private enum CodingKeys: String, CodingKey { case type, name, executable, arguments, request, tool }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -145,7 +151,8 @@ public enum Executor: Codable, Sendable, Equatable {
         case "builtin": self = .builtin(try container.decode(String.self, forKey: .name))
         case "command": self = .command(executable: try container.decode(String.self, forKey: .executable), arguments: try container.decode([ArgumentTemplate].self, forKey: .arguments))
         case "http": self = .http(try container.decode(HTTPTemplate.self, forKey: .request))
-        case let other: throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown executor type '\(other)' (builtin, command, http)")
+        case "mcp": self = .mcp(try container.decode(String.self, forKey: .tool))
+        case let other: throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown executor type '\(other)' (builtin, command, http, mcp)")
         }
     }
 
@@ -162,6 +169,9 @@ public enum Executor: Codable, Sendable, Equatable {
         case let .http(request):
             try container.encode("http", forKey: .type)
             try container.encode(request, forKey: .request)
+        case let .mcp(tool):
+            try container.encode("mcp", forKey: .type)
+            try container.encode(tool, forKey: .tool)
         }
     }
 }
@@ -255,6 +265,9 @@ public struct ToolPack: Codable, Sendable, Equatable {
     public var version: String
     public var description: String
     public var tools: [Tool]
+
+    /// Whether its tools call an external MCP server (such a pack comes only from `MCPServers`).
+    public var isMCPServer: Bool { tools.contains { if case .mcp = $0.executor { true } else { false } } }
 
     /// Checks every tool; throws `PackError` naming the first problem. Command tools must name
     /// an executable of `allowedExecutables` when it is given.

@@ -91,15 +91,28 @@ public final class ToolCatalog: Sendable {
 
     /// Installs or replaces a custom pack. Shipped packs cannot be replaced; tool names must
     /// not collide with another pack's (they are prefixed with the pack's name).
+    /// A pack of MCP tools comes only from its server's import (`MCPServers`), and an
+    /// uploaded pack does not replace one.
     public func install(_ pack: ToolPack, by actor: Principal) async throws {
+        guard !pack.isMCPServer else { throw PortalError.invalid("MCP tools are imported from a connected MCP server (Admin → MCP servers), not uploaded") }
+        let event = SecurityEvent(kind: .packInstalled, userID: actor.user.id, username: actor.user.username, organizationID: nil,
+                                  detail: "\(pack.name) \(pack.version), \(pack.tools.count) tools")
+        try await install(pack, by: actor, event: event) { _ in }
+    }
+
+    /// Installs `pack` with `event`, and whatever `alongside` writes, in one transaction.
+    func install(_ pack: ToolPack, by actor: Principal, event: SecurityEvent,
+                 alongside: @escaping @Sendable (borrowing WriteTransaction) throws -> Void) async throws {
         guard actor.user.isAdministrator else { throw PortalError.forbidden("only system administrators install tool packs") }
         do { try pack.validate(allowedExecutables: allowedExecutables) } catch let error as PackError { throw PortalError.invalid(error.description) }
         guard shipped[pack.name] == nil else { throw PortalError.conflict("'\(pack.name)' is a shipped pack; choose another name") }
-        let event = SecurityEvent(kind: .packInstalled, userID: actor.user.id, username: actor.user.username, organizationID: nil,
-                                  detail: "\(pack.name) \(pack.version), \(pack.tools.count) tools")
         try await environment.write { [self] txn in
+            if let existing = try txn.get(customPacks, pack.name), existing.isMCPServer != pack.isMCPServer {
+                throw PortalError.conflict("'\(pack.name)' is " + (existing.isMCPServer ? "a connected MCP server's pack" : "an uploaded pack") + "; choose another name")
+            }
             try txn.put(customPacks, pack.name, pack)
             try events.record(event, in: txn)
+            try alongside(txn)
             txn.afterCommit { self.installs.add(1, ordering: .releasing) }
         }
     }

@@ -92,6 +92,7 @@ struct ToolExecutor: Sendable {
     let http: OutboundHTTP
     let processes = ProcessRunner()
     let builtins: BuiltinTools
+    let mcpServers: MCPServers
 
     func execute(_ tool: Tool, input: JSONAny, organization: Organization, runID: UUID) async -> ToolOutput {
         do {
@@ -102,6 +103,8 @@ struct ToolExecutor: Sendable {
                 return try await runCommand(tool, executable: executable, arguments: arguments, input: input, organization: organization, runID: runID)
             case let .http(request):
                 return try await runHTTP(tool, request: request, input: input, organization: organization)
+            case let .mcp(remote):
+                return await mcpServers.call(pack: String(tool.name.prefix { $0 != "." }), tool: remote, arguments: input, limits: tool.effectiveLimits)
             }
         } catch let error as ToolError {
             return ToolOutput(succeeded: false, text: "", json: nil, error: error.description, exitCode: nil, truncated: false)

@@ -27,6 +27,7 @@ enum UIFiles {
         ("pages/chat.js", PackageResources.chat_js),
         ("pages/home.js", PackageResources.home_js),
         ("pages/keys.js", PackageResources.keys_js),
+        ("pages/mcp-servers.js", PackageResources.mcp_servers_js),
         ("pages/oauth-consent.js", PackageResources.oauth_consent_js),
         ("pages/orgs.js", PackageResources.orgs_js),
         ("pages/packs.js", PackageResources.packs_js),

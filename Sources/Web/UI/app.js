@@ -29,6 +29,8 @@ export const routes = [
   { path: "admin/webhooks", page: "webhooks", title: "Webhooks", access: "admin", area: "Administration", id: "webhooks" },
   { path: "admin/webhooks/:id", page: "webhooks", title: "Webhook", access: "admin", parent: "admin/webhooks" },
   { path: "admin/orgs", page: "orgs", title: "Organizations", access: "users:manage", area: "Administration", id: "orgs" },
+  { path: "admin/mcp-servers", page: "mcp-servers", title: "MCP servers", access: "system-administrator", area: "Administration", id: "mcp-servers" },
+  { path: "admin/mcp-servers/:name", page: "mcp-servers", title: "MCP server", access: "system-administrator", parent: "admin/mcp-servers" },
   { path: "admin/sso", page: "sso", title: "Single sign-on", access: "system-administrator", area: "Administration", id: "sso" },
   { path: "admin/assistant", page: "assistant", title: "Language model", access: "system-administrator", area: "Administration", id: "assistant" },
   { path: "password", page: "password", title: "Change your password", access: "authenticated" },

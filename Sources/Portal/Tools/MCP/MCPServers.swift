@@ -1,0 +1,487 @@
+public import FoundationEssentials
+import KV
+import Logging
+import Synchronization
+
+/// External MCP servers whose tools the portal imports as tool packs.
+///
+/// Guarantees: only system administrators register a server, review its tools and import
+/// them; the credential header's value is sealed (`Secrets`, under `mcp-server/<name>`),
+/// never returned and never in an error; a tool's risk is the administrator's choice, never
+/// below `medium` unless its server marks it read-only; a pack is what was reviewed: a
+/// later listing that differs (the server said its list changed, or a check found it) is
+/// shown as differences and changes nothing in the catalog until an administrator imports
+/// again; every call goes through the one run path (`ToolRuns`), here bounded by the tool's
+/// timeout and output limit, and a server's failure is the run's failure with the reason.
+/// Connection state and the last error are kept per server.
+public final class MCPServers: Sendable {
+    let environment: Environment
+    let records: Table<StringKey, JSONValue<MCPServerRecord>>
+    let secrets: Secrets
+    let catalog: ToolCatalog
+    let events: SecurityEvents
+    let jobs: Jobs
+    let http: OutboundHTTP
+    let clock: any WallClock
+    let clientVersion: String
+    let logger = Logger(label: "portal.mcp-client")
+    /// One client (one session) per server, replaced when its connection settings change.
+    private let clients = Mutex<[String: MCPClient]>([:])
+    /// The ready-made templates (PagerDuty, Jira, Slack, GitHub), by name.
+    public let templates: [String: MCPServerTemplate]
+
+    init(environment: Environment, secrets: Secrets, catalog: ToolCatalog, events: SecurityEvents, jobs: Jobs, http: OutboundHTTP,
+         clock: any WallClock, clientVersion: String) throws {
+        self.environment = environment
+        self.secrets = secrets
+        self.catalog = catalog
+        self.events = events
+        self.jobs = jobs
+        self.http = http
+        self.clock = clock
+        self.clientVersion = clientVersion
+        records = try environment.table("mcp_servers", key: StringKey.self, value: JSONValue<MCPServerRecord>.self)
+        let decoded = try JSONDecoder().decode(MCPServerTemplate.File.self, from: Data(PackageResources.MCPTemplates_json))
+        templates = Dictionary(uniqueKeysWithValues: decoded.templates.map { ($0.name, $0) })
+    }
+
+    static func secretName(_ server: String) -> String { "mcp-server/\(server)" }
+
+    /// Whether a credential is stored for the server (its value is never shown).
+    public func hasCredential(_ record: MCPServerRecord) throws -> Bool {
+        try record.credentialHeader != nil && secrets.get(Self.secretName(record.name)) != nil
+    }
+
+    // MARK: Administration
+
+    /// Every registered server, by name.
+    public func list() throws -> [MCPServerRecord] {
+        try environment.read { txn in
+            var result: [MCPServerRecord] = []
+            try txn.forEach(records) { (_, record) throws(KVError) in
+                result.append(record)
+                return true
+            }
+            return result
+        }
+    }
+
+    public func server(named name: String) throws -> MCPServerRecord? {
+        try environment.read { txn in try txn.get(records, name) }
+    }
+
+    /// Registers a server (or changes where it is and its credential), then lists its tools
+    /// for review. The listing's failure does not undo the registration: the server is kept
+    /// with its state and error, to be checked again (`refresh`).
+    public func register(_ registration: MCPServerRegistration, by actor: Principal) async throws -> MCPServerRecord {
+        guard actor.user.isAdministrator else { throw PortalError.forbidden("only system administrators connect MCP servers") }
+        let template = try registration.template.map { name in
+            guard let template = templates[name] else { throw PortalError.invalid("there is no template '\(name)' (\(templates.keys.sorted().joined(separator: ", ")))") }
+            return template
+        }
+        let name = registration.name
+        guard (1...32).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
+            throw PortalError.invalid("name: 1–32 lowercase letters, digits or '-' (it becomes the pack's name)")
+        }
+        guard catalog.shipped[name] == nil else { throw PortalError.conflict("'\(name)' is a shipped pack; choose another name") }
+        let url = registration.url ?? template?.url ?? ""
+        guard OutboundHTTP.isAPIRoot(url) || Self.isEndpoint(url) else {
+            throw PortalError.invalid("url: the server's MCP endpoint, an absolute http or https URL without a query")
+        }
+        let header = registration.credentialHeader ?? template?.credentialHeader
+        if let header {
+            guard (1...64).contains(header.count), header.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+                throw PortalError.invalid("credentialHeader: an HTTP header name (letters, digits, '-')")
+            }
+            guard !["host", "content-type", "content-length", "accept", "mcp-session-id", "mcp-protocol-version"].contains(header.lowercased()) else {
+                throw PortalError.invalid("credentialHeader: '\(header)' is set by the portal itself")
+            }
+        }
+        if let credential = registration.credential {
+            guard credential.utf8.count <= 8192, !credential.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw PortalError.invalid("credential: at most 8192 bytes, no control characters")
+            }
+            guard credential.isEmpty || header != nil else { throw PortalError.invalid("credential: name the header it goes in (credentialHeader)") }
+        }
+        if let timeout = registration.timeoutSeconds, !(1...3600).contains(timeout) { throw PortalError.invalid("timeoutSeconds: 1–3600") }
+        let existing = try server(named: name)
+        if existing == nil, try catalog.pack(named: name) != nil {
+            throw PortalError.conflict("a tool pack named '\(name)' is installed already; choose another name")
+        }
+        let now = clock.now()
+        var record = existing ?? MCPServerRecord(name: name, title: "", url: url, credentialHeader: nil, template: nil, timeoutSeconds: nil, registeredAt: now,
+                                                registeredBy: actor.user.id, status: .init(), offered: [], listedAt: nil, reviewed: nil, imported: [:])
+        record.title = registration.title ?? template?.title ?? existing?.title ?? name
+        record.url = url
+        record.credentialHeader = header
+        record.template = registration.template ?? existing?.template
+        record.timeoutSeconds = registration.timeoutSeconds ?? template?.timeoutSeconds ?? existing?.timeoutSeconds
+        let secretName = Self.secretName(name)
+        let sealed = try registration.credential.flatMap { $0.isEmpty ? nil : try secrets.seal(secretName, $0) }
+        let removeCredential = registration.credential == "" || header == nil
+        let event = SecurityEvent(kind: .mcpServerRegistered, userID: actor.user.id, username: actor.user.username, organizationID: nil,
+                                  detail: "\(name): \(OutboundHTTP.redacted(url))" + (registration.credential == nil ? "" : ", credential \(sealed == nil ? "removed" : "set")"))
+        try await environment.write { [self, record] txn in
+            try txn.put(records, name, record)
+            if let sealed { try txn.put(secrets.table, secretName, sealed) } else if removeCredential { _ = try txn.delete(secrets.table, secretName) }
+            try events.record(event, in: txn)
+        }
+        clients.withLock { $0[name] = nil }
+        let listed = try await refresh(name)
+        if existing == nil { startListening(name) }
+        return listed
+    }
+
+    /// An http or https URL with a host and a path (an MCP endpoint such as `…/mcp`).
+    static func isEndpoint(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme, let host = url.host else { return false }
+        return ["http", "https"].contains(scheme) && !host.isEmpty && url.query == nil && url.fragment == nil && !text.contains(where: \.isWhitespace)
+    }
+
+    /// Lists the server's tools now and keeps the listing (and the connection's state).
+    @discardableResult
+    public func refresh(_ name: String) async throws -> MCPServerRecord {
+        guard let record = try server(named: name) else { throw PortalError.notFound("MCP server") }
+        let client = try client(for: record)
+        do {
+            let tools = try await client.listTools()
+            let session = try await client.currentSession()
+            return try await update(name) { record in
+                let changed = record.offered != tools
+                record.offered = tools
+                record.listedAt = self.clock.now()
+                record.status.server = [session.serverName, session.serverVersion].filter { !$0.isEmpty }.joined(separator: " ")
+                record.status.succeeded(at: self.clock.now())
+                return changed && record.reviewed != nil && !record.changes.isEmpty
+            }
+        } catch let error as MCPClientError {
+            return try await noteFailure(name, error)
+        }
+    }
+
+    /// Imports the chosen tools (remote name → risk) as the server's pack, replacing the one
+    /// imported before; the current listing becomes the reviewed one.
+    public func importTools(_ choices: [MCPToolChoice], from name: String, by actor: Principal) async throws -> MCPServerRecord {
+        guard actor.user.isAdministrator else { throw PortalError.forbidden("only system administrators import MCP tools") }
+        guard let record = try server(named: name) else { throw PortalError.notFound("MCP server") }
+        guard !choices.isEmpty else { throw PortalError.invalid("tools: choose at least one tool") }
+        let offered = Dictionary(record.offered.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var imported: [String: RiskLevel] = [:]
+        var tools: [Tool] = []
+        var catalogNames: [String: String] = [:]
+        let limits = record.timeoutSeconds.map { Tool.Limits(timeoutSeconds: $0, maxOutputBytes: Tool.Limits.standard.maxOutputBytes) }
+        for choice in choices {
+            guard let remote = offered[choice.name] else { throw PortalError.invalid("tools: '\(choice.name)' is not among the tools the server lists (refresh first)") }
+            guard imported[choice.name] == nil else { throw PortalError.invalid("tools: '\(choice.name)' appears twice") }
+            guard choice.risk >= remote.riskFloor else {
+                throw PortalError.invalid("tools: '\(choice.name)' is not marked read-only by its server, so its risk is medium or higher")
+            }
+            let catalogName = remote.catalogName(in: name)
+            if let other = catalogNames[catalogName] {
+                throw PortalError.invalid("tools: '\(choice.name)' and '\(other)' would both be '\(catalogName)' in the catalog; import one of them")
+            }
+            catalogNames[catalogName] = choice.name
+            imported[choice.name] = choice.risk
+            tools.append(Tool(name: catalogName, title: remote.displayTitle, description: remote.description ?? "",
+                              category: record.title, inputSchema: remote.catalogInputSchema, risk: choice.risk, permission: nil,
+                              executor: .mcp(remote.name), limits: limits))
+        }
+        let digest = Crypto.sha256(try JSONAny(encoding: record.offered).canonicalJSON).hexString.prefix(12)
+        let pack = ToolPack(name: name, title: record.title, version: "mcp-\(digest)",
+                            description: "Tools of the MCP server \(record.status.server ?? "") at \(OutboundHTTP.redacted(record.url))",
+                            tools: tools)
+        var updated = record
+        updated.reviewed = record.offered
+        updated.imported = imported
+        let toolsChanged = SecurityEvent(kind: .packInstalled, userID: actor.user.id, username: actor.user.username, organizationID: nil,
+                                         detail: "\(name) from its MCP server: \(tools.count) of \(record.offered.count) tools")
+        try await catalog.install(pack, by: actor, event: toolsChanged) { [records, updated] txn in
+            try txn.put(records, name, updated)
+        }
+        return updated
+    }
+
+    /// Applies `change` to the stored record (re-read in the transaction); records a
+    /// tools-changed event when it returns true.
+    private func update(_ name: String, _ change: @escaping @Sendable (inout MCPServerRecord) -> Bool) async throws -> MCPServerRecord {
+        try await environment.write { [self] txn in
+            guard var record = try txn.get(records, name) else { throw PortalError.notFound("MCP server") }
+            let before = record
+            let announce = change(&record)
+            if record != before { try txn.put(records, name, record) }
+            if announce {
+                let summary = record.changes.map { "\($0.tool) \($0.change.rawValue)" }.joined(separator: ", ")
+                try events.record(SecurityEvent(kind: .mcpServerToolsChanged, userID: nil, username: nil, organizationID: nil,
+                                                detail: "\(name): \(summary)"), in: txn)
+            }
+            return record
+        }
+    }
+
+    private func noteFailure(_ name: String, _ error: MCPClientError) async throws -> MCPServerRecord {
+        let message = scrubbed(error.description, name: name)
+        return try await update(name) { record in
+            record.status.failed(error, message: message, at: self.clock.now())
+            return false
+        }
+    }
+
+    /// The text without the server's credential, in case the server echoed it.
+    private func scrubbed(_ text: String, name: String) -> String {
+        guard let credential = try? secrets.get(Self.secretName(name)) else { return text }
+        return ToolExecutor.scrub(text, [credential])
+    }
+
+    private func client(for record: MCPServerRecord) throws -> MCPClient {
+        if let client = clients.withLock({ $0[record.name] }), client.connection.url == record.url, client.connection.credentialHeader == record.credentialHeader {
+            return client
+        }
+        let credential = record.credentialHeader == nil ? nil : try secrets.get(Self.secretName(record.name))
+        let client = MCPClient(connection: .init(url: record.url, credentialHeader: record.credentialHeader, credential: credential),
+                               http: http, clientVersion: clientVersion)
+        clients.withLock { $0[record.name] = client }
+        return client
+    }
+
+    // MARK: Calls
+
+    /// Calls `tool` on the server of pack `pack` (the run path's executor for MCP tools).
+    func call(pack: String, tool: String, arguments: JSONAny, limits: Tool.Limits) async -> ToolOutput {
+        func failure(_ text: String) -> ToolOutput {
+            ToolOutput(succeeded: false, text: "", json: nil, error: text, exitCode: nil, truncated: false)
+        }
+        let record: MCPServerRecord
+        do {
+            guard let found = try server(named: pack) else { return failure("the MCP server '\(pack)' is no longer registered") }
+            record = found
+        } catch {
+            return failure("\(error)")
+        }
+        let result: JSONAny
+        do {
+            let client = try client(for: record)
+            result = try await client.callTool(tool, arguments: arguments, timeout: .seconds(limits.timeoutSeconds),
+                                               maxBytes: limits.maxOutputBytes + (64 << 10)) { [weak self] method in
+                if method == "notifications/tools/list_changed" { self?.relistSoon(pack) }
+            }
+            if record.status.state != .connected { _ = try? await update(pack) { $0.status.succeeded(at: self.clock.now()); return false } }
+        } catch let error as MCPClientError {
+            _ = try? await noteFailure(pack, error)
+            return failure("the MCP server '\(pack)' " + scrubbed(error.description, name: pack))
+        } catch {
+            return failure("\(error)")
+        }
+        return Self.output(of: result, limit: limits.maxOutputBytes)
+    }
+
+    /// A `tools/call` result as a run's output: the text content joined, `structuredContent`
+    /// (or the text, when it is JSON) as the JSON, `isError` as a failure with the text as
+    /// the reason.
+    static func output(of result: JSONAny, limit: Int) -> ToolOutput {
+        let pieces = (result["content"]?.array ?? []).map { item -> String in
+            switch item["type"]?.string {
+            case "text": item["text"]?.string ?? ""
+            case "resource": item["resource"]?["text"]?.string ?? "[resource \(item["resource"]?["uri"]?.string ?? "")]"
+            case "resource_link": "[resource \(item["uri"]?.string ?? "")]"
+            case let type: "[\(type ?? "unknown") content]"
+            }
+        }
+        var text = pieces.joined(separator: "\n")
+        let truncated = text.utf8.count > limit
+        if truncated {
+            // Cut at a character's boundary (at most three bytes back).
+            var cut = text.utf8.prefix(limit)
+            while String(cut) == nil { cut = cut.dropLast() }
+            text = String(cut) ?? ""
+        }
+        let failed = result["isError"]?.bool == true
+        let json = result["structuredContent"] ?? JSONAny(json: Array(text.utf8))
+        var error = failed ? String(text.prefix(4096)) : ""
+        if truncated { error = "output exceeded \(limit) bytes and was cut" + (error.isEmpty ? "" : "; " + error) }
+        return ToolOutput(succeeded: !failed, text: text, json: json, error: error, exitCode: nil, truncated: truncated)
+    }
+
+    // MARK: Change notifications
+
+    /// Re-lists the server's tools in the background (after it said its list changed).
+    private func relistSoon(_ name: String) {
+        jobs.detach { [self] in
+            do { try await refresh(name) } catch { logger.warning("re-listing an MCP server's tools failed", metadata: ["server": "\(name)", "error": "\(error)"]) }
+        }
+    }
+
+    /// Starts a listener for every registered server (at start-up).
+    func startListeners() throws {
+        for record in try list() { startListening(record.name) }
+    }
+
+    /// Keeps the server's own event stream open while the portal runs and the server is
+    /// registered, re-listing its tools when it says they changed; a server without such a
+    /// stream is checked every 15 minutes instead. Reconnects with a growing delay (at most a
+    /// minute) after a failure.
+    private func startListening(_ name: String) {
+        jobs.detach { [self] in
+            var delay = Duration.seconds(1)
+            while !Task.isCancelled {
+                guard let record = try? server(named: name), let client = try? client(for: record) else { return }
+                do throws(MCPClientError) {
+                    try await client.listen(maxDuration: .seconds(3600)) { [weak self] method in
+                        if method == "notifications/tools/list_changed" { self?.relistSoon(name) }
+                    }
+                    delay = .seconds(1)
+                } catch .noStream {
+                    try? await Task.sleep(for: .seconds(900))
+                    _ = try? await refresh(name)
+                    continue
+                } catch {
+                    _ = try? await noteFailure(name, error)
+                    delay = min(delay * 2, .seconds(60))
+                }
+                try? await Task.sleep(for: delay)
+            }
+        }
+    }
+}
+
+/// What an administrator gives to connect a server (`credential`: `nil` keeps the stored
+/// one, `""` removes it).
+public struct MCPServerRegistration: Codable, Sendable {
+    public var name: String
+    public var title: String?
+    public var url: String?
+    public var credentialHeader: String?
+    public var credential: String?
+    public var template: String?
+    /// How long one call may take, 1–3600 seconds (default: the template's, else 30).
+    public var timeoutSeconds: Int?
+
+    public init(name: String, title: String? = nil, url: String? = nil, credentialHeader: String? = nil, credential: String? = nil, template: String? = nil,
+                timeoutSeconds: Int? = nil) {
+        self.timeoutSeconds = timeoutSeconds
+        self.name = name
+        self.title = title
+        self.url = url
+        self.credentialHeader = credentialHeader
+        self.credential = credential
+        self.template = template
+    }
+}
+
+/// One tool to import and the risk it gets.
+public struct MCPToolChoice: Codable, Sendable {
+    public var name: String
+    public var risk: RiskLevel
+
+    public init(name: String, risk: RiskLevel) {
+        self.name = name
+        self.risk = risk
+    }
+}
+
+/// A registered server: where it is, how it answered last, what it lists and what of it was
+/// imported.
+public struct MCPServerRecord: Codable, Sendable, Equatable {
+    public var schemaVersion = 1
+    public var name: String
+    public var title: String
+    public var url: String
+    public var credentialHeader: String?
+    public var template: String?
+    /// How long one call may take (`nil`: the standard 30 s).
+    public var timeoutSeconds: Int?
+    public var registeredAt: Date
+    public var registeredBy: UUID
+    public var status: MCPConnectionStatus
+    /// The newest listing.
+    public var offered: [RemoteTool]
+    public var listedAt: Date?
+    /// The listing the last import was reviewed against; `nil` before the first import.
+    public var reviewed: [RemoteTool]?
+    /// Imported tools (server names) and their risk.
+    public var imported: [String: RiskLevel]
+
+    /// One difference between the newest listing and the reviewed one.
+    public struct Change: Codable, Sendable, Equatable {
+        public enum Kind: String, Codable, Sendable, CaseIterable { case added, removed, changed }
+        public let tool: String
+        public let change: Kind
+        public let fields: [String]
+    }
+
+    /// What changed on the server since the review, by tool name (nothing before a first import).
+    public var changes: [Change] {
+        guard let reviewed else { return [] }
+        let before = Dictionary(reviewed.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let now = Dictionary(offered.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var changes: [Change] = []
+        for (name, tool) in now {
+            if let earlier = before[name] {
+                let fields = tool.differences(from: earlier)
+                if !fields.isEmpty { changes.append(Change(tool: name, change: .changed, fields: fields)) }
+            } else {
+                changes.append(Change(tool: name, change: .added, fields: []))
+            }
+        }
+        for name in before.keys where now[name] == nil { changes.append(Change(tool: name, change: .removed, fields: [])) }
+        return changes.sorted { $0.tool < $1.tool }
+    }
+}
+
+/// How the last exchange with a server went.
+public struct MCPConnectionStatus: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable, CaseIterable {
+        /// Not contacted yet.
+        case unknown
+        case connected
+        /// No answer (down, timed out, DNS, TLS).
+        case unreachable
+        /// The credential was refused (401/403).
+        case refused
+        /// It answered, but not as MCP says (an HTTP error, a protocol or JSON-RPC error).
+        case failing
+    }
+
+    public var state: State = .unknown
+    public var lastError: String?
+    public var lastErrorAt: Date?
+    public var lastContactAt: Date?
+    /// The server's name and version from `initialize`.
+    public var server: String?
+
+    mutating func succeeded(at time: Date) {
+        state = .connected
+        lastContactAt = time
+    }
+
+    mutating func failed(_ error: MCPClientError, message: String, at time: Date) {
+        state = switch error {
+        case .unreachable, .timedOut: .unreachable
+        case .refused: .refused
+        default: .failing
+        }
+        lastError = message
+        lastErrorAt = time
+    }
+}
+
+/// A ready-made connection for a well-known MCP server: where it usually is, the header its
+/// credential goes in, and a suggested risk for each of its tools (some left off by default).
+public struct MCPServerTemplate: Codable, Sendable, Equatable {
+    struct File: Codable { let templates: [MCPServerTemplate] }
+
+    public struct Suggestion: Codable, Sendable, Equatable {
+        public var risk: RiskLevel
+        public var leaveOff: Bool?
+    }
+
+    public var name: String
+    public var title: String
+    public var description: String
+    public var url: String
+    public var credentialHeader: String
+    public var credentialFormat: String
+    public var setup: String
+    public var documentation: String
+    public var timeoutSeconds: Int?
+    public var tools: [String: Suggestion]
+}
