@@ -66,7 +66,10 @@ def until(condition, what, timeout=20):
 def world():
     upstream = Upstream()
     upstream.start()
-    portal = Portal(binary(), port=free_port())
+    # Budgets above what the tests spend together (the tool-run budget has tests of its own).
+    portal = Portal(binary(), port=free_port(), env={
+        "PORTAL_RATELIMIT_WRITE_PER_MINUTE": "100000", "PORTAL_RATELIMIT_WRITE_BURST": "10000",
+        "PORTAL_RATELIMIT_TOOL_RUN_PER_MINUTE": "100000", "PORTAL_RATELIMIT_TOOL_RUN_BURST": "10000"})
     admin = admin_session(portal)
     assert admin.post(portal.url + "api/users", json={"username": "olga", "password": "olga-password-1", "role": "operator"}).status_code == 201
     assert admin.post(portal.url + "api/users", json={"username": "vera", "password": "vera-password-1", "role": "viewer"}).status_code == 201
@@ -218,7 +221,7 @@ def test_6_the_server_going_down_and_coming_back(world):
     upstream = world["upstream"]
     upstream.stop()
     down = run(world, "olga", "upstream.echo-text", {"text": "anyone?"}).json()
-    assert down["status"] == "failed" and "unreachable" in down["output"]["error"], down["output"]
+    assert down["status"] == "failed" and "unreachable" in down["output"]["error"], down
     state = server(world)
     assert state["state"] == "unreachable" and state["lastError"] and state["lastErrorAt"], state
     # A new process at the same address has forgotten the portal's session: the portal starts
@@ -239,3 +242,7 @@ def test_7_the_review_page_in_chromium(world, browser):
     risks = browser.find_element(By.CSS_SELECTOR, "select.mcp-risk[data-tool=restart_service]")
     assert [option.get_attribute("value") for option in risks.find_elements(By.TAG_NAME, "option")] == ["medium", "high", "destructive"]
     assert serious_violations(browser) == []
+    # The pack page shows the connection too.
+    browser.get(portal.url + "#/admin/packs")
+    state = WebDriverWait(browser, 15).until(lambda _: browser.find_elements(By.CSS_SELECTOR, "tr[data-pack=upstream] .pack-connection"))
+    assert state[0].get_attribute("data-state") == "connected"

@@ -102,4 +102,16 @@ import Testing
         #expect(ToolExecutor.scrub("401: bad token Bearer s3cret-value", ["Bearer s3cret-value"]) == "401: bad token [secret]")
         #expect(MCPClientError.refused(status: 401).description.contains("credential"))
     }
+
+    @Test func theShippedTemplatesAreUsable() throws {
+        let file = try JSONDecoder().decode(MCPServerTemplate.File.self, from: Data(PackageResources.MCPTemplates_json))
+        #expect(Set(file.templates.map(\.name)) == ["github", "jira", "pagerduty", "slack"])
+        for template in file.templates {
+            #expect((1...32).contains(template.name.count) && template.name.allSatisfy { $0.isLowercase || $0 == "-" })
+            #expect(MCPServers.isEndpoint(template.url), "\(template.name): \(template.url)")
+            #expect(!template.tools.isEmpty && template.tools.keys.allSatisfy(RemoteTool.isValidName))
+            // Left-off tools are the risky ones: nothing read-only is left off without a reason in the docs.
+            #expect(template.tools.values.contains { $0.leaveOff == true })
+        }
+    }
 }

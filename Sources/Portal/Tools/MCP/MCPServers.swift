@@ -316,14 +316,16 @@ public final class MCPServers: Sendable {
     }
 
     /// Keeps the server's own event stream open while the portal runs and the server is
-    /// registered, re-listing its tools when it says they changed; a server without such a
-    /// stream is checked every 15 minutes instead. Reconnects with a growing delay (at most a
-    /// minute) after a failure.
+    /// registered, re-listing its tools when it says they changed and when it answers again
+    /// after a failure; a server without such a stream is checked every 15 minutes instead.
+    /// Reconnects with a growing delay (at most a minute) after a failure.
     private func startListening(_ name: String) {
         jobs.detach { [self] in
             var delay = Duration.seconds(1)
             while !Task.isCancelled {
                 guard let record = try? server(named: name), let client = try? client(for: record) else { return }
+                // Back after a failure: what changed meanwhile is listed, and the state with it.
+                if record.status.state != .connected, record.status.state != .unknown { _ = try? await refresh(name) }
                 do throws(MCPClientError) {
                     try await client.listen(maxDuration: .seconds(3600)) { [weak self] method in
                         if method == "notifications/tools/list_changed" { self?.relistSoon(name) }

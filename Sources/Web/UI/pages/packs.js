@@ -13,9 +13,12 @@ const idPart = (text) => String(text).toLowerCase().replace(/[^a-z0-9]+/g, "-");
 
 export async function render(view) {
   const administrator = isSystemAdministrator();
-  const [first, organizations] = await Promise.all([api("GET", "/api/packs"), administrator ? api("GET", "/api/orgs") : Promise.resolve(null)]);
+  const [first, organizations, connected] = await Promise.all([api("GET", "/api/packs"),
+    administrator ? api("GET", "/api/orgs") : Promise.resolve(null), administrator ? api("GET", "/api/mcp-servers") : Promise.resolve(null)]);
   if (!first.ok) return refused(view, first);
   const orgs = organizations && organizations.ok ? organizations.body.organizations : [];
+  // For system administrators: the connection of each pack that is an MCP server's.
+  const servers = new Map((connected && connected.ok ? connected.body.servers : []).map((server) => [server.name, server]));
   const current = session.me.organizations.find((organization) => organization.id === session.me.currentOrganization);
   const here = current ? current.displayName : "this organization";
 
@@ -30,12 +33,21 @@ export async function render(view) {
   table.columns = [
     { key: "title", label: "Pack", sort: (pack) => pack.title.toLowerCase(), render: (pack) => h("div", { class: "pack" },
       h("strong", {}, pack.title), " ", h("code", { class: "muted" }, pack.name), pack.shipped ? h("span", { class: "tag" }, "shipped") : null,
-      h("br"), h("span", { class: "muted" }, pack.description)) },
+      h("br"), h("span", { class: "muted" }, pack.description), connection(servers.get(pack.name))) },
     { key: "tools", label: "Tools", align: "right", sort: (pack) => pack.tools, render: (pack) => String(pack.tools) },
     { key: "version", label: "Version", render: (pack) => h("code", {}, pack.version) },
     { key: "enabled", label: `Enabled in ${here}`, sort: (pack) => (pack.enabled ? 0 : 1), render: (pack) => toggle(pack) },
     administrator ? { key: "availableTo", label: "Available to", render: (pack) => availability(pack) } : null,
   ].filter(Boolean);
+
+  /** An MCP server's pack: its connection state, last error and changes, linking to its review. */
+  function connection(server) {
+    if (!server) return null;
+    return h("p", { class: "pack-connection", "data-state": server.state },
+      h("a", { href: `#/admin/mcp-servers/${encodeURIComponent(server.name)}` }, "MCP server"), `: ${server.state}`,
+      server.changes.length ? `; ${plural(server.changes.length, "change")} to review` : "",
+      server.lastError ? h("span", { class: "error" }, ` (last error: ${server.lastError})`) : null);
+  }
 
   async function refresh() {
     const result = await api("GET", "/api/packs");
