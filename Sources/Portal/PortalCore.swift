@@ -85,7 +85,7 @@ public final class PortalCore: Sendable {
         self.toolSecrets = OrganizationSecrets(environment: environment, secrets: secrets, events: securityEvents)
         let http = OutboundHTTP()
         self.mcpServers = try MCPServers(environment: environment, secrets: secrets, catalog: tools, events: securityEvents, jobs: jobs, http: http,
-                                         clock: clock, clientVersion: version)
+                                         runtime: toolOptions, clock: clock, clientVersion: version)
         let executor = ToolExecutor(options: toolOptions, secrets: secrets, http: http,
                                     builtins: BuiltinTools(http: http, deniedNetworks: toolOptions.deniedNetworks), mcpServers: mcpServers)
         self.runs = try ToolRuns(environment: environment, catalog: tools, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs,

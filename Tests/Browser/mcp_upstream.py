@@ -1,6 +1,8 @@
 """An external MCP server for the portal's MCP client tests: the official Python SDK's
 `MCPServer` (FastMCP, renamed in `mcp` 2.x) over streamable HTTP on 127.0.0.1, behind a
-bearer token. Usage: python3 mcp_upstream.py PORT TOKEN.
+bearer token. Usage: python3 mcp_upstream.py PORT TOKEN; or, as a local server over stdio,
+python3 mcp_upstream.py stdio, with the token in the environment variable UPSTREAM_TOKEN
+(which must be "upstream-token-4f1c9e", else it says so on stderr and exits 3).
 
 Besides MCP at /mcp it answers two control requests for the tests (no token needed):
   GET  /control/state   {"get_streams": open GET streams on /mcp, "refused": requests refused}
@@ -8,6 +10,7 @@ Besides MCP at /mcp it answers two control requests for the tests (no token need
                             GET stream, as a server does when its tools change on its own)."""
 import asyncio
 import json
+import os
 import sys
 from typing import Literal
 
@@ -16,7 +19,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations, ToolListChangedNotification
 
-PORT, TOKEN = int(sys.argv[1]), sys.argv[2]
+STDIO = sys.argv[1] == "stdio"
+PORT, TOKEN = (0, None) if STDIO else (int(sys.argv[1]), sys.argv[2])
 server = MCPServer("upstream-test", version="1.2.3")
 sessions = set()
 counters = {"get_streams": 0, "refused": 0}
@@ -117,4 +121,10 @@ async def guarded(scope, receive, send):
 
 
 if __name__ == "__main__":
-    uvicorn.run(guarded, host="127.0.0.1", port=PORT, log_level="warning", lifespan="on")
+    if STDIO:
+        if os.environ.get("UPSTREAM_TOKEN") != "upstream-token-4f1c9e":
+            print("bad token in UPSTREAM_TOKEN", file=sys.stderr)
+            sys.exit(3)
+        server.run("stdio")
+    else:
+        uvicorn.run(guarded, host="127.0.0.1", port=PORT, log_level="warning", lifespan="on")

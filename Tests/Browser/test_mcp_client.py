@@ -67,7 +67,11 @@ def world():
     upstream = Upstream()
     upstream.start()
     # Budgets above what the tests spend together (the tool-run budget has tests of its own).
+    # Python may run local servers (test 8): the interpreter by its name and by the file it links to.
+    python = os.path.basename(sys.executable), os.path.basename(os.path.realpath(sys.executable))
     portal = Portal(binary(), port=free_port(), env={
+        "PORTAL_TOOLS_ALLOWED_EXECUTABLES": ",".join(("df", "ps") + python),
+        "PORTAL_TOOLS_SEARCH_PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
         "PORTAL_RATELIMIT_WRITE_PER_MINUTE": "100000", "PORTAL_RATELIMIT_WRITE_BURST": "10000",
         "PORTAL_RATELIMIT_TOOL_RUN_PER_MINUTE": "100000", "PORTAL_RATELIMIT_TOOL_RUN_BURST": "10000"})
     admin = admin_session(portal)
@@ -246,3 +250,32 @@ def test_7_the_review_page_in_chromium(world, browser):
     browser.get(portal.url + "#/admin/packs")
     state = WebDriverWait(browser, 15).until(lambda _: browser.find_elements(By.CSS_SELECTOR, "tr[data-pack=upstream] .pack-connection"))
     assert state[0].get_attribute("data-state") == "connected"
+
+
+def test_8_a_local_server_over_stdio(world):
+    portal, admin = world["portal"], world["admin"]
+    local = {"name": "local", "command": {"executable": os.path.basename(sys.executable), "arguments": [os.path.join(HERE, "mcp_upstream.py"), "stdio"]},
+             "credentialVariable": "UPSTREAM_TOKEN", "timeoutSeconds": 8}
+    refused = admin.post(portal.url + "api/mcp-servers", json={**local, "name": "shell", "command": {"executable": "bash", "arguments": ["-c", "true"]}})
+    assert refused.status_code == 400 and "allowed" in refused.json()["detail"], refused.text
+    # The credential reaches the program in its variable: a wrong one makes it exit, and the
+    # end of what it said on stderr is the last error.
+    wrong = admin.post(portal.url + "api/mcp-servers", json={**local, "credential": "not-the-token"})
+    assert wrong.status_code == 201, wrong.text
+    assert wrong.json()["state"] == "unreachable" and "bad token in UPSTREAM_TOKEN" in wrong.json()["lastError"], wrong.json()
+    assert "not-the-token" not in wrong.text
+    right = admin.post(portal.url + "api/mcp-servers", json={**local, "credential": TOKEN})
+    assert right.status_code == 201 and right.json()["state"] == "connected", right.text
+    assert right.json()["server"] == "upstream-test 1.2.3" and right.json()["command"]["arguments"][-1] == "stdio"
+    imported = admin.post(portal.url + "api/mcp-servers/local/import", json={"tools": [
+        {"name": "echo_text", "risk": "read"}, {"name": "slow", "risk": "read"}, {"name": "fail_always", "risk": "read"}]})
+    assert imported.status_code == 200, imported.text
+    assert admin.post(portal.url + "api/packs/local/enabled", json={"enabled": True}).status_code == 204
+    echoed = run(world, "olga", "local.echo-text", {"text": "over stdio", "times": 2}).json()
+    assert echoed["status"] == "succeeded" and echoed["output"]["text"] == "over stdio over stdio", echoed
+    failed = run(world, "olga", "local.fail-always", {"reason": "no disk"}).json()
+    assert failed["status"] == "failed" and "no disk" in failed["output"]["error"], failed
+    started = time.monotonic()
+    slow = run(world, "olga", "local.slow", {"seconds": 60}).json()
+    assert slow["status"] == "failed" and "within 8 s" in slow["output"]["error"], slow
+    assert time.monotonic() - started < 30, "the process was ended at its deadline"

@@ -41,35 +41,9 @@ public struct ProcessRunner: Sendable {
             close(stdoutPipe[0]); close(stdoutPipe[1])
             throw .executionFailed("pipe: \(String(cString: strerror(errno)))")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
-        portal_spawn_file_actions_addchdir(&actions, directory)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var noSignals = sigset_t(), allSignals = sigset_t()
-        sigemptyset(&noSignals)
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
-        var status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        // ETXTBSY: another thread's child, forked while the executable was open for writing,
-        // still holds it; that descriptor closes at the child's exec, within moments.
-        for _ in 0..<50 where status == ETXTBSY {
-            usleep(10_000)
-            status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        }
+        let status = Self.spawn(&pid, executable: executable, arguments: arguments, environment: environment, directory: directory,
+                                stdin: nil, stdout: stdoutPipe[1], stderr: stderrPipe[1])
         close(stdoutPipe[1])
         close(stderrPipe[1])
         guard status == 0 else {
@@ -141,5 +115,41 @@ public struct ProcessRunner: Sendable {
             outcome.signal = termination
         }
         return outcome
+    }
+
+    /// Starts `executable` without a shell, in a process group of its own (so the group can be
+    /// killed whole) with its signal mask and handlers reset, in `directory`, with only
+    /// `environment`; stdin from `stdin` (`nil`: /dev/null), stdout and stderr to the given
+    /// descriptors. Returns posix_spawn's status (0: started, `pid` set).
+    static func spawn(_ pid: inout pid_t, executable: String, arguments: [String], environment: [String: String], directory: String,
+                      stdin: Int32?, stdout: Int32, stderr: Int32) -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let stdin { posix_spawn_file_actions_adddup2(&actions, stdin, 0) } else { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
+        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        portal_spawn_file_actions_addchdir(&actions, directory)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var noSignals = sigset_t(), allSignals = sigset_t()
+        sigemptyset(&noSignals)
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        // ETXTBSY: another thread's child, forked while the executable was open for writing,
+        // still holds it; that descriptor closes at the child's exec, within moments.
+        for _ in 0..<50 where status == ETXTBSY {
+            usleep(10_000)
+            status = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+        }
+        return status
     }
 }

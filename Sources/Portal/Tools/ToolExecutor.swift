@@ -82,6 +82,25 @@ public struct ToolRuntimeOptions: Sendable {
         self.workRoot = workRoot
         self.deniedNetworks = deniedNetworks
     }
+
+    /// The allowed executable `name` on the tools path, or `ToolError.executionFailed` saying
+    /// why not: not allowed, not found, or a link to a program that is not allowed.
+    func resolveExecutable(_ name: String) throws(ToolError) -> String {
+        guard allowedExecutables.contains(name) else {
+            throw .executionFailed("'\(name)' is not an allowed executable (tools.allowed_executables)")
+        }
+        guard let path = searchPath.map({ $0 + "/" + name }).first(where: { access($0, X_OK) == 0 }) else {
+            throw .executionFailed("'\(name)' was not found on the tools path \(searchPath.joined(separator: ":"))")
+        }
+        guard let resolved = realpath(path, nil) else { throw .executionFailed("cannot resolve \(path): \(String(cString: strerror(errno)))") }
+        defer { free(resolved) }
+        let target = String(cString: resolved)
+        let targetName = String(target.split(separator: "/").last ?? "")
+        guard allowedExecutables.contains(targetName) else {
+            throw .executionFailed("\(path) leads to \(target), and '\(targetName)' is not an allowed executable (tools.allowed_executables)")
+        }
+        return target
+    }
 }
 
 /// Runs a validated tool with its executor. Templates see only the validated input, the
@@ -147,7 +166,7 @@ struct ToolExecutor: Sendable {
 
     private func runCommand(_ tool: Tool, executable: String, arguments: [ArgumentTemplate], input: JSONAny, organization: Organization,
                             runID: UUID) async throws -> ToolOutput {
-        let path = try resolveExecutable(executable)
+        let path = try options.resolveExecutable(executable)
         // Option-like values were refused when the run was requested (`Tool.optionLikeInputs`);
         // this guards what rendering makes of them.
         let properties = tool.inputSchema["properties"]?.object ?? [:]
@@ -193,25 +212,6 @@ struct ToolExecutor: Sendable {
         let succeeded = outcome.exitCode == 0 && !outcome.timedOut
         return ToolOutput(succeeded: succeeded, text: text, json: JSONAny(json: outcome.stdout), error: error,
                           exitCode: outcome.exitCode.map(Int.init), truncated: outcome.truncated)
-    }
-
-    /// The allowed executable `name` on the tools path, or `ToolError.executionFailed` saying
-    /// why not: not allowed, not found, or a link to a program that is not allowed.
-    func resolveExecutable(_ name: String) throws -> String {
-        guard options.allowedExecutables.contains(name) else {
-            throw ToolError.executionFailed("'\(name)' is not an allowed executable (tools.allowed_executables)")
-        }
-        guard let path = options.searchPath.map({ $0 + "/" + name }).first(where: { access($0, X_OK) == 0 }) else {
-            throw ToolError.executionFailed("'\(name)' was not found on the tools path \(options.searchPath.joined(separator: ":"))")
-        }
-        guard let resolved = realpath(path, nil) else { throw ToolError.executionFailed("cannot resolve \(path): \(String(cString: strerror(errno)))") }
-        defer { free(resolved) }
-        let target = String(cString: resolved)
-        let targetName = String(target.split(separator: "/").last ?? "")
-        guard options.allowedExecutables.contains(targetName) else {
-            throw ToolError.executionFailed("\(path) leads to \(target), and '\(targetName)' is not an allowed executable (tools.allowed_executables)")
-        }
-        return target
     }
 
     private func runHTTP(_ tool: Tool, request: HTTPTemplate, input: JSONAny, organization: Organization) async throws -> ToolOutput {

@@ -36,8 +36,11 @@ struct MCPServerBody: Codable {
 
     let name: String
     let title: String
+    /// The streamable-HTTP endpoint, or empty for a local server (`command`).
     let url: String
+    let command: MCPCommand?
     let credentialHeader: String?
+    let credentialVariable: String?
     let hasCredential: Bool
     let template: String?
     let state: String
@@ -55,7 +58,9 @@ struct MCPServerBody: Codable {
         name = record.name
         title = record.title
         url = record.url
+        command = record.command
         credentialHeader = record.credentialHeader
+        credentialVariable = record.credentialVariable
         self.hasCredential = hasCredential
         self.template = record.template
         state = record.status.state.rawValue

@@ -1,8 +1,12 @@
 import FoundationEssentials
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A client of one external MCP server over the streamable HTTP transport (revision
-/// 2025-11-25, accepting the server's choice of 2025-06-18 or 2025-03-26).
+/// 2025-11-25, accepting the server's choice of 2025-06-18 or 2025-03-26), or of a local one
+/// over stdio (`MCPStdioExchange`, one process per exchange).
 ///
 /// Guarantees: one session per client, initialized on first use and again when the server
 /// forgets it (404 on a request carrying its id, which the server did not process, so the
@@ -11,11 +15,20 @@ import Synchronization
 /// exchange is bounded by a timeout and a byte limit; the credential goes only to the
 /// server's URL and never into an error (`MCPClientError` carries the URL without its query).
 final class MCPClient: Sendable {
-    /// Where the server is and how the portal proves who it is there.
+    /// Where the server is and how the portal proves who it is there: a header of every HTTP
+    /// request, or a variable of a local server's environment.
     struct Connection: Sendable, Equatable {
-        var url: String
-        var credentialHeader: String?
+        enum Endpoint: Sendable, Equatable {
+            case http(url: String)
+            /// A local program (an allowed executable) spoken to over stdio, one process per exchange.
+            case command(executable: String, arguments: [String])
+        }
+
+        var endpoint: Endpoint
+        var credentialName: String?
         var credential: String?
+
+        var url: String { if case let .http(url) = endpoint { url } else { "" } }
     }
 
     /// What `initialize` learned.
@@ -32,13 +45,16 @@ final class MCPClient: Sendable {
 
     let connection: Connection
     let http: OutboundHTTP
+    /// Where local servers' programs are found and what they may inherit (`tools.*`).
+    let runtime: ToolRuntimeOptions
     let clientVersion: String
     private let session = Mutex<Session?>(nil)
     private let nextID = Atomic<Int>(1)
 
-    init(connection: Connection, http: OutboundHTTP, clientVersion: String) {
+    init(connection: Connection, http: OutboundHTTP, runtime: ToolRuntimeOptions, clientVersion: String) {
         self.connection = connection
         self.http = http
+        self.runtime = runtime
         self.clientVersion = clientVersion
     }
 
@@ -69,35 +85,98 @@ final class MCPClient: Sendable {
         return started
     }
 
-    /// Every tool the server offers (all pages, at most 50).
-    func listTools(timeout: Duration = .seconds(30)) async throws(MCPClientError) -> [RemoteTool] {
-        var tools: [RemoteTool] = []
-        var cursor: String?
-        for _ in 0..<50 {
-            let params: JSONAny? = cursor.map { .object(["cursor": .string($0)]) }
-            let result = try await request("tools/list", params: params, timeout: timeout, maxBytes: 8 << 20, onNotification: { _ in })
-            guard let page = result["tools"]?.array else { throw .protocolError("tools/list answered without a list of tools") }
-            for item in page {
-                guard let tool = RemoteTool(item) else { throw .protocolError("tools/list answered a tool without a name or an input schema") }
-                tools.append(tool)
+    /// Every tool the server offers (all pages, at most 50), and what it said at `initialize`.
+    func listTools(timeout: Duration = .seconds(30)) async throws(MCPClientError) -> (tools: [RemoteTool], server: String) {
+        if case .command = connection.endpoint {
+            return try await overStdio(timeout: timeout, maxBytes: 8 << 20, onNotification: { _ in }) { (exchange, initialized) throws(MCPClientError) in
+                (try Self.collectPages { cursor throws(MCPClientError) in try exchange.request("tools/list", cursor) }, Self.serverName(initialized))
             }
-            guard let next = result["nextCursor"]?.string, !next.isEmpty else { return tools }
-            cursor = next
+        }
+        let tools = try await Self.collectPages { cursor async throws(MCPClientError) in
+            try await self.request("tools/list", params: cursor, timeout: timeout, maxBytes: 8 << 20, onNotification: { _ in })
+        }
+        let session = try await currentSession()
+        return (tools, [session.serverName, session.serverVersion].filter { !$0.isEmpty }.joined(separator: " "))
+    }
+
+    private static func serverName(_ initialized: JSONAny) -> String {
+        [initialized["serverInfo"]?["name"]?.string, initialized["serverInfo"]?["version"]?.string].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    /// The tools of every page `fetch` (given the cursor's params) answers.
+    private static func collectPages(_ fetch: (JSONAny?) async throws(MCPClientError) -> JSONAny) async throws(MCPClientError) -> [RemoteTool] {
+        var tools: [RemoteTool] = [], params: JSONAny?
+        for _ in 0..<50 {
+            let page = try page(try await fetch(params))
+            tools += page.tools
+            guard let next = page.next else { return tools }
+            params = next
         }
         throw .protocolError("tools/list went on for more than 50 pages")
+    }
+
+    /// The same for the stdio exchange, which runs on a thread of its own.
+    private static func collectPages(_ fetch: (JSONAny?) throws(MCPClientError) -> JSONAny) throws(MCPClientError) -> [RemoteTool] {
+        var tools: [RemoteTool] = [], params: JSONAny?
+        for _ in 0..<50 {
+            let page = try page(try fetch(params))
+            tools += page.tools
+            guard let next = page.next else { return tools }
+            params = next
+        }
+        throw .protocolError("tools/list went on for more than 50 pages")
+    }
+
+    /// One `tools/list` answer: its tools, and the params that ask for the next page.
+    private static func page(_ result: JSONAny) throws(MCPClientError) -> (tools: [RemoteTool], next: JSONAny?) {
+        guard let listed = result["tools"]?.array else { throw .protocolError("tools/list answered without a list of tools") }
+        var tools: [RemoteTool] = []
+        for item in listed {
+            guard let tool = RemoteTool(item) else { throw .protocolError("tools/list answered a tool without a name or an input schema") }
+            tools.append(tool)
+        }
+        guard let cursor = result["nextCursor"]?.string, !cursor.isEmpty else { return (tools, nil) }
+        return (tools, .object(["cursor": .string(cursor)]))
     }
 
     /// Calls a tool; its result (`content`, `structuredContent`, `isError`) as the server sent it.
     func callTool(_ name: String, arguments: JSONAny, timeout: Duration, maxBytes: Int,
                   onNotification: @escaping @Sendable (String) -> Void) async throws(MCPClientError) -> JSONAny {
-        try await request("tools/call", params: .object(["name": .string(name), "arguments": arguments]), timeout: timeout, maxBytes: maxBytes,
-                          onNotification: onNotification)
+        let params: JSONAny = .object(["name": .string(name), "arguments": arguments])
+        if case .command = connection.endpoint {
+            return try await overStdio(timeout: timeout, maxBytes: maxBytes, onNotification: onNotification) { (exchange, _) throws(MCPClientError) in
+                try exchange.request("tools/call", params)
+            }
+        }
+        return try await request("tools/call", params: params, timeout: timeout, maxBytes: maxBytes, onNotification: onNotification)
+    }
+
+    /// One exchange with a local server: its process started in a fresh directory with the
+    /// tools' environment (and the credential in its variable), then `body`.
+    private func overStdio<T: Sendable>(timeout: Duration, maxBytes: Int, onNotification: @escaping @Sendable (String) -> Void,
+                                        _ body: @escaping @Sendable (inout MCPStdioExchange, JSONAny) throws(MCPClientError) -> T) async throws(MCPClientError) -> T {
+        guard case let .command(name, arguments) = connection.endpoint else { throw .protocolError("not a local server") }
+        let executable: String
+        do { executable = try runtime.resolveExecutable(name) } catch { throw .unreachable(error.description) }
+        var environment = ["PATH": runtime.searchPath.joined(separator: ":"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC"]
+        for variable in runtime.inheritedEnvironment { if let value = getenv(variable) { environment[variable] = String(cString: value) } }
+        if let variable = connection.credentialName, let credential = connection.credential { environment[variable] = credential }
+        let directory = runtime.workRoot + "/mcp-" + UUID().uuidString.lowercased()
+        guard mkdir(runtime.workRoot, 0o700) == 0 || errno == EEXIST, mkdir(directory, 0o700) == 0 else {
+            throw .unreachable("cannot create a working directory: \(String(cString: strerror(errno)))")
+        }
+        defer { ToolExecutor.removeTree(directory) }
+        environment["HOME"] = directory
+        let exchange = MCPStdioExchange(executable: executable, arguments: arguments, environment: environment, directory: directory,
+                                        timeout: timeout, maxBytes: maxBytes, onNotification: onNotification)
+        return try await MCPStdioExchange.run(exchange, clientVersion: clientVersion, body)
     }
 
     /// Holds the server's own event stream (`GET`) open and hands each notification's method
     /// to `onNotification`; returns when the server ends the stream. Throws
     /// `MCPClientError.noStream` when the server offers none (405).
     func listen(maxDuration: Duration, onNotification: @escaping @Sendable (String) -> Void) async throws(MCPClientError) {
+        guard case .http = connection.endpoint else { throw .noStream }
         let session = try await currentSession()
         var client = http
         client.timeout = maxDuration
@@ -144,7 +223,7 @@ final class MCPClient: Sendable {
             headers.append(("MCP-Protocol-Version", session.protocolVersion))
             if let id = session.id { headers.append(("Mcp-Session-Id", id)) }
         }
-        if let name = connection.credentialHeader, let value = connection.credential { headers.append((name, value)) }
+        if let name = connection.credentialName, let value = connection.credential { headers.append((name, value)) }
         return headers
     }
 

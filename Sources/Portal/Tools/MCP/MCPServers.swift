@@ -22,6 +22,8 @@ public final class MCPServers: Sendable {
     let events: SecurityEvents
     let jobs: Jobs
     let http: OutboundHTTP
+    /// Local servers' programs: the allow-list, path and environment of command tools.
+    let runtime: ToolRuntimeOptions
     let clock: any WallClock
     let clientVersion: String
     let logger = Logger(label: "portal.mcp-client")
@@ -31,7 +33,8 @@ public final class MCPServers: Sendable {
     public let templates: [String: MCPServerTemplate]
 
     init(environment: Environment, secrets: Secrets, catalog: ToolCatalog, events: SecurityEvents, jobs: Jobs, http: OutboundHTTP,
-         clock: any WallClock, clientVersion: String) throws {
+         runtime: ToolRuntimeOptions, clock: any WallClock, clientVersion: String) throws {
+        self.runtime = runtime
         self.environment = environment
         self.secrets = secrets
         self.catalog = catalog
@@ -49,7 +52,7 @@ public final class MCPServers: Sendable {
 
     /// Whether a credential is stored for the server (its value is never shown).
     public func hasCredential(_ record: MCPServerRecord) throws -> Bool {
-        try record.credentialHeader != nil && secrets.get(Self.secretName(record.name)) != nil
+        try (record.credentialHeader ?? record.credentialVariable) != nil && secrets.get(Self.secretName(record.name)) != nil
     }
 
     // MARK: Administration
@@ -84,11 +87,28 @@ public final class MCPServers: Sendable {
             throw PortalError.invalid("name: 1–32 lowercase letters, digits or '-' (it becomes the pack's name)")
         }
         guard catalog.shipped[name] == nil else { throw PortalError.conflict("'\(name)' is a shipped pack; choose another name") }
-        let url = registration.url ?? template?.url ?? ""
-        guard OutboundHTTP.isAPIRoot(url) || Self.isEndpoint(url) else {
-            throw PortalError.invalid("url: the server's MCP endpoint, an absolute http or https URL without a query")
+        let command = registration.command
+        let url = command == nil ? registration.url ?? template?.url ?? "" : ""
+        if let command {
+            guard registration.url == nil else { throw PortalError.invalid("give either url (a remote server) or command (a local one)") }
+            guard runtime.allowedExecutables.contains(command.executable), !command.executable.contains("/") else {
+                throw PortalError.invalid("command.executable: '\(command.executable)' is not an allowed executable (tools.allowed_executables: \(runtime.allowedExecutables.sorted().joined(separator: ", ")))")
+            }
+            guard command.arguments.count <= 64, command.arguments.allSatisfy({ $0.utf8.count <= 4096 && !$0.contains("\0") }) else {
+                throw PortalError.invalid("command.arguments: at most 64, each at most 4096 bytes")
+            }
+            guard registration.credentialHeader == nil else { throw PortalError.invalid("a local server gets its credential in an environment variable (credentialVariable)") }
+        } else {
+            guard Self.isEndpoint(url) else { throw PortalError.invalid("url: the server's MCP endpoint, an absolute http or https URL without a query") }
+            guard registration.credentialVariable == nil else { throw PortalError.invalid("a remote server gets its credential in a header (credentialHeader)") }
         }
-        let header = registration.credentialHeader ?? template?.credentialHeader
+        if let variable = registration.credentialVariable {
+            guard (1...64).contains(variable.count), variable.first.map({ !$0.isNumber }) == true,
+                  variable.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }),
+                  !["PATH", "HOME", "LANG", "LC_ALL", "TZ"].contains(variable), !variable.hasPrefix("LD_")
+            else { throw PortalError.invalid("credentialVariable: an environment variable name (A-Z, 0-9, _), not PATH, HOME, LANG, TZ or LD_*") }
+        }
+        let header = command == nil ? registration.credentialHeader ?? template?.credentialHeader : nil
         if let header {
             guard (1...64).contains(header.count), header.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
                 throw PortalError.invalid("credentialHeader: an HTTP header name (letters, digits, '-')")
@@ -101,7 +121,9 @@ public final class MCPServers: Sendable {
             guard credential.utf8.count <= 8192, !credential.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
                 throw PortalError.invalid("credential: at most 8192 bytes, no control characters")
             }
-            guard credential.isEmpty || header != nil else { throw PortalError.invalid("credential: name the header it goes in (credentialHeader)") }
+            guard credential.isEmpty || header != nil || registration.credentialVariable != nil else {
+                throw PortalError.invalid("credential: name the header (credentialHeader) or the environment variable (credentialVariable) it goes in")
+            }
         }
         if let timeout = registration.timeoutSeconds, !(1...3600).contains(timeout) { throw PortalError.invalid("timeoutSeconds: 1–3600") }
         let existing = try server(named: name)
@@ -109,18 +131,20 @@ public final class MCPServers: Sendable {
             throw PortalError.conflict("a tool pack named '\(name)' is installed already; choose another name")
         }
         let now = clock.now()
-        var record = existing ?? MCPServerRecord(name: name, title: "", url: url, credentialHeader: nil, template: nil, timeoutSeconds: nil, registeredAt: now,
+        var record = existing ?? MCPServerRecord(name: name, title: "", url: url, command: nil, credentialHeader: nil, credentialVariable: nil, template: nil, timeoutSeconds: nil, registeredAt: now,
                                                 registeredBy: actor.user.id, status: .init(), offered: [], listedAt: nil, reviewed: nil, imported: [:])
         record.title = registration.title ?? template?.title ?? existing?.title ?? name
         record.url = url
+        record.command = command
         record.credentialHeader = header
+        record.credentialVariable = registration.credentialVariable
         record.template = registration.template ?? existing?.template
         record.timeoutSeconds = registration.timeoutSeconds ?? template?.timeoutSeconds ?? existing?.timeoutSeconds
         let secretName = Self.secretName(name)
         let sealed = try registration.credential.flatMap { $0.isEmpty ? nil : try secrets.seal(secretName, $0) }
-        let removeCredential = registration.credential == "" || header == nil
+        let removeCredential = registration.credential == "" || (header == nil && registration.credentialVariable == nil)
         let event = SecurityEvent(kind: .mcpServerRegistered, userID: actor.user.id, username: actor.user.username, organizationID: nil,
-                                  detail: "\(name): \(OutboundHTTP.redacted(url))" + (registration.credential == nil ? "" : ", credential \(sealed == nil ? "removed" : "set")"))
+                                  detail: "\(name): \(command.map { "local \($0.executable)" } ?? OutboundHTTP.redacted(url))" + (registration.credential == nil ? "" : ", credential \(sealed == nil ? "removed" : "set")"))
         try await environment.write { [self, record] txn in
             try txn.put(records, name, record)
             if let sealed { try txn.put(secrets.table, secretName, sealed) } else if removeCredential { _ = try txn.delete(secrets.table, secretName) }
@@ -144,13 +168,12 @@ public final class MCPServers: Sendable {
         guard let record = try server(named: name) else { throw PortalError.notFound("MCP server") }
         let client = try client(for: record)
         do {
-            let tools = try await client.listTools()
-            let session = try await client.currentSession()
+            let (tools, serverName) = try await client.listTools()
             return try await update(name) { record in
                 let changed = record.offered != tools
                 record.offered = tools
                 record.listedAt = self.clock.now()
-                record.status.server = [session.serverName, session.serverVersion].filter { !$0.isEmpty }.joined(separator: " ")
+                record.status.server = serverName
                 record.status.succeeded(at: self.clock.now())
                 return changed && record.reviewed != nil && !record.changes.isEmpty
             }
@@ -188,7 +211,7 @@ public final class MCPServers: Sendable {
         }
         let digest = Crypto.sha256(try JSONAny(encoding: record.offered).canonicalJSON).hexString.prefix(12)
         let pack = ToolPack(name: name, title: record.title, version: "mcp-\(digest)",
-                            description: "Tools of the MCP server \(record.status.server ?? "") at \(OutboundHTTP.redacted(record.url))",
+                            description: "Tools of the MCP server \(record.status.server ?? "") " + (record.command.map { "run as \($0.executable)" } ?? "at \(OutboundHTTP.redacted(record.url))"),
                             tools: tools)
         var updated = record
         updated.reviewed = record.offered
@@ -233,12 +256,14 @@ public final class MCPServers: Sendable {
     }
 
     private func client(for record: MCPServerRecord) throws -> MCPClient {
-        if let client = clients.withLock({ $0[record.name] }), client.connection.url == record.url, client.connection.credentialHeader == record.credentialHeader {
+        let endpoint: MCPClient.Connection.Endpoint = record.command.map { .command(executable: $0.executable, arguments: $0.arguments) } ?? .http(url: record.url)
+        let credentialName = record.credentialHeader ?? record.credentialVariable
+        if let client = clients.withLock({ $0[record.name] }), client.connection.endpoint == endpoint, client.connection.credentialName == credentialName {
             return client
         }
-        let credential = record.credentialHeader == nil ? nil : try secrets.get(Self.secretName(record.name))
-        let client = MCPClient(connection: .init(url: record.url, credentialHeader: record.credentialHeader, credential: credential),
-                               http: http, clientVersion: clientVersion)
+        let credential = credentialName == nil ? nil : try secrets.get(Self.secretName(record.name))
+        let client = MCPClient(connection: .init(endpoint: endpoint, credentialName: credentialName, credential: credential),
+                               http: http, runtime: runtime, clientVersion: clientVersion)
         clients.withLock { $0[record.name] = client }
         return client
     }
@@ -351,21 +376,39 @@ public struct MCPServerRegistration: Codable, Sendable {
     public var name: String
     public var title: String?
     public var url: String?
+    /// Instead of `url`: a local server's program.
+    public var command: MCPCommand?
     public var credentialHeader: String?
+    /// For a local server: the environment variable its credential goes in.
+    public var credentialVariable: String?
     public var credential: String?
     public var template: String?
     /// How long one call may take, 1–3600 seconds (default: the template's, else 30).
     public var timeoutSeconds: Int?
 
-    public init(name: String, title: String? = nil, url: String? = nil, credentialHeader: String? = nil, credential: String? = nil, template: String? = nil,
-                timeoutSeconds: Int? = nil) {
+    public init(name: String, title: String? = nil, url: String? = nil, command: MCPCommand? = nil, credentialHeader: String? = nil,
+                credentialVariable: String? = nil, credential: String? = nil, template: String? = nil, timeoutSeconds: Int? = nil) {
         self.timeoutSeconds = timeoutSeconds
+        self.command = command
+        self.credentialVariable = credentialVariable
         self.name = name
         self.title = title
         self.url = url
         self.credentialHeader = credentialHeader
         self.credential = credential
         self.template = template
+    }
+}
+
+/// A local MCP server's program: an allowed executable (`tools.allowed_executables`, found on
+/// `tools.search_path`) and its fixed arguments.
+public struct MCPCommand: Codable, Sendable, Equatable {
+    public var executable: String
+    public var arguments: [String]
+
+    public init(executable: String, arguments: [String] = []) {
+        self.executable = executable
+        self.arguments = arguments
     }
 }
 
@@ -386,8 +429,14 @@ public struct MCPServerRecord: Codable, Sendable, Equatable {
     public var schemaVersion = 1
     public var name: String
     public var title: String
+    /// The streamable-HTTP endpoint; empty for a local server.
     public var url: String
+    /// A local server's allowed executable and arguments, spoken to over stdio.
+    public var command: MCPCommand?
+    /// The header (HTTP) that carries the sealed credential.
     public var credentialHeader: String?
+    /// The environment variable (local server) that carries the sealed credential.
+    public var credentialVariable: String?
     public var template: String?
     /// How long one call may take (`nil`: the standard 30 s).
     public var timeoutSeconds: Int?

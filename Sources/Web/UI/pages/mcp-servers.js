@@ -51,6 +51,11 @@ function connectForm(templates) {
   const url = h("input", { id: "mcp-url", name: "url", type: "url", required: true, placeholder: "https://mcp.example.com/mcp", spellcheck: "false" });
   const header = h("input", { id: "mcp-header", name: "credentialHeader", placeholder: "Authorization", autocomplete: "off", spellcheck: "false" });
   const credential = h("input", { id: "mcp-credential", name: "credential", type: "password", autocomplete: "new-password" });
+  const executable = h("input", { id: "mcp-executable", name: "executable", autocomplete: "off", spellcheck: "false" });
+  const argumentsText = h("textarea", { id: "mcp-arguments", name: "arguments", rows: 3, spellcheck: "false" });
+  const variable = h("input", { id: "mcp-variable", name: "credentialVariable", placeholder: "GITHUB_TOKEN", autocomplete: "off", spellcheck: "false" });
+  // A local server needs no endpoint; a remote one no program.
+  executable.addEventListener("input", () => { url.required = executable.value.trim() === ""; });
   const timeout = h("input", { id: "mcp-timeout", name: "timeoutSeconds", type: "number", min: 1, max: 3600, value: 30 });
   const help = h("p", { class: "field-hint", id: "mcp-template-help" });
   template.addEventListener("change", () => {
@@ -67,13 +72,23 @@ function connectForm(templates) {
     field("Name (becomes the pack's name)", name, { hint: "Lowercase letters, digits and '-'.", errorFor: "name" }),
     field("MCP endpoint (streamable HTTP)", url, { errorFor: "url" }),
     field("Credential header", header, { hint: "Leave empty for a server that needs none.", errorFor: "credentialHeader" }),
+    h("details", {}, h("summary", {}, "Or a local server, spoken to over stdio"),
+      field("Program", executable, { hint: "An allowed executable (tools.allowed_executables), found on the tools path; leave the endpoint empty.", errorFor: "command" }),
+      field("Arguments, one per line", argumentsText),
+      field("Environment variable for the credential", variable, { errorFor: "credentialVariable" })),
     field("Credential", credential, { hint: "Sealed on the portal; never shown again.", errorFor: "credential" }),
     field("Time limit of a call (seconds)", timeout, { errorFor: "timeoutSeconds" }),
     h("button", { type: "submit" }, "Connect and list tools"), ...formMessages("mcp-connect"));
   submitForm(form, () => {
-    const body = { name: name.value.trim(), url: url.value.trim(), timeoutSeconds: Number(timeout.value) };
+    const body = { name: name.value.trim(), timeoutSeconds: Number(timeout.value) };
+    if (executable.value.trim()) {
+      body.command = { executable: executable.value.trim(), arguments: argumentsText.value.split("\n").filter((line) => line !== "") };
+      if (variable.value.trim()) body.credentialVariable = variable.value.trim();
+    } else {
+      body.url = url.value.trim();
+      if (header.value.trim()) body.credentialHeader = header.value.trim();
+    }
     if (template.value) body.template = template.value;
-    if (header.value.trim()) body.credentialHeader = header.value.trim();
     if (credential.value) body.credential = credential.value;
     return api("POST", "/api/mcp-servers", body);
   }, (server) => {
@@ -132,9 +147,10 @@ function review(server, view) {
   return panel("page-mcp-server", server.title,
     h("p", {}, h("a", { href: "#/admin/mcp-servers" }, "All MCP servers")),
     h("dl", { class: "facts" },
-      h("dt", {}, "Endpoint"), h("dd", {}, h("code", {}, server.url)),
+      h("dt", {}, server.command ? "Program (stdio)" : "Endpoint"),
+      h("dd", {}, h("code", {}, server.command ? [server.command.executable, ...server.command.arguments].join(" ") : server.url)),
       h("dt", {}, "State"), h("dd", { id: "mcp-state" }, stateTag(server), server.server ? ` (${server.server})` : ""),
-      h("dt", {}, "Credential"), h("dd", {}, server.hasCredential ? `sealed, sent in ${server.credentialHeader}` : "none"),
+      h("dt", {}, "Credential"), h("dd", {}, server.hasCredential ? `sealed, sent in ${server.credentialHeader || `the variable ${server.credentialVariable}`}` : "none"),
       h("dt", {}, "Tools listed"), h("dd", {}, server.listedAt ? when(server.listedAt) : "never"),
       server.lastError ? [h("dt", {}, "Last error"), h("dd", { id: "mcp-last-error", class: "error" }, `${when(server.lastErrorAt)}: ${server.lastError}`)] : null),
     server.changes.length ? h("p", { role: "status", id: "mcp-changes" }, `The server's tools changed since the last review: ${server.changes.map((change) => `${change.tool} (${change.change})`).join(", ")}. Review and import again to apply them.`) : null,
