@@ -108,9 +108,12 @@ def test_1_a_wrong_credential_is_refused_and_never_shown(world):
     body = connected.json()
     assert body["state"] == "refused" and "credential" in body["lastError"], body
     assert body["hasCredential"] is True and "wrong-token" not in connected.text
+    # The stored credential goes nowhere else: a new address needs it given again.
+    moved = admin.post(portal.url + "api/mcp-servers", json={"name": "upstream", "url": "http://127.0.0.1:9/mcp", "credentialHeader": "Authorization"})
+    assert moved.status_code == 400 and "again" in moved.json()["detail"], moved.text
     assert world["upstream"].state()["refused"] >= 1
     for bad in ({"name": "Upper", "url": world["upstream"].url + "mcp"}, {"name": "host", "url": world["upstream"].url + "mcp"},
-                {"name": "x1", "url": "ftp://127.0.0.1/mcp"}, {"name": "x2", "url": world["upstream"].url + "mcp", "credential": "no header"},
+                {"name": "x1", "url": "ftp://127.0.0.1/mcp"}, {"name": "x5", "url": "http://user:pw@127.0.0.1:9/mcp"}, {"name": "x2", "url": world["upstream"].url + "mcp", "credential": "no header"},
                 {"name": "x3", "url": world["upstream"].url + "mcp", "credentialHeader": "Authorization", "credential": "a\r\nInjected: 1"},
                 {"name": "x4", "template": "nothing-like-it"}):
         refused = admin.post(portal.url + "api/mcp-servers", json=bad)
@@ -119,7 +122,8 @@ def test_1_a_wrong_credential_is_refused_and_never_shown(world):
 
 def test_2_the_right_credential_lists_the_tools_with_suggested_risks(world):
     answer = world["admin"].post(world["portal"].url + "api/mcp-servers", json={
-        "name": "upstream", "url": world["upstream"].url + "mcp", "credentialHeader": "Authorization", "credential": f"Bearer {TOKEN}"})
+        "name": "upstream", "url": world["upstream"].url + "mcp", "credentialHeader": "Authorization", "credential": f"Bearer {TOKEN}",
+        "timeoutSeconds": 5})
     assert answer.status_code == 201, answer.text
     body = answer.json()
     assert body["state"] == "connected" and body["server"] == "upstream-test 1.2.3", body
@@ -181,9 +185,9 @@ def test_4_calls_go_through_the_run_path(world):
     # Output beyond the tool's limit (256 KiB) is a clear failure, not a flood.
     big = run(world, "olga", "upstream.big-output", {"size": 600_000}).json()
     assert big["status"] == "failed" and "more than" in big["output"]["error"], big["output"]
-    # The connection's time limit (2 s here).
-    slow = run(world, "olga", "upstream.slow", {"seconds": 6}).json()
-    assert slow["status"] == "failed" and "within 2 s" in slow["output"]["error"], slow["output"]
+    # The connection's time limit (5 s here).
+    slow = run(world, "olga", "upstream.slow", {"seconds": 15}).json()
+    assert slow["status"] == "failed" and "within 5 s" in slow["output"]["error"], slow["output"]
     # A risky call waits for a human like any other.
     pending = run(world, "olga", "upstream.create-ticket", {"title": "Disk full on db-7", "priority": "high"})
     assert pending.status_code == 202, pending.text
@@ -214,7 +218,10 @@ def test_5_a_changed_tool_list_waits_for_review(world):
     added = {tool["name"]: tool for tool in reviewed["tools"] if tool.get("change") == "added"}
     assert set(added) == {"late_tool", "second_tool"} and not any(tool["include"] for tool in added.values())
     keep = [{"name": tool["name"], "risk": tool["risk"]} for tool in reviewed["tools"] if tool["imported"] or tool["name"] == "late_tool"]
-    assert admin.post(portal.url + "api/mcp-servers/upstream/import", json={"tools": keep}).status_code == 200
+    # An import names the listing it reviewed: one listed again since is not imported blind.
+    stale = admin.post(portal.url + "api/mcp-servers/upstream/import", json={"tools": keep, "listing": "0" * 64})
+    assert stale.status_code == 409, stale.text
+    assert admin.post(portal.url + "api/mcp-servers/upstream/import", json={"tools": keep, "listing": reviewed["listing"]}).status_code == 200
     assert server(world)["changes"] == []
     assert run(world, "olga", "upstream.late-tool", {}).json()["output"]["text"] == "late_tool was added"
     events = admin.get(portal.url + "api/audit", params={"kind": "mcp-server"}).json()["entries"]
@@ -279,3 +286,14 @@ def test_8_a_local_server_over_stdio(world):
     slow = run(world, "olga", "local.slow", {"seconds": 60}).json()
     assert slow["status"] == "failed" and "within 8 s" in slow["output"]["error"], slow
     assert time.monotonic() - started < 30, "the process was ended at its deadline"
+
+
+def test_9_disconnecting_a_server_takes_its_tools_away(world):
+    portal, admin = world["portal"], world["admin"]
+    assert world["olga"].delete(portal.url + "api/mcp-servers/local").status_code == 403
+    assert admin.delete(portal.url + "api/mcp-servers/local").status_code == 204
+    assert admin.get(portal.url + "api/mcp-servers/local").status_code == 404
+    assert run(world, "olga", "upstream.echo-text", {"text": "still here"}).json()["status"] == "succeeded"
+    assert run(world, "olga", "local.echo-text", {"text": "gone"}).status_code == 404
+    assert "local" not in {pack["name"] for pack in admin.get(portal.url + "api/packs").json()["packs"]}
+    assert admin.delete(portal.url + "api/mcp-servers/local").status_code == 404

@@ -98,9 +98,26 @@ import Testing
         #expect(long.truncated && long.text.utf8.count <= 51 && long.error.contains("cut"))
     }
 
-    @Test func aServerErrorNeverCarriesTheCredential() {
-        #expect(ToolExecutor.scrub("401: bad token Bearer s3cret-value", ["Bearer s3cret-value"]) == "401: bad token [secret]")
-        #expect(MCPClientError.refused(status: 401).description.contains("credential"))
+    @Test func aServerEchoingItsCredentialDoesNotPassItOn() {
+        let secret = "Bearer s3cret-value"
+        let echoed = MCPServers.output(of: .object([
+            "content": .array([.object(["type": .string("text"), "text": .string("you sent \(secret)")])]),
+            "structuredContent": .object(["headers": .array([.string(secret)])]),
+            "isError": .bool(true),
+        ]), limit: 1000, without: secret)
+        #expect(!echoed.text.contains("s3cret") && !echoed.error.contains("s3cret"))
+        #expect(echoed.json == .object(["headers": .array([.string("[secret]")])]))
+    }
+
+    @Test func structuredOutputOverTheLimitIsDroppedAndSaidSo() {
+        let big = MCPServers.output(of: .object(["content": .array([]), "structuredContent": .object(["blob": .string(String(repeating: "x", count: 2000))])]), limit: 1000)
+        #expect(big.json == nil && big.truncated && big.error.contains("cut"))
+    }
+
+    @Test func anEventWithoutDataIsNoMessage() {
+        // A resumable stream starts with an event that carries only an id ("priming").
+        var buffer = Array("id: 1\ndata:\n\ndata:{\"ok\":true}\n\n".utf8)
+        #expect(ServerSentEvents.take(&buffer) == ["", "{\"ok\":true}"])
     }
 
     @Test func theShippedTemplatesAreUsable() throws {
@@ -110,7 +127,7 @@ import Testing
             #expect((1...32).contains(template.name.count) && template.name.allSatisfy { $0.isLowercase || $0 == "-" })
             #expect(MCPServers.isEndpoint(template.url), "\(template.name): \(template.url)")
             #expect(!template.tools.isEmpty && template.tools.keys.allSatisfy(RemoteTool.isValidName))
-            // Left-off tools are the risky ones: nothing read-only is left off without a reason in the docs.
+            // Each template leaves some tools off (deletions, broad changes: see the README).
             #expect(template.tools.values.contains { $0.leaveOff == true })
         }
     }

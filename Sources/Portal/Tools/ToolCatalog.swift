@@ -117,6 +117,24 @@ public final class ToolCatalog: Sendable {
         }
     }
 
+    /// Removes a custom pack with `event`, and whatever `alongside` writes, in one transaction:
+    /// it leaves every organization's catalog (enablements and availability go with it).
+    func uninstall(_ name: String, by actor: Principal, event: SecurityEvent,
+                   alongside: @escaping @Sendable (borrowing WriteTransaction) throws -> Void) async throws {
+        guard actor.user.isAdministrator else { throw PortalError.forbidden("only system administrators remove tool packs") }
+        guard shipped[name] == nil else { throw PortalError.conflict("'\(name)' is a shipped pack") }
+        try await environment.write { [self] txn in
+            let removed = try txn.delete(customPacks, name)
+            for organizationID in try availability(of: name, txn: txn) {
+                _ = try txn.delete(available, (name, organizationID))
+                _ = try txn.delete(enabled, (organizationID, name))
+            }
+            try events.record(event, in: txn)
+            try alongside(txn)
+            if removed { txn.afterCommit { self.installs.add(1, ordering: .releasing) } }
+        }
+    }
+
     /// Enables or disables a pack for the actor's current organization. The actor needs
     /// `admin` there; unless a system administrator (whose enabling also makes the pack
     /// available), the pack must be available to the organization to be enabled.

@@ -49,8 +49,10 @@ struct MCPServerBody: Codable {
     let lastContactAt: Date?
     let server: String?
     let listedAt: Date?
-    /// Whether tools were imported (the pack exists).
+    /// Whether tools were imported since it was connected.
     let imported: Bool
+    /// Names this listing; an import sends it back, so a listing newer than the one reviewed is not imported.
+    let listing: String
     let changes: [MCPServerRecord.Change]
     let tools: [ToolReview]
 
@@ -70,6 +72,7 @@ struct MCPServerBody: Codable {
         server = record.status.server
         listedAt = record.listedAt
         imported = record.reviewed != nil
+        listing = record.listingDigest
         changes = record.changes
         let changeByTool = Dictionary(record.changes.map { ($0.tool, $0.change.rawValue) }, uniquingKeysWith: { first, _ in first })
         tools = record.offered.sorted { $0.name < $1.name }.map { remote in
@@ -133,10 +136,16 @@ extension PortalRoutes {
             try Self.jsonResponse(.ok, try body(try await servers.refresh(try named(context))))
         }
 
-        struct Selection: Codable { let tools: [MCPToolChoice] }
+        on(.delete, "/api/mcp-servers/{name}", .systemAdministrator, .doc("disconnectMCPServer", "Disconnects a server: its pack leaves every organization's catalog and its credential is deleted.", status: 204)) { _, context in
+            try await servers.remove(try named(context), by: context.principal!)
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+
+        /// `listing`: the `listing` of the server as reviewed (409 when it was listed again since).
+        struct Selection: Codable { let tools: [MCPToolChoice]; let listing: String? }
         post("/api/mcp-servers/{name}/import", .systemAdministrator, .doc("importMCPTools", "Imports the chosen tools with their risk as the server's pack; the listing becomes the reviewed one.", body: Selection.self, returns: APISchema.of(MCPServerBody.self))) { request, context in
             let selection = try await Self.decode(Selection.self, request, context)
-            return try Self.jsonResponse(.ok, try body(try await servers.importTools(selection.tools, from: try named(context), by: context.principal!)))
+            return try Self.jsonResponse(.ok, try body(try await servers.importTools(selection.tools, from: try named(context), reviewing: selection.listing, by: context.principal!)))
         }
     }
 }

@@ -43,6 +43,8 @@ final class MCPClient: Sendable {
     static let protocolVersion = "2025-11-25"
     static let supportedVersions: Set<String> = ["2025-11-25", "2025-06-18", "2025-03-26"]
 
+    /// The registered server's name (its pack's).
+    let serverName: String
     let connection: Connection
     let http: OutboundHTTP
     /// Where local servers' programs are found and what they may inherit (`tools.*`).
@@ -51,7 +53,8 @@ final class MCPClient: Sendable {
     private let session = Mutex<Session?>(nil)
     private let nextID = Atomic<Int>(1)
 
-    init(connection: Connection, http: OutboundHTTP, runtime: ToolRuntimeOptions, clientVersion: String) {
+    init(serverName: String, connection: Connection, http: OutboundHTTP, runtime: ToolRuntimeOptions, clientVersion: String) {
+        self.serverName = serverName
         self.connection = connection
         self.http = http
         self.runtime = runtime
@@ -151,8 +154,8 @@ final class MCPClient: Sendable {
         return try await request("tools/call", params: params, timeout: timeout, maxBytes: maxBytes, onNotification: onNotification)
     }
 
-    /// One exchange with a local server: its process started in a fresh directory with the
-    /// tools' environment (and the credential in its variable), then `body`.
+    /// One exchange with a local server: its process started in the server's directory with
+    /// the tools' environment (and the credential in its variable), then `body`.
     private func overStdio<T: Sendable>(timeout: Duration, maxBytes: Int, onNotification: @escaping @Sendable (String) -> Void,
                                         _ body: @escaping @Sendable (inout MCPStdioExchange, JSONAny) throws(MCPClientError) -> T) async throws(MCPClientError) -> T {
         guard case let .command(name, arguments) = connection.endpoint else { throw .protocolError("not a local server") }
@@ -161,11 +164,12 @@ final class MCPClient: Sendable {
         var environment = ["PATH": runtime.searchPath.joined(separator: ":"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC"]
         for variable in runtime.inheritedEnvironment { if let value = getenv(variable) { environment[variable] = String(cString: value) } }
         if let variable = connection.credentialName, let credential = connection.credential { environment[variable] = credential }
-        let directory = runtime.workRoot + "/mcp-" + UUID().uuidString.lowercased()
-        guard mkdir(runtime.workRoot, 0o700) == 0 || errno == EEXIST, mkdir(directory, 0o700) == 0 else {
-            throw .unreachable("cannot create a working directory: \(String(cString: strerror(errno)))")
+        // One directory per server, kept: what the program caches there (npm's, uv's) saves the
+        // next exchange a download.
+        let directory = runtime.workRoot + "/mcp-server-" + serverName
+        guard mkdir(runtime.workRoot, 0o700) == 0 || errno == EEXIST, mkdir(directory, 0o700) == 0 || errno == EEXIST else {
+            throw .unreachable("cannot create the server's working directory: \(String(cString: strerror(errno)))")
         }
-        defer { ToolExecutor.removeTree(directory) }
         environment["HOME"] = directory
         let exchange = MCPStdioExchange(executable: executable, arguments: arguments, environment: environment, directory: directory,
                                         timeout: timeout, maxBytes: maxBytes, onNotification: onNotification)
@@ -173,8 +177,10 @@ final class MCPClient: Sendable {
     }
 
     /// Holds the server's own event stream (`GET`) open and hands each notification's method
-    /// to `onNotification`; returns when the server ends the stream. Throws
-    /// `MCPClientError.noStream` when the server offers none (405).
+    /// to `onNotification`; returns when the server ends the stream, when `maxDuration` has
+    /// passed, or when the server forgot the session (404: the next use starts a new one).
+    /// Throws `MCPClientError.noStream` when the server offers no such stream (405, or a
+    /// local server).
     func listen(maxDuration: Duration, onNotification: @escaping @Sendable (String) -> Void) async throws(MCPClientError) {
         guard case .http = connection.endpoint else { throw .noStream }
         let session = try await currentSession()
@@ -185,9 +191,10 @@ final class MCPClient: Sendable {
         let response: OutboundHTTP.Response
         do {
             response = try await client.stream(url: connection.url, method: "GET", headers: headers(session: session, accept: "text/event-stream"),
-                                               body: nil, idleTimeout: maxDuration) { bytes in try decoder.feed(bytes) }
+                                               body: nil, idleTimeout: maxDuration, onHeaders: { _ in decoder.opened = true }) { bytes in try decoder.feed(bytes) }
         } catch let error as OutboundError {
-            if case .timedOut = error { return }
+            // The stream's time is up; a connection that never opened is a failure.
+            if case .timedOut = error, decoder.opened { return }
             throw .unreachable(error.description)
         } catch {
             throw .unreachable("\(error)")
@@ -282,11 +289,16 @@ private final class StreamReader: Sendable {
     let expecting: Int?
     let onNotification: @Sendable (String) -> Void
     private let state = Mutex<(buffer: [UInt8], isStream: Bool?, answer: JSONAny?)>(([], nil, nil))
-    private let session = Mutex<String?>(nil)
+    private let head = Mutex<(sessionID: String?, opened: Bool)>((nil, false))
     /// The `Mcp-Session-Id` the answer's headers carried.
     var sessionID: String? {
-        get { session.withLock { $0 } }
-        set { session.withLock { $0 = newValue } }
+        get { head.withLock { $0.sessionID } }
+        set { head.withLock { $0.sessionID = newValue } }
+    }
+    /// Whether the answer's headers arrived.
+    var opened: Bool {
+        get { head.withLock { $0.opened } }
+        set { head.withLock { $0.opened = newValue } }
     }
 
     init(expecting: Int?, onNotification: @escaping @Sendable (String) -> Void) {
@@ -302,7 +314,8 @@ private final class StreamReader: Sendable {
             }
             guard state.isStream == true else { return [] }
             var messages: [JSONAny] = []
-            for data in ServerSentEvents.take(&state.buffer) {
+            // An event without data (a resumable stream's priming event, carrying only an id) says nothing.
+            for data in ServerSentEvents.take(&state.buffer) where !data.allSatisfy(\.isWhitespace) {
                 guard let message = JSONAny(json: Array(data.utf8)) else { throw Malformed(reason: "the server sent an event that is not JSON") }
                 messages.append(message)
             }

@@ -29,6 +29,10 @@ public final class MCPServers: Sendable {
     let logger = Logger(label: "portal.mcp-client")
     /// One client (one session) per server, replaced when its connection settings change.
     private let clients = Mutex<[String: MCPClient]>([:])
+    /// Each server's listener (`startListening`).
+    private let listeners = Mutex<[String: Task<Void, Never>]>([:])
+    /// Servers being re-listed, and whether another re-listing was asked for meanwhile.
+    private let relisting = Mutex<[String: Bool]>([:])
     /// The ready-made templates (PagerDuty, Jira, Slack, GitHub), by name.
     public let templates: [String: MCPServerTemplate]
 
@@ -130,39 +134,77 @@ public final class MCPServers: Sendable {
         if existing == nil, try catalog.pack(named: name) != nil {
             throw PortalError.conflict("a tool pack named '\(name)' is installed already; choose another name")
         }
-        let now = clock.now()
-        var record = existing ?? MCPServerRecord(name: name, title: "", url: url, command: nil, credentialHeader: nil, credentialVariable: nil, template: nil, timeoutSeconds: nil, registeredAt: now,
-                                                registeredBy: actor.user.id, status: .init(), offered: [], listedAt: nil, reviewed: nil, imported: [:])
-        record.title = registration.title ?? template?.title ?? existing?.title ?? name
-        record.url = url
-        record.command = command
-        record.credentialHeader = header
-        record.credentialVariable = registration.credentialVariable
-        record.template = registration.template ?? existing?.template
-        record.timeoutSeconds = registration.timeoutSeconds ?? template?.timeoutSeconds ?? existing?.timeoutSeconds
         let secretName = Self.secretName(name)
+        // A stored credential goes only where it went when it was given: a new address, program
+        // or header needs it given again (else an administrator could send it elsewhere).
+        if let existing, registration.credential == nil, try secrets.get(secretName) != nil,
+           Self.destination(of: existing) != Self.destination(url: url, command: command, credentialName: header ?? registration.credentialVariable) {
+            throw PortalError.invalid("credential: give the credential again when the server's address, program or credential header changes")
+        }
         let sealed = try registration.credential.flatMap { $0.isEmpty ? nil : try secrets.seal(secretName, $0) }
         let removeCredential = registration.credential == "" || (header == nil && registration.credentialVariable == nil)
         let event = SecurityEvent(kind: .mcpServerRegistered, userID: actor.user.id, username: actor.user.username, organizationID: nil,
                                   detail: "\(name): \(command.map { "local \($0.executable)" } ?? OutboundHTTP.redacted(url))" + (registration.credential == nil ? "" : ", credential \(sealed == nil ? "removed" : "set")"))
-        try await environment.write { [self, record] txn in
+        let now = clock.now(), registrant = actor.user.id
+        try await environment.write { [self] txn in
+            // Re-read here: the listener may have recorded a state meanwhile.
+            var record = try txn.get(records, name) ?? MCPServerRecord(
+                name: name, title: "", url: url, command: nil, credentialHeader: nil, credentialVariable: nil, template: nil, timeoutSeconds: nil,
+                registeredAt: now, registeredBy: registrant, status: .init(), offered: [], listedAt: nil, reviewed: nil, imported: [:])
+            record.title = registration.title ?? template?.title ?? existing?.title ?? name
+            record.url = url
+            record.command = command
+            record.credentialHeader = header
+            record.credentialVariable = registration.credentialVariable
+            record.template = registration.template ?? existing?.template
+            record.timeoutSeconds = registration.timeoutSeconds ?? template?.timeoutSeconds ?? existing?.timeoutSeconds
             try txn.put(records, name, record)
             if let sealed { try txn.put(secrets.table, secretName, sealed) } else if removeCredential { _ = try txn.delete(secrets.table, secretName) }
             try events.record(event, in: txn)
         }
         clients.withLock { $0[name] = nil }
         let listed = try await refresh(name)
-        if existing == nil { startListening(name) }
+        startListening(name)
         return listed
     }
 
-    /// An http or https URL with a host and a path (an MCP endpoint such as `…/mcp`).
-    static func isEndpoint(_ text: String) -> Bool {
-        guard let url = URL(string: text), let scheme = url.scheme, let host = url.host else { return false }
-        return ["http", "https"].contains(scheme) && !host.isEmpty && url.query == nil && url.fragment == nil && !text.contains(where: \.isWhitespace)
+    /// Where a server's credential goes: scheme, host and port of its URL, or its program and
+    /// arguments; and the header or variable that carries it.
+    private static func destination(url: String, command: MCPCommand?, credentialName: String?) -> String {
+        let place = command.map { ([$0.executable] + $0.arguments).joined(separator: "\u{0}") }
+            ?? URL(string: url).map { "\($0.scheme ?? "")://\($0.host ?? ""):\($0.port ?? -1)" } ?? url
+        return place + "\u{0}" + (credentialName ?? "")
     }
 
-    /// Lists the server's tools now and keeps the listing (and the connection's state).
+    private static func destination(of record: MCPServerRecord) -> String {
+        destination(url: record.url, command: record.command, credentialName: record.credentialHeader ?? record.credentialVariable)
+    }
+
+    /// Disconnects a server: its pack leaves the catalog (and every organization), its
+    /// credential is deleted, its listener stops.
+    public func remove(_ name: String, by actor: Principal) async throws {
+        guard actor.user.isAdministrator else { throw PortalError.forbidden("only system administrators disconnect MCP servers") }
+        guard try server(named: name) != nil else { throw PortalError.notFound("MCP server") }
+        let event = SecurityEvent(kind: .mcpServerRegistered, userID: actor.user.id, username: actor.user.username, organizationID: nil,
+                                  detail: "\(name): disconnected, its pack removed")
+        try await catalog.uninstall(name, by: actor, event: event) { [records, secrets] txn in
+            _ = try txn.delete(records, name)
+            _ = try txn.delete(secrets.table, Self.secretName(name))
+        }
+        clients.withLock { $0[name] = nil }
+        listeners.withLock { $0.removeValue(forKey: name) }?.cancel()
+    }
+
+    /// An http or https URL with a host, without a query or a user (an MCP endpoint such as `…/mcp`).
+    static func isEndpoint(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme, let host = url.host else { return false }
+        // No user and password in it: the URL is shown and logged; a credential goes in a header.
+        return ["http", "https"].contains(scheme) && !host.isEmpty && url.query == nil && url.fragment == nil && url.user == nil && url.password == nil
+            && !text.contains(where: \.isWhitespace)
+    }
+
+    /// Lists the server's tools now and keeps the listing (and the connection's state). For
+    /// system administrators through the API, and for the listener.
     @discardableResult
     public func refresh(_ name: String) async throws -> MCPServerRecord {
         guard let record = try server(named: name) else { throw PortalError.notFound("MCP server") }
@@ -184,9 +226,14 @@ public final class MCPServers: Sendable {
 
     /// Imports the chosen tools (remote name → risk) as the server's pack, replacing the one
     /// imported before; the current listing becomes the reviewed one.
-    public func importTools(_ choices: [MCPToolChoice], from name: String, by actor: Principal) async throws -> MCPServerRecord {
+    /// `listing`: the digest of the listing the administrator reviewed (`MCPServerRecord.listingDigest`);
+    /// when the server's tools were listed again since, the import is refused (409).
+    public func importTools(_ choices: [MCPToolChoice], from name: String, reviewing listing: String?, by actor: Principal) async throws -> MCPServerRecord {
         guard actor.user.isAdministrator else { throw PortalError.forbidden("only system administrators import MCP tools") }
         guard let record = try server(named: name) else { throw PortalError.notFound("MCP server") }
+        if let listing, listing != record.listingDigest {
+            throw PortalError.conflict("the server's tools were listed again since this review; review the new listing")
+        }
         guard !choices.isEmpty else { throw PortalError.invalid("tools: choose at least one tool") }
         let offered = Dictionary(record.offered.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var imported: [String: RiskLevel] = [:]
@@ -209,19 +256,22 @@ public final class MCPServers: Sendable {
                               category: record.title, inputSchema: remote.catalogInputSchema, risk: choice.risk, permission: nil,
                               executor: .mcp(remote.name), limits: limits))
         }
-        let digest = Crypto.sha256(try JSONAny(encoding: record.offered).canonicalJSON).hexString.prefix(12)
-        let pack = ToolPack(name: name, title: record.title, version: "mcp-\(digest)",
-                            description: "Tools of the MCP server \(record.status.server ?? "") " + (record.command.map { "run as \($0.executable)" } ?? "at \(OutboundHTTP.redacted(record.url))"),
-                            tools: tools)
-        var updated = record
-        updated.reviewed = record.offered
-        updated.imported = imported
+        // Tenants see the pack's description: the server's name and host, not its address.
+        let place = record.command.map { "run as \($0.executable)" } ?? "at \(URL(string: record.url)?.host ?? "")"
+        let pack = ToolPack(name: name, title: record.title, version: "mcp-\(record.listingDigest.prefix(12))",
+                            description: "Tools of the MCP server \(record.status.server ?? "") \(place)", tools: tools)
         let toolsChanged = SecurityEvent(kind: .packInstalled, userID: actor.user.id, username: actor.user.username, organizationID: nil,
                                          detail: "\(name) from its MCP server: \(tools.count) of \(record.offered.count) tools")
-        try await catalog.install(pack, by: actor, event: toolsChanged) { [records, updated] txn in
-            try txn.put(records, name, updated)
+        let reviewed = record.offered
+        try await catalog.install(pack, by: actor, event: toolsChanged) { [records, imported] txn in
+            guard var current = try txn.get(records, name), current.offered == reviewed else {
+                throw PortalError.conflict("the server's tools were listed again meanwhile; review the new listing")
+            }
+            current.reviewed = reviewed
+            current.imported = imported
+            try txn.put(records, name, current)
         }
-        return updated
+        return try server(named: name) ?? record
     }
 
     /// Applies `change` to the stored record (re-read in the transaction); records a
@@ -262,7 +312,7 @@ public final class MCPServers: Sendable {
             return client
         }
         let credential = credentialName == nil ? nil : try secrets.get(Self.secretName(record.name))
-        let client = MCPClient(connection: .init(endpoint: endpoint, credentialName: credentialName, credential: credential),
+        let client = MCPClient(serverName: record.name, connection: .init(endpoint: endpoint, credentialName: credentialName, credential: credential),
                                http: http, runtime: runtime, clientVersion: clientVersion)
         clients.withLock { $0[record.name] = client }
         return client
@@ -282,27 +332,52 @@ public final class MCPServers: Sendable {
         } catch {
             return failure("\(error)")
         }
+        // A tool whose contract changed on the server (annotations, schemas) waits for a review:
+        // its risk was chosen for what it was.
+        if let change = record.changes.first(where: { $0.tool == tool && ($0.change == .removed || $0.fields.contains { $0 != "title" && $0 != "description" }) }) {
+            return failure("the MCP server '\(pack)' " + (change.change == .removed ? "no longer offers this tool" : "changed this tool (\(change.fields.joined(separator: ", ")))")
+                           + " since it was reviewed; a system administrator reviews it on the MCP servers page")
+        }
         let result: JSONAny
         do {
             let client = try client(for: record)
+            // The server may say the same thing twice (text and structured content): room for
+            // both, and the limit is applied to what it said.
             result = try await client.callTool(tool, arguments: arguments, timeout: .seconds(limits.timeoutSeconds),
-                                               maxBytes: limits.maxOutputBytes + (64 << 10)) { [weak self] method in
+                                               maxBytes: limits.maxOutputBytes * 3 + (64 << 10)) { [weak self] method in
                 if method == "notifications/tools/list_changed" { self?.relistSoon(pack) }
             }
             if record.status.state != .connected { _ = try? await update(pack) { $0.status.succeeded(at: self.clock.now()); return false } }
         } catch let error as MCPClientError {
-            _ = try? await noteFailure(pack, error)
+            // Only what says the server is unwell changes its state, not one call's slowness,
+            // size or refused arguments.
+            switch error {
+            case .unreachable, .refused, .status, .protocolError: _ = try? await noteFailure(pack, error)
+            default: break
+            }
             return failure("the MCP server '\(pack)' " + scrubbed(error.description, name: pack))
         } catch {
             return failure("\(error)")
         }
-        return Self.output(of: result, limit: limits.maxOutputBytes)
+        return Self.output(of: result, limit: limits.maxOutputBytes, without: (try? secrets.get(Self.secretName(pack))).flatMap { $0 })
     }
 
     /// A `tools/call` result as a run's output: the text content joined, `structuredContent`
     /// (or the text, when it is JSON) as the JSON, `isError` as a failure with the text as
     /// the reason.
-    static func output(of result: JSONAny, limit: Int) -> ToolOutput {
+    /// A server echoing the credential does not pass it on: `without` is replaced in the text,
+    /// the error and every string of the JSON. Text over `limit` is cut (and marked); JSON
+    /// over it is dropped.
+    static func output(of result: JSONAny, limit: Int, without credential: String? = nil) -> ToolOutput {
+        func clean(_ text: String) -> String { credential.map { ToolExecutor.scrub(text, [$0]) } ?? text }
+        func cleanJSON(_ value: JSONAny) -> JSONAny {
+            switch value {
+            case let .string(text): .string(clean(text))
+            case let .array(items): .array(items.map(cleanJSON))
+            case let .object(members): .object(members.mapValues(cleanJSON))
+            default: value
+            }
+        }
         let pieces = (result["content"]?.array ?? []).map { item -> String in
             switch item["type"]?.string {
             case "text": item["text"]?.string ?? ""
@@ -311,16 +386,19 @@ public final class MCPServers: Sendable {
             case let type: "[\(type ?? "unknown") content]"
             }
         }
-        var text = pieces.joined(separator: "\n")
-        let truncated = text.utf8.count > limit
-        if truncated {
+        var text = clean(pieces.joined(separator: "\n"))
+        let textTooLong = text.utf8.count > limit
+        if textTooLong {
             // Cut at a character's boundary (at most three bytes back).
             var cut = text.utf8.prefix(limit)
             while String(cut) == nil { cut = cut.dropLast() }
             text = String(cut) ?? ""
         }
         let failed = result["isError"]?.bool == true
-        let json = result["structuredContent"] ?? JSONAny(json: Array(text.utf8))
+        var json = (result["structuredContent"] ?? JSONAny(json: Array(text.utf8))).map(cleanJSON)
+        let jsonTooLong = (json?.canonicalJSON.count ?? 0) > limit
+        if jsonTooLong { json = nil }
+        let truncated = textTooLong || jsonTooLong
         var error = failed ? String(text.prefix(4096)) : ""
         if truncated { error = "output exceeded \(limit) bytes and was cut" + (error.isEmpty ? "" : "; " + error) }
         return ToolOutput(succeeded: !failed, text: text, json: json, error: error, exitCode: nil, truncated: truncated)
@@ -328,10 +406,30 @@ public final class MCPServers: Sendable {
 
     // MARK: Change notifications
 
-    /// Re-lists the server's tools in the background (after it said its list changed).
+    /// Re-lists the server's tools in the background (after it said its list changed). Word
+    /// that comes while a re-listing is under way makes one more after it, never more: a
+    /// server repeating itself costs one listing at a time.
     private func relistSoon(_ name: String) {
+        let start = relisting.withLock { pending in
+            if let again = pending[name] {
+                if !again { pending[name] = true }
+                return false
+            }
+            pending[name] = false
+            return true
+        }
+        guard start else { return }
         jobs.detach { [self] in
-            do { try await refresh(name) } catch { logger.warning("re-listing an MCP server's tools failed", metadata: ["server": "\(name)", "error": "\(error)"]) }
+            repeat {
+                do { try await refresh(name) } catch { logger.warning("re-listing an MCP server's tools failed", metadata: ["server": "\(name)", "error": "\(error)"]) }
+            } while relisting.withLock { pending in
+                if pending[name] == true {
+                    pending[name] = false
+                    return true
+                }
+                pending[name] = nil
+                return false
+            }
         }
     }
 
@@ -343,30 +441,44 @@ public final class MCPServers: Sendable {
     /// Keeps the server's own event stream open while the portal runs and the server is
     /// registered, re-listing its tools when it says they changed and when it answers again
     /// after a failure; a server without such a stream is checked every 15 minutes instead.
-    /// Reconnects with a growing delay (at most a minute) after a failure.
+    /// Reconnects with a growing delay (at most a minute) after a failure or a stream that
+    /// ended within seconds. Registering the server again replaces its listener.
     private func startListening(_ name: String) {
-        jobs.detach { [self] in
+        let listener = Task { [weak self] in
             var delay = Duration.seconds(1)
-            while !Task.isCancelled {
-                guard let record = try? server(named: name), let client = try? client(for: record) else { return }
+            while !Task.isCancelled, let self {
+                let record: MCPServerRecord
+                do {
+                    guard let found = try server(named: name) else { return }
+                    record = found
+                } catch {
+                    try? await Task.sleep(for: .seconds(60))
+                    continue
+                }
                 // Back after a failure: what changed meanwhile is listed, and the state with it.
                 if record.status.state != .connected, record.status.state != .unknown { _ = try? await refresh(name) }
+                let opened = ContinuousClock.now
                 do throws(MCPClientError) {
+                    let client: MCPClient
+                    do { client = try self.client(for: record) } catch { throw .protocolError("\(error)") }
                     try await client.listen(maxDuration: .seconds(3600)) { [weak self] method in
                         if method == "notifications/tools/list_changed" { self?.relistSoon(name) }
                     }
-                    delay = .seconds(1)
+                    delay = ContinuousClock.now - opened > .seconds(30) ? .seconds(1) : min(delay * 2, .seconds(60))
                 } catch .noStream {
                     try? await Task.sleep(for: .seconds(900))
                     _ = try? await refresh(name)
                     continue
                 } catch {
-                    _ = try? await noteFailure(name, error)
+                    if !Task.isCancelled { _ = try? await noteFailure(name, error) }
                     delay = min(delay * 2, .seconds(60))
                 }
                 try? await Task.sleep(for: delay)
             }
         }
+        listeners.withLock { $0.updateValue(listener, forKey: name) }?.cancel()
+        // Ends with the jobs service (a graceful shutdown), like other detached work.
+        jobs.detach { await withTaskCancellationHandler { await listener.value } onCancel: { listener.cancel() } }
     }
 }
 
@@ -450,6 +562,11 @@ public struct MCPServerRecord: Codable, Sendable, Equatable {
     public var reviewed: [RemoteTool]?
     /// Imported tools (server names) and their risk.
     public var imported: [String: RiskLevel]
+
+    /// Names the newest listing (SHA-256 of it), so an import can say which one was reviewed.
+    public var listingDigest: String {
+        Crypto.sha256((try? JSONAny(encoding: offered).canonicalJSON) ?? []).hexString
+    }
 
     /// One difference between the newest listing and the reviewed one.
     public struct Change: Codable, Sendable, Equatable {

@@ -5,12 +5,13 @@ import Glibc
 #endif
 
 /// A local MCP server spoken to over stdio (newline-delimited JSON-RPC), one process per
-/// exchange: started, initialized, asked, and ended (its whole process group) when the answer
-/// is in, when the time is up, or when it says more than the limit.
+/// exchange: started, initialized, asked, and ended with its whole process group (whatever it
+/// started too) when the answer is in, when the time is up, or when it writes more than the
+/// limit.
 ///
 /// Guarantees: the program is an allowed executable found on the tools path (as for command
 /// tools, links included), started without a shell, with only the environment it is handed,
-/// in a fresh working directory removed after; no wait blocks Swift's cooperative pool (the
+/// in the directory it is given; no read or write waits past the deadline; no wait blocks Swift's cooperative pool (the
 /// exchange has a thread of its own); the server's own requests are answered (`ping` with an
 /// empty result, anything else "method not found"); a server that exits early is a failure
 /// naming its exit and the end of what it wrote to stderr.
@@ -25,6 +26,10 @@ struct MCPStdioExchange {
     let onNotification: @Sendable (String) -> Void
 
     private var pid: pid_t = 0
+    /// The process group (the first process's id), killed at the end even after the first
+    /// process was reaped.
+    private var group: pid_t = 0
+    private var received = 0
     private var input: Int32 = -1
     private var output: Int32 = -1
     private var errors: Int32 = -1
@@ -65,9 +70,12 @@ struct MCPStdioExchange {
     private mutating func start() throws(MCPClientError) {
         var stdinPipe: [Int32] = [-1, -1], stdoutPipe: [Int32] = [-1, -1], stderrPipe: [Int32] = [-1, -1]
         guard portal_pipe_cloexec(&stdinPipe) == 0, portal_pipe_cloexec(&stdoutPipe) == 0, portal_pipe_cloexec(&stderrPipe) == 0 else {
+            let reason = String(cString: strerror(errno))
             for fd in stdinPipe + stdoutPipe + stderrPipe where fd >= 0 { close(fd) }
-            throw .unreachable("pipe: \(String(cString: strerror(errno)))")
+            throw .unreachable("pipe: \(reason)")
         }
+        // A write to a server that has gone must fail with EPIPE, not end the portal.
+        signal(SIGPIPE, SIG_IGN)
         let status = ProcessRunner.spawn(&pid, executable: executable, arguments: arguments, environment: environment, directory: directory,
                                          stdin: stdinPipe[0], stdout: stdoutPipe[1], stderr: stderrPipe[1])
         close(stdinPipe[0]); close(stdoutPipe[1]); close(stderrPipe[1])
@@ -78,15 +86,16 @@ struct MCPStdioExchange {
             pid = 0
             throw .unreachable("cannot start \(executable): \(String(cString: strerror(status)))")
         }
-        _ = fcntl(input, F_SETFL, fcntl(input, F_GETFL) | O_NONBLOCK)
+        group = pid
+        for fd in [input, output, errors] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
     }
 
-    /// Ends the process group and reaps the process; closes every descriptor.
+    /// Kills the process group, reaps the process, closes every descriptor.
     private mutating func stop() {
         for fd in [input, output, errors] where fd >= 0 { close(fd) }
         input = -1; output = -1; errors = -1
+        if group > 0 { kill(-group, SIGKILL) }
         guard pid > 0 else { return }
-        kill(-pid, SIGKILL)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         pid = 0
@@ -160,7 +169,14 @@ struct MCPStdioExchange {
             }
             if descriptors[0].revents != 0 {
                 let count = read(output, &buffer, buffer.count)
-                if count > 0 { pending += buffer[0..<count] } else if count == 0 || (errno != EINTR && errno != EAGAIN) { throw exited("ended") }
+                if count > 0 {
+                    pending += buffer[0..<count]
+                    received += count
+                    // Notifications and other chatter count too: the limit bounds the exchange.
+                    guard received <= maxBytes * 2 else { throw .tooLarge(bytes: maxBytes) }
+                } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+                    throw exited("ended")
+                }
             }
         }
     }

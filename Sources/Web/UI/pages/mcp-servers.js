@@ -56,7 +56,7 @@ function connectForm(templates) {
   const variable = h("input", { id: "mcp-variable", name: "credentialVariable", placeholder: "GITHUB_TOKEN", autocomplete: "off", spellcheck: "false" });
   // A local server needs no endpoint; a remote one no program.
   executable.addEventListener("input", () => { url.required = executable.value.trim() === ""; });
-  const timeout = h("input", { id: "mcp-timeout", name: "timeoutSeconds", type: "number", min: 1, max: 3600, value: 30 });
+  const timeout = h("input", { id: "mcp-timeout", name: "timeoutSeconds", type: "number", min: 1, max: 3600, placeholder: "30" });
   const help = h("p", { class: "field-hint", id: "mcp-template-help" });
   template.addEventListener("change", () => {
     const picked = templates.find((item) => item.name === template.value);
@@ -77,10 +77,11 @@ function connectForm(templates) {
       field("Arguments, one per line", argumentsText),
       field("Environment variable for the credential", variable, { errorFor: "credentialVariable" })),
     field("Credential", credential, { hint: "Sealed on the portal; never shown again.", errorFor: "credential" }),
-    field("Time limit of a call (seconds)", timeout, { errorFor: "timeoutSeconds" }),
+    field("Time limit of a call (seconds)", timeout, { hint: "Empty: the template's, else 30.", errorFor: "timeoutSeconds" }),
     h("button", { type: "submit" }, "Connect and list tools"), ...formMessages("mcp-connect"));
   submitForm(form, () => {
-    const body = { name: name.value.trim(), timeoutSeconds: Number(timeout.value) };
+    const body = { name: name.value.trim() };
+    if (timeout.value) body.timeoutSeconds = Number(timeout.value);
     if (executable.value.trim()) {
       body.command = { executable: executable.value.trim(), arguments: argumentsText.value.split("\n").filter((line) => line !== "") };
       if (variable.value.trim()) body.credentialVariable = variable.value.trim();
@@ -130,10 +131,20 @@ function review(server, view) {
     const tools = [...form.querySelectorAll("input.mcp-include:checked")].map((box) => ({
       name: box.dataset.tool, risk: form.querySelector(`select.mcp-risk[data-tool="${CSS.escape(box.dataset.tool)}"]`).value,
     }));
-    return api("POST", `/api/mcp-servers/${encodeURIComponent(server.name)}/import`, { tools });
+    return api("POST", `/api/mcp-servers/${encodeURIComponent(server.name)}/import`, { tools, listing: server.listing });
   }, (updated) => {
     toast(`Imported ${plural(updated.tools.filter((tool) => tool.imported).length, "tool")} as the pack ${updated.name}; enable it on the Tool packs page.`, { kind: "ok" });
     view.replaceChildren(review(updated, view));
+  });
+  const disconnect = h("button", { type: "button", id: "mcp-disconnect", class: "danger" }, "Disconnect");
+  disconnect.addEventListener("click", async () => {
+    if (!confirm(`Disconnect ${server.title}? Its tools leave every organization's catalog and its credential is deleted.`)) return;
+    const answer = await api("DELETE", `/api/mcp-servers/${encodeURIComponent(server.name)}`);
+    if (!answer.ok) checkError.textContent = problemText(answer);
+    else {
+      toast(`Disconnected ${server.title}.`, { kind: "ok" });
+      location.hash = "#/admin/mcp-servers";
+    }
   });
   const check = h("button", { type: "button", id: "mcp-refresh" }, "List tools again");
   const checkError = h("p", { class: "error", role: "alert" });
@@ -154,6 +165,6 @@ function review(server, view) {
       h("dt", {}, "Tools listed"), h("dd", {}, server.listedAt ? when(server.listedAt) : "never"),
       server.lastError ? [h("dt", {}, "Last error"), h("dd", { id: "mcp-last-error", class: "error" }, `${when(server.lastErrorAt)}: ${server.lastError}`)] : null),
     server.changes.length ? h("p", { role: "status", id: "mcp-changes" }, `The server's tools changed since the last review: ${server.changes.map((change) => `${change.tool} (${change.change})`).join(", ")}. Review and import again to apply them.`) : null,
-    h("p", {}, check), checkError,
+    h("p", {}, check, " ", disconnect), checkError,
     server.tools.length ? form : emptyState("The server lists no tools (or could not be reached)."));
 }
