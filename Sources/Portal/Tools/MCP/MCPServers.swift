@@ -442,8 +442,14 @@ public final class MCPServers: Sendable {
     /// registered, re-listing its tools when it says they changed and when it answers again
     /// after a failure; a server without such a stream is checked every 15 minutes instead.
     /// Reconnects with a growing delay (at most a minute) after a failure or a stream that
-    /// ended within seconds. Registering the server again replaces its listener.
+    /// ended within seconds. Registering the server again replaces its listener; it ends with
+    /// the jobs service (a graceful shutdown), like other detached work.
     private func startListening(_ name: String) {
+        // Only while the jobs service runs (the server), not in a command that opens the data.
+        jobs.detach { [weak self] in await self?.listen(to: name) }
+    }
+
+    private func listen(to name: String) async {
         let listener = Task { [weak self] in
             var delay = Duration.seconds(1)
             while !Task.isCancelled, let self {
@@ -477,8 +483,7 @@ public final class MCPServers: Sendable {
             }
         }
         listeners.withLock { $0.updateValue(listener, forKey: name) }?.cancel()
-        // Ends with the jobs service (a graceful shutdown), like other detached work.
-        jobs.detach { await withTaskCancellationHandler { await listener.value } onCancel: { listener.cancel() } }
+        await withTaskCancellationHandler { await listener.value } onCancel: { listener.cancel() }
     }
 }
 
