@@ -108,6 +108,16 @@ import Testing
         #expect(setup.profiles.count == 1, "the CLI never ran without a profile")
     }
 
+    @Test func anMCPServerCannotRunTheCLIOutsideTheOrganizationsIdentity() async throws {
+        let setup = try await Setup()
+        // `oci` is allowed for command tools, which set the organization's profile; as a local
+        // MCP server it would act as whatever identity its environment names.
+        await #expect(throws: PortalError.self) {
+            _ = try await setup.core.mcpServers.register(MCPServerRegistration(name: "cloud", command: MCPCommand(executable: "oci", arguments: ["mcp"])), by: setup.root)
+        }
+        #expect(try setup.core.mcpServers.list().isEmpty)
+    }
+
     @Test func onlySystemAdministratorsSetAProfileAndNoTwoShareOne() async throws {
         let setup = try await Setup()
         let core = setup.core

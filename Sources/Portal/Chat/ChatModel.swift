@@ -133,7 +133,7 @@ public struct OpenAICompatibleChatModel: Sendable {
     /// JSON completion when the server does not stream.
     struct StreamParser {
         private var pending: [UInt8] = []
-        /// The body so far while it may be one JSON completion (until a `data:` line shows a stream).
+        /// The body so far while it may be one JSON completion (until an event shows a stream).
         private var everything: [UInt8] = []
         private var sawEvents = false
         private var done = false
@@ -146,21 +146,14 @@ public struct OpenAICompatibleChatModel: Sendable {
             if !sawEvents { everything += bytes }
             pending += bytes
             var added = ""
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                var line = Array(pending[..<newline])
-                pending.removeSubrange(...newline)
-                if line.last == UInt8(ascii: "\r") { line.removeLast() }
-                added += try handle(line: line)
-            }
+            for data in ServerSentEvents.take(&pending) { added += try handle(data: data) }
             return added
         }
 
-        private mutating func handle(line: [UInt8]) throws(ModelError) -> String {
-            let text = String(decoding: line, as: UTF8.self)
-            guard text.hasPrefix("data:") else { return "" }  // comments, event names, ids, blank separators
+        /// One event's data (comments, event names and ids are not data).
+        private mutating func handle(data payload: String) throws(ModelError) -> String {
             sawEvents = true
             everything = []
-            let payload = text.dropFirst(5).drop { $0 == " " }
             if payload == "[DONE]" {
                 done = true
                 return ""
@@ -199,8 +192,9 @@ public struct OpenAICompatibleChatModel: Sendable {
                                                  arguments: Self.argumentsText(call["function"]?["arguments"]))
                 }
             } else if !pending.isEmpty {
-                _ = try handle(line: pending)
-                pending = []
+                // The body ended inside an event: take it as ended.
+                pending += Array("\n\n".utf8)
+                for data in ServerSentEvents.take(&pending) { _ = try handle(data: data) }
             }
             let toolCalls = calls.sorted { $0.key < $1.key }.prefix(OpenAICompatibleChatModel.maximumToolCalls).enumerated().map { position, entry in
                 var call = entry.value

@@ -83,6 +83,14 @@ public struct ToolRuntimeOptions: Sendable {
         self.deniedNetworks = deniedNetworks
     }
 
+    /// What a child process starts with: the tools path, a UTF-8 C locale, UTC, and the
+    /// variables of `inheritedEnvironment` the portal has; nothing else.
+    func childEnvironment() -> [String: String] {
+        var environment = ["PATH": searchPath.joined(separator: ":"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC"]
+        for name in inheritedEnvironment { if let value = getenv(name) { environment[name] = String(cString: value) } }
+        return environment
+    }
+
     /// The allowed executable `name` on the tools path, or `ToolError.executionFailed` saying
     /// why not: not allowed, not found, or a link to a program that is not allowed.
     func resolveExecutable(_ name: String) throws(ToolError) -> String {
@@ -189,8 +197,7 @@ struct ToolExecutor: Sendable {
                 for template in templates { argv.append(try render(template)) }
             }
         }
-        var environment = ["PATH": options.searchPath.joined(separator: ":"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC"]
-        for name in options.inheritedEnvironment { if let value = getenv(name) { environment[name] = String(cString: value) } }
+        var environment = options.childEnvironment()
         if let identity = ToolRuntimeOptions.organizationIdentity[executable] {
             environment[identity.profile] = try lookup(.cloudProfile, input: input, organization: organization, allowSecrets: false)
             environment[identity.authentication] = "api_key"

@@ -98,6 +98,9 @@ public final class MCPServers: Sendable {
             guard runtime.allowedExecutables.contains(command.executable), !command.executable.contains("/") else {
                 throw PortalError.invalid("command.executable: '\(command.executable)' is not an allowed executable (tools.allowed_executables: \(runtime.allowedExecutables.sorted().joined(separator: ", ")))")
             }
+            guard ToolRuntimeOptions.organizationIdentity[command.executable] == nil else {
+                throw PortalError.invalid("command.executable: '\(command.executable)' acts as each organization's own cloud identity and runs only as a command tool")
+            }
             guard command.arguments.count <= 64, command.arguments.allSatisfy({ $0.utf8.count <= 4096 && !$0.contains("\0") }) else {
                 throw PortalError.invalid("command.arguments: at most 64, each at most 4096 bytes")
             }
@@ -334,13 +337,18 @@ public final class MCPServers: Sendable {
         }
         // A tool whose contract changed on the server (annotations, schemas) waits for a review:
         // its risk was chosen for what it was.
-        if let change = record.changes.first(where: { $0.tool == tool && ($0.change == .removed || $0.fields.contains { $0 != "title" && $0 != "description" }) }) {
-            return failure("the MCP server '\(pack)' " + (change.change == .removed ? "no longer offers this tool" : "changed this tool (\(change.fields.joined(separator: ", ")))")
-                           + " since it was reviewed; a system administrator reviews it on the MCP servers page")
+        if let reviewed = record.reviewed?.first(where: { $0.name == tool }) {
+            let now = record.offered.first { $0.name == tool }
+            let contract = now.map { $0.differences(from: reviewed).filter { $0 != "title" && $0 != "description" } } ?? []
+            if now == nil || !contract.isEmpty {
+                return failure("the MCP server '\(pack)' " + (now == nil ? "no longer offers this tool" : "changed this tool (\(contract.joined(separator: ", ")))")
+                               + " since it was reviewed; a system administrator reviews it on the MCP servers page")
+            }
         }
         let result: JSONAny
+        let client: MCPClient
         do {
-            let client = try client(for: record)
+            client = try self.client(for: record)
             // The server may say the same thing twice (text and structured content): room for
             // both, and the limit is applied to what it said.
             result = try await client.callTool(tool, arguments: arguments, timeout: .seconds(limits.timeoutSeconds),
@@ -359,7 +367,7 @@ public final class MCPServers: Sendable {
         } catch {
             return failure("\(error)")
         }
-        return Self.output(of: result, limit: limits.maxOutputBytes, without: (try? secrets.get(Self.secretName(pack))).flatMap { $0 })
+        return Self.output(of: result, limit: limits.maxOutputBytes, without: client.connection.credential)
     }
 
     /// A `tools/call` result as a run's output: the text content joined, `structuredContent`
