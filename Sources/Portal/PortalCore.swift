@@ -33,6 +33,8 @@ public final class PortalCore: Sendable {
     public let toolSearch: ToolSearch
     public let assistant: Assistant
     public let webhooks: Webhooks
+    /// Versioned workflow definitions and their durable runs.
+    public let workflows: Workflows
     /// The answers to requests sent with an `Idempotency-Key`.
     public let idempotencyKeys: IdempotencyKeys
     /// Where expiry deadlines read the time (sessions, API keys, sign-in throttling).
@@ -100,6 +102,8 @@ public final class PortalCore: Sendable {
                                        accounts: accounts, jobs: jobs,
                                        configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
         self.webhooks = try Webhooks(environment: environment, secrets: secrets, events: securityEvents, jobs: jobs, clock: clock, options: webhookOptions)
+        self.workflows = try Workflows(environment: environment, toolRuns: runs, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs,
+                                       notifications: notifications, clock: clock)
         self.idempotencyKeys = try IdempotencyKeys(environment: environment, clock: clock)
         let notifications = notifications
         self.eventConsumers = [
@@ -108,6 +112,7 @@ public final class PortalCore: Sendable {
             }),
             assistant.resumeConsumer(outbox: outbox),
             webhooks.consumer(outbox: outbox),
+            workflows.eventConsumer(outbox: outbox),
         ]
         self.services = [jobs] + eventConsumers
         try mcpServers.startListeners()
@@ -133,7 +138,7 @@ public final class PortalCore: Sendable {
 
     /// What `portal serve` does once before serving: the outbox consumers start at the newest
     /// entry the first time; runs that were executing when the portal stopped are marked
-    /// interrupted (never re-run); conversations paused on runs decided meanwhile go on; a
+    /// interrupted (never re-run); unfinished workflow runs go on; conversations paused on runs decided meanwhile go on; a
     /// switch of embeddings provider goes on; the maintenance timers are (re)scheduled. Not
     /// done on open, so `portal check` and other read-only commands change nothing.
     public func resumeAfterStart(maintenance: Maintenance = Maintenance()) async throws {
@@ -141,6 +146,7 @@ public final class PortalCore: Sendable {
         try await runs.markInterrupted()
         try await assistant.resumePaused()
         try await reindexer.resume()
+        try await workflows.resumeAfterStart()
         try await maintenance.schedule(on: jobs)
     }
 

@@ -55,6 +55,22 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     case webhookSecretRotated = "webhook.secret-rotated"
     /// The portal turned a subscription off (410 Gone, or a day of failures).
     case webhookDisabled = "webhook.disabled"
+    // Workflows.
+    case workflowSaved = "workflow.saved"
+    case workflowDeleted = "workflow.deleted"
+    case workflowRunStarted = "workflow-run.started"
+    case workflowRunQueued = "workflow-run.queued"
+    case workflowStepStarted = "workflow-run.step-started"
+    case workflowStepFinished = "workflow-run.step-finished"
+    case workflowApprovalRequested = "workflow-run.approval-requested"
+    case workflowApprovalDecided = "workflow-run.approval-decided"
+    case workflowRunPaused = "workflow-run.paused"
+    case workflowRunResumed = "workflow-run.resumed"
+    case workflowRunSucceeded = "workflow-run.succeeded"
+    case workflowRunFailed = "workflow-run.failed"
+    case workflowRunCancelled = "workflow-run.cancelled"
+    /// A run stopped because a step that is not safe to repeat had started when the portal stopped.
+    case workflowRunNeedsAttention = "workflow-run.needs-attention"
 
     /// The kind of an audit entry written by any version: today's names, and those entries
     /// written before typed events carried (`tool.run.finished` by its outcome, `sign-out`).
@@ -155,6 +171,8 @@ public enum DomainEvent: Sendable, Equatable {
     case approvalRefused(ApprovalRefusal)
     case approvalPolicyChanged(ApprovalPolicy)
     case chatTurn(ChatTurnEvent)
+    /// A workflow saved, or something that happened in one of its runs.
+    case workflow(WorkflowEvent)
     /// Access and administration: sign-ins, roles, keys, packs, settings.
     case security(SecurityEvent)
 
@@ -168,16 +186,20 @@ public enum DomainEvent: Sendable, Equatable {
         case .approvalRefused: .approvalRefused
         case .approvalPolicyChanged: .approvalPolicyChanged
         case .chatTurn: .chatTurn
+        case let .workflow(event): event.kind
         case let .security(event): event.kind
         }
     }
 
-    /// The kinds carried by `.security` events: every kind that is not about runs, approvals
-    /// or conversations.
+    /// The kinds carried by `.workflow` events.
+    public static let workflowKinds: Set<EventKind> = Set(EventKind.allCases.filter { $0.rawValue.hasPrefix("workflow") })
+
+    /// The kinds carried by `.security` events: every kind that is not about runs, approvals,
+    /// conversations or workflows.
     public static let securityKinds: Set<EventKind> = Set(EventKind.allCases).subtracting([
         .runRequested, .runRefused, .runSucceeded, .runFailed, .runRejected, .runExpired, .runInterrupted, .runCancelled,
         .approvalRequested, .approvalDecided, .approvalRefused, .approvalPolicyChanged, .chatTurn,
-    ])
+    ]).subtracting(workflowKinds)
 
     /// The run it is about, if any.
     public var run: RunEvent? {
@@ -203,6 +225,7 @@ extension DomainEvent: Codable {
         case let .approvalRefused(refusal): try container.encode(refusal, forKey: .payload)
         case let .approvalPolicyChanged(policy): try container.encode(policy, forKey: .payload)
         case let .chatTurn(turn): try container.encode(turn, forKey: .payload)
+        case let .workflow(event): try container.encode(event, forKey: .payload)
         case let .security(event): try container.encode(event, forKey: .payload)
         }
     }
@@ -219,6 +242,7 @@ extension DomainEvent: Codable {
         case .approvalRefused: self = .approvalRefused(try container.decode(ApprovalRefusal.self, forKey: .payload))
         case .approvalPolicyChanged: self = .approvalPolicyChanged(try container.decode(ApprovalPolicy.self, forKey: .payload))
         case .chatTurn: self = .chatTurn(try container.decode(ChatTurnEvent.self, forKey: .payload))
+        case _ where Self.workflowKinds.contains(kind): self = .workflow(try container.decode(WorkflowEvent.self, forKey: .payload))
         default: self = .security(try container.decode(SecurityEvent.self, forKey: .payload))
         }
     }

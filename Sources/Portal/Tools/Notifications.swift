@@ -60,7 +60,11 @@ public struct PortalNotification: Codable, Sendable, Equatable {
                                       audience: .permission(.admin), detail: event.detail)
         case let .security(event) where event.kind.mayEndAccess:
             return PortalNotification(kind: event.kind, organizationID: event.organizationID, runID: "", tool: "", status: "", audience: .portal)
-        case .runRequested, .runRefused, .approvalRefused, .approvalPolicyChanged, .security:
+        case let .workflow(event) where event.runID != nil:
+            // Run views (anyone who may see the organization's tools) follow each run as it moves.
+            return PortalNotification(kind: event.kind, organizationID: organizationID, runID: event.runID!.description, tool: event.workflow, status: event.status,
+                                      audience: .permission(.toolsRead), detail: event.node)
+        case .runRequested, .runRefused, .approvalRefused, .approvalPolicyChanged, .security, .workflow:
             return nil
         }
     }

@@ -1,14 +1,14 @@
-import FoundationEssentials
+public import FoundationEssentials
 
 /// Times as RFC 3339 (and JSON Schema's `date-time`) writes them: `2026-11-26T09:00:00Z`,
 /// with optional fractions, `t`/`z` in either case, any offset up to ±23:59, and a leap second
 /// (read as :59) — all of which the document promises query parameters accept.
-enum RFC3339 {
+public enum RFC3339 {
     private static var form: Regex<(Substring, Substring, Substring, Substring, Substring, Substring, Substring, Substring?, Substring?, Substring?, Substring?, Substring?)> {
         /^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))$/
     }
 
-    static func date(_ text: String) -> Date? {
+    public static func date(_ text: String) -> Date? {
         // ASCII digits only (`\d` would take any script's), so every group is a number.
         guard let match = text.wholeMatch(of: form),
               let year = Int(match.1), let month = Int(match.2), let day = Int(match.3),
@@ -25,5 +25,17 @@ enum RFC3339 {
         }
         let fraction = match.7.flatMap { Double("0" + $0) } ?? 0
         return date.addingTimeInterval(fraction - Double(offset))
+    }
+
+    /// `date` in UTC to the millisecond: `2026-11-26T09:00:00.250Z` (whole seconds without a fraction).
+    public static func string(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = .gmt
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+        func two(_ value: Int?) -> String { let text = String(value ?? 0); return text.count < 2 ? "0" + text : text }
+        let year = String(parts.year ?? 0)
+        let millis = Int((date.timeIntervalSince1970 * 1000).rounded(.down)) % 1000
+        let fraction = millis == 0 ? "" : "." + String(String(millis + 1000).dropFirst())
+        return String(repeating: "0", count: max(0, 4 - year.count)) + year + "-\(two(parts.month))-\(two(parts.day))T\(two(parts.hour)):\(two(parts.minute)):\(two(parts.second))\(fraction)Z"
     }
 }
