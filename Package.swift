@@ -79,6 +79,8 @@ let package = Package(
                 .embedInCode("Tools/Packs/host.json"),
                 .embedInCode("Tools/Packs/oci.json"),
                 .embedInCode("Tools/MCPTemplates.json"),
+                .embedInCode("Workflows/workflow.schema.json"),
+                .embedInCode("Workflows/WorkflowTemplates.json"),
             ],
             swiftSettings: sharedSwiftSettings
         ),

@@ -12,7 +12,8 @@ extension Workflows {
         /// Move a run on (a child started, a parent's child ended, a queued run's turn).
         case advance(organizationID: UUID, runID: TimeOrderedID)
         case cancel(organizationID: UUID, runID: TimeOrderedID, reason: String)
-        case notify(PortalNotification)
+        /// Tell people in the portal (named members; the starter when none are named).
+        case notify(organizationID: UUID, runID: TimeOrderedID, workflow: String, users: [String], starterID: UUID, message: String)
     }
 
     /// A run being changed inside one write transaction.
@@ -333,9 +334,8 @@ extension Workflows {
                 succeed(&t, node.id, output: .object(values))
             case let .notify(message, users):
                 let text = try message.render(scope).templateText
-                let audience = Set(users.compactMap { name in name == t.run.starterName ? t.run.starterID : nil } + (users.isEmpty ? [t.run.starterID] : []))
-                t.effects.append(.notify(PortalNotification(kind: .workflowStepFinished, organizationID: t.organizationID, runID: t.run.id.description,
-                                                            tool: t.run.workflow, status: "notify", audience: .users(audience), detail: String(text.prefix(2000)))))
+                t.effects.append(.notify(organizationID: t.organizationID, runID: t.run.id, workflow: t.run.workflow, users: users, starterID: t.run.starterID,
+                                         message: String(text.prefix(2000))))
                 succeed(&t, node.id, output: .object(["message": .string(text), "to": .array((users.isEmpty ? [t.run.starterName] : users).map(JSONAny.string))]))
             case let .fail(message):
                 let text = try message.render(scope).templateText
@@ -562,8 +562,13 @@ extension Workflows {
                         logger.error("cancelling a child run failed", metadata: ["run": "\(runID)", "error": "\(error)"])
                     }
                 }
-            case let .notify(notification):
-                notifications.publish(notification)
+            case let .notify(organizationID, runID, workflow, users, starterID, message):
+                let members = users.compactMap { name -> UUID? in
+                    guard let user = try? accounts.user(named: name), (try? organizations.role(of: user.id, in: organizationID)) != nil else { return nil }
+                    return user.id
+                }
+                notifications.publish(PortalNotification(kind: .workflowStepFinished, organizationID: organizationID, runID: runID.description, tool: workflow,
+                                                         status: "notify", audience: .users(Set(users.isEmpty ? [starterID] : members)), detail: message))
             }
         }
     }

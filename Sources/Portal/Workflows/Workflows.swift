@@ -97,9 +97,11 @@ public final class Workflows: Sendable {
     // MARK: Definitions
 
     /// Saves `definition` as the workflow's next version (the first creates it). Needs
-    /// `workflows:manage`. Throws `invalidInput` listing every problem.
+    /// `workflows:manage`. Throws `invalidInput` listing every problem; with `basedOn` (the
+    /// version the editor started from, 0 for a new workflow), `conflict` when another
+    /// version was saved meanwhile.
     @discardableResult
-    public func save(_ definition: WorkflowDefinition, note: String = "", by principal: Principal) async throws -> WorkflowVersion {
+    public func save(_ definition: WorkflowDefinition, note: String = "", basedOn: Int? = nil, by principal: Principal) async throws -> WorkflowVersion {
         let organizationID = try Self.organization(of: principal, needing: .workflowsManage)
         let problems = definition.problems()
         guard problems.isEmpty else { throw PortalError.invalidInput(InputError(problems: problems.map(\.inputProblem))) }
@@ -107,6 +109,9 @@ public final class Workflows: Sendable {
         let now = clock.now()
         let saved = try await environment.write { [self] txn -> WorkflowVersion in
             var summary = try txn.get(summaries, (organizationID, definition.name))
+            if let basedOn, basedOn != (summary?.latestVersion ?? 0) {
+                throw PortalError.conflict("'\(definition.name)' was saved as version \(summary?.latestVersion ?? 0) since version \(basedOn) you edited: reload it")
+            }
             let number = (summary?.latestVersion ?? 0) + 1
             let version = WorkflowVersion(version: number, definition: definition, savedBy: principal.user.id, savedByName: principal.user.username, savedAt: now, note: note)
             if summary == nil {

@@ -1,0 +1,243 @@
+import FoundationEssentials
+import Hummingbird
+import KV
+import Portal
+
+/// A version to save: the definition, a note, and the version the editor started from.
+struct WorkflowSaveBody: Codable {
+    let definition: WorkflowDefinition
+    let note: String?
+    /// The version the change is based on (0: a new workflow); another saved meanwhile is 409.
+    let baseVersion: Int?
+}
+
+struct WorkflowVersionInfo: Codable {
+    let version: Int
+    let savedByName: String
+    let savedAt: Date
+    let note: String
+
+    init(_ version: WorkflowVersion) {
+        self.version = version.version
+        savedByName = version.savedByName
+        savedAt = version.savedAt
+        note = version.note
+    }
+}
+
+/// A workflow with its latest definition and its versions, newest first.
+struct WorkflowDetail: Codable {
+    let workflow: WorkflowSummary
+    let definition: WorkflowDefinition
+    let versions: [WorkflowVersionInfo]
+}
+
+struct WorkflowStartBody: Codable {
+    let inputs: JSONAny?
+    /// A saved version to run; the latest when absent.
+    let version: Int?
+}
+
+struct WorkflowRerunBody: Codable {
+    /// The step to start from.
+    let from: String
+    /// `same` (the run's version) or `latest`.
+    let version: String?
+}
+
+struct WorkflowDecisionBody: Codable {
+    let approve: Bool
+    let comment: String?
+}
+
+struct WorkflowCancelBody: Codable {
+    let reason: String?
+}
+
+/// A run with its history.
+struct WorkflowRunDetail: Codable {
+    let run: WorkflowRun
+    let log: [WorkflowLogEntry]
+}
+
+struct WorkflowRunPage: Codable {
+    let runs: [WorkflowRun]
+    let next: String?
+    let limit: Int
+}
+
+extension PortalRoutes {
+    /// Workflows: definitions and versions (workflows:manage to save), runs (tools:run to
+    /// start; the starter or workflows:manage to change one), approvals of their steps.
+    func addWorkflowRoutes(core: PortalCore) {
+        let workflows = core.workflows
+
+        @Sendable func name(_ context: PortalContext) throws -> (String, UUID) {
+            let organizationID = try Self.requireOrganization(context.principal!)
+            let name = context.parameters.get("name") ?? ""
+            guard try workflows.summary(name, in: organizationID) != nil else { throw PortalError.notFound("no workflow '\(name.prefix(64))'") }
+            return (name, organizationID)
+        }
+        @Sendable func runID(_ context: PortalContext) throws -> (TimeOrderedID, UUID) {
+            let organizationID = try Self.requireOrganization(context.principal!)
+            let id = try Self.pathID(context, "workflow run")
+            guard try workflows.run(id, in: organizationID) != nil else { throw PortalError.notFound("no workflow run \(id)") }
+            return (id, organizationID)
+        }
+        @Sendable func detail(_ id: TimeOrderedID, _ organizationID: UUID) throws -> WorkflowRunDetail {
+            guard let run = try workflows.run(id, in: organizationID) else { throw PortalError.notFound("no workflow run \(id)") }
+            return WorkflowRunDetail(run: run, log: try workflows.log(of: id))
+        }
+        @Sendable func version(_ text: String?, _ field: String) throws -> Int? {
+            guard let text else { return nil }
+            guard let number = Int(text), number > 0 else { throw ProblemDetails(.badRequest, detail: "\(field) must be a version number (1 or more).") }
+            return number
+        }
+
+        get("/api/workflows", .permission(.toolsRead), .doc("listWorkflows", "The organization's workflows.", returns: APISchema.list("workflows", of: WorkflowSummary.self))) { _, context in
+            try Self.jsonResponse(.ok, ["workflows": try workflows.list(in: try Self.requireOrganization(context.principal!))])
+        }
+
+        get("/api/workflows/schema", .permission(.toolsRead), .doc("getWorkflowSchema", "The JSON Schema (2020-12) of a workflow definition, with each step type's settings.")) { _, _ in
+            try Self.jsonResponse(.ok, WorkflowLibrary.schema)
+        }
+
+        get("/api/workflows/templates", .permission(.toolsRead), .doc("listWorkflowTemplates", "Ready-made workflows for the shipped packs.", returns: APISchema.list("templates", of: WorkflowLibrary.Template.self))) { _, _ in
+            try Self.jsonResponse(.ok, ["templates": WorkflowLibrary.templates])
+        }
+
+        post("/api/workflows/{name}/versions", .permission(.workflowsManage), .doc("saveWorkflowVersion", "Saves a new version (the first creates the workflow); every problem of an invalid definition is listed.", body: WorkflowSaveBody.self, returns: APISchema.of(WorkflowDetail.self), status: 201, created: .init(path: "/api/workflows/{id}", idPointer: "/workflow/name"))) { request, context in
+            let body = try await Self.decode(WorkflowSaveBody.self, request, context)
+            let name = context.parameters.get("name") ?? ""
+            guard body.definition.name == name else { throw PortalError.invalid("the definition's name is '\(body.definition.name.prefix(64))', not '\(name.prefix(64))'") }
+            let saved = try await workflows.save(body.definition, note: body.note ?? "", basedOn: body.baseVersion, by: context.principal!)
+            let organizationID = try Self.requireOrganization(context.principal!)
+            var response = try Self.jsonResponse(.created, WorkflowDetail(workflow: try workflows.summary(name, in: organizationID)!, definition: saved.definition,
+                                                                         versions: try workflows.versions(name, in: organizationID).map(WorkflowVersionInfo.init)))
+            response.headers[.location] = "/api/workflows/\(name)"
+            return response
+        }
+
+        get("/api/workflows/{name}", .permission(.toolsRead), .doc("getWorkflow", "A workflow: its latest definition and its versions.", returns: APISchema.of(WorkflowDetail.self))) { _, context in
+            let (name, organizationID) = try name(context)
+            guard let summary = try workflows.summary(name, in: organizationID), let latest = try workflows.version(name, in: organizationID) else {
+                throw PortalError.notFound("no workflow '\(name)'")
+            }
+            return try Self.jsonResponse(.ok, WorkflowDetail(workflow: summary, definition: latest.definition,
+                                                             versions: try workflows.versions(name, in: organizationID).map(WorkflowVersionInfo.init)))
+        }
+
+        get("/api/workflows/{name}/versions/{version}", .permission(.toolsRead), .doc("getWorkflowVersion", "One saved version.", returns: APISchema.of(WorkflowVersion.self))) { _, context in
+            let (name, organizationID) = try name(context)
+            guard let number = Int(context.parameters.get("version") ?? ""), let saved = try workflows.version(name, number, in: organizationID) else {
+                throw PortalError.notFound("no such version of '\(name)'")
+            }
+            return try Self.jsonResponse(.ok, saved)
+        }
+
+        get("/api/workflows/{name}/diff", .permission(.toolsRead), .doc("diffWorkflowVersions", "What changed between two versions (steps, edges, fields).", returns: APISchema.of(WorkflowDiff.self), query: [.integer("from", "The older version.", minimum: 1, maximum: 1_000_000), .integer("to", "The newer version (the latest when absent).", minimum: 1, maximum: 1_000_000)])) { request, context in
+            let (name, organizationID) = try name(context)
+            let query = request.uri.queryParameters
+            guard let from = try version(query.get("from"), "from") else { throw ProblemDetails(.badRequest, detail: "from is required.") }
+            guard let old = try workflows.version(name, from, in: organizationID), let new = try workflows.version(name, try version(query.get("to"), "to"), in: organizationID) else {
+                throw PortalError.notFound("no such version of '\(name)'")
+            }
+            return try Self.jsonResponse(.ok, WorkflowDiff(from: old, to: new))
+        }
+
+        get("/api/workflows/{name}/export", .permission(.toolsRead), .doc("exportWorkflow", "The latest (or `version`) definition as a file to import elsewhere.", returns: APISchema.of(WorkflowDefinition.self), query: [.integer("version", "A saved version.", minimum: 1, maximum: 1_000_000)])) { request, context in
+            let (name, organizationID) = try name(context)
+            guard let saved = try workflows.version(name, try version(request.uri.queryParameters.get("version"), "version"), in: organizationID) else {
+                throw PortalError.notFound("no such version of '\(name)'")
+            }
+            var response = try Self.jsonResponse(.ok, saved.definition)
+            response.headers[.contentDisposition] = "attachment; filename=\"\(name)-v\(saved.version).workflow.json\""
+            return response
+        }
+
+        on(.delete, "/api/workflows/{name}", .permission(.workflowsManage), .doc("deleteWorkflow", "Deletes a workflow and its versions (409 while it has unfinished runs).", status: 204)) { _, context in
+            try await workflows.delete(try name(context).0, by: context.principal!)
+            return Response(status: .noContent)
+        }
+
+        post("/api/workflows/{name}/runs", .permission(.toolsRun), .doc("startWorkflowRun", "Starts a run of the latest (or a given) version with inputs checked against its schema.", body: WorkflowStartBody.self, returns: APISchema.of(WorkflowRunDetail.self), status: 201, rate: .limited(.toolRun), created: .init(path: "/api/workflow-runs/{id}", idPointer: "/run/id"))) { request, context in
+            let body = try await Self.decode(WorkflowStartBody.self, request, context)
+            let (name, organizationID) = try name(context)
+            let principal = context.principal!
+            let run = try await workflows.start(name, version: body.version, inputs: body.inputs ?? .object([:]), by: principal, trigger: principal.apiKeyID == nil ? .manual : .api)
+            var response = try Self.jsonResponse(.created, try detail(run.id, organizationID))
+            response.headers[.location] = "/api/workflow-runs/\(run.id)"
+            return response
+        }
+
+        get("/api/workflow-runs", .permission(.toolsRead), .doc("listWorkflowRuns", "Workflow runs, newest first, filtered.", returns: APISchema.of(WorkflowRunPage.self), query: QueryParameter.paging + [.string("workflow", "Only this workflow's runs."), .string("person", "Only runs this person started."), .choice("status", WorkflowRun.Status.allCases.map(\.rawValue), "Only runs with this status.")])) { request, context in
+            let organizationID = try Self.requireOrganization(context.principal!)
+            let query = request.uri.queryParameters
+            var filter = Workflows.RunFilter(workflow: query.get("workflow"), starter: query.get("person"))
+            if let status = query.get("status") {
+                guard let parsed = WorkflowRun.Status(rawValue: status) else {
+                    throw ProblemDetails(.badRequest, detail: "status must be one of \(WorkflowRun.Status.allCases.map(\.rawValue).joined(separator: ", ")).")
+                }
+                filter.status = parsed
+            }
+            let limit = try APIConventions.pageSize(request)
+            let page = try workflows.runs(in: organizationID, filter: filter, limit: limit, before: try Self.pageCursor(request))
+            let next = APIConventions.nextLink(request, cursor: page.count == limit ? page.last?.id.description : nil)
+            return try APIConventions.pageResponse(WorkflowRunPage(runs: page, next: next, limit: limit), next: next)
+        }
+
+        get("/api/workflow-runs/{id}", .permission(.toolsRead), .doc("getWorkflowRun", "A run: each step's state, input, output, attempts and timing, and its history.", returns: APISchema.of(WorkflowRunDetail.self))) { _, context in
+            let (id, organizationID) = try runID(context)
+            return try Self.jsonResponse(.ok, try detail(id, organizationID))
+        }
+
+        post("/api/workflow-runs/{id}/cancel", .permission(.toolsRead), .doc("cancelWorkflowRun", "Cancels an unfinished run and its child runs (its starter, or workflows:manage).", body: WorkflowCancelBody.self, returns: APISchema.of(WorkflowRunDetail.self))) { request, context in
+            let body = try await Self.decode(WorkflowCancelBody.self, request, context)
+            let (id, organizationID) = try runID(context)
+            try await workflows.cancel(id, in: organizationID, reason: body.reason ?? "", by: context.principal!)
+            return try Self.jsonResponse(.ok, try detail(id, organizationID))
+        }
+
+        post("/api/workflow-runs/{id}/pause", .permission(.toolsRead), .doc("pauseWorkflowRun", "Starts no further step until resumed (steps under way finish).", returns: APISchema.of(WorkflowRunDetail.self))) { _, context in
+            let (id, organizationID) = try runID(context)
+            try await workflows.pause(id, in: organizationID, by: context.principal!)
+            return try Self.jsonResponse(.ok, try detail(id, organizationID))
+        }
+
+        post("/api/workflow-runs/{id}/resume", .permission(.toolsRead), .doc("resumeWorkflowRun", "Goes on with a paused run.", returns: APISchema.of(WorkflowRunDetail.self))) { _, context in
+            let (id, organizationID) = try runID(context)
+            try await workflows.resume(id, in: organizationID, by: context.principal!)
+            return try Self.jsonResponse(.ok, try detail(id, organizationID))
+        }
+
+        post("/api/workflow-runs/{id}/retry", .permission(.toolsRead), .doc("retryWorkflowRun", "Goes on with a failed run (or one that needs attention) from the step that failed.", returns: APISchema.of(WorkflowRunDetail.self))) { _, context in
+            let (id, organizationID) = try runID(context)
+            try await workflows.retry(id, in: organizationID, by: context.principal!)
+            return try Self.jsonResponse(.ok, try detail(id, organizationID))
+        }
+
+        post("/api/workflow-runs/{id}/rerun", .permission(.toolsRun), .doc("rerunWorkflowRun", "A new run from a chosen step, on the run's version or the latest; the steps before it keep their results.", body: WorkflowRerunBody.self, returns: APISchema.of(WorkflowRunDetail.self), status: 201, created: .init(path: "/api/workflow-runs/{id}", idPointer: "/run/id"))) { request, context in
+            let body = try await Self.decode(WorkflowRerunBody.self, request, context)
+            guard ["same", "latest", nil].contains(body.version) else { throw PortalError.invalid("version must be same or latest") }
+            let (id, organizationID) = try runID(context)
+            let run = try await workflows.rerun(id, from: body.from, onLatestVersion: body.version == "latest", in: organizationID, by: context.principal!)
+            var response = try Self.jsonResponse(.created, try detail(run.id, organizationID))
+            response.headers[.location] = "/api/workflow-runs/\(run.id)"
+            return response
+        }
+
+        post("/api/workflow-runs/{id}/steps/{node}/decision", .permission(.toolsRead), .doc("decideWorkflowApproval", "Approves or rejects a run's approval step (as its approver rule allows).", body: WorkflowDecisionBody.self, returns: APISchema.of(WorkflowRunDetail.self))) { request, context in
+            let body = try await Self.decode(WorkflowDecisionBody.self, request, context)
+            let (id, organizationID) = try runID(context)
+            try await workflows.decide(id, node: context.parameters.get("node") ?? "", approve: body.approve, comment: body.comment ?? "", in: organizationID, by: context.principal!)
+            return try Self.jsonResponse(.ok, try detail(id, organizationID))
+        }
+    }
+}
+
+extension WorkflowDefinition: SchemaComponent { static var componentName: String { "WorkflowDefinition" } }
+extension WorkflowRun: SchemaComponent { static var componentName: String { "WorkflowRun" } }
+extension WorkflowLogEntry: SchemaComponent { static var componentName: String { "WorkflowLogEntry" } }
+extension WorkflowSummary: SchemaComponent { static var componentName: String { "WorkflowSummary" } }
+extension WorkflowRunDetail: SchemaComponent { static var componentName: String { "WorkflowRunDetail" } }
+extension WorkflowDetail: SchemaComponent { static var componentName: String { "WorkflowDetail" } }
