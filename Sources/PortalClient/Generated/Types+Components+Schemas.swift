@@ -1036,5 +1036,432 @@ extension Components {
                 case state
             }
         }
+        /// - Remark: Generated from `#/components/schemas/WorkflowDefinition`.
+        public struct WorkflowDefinition: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/concurrency`.
+            public struct ConcurrencyPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/concurrency/limit`.
+                public var limit: Swift.Int64
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/concurrency/overflow`.
+                public var overflow: Swift.String
+                /// Creates a new `ConcurrencyPayload`.
+                ///
+                /// - Parameters:
+                ///   - limit:
+                ///   - overflow:
+                public init(
+                    limit: Swift.Int64,
+                    overflow: Swift.String
+                ) {
+                    self.limit = limit
+                    self.overflow = overflow
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case limit
+                    case overflow
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/concurrency`.
+            public var concurrency: Components.Schemas.WorkflowDefinition.ConcurrencyPayload?
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/description`.
+            public var description: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/EdgesPayload`.
+            public struct EdgesPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/EdgesPayload/from`.
+                public var from: Swift.String
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/EdgesPayload/port`.
+                public var port: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/EdgesPayload/to`.
+                public var to: Swift.String
+                /// Creates a new `EdgesPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - from:
+                ///   - port:
+                ///   - to:
+                public init(
+                    from: Swift.String,
+                    port: Swift.String? = nil,
+                    to: Swift.String
+                ) {
+                    self.from = from
+                    self.port = port
+                    self.to = to
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case from
+                    case port
+                    case to
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/edges`.
+            public typealias EdgesPayload = [Components.Schemas.WorkflowDefinition.EdgesPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/edges`.
+            public var edges: Components.Schemas.WorkflowDefinition.EdgesPayload?
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/inputs`.
+            public var inputs: OpenAPIRuntime.OpenAPIValueContainer?
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/name`.
+            public var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload`.
+            public struct NodesPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/config`.
+                public var config: OpenAPIRuntime.OpenAPIValueContainer?
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/id`.
+                public var id: Swift.String
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/position`.
+                public struct PositionPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/position/x`.
+                    public var x: Swift.Double
+                    /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/position/y`.
+                    public var y: Swift.Double
+                    /// Creates a new `PositionPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - x:
+                    ///   - y:
+                    public init(
+                        x: Swift.Double,
+                        y: Swift.Double
+                    ) {
+                        self.x = x
+                        self.y = y
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case x
+                        case y
+                    }
+                }
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/position`.
+                public var position: Components.Schemas.WorkflowDefinition.NodesPayloadPayload.PositionPayload?
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/retry`.
+                public struct RetryPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/retry/attempts`.
+                    public var attempts: Swift.Int64
+                    /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/retry/backoffSeconds`.
+                    public var backoffSeconds: Swift.Double
+                    /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/retry/multiplier`.
+                    public var multiplier: Swift.Double?
+                    /// Creates a new `RetryPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - attempts:
+                    ///   - backoffSeconds:
+                    ///   - multiplier:
+                    public init(
+                        attempts: Swift.Int64,
+                        backoffSeconds: Swift.Double,
+                        multiplier: Swift.Double? = nil
+                    ) {
+                        self.attempts = attempts
+                        self.backoffSeconds = backoffSeconds
+                        self.multiplier = multiplier
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case attempts
+                        case backoffSeconds
+                        case multiplier
+                    }
+                }
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/retry`.
+                public var retry: Components.Schemas.WorkflowDefinition.NodesPayloadPayload.RetryPayload?
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/timeoutSeconds`.
+                public var timeoutSeconds: Swift.Int64?
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/title`.
+                public var title: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/type`.
+                @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case tool = "tool"
+                    case condition = "condition"
+                    case _switch = "switch"
+                    case join = "join"
+                    case forEach = "for-each"
+                    case _while = "while"
+                    case subWorkflow = "sub-workflow"
+                    case approval = "approval"
+                    case wait = "wait"
+                    case waitEvent = "wait-event"
+                    case set = "set"
+                    case notify = "notify"
+                    case fail = "fail"
+                    case stop = "stop"
+                }
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/type`.
+                public var _type: Components.Schemas.WorkflowDefinition.NodesPayloadPayload._TypePayload
+                /// Creates a new `NodesPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - config:
+                ///   - id:
+                ///   - position:
+                ///   - retry:
+                ///   - timeoutSeconds:
+                ///   - title:
+                ///   - _type:
+                public init(
+                    config: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                    id: Swift.String,
+                    position: Components.Schemas.WorkflowDefinition.NodesPayloadPayload.PositionPayload? = nil,
+                    retry: Components.Schemas.WorkflowDefinition.NodesPayloadPayload.RetryPayload? = nil,
+                    timeoutSeconds: Swift.Int64? = nil,
+                    title: Swift.String? = nil,
+                    _type: Components.Schemas.WorkflowDefinition.NodesPayloadPayload._TypePayload
+                ) {
+                    self.config = config
+                    self.id = id
+                    self.position = position
+                    self.retry = retry
+                    self.timeoutSeconds = timeoutSeconds
+                    self.title = title
+                    self._type = _type
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case config
+                    case id
+                    case position
+                    case retry
+                    case timeoutSeconds
+                    case title
+                    case _type = "type"
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/nodes`.
+            public typealias NodesPayload = [Components.Schemas.WorkflowDefinition.NodesPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/nodes`.
+            public var nodes: Components.Schemas.WorkflowDefinition.NodesPayload
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/outputs`.
+            public struct OutputsPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                public var additionalProperties: [String: OpenAPIRuntime.OpenAPIValueContainer]
+                /// Creates a new `OutputsPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                public init(additionalProperties: [String: OpenAPIRuntime.OpenAPIValueContainer] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/outputs`.
+            public var outputs: Components.Schemas.WorkflowDefinition.OutputsPayload?
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/schemaVersion`.
+            public var schemaVersion: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/title`.
+            public var title: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload`.
+            public struct TriggersPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/type`.
+                public var _type: Swift.String
+                /// Creates a new `TriggersPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - _type:
+                public init(_type: Swift.String) {
+                    self._type = _type
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case _type = "type"
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/triggers`.
+            public typealias TriggersPayload = [Components.Schemas.WorkflowDefinition.TriggersPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/triggers`.
+            public var triggers: Components.Schemas.WorkflowDefinition.TriggersPayload?
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/variables`.
+            public struct VariablesPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                public var additionalProperties: [String: OpenAPIRuntime.OpenAPIValueContainer]
+                /// Creates a new `VariablesPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                public init(additionalProperties: [String: OpenAPIRuntime.OpenAPIValueContainer] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/variables`.
+            public var variables: Components.Schemas.WorkflowDefinition.VariablesPayload?
+            /// Creates a new `WorkflowDefinition`.
+            ///
+            /// - Parameters:
+            ///   - concurrency:
+            ///   - description:
+            ///   - edges:
+            ///   - inputs:
+            ///   - name:
+            ///   - nodes:
+            ///   - outputs:
+            ///   - schemaVersion:
+            ///   - title:
+            ///   - triggers:
+            ///   - variables:
+            public init(
+                concurrency: Components.Schemas.WorkflowDefinition.ConcurrencyPayload? = nil,
+                description: Swift.String? = nil,
+                edges: Components.Schemas.WorkflowDefinition.EdgesPayload? = nil,
+                inputs: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                name: Swift.String,
+                nodes: Components.Schemas.WorkflowDefinition.NodesPayload,
+                outputs: Components.Schemas.WorkflowDefinition.OutputsPayload? = nil,
+                schemaVersion: Swift.Int64? = nil,
+                title: Swift.String? = nil,
+                triggers: Components.Schemas.WorkflowDefinition.TriggersPayload? = nil,
+                variables: Components.Schemas.WorkflowDefinition.VariablesPayload? = nil
+            ) {
+                self.concurrency = concurrency
+                self.description = description
+                self.edges = edges
+                self.inputs = inputs
+                self.name = name
+                self.nodes = nodes
+                self.outputs = outputs
+                self.schemaVersion = schemaVersion
+                self.title = title
+                self.triggers = triggers
+                self.variables = variables
+            }
+            public enum CodingKeys: String, CodingKey {
+                case concurrency
+                case description
+                case edges
+                case inputs
+                case name
+                case nodes
+                case outputs
+                case schemaVersion
+                case title
+                case triggers
+                case variables
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/WorkflowDetail`.
+        public struct WorkflowDetail: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WorkflowDetail/definition`.
+            public var definition: Components.Schemas.WorkflowDefinition
+            /// - Remark: Generated from `#/components/schemas/WorkflowDetail/VersionsPayload`.
+            public struct VersionsPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/WorkflowDetail/VersionsPayload/note`.
+                public var note: Swift.String
+                /// - Remark: Generated from `#/components/schemas/WorkflowDetail/VersionsPayload/savedAt`.
+                public var savedAt: Foundation.Date
+                /// - Remark: Generated from `#/components/schemas/WorkflowDetail/VersionsPayload/savedByName`.
+                public var savedByName: Swift.String
+                /// - Remark: Generated from `#/components/schemas/WorkflowDetail/VersionsPayload/version`.
+                public var version: Swift.Int64
+                /// Creates a new `VersionsPayloadPayload`.
+                ///
+                /// - Parameters:
+                ///   - note:
+                ///   - savedAt:
+                ///   - savedByName:
+                ///   - version:
+                public init(
+                    note: Swift.String,
+                    savedAt: Foundation.Date,
+                    savedByName: Swift.String,
+                    version: Swift.Int64
+                ) {
+                    self.note = note
+                    self.savedAt = savedAt
+                    self.savedByName = savedByName
+                    self.version = version
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case note
+                    case savedAt
+                    case savedByName
+                    case version
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowDetail/versions`.
+            public typealias VersionsPayload = [Components.Schemas.WorkflowDetail.VersionsPayloadPayload]
+            /// - Remark: Generated from `#/components/schemas/WorkflowDetail/versions`.
+            public var versions: Components.Schemas.WorkflowDetail.VersionsPayload
+            /// - Remark: Generated from `#/components/schemas/WorkflowDetail/workflow`.
+            public var workflow: Components.Schemas.WorkflowSummary
+            /// Creates a new `WorkflowDetail`.
+            ///
+            /// - Parameters:
+            ///   - definition:
+            ///   - versions:
+            ///   - workflow:
+            public init(
+                definition: Components.Schemas.WorkflowDefinition,
+                versions: Components.Schemas.WorkflowDetail.VersionsPayload,
+                workflow: Components.Schemas.WorkflowSummary
+            ) {
+                self.definition = definition
+                self.versions = versions
+                self.workflow = workflow
+            }
+            public enum CodingKeys: String, CodingKey {
+                case definition
+                case versions
+                case workflow
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/WorkflowSummary`.
+        public struct WorkflowSummary: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WorkflowSummary/description`.
+            public var description: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WorkflowSummary/latestVersion`.
+            public var latestVersion: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/WorkflowSummary/name`.
+            public var name: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WorkflowSummary/ownerID`.
+            public var ownerID: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WorkflowSummary/title`.
+            public var title: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WorkflowSummary/updatedAt`.
+            public var updatedAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/WorkflowSummary/updatedByName`.
+            public var updatedByName: Swift.String
+            /// Creates a new `WorkflowSummary`.
+            ///
+            /// - Parameters:
+            ///   - description:
+            ///   - latestVersion:
+            ///   - name:
+            ///   - ownerID:
+            ///   - title:
+            ///   - updatedAt:
+            ///   - updatedByName:
+            public init(
+                description: Swift.String,
+                latestVersion: Swift.Int64,
+                name: Swift.String,
+                ownerID: Swift.String,
+                title: Swift.String,
+                updatedAt: Foundation.Date,
+                updatedByName: Swift.String
+            ) {
+                self.description = description
+                self.latestVersion = latestVersion
+                self.name = name
+                self.ownerID = ownerID
+                self.title = title
+                self.updatedAt = updatedAt
+                self.updatedByName = updatedByName
+            }
+            public enum CodingKeys: String, CodingKey {
+                case description
+                case latestVersion
+                case name
+                case ownerID
+                case title
+                case updatedAt
+                case updatedByName
+            }
+        }
     }
 }

@@ -13234,4 +13234,3923 @@ public enum Operations {
             }
         }
     }
+    /// Workflow runs, newest first, filtered.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflow-runs`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/get(listWorkflowRuns)`.
+    public enum ListWorkflowRuns {
+        public static let id: Swift.String = "listWorkflowRuns"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// Most items per page: 50 when absent; more than 200 is served as 200 (the page's `limit` says how many were asked for at most).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/query/limit`.
+                public var limit: Swift.Int?
+                /// Where the page starts: from the previous page's `next` link (follow the link rather than building it).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/query/cursor`.
+                public var cursor: Swift.String?
+                /// Only this workflow's runs.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/query/workflow`.
+                public var workflow: Swift.String?
+                /// Only runs this person started.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/query/person`.
+                public var person: Swift.String?
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/query/status`.
+                @frozen public enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case queued = "queued"
+                    case running = "running"
+                    case paused = "paused"
+                    case succeeded = "succeeded"
+                    case failed = "failed"
+                    case cancelled = "cancelled"
+                    case needsAttention = "needs-attention"
+                }
+                /// Only runs with this status.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/query/status`.
+                public var status: Operations.ListWorkflowRuns.Input.Query.StatusPayload?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - limit: Most items per page: 50 when absent; more than 200 is served as 200 (the page's `limit` says how many were asked for at most).
+                ///   - cursor: Where the page starts: from the previous page's `next` link (follow the link rather than building it).
+                ///   - workflow: Only this workflow's runs.
+                ///   - person: Only runs this person started.
+                ///   - status: Only runs with this status.
+                public init(
+                    limit: Swift.Int? = nil,
+                    cursor: Swift.String? = nil,
+                    workflow: Swift.String? = nil,
+                    person: Swift.String? = nil,
+                    status: Operations.ListWorkflowRuns.Input.Query.StatusPayload? = nil
+                ) {
+                    self.limit = limit
+                    self.cursor = cursor
+                    self.workflow = workflow
+                    self.person = person
+                    self.status = status
+                }
+            }
+            public var query: Operations.ListWorkflowRuns.Input.Query
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListWorkflowRuns.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListWorkflowRuns.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListWorkflowRuns.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            public init(
+                query: Operations.ListWorkflowRuns.Input.Query = .init(),
+                headers: Operations.ListWorkflowRuns.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// `<…>; rel="next"`: the next page, absent on the last.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/headers/Link`.
+                    public var link: Swift.String?
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - link: `<…>; rel="next"`: the next page, absent on the last.
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        link: Swift.String? = nil,
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.link = link
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ListWorkflowRuns.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/content/json/runs`.
+                        public var runs: [OpenAPIRuntime.OpenAPIValueContainer]
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - runs:
+                        public init(runs: [OpenAPIRuntime.OpenAPIValueContainer]) {
+                            self.runs = runs
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case runs
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/content/application\/json`.
+                    case json(Operations.ListWorkflowRuns.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ListWorkflowRuns.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListWorkflowRuns.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ListWorkflowRuns.Output.Ok.Headers = .init(),
+                    body: Operations.ListWorkflowRuns.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/get(listWorkflowRuns)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListWorkflowRuns.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListWorkflowRuns.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/get(listWorkflowRuns)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A run: each step's state, input, output, attempts and timing, and its history.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflow-runs/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/get(getWorkflowRun)`.
+    public enum GetWorkflowRun {
+        public static let id: Swift.String = "getWorkflowRun"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.GetWorkflowRun.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetWorkflowRun.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetWorkflowRun.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetWorkflowRun.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetWorkflowRun.Input.Path,
+                headers: Operations.GetWorkflowRun.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetWorkflowRun.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/responses/200/content/application\/json`.
+                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetWorkflowRun.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetWorkflowRun.Output.Ok.Headers = .init(),
+                    body: Operations.GetWorkflowRun.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/get(getWorkflowRun)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetWorkflowRun.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetWorkflowRun.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/get(getWorkflowRun)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Cancels an unfinished run and its child runs (its starter, or workflows:manage).
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/cancel`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/cancel/post(cancelWorkflowRun)`.
+    public enum CancelWorkflowRun {
+        public static let id: Swift.String = "cancelWorkflowRun"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.CancelWorkflowRun.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CancelWorkflowRun.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CancelWorkflowRun.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.CancelWorkflowRun.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/requestBody/json/reason`.
+                    public var reason: Swift.String?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - reason:
+                    public init(reason: Swift.String? = nil) {
+                        self.reason = reason
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case reason
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/requestBody/content/application\/json`.
+                case json(Operations.CancelWorkflowRun.Input.Body.JsonPayload)
+            }
+            public var body: Operations.CancelWorkflowRun.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.CancelWorkflowRun.Input.Path,
+                headers: Operations.CancelWorkflowRun.Input.Headers = .init(),
+                body: Operations.CancelWorkflowRun.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.CancelWorkflowRun.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/responses/200/content/application\/json`.
+                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.CancelWorkflowRun.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.CancelWorkflowRun.Output.Ok.Headers = .init(),
+                    body: Operations.CancelWorkflowRun.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/cancel/post(cancelWorkflowRun)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.CancelWorkflowRun.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.CancelWorkflowRun.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/cancel/post(cancelWorkflowRun)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Starts no further step until resumed (steps under way finish).
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/pause`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/pause/post(pauseWorkflowRun)`.
+    public enum PauseWorkflowRun {
+        public static let id: Swift.String = "pauseWorkflowRun"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/pause/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/pause/POST/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.PauseWorkflowRun.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/pause/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.PauseWorkflowRun.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.PauseWorkflowRun.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.PauseWorkflowRun.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.PauseWorkflowRun.Input.Path,
+                headers: Operations.PauseWorkflowRun.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/pause/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/pause/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/pause/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/pause/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.PauseWorkflowRun.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/pause/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/pause/POST/responses/200/content/application\/json`.
+                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.PauseWorkflowRun.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.PauseWorkflowRun.Output.Ok.Headers = .init(),
+                    body: Operations.PauseWorkflowRun.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/pause/post(pauseWorkflowRun)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.PauseWorkflowRun.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.PauseWorkflowRun.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/pause/post(pauseWorkflowRun)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A new run from a chosen step, on the run's version or the latest; the steps before it keep their results.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/rerun`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/rerun/post(rerunWorkflowRun)`.
+    public enum RerunWorkflowRun {
+        public static let id: Swift.String = "rerunWorkflowRun"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.RerunWorkflowRun.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// Makes a retry safe: the same key and body within 24 hours answers the first result (with `Idempotent-Replayed: true`) instead of creating again.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Swift.String?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RerunWorkflowRun.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: Makes a retry safe: the same key and body within 24 hours answers the first result (with `Idempotent-Replayed: true`) instead of creating again.
+                ///   - accept:
+                public init(
+                    idempotencyKey: Swift.String? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RerunWorkflowRun.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.RerunWorkflowRun.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/requestBody/json/from`.
+                    public var from: Swift.String
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/requestBody/json/version`.
+                    public var version: Swift.String?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - from:
+                    ///   - version:
+                    public init(
+                        from: Swift.String,
+                        version: Swift.String? = nil
+                    ) {
+                        self.from = from
+                        self.version = version
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case from
+                        case version
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/requestBody/content/application\/json`.
+                case json(Operations.RerunWorkflowRun.Input.Body.JsonPayload)
+            }
+            public var body: Operations.RerunWorkflowRun.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.RerunWorkflowRun.Input.Path,
+                headers: Operations.RerunWorkflowRun.Input.Headers = .init(),
+                body: Operations.RerunWorkflowRun.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/responses/201/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Where the created record (or the run) can be read.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/responses/201/headers/Location`.
+                    public var location: Swift.String?
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/responses/201/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/responses/201/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/responses/201/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - location: Where the created record (or the run) can be read.
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        location: Swift.String? = nil,
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.location = location
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.RerunWorkflowRun.Output.Created.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/responses/201/content/application\/json`.
+                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.RerunWorkflowRun.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.RerunWorkflowRun.Output.Created.Headers = .init(),
+                    body: Operations.RerunWorkflowRun.Output.Created.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/rerun/post(rerunWorkflowRun)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.RerunWorkflowRun.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.RerunWorkflowRun.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/rerun/post(rerunWorkflowRun)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Goes on with a paused run.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/resume`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/resume/post(resumeWorkflowRun)`.
+    public enum ResumeWorkflowRun {
+        public static let id: Swift.String = "resumeWorkflowRun"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/resume/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/resume/POST/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.ResumeWorkflowRun.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/resume/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ResumeWorkflowRun.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ResumeWorkflowRun.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ResumeWorkflowRun.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.ResumeWorkflowRun.Input.Path,
+                headers: Operations.ResumeWorkflowRun.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/resume/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/resume/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/resume/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/resume/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ResumeWorkflowRun.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/resume/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/resume/POST/responses/200/content/application\/json`.
+                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ResumeWorkflowRun.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ResumeWorkflowRun.Output.Ok.Headers = .init(),
+                    body: Operations.ResumeWorkflowRun.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/resume/post(resumeWorkflowRun)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ResumeWorkflowRun.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ResumeWorkflowRun.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/resume/post(resumeWorkflowRun)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Goes on with a failed run (or one that needs attention) from the step that failed.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/retry`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/retry/post(retryWorkflowRun)`.
+    public enum RetryWorkflowRun {
+        public static let id: Swift.String = "retryWorkflowRun"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/retry/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/retry/POST/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.RetryWorkflowRun.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/retry/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RetryWorkflowRun.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RetryWorkflowRun.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.RetryWorkflowRun.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.RetryWorkflowRun.Input.Path,
+                headers: Operations.RetryWorkflowRun.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/retry/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/retry/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/retry/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/retry/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.RetryWorkflowRun.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/retry/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/retry/POST/responses/200/content/application\/json`.
+                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.RetryWorkflowRun.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.RetryWorkflowRun.Output.Ok.Headers = .init(),
+                    body: Operations.RetryWorkflowRun.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/retry/post(retryWorkflowRun)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.RetryWorkflowRun.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.RetryWorkflowRun.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/retry/post(retryWorkflowRun)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Approves or rejects a run's approval step (as its approver rule allows).
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/steps/{node}/decision`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/steps/{node}/decision/post(decideWorkflowApproval)`.
+    public enum DecideWorkflowApproval {
+        public static let id: Swift.String = "decideWorkflowApproval"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/path/id`.
+                public var id: Swift.String
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/path/node`.
+                public var node: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                ///   - node:
+                public init(
+                    id: Swift.String,
+                    node: Swift.String
+                ) {
+                    self.id = id
+                    self.node = node
+                }
+            }
+            public var path: Operations.DecideWorkflowApproval.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DecideWorkflowApproval.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DecideWorkflowApproval.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.DecideWorkflowApproval.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/requestBody/json/approve`.
+                    public var approve: Swift.Bool
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/requestBody/json/comment`.
+                    public var comment: Swift.String?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - approve:
+                    ///   - comment:
+                    public init(
+                        approve: Swift.Bool,
+                        comment: Swift.String? = nil
+                    ) {
+                        self.approve = approve
+                        self.comment = comment
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case approve
+                        case comment
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/requestBody/content/application\/json`.
+                case json(Operations.DecideWorkflowApproval.Input.Body.JsonPayload)
+            }
+            public var body: Operations.DecideWorkflowApproval.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.DecideWorkflowApproval.Input.Path,
+                headers: Operations.DecideWorkflowApproval.Input.Headers = .init(),
+                body: Operations.DecideWorkflowApproval.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.DecideWorkflowApproval.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/responses/200/content/application\/json`.
+                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.DecideWorkflowApproval.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.DecideWorkflowApproval.Output.Ok.Headers = .init(),
+                    body: Operations.DecideWorkflowApproval.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/steps/{node}/decision/post(decideWorkflowApproval)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.DecideWorkflowApproval.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.DecideWorkflowApproval.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/steps/{node}/decision/post(decideWorkflowApproval)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The organization's workflows.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/get(listWorkflows)`.
+    public enum ListWorkflows {
+        public static let id: Swift.String = "listWorkflows"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListWorkflows.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListWorkflows.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListWorkflows.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.ListWorkflows.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ListWorkflows.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/GET/responses/200/content/json/workflows`.
+                        public var workflows: [Components.Schemas.WorkflowSummary]
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - workflows:
+                        public init(workflows: [Components.Schemas.WorkflowSummary]) {
+                            self.workflows = workflows
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case workflows
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/GET/responses/200/content/application\/json`.
+                    case json(Operations.ListWorkflows.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ListWorkflows.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListWorkflows.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ListWorkflows.Output.Ok.Headers = .init(),
+                    body: Operations.ListWorkflows.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/get(listWorkflows)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListWorkflows.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListWorkflows.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/get(listWorkflows)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The JSON Schema (2020-12) of a workflow definition, with each step type's settings.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/schema`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/schema/get(getWorkflowSchema)`.
+    public enum GetWorkflowSchema {
+        public static let id: Swift.String = "getWorkflowSchema"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/schema/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetWorkflowSchema.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetWorkflowSchema.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetWorkflowSchema.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.GetWorkflowSchema.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/schema/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/schema/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/schema/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/schema/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetWorkflowSchema.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/schema/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/schema/GET/responses/200/content/application\/json`.
+                    case json(OpenAPIRuntime.OpenAPIObjectContainer)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: OpenAPIRuntime.OpenAPIObjectContainer {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetWorkflowSchema.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetWorkflowSchema.Output.Ok.Headers = .init(),
+                    body: Operations.GetWorkflowSchema.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/schema/get(getWorkflowSchema)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetWorkflowSchema.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetWorkflowSchema.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/schema/get(getWorkflowSchema)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Ready-made workflows for the shipped packs.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/templates`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/templates/get(listWorkflowTemplates)`.
+    public enum ListWorkflowTemplates {
+        public static let id: Swift.String = "listWorkflowTemplates"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListWorkflowTemplates.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListWorkflowTemplates.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListWorkflowTemplates.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.ListWorkflowTemplates.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ListWorkflowTemplates.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/content/json/TemplatesPayload`.
+                        public struct TemplatesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/content/json/TemplatesPayload/definition`.
+                            public var definition: Components.Schemas.WorkflowDefinition
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/content/json/TemplatesPayload/requires`.
+                            public var requires: [Swift.String]?
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/content/json/TemplatesPayload/summary`.
+                            public var summary: Swift.String
+                            /// Creates a new `TemplatesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - definition:
+                            ///   - requires:
+                            ///   - summary:
+                            public init(
+                                definition: Components.Schemas.WorkflowDefinition,
+                                requires: [Swift.String]? = nil,
+                                summary: Swift.String
+                            ) {
+                                self.definition = definition
+                                self.requires = requires
+                                self.summary = summary
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case definition
+                                case requires
+                                case summary
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/content/json/templates`.
+                        public typealias TemplatesPayload = [Operations.ListWorkflowTemplates.Output.Ok.Body.JsonPayload.TemplatesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/content/json/templates`.
+                        public var templates: Operations.ListWorkflowTemplates.Output.Ok.Body.JsonPayload.TemplatesPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - templates:
+                        public init(templates: Operations.ListWorkflowTemplates.Output.Ok.Body.JsonPayload.TemplatesPayload) {
+                            self.templates = templates
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case templates
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/templates/GET/responses/200/content/application\/json`.
+                    case json(Operations.ListWorkflowTemplates.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ListWorkflowTemplates.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListWorkflowTemplates.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ListWorkflowTemplates.Output.Ok.Headers = .init(),
+                    body: Operations.ListWorkflowTemplates.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/templates/get(listWorkflowTemplates)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListWorkflowTemplates.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListWorkflowTemplates.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/templates/get(listWorkflowTemplates)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A workflow: its latest definition and its versions.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/get(getWorkflow)`.
+    public enum GetWorkflow {
+        public static let id: Swift.String = "getWorkflow"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/GET/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.GetWorkflow.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetWorkflow.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetWorkflow.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetWorkflow.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetWorkflow.Input.Path,
+                headers: Operations.GetWorkflow.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetWorkflow.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.WorkflowDetail)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.WorkflowDetail {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetWorkflow.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetWorkflow.Output.Ok.Headers = .init(),
+                    body: Operations.GetWorkflow.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/get(getWorkflow)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetWorkflow.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetWorkflow.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/get(getWorkflow)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Deletes a workflow and its versions (409 while it has unfinished runs).
+    ///
+    /// - Remark: HTTP `DELETE /api/v1/workflows/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/delete(deleteWorkflow)`.
+    public enum DeleteWorkflow {
+        public static let id: Swift.String = "deleteWorkflow"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/DELETE/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/DELETE/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.DeleteWorkflow.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/DELETE/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DeleteWorkflow.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DeleteWorkflow.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.DeleteWorkflow.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.DeleteWorkflow.Input.Path,
+                headers: Operations.DeleteWorkflow.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct NoContent: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/DELETE/responses/204/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/DELETE/responses/204/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/DELETE/responses/204/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/DELETE/responses/204/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.DeleteWorkflow.Output.NoContent.Headers
+                /// Creates a new `NoContent`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                public init(headers: Operations.DeleteWorkflow.Output.NoContent.Headers = .init()) {
+                    self.headers = headers
+                }
+            }
+            /// Done.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/delete(deleteWorkflow)/responses/204`.
+            ///
+            /// HTTP response code: `204 noContent`.
+            case noContent(Operations.DeleteWorkflow.Output.NoContent)
+            /// The associated value of the enum case if `self` is `.noContent`.
+            ///
+            /// - Throws: An error if `self` is not `.noContent`.
+            /// - SeeAlso: `.noContent`.
+            public var noContent: Operations.DeleteWorkflow.Output.NoContent {
+                get throws {
+                    switch self {
+                    case let .noContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "noContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/delete(deleteWorkflow)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// What changed between two versions (steps, edges, fields).
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}/diff`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/diff/get(diffWorkflowVersions)`.
+    public enum DiffWorkflowVersions {
+        public static let id: Swift.String = "diffWorkflowVersions"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.DiffWorkflowVersions.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// The older version.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/query/from`.
+                public var from: Swift.Int?
+                /// The newer version (the latest when absent).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/query/to`.
+                public var to: Swift.Int?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - from: The older version.
+                ///   - to: The newer version (the latest when absent).
+                public init(
+                    from: Swift.Int? = nil,
+                    to: Swift.Int? = nil
+                ) {
+                    self.from = from
+                    self.to = to
+                }
+            }
+            public var query: Operations.DiffWorkflowVersions.Input.Query
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DiffWorkflowVersions.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DiffWorkflowVersions.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.DiffWorkflowVersions.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            public init(
+                path: Operations.DiffWorkflowVersions.Input.Path,
+                query: Operations.DiffWorkflowVersions.Input.Query = .init(),
+                headers: Operations.DiffWorkflowVersions.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.DiffWorkflowVersions.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/AddedEdgesPayload`.
+                        public struct AddedEdgesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/AddedEdgesPayload/from`.
+                            public var from: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/AddedEdgesPayload/port`.
+                            public var port: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/AddedEdgesPayload/to`.
+                            public var to: Swift.String
+                            /// Creates a new `AddedEdgesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - from:
+                            ///   - port:
+                            ///   - to:
+                            public init(
+                                from: Swift.String,
+                                port: Swift.String? = nil,
+                                to: Swift.String
+                            ) {
+                                self.from = from
+                                self.port = port
+                                self.to = to
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case from
+                                case port
+                                case to
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/addedEdges`.
+                        public typealias AddedEdgesPayload = [Operations.DiffWorkflowVersions.Output.Ok.Body.JsonPayload.AddedEdgesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/addedEdges`.
+                        public var addedEdges: Operations.DiffWorkflowVersions.Output.Ok.Body.JsonPayload.AddedEdgesPayload
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/addedSteps`.
+                        public var addedSteps: [Swift.String]
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/changedFields`.
+                        public var changedFields: [Swift.String]
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/ChangedStepsPayload`.
+                        public struct ChangedStepsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/ChangedStepsPayload/fields`.
+                            public var fields: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/ChangedStepsPayload/id`.
+                            public var id: Swift.String
+                            /// Creates a new `ChangedStepsPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - fields:
+                            ///   - id:
+                            public init(
+                                fields: [Swift.String],
+                                id: Swift.String
+                            ) {
+                                self.fields = fields
+                                self.id = id
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case fields
+                                case id
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/changedSteps`.
+                        public typealias ChangedStepsPayload = [Operations.DiffWorkflowVersions.Output.Ok.Body.JsonPayload.ChangedStepsPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/changedSteps`.
+                        public var changedSteps: Operations.DiffWorkflowVersions.Output.Ok.Body.JsonPayload.ChangedStepsPayload
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/from`.
+                        public var from: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/RemovedEdgesPayload`.
+                        public struct RemovedEdgesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/RemovedEdgesPayload/from`.
+                            public var from: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/RemovedEdgesPayload/port`.
+                            public var port: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/RemovedEdgesPayload/to`.
+                            public var to: Swift.String
+                            /// Creates a new `RemovedEdgesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - from:
+                            ///   - port:
+                            ///   - to:
+                            public init(
+                                from: Swift.String,
+                                port: Swift.String? = nil,
+                                to: Swift.String
+                            ) {
+                                self.from = from
+                                self.port = port
+                                self.to = to
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case from
+                                case port
+                                case to
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/removedEdges`.
+                        public typealias RemovedEdgesPayload = [Operations.DiffWorkflowVersions.Output.Ok.Body.JsonPayload.RemovedEdgesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/removedEdges`.
+                        public var removedEdges: Operations.DiffWorkflowVersions.Output.Ok.Body.JsonPayload.RemovedEdgesPayload
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/removedSteps`.
+                        public var removedSteps: [Swift.String]
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/json/to`.
+                        public var to: Swift.Int64
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - addedEdges:
+                        ///   - addedSteps:
+                        ///   - changedFields:
+                        ///   - changedSteps:
+                        ///   - from:
+                        ///   - removedEdges:
+                        ///   - removedSteps:
+                        ///   - to:
+                        public init(
+                            addedEdges: Operations.DiffWorkflowVersions.Output.Ok.Body.JsonPayload.AddedEdgesPayload,
+                            addedSteps: [Swift.String],
+                            changedFields: [Swift.String],
+                            changedSteps: Operations.DiffWorkflowVersions.Output.Ok.Body.JsonPayload.ChangedStepsPayload,
+                            from: Swift.Int64,
+                            removedEdges: Operations.DiffWorkflowVersions.Output.Ok.Body.JsonPayload.RemovedEdgesPayload,
+                            removedSteps: [Swift.String],
+                            to: Swift.Int64
+                        ) {
+                            self.addedEdges = addedEdges
+                            self.addedSteps = addedSteps
+                            self.changedFields = changedFields
+                            self.changedSteps = changedSteps
+                            self.from = from
+                            self.removedEdges = removedEdges
+                            self.removedSteps = removedSteps
+                            self.to = to
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case addedEdges
+                            case addedSteps
+                            case changedFields
+                            case changedSteps
+                            case from
+                            case removedEdges
+                            case removedSteps
+                            case to
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/diff/GET/responses/200/content/application\/json`.
+                    case json(Operations.DiffWorkflowVersions.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.DiffWorkflowVersions.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.DiffWorkflowVersions.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.DiffWorkflowVersions.Output.Ok.Headers = .init(),
+                    body: Operations.DiffWorkflowVersions.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/diff/get(diffWorkflowVersions)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.DiffWorkflowVersions.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.DiffWorkflowVersions.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/diff/get(diffWorkflowVersions)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The latest (or `version`) definition as a file to import elsewhere.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}/export`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/export/get(exportWorkflow)`.
+    public enum ExportWorkflow {
+        public static let id: Swift.String = "exportWorkflow"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/export/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/export/GET/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.ExportWorkflow.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/export/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// A saved version.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/export/GET/query/version`.
+                public var version: Swift.Int?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - version: A saved version.
+                public init(version: Swift.Int? = nil) {
+                    self.version = version
+                }
+            }
+            public var query: Operations.ExportWorkflow.Input.Query
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/export/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ExportWorkflow.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ExportWorkflow.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ExportWorkflow.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            public init(
+                path: Operations.ExportWorkflow.Input.Path,
+                query: Operations.ExportWorkflow.Input.Query = .init(),
+                headers: Operations.ExportWorkflow.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/export/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/export/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/export/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/export/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ExportWorkflow.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/export/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/export/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.WorkflowDefinition)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.WorkflowDefinition {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ExportWorkflow.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ExportWorkflow.Output.Ok.Headers = .init(),
+                    body: Operations.ExportWorkflow.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/export/get(exportWorkflow)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ExportWorkflow.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ExportWorkflow.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/export/get(exportWorkflow)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Starts a run of the latest (or a given) version with inputs checked against its schema.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(startWorkflowRun)`.
+    public enum StartWorkflowRun {
+        public static let id: Swift.String = "startWorkflowRun"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.StartWorkflowRun.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// Makes a retry safe: the same key and body within 24 hours answers the first result (with `Idempotent-Replayed: true`) instead of creating again.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Swift.String?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.StartWorkflowRun.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: Makes a retry safe: the same key and body within 24 hours answers the first result (with `Idempotent-Replayed: true`) instead of creating again.
+                ///   - accept:
+                public init(
+                    idempotencyKey: Swift.String? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.StartWorkflowRun.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.StartWorkflowRun.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/requestBody/json/inputs`.
+                    public var inputs: OpenAPIRuntime.OpenAPIValueContainer?
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/requestBody/json/version`.
+                    public var version: Swift.Int64?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - inputs:
+                    ///   - version:
+                    public init(
+                        inputs: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                        version: Swift.Int64? = nil
+                    ) {
+                        self.inputs = inputs
+                        self.version = version
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case inputs
+                        case version
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/requestBody/content/application\/json`.
+                case json(Operations.StartWorkflowRun.Input.Body.JsonPayload)
+            }
+            public var body: Operations.StartWorkflowRun.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.StartWorkflowRun.Input.Path,
+                headers: Operations.StartWorkflowRun.Input.Headers = .init(),
+                body: Operations.StartWorkflowRun.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/201/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Where the created record (or the run) can be read.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/201/headers/Location`.
+                    public var location: Swift.String?
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/201/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/201/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/201/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - location: Where the created record (or the run) can be read.
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        location: Swift.String? = nil,
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.location = location
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.StartWorkflowRun.Output.Created.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/201/content/application\/json`.
+                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.StartWorkflowRun.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.StartWorkflowRun.Output.Created.Headers = .init(),
+                    body: Operations.StartWorkflowRun.Output.Created.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(startWorkflowRun)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.StartWorkflowRun.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.StartWorkflowRun.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(startWorkflowRun)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Saves a new version (the first creates the workflow); every problem of an invalid definition is listed.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/versions`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/post(saveWorkflowVersion)`.
+    public enum SaveWorkflowVersion {
+        public static let id: Swift.String = "saveWorkflowVersion"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.SaveWorkflowVersion.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// Makes a retry safe: the same key and body within 24 hours answers the first result (with `Idempotent-Replayed: true`) instead of creating again.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Swift.String?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SaveWorkflowVersion.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: Makes a retry safe: the same key and body within 24 hours answers the first result (with `Idempotent-Replayed: true`) instead of creating again.
+                ///   - accept:
+                public init(
+                    idempotencyKey: Swift.String? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SaveWorkflowVersion.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.SaveWorkflowVersion.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/requestBody/json/baseVersion`.
+                    public var baseVersion: Swift.Int64?
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/requestBody/json/definition`.
+                    public var definition: Components.Schemas.WorkflowDefinition
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/requestBody/json/note`.
+                    public var note: Swift.String?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - baseVersion:
+                    ///   - definition:
+                    ///   - note:
+                    public init(
+                        baseVersion: Swift.Int64? = nil,
+                        definition: Components.Schemas.WorkflowDefinition,
+                        note: Swift.String? = nil
+                    ) {
+                        self.baseVersion = baseVersion
+                        self.definition = definition
+                        self.note = note
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case baseVersion
+                        case definition
+                        case note
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/requestBody/content/application\/json`.
+                case json(Operations.SaveWorkflowVersion.Input.Body.JsonPayload)
+            }
+            public var body: Operations.SaveWorkflowVersion.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.SaveWorkflowVersion.Input.Path,
+                headers: Operations.SaveWorkflowVersion.Input.Headers = .init(),
+                body: Operations.SaveWorkflowVersion.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/responses/201/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Where the created record (or the run) can be read.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/responses/201/headers/Location`.
+                    public var location: Swift.String?
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/responses/201/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/responses/201/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/responses/201/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - location: Where the created record (or the run) can be read.
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        location: Swift.String? = nil,
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.location = location
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.SaveWorkflowVersion.Output.Created.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.WorkflowDetail)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.WorkflowDetail {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SaveWorkflowVersion.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.SaveWorkflowVersion.Output.Created.Headers = .init(),
+                    body: Operations.SaveWorkflowVersion.Output.Created.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/post(saveWorkflowVersion)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.SaveWorkflowVersion.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.SaveWorkflowVersion.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/post(saveWorkflowVersion)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// One saved version.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}/versions/{version}`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/{version}/get(getWorkflowVersion)`.
+    public enum GetWorkflowVersion {
+        public static let id: Swift.String = "getWorkflowVersion"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/path/name`.
+                public var name: Swift.String
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/path/version`.
+                public var version: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                ///   - version:
+                public init(
+                    name: Swift.String,
+                    version: Swift.String
+                ) {
+                    self.name = name
+                    self.version = version
+                }
+            }
+            public var path: Operations.GetWorkflowVersion.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetWorkflowVersion.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetWorkflowVersion.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetWorkflowVersion.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetWorkflowVersion.Input.Path,
+                headers: Operations.GetWorkflowVersion.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetWorkflowVersion.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/content/json/definition`.
+                        public var definition: Components.Schemas.WorkflowDefinition
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/content/json/note`.
+                        public var note: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/content/json/savedAt`.
+                        public var savedAt: Foundation.Date
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/content/json/savedBy`.
+                        public var savedBy: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/content/json/savedByName`.
+                        public var savedByName: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/content/json/version`.
+                        public var version: Swift.Int64
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - definition:
+                        ///   - note:
+                        ///   - savedAt:
+                        ///   - savedBy:
+                        ///   - savedByName:
+                        ///   - version:
+                        public init(
+                            definition: Components.Schemas.WorkflowDefinition,
+                            note: Swift.String,
+                            savedAt: Foundation.Date,
+                            savedBy: Swift.String,
+                            savedByName: Swift.String,
+                            version: Swift.Int64
+                        ) {
+                            self.definition = definition
+                            self.note = note
+                            self.savedAt = savedAt
+                            self.savedBy = savedBy
+                            self.savedByName = savedByName
+                            self.version = version
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case definition
+                            case note
+                            case savedAt
+                            case savedBy
+                            case savedByName
+                            case version
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/versions/{version}/GET/responses/200/content/application\/json`.
+                    case json(Operations.GetWorkflowVersion.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.GetWorkflowVersion.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetWorkflowVersion.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetWorkflowVersion.Output.Ok.Headers = .init(),
+                    body: Operations.GetWorkflowVersion.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/{version}/get(getWorkflowVersion)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetWorkflowVersion.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetWorkflowVersion.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/{version}/get(getWorkflowVersion)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
 }

@@ -317,6 +317,96 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/webhooks/{id}/secret`.
     /// - Remark: Generated from `#/paths//api/v1/webhooks/{id}/secret/post(rotateWebhookSecret)`.
     func rotateWebhookSecret(_ input: Operations.RotateWebhookSecret.Input) async throws -> Operations.RotateWebhookSecret.Output
+    /// Workflow runs, newest first, filtered.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflow-runs`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/get(listWorkflowRuns)`.
+    func listWorkflowRuns(_ input: Operations.ListWorkflowRuns.Input) async throws -> Operations.ListWorkflowRuns.Output
+    /// A run: each step's state, input, output, attempts and timing, and its history.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflow-runs/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/get(getWorkflowRun)`.
+    func getWorkflowRun(_ input: Operations.GetWorkflowRun.Input) async throws -> Operations.GetWorkflowRun.Output
+    /// Cancels an unfinished run and its child runs (its starter, or workflows:manage).
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/cancel`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/cancel/post(cancelWorkflowRun)`.
+    func cancelWorkflowRun(_ input: Operations.CancelWorkflowRun.Input) async throws -> Operations.CancelWorkflowRun.Output
+    /// Starts no further step until resumed (steps under way finish).
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/pause`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/pause/post(pauseWorkflowRun)`.
+    func pauseWorkflowRun(_ input: Operations.PauseWorkflowRun.Input) async throws -> Operations.PauseWorkflowRun.Output
+    /// A new run from a chosen step, on the run's version or the latest; the steps before it keep their results.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/rerun`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/rerun/post(rerunWorkflowRun)`.
+    func rerunWorkflowRun(_ input: Operations.RerunWorkflowRun.Input) async throws -> Operations.RerunWorkflowRun.Output
+    /// Goes on with a paused run.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/resume`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/resume/post(resumeWorkflowRun)`.
+    func resumeWorkflowRun(_ input: Operations.ResumeWorkflowRun.Input) async throws -> Operations.ResumeWorkflowRun.Output
+    /// Goes on with a failed run (or one that needs attention) from the step that failed.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/retry`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/retry/post(retryWorkflowRun)`.
+    func retryWorkflowRun(_ input: Operations.RetryWorkflowRun.Input) async throws -> Operations.RetryWorkflowRun.Output
+    /// Approves or rejects a run's approval step (as its approver rule allows).
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/steps/{node}/decision`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/steps/{node}/decision/post(decideWorkflowApproval)`.
+    func decideWorkflowApproval(_ input: Operations.DecideWorkflowApproval.Input) async throws -> Operations.DecideWorkflowApproval.Output
+    /// The organization's workflows.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/get(listWorkflows)`.
+    func listWorkflows(_ input: Operations.ListWorkflows.Input) async throws -> Operations.ListWorkflows.Output
+    /// The JSON Schema (2020-12) of a workflow definition, with each step type's settings.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/schema`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/schema/get(getWorkflowSchema)`.
+    func getWorkflowSchema(_ input: Operations.GetWorkflowSchema.Input) async throws -> Operations.GetWorkflowSchema.Output
+    /// Ready-made workflows for the shipped packs.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/templates`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/templates/get(listWorkflowTemplates)`.
+    func listWorkflowTemplates(_ input: Operations.ListWorkflowTemplates.Input) async throws -> Operations.ListWorkflowTemplates.Output
+    /// A workflow: its latest definition and its versions.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/get(getWorkflow)`.
+    func getWorkflow(_ input: Operations.GetWorkflow.Input) async throws -> Operations.GetWorkflow.Output
+    /// Deletes a workflow and its versions (409 while it has unfinished runs).
+    ///
+    /// - Remark: HTTP `DELETE /api/v1/workflows/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/delete(deleteWorkflow)`.
+    func deleteWorkflow(_ input: Operations.DeleteWorkflow.Input) async throws -> Operations.DeleteWorkflow.Output
+    /// What changed between two versions (steps, edges, fields).
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}/diff`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/diff/get(diffWorkflowVersions)`.
+    func diffWorkflowVersions(_ input: Operations.DiffWorkflowVersions.Input) async throws -> Operations.DiffWorkflowVersions.Output
+    /// The latest (or `version`) definition as a file to import elsewhere.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}/export`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/export/get(exportWorkflow)`.
+    func exportWorkflow(_ input: Operations.ExportWorkflow.Input) async throws -> Operations.ExportWorkflow.Output
+    /// Starts a run of the latest (or a given) version with inputs checked against its schema.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(startWorkflowRun)`.
+    func startWorkflowRun(_ input: Operations.StartWorkflowRun.Input) async throws -> Operations.StartWorkflowRun.Output
+    /// Saves a new version (the first creates the workflow); every problem of an invalid definition is listed.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/versions`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/post(saveWorkflowVersion)`.
+    func saveWorkflowVersion(_ input: Operations.SaveWorkflowVersion.Input) async throws -> Operations.SaveWorkflowVersion.Output
+    /// One saved version.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}/versions/{version}`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/{version}/get(getWorkflowVersion)`.
+    func getWorkflowVersion(_ input: Operations.GetWorkflowVersion.Input) async throws -> Operations.GetWorkflowVersion.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -1033,6 +1123,236 @@ extension APIProtocol {
         headers: Operations.RotateWebhookSecret.Input.Headers = .init()
     ) async throws -> Operations.RotateWebhookSecret.Output {
         try await rotateWebhookSecret(Operations.RotateWebhookSecret.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Workflow runs, newest first, filtered.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflow-runs`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/get(listWorkflowRuns)`.
+    public func listWorkflowRuns(
+        query: Operations.ListWorkflowRuns.Input.Query = .init(),
+        headers: Operations.ListWorkflowRuns.Input.Headers = .init()
+    ) async throws -> Operations.ListWorkflowRuns.Output {
+        try await listWorkflowRuns(Operations.ListWorkflowRuns.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// A run: each step's state, input, output, attempts and timing, and its history.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflow-runs/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/get(getWorkflowRun)`.
+    public func getWorkflowRun(
+        path: Operations.GetWorkflowRun.Input.Path,
+        headers: Operations.GetWorkflowRun.Input.Headers = .init()
+    ) async throws -> Operations.GetWorkflowRun.Output {
+        try await getWorkflowRun(Operations.GetWorkflowRun.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Cancels an unfinished run and its child runs (its starter, or workflows:manage).
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/cancel`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/cancel/post(cancelWorkflowRun)`.
+    public func cancelWorkflowRun(
+        path: Operations.CancelWorkflowRun.Input.Path,
+        headers: Operations.CancelWorkflowRun.Input.Headers = .init(),
+        body: Operations.CancelWorkflowRun.Input.Body
+    ) async throws -> Operations.CancelWorkflowRun.Output {
+        try await cancelWorkflowRun(Operations.CancelWorkflowRun.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Starts no further step until resumed (steps under way finish).
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/pause`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/pause/post(pauseWorkflowRun)`.
+    public func pauseWorkflowRun(
+        path: Operations.PauseWorkflowRun.Input.Path,
+        headers: Operations.PauseWorkflowRun.Input.Headers = .init()
+    ) async throws -> Operations.PauseWorkflowRun.Output {
+        try await pauseWorkflowRun(Operations.PauseWorkflowRun.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// A new run from a chosen step, on the run's version or the latest; the steps before it keep their results.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/rerun`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/rerun/post(rerunWorkflowRun)`.
+    public func rerunWorkflowRun(
+        path: Operations.RerunWorkflowRun.Input.Path,
+        headers: Operations.RerunWorkflowRun.Input.Headers = .init(),
+        body: Operations.RerunWorkflowRun.Input.Body
+    ) async throws -> Operations.RerunWorkflowRun.Output {
+        try await rerunWorkflowRun(Operations.RerunWorkflowRun.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Goes on with a paused run.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/resume`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/resume/post(resumeWorkflowRun)`.
+    public func resumeWorkflowRun(
+        path: Operations.ResumeWorkflowRun.Input.Path,
+        headers: Operations.ResumeWorkflowRun.Input.Headers = .init()
+    ) async throws -> Operations.ResumeWorkflowRun.Output {
+        try await resumeWorkflowRun(Operations.ResumeWorkflowRun.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Goes on with a failed run (or one that needs attention) from the step that failed.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/retry`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/retry/post(retryWorkflowRun)`.
+    public func retryWorkflowRun(
+        path: Operations.RetryWorkflowRun.Input.Path,
+        headers: Operations.RetryWorkflowRun.Input.Headers = .init()
+    ) async throws -> Operations.RetryWorkflowRun.Output {
+        try await retryWorkflowRun(Operations.RetryWorkflowRun.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Approves or rejects a run's approval step (as its approver rule allows).
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflow-runs/{id}/steps/{node}/decision`.
+    /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/steps/{node}/decision/post(decideWorkflowApproval)`.
+    public func decideWorkflowApproval(
+        path: Operations.DecideWorkflowApproval.Input.Path,
+        headers: Operations.DecideWorkflowApproval.Input.Headers = .init(),
+        body: Operations.DecideWorkflowApproval.Input.Body
+    ) async throws -> Operations.DecideWorkflowApproval.Output {
+        try await decideWorkflowApproval(Operations.DecideWorkflowApproval.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The organization's workflows.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/get(listWorkflows)`.
+    public func listWorkflows(headers: Operations.ListWorkflows.Input.Headers = .init()) async throws -> Operations.ListWorkflows.Output {
+        try await listWorkflows(Operations.ListWorkflows.Input(headers: headers))
+    }
+    /// The JSON Schema (2020-12) of a workflow definition, with each step type's settings.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/schema`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/schema/get(getWorkflowSchema)`.
+    public func getWorkflowSchema(headers: Operations.GetWorkflowSchema.Input.Headers = .init()) async throws -> Operations.GetWorkflowSchema.Output {
+        try await getWorkflowSchema(Operations.GetWorkflowSchema.Input(headers: headers))
+    }
+    /// Ready-made workflows for the shipped packs.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/templates`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/templates/get(listWorkflowTemplates)`.
+    public func listWorkflowTemplates(headers: Operations.ListWorkflowTemplates.Input.Headers = .init()) async throws -> Operations.ListWorkflowTemplates.Output {
+        try await listWorkflowTemplates(Operations.ListWorkflowTemplates.Input(headers: headers))
+    }
+    /// A workflow: its latest definition and its versions.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/get(getWorkflow)`.
+    public func getWorkflow(
+        path: Operations.GetWorkflow.Input.Path,
+        headers: Operations.GetWorkflow.Input.Headers = .init()
+    ) async throws -> Operations.GetWorkflow.Output {
+        try await getWorkflow(Operations.GetWorkflow.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Deletes a workflow and its versions (409 while it has unfinished runs).
+    ///
+    /// - Remark: HTTP `DELETE /api/v1/workflows/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/delete(deleteWorkflow)`.
+    public func deleteWorkflow(
+        path: Operations.DeleteWorkflow.Input.Path,
+        headers: Operations.DeleteWorkflow.Input.Headers = .init()
+    ) async throws -> Operations.DeleteWorkflow.Output {
+        try await deleteWorkflow(Operations.DeleteWorkflow.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// What changed between two versions (steps, edges, fields).
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}/diff`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/diff/get(diffWorkflowVersions)`.
+    public func diffWorkflowVersions(
+        path: Operations.DiffWorkflowVersions.Input.Path,
+        query: Operations.DiffWorkflowVersions.Input.Query = .init(),
+        headers: Operations.DiffWorkflowVersions.Input.Headers = .init()
+    ) async throws -> Operations.DiffWorkflowVersions.Output {
+        try await diffWorkflowVersions(Operations.DiffWorkflowVersions.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
+    /// The latest (or `version`) definition as a file to import elsewhere.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}/export`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/export/get(exportWorkflow)`.
+    public func exportWorkflow(
+        path: Operations.ExportWorkflow.Input.Path,
+        query: Operations.ExportWorkflow.Input.Query = .init(),
+        headers: Operations.ExportWorkflow.Input.Headers = .init()
+    ) async throws -> Operations.ExportWorkflow.Output {
+        try await exportWorkflow(Operations.ExportWorkflow.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Starts a run of the latest (or a given) version with inputs checked against its schema.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(startWorkflowRun)`.
+    public func startWorkflowRun(
+        path: Operations.StartWorkflowRun.Input.Path,
+        headers: Operations.StartWorkflowRun.Input.Headers = .init(),
+        body: Operations.StartWorkflowRun.Input.Body
+    ) async throws -> Operations.StartWorkflowRun.Output {
+        try await startWorkflowRun(Operations.StartWorkflowRun.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Saves a new version (the first creates the workflow); every problem of an invalid definition is listed.
+    ///
+    /// - Remark: HTTP `POST /api/v1/workflows/{name}/versions`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/post(saveWorkflowVersion)`.
+    public func saveWorkflowVersion(
+        path: Operations.SaveWorkflowVersion.Input.Path,
+        headers: Operations.SaveWorkflowVersion.Input.Headers = .init(),
+        body: Operations.SaveWorkflowVersion.Input.Body
+    ) async throws -> Operations.SaveWorkflowVersion.Output {
+        try await saveWorkflowVersion(Operations.SaveWorkflowVersion.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// One saved version.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}/versions/{version}`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/{version}/get(getWorkflowVersion)`.
+    public func getWorkflowVersion(
+        path: Operations.GetWorkflowVersion.Input.Path,
+        headers: Operations.GetWorkflowVersion.Input.Headers = .init()
+    ) async throws -> Operations.GetWorkflowVersion.Output {
+        try await getWorkflowVersion(Operations.GetWorkflowVersion.Input(
             path: path,
             headers: headers
         ))
