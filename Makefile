@@ -41,7 +41,7 @@ test-steps:
 	scripts/check-kernels.sh
 	scripts/check-dist.sh $(DIST)/portal
 	scripts/check-package.sh $(DIST)/portal_$(VERSION)_$(ARCH).deb $(DIST)/portal-$(VERSION)-linux-$(ARCH).tar.gz
-	PORTAL_BINARY=$(DIST)/portal python3 -m pytest -q Tests/Browser
+	PORTAL_BINARY=$(DIST)/portal python3 -m pytest -q --durations=12 Tests/Browser
 
 ## One self-contained executable: static Swift runtime, liblmdb, libcrypto and zlib inside.
 dist: deps

@@ -25,7 +25,7 @@ test_programs=(
 )
 # `name==version` pins a version (schemathesis: its seeded runs reproduce only with the same
 # version).
-pip_packages=(selenium pytest requests cryptography openapi-spec-validator axe-selenium-python standardwebhooks schemathesis==4.32.5 mcp==2.3.0)
+pip_packages=(selenium pytest requests cryptography openapi-spec-validator jsonschema axe-selenium-python standardwebhooks schemathesis==4.32.5 mcp==2.3.0)
 # The MCP tests also drive the server with the 1.x client, which cannot share an environment
 # with 2.x: it gets a virtual environment of its own (Tests/Browser/test_mcp.py finds it here).
 mcp1_version=1.30.0

@@ -177,3 +177,15 @@ def admin_session(portal):
     assert answer.status_code == 200, answer.text
     session.headers["X-CSRF-Token"] = answer.json()["csrfToken"]
     return session
+
+
+def until(condition, what, timeout=20):
+    """Polls `condition` until it holds (a deadline, not a sleep standing in for an event);
+    returns its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting until {what}")

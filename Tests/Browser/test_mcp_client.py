@@ -14,7 +14,7 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import Portal, admin_password, admin_session
+from conftest import Portal, admin_password, admin_session, until
 from test_mcp import binary, free_port, new_key
 from test_access import sign_in
 from test_pages import serious_violations
@@ -49,17 +49,6 @@ class Upstream:
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=10)
-
-
-def until(condition, what, timeout=20):
-    """Polls `condition` until it holds (a deadline, not a sleep standing in for an event)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 @pytest.fixture(scope="module")

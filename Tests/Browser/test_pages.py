@@ -57,8 +57,16 @@ def world():
         "response_type": "code", "client_id": client["client_id"], "redirect_uri": "http://127.0.0.1:9/cb",
         "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"})
     assert consent.status_code == 302, consent.text
+    # A workflow and a run of it waiting at its approval step, for the designer and the run view.
+    flow = {"name": "walk-flow", "title": "Walk flow", "nodes": [
+        {"id": "load", "type": "tool", "config": {"tool": "host.load"}, "position": {"x": 40, "y": 40}},
+        {"id": "ask", "type": "approval", "config": {"message": "Go on?"}, "position": {"x": 260, "y": 40}}],
+        "edges": [{"from": "load", "to": "ask"}]}
+    assert admin.post(portal.url + "api/workflows/walk-flow/versions", json={"definition": flow}).status_code == 201
+    flow_run = admin.post(portal.url + "api/workflows/walk-flow/runs", json={})
+    assert flow_run.status_code == 201, flow_run.text
     yield {"portal": portal, "run": run.json()["id"], "session": chat.json()["id"], "webhook": webhook.json()["webhook"]["id"],
-           "consent": consent.headers["Location"].rsplit("/", 1)[1]}
+           "consent": consent.headers["Location"].rsplit("/", 1)[1], "workflow_run": flow_run.json()["run"]["id"]}
     assert portal.stop() == 0
 
 
@@ -88,6 +96,10 @@ def concrete(path, world):
         return path.replace(":id", world["webhook"])
     if path.startswith("admin/mcp-servers/"):
         return path.replace(":name", "walk")
+    if path.startswith("workflows/"):
+        return path.replace(":name", "walk-flow")
+    if path.startswith("workflow-runs/"):
+        return path.replace(":id", world["workflow_run"])
     if path.startswith("oauth/consent/"):
         return path.replace(":id", world["consent"])
     return (path.replace(":name", "host.load").replace(":id", world["run"]).replace(":session", world["session"])

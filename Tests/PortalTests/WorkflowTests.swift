@@ -254,6 +254,16 @@ import TestSupport
         #expect(ordering.problems().map(\.description) == ["step left config: \"steps.right.output\" reads step 'right', which does not run before this one"])
     }
 
+    @Test func everyShippedTemplateIsValidAndItsSubWorkflowsShipToo() throws {
+        #expect(WorkflowLibrary.templates.count >= 8)
+        let names = Set(WorkflowLibrary.templates.map(\.definition.name))
+        for template in WorkflowLibrary.templates {
+            #expect(template.definition.problems() == [], "\(template.definition.name)")
+            #expect(Set(template.requires ?? []).isSubset(of: names))
+        }
+        #expect(WorkflowLibrary.schema["$defs"]?["config"]?.object?.keys.sorted() == StepType.allCases.map(\.rawValue).sorted())
+    }
+
     @Test func savesMakeImmutableVersionsThatRunsArePinnedTo() async throws {
         let world = try await World()
         try await world.save(Self.echo(text: "one"))

@@ -27,6 +27,18 @@ public enum PortalError: Error, Equatable, Sendable {
     case upstreamFailed(String)
     /// The portal cannot do it now (storage full, shutting down); retry later (503).
     case unavailable(String)
+
+    /// Its words for the caller.
+    public var message: String {
+        switch self {
+        case let .invalid(text), let .forbidden(text), let .conflict(text), let .unprocessable(text), let .tooLarge(text),
+             let .upstreamFailed(text), let .unavailable(text): text
+        case let .notFound(what): "no such \(what)"
+        case let .invalidInput(input): input.description
+        case .unauthenticated: "sign in or send an API key"
+        case let .throttled(seconds): "too many attempts: retry after \(seconds) s"
+        }
+    }
 }
 
 /// A narrower error of one area (a tool's run, a pack, a vector collection) that says which

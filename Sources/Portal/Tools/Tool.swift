@@ -271,10 +271,14 @@ public struct ToolPack: Codable, Sendable, Equatable {
 
     /// Checks every tool; throws `PackError` naming the first problem. Command tools must name
     /// an executable of `allowedExecutables` when it is given.
+    /// Names no pack may take: the MCP server lists `portal.run-status` and `workflow.<name>`.
+    public static let reservedNames: Set<String> = ["portal", "workflow"]
+
     public func validate(allowedExecutables: Set<String>? = nil) throws {
         guard (1...32).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
             throw PackError("pack names are 1–32 lowercase letters, digits or '-'")
         }
+        guard !Self.reservedNames.contains(name) else { throw PackError("'\(name)' is reserved (the MCP server names its own tools \(name).…)") }
         guard !tools.isEmpty else { throw PackError("\(name): a pack has at least one tool") }
         var seen = Set<String>()
         for tool in tools {

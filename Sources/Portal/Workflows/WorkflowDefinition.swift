@@ -184,7 +184,7 @@ public struct RetryPolicy: Codable, Sendable, Equatable {
 }
 
 public struct ConcurrencyLimit: Codable, Sendable, Equatable {
-    public enum Overflow: String, Codable, Sendable { case queue, reject }
+    public enum Overflow: String, Codable, Sendable, CaseIterable { case queue, reject }
     public var limit: Int
     public var overflow: Overflow
     public init(limit: Int, overflow: Overflow) {
@@ -195,7 +195,7 @@ public struct ConcurrencyLimit: Codable, Sendable, Equatable {
 
 /// What starts a run besides a person or the API.
 public struct WorkflowTrigger: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable { case schedule, event }
+    public enum Kind: String, Codable, Sendable, CaseIterable { case schedule, event }
     public var type: Kind
     /// For `schedule`: five-field cron and an IANA time zone.
     public var cron: String?

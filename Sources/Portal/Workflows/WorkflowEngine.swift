@@ -62,7 +62,7 @@ extension Workflows {
     @available(*, noasync)
     func transition(_ runID: TimeOrderedID, in organizationID: UUID, actor: Principal? = nil, txn: borrowing WriteTransaction,
                     _ body: (inout Transition) throws -> Void) throws -> (WorkflowRun, [Effect]) {
-        guard let run = try txn.get(runs, (organizationID, runID)) else { throw PortalError.notFound("no workflow run \(runID)") }
+        guard let run = try txn.get(runs, (organizationID, runID)) else { throw PortalError.notFound("workflow run \(runID)") }
         let definition = try definition(run.workflow, run.version, in: organizationID, txn: txn)
         var transition = Transition(run: run, definition: definition, now: clock.now(), actor: actor)
         try body(&transition)
@@ -154,7 +154,7 @@ extension Workflows {
                    parent: WorkflowRun.Parent?, rerunOf: TimeOrderedID?, copying: (steps: [String: StepRun], variables: [String: JSONAny])? = nil,
                    actor: Principal? = nil, txn: borrowing WriteTransaction) throws -> (WorkflowRun, [Effect]) {
         guard let stored = try self.version(workflow, version, in: organizationID, txn: txn) else {
-            throw PortalError.notFound(version.map { "no version \($0) of workflow '\(workflow)'" } ?? "no workflow '\(workflow)'")
+            throw PortalError.notFound(version.map { "version \($0) of workflow '\(workflow)'" } ?? "workflow '\(workflow)'")
         }
         if let parent {
             var depth = 1
@@ -574,15 +574,7 @@ extension Workflows {
     }
 
     static func describe(_ error: any Error) -> String {
-        if let error = error as? PortalError {
-            switch error {
-            case let .invalid(text), let .forbidden(text), let .notFound(text), let .conflict(text), let .unprocessable(text), let .tooLarge(text),
-                 let .upstreamFailed(text), let .unavailable(text): return text
-            case let .invalidInput(input): return input.description
-            case .unauthenticated: return "not signed in"
-            case .throttled: return "too many requests"
-            }
-        }
+        if let error = error as? PortalError { return error.message }
         if let error = error as? ToolError { return error.description }
         return "\(error)"
     }

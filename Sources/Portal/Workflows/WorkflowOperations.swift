@@ -83,6 +83,27 @@ extension Workflows {
         }
     }
 
+    /// Waits until the run is final (or needs attention) or `timeout` passes; returns it as
+    /// it then stands.
+    public func waitUntilSettled(_ id: TimeOrderedID, in organizationID: UUID, timeout: Duration) async throws -> WorkflowRun? {
+        let stream = notifications.subscribe()
+        guard let current = try run(id, in: organizationID) else { return nil }
+        func settled(_ run: WorkflowRun) -> Bool { run.status.isFinal || run.status == .needsAttention }
+        if settled(current) { return current }
+        let key = id.description
+        await withTaskGroup(of: Void.self) { [self] group in
+            group.addTask {
+                for await notification in stream where notification.runID == key {
+                    if let run = try? self.run(id, in: organizationID), settled(run) { return }
+                }
+            }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+        return try run(id, in: organizationID)
+    }
+
     // MARK: Operations
 
     /// Cancels an unfinished run (and its child runs). `by: nil` is the portal itself (a
@@ -138,12 +159,12 @@ extension Workflows {
     public func rerun(_ id: TimeOrderedID, from node: String, onLatestVersion: Bool, in organizationID: UUID, by principal: Principal) async throws -> WorkflowRun {
         _ = try Self.organization(of: principal, needing: .toolsRun)
         let (run, effects) = try await environment.write { [self] txn -> (WorkflowRun, [Effect]) in
-            guard let original = try txn.get(runs, (organizationID, id)) else { throw PortalError.notFound("no workflow run \(id)") }
+            guard let original = try txn.get(runs, (organizationID, id)) else { throw PortalError.notFound("workflow run \(id)") }
             guard original.status.isFinal || original.status == .needsAttention else { throw PortalError.conflict("the run is \(original.status.rawValue): re-run a finished one") }
             guard let target = try version(original.workflow, onLatestVersion ? nil : original.version, in: organizationID, txn: txn) else {
-                throw PortalError.notFound("workflow '\(original.workflow)' no longer exists")
+                throw PortalError.notFound("workflow '\(original.workflow)' (it was deleted)")
             }
-            guard target.definition.node(node) != nil else { throw PortalError.invalid("version \(target.version) has no step '\(node)'") }
+            guard target.definition.node(node) != nil else { throw PortalError.unprocessable("version \(target.version) has no step '\(node)'") }
             let redo = target.definition.downstream(of: node)
             var kept: [String: StepRun] = [:]
             for step in target.definition.nodes where !redo.contains(step.id) {
@@ -160,8 +181,8 @@ extension Workflows {
     /// A person's decision on an approval step.
     @discardableResult
     public func decide(_ id: TimeOrderedID, node: String, approve: Bool, comment: String, in organizationID: UUID, by principal: Principal) async throws -> WorkflowRun {
-        guard principal.organizationID == organizationID else { throw PortalError.notFound("no workflow run \(id)") }
-        guard comment.count <= 2000 else { throw PortalError.invalid("a comment has at most 2000 characters") }
+        guard principal.organizationID == organizationID else { throw PortalError.notFound("workflow run \(id)") }
+        guard comment.count <= 2000 else { throw PortalError.unprocessable("a comment has at most 2000 characters") }
         let (run, effects) = try await environment.write { [self] txn in
             try transition(id, in: organizationID, actor: principal, txn: txn) { [self] t in
                 guard var step = t.run.steps[node], step.status == .waiting, var approval = step.approval, !t.run.status.isFinal else {
@@ -205,7 +226,7 @@ extension Workflows {
     /// One change by a person, allowed from some statuses (409 naming them otherwise).
     func operate(_ id: TimeOrderedID, in organizationID: UUID, by principal: Principal?, allowedFrom: Set<WorkflowRun.Status>, verb: String,
                  _ body: @escaping @Sendable (inout Transition) throws -> Void) async throws -> WorkflowRun {
-        if let principal { guard principal.organizationID == organizationID else { throw PortalError.notFound("no workflow run \(id)") } }
+        if let principal { guard principal.organizationID == organizationID else { throw PortalError.notFound("workflow run \(id)") } }
         let (run, effects) = try await environment.write { [self] txn in
             try transition(id, in: organizationID, actor: principal, txn: txn) { t in
                 if let principal, principal.user.id != t.run.starterID, !principal.has(.workflowsManage) {

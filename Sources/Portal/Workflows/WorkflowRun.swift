@@ -60,7 +60,7 @@ public struct WorkflowRun: Codable, Sendable, Equatable {
 
 /// A step's state in a run. A step with no entry has not been reached.
 public struct StepRun: Codable, Sendable, Equatable {
-    public enum Status: String, Codable, Sendable {
+    public enum Status: String, Codable, Sendable, CaseIterable {
         case running
         /// For a person, a time, an event, other runs, or a tool run's approval.
         case waiting

@@ -105,7 +105,7 @@ public final class Workflows: Sendable {
         let organizationID = try Self.organization(of: principal, needing: .workflowsManage)
         let problems = definition.problems()
         guard problems.isEmpty else { throw PortalError.invalidInput(InputError(problems: problems.map(\.inputProblem))) }
-        guard note.count <= 500 else { throw PortalError.invalid("a version note has at most 500 characters") }
+        guard note.count <= 500 else { throw PortalError.unprocessable("a version note has at most 500 characters") }
         let now = clock.now()
         let saved = try await environment.write { [self] txn -> WorkflowVersion in
             var summary = try txn.get(summaries, (organizationID, definition.name))
@@ -182,7 +182,7 @@ public final class Workflows: Sendable {
         let now = clock.now()
         let definition = try await environment.write { [self] txn -> WorkflowDefinition in
             guard let summary = try txn.get(summaries, (organizationID, name)), let latest = try version(name, nil, in: organizationID, txn: txn) else {
-                throw PortalError.notFound("no workflow '\(name)'")
+                throw PortalError.notFound("workflow '\(name)'")
             }
             var unfinished = 0
             try txn.forEach(active, prefix: CompositeKey3<UUID, String, TimeOrderedID>.prefix(organizationID, name)) { (_, _) throws(KVError) in unfinished += 1; return false }
@@ -225,7 +225,7 @@ public final class Workflows: Sendable {
         let key = "\(organizationID)/\(name)/\(version)"
         if let cached = definitionCache.withLock({ $0[key] }) { return cached }
         guard let stored = try txn.get(versions, (organizationID, name, UInt64(version))) else {
-            throw PortalError.notFound("workflow \(name) version \(version) no longer exists")
+            throw PortalError.notFound("version \(version) of workflow '\(name)'")
         }
         definitionCache.withLock { $0[key] = stored.definition }
         return stored.definition

@@ -6425,7 +6425,7 @@ public struct Client: APIProtocol {
             }
         )
     }
-    /// A run: each step's state, input, output, attempts and timing, and its history.
+    /// A run: each step's state, input, output, attempts and timing, and its history; with wait, answers once it has ended (or needs attention) or after that many seconds.
     ///
     /// - Remark: HTTP `GET /api/v1/workflow-runs/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/get(getWorkflowRun)`.
@@ -6445,6 +6445,13 @@ public struct Client: APIProtocol {
                     method: .get
                 )
                 suppressMutabilityWarning(&request)
+                try converter.setQueryItemAsURI(
+                    in: &request,
+                    style: .form,
+                    explode: true,
+                    name: "wait",
+                    value: input.query.wait
+                )
                 converter.setAcceptHeader(
                     in: &request.headerFields,
                     contentTypes: input.headers.accept
@@ -7959,7 +7966,7 @@ public struct Client: APIProtocol {
             }
         )
     }
-    /// Saves a new version (the first creates the workflow); every problem of an invalid definition is listed.
+    /// Saves a new version (the first creates the workflow). A definition that parses but breaks the rules of workflows (GET /api/workflows/schema, plus one first step, no cycles, ports that exist, expressions reading only earlier steps) is 422 with every problem listed by field.
     ///
     /// - Remark: HTTP `POST /api/v1/workflows/{name}/versions`.
     /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/post(saveWorkflowVersion)`.

@@ -1043,7 +1043,12 @@ extension Components {
                 /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/concurrency/limit`.
                 public var limit: Swift.Int64
                 /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/concurrency/overflow`.
-                public var overflow: Swift.String
+                @frozen public enum OverflowPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case queue = "queue"
+                    case reject = "reject"
+                }
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/concurrency/overflow`.
+                public var overflow: Components.Schemas.WorkflowDefinition.ConcurrencyPayload.OverflowPayload
                 /// Creates a new `ConcurrencyPayload`.
                 ///
                 /// - Parameters:
@@ -1051,7 +1056,7 @@ extension Components {
                 ///   - overflow:
                 public init(
                     limit: Swift.Int64,
-                    overflow: Swift.String
+                    overflow: Components.Schemas.WorkflowDefinition.ConcurrencyPayload.OverflowPayload
                 ) {
                     self.limit = limit
                     self.overflow = overflow
@@ -1254,16 +1259,53 @@ extension Components {
             public var title: Swift.String?
             /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload`.
             public struct TriggersPayloadPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/condition`.
+                public var condition: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/cron`.
+                public var cron: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/event`.
+                public var event: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/inputs`.
+                public var inputs: OpenAPIRuntime.OpenAPIValueContainer?
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/timeZone`.
+                public var timeZone: Swift.String?
                 /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/type`.
-                public var _type: Swift.String
+                @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case schedule = "schedule"
+                    case event = "event"
+                }
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/type`.
+                public var _type: Components.Schemas.WorkflowDefinition.TriggersPayloadPayload._TypePayload
                 /// Creates a new `TriggersPayloadPayload`.
                 ///
                 /// - Parameters:
+                ///   - condition:
+                ///   - cron:
+                ///   - event:
+                ///   - inputs:
+                ///   - timeZone:
                 ///   - _type:
-                public init(_type: Swift.String) {
+                public init(
+                    condition: Swift.String? = nil,
+                    cron: Swift.String? = nil,
+                    event: Swift.String? = nil,
+                    inputs: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                    timeZone: Swift.String? = nil,
+                    _type: Components.Schemas.WorkflowDefinition.TriggersPayloadPayload._TypePayload
+                ) {
+                    self.condition = condition
+                    self.cron = cron
+                    self.event = event
+                    self.inputs = inputs
+                    self.timeZone = timeZone
                     self._type = _type
                 }
                 public enum CodingKeys: String, CodingKey {
+                    case condition
+                    case cron
+                    case event
+                    case inputs
+                    case timeZone
                     case _type = "type"
                 }
             }

@@ -13488,7 +13488,7 @@ public enum Operations {
             }
         }
     }
-    /// A run: each step's state, input, output, attempts and timing, and its history.
+    /// A run: each step's state, input, output, attempts and timing, and its history; with wait, answers once it has ended (or needs attention) or after that many seconds.
     ///
     /// - Remark: HTTP `GET /api/v1/workflow-runs/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/get(getWorkflowRun)`.
@@ -13508,6 +13508,21 @@ public enum Operations {
                 }
             }
             public var path: Operations.GetWorkflowRun.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// Seconds to wait for the run to end (0–30).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/query/wait`.
+                public var wait: Swift.Int?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - wait: Seconds to wait for the run to end (0–30).
+                public init(wait: Swift.Int? = nil) {
+                    self.wait = wait
+                }
+            }
+            public var query: Operations.GetWorkflowRun.Input.Query
             /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/header`.
             public struct Headers: Sendable, Hashable {
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetWorkflowRun.AcceptableContentType>]
@@ -13524,12 +13539,15 @@ public enum Operations {
             ///
             /// - Parameters:
             ///   - path:
+            ///   - query:
             ///   - headers:
             public init(
                 path: Operations.GetWorkflowRun.Input.Path,
+                query: Operations.GetWorkflowRun.Input.Query = .init(),
                 headers: Operations.GetWorkflowRun.Input.Headers = .init()
             ) {
                 self.path = path
+                self.query = query
                 self.headers = headers
             }
         }
@@ -14129,23 +14147,15 @@ public enum Operations {
                 public struct JsonPayload: Codable, Hashable, Sendable {
                     /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/requestBody/json/from`.
                     public var from: Swift.String
-                    /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/requestBody/json/version`.
-                    public var version: Swift.String?
                     /// Creates a new `JsonPayload`.
                     ///
                     /// - Parameters:
                     ///   - from:
-                    ///   - version:
-                    public init(
-                        from: Swift.String,
-                        version: Swift.String? = nil
-                    ) {
+                    public init(from: Swift.String) {
                         self.from = from
-                        self.version = version
                     }
                     public enum CodingKeys: String, CodingKey {
                         case from
-                        case version
                     }
                 }
                 /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/requestBody/content/application\/json`.
@@ -16665,7 +16675,7 @@ public enum Operations {
             }
         }
     }
-    /// Saves a new version (the first creates the workflow); every problem of an invalid definition is listed.
+    /// Saves a new version (the first creates the workflow). A definition that parses but breaks the rules of workflows (GET /api/workflows/schema, plus one first step, no cycles, ports that exist, expressions reading only earlier steps) is 422 with every problem listed by field.
     ///
     /// - Remark: HTTP `POST /api/v1/workflows/{name}/versions`.
     /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/post(saveWorkflowVersion)`.

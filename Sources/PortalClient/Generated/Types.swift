@@ -322,7 +322,7 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /api/v1/workflow-runs`.
     /// - Remark: Generated from `#/paths//api/v1/workflow-runs/get(listWorkflowRuns)`.
     func listWorkflowRuns(_ input: Operations.ListWorkflowRuns.Input) async throws -> Operations.ListWorkflowRuns.Output
-    /// A run: each step's state, input, output, attempts and timing, and its history.
+    /// A run: each step's state, input, output, attempts and timing, and its history; with wait, answers once it has ended (or needs attention) or after that many seconds.
     ///
     /// - Remark: HTTP `GET /api/v1/workflow-runs/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/get(getWorkflowRun)`.
@@ -397,7 +397,7 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/workflows/{name}/runs`.
     /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/runs/post(startWorkflowRun)`.
     func startWorkflowRun(_ input: Operations.StartWorkflowRun.Input) async throws -> Operations.StartWorkflowRun.Output
-    /// Saves a new version (the first creates the workflow); every problem of an invalid definition is listed.
+    /// Saves a new version (the first creates the workflow). A definition that parses but breaks the rules of workflows (GET /api/workflows/schema, plus one first step, no cycles, ports that exist, expressions reading only earlier steps) is 422 with every problem listed by field.
     ///
     /// - Remark: HTTP `POST /api/v1/workflows/{name}/versions`.
     /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/post(saveWorkflowVersion)`.
@@ -1140,16 +1140,18 @@ extension APIProtocol {
             headers: headers
         ))
     }
-    /// A run: each step's state, input, output, attempts and timing, and its history.
+    /// A run: each step's state, input, output, attempts and timing, and its history; with wait, answers once it has ended (or needs attention) or after that many seconds.
     ///
     /// - Remark: HTTP `GET /api/v1/workflow-runs/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/workflow-runs/{id}/get(getWorkflowRun)`.
     public func getWorkflowRun(
         path: Operations.GetWorkflowRun.Input.Path,
+        query: Operations.GetWorkflowRun.Input.Query = .init(),
         headers: Operations.GetWorkflowRun.Input.Headers = .init()
     ) async throws -> Operations.GetWorkflowRun.Output {
         try await getWorkflowRun(Operations.GetWorkflowRun.Input(
             path: path,
+            query: query,
             headers: headers
         ))
     }
@@ -1329,7 +1331,7 @@ extension APIProtocol {
             body: body
         ))
     }
-    /// Saves a new version (the first creates the workflow); every problem of an invalid definition is listed.
+    /// Saves a new version (the first creates the workflow). A definition that parses but breaks the rules of workflows (GET /api/workflows/schema, plus one first step, no cycles, ports that exist, expressions reading only earlier steps) is 422 with every problem listed by field.
     ///
     /// - Remark: HTTP `POST /api/v1/workflows/{name}/versions`.
     /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/post(saveWorkflowVersion)`.

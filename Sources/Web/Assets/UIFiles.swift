@@ -12,6 +12,9 @@ enum UIFiles {
         ("components/schema-form.js", PackageResources.schema_form_js),
         ("components/status-badge.js", PackageResources.status_badge_js),
         ("components/toast.js", PackageResources.toast_js),
+        ("components/workflow-canvas.js", PackageResources.workflow_canvas_js),
+        ("components/workflow-model.js", PackageResources.workflow_model_js),
+        ("components/workflow-panel.js", PackageResources.workflow_panel_js),
         ("icon.svg", PackageResources.icon_svg),
         ("index.html", PackageResources.index_html),
         ("lib/api.js", PackageResources.api_js),
@@ -39,5 +42,6 @@ enum UIFiles {
         ("pages/tool.js", PackageResources.tool_js),
         ("pages/users.js", PackageResources.users_js),
         ("pages/webhooks.js", PackageResources.webhooks_js),
+        ("pages/workflows.js", PackageResources.workflows_js),
     ]
 }

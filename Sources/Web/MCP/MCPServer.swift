@@ -93,13 +93,18 @@ struct MCPServer: Sendable {
             .filter { principal.has($0.requiredPermission) }
             .map { Self.describe($0, approval: policy.rule(for: $0.risk)) }
         if principal.has(.toolsRead) { listed.append(Self.runStatusDescription) }
+        if principal.has(.toolsRun) {
+            for summary in try core.workflows.list(in: organizationID) {
+                if let latest = try core.workflows.version(summary.name, in: organizationID) { listed.append(Self.describe(latest.definition)) }
+            }
+        }
         return listed.sorted { Self.name(of: $0) < Self.name(of: $1) }
     }
 
     /// Whether an event of `kind` can change a caller's tool list or end its access: packs,
     /// roles, the approval policy (the descriptions tell which tools wait), keys and sessions.
     static func mayChangeTools(_ kind: EventKind) -> Bool {
-        kind.mayEndAccess || [.packInstalled, .packEnabled, .packDisabled, .packAvailabilityChanged, .approvalPolicyChanged].contains(kind)
+        kind.mayEndAccess || [.packInstalled, .packEnabled, .packDisabled, .packAvailabilityChanged, .approvalPolicyChanged, .workflowSaved, .workflowDeleted].contains(kind)
     }
 
     private static func name(of tool: JSONAny) -> String {
@@ -154,6 +159,25 @@ struct MCPServer: Sendable {
         ])
     }
 
+    /// Workflows are tools too: `workflow.<name>`, their inputs schema as the tool's.
+    static let workflowPrefix = "workflow."
+
+    static func describe(_ workflow: WorkflowDefinition) -> JSONAny {
+        let description = (workflow.description.isEmpty ? workflow.title : workflow.description)
+            + " A workflow: the call starts a run and answers when it ends (or, after \(Int(workflowWait.components.seconds)) s, with the run's id: "
+            + "call \(runStatusTool) with it later). Its steps run under your role, with approvals and audit."
+        return .object([
+            "name": .string(workflowPrefix + workflow.name),
+            "title": .string(workflow.title),
+            "description": .string(description),
+            "inputSchema": workflow.inputs,
+            "annotations": .object(["title": .string(workflow.title), "readOnlyHint": .bool(false), "destructiveHint": .bool(true), "idempotentHint": .bool(false)]),
+        ])
+    }
+
+    /// How long a workflow call waits for its run to end before answering with its id.
+    static let workflowWait: Duration = .seconds(30)
+
     static let runStatusDescription: JSONAny = .object([
         "name": .string(runStatusTool),
         "title": .string("Run status"),
@@ -176,6 +200,10 @@ struct MCPServer: Sendable {
         default: return Self.failure("arguments must be an object")
         }
         if name == Self.runStatusTool { return try runStatus(arguments, principal: call.principal) }
+        if let limiter, name.hasPrefix(Self.workflowPrefix), case let decision = limiter.take(.toolRun, subject: call.principal.id), !decision.allowed {
+            return Self.failure("Too many runs; retry after \(decision.retryAfter) s.")
+        }
+        if name.hasPrefix(Self.workflowPrefix) { return try await callWorkflow(String(name.dropFirst(Self.workflowPrefix.count)), arguments, call) }
         if let limiter, case let decision = limiter.take(.toolRun, subject: call.principal.id), !decision.allowed {
             return Self.failure("Too many tool runs; retry after \(decision.retryAfter) s.")
         }
@@ -201,9 +229,51 @@ struct MCPServer: Sendable {
         guard case let .object(fields) = arguments, case let .string(text)? = fields["runId"], fields.count == 1 else {
             return Self.failure("Send {\"runId\": \"<the run's id>\"}.")
         }
-        guard let organizationID = principal.organizationID, let id = TimeOrderedID(text),
-              let run = try core.runs.run(id, in: organizationID) else { return Self.failure("No run \(text.prefix(64)) in this organization.") }
-        return result(of: run)
+        guard let organizationID = principal.organizationID, let id = TimeOrderedID(text) else { return Self.failure("No run \(text.prefix(64)) in this organization.") }
+        if let run = try core.runs.run(id, in: organizationID) { return result(of: run) }
+        if let run = try core.workflows.run(id, in: organizationID) { return result(of: run) }
+        return Self.failure("No run \(text.prefix(64)) in this organization.")
+    }
+
+    /// Starts a workflow run as the caller and waits a while for it to end.
+    private func callWorkflow(_ workflow: String, _ arguments: JSONAny, _ call: Call) async throws -> JSONAny {
+        guard let organizationID = call.principal.organizationID, call.principal.has(.toolsRun), try core.workflows.summary(workflow, in: organizationID) != nil else {
+            throw JSONRPCError(.invalidParams, "Unknown tool: \(Self.workflowPrefix)\(workflow.prefix(64))")
+        }
+        let run: WorkflowRun
+        do {
+            run = try await core.workflows.start(workflow, inputs: arguments, by: call.principal, trigger: .mcp)
+        } catch let error as PortalError {
+            return Self.failure(error.message)
+        }
+        if let progress = call.progress, !(run.status.isFinal) { await progress(0, "Workflow run \(run.id) started: \(link(toWorkflowRun: run))") }
+        return result(of: try await core.workflows.waitUntilSettled(run.id, in: organizationID, timeout: Self.workflowWait) ?? run)
+    }
+
+    func link(toWorkflowRun run: WorkflowRun) -> String {
+        (publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "") + "/#/workflow-runs/\(run.id)"
+    }
+
+    /// A workflow run as a tool result: its outputs once it succeeded, else where it stands.
+    func result(of run: WorkflowRun) -> JSONAny {
+        var summary: [String: JSONAny] = [
+            "runId": .string(run.id.description), "workflow": .string(run.workflow), "version": .number(Double(run.version)),
+            "status": .string(run.status.rawValue), "link": .string(link(toWorkflowRun: run)),
+        ]
+        if let outputs = run.outputs { summary["outputs"] = outputs }
+        if let error = run.error { summary["error"] = .string(error) }
+        let text: String = switch run.status {
+        case .succeeded: String(decoding: (run.outputs ?? .object([:])).canonicalJSON, as: UTF8.self)
+        case .failed, .cancelled, .needsAttention: "Workflow run \(run.id) \(run.status.rawValue): \(run.error ?? "")"
+        case .queued, .running, .paused:
+            "Workflow run \(run.id) is \(run.status.rawValue) (waiting steps: \(run.steps.filter { $0.value.status == .waiting }.keys.sorted().joined(separator: ", "))). "
+                + "Call \(Self.runStatusTool) with runId \(run.id) later, or open \(link(toWorkflowRun: run))."
+        }
+        return .object([
+            "content": .array([.object(["type": .string("text"), "text": .string(text)])]),
+            "structuredContent": .object(summary),
+            "isError": .bool([.failed, .cancelled, .needsAttention].contains(run.status)),
+        ])
     }
 
     func link(to run: ToolRun) -> String {

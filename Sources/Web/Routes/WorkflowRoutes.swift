@@ -39,10 +39,16 @@ struct WorkflowStartBody: Codable {
 }
 
 struct WorkflowRerunBody: Codable {
+    enum Version: String, Codable, CaseIterable {
+        /// The run's own version.
+        case same
+        case latest
+    }
+
     /// The step to start from.
     let from: String
-    /// `same` (the run's version) or `latest`.
-    let version: String?
+    /// `same` when absent.
+    let version: Version?
 }
 
 struct WorkflowDecisionBody: Codable {
@@ -75,17 +81,17 @@ extension PortalRoutes {
         @Sendable func name(_ context: PortalContext) throws -> (String, UUID) {
             let organizationID = try Self.requireOrganization(context.principal!)
             let name = context.parameters.get("name") ?? ""
-            guard try workflows.summary(name, in: organizationID) != nil else { throw PortalError.notFound("no workflow '\(name.prefix(64))'") }
+            guard try workflows.summary(name, in: organizationID) != nil else { throw PortalError.notFound("workflow '\(name.prefix(64))'") }
             return (name, organizationID)
         }
         @Sendable func runID(_ context: PortalContext) throws -> (TimeOrderedID, UUID) {
             let organizationID = try Self.requireOrganization(context.principal!)
             let id = try Self.pathID(context, "workflow run")
-            guard try workflows.run(id, in: organizationID) != nil else { throw PortalError.notFound("no workflow run \(id)") }
+            guard try workflows.run(id, in: organizationID) != nil else { throw PortalError.notFound("workflow run \(id)") }
             return (id, organizationID)
         }
         @Sendable func detail(_ id: TimeOrderedID, _ organizationID: UUID) throws -> WorkflowRunDetail {
-            guard let run = try workflows.run(id, in: organizationID) else { throw PortalError.notFound("no workflow run \(id)") }
+            guard let run = try workflows.run(id, in: organizationID) else { throw PortalError.notFound("workflow run \(id)") }
             return WorkflowRunDetail(run: run, log: try workflows.log(of: id))
         }
         @Sendable func version(_ text: String?, _ field: String) throws -> Int? {
@@ -106,11 +112,18 @@ extension PortalRoutes {
             try Self.jsonResponse(.ok, ["templates": WorkflowLibrary.templates])
         }
 
-        post("/api/workflows/{name}/versions", .permission(.workflowsManage), .doc("saveWorkflowVersion", "Saves a new version (the first creates the workflow); every problem of an invalid definition is listed.", body: WorkflowSaveBody.self, returns: APISchema.of(WorkflowDetail.self), status: 201, created: .init(path: "/api/workflows/{id}", idPointer: "/workflow/name"))) { request, context in
+        post("/api/workflows/{name}/versions", .permission(.workflowsManage), .doc("saveWorkflowVersion", "Saves a new version (the first creates the workflow). A definition that parses but breaks the rules of workflows (GET /api/workflows/schema, plus one first step, no cycles, ports that exist, expressions reading only earlier steps) is 422 with every problem listed by field.", body: WorkflowSaveBody.self, returns: APISchema.of(WorkflowDetail.self), status: 201, created: .init(path: "/api/workflows/{id}", idPointer: "/workflow/name"))) { request, context in
             let body = try await Self.decode(WorkflowSaveBody.self, request, context)
             let name = context.parameters.get("name") ?? ""
-            guard body.definition.name == name else { throw PortalError.invalid("the definition's name is '\(body.definition.name.prefix(64))', not '\(name.prefix(64))'") }
-            let saved = try await workflows.save(body.definition, note: body.note ?? "", basedOn: body.baseVersion, by: context.principal!)
+            guard body.definition.name == name else { throw PortalError.unprocessable("the definition's name is '\(body.definition.name.prefix(64))', not '\(name.prefix(64))'") }
+            let saved: WorkflowVersion
+            do {
+                saved = try await workflows.save(body.definition, note: body.note ?? "", basedOn: body.baseVersion, by: context.principal!)
+            } catch let PortalError.invalidInput(problems) {
+                // It parsed: what is wrong is what it says, field by field.
+                throw ProblemDetails(.unprocessableContent, title: "Invalid workflow", detail: problems.description,
+                                     fieldErrors: problems.problems.map { .init(field: $0.field, message: $0.message) })
+            }
             let organizationID = try Self.requireOrganization(context.principal!)
             var response = try Self.jsonResponse(.created, WorkflowDetail(workflow: try workflows.summary(name, in: organizationID)!, definition: saved.definition,
                                                                          versions: try workflows.versions(name, in: organizationID).map(WorkflowVersionInfo.init)))
@@ -121,7 +134,7 @@ extension PortalRoutes {
         get("/api/workflows/{name}", .permission(.toolsRead), .doc("getWorkflow", "A workflow: its latest definition and its versions.", returns: APISchema.of(WorkflowDetail.self))) { _, context in
             let (name, organizationID) = try name(context)
             guard let summary = try workflows.summary(name, in: organizationID), let latest = try workflows.version(name, in: organizationID) else {
-                throw PortalError.notFound("no workflow '\(name)'")
+                throw PortalError.notFound("workflow '\(name)'")
             }
             return try Self.jsonResponse(.ok, WorkflowDetail(workflow: summary, definition: latest.definition,
                                                              versions: try workflows.versions(name, in: organizationID).map(WorkflowVersionInfo.init)))
@@ -130,7 +143,7 @@ extension PortalRoutes {
         get("/api/workflows/{name}/versions/{version}", .permission(.toolsRead), .doc("getWorkflowVersion", "One saved version.", returns: APISchema.of(WorkflowVersion.self))) { _, context in
             let (name, organizationID) = try name(context)
             guard let number = Int(context.parameters.get("version") ?? ""), let saved = try workflows.version(name, number, in: organizationID) else {
-                throw PortalError.notFound("no such version of '\(name)'")
+                throw PortalError.notFound("version of '\(name)'")
             }
             return try Self.jsonResponse(.ok, saved)
         }
@@ -140,7 +153,7 @@ extension PortalRoutes {
             let query = request.uri.queryParameters
             guard let from = try version(query.get("from"), "from") else { throw ProblemDetails(.badRequest, detail: "from is required.") }
             guard let old = try workflows.version(name, from, in: organizationID), let new = try workflows.version(name, try version(query.get("to"), "to"), in: organizationID) else {
-                throw PortalError.notFound("no such version of '\(name)'")
+                throw PortalError.notFound("version of '\(name)'")
             }
             return try Self.jsonResponse(.ok, WorkflowDiff(from: old, to: new))
         }
@@ -148,7 +161,7 @@ extension PortalRoutes {
         get("/api/workflows/{name}/export", .permission(.toolsRead), .doc("exportWorkflow", "The latest (or `version`) definition as a file to import elsewhere.", returns: APISchema.of(WorkflowDefinition.self), query: [.integer("version", "A saved version.", minimum: 1, maximum: 1_000_000)])) { request, context in
             let (name, organizationID) = try name(context)
             guard let saved = try workflows.version(name, try version(request.uri.queryParameters.get("version"), "version"), in: organizationID) else {
-                throw PortalError.notFound("no such version of '\(name)'")
+                throw PortalError.notFound("version of '\(name)'")
             }
             var response = try Self.jsonResponse(.ok, saved.definition)
             response.headers[.contentDisposition] = "attachment; filename=\"\(name)-v\(saved.version).workflow.json\""
@@ -186,8 +199,10 @@ extension PortalRoutes {
             return try APIConventions.pageResponse(WorkflowRunPage(runs: page, next: next, limit: limit), next: next)
         }
 
-        get("/api/workflow-runs/{id}", .permission(.toolsRead), .doc("getWorkflowRun", "A run: each step's state, input, output, attempts and timing, and its history.", returns: APISchema.of(WorkflowRunDetail.self))) { _, context in
+        get("/api/workflow-runs/{id}", .permission(.toolsRead), .doc("getWorkflowRun", "A run: each step's state, input, output, attempts and timing, and its history; with wait, answers once it has ended (or needs attention) or after that many seconds.", returns: APISchema.of(WorkflowRunDetail.self), query: [.integer("wait", "Seconds to wait for the run to end (0–30).", minimum: 0, maximum: 30)])) { request, context in
             let (id, organizationID) = try runID(context)
+            let wait = request.uri.queryParameters.get("wait").flatMap(Int.init).map { min(max($0, 0), 30) } ?? 0
+            if wait > 0 { _ = try await workflows.waitUntilSettled(id, in: organizationID, timeout: .seconds(wait)) }
             return try Self.jsonResponse(.ok, try detail(id, organizationID))
         }
 
@@ -218,9 +233,8 @@ extension PortalRoutes {
 
         post("/api/workflow-runs/{id}/rerun", .permission(.toolsRun), .doc("rerunWorkflowRun", "A new run from a chosen step, on the run's version or the latest; the steps before it keep their results.", body: WorkflowRerunBody.self, returns: APISchema.of(WorkflowRunDetail.self), status: 201, created: .init(path: "/api/workflow-runs/{id}", idPointer: "/run/id"))) { request, context in
             let body = try await Self.decode(WorkflowRerunBody.self, request, context)
-            guard ["same", "latest", nil].contains(body.version) else { throw PortalError.invalid("version must be same or latest") }
             let (id, organizationID) = try runID(context)
-            let run = try await workflows.rerun(id, from: body.from, onLatestVersion: body.version == "latest", in: organizationID, by: context.principal!)
+            let run = try await workflows.rerun(id, from: body.from, onLatestVersion: body.version == .latest, in: organizationID, by: context.principal!)
             var response = try Self.jsonResponse(.created, try detail(run.id, organizationID))
             response.headers[.location] = "/api/workflow-runs/\(run.id)"
             return response

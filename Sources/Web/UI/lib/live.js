@@ -1,6 +1,9 @@
 // Live updates: one server-sent event stream per signed-in page, shared by every listener.
 
-const kinds = ["approval.requested", "approval.decided", "chat.turn", "run.succeeded", "run.failed", "run.rejected", "run.expired", "run.interrupted", "run.cancelled", "webhook.disabled"];
+const kinds = ["approval.requested", "approval.decided", "chat.turn", "run.succeeded", "run.failed", "run.rejected", "run.expired", "run.interrupted", "run.cancelled", "webhook.disabled",
+  "workflow-run.started", "workflow-run.queued", "workflow-run.step-started", "workflow-run.step-finished",
+  "workflow-run.approval-requested", "workflow-run.approval-decided", "workflow-run.paused", "workflow-run.resumed",
+  "workflow-run.succeeded", "workflow-run.failed", "workflow-run.cancelled", "workflow-run.needs-attention"];
 const listeners = new Set();
 let source = null;
 
