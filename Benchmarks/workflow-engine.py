@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "Tests", "Browser"))
 from conftest import Portal, admin_session  # noqa: E402
 from test_mcp import free_port  # noqa: E402
 
-UNLIMITED = {f"PORTAL_RATELIMIT_{kind}_{what}": "100000000" for kind in ("READ", "WRITE", "TOOL_RUN") for what in ("PER_MINUTE", "BURST")}
+UNLIMITED = {f"PORTAL_RATELIMIT_{kind}_{what}": "1000000" for kind in ("READ", "WRITE", "TOOL_RUN") for what in ("PER_MINUTE", "BURST")}
 
 TEN_STEPS = {"name": "ten", "title": "Ten steps",
              "nodes": [{"id": f"s{i}", "type": "tool", "config": {"tool": "host.kernel"}} for i in range(10)],

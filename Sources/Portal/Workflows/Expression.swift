@@ -1,4 +1,4 @@
-public import FoundationEssentials
+import FoundationEssentials
 
 /// The workflow expression language: conditions (`steps.check.output.percent > 90`) and
 /// input mappings (`"{{ inputs.host }}"`). It reads values and computes with them; it cannot

@@ -1,4 +1,4 @@
-public import FoundationEssentials
+import FoundationEssentials
 
 /// A step's settings, read from its `config` and checked: every expression parsed, every
 /// number in range. `StepType.configSchema` publishes the same rules for the designer.

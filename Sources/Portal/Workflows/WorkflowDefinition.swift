@@ -1,4 +1,4 @@
-public import FoundationEssentials
+import FoundationEssentials
 
 /// A workflow as people write it: steps (nodes) joined by edges, with an inputs schema,
 /// variables and outputs. Saved, it is an immutable version; runs are pinned to the version

@@ -1,4 +1,4 @@
-public import FoundationEssentials
+import FoundationEssentials
 
 /// What the portal ships for workflows: the published JSON Schema of a definition and the
 /// ready-made templates (each valid against it and against `problems()`, checked by tests).

@@ -1,5 +1,5 @@
 public import FoundationEssentials
-public import KV
+import KV
 import Logging
 import Synchronization
 
