@@ -193,12 +193,12 @@ import TestSupport
         #expect(throws: ExpressionError.self) { try Expression(String(repeating: "1+", count: 1500) + "1") }
         let unary = String(repeating: "!", count: 200) + "true"
         #expect(throws: ExpressionError.self) { try Expression(unary) }
-        // Doubling a string grows past the value limit and stops there.
-        let doubling = (0..<16).reduce("inputs.s") { text, _ in "(\(text) + \(text))" }
-        let scope: [String: JSONAny] = ["inputs": .object(["s": .string(String(repeating: "x", count: 1000))])]
-        if let expression = try? Expression(doubling) {
-            #expect(throws: ExpressionError.self) { try expression.evaluate(scope) }
-        }
+        // Doubling a string grows past the value limit and stops there (2 KB doubled 6 times is 128 KB).
+        let doubling = (0..<6).reduce("inputs.s") { text, _ in "(\(text) + \(text))" }
+        let scope: [String: JSONAny] = ["inputs": .object(["s": .string(String(repeating: "x", count: 2000))])]
+        let expression = try Expression(doubling)
+        #expect(throws: ExpressionError.self) { try expression.evaluate(scope) }
+        #expect(try Expression("inputs.s + inputs.s").evaluate(scope).string?.count == 4000)
         // Steps are counted: a wide but shallow expression over a big list is cut off.
         let big: [String: JSONAny] = ["inputs": .object(["s": .array(Array(repeating: .number(1), count: 20_000))])]
         #expect(try Expression("len(inputs.s)").evaluate(big) == .number(20_000))

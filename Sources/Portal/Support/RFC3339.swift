@@ -26,16 +26,4 @@ public enum RFC3339 {
         let fraction = match.7.flatMap { Double("0" + $0) } ?? 0
         return date.addingTimeInterval(fraction - Double(offset))
     }
-
-    /// `date` in UTC to the millisecond: `2026-11-26T09:00:00.250Z` (whole seconds without a fraction).
-    public static func string(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = .gmt
-        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        func two(_ value: Int?) -> String { let text = String(value ?? 0); return text.count < 2 ? "0" + text : text }
-        let year = String(parts.year ?? 0)
-        let millis = Int((date.timeIntervalSince1970 * 1000).rounded(.down)) % 1000
-        let fraction = millis == 0 ? "" : "." + String(String(millis + 1000).dropFirst())
-        return String(repeating: "0", count: max(0, 4 - year.count)) + year + "-\(two(parts.month))-\(two(parts.day))T\(two(parts.hour)):\(two(parts.minute)):\(two(parts.second))\(fraction)Z"
-    }
 }

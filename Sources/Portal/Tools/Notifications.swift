@@ -80,6 +80,19 @@ public final class Notifications: Sendable {
 
     public init() {}
 
+    /// Returns once `done()` holds (checked at once, then at each notification about `runID`:
+    /// a tool or workflow run) or after `timeout`.
+    public func wait(forRun runID: String, timeout: Duration, until done: @escaping @Sendable () -> Bool) async {
+        let stream = subscribe()
+        if done() { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await notification in stream where notification.runID == runID { if done() { return } } }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
     public func subscribe() -> AsyncStream<PortalNotification> {
         let (stream, continuation) = AsyncStream.makeStream(of: PortalNotification.self, bufferingPolicy: .bufferingNewest(Self.bufferLimit))
         let id = UUID()

@@ -496,21 +496,9 @@ public final class ToolRuns: Sendable {
     /// Waits until the run is final (finished, rejected, expired) or `timeout` passes;
     /// returns it as it then stands.
     public func waitUntilFinal(_ id: TimeOrderedID, in organizationID: UUID, timeout: Duration) async throws -> ToolRun? {
-        let stream = notifications.subscribe()
-        guard let current = try run(id, in: organizationID) else { return nil }
-        if current.status.isFinal { return current }
-        let key = id.description
-        await withTaskGroup(of: Void.self) { [self] group in
-            group.addTask {
-                // Any news of the run (a rejection is told as `approval.decided`): look again.
-                for await notification in stream where notification.runID == key {
-                    if (try? self.run(id, in: organizationID))?.status.isFinal ?? true { return }
-                }
-            }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-        }
+        guard try run(id, in: organizationID) != nil else { return nil }
+        // Any news of the run (a rejection is told as `approval.decided`): look again.
+        await notifications.wait(forRun: id.description, timeout: timeout) { [self] in (try? run(id, in: organizationID))?.status.isFinal ?? true }
         return try run(id, in: organizationID)
     }
 

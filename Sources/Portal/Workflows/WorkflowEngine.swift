@@ -216,10 +216,10 @@ extension Workflows {
                     start(&t, node, attempt: step.attempts + 1)
                     progressed = true
                 } else if step.status == .waiting, node.type == .wait, let due = step.dueAt, due <= t.now {
-                    succeed(&t, node.id, output: .object(["waitedUntil": .string(RFC3339.string(due))]))
+                    succeed(&t, node.id, output: .object(["waitedUntil": .string(due.ISO8601Format())]))
                     progressed = true
                 } else if step.status == .waiting, let approval = step.approval, approval.expiresAt <= t.now {
-                    failStep(&t, node.id, "no decision before \(RFC3339.string(approval.expiresAt)): the approval expired", permanent: true)
+                    failStep(&t, node.id, "no decision before \(approval.expiresAt.ISO8601Format()): the approval expired", permanent: true)
                     progressed = true
                 } else if step.status == .running || step.status == .waiting, let deadline = step.deadline, deadline <= t.now {
                     failStep(&t, node.id, "timed out after \(node.timeoutSeconds ?? 0) s", permanent: false)
@@ -362,7 +362,7 @@ extension Workflows {
                 t.run.steps[node.id]?.status = .waiting
                 t.run.steps[node.id]?.dueAt = due
                 t.wakes.append(due)
-                if due <= t.now { succeed(&t, node.id, output: .object(["waitedUntil": .string(RFC3339.string(due))])) }
+                if due <= t.now { succeed(&t, node.id, output: .object(["waitedUntil": .string(due.ISO8601Format())])) }
             case let .approval(rule):
                 let message = try rule.message.render(scope).templateText
                 let expires = t.now.addingTimeInterval(Double(rule.expiresAfterMinutes) * 60)

@@ -86,20 +86,10 @@ extension Workflows {
     /// Waits until the run is final (or needs attention) or `timeout` passes; returns it as
     /// it then stands.
     public func waitUntilSettled(_ id: TimeOrderedID, in organizationID: UUID, timeout: Duration) async throws -> WorkflowRun? {
-        let stream = notifications.subscribe()
-        guard let current = try run(id, in: organizationID) else { return nil }
-        func settled(_ run: WorkflowRun) -> Bool { run.status.isFinal || run.status == .needsAttention }
-        if settled(current) { return current }
-        let key = id.description
-        await withTaskGroup(of: Void.self) { [self] group in
-            group.addTask {
-                for await notification in stream where notification.runID == key {
-                    if let run = try? self.run(id, in: organizationID), settled(run) { return }
-                }
-            }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
+        guard try run(id, in: organizationID) != nil else { return nil }
+        await notifications.wait(forRun: id.description, timeout: timeout) { [self] in
+            guard let run = try? run(id, in: organizationID) else { return true }
+            return run.status.isFinal || run.status == .needsAttention
         }
         return try run(id, in: organizationID)
     }
@@ -247,6 +237,13 @@ extension Workflows {
     /// Hands a tool step to the tool as the run's starter, and records what came back.
     func executeTool(_ runID: TimeOrderedID, node: String, attempt: Int, in organizationID: UUID) async {
         do {
+            // Whether repeating the tool is safe goes into the same write as the handing over.
+            guard let current = try run(runID, in: organizationID), let toolName = try environment.read({ txn -> String? in
+                guard let step = try definition(current.workflow, current.version, in: organizationID, txn: txn).node(node),
+                      case let .tool(name, _)? = try? StepConfig(step) else { return nil }
+                return name
+            }) else { return }
+            let repeatable = try toolRuns.catalog.tool(named: toolName, in: organizationID)?.risk == .read
             // Record the handing over first: a crash after it leaves a step whose effect is unknown.
             let handed = try await environment.write { [self] txn -> (run: WorkflowRun, input: JSONAny, tool: String)? in
                 var handed: (WorkflowRun, JSONAny, String)?
@@ -254,6 +251,7 @@ extension Workflows {
                     guard t.run.status == .running || t.run.status == .paused, var step = t.run.steps[node], step.status == .running, step.attempts == attempt,
                           step.handedOverAt == nil, let definition = t.definition.node(node), case let .tool(tool, _)? = try? StepConfig(definition) else { return }
                     step.handedOverAt = t.now
+                    step.idempotent = repeatable
                     t.run.steps[node] = step
                     handed = (t.run, step.input ?? .object([:]), tool)
                 }
@@ -262,9 +260,6 @@ extension Workflows {
             guard let handed else { return }
             let outcome: Result<ToolRun, any Error>
             if let principal = try starterPrincipal(handed.run) {
-                if let tool = try toolRuns.catalog.tool(named: handed.tool, in: organizationID), tool.risk == .read {
-                    try await markIdempotent(runID, node: node, attempt: attempt, in: organizationID)
-                }
                 do {
                     outcome = .success(try await toolRuns.request(ToolRuns.RunRequest(principal: principal, tool: handed.tool, input: handed.input, entryPoint: .workflow,
                                                                                       requestID: "workflow-run:\(runID):\(node):\(attempt)")))
@@ -295,15 +290,6 @@ extension Workflows {
             perform(effects)
         } catch {
             logger.error("a workflow tool step could not be recorded", metadata: ["run": "\(runID)", "step": "\(node)", "error": "\(error)"])
-        }
-    }
-
-    func markIdempotent(_ runID: TimeOrderedID, node: String, attempt: Int, in organizationID: UUID) async throws {
-        _ = try await environment.write { [self] txn in
-            try transition(runID, in: organizationID, txn: txn) { t in
-                guard t.run.steps[node]?.attempts == attempt else { return }
-                t.run.steps[node]?.idempotent = true
-            }
         }
     }
 

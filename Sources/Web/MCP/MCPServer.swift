@@ -200,13 +200,10 @@ struct MCPServer: Sendable {
         default: return Self.failure("arguments must be an object")
         }
         if name == Self.runStatusTool { return try runStatus(arguments, principal: call.principal) }
-        if let limiter, name.hasPrefix(Self.workflowPrefix), case let decision = limiter.take(.toolRun, subject: call.principal.id), !decision.allowed {
-            return Self.failure("Too many runs; retry after \(decision.retryAfter) s.")
-        }
-        if name.hasPrefix(Self.workflowPrefix) { return try await callWorkflow(String(name.dropFirst(Self.workflowPrefix.count)), arguments, call) }
         if let limiter, case let decision = limiter.take(.toolRun, subject: call.principal.id), !decision.allowed {
             return Self.failure("Too many tool runs; retry after \(decision.retryAfter) s.")
         }
+        if name.hasPrefix(Self.workflowPrefix) { return try await callWorkflow(String(name.dropFirst(Self.workflowPrefix.count)), arguments, call) }
         let run: ToolRun
         do {
             run = try await core.runs.request(.init(principal: call.principal, tool: name, input: arguments, entryPoint: .mcp, requestID: call.requestID))
