@@ -5,8 +5,13 @@ ARCH      := amd64
 DIST      := dist
 DATA_DIR  ?= ./data
 PORT      ?= 8080
-# Static archives of the system libraries; `-l:libX.a` in Package.swift picks them in release builds.
-STATIC_FLAGS := --static-swift-stdlib -Xlinker -ldl -Xlinker -lpthread
+# One release build serves the tests and the shipped binary: every module is compiled once, with
+# testing enabled (the tests' @testable imports need it), and `dist` links those same objects
+# again into the self-contained executable.
+RELEASE   := -c release -Xswiftc -enable-testing
+# The Swift runtime inside (PORTAL_STATIC_LINK: see Package.swift) and the static archives of the
+# system libraries (`-l:libX.a` in Package.swift picks them in release builds).
+STATIC_FLAGS := -Xlinker -ldl -Xlinker -lpthread
 
 .PHONY: run build test test-steps dist deb tarball bench bench-kv bench-short clean deps test-deps
 
@@ -32,8 +37,8 @@ test: test-deps
 # The steps of `test`, run with TMPDIR on a scratch directory removed afterwards, so no step
 # (tests, benchmarks, packaging checks, browsers, the compiler) leaves files in /tmp.
 test-steps:
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --parallel
+	$(SWIFT) build $(RELEASE) --build-tests
+	PORTAL_BINARY="$$($(SWIFT) build -c release --show-bin-path)/portal" $(SWIFT) test $(RELEASE) --skip-build --parallel
 	# The API documents, equal to what the server serves (OpenAPITests), are valid OpenAPI 3.1.
 	python3 -m openapi_spec_validator Tests/WebTests/Snapshots/openapi.json Tests/WebTests/Snapshots/openapi-v1.json
 	$(MAKE) dist deb
@@ -49,7 +54,7 @@ dist: deps
 	@# archive too: a search directory holding only libz.a comes before the system's.
 	mkdir -p .build/static-libs
 	ln -sf "$$(gcc -print-file-name=libz.a)" .build/static-libs/libz.a
-	$(SWIFT) build -c release --product portal $(STATIC_FLAGS) -Xlinker -L$(CURDIR)/.build/static-libs
+	PORTAL_STATIC_LINK=1 $(SWIFT) build $(RELEASE) --product portal $(STATIC_FLAGS) -Xlinker -L$(CURDIR)/.build/static-libs
 	mkdir -p $(DIST)
 	rm -f $(DIST)/portal
 	cp "$$($(SWIFT) build -c release --show-bin-path)/portal" $(DIST)/portal

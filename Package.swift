@@ -114,7 +114,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            swiftSettings: sharedSwiftSettings
+            swiftSettings: sharedSwiftSettings,
+            linkerSettings: staticSwiftRuntime
         ),
 
         // The SDK depends on nothing of the server: an SDK user links the OpenAPI runtime, its
@@ -169,6 +170,12 @@ let package = Package(
         ),
     ]
 )
+
+/// `make dist` links the executable with the Swift runtime inside (PORTAL_STATIC_LINK=1). It is
+/// a link setting, not `--static-swift-stdlib`, because that flag also changes every compile
+/// command: this way the release build that ran the tests is the one shipped, linked again.
+let staticSwiftRuntime: [LinkerSetting] =
+    Context.environment["PORTAL_STATIC_LINK"] == "1" ? [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release))] : []
 
 /// Release builds link the static archives (`-l:libX.a`) so that `make dist` yields one file
 /// that runs without liblmdb, libssl or zlib installed; debug builds link the shared objects.

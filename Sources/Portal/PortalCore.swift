@@ -98,12 +98,13 @@ public final class PortalCore: Sendable {
         self.chat = try ChatSessions(environment: environment, vectors: vectors, organizations: organizations, embeddings: embeddings, outbox: outbox)
         self.toolSearch = try ToolSearch(environment: environment, catalog: tools, vectors: vectors, embeddings: embeddings)
         self.reindexer = SearchReindexer(embeddings: embeddings, chat: chat, tools: toolSearch, vectors: vectors, jobs: jobs, retryDelay: reindexRetryDelay)
-        self.assistant = try Assistant(environment: environment, sessions: chat, toolSearch: toolSearch, runs: runs, organizations: organizations,
+        self.workflows = try Workflows(environment: environment, toolRuns: runs, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs,
+                                       notifications: notifications, clock: clock, secrets: secrets,
+                                       outboundTargets: WebhookTargets(allowed: webhookOptions.allowedNetworks), http: http)
+        self.assistant = try Assistant(environment: environment, sessions: chat, toolSearch: toolSearch, runs: runs, workflows: workflows, organizations: organizations,
                                        accounts: accounts, jobs: jobs,
                                        configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
         self.webhooks = try Webhooks(environment: environment, secrets: secrets, events: securityEvents, jobs: jobs, clock: clock, options: webhookOptions)
-        self.workflows = try Workflows(environment: environment, toolRuns: runs, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs,
-                                       notifications: notifications, clock: clock)
         self.idempotencyKeys = try IdempotencyKeys(environment: environment, clock: clock)
         let notifications = notifications
         self.eventConsumers = [

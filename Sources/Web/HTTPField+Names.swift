@@ -18,4 +18,7 @@ extension HTTPField.Name {
     static let secFetchSite = Self("Sec-Fetch-Site")!
     static let mcpSessionID = Self("Mcp-Session-Id")!
     static let mcpProtocolVersion = Self("MCP-Protocol-Version")!
+    static let webhookID = Self("webhook-id")!
+    static let webhookTimestamp = Self("webhook-timestamp")!
+    static let webhookSignature = Self("webhook-signature")!
 }

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 
+import axe_selenium_python
 import pytest
 import requests
 from selenium import webdriver
@@ -189,3 +190,22 @@ def until(condition, what, timeout=20):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting until {what}")
+
+
+# axe-core as axe-selenium-python ships it, read once.
+AXE_SCRIPT = (pathlib.Path(axe_selenium_python.__file__).parent / "node_modules" / "axe-core" / "axe.min.js").read_text(encoding="utf8")
+
+
+def serious_violations(browser):
+    """axe-core's serious and critical violations on the current page, one line each. axe is
+    injected once per document (a route change within the app keeps it), and only the
+    violations' summaries cross back to the test."""
+    if not browser.execute_script("return typeof window.axe === 'object'"):
+        browser.execute_script(AXE_SCRIPT)
+    return browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        axe.run(document, { resultTypes: ["violations"] })
+          .then((results) => done(results.violations
+            .filter((v) => v.impact === "serious" || v.impact === "critical")
+            .map((v) => `${v.id} (${v.impact}): ${v.help} — ${JSON.stringify(v.nodes.slice(0, 5).map((node) => node.target))}`)))
+          .catch((error) => done([`axe failed: ${error}`]));""")

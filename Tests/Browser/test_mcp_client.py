@@ -14,10 +14,9 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import Portal, admin_password, admin_session, until
+from conftest import Portal, admin_password, admin_session, serious_violations, until
 from test_mcp import binary, free_port, new_key
 from test_access import sign_in
-from test_pages import serious_violations
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOKEN = "upstream-token-4f1c9e"

@@ -10,7 +10,6 @@ import pathlib
 
 import pytest
 import requests
-from axe_selenium_python import Axe
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -18,7 +17,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import ARTIFACTS, ROOT, Portal, _chromium, admin_password, admin_session, console_errors
+from conftest import ARTIFACTS, ROOT, Portal, _chromium, admin_password, admin_session, console_errors, serious_violations
 from test_access import sign_in
 
 PASSWORDS = {"vera": "vera-password-1", "olga": "olga-password-1"}
@@ -110,14 +109,6 @@ def wait_for_page(browser):
     """Until the router has replaced the loading text with a page's panel and its heading."""
     WebDriverWait(browser, 15, ignored_exceptions=[StaleElementReferenceException]).until(
         lambda _: browser.find_elements(By.CSS_SELECTOR, "#view:not([aria-busy]) section.panel h1"))
-
-
-def serious_violations(browser):
-    axe = Axe(browser)
-    axe.inject()
-    results = axe.run(options="{resultTypes: ['violations']}")
-    found = [violation for violation in results["violations"] if violation["impact"] in ("serious", "critical")]
-    return [f'{v["id"]} ({v["impact"]}): {v["help"]} — {[node["target"] for node in v["nodes"]][:5]}' for v in found]
 
 
 def set_theme(browser, portal, theme):

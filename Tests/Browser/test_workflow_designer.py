@@ -11,10 +11,9 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import Portal, admin_session, console_errors
+from conftest import Portal, admin_session, console_errors, serious_violations
 from test_access import sign_in
 from test_mcp import binary, free_port
-from test_pages import serious_violations
 
 PASSWORDS = {"ada": "ada-password-1", "ben": "ben-password-1"}
 
@@ -175,3 +174,31 @@ def test_import_a_template_and_run_it(world, browser):
     assert "diskUsedPercent" in outputs and "memoryUsedPercent" in outputs
     run_id = browser.current_url.rsplit("/", 1)[1]
     assert requests.get(portal.url + f"api/workflow-runs/{run_id}").status_code == 401, "runs are not public"
+
+
+def test_set_up_and_remove_a_webhook_from_the_designer(world, browser):
+    """The designer's webhook dialog: set up (the secret shown once, the URL on this portal),
+    a new secret, removal; the API agrees at each step."""
+    portal, admin = world["portal"], world["admin"]
+    flow = {"name": "hooked", "title": "Hooked", "triggers": [{"type": "webhook"}],
+            "nodes": [{"id": "s", "type": "set", "config": {"variables": {"a": 1}}}], "edges": []}
+    assert admin.post(portal.url + "api/workflows/hooked/versions", json={"definition": flow}).status_code == 201
+    browser.get(portal.url)
+    sign_in(browser, "ada", PASSWORDS["ada"])
+    browser.get(portal.url + "#/workflows/hooked")
+    waiter(browser).until(EC.element_to_be_clickable((By.ID, "wf-webhook"))).click()
+    waiter(browser).until(EC.element_to_be_clickable((By.ID, "wf-webhook-set-up"))).click()
+    secret = waiter(browser).until(EC.visibility_of_element_located((By.ID, "wf-webhook-secret"))).text
+    url = browser.find_element(By.ID, "wf-webhook-url").text
+    stored = admin.get(portal.url + "api/workflows/hooked/webhook").json()
+    assert secret.startswith("whsec_") and url == portal.url.rstrip("/") + stored["path"]
+    assert serious_violations(browser) == []
+    browser.find_element(By.ID, "wf-webhook-rotate").click()
+    waiter(browser).until(lambda b: b.find_element(By.ID, "wf-webhook-secret").text not in ("", secret))
+    assert admin.get(portal.url + "api/workflows/hooked/webhook").json()["webhook"]["rotatedAt"]
+    browser.find_element(By.ID, "wf-webhook-remove").click()
+    confirm = waiter(browser).until(EC.element_to_be_clickable((By.CSS_SELECTOR, "dialog.portal-dialog button.danger")))
+    confirm.click()
+    waiter(browser).until(EC.element_to_be_clickable((By.ID, "wf-webhook-set-up")))
+    assert admin.get(portal.url + "api/workflows/hooked/webhook").status_code == 404
+    assert not console_errors(browser, expected=[("/webhook", 404)])

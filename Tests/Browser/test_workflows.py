@@ -3,6 +3,7 @@ templates against the published schema), workflows as MCP tools for the official
 crash recovery: SIGKILL of the portal at random points of a 12-step workflow with a parallel
 section and a wait, 20 times, after which every run ends as an uninterrupted one does — or in
 needs-attention for a step that is not safe to repeat — and no such step ran twice."""
+import datetime
 import json
 import os
 import random
@@ -15,6 +16,7 @@ import httpx2
 import jsonschema
 import pytest
 import requests
+import standardwebhooks
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -210,6 +212,54 @@ def crash_workflow(log_file):
                       {"from": "d", "to": "tell"}, {"from": "tell", "to": "end"}]}
 
 
+def test_a_webhook_signed_by_the_reference_library_starts_one_run(world):
+    """A workflow's incoming webhook, called as any Standard Webhooks sender calls it (signed
+    by the `standardwebhooks` reference library): the run starts once per message id, with its
+    inputs from the body; anything unsigned or signed otherwise is 401 with a problem."""
+    portal, admin, olga = world["portal"], world["admin"], world["olga"]
+    flow = dict(ECHO, name="on-alert", title="On alert", triggers=[
+        {"type": "webhook", "condition": "body.action == 'opened'", "inputs": {"text": "alert on {{ body.alert.host }}"}}])
+    assert save(admin, portal, flow).status_code == 201
+    assert olga.put(portal.url + "api/v1/workflows/on-alert/webhook").status_code == 403
+    made = admin.put(portal.url + "api/workflows/on-alert/webhook")
+    assert made.status_code == 201, made.text
+    secret, path = made.json()["secret"], made.json()["path"]
+    assert secret.startswith("whsec_") and "on-alert" not in path
+    shown = admin.get(portal.url + "api/workflows/on-alert/webhook")
+    assert shown.status_code == 200 and shown.json().get("secret") is None and shown.json()["path"] == path
+
+    url = portal.url + path.lstrip("/")
+    payload = json.dumps({"action": "opened", "alert": {"host": "db-7"}})
+
+    def headers(message_id, key=secret, body=payload):
+        now = datetime.datetime.now(tz=datetime.timezone.utc)
+        signature = standardwebhooks.Webhook(key).sign(message_id, now, body)
+        return {"webhook-id": message_id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature, "Content-Type": "application/json"}
+
+    unsigned = requests.post(url, data=payload, headers={"Content-Type": "application/json"})
+    assert unsigned.status_code == 401 and unsigned.headers["Content-Type"] == "application/problem+json", unsigned.text
+    assert "webhook-signature" in unsigned.json()["detail"]
+    other = requests.post(url, data=payload, headers=headers("msg_1", key="whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU="))
+    assert other.status_code == 401, other.text
+
+    first = requests.post(url, data=payload, headers=headers("msg_1"))
+    assert first.status_code == 202 and first.json()["started"] is True, first.text
+    run_id = first.json()["runID"]
+    again = requests.post(url, data=payload, headers=headers("msg_1"))
+    assert again.status_code == 200 and again.json() == {"started": False, "repeated": True, "runID": run_id, "status": again.json()["status"]}
+    ignored = requests.post(url, data=json.dumps({"action": "closed"}), headers=headers("msg_2", body=json.dumps({"action": "closed"})))
+    assert ignored.status_code == 200 and ignored.json()["started"] is False and ignored.json().get("runID") is None
+
+    run = admin.get(portal.url + f"api/workflow-runs/{run_id}?wait=30").json()["run"]
+    assert run["status"] == "succeeded" and run["trigger"] == "webhook" and run["inputs"] == {"text": "alert on db-7"}
+    assert run["outputs"] == {"said": "alert on db-7"}
+    runs = admin.get(portal.url + "api/workflow-runs?workflow=on-alert").json()["runs"]
+    assert [r["id"] for r in runs] == [run_id]
+
+    assert admin.delete(portal.url + "api/workflows/on-alert/webhook").status_code == 204
+    assert requests.post(url, data=payload, headers=headers("msg_3")).status_code == 404
+
+
 def test_sigkill_at_random_points_loses_no_run_and_repeats_no_unsafe_step(tmp_path):
     rng = random.Random(int(os.environ.get("WORKFLOW_CRASH_SEED", "22")))
     log_file = str(tmp_path / "effects.log")
@@ -248,7 +298,7 @@ def test_sigkill_at_random_points_loses_no_run_and_repeats_no_unsafe_step(tmp_pa
             assert set(run["steps"]) == set(expected["steps"]) and all(s["status"] == "succeeded" for s in run["steps"].values()), run["steps"]
         else:
             assert run["status"] == "needs-attention", run
-            assert "had been handed to its tool" in run["error"] and any(step in run["error"] for step in ("step c ", "step d ")), run["error"]
+            assert "had been handed over (to its tool)" in run["error"] and any(step in run["error"] for step in ("step c ", "step d ")), run["error"]
     # Someone looks at each stopped run and retries it: it ends like the others.
     for run_id in runs:
         run = admin.get(portal.url + f"api/workflow-runs/{run_id}").json()["run"]

@@ -19,7 +19,9 @@ import TestSupport
         let secondAdmin: Principal
         let services: RunningServices
 
-        init(directory: String? = nil) async throws {
+        /// `clock`: the portal's time of day (a `ManualClock` moves expiries by hand);
+        /// `allowLoopback`: HTTP steps may reach 127.0.0.0/8 (a test server there).
+        init(directory: String? = nil, clock: any WallClock = SystemClock(), allowLoopback: Bool = false) async throws {
             let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("portal-wf-\(UUID().uuidString)").path
             self.directory = directory
             state = directory + "-state"
@@ -43,7 +45,10 @@ import TestSupport
             var options = ToolRuntimeOptions(workRoot: directory + "/tool-runs")
             options.searchPath = [bin]
             options.allowedExecutables = ["wf-tool"]
-            core = try await PortalCore(environment: try KV.Environment(directory: directory), passwordHasher: PasswordHasher(iterations: 1_000), toolOptions: options)
+            var webhooks = WebhookOptions()
+            if allowLoopback { webhooks.allowedNetworks = [NetworkRange("127.0.0.0/8")!] }
+            core = try await PortalCore(environment: try KV.Environment(directory: directory), passwordHasher: PasswordHasher(iterations: 1_000), toolOptions: options,
+                                        clock: clock, webhooks: webhooks)
             try await core.resumeAfterStart()
             services = core.startServices()
             _ = try await core.bootstrap(adminUsername: "root", adminPassword: "root-password-1")
@@ -649,6 +654,12 @@ import TestSupport
          "triggers": [{"type": "event", "event": "run.failed", "condition": "event.payload.tool == 'wf.fail'", "inputs": {"tool": "{{ event.payload.tool }}"}}],
          "nodes": [{"id": "note", "type": "set", "config": {"variables": {"seen": true}}}], "edges": []}
         """)
+        // The same trigger, switched off: it starts nothing.
+        try await world.save("""
+        {"name": "switched-off", "title": "Switched off",
+         "triggers": [{"type": "event", "event": "run.failed", "enabled": false}],
+         "nodes": [{"id": "note", "type": "set", "config": {"variables": {"seen": true}}}], "edges": []}
+        """)
         let watcher = try await world.start("watcher")
         _ = try await world.wait(for: watcher.id) { $0.steps["hear"]?.status == .waiting }
         // Another failing tool does not match the condition; wf.fail does.
@@ -660,6 +671,7 @@ import TestSupport
         try await world.core.waitForEventConsumers()
         let triggered = try world.workflows.runs(in: world.organization.id, filter: .init(workflow: "on-failure"))
         #expect(triggered.count == 1 && triggered.first?.trigger == .event && triggered.first?.starterName == "ada")
+        #expect(try world.workflows.runs(in: world.organization.id, filter: .init(workflow: "switched-off")).isEmpty)
         #expect(try await world.wait(for: triggered[0].id).outputs?["tool"] == .string("wf.fail"))
     }
 
@@ -705,7 +717,7 @@ import TestSupport
         world = nil
         let reopened = try await World(directory: directory)
         let attention = try await reopened.wait(for: unsafe) { $0.status == .needsAttention }
-        #expect(attention.error?.contains("step change had been handed to its tool") == true)
+        #expect(attention.error?.contains("step change had been handed over (to its tool)") == true, "\(attention.error ?? "")")
         #expect(reopened.changes().isEmpty, "an unsafe step ran again")
         let again = try await reopened.wait(for: safe)
         #expect(again.status == .succeeded && again.steps["read"]?.attempts == 2, "\(again.status) \(again.error ?? "") \(again.steps)")

@@ -50,7 +50,9 @@ import Testing
         "GET /api/auth/oidc", "GET /api/auth/oidc/login", "GET /api/auth/oidc/callback", "GET /api/openapi.json", "GET /api/v1/openapi.json",
         // OAuth for MCP clients: metadata, registration, the authorization step, tokens.
         "GET /.well-known/oauth-protected-resource", "GET /.well-known/oauth-protected-resource/mcp", "GET /.well-known/oauth-authorization-server",
-        "POST /oauth/register", "GET /oauth/authorize", "POST /oauth/token", "POST /oauth/revoke"]
+        "POST /oauth/register", "GET /oauth/authorize", "POST /oauth/token", "POST /oauth/revoke",
+        // Incoming workflow webhooks: a Standard Webhooks signature instead of a principal.
+        "POST /api/hooks/workflows/{id}", "POST /api/v1/hooks/workflows/{id}"]
 
     @Test func everyRouteDeclaresItsAccessAndEnforcesIt() async throws {
         let (harness, _) = try await Self.harness()

@@ -155,6 +155,46 @@ import TestSupport
         #expect(result["content"]?.string?.contains(#""system""#) == true, "the tool's real output: \(result)")
     }
 
+    /// "Run the greeting workflow for db-7": the organization's workflows are functions too;
+    /// the call starts a run as the person asking (trigger chat) and its outputs go back.
+    @Test(.timeLimit(.minutes(1))) func startsAWorkflowAndTellsItsOutputs() async throws {
+        let (harness, organization) = try await ToolRoutesTests.world()
+        let ada = try #require(try harness.core.accounts.user(named: "ada"))
+        let definition = try JSONDecoder().decode(WorkflowDefinition.self, from: Data("""
+        {"name": "greet", "title": "Greet a host", "description": "Says hello to a host.",
+         "inputs": {"type": "object", "properties": {"host": {"type": "string"}}, "required": ["host"], "additionalProperties": false},
+         "outputs": {"greeting": "{{ vars.greeting }}"},
+         "nodes": [{"id": "hello", "type": "set", "config": {"variables": {"greeting": "hello {{ inputs.host }}"}}}], "edges": []}
+        """.utf8))
+        _ = try await harness.core.workflows.save(definition, by: Principal(user: ada, organizationID: organization.id, role: .admin, sessionKey: nil, csrfToken: nil))
+        let script = ModelScript([
+            .stream(Self.toolCall(id: "call_w1", name: "workflow_greet", arguments: [#"{"host":"#, #""db-7"}"#])),
+            .stream(Self.text("Done: hello db-7.")),
+        ])
+        try await Self.modelServer(script).test(.live) { model in
+            try await harness.test { client in
+                try await Self.configure(client, port: try #require(model.port))
+                let olga = try await ToolRoutesTests.signIn(client, "olga")
+                let id = try await Self.newSession(client, olga)
+                try await client.execute(uri: "/api/sessions/\(id)/turns", method: .post, headers: Self.streamingHeaders(olga),
+                                         body: ByteBuffer(string: #"{"text":"run the greeting workflow for db-7"}"#)) { response throws in
+                    let turns = try Self.events(response).filter { $0.0 == "turn" }.map(\.1)
+                    #expect(turns.map { $0["role"]?.string ?? "" } == ["user", "assistant", "tool", "assistant"])
+                    #expect(turns[1]["toolCalls"]?.array?.first?["tool"] == .string("workflow.greet"))
+                    let result = try #require(turns[2]["text"]?.string)
+                    #expect(result.contains("succeeded") && result.contains(#""greeting":"hello db-7""#), "\(result)")
+                }
+            }
+        }
+        let runs = try harness.core.workflows.runs(in: organization.id, filter: .init(workflow: "greet"), limit: 10, before: nil)
+        #expect(runs.count == 1 && runs[0].trigger == .chat && runs[0].starterName == "olga" && runs[0].inputs == .object(["host": .string("db-7")]))
+        // The model saw the workflow with its inputs schema as the parameters.
+        let tools = try #require(script.bodies.first?["tools"]?.array)
+        let greet = try #require(tools.first { $0["function"]?["name"] == .string("workflow_greet") })
+        #expect(greet["function"]?["parameters"]?["required"] == .array([.string("host")]))
+        #expect(greet["function"]?["description"]?.string?.contains("Greet a host") == true)
+    }
+
     @Test(.timeLimit(.minutes(1))) func pausesOnAnApprovalAndGoesOnAfterTheDecision() async throws {
         let (harness, _) = try await ToolRoutesTests.world()
         let script = ModelScript([

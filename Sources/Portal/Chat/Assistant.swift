@@ -35,6 +35,7 @@ public final class Assistant: Sendable {
     let sessions: ChatSessions
     let toolSearch: ToolSearch
     let runs: ToolRuns
+    let workflows: Workflows
     let organizations: Organizations
     let accounts: Accounts
     let jobs: Jobs
@@ -57,8 +58,9 @@ public final class Assistant: Sendable {
         var apiKeyID: UUID?
     }
 
-    init(environment: Environment, sessions: ChatSessions, toolSearch: ToolSearch, runs: ToolRuns, organizations: Organizations, accounts: Accounts,
-         jobs: Jobs, configuration: AssistantConfiguration) throws {
+    init(environment: Environment, sessions: ChatSessions, toolSearch: ToolSearch, runs: ToolRuns, workflows: Workflows, organizations: Organizations,
+         accounts: Accounts, jobs: Jobs, configuration: AssistantConfiguration) throws {
+        self.workflows = workflows
         self.jobs = jobs
         self.environment = environment
         self.sessions = sessions
@@ -202,6 +204,10 @@ public final class Assistant: Sendable {
                                                  to: sessionID, by: principal)
             return (turn, nil)
         }
+        if call.tool.hasPrefix(Self.workflowPrefix) {
+            let text = await startWorkflow(String(call.tool.dropFirst(Self.workflowPrefix.count)), inputs: input, by: principal)
+            return (try await sessions.append(ChatTurn.Draft(role: .tool, text: text, toolCallID: call.id), to: sessionID, by: principal), nil)
+        }
         let run: ToolRun
         do {
             run = try await runs.request(.init(principal: principal, tool: call.tool, input: input, entryPoint: .chat, requestID: requestID))
@@ -223,6 +229,30 @@ public final class Assistant: Sendable {
             try await jobs.enqueue(try Self.resumeRequest(RunEvent(now), organizationID: run.organizationID))
         }
         return (turn, run.id)
+    }
+
+    /// Workflows are functions too: `workflow.<name>` (`workflow_<name>` for the model).
+    static let workflowPrefix = "workflow."
+    /// How long a workflow call waits for its run to end before answering with where it stands.
+    static let workflowWait: Duration = .seconds(20)
+
+    /// Starts a workflow run as the person (trigger `chat`), waits a while for it to end, and
+    /// says how it stands, for the model to tell them.
+    func startWorkflow(_ name: String, inputs: JSONAny, by principal: Principal) async -> String {
+        do {
+            let run = try await workflows.start(name, inputs: inputs, by: principal, trigger: .chat)
+            let settled = try await workflows.waitUntilSettled(run.id, in: run.organizationID, timeout: Self.workflowWait) ?? run
+            let waiting = settled.steps.filter { $0.value.status == .waiting }.keys.sorted()
+            return switch settled.status {
+            case .succeeded: "Workflow run \(settled.id) of \(name) succeeded. Outputs: " + String(decoding: (settled.outputs ?? .object([:])).canonicalJSON.prefix(8000), as: UTF8.self)
+            case .failed, .cancelled, .needsAttention: "Workflow run \(settled.id) of \(name) \(settled.status.rawValue): \(settled.error ?? "")"
+            case .queued, .running, .paused:
+                "Workflow run \(settled.id) of \(name) is \(settled.status.rawValue)" + (waiting.isEmpty ? "" : ", waiting at \(waiting.joined(separator: ", "))")
+                    + ". It goes on without the conversation; follow it on the page #/workflow-runs/\(settled.id)."
+            }
+        } catch {
+            return "error: " + ((error as? PortalError)?.message ?? "\(error)")
+        }
     }
 
     static func result(of run: ToolRun, call: ChatToolCall) -> ChatTurn.Draft {
@@ -319,15 +349,16 @@ public final class Assistant: Sendable {
     // MARK: What the model sees
 
     /// The tool definitions for the model, with the names it knows them by (`.` is not
-    /// allowed in function names; tool names never contain `_`, so `_` maps back).
+    /// allowed in function names; tool and workflow names never contain `_`, so `_` maps back).
     struct ToolDefinitions {
         var definitions: [ModelToolDefinition]
         func portalName(_ modelName: String) -> String { String(modelName.map { $0 == "_" ? "." : $0 }) }
         static func modelName(_ tool: String) -> String { String(tool.map { $0 == "." ? "_" : $0 }) }
     }
 
-    /// The tools the person may run in the organization; when more than `limit`, those
-    /// closest in meaning to `question`.
+    /// The tools the person may run in the organization (when more than `limit`, those
+    /// closest in meaning to `question`), and the organization's workflows when they may run
+    /// tools.
     private func toolDefinitions(for principal: Principal, about question: String, limit: Int) async throws -> ToolDefinitions {
         guard let organizationID = principal.organizationID else { return ToolDefinitions(definitions: []) }
         var tools = try runs.catalog.tools(in: organizationID).filter { principal.has($0.requiredPermission) }
@@ -338,11 +369,23 @@ public final class Assistant: Sendable {
             let chosen = Set(ranked.filter(allowed.contains).prefix(limit))
             tools = tools.filter { chosen.contains($0.name) }
         }
-        return ToolDefinitions(definitions: tools.map { tool in
+        var definitions = tools.map { tool in
             ModelToolDefinition(name: ToolDefinitions.modelName(tool.name),
                                 description: "\(tool.title). \(tool.description) (risk: \(tool.risk.rawValue)\(tool.risk > .low ? "; needs a human approval" : ""))",
                                 parameters: tool.inputSchema)
-        })
+        }
+        if principal.has(.toolsRun) {
+            // The organization's workflows, the most recently changed first, as many as tools.
+            let recent = try workflows.list(in: organizationID).sorted { $0.updatedAt > $1.updatedAt }.prefix(limit)
+            for summary in recent {
+                guard let latest = try workflows.version(summary.name, in: organizationID) else { continue }
+                let about = latest.definition.description.isEmpty ? "" : " \(latest.definition.description)"
+                definitions.append(ModelToolDefinition(name: ToolDefinitions.modelName(Self.workflowPrefix + summary.name),
+                                                       description: "Workflow: \(latest.definition.title).\(about) Starts a run; its steps run under your role, with approvals.",
+                                                       parameters: latest.definition.inputs))
+            }
+        }
+        return ToolDefinitions(definitions: definitions)
     }
 
     /// The conversation as chat-completions messages: a system prompt, then the last turns;

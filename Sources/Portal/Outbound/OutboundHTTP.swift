@@ -27,6 +27,8 @@ public struct OutboundHTTP: Sendable {
         public let contentType: String?
         /// `Retry-After` in seconds, when the server sent one as a number.
         public var retryAfterSeconds: Int? = nil
+        /// Every header, names in lowercase (the first value of a repeated one).
+        public var headers: [String: String] = [:]
     }
 
     /// Every header, names in lowercase (the first value of a repeated one).
@@ -86,7 +88,7 @@ public struct OutboundHTTP: Sendable {
     private func collected(_ response: HTTPClientResponse) async throws -> Response {
         let buffer = try await response.body.collect(upTo: maximumBodyBytes)
         return Response(status: Int(response.status.code), body: Array(buffer.readableBytesView), contentType: response.headers.first(name: "Content-Type"),
-                        retryAfterSeconds: response.headers.first(name: "Retry-After").flatMap { Self.retryAfterSeconds($0) })
+                        retryAfterSeconds: response.headers.first(name: "Retry-After").flatMap { Self.retryAfterSeconds($0) }, headers: Self.fields(response.headers))
     }
 
     /// `Retry-After` as seconds from now: a number of seconds, or an HTTP date

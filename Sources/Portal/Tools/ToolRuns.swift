@@ -263,12 +263,27 @@ public final class ToolRuns: Sendable {
                     ? "the run is executing and cannot be stopped safely; wait for its end"
                     : "the run already ended (\(run.status.rawValue))")
             }
-            run.status = .cancelled
-            run.updatedAt = now
-            _ = try txn.delete(pending, (organizationID, runID))
-            try record(finished: run, approver: nil, detail: "cancelled by \(principal.user.username)" + (reason.isEmpty ? "" : ": \(reason)"), in: txn)
-            return run
+            return try withdraw(&run, now: now, detail: "cancelled by \(principal.user.username)" + (reason.isEmpty ? "" : ": \(reason)"), txn: txn)
         }
+    }
+
+    /// Withdraws a run that waits for approval because what asked for it no longer needs it
+    /// (its workflow step ended); no-op for a run in any other state.
+    func withdraw(_ runID: TimeOrderedID, in organizationID: UUID, reason: String) async throws {
+        let now = clock.now()
+        try await environment.write { [self] txn in
+            guard var run = try txn.get(runs, (organizationID, runID)), run.status == .pendingApproval else { return }
+            _ = try withdraw(&run, now: now, detail: "withdrawn: \(reason)", txn: txn)
+        }
+    }
+
+    @available(*, noasync)
+    private func withdraw(_ run: inout ToolRun, now: Date, detail: String, txn: borrowing WriteTransaction) throws -> ToolRun {
+        run.status = .cancelled
+        run.updatedAt = now
+        _ = try txn.delete(pending, (run.organizationID, run.id))
+        try record(finished: run, approver: nil, detail: detail, in: txn)
+        return run
     }
 
     // MARK: Approvals

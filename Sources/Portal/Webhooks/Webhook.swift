@@ -110,6 +110,19 @@ public enum WebhookSignature {
         return "v1," + Data(Crypto.hmacSHA256(key: key, Array("\(id).\(timestamp).\(body)".utf8))).base64EncodedString()
     }
 
+    /// Whether `header` (space-separated `v1,<base64>` signatures, others ignored) holds the
+    /// signature of the message under `secret`, compared in constant time.
+    public static func verify(id: String, timestamp: Int, body: [UInt8], header: String, secret: String) -> Bool {
+        guard let key = key(of: secret) else { return false }
+        let expected = Crypto.hmacSHA256(key: key, Array("\(id).\(timestamp).".utf8) + body)
+        var matched = false
+        for candidate in header.split(separator: " ") where candidate.hasPrefix("v1,") {
+            guard let given = Data(base64Encoded: String(candidate.dropFirst(3))) else { continue }
+            if Crypto.constantTimeEqual(Array(given), expected) { matched = true }
+        }
+        return matched
+    }
+
     /// The `webhook-signature` header: one signature per secret, space-separated.
     public static func header(id: String, timestamp: Int, body: String, secrets: [String]) -> String {
         secrets.compactMap { sign(id: id, timestamp: timestamp, body: body, secret: $0) }.joined(separator: " ")

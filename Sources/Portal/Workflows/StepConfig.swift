@@ -4,6 +4,7 @@ import FoundationEssentials
 /// number in range. `StepType.configSchema` publishes the same rules for the designer.
 public enum StepConfig: Sendable, Equatable {
     case tool(name: String, input: ValueTemplate)
+    case http(HTTPRequestStep)
     case condition(Expression)
     case `switch`([(name: String, expression: Expression)])
     case join(JoinMode)
@@ -40,6 +41,7 @@ public enum StepConfig: Sendable, Equatable {
         switch (a, b) {
         case let (.switch(x), .switch(y)): x.map(\.name) == y.map(\.name) && x.map(\.expression) == y.map(\.expression)
         case let (.tool(n1, i1), .tool(n2, i2)): n1 == n2 && i1 == i2
+        case let (.http(x), .http(y)): x == y
         case let (.condition(x), .condition(y)): x == y
         case let (.join(x), .join(y)): x == y
         case let (.forEach(a1, b1, c1, d1), .forEach(a2, b2, c2, d2)): a1 == a2 && b1 == b2 && c1 == c2 && d1 == d2
@@ -86,6 +88,8 @@ public enum StepConfig: Sendable, Equatable {
         switch node.type {
         case .tool:
             self = .tool(name: try string("tool"), input: try template("input"))
+        case .http:
+            self = .http(try HTTPRequestStep(config, problem: problem))
         case .condition:
             self = .condition(try expression("expression"))
         case .switch:
@@ -166,6 +170,7 @@ public enum StepConfig: Sendable, Equatable {
         var direct: [Expression] = []
         switch self {
         case let .tool(_, input), let .subWorkflow(_, input): templates = [input]
+        case let .http(request): templates = request.templates.map(\.1)
         case let .condition(expression): templates = []; direct = [expression]
         case let .switch(cases): templates = []; direct = cases.map(\.expression)
         case .join, .stop: templates = []

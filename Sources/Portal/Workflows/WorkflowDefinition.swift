@@ -195,18 +195,27 @@ public struct ConcurrencyLimit: Codable, Sendable, Equatable {
 
 /// What starts a run besides a person or the API.
 public struct WorkflowTrigger: Codable, Sendable, Equatable {
-    public enum Kind: String, Codable, Sendable, CaseIterable { case schedule, event }
+    public enum Kind: String, Codable, Sendable, CaseIterable { case schedule, event, webhook }
     public var type: Kind
     /// For `schedule`: five-field cron and an IANA time zone.
     public var cron: String?
     public var timeZone: String?
-    /// For `event`: the event's dotted name, and a condition over `event` (its payload).
+    /// For `event`: the event's dotted name, and a condition over `event` (its payload). For
+    /// `webhook`: a condition over `body` (the request's JSON) and `webhook` (its id and
+    /// timestamp); a delivery for which it does not hold starts nothing.
     public var event: String?
     public var condition: String?
-    /// The run's inputs: a template over `event` for event triggers.
+    /// The run's inputs: a template over `event` for event triggers, over `body` and `webhook`
+    /// for webhook triggers (the body itself when absent).
     public var inputs: JSONAny?
+    /// `false`: kept in the definition but starts nothing (a template's schedule waiting for
+    /// its real inputs). Absent: enabled.
+    public var enabled: Bool?
 
-    public init(type: Kind, cron: String? = nil, timeZone: String? = nil, event: String? = nil, condition: String? = nil, inputs: JSONAny? = nil) {
+    public var isEnabled: Bool { enabled ?? true }
+
+    public init(type: Kind, cron: String? = nil, timeZone: String? = nil, event: String? = nil, condition: String? = nil, inputs: JSONAny? = nil, enabled: Bool? = nil) {
+        self.enabled = enabled
         self.type = type
         self.cron = cron
         self.timeZone = timeZone
@@ -220,6 +229,8 @@ public struct WorkflowTrigger: Codable, Sendable, Equatable {
 public enum StepType: String, Codable, Sendable, CaseIterable {
     /// Runs a catalog tool through the one run path (permissions, approvals, audit).
     case tool
+    /// Sends an HTTP request (to what webhooks may reach) and reads the answer.
+    case http
     /// `true` or `false` by an expression.
     case condition
     /// The first case whose expression holds, or `default`.
@@ -258,13 +269,17 @@ public enum StepType: String, Codable, Sendable, CaseIterable {
         }
     }
 
+    /// Whether its work happens outside the portal (a tool, an HTTP request): it is handed
+    /// over after a commit, and a crash after that leaves its effect unknown.
+    var isExternal: Bool { self == .tool || self == .http }
+
     /// Whether it does its work in the transition that starts it (nothing to wait for, so
     /// nothing to lose in a crash).
     var isInstant: Bool { [.condition, .switch, .join, .set, .notify, .fail, .stop].contains(self) }
 
     public var category: String {
         switch self {
-        case .tool, .subWorkflow: "Actions"
+        case .tool, .http, .subWorkflow: "Actions"
         case .condition, .switch, .join, .forEach, .while: "Flow"
         case .approval, .wait, .waitEvent: "Waits"
         case .set, .notify, .fail, .stop: "Other"

@@ -7,11 +7,13 @@ import Logging
 /// an `Effect` carried out after the commit.
 extension Workflows {
     enum Effect: Sendable {
-        /// Hand a tool step to the tool (after recording that it was handed over).
-        case executeTool(organizationID: UUID, runID: TimeOrderedID, node: String, attempt: Int)
+        /// Hand a tool or HTTP step over (after recording that it was handed over).
+        case execute(organizationID: UUID, runID: TimeOrderedID, node: String, attempt: Int)
         /// Move a run on (a child started, a parent's child ended, a queued run's turn).
         case advance(organizationID: UUID, runID: TimeOrderedID)
         case cancel(organizationID: UUID, runID: TimeOrderedID, reason: String)
+        /// Withdraw a tool run still waiting for approval: its step ended without it.
+        case withdrawToolRun(organizationID: UUID, toolRunID: TimeOrderedID, reason: String)
         /// Tell people in the portal (named members; the starter when none are named).
         case notify(organizationID: UUID, runID: TimeOrderedID, workflow: String, users: [String], starterID: UUID, message: String)
     }
@@ -308,7 +310,7 @@ extension Workflows {
         step.input = nil
         step.startedAt = t.now
         step.finishedAt = nil
-        step.idempotent = node.type != .tool
+        step.idempotent = !node.type.isExternal
         step.deadline = node.timeoutSeconds.map { t.now.addingTimeInterval(Double($0)) }
         if let deadline = step.deadline { t.wakes.append(deadline) }
         t.run.steps[node.id] = step
@@ -351,7 +353,17 @@ extension Workflows {
                 let rendered = try input.render(scope)
                 t.run.steps[node.id]?.input = rendered
                 t.run.steps[node.id]?.idempotent = false
-                t.effects.append(.executeTool(organizationID: t.organizationID, runID: t.run.id, node: node.id, attempt: attempt))
+                t.effects.append(.execute(organizationID: t.organizationID, runID: t.run.id, node: node.id, attempt: attempt))
+            case let .http(request):
+                do {
+                    t.run.steps[node.id]?.input = try JSONAny(encoding: try request.render(scope))
+                } catch let error as ExpressionError {
+                    throw error
+                } catch {
+                    return failStep(&t, node.id, "the request could not be recorded: \(error)", permanent: true)
+                }
+                t.run.steps[node.id]?.idempotent = false
+                t.effects.append(.execute(organizationID: t.organizationID, runID: t.run.id, node: node.id, attempt: attempt))
             case let .wait(seconds, until):
                 let due: Date
                 if let seconds { due = t.now.addingTimeInterval(seconds) } else {
@@ -453,10 +465,16 @@ extension Workflows {
         if node.failureAction == .stop { finishRun(&t, .failed, error: "step \(id) failed: \(message)") }
     }
 
-    /// Removes what a step waited on (tool run, event, children).
+    /// Removes what a step waited on (a tool run, withdrawn while it still waits for approval;
+    /// an event).
     func cleanUpWaits(_ t: inout Transition, _ id: String) {
         guard let step = t.run.steps[id], let node = t.definition.node(id) else { return }
-        if let toolRunID = step.toolRunID { t.toolWaitsRemoved.append(toolRunID) }
+        if let toolRunID = step.toolRunID {
+            t.toolWaitsRemoved.append(toolRunID)
+            if step.status == .waiting {
+                t.effects.append(.withdrawToolRun(organizationID: t.organizationID, toolRunID: toolRunID, reason: "step \(id) of workflow run \(t.run.id) ended without it"))
+            }
+        }
         if case let .waitEvent(event, _)? = try? StepConfig(node), step.status == .waiting { t.eventWaitsRemoved.append((event, id)) }
     }
 
@@ -550,8 +568,8 @@ extension Workflows {
     func perform(_ effects: [Effect]) {
         for effect in effects {
             switch effect {
-            case let .executeTool(organizationID, runID, node, attempt):
-                jobs.detach { [self] in await executeTool(runID, node: node, attempt: attempt, in: organizationID) }
+            case let .execute(organizationID, runID, node, attempt):
+                jobs.detach { [self] in await execute(runID, node: node, attempt: attempt, in: organizationID) }
             case let .advance(organizationID, runID):
                 jobs.detach { [self] in
                     do { try await advance(runID, in: organizationID) } catch { logger.error("moving a workflow run on failed", metadata: ["run": "\(runID)", "error": "\(error)"]) }
@@ -560,6 +578,12 @@ extension Workflows {
                 jobs.detach { [self] in
                     do { _ = try await cancel(runID, in: organizationID, reason: reason, by: nil) } catch {
                         logger.error("cancelling a child run failed", metadata: ["run": "\(runID)", "error": "\(error)"])
+                    }
+                }
+            case let .withdrawToolRun(organizationID, toolRunID, reason):
+                jobs.detach { [self] in
+                    do { try await toolRuns.withdraw(toolRunID, in: organizationID, reason: reason) } catch {
+                        logger.error("withdrawing a workflow step's tool run failed", metadata: ["run": "\(toolRunID)", "error": "\(error)"])
                     }
                 }
             case let .notify(organizationID, runID, workflow, users, starterID, message):

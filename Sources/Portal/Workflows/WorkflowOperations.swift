@@ -232,65 +232,151 @@ extension Workflows {
         return run
     }
 
-    // MARK: Tool steps
+    // MARK: Steps done outside the portal (tools, HTTP requests)
+
+    /// Records that a step is handed over, with whether repeating it is safe, in one write: a
+    /// crash after it leaves a step whose effect is unknown. Returns the run and the step's
+    /// input, or `nil` when the step moved on meanwhile (cancelled, timed out, handed over).
+    func handOver(_ runID: TimeOrderedID, node: String, attempt: Int, in organizationID: UUID, repeatable: Bool) async throws -> (run: WorkflowRun, input: JSONAny)? {
+        try await environment.write { [self] txn -> (WorkflowRun, JSONAny)? in
+            var handed: (WorkflowRun, JSONAny)?
+            _ = try transition(runID, in: organizationID, txn: txn) { t in
+                guard t.run.status == .running || t.run.status == .paused, var step = t.run.steps[node], step.status == .running, step.attempts == attempt,
+                      step.handedOverAt == nil else { return }
+                step.handedOverAt = t.now
+                step.idempotent = repeatable
+                t.run.steps[node] = step
+                handed = (t.run, step.input ?? .object([:]))
+            }
+            return handed
+        }
+    }
+
+    /// The step's settings in the run's version, when it is still there.
+    func stepConfig(_ runID: TimeOrderedID, node: String, in organizationID: UUID) throws -> StepConfig? {
+        guard let current = try run(runID, in: organizationID) else { return nil }
+        return try environment.read { txn in
+            try definition(current.workflow, current.version, in: organizationID, txn: txn).node(node).flatMap { try? StepConfig($0) }
+        }
+    }
+
+    /// Carries out a step done outside the portal.
+    func execute(_ runID: TimeOrderedID, node: String, attempt: Int, in organizationID: UUID) async {
+        do {
+            switch try stepConfig(runID, node: node, in: organizationID) {
+            case let .tool(name, _)?: try await executeTool(runID, tool: name, node: node, attempt: attempt, in: organizationID)
+            case let .http(request)?: try await executeHTTP(runID, request: request, node: node, attempt: attempt, in: organizationID)
+            default: return
+            }
+        } catch {
+            logger.error("a workflow step could not be recorded", metadata: ["run": "\(runID)", "step": "\(node)", "error": "\(error)"])
+        }
+    }
 
     /// Hands a tool step to the tool as the run's starter, and records what came back.
-    func executeTool(_ runID: TimeOrderedID, node: String, attempt: Int, in organizationID: UUID) async {
-        do {
-            // Whether repeating the tool is safe goes into the same write as the handing over.
-            guard let current = try run(runID, in: organizationID), let toolName = try environment.read({ txn -> String? in
-                guard let step = try definition(current.workflow, current.version, in: organizationID, txn: txn).node(node),
-                      case let .tool(name, _)? = try? StepConfig(step) else { return nil }
-                return name
-            }) else { return }
-            let repeatable = try toolRuns.catalog.tool(named: toolName, in: organizationID)?.risk == .read
-            // Record the handing over first: a crash after it leaves a step whose effect is unknown.
-            let handed = try await environment.write { [self] txn -> (run: WorkflowRun, input: JSONAny, tool: String)? in
-                var handed: (WorkflowRun, JSONAny, String)?
-                _ = try transition(runID, in: organizationID, txn: txn) { t in
-                    guard t.run.status == .running || t.run.status == .paused, var step = t.run.steps[node], step.status == .running, step.attempts == attempt,
-                          step.handedOverAt == nil, let definition = t.definition.node(node), case let .tool(tool, _)? = try? StepConfig(definition) else { return }
-                    step.handedOverAt = t.now
-                    step.idempotent = repeatable
-                    t.run.steps[node] = step
-                    handed = (t.run, step.input ?? .object([:]), tool)
-                }
-                return handed
-            }
-            guard let handed else { return }
-            let outcome: Result<ToolRun, any Error>
-            if let principal = try starterPrincipal(handed.run) {
-                do {
-                    outcome = .success(try await toolRuns.request(ToolRuns.RunRequest(principal: principal, tool: handed.tool, input: handed.input, entryPoint: .workflow,
-                                                                                      requestID: "workflow-run:\(runID):\(node):\(attempt)")))
-                } catch { outcome = .failure(error) }
-            } else {
-                outcome = .failure(PortalError.forbidden("\(handed.run.starterName) can no longer run tools in this organization"))
-            }
-            let effects = try await environment.write { [self] txn in
-                try transition(runID, in: organizationID, txn: txn) { [self] t in
-                    guard var step = t.run.steps[node], step.status == .running, step.attempts == attempt, !t.run.status.isFinal else { return }
-                    switch outcome {
-                    case let .failure(error):
-                        failStep(&t, node, Self.describe(error), permanent: true)
-                    case let .success(toolRun) where toolRun.status == .pendingApproval:
-                        step.status = .waiting
-                        step.toolRunID = toolRun.id
-                        t.run.steps[node] = step
-                        t.toolWaitsAdded.append((toolRun.id, StepReference(runID: runID, node: node, attempt: attempt)))
-                        t.record(.workflowStepStarted, node: node, status: "waiting", detail: "tool run \(toolRun.id) waits for approval", attempt: attempt)
-                    case let .success(toolRun):
-                        step.toolRunID = toolRun.id
-                        t.run.steps[node] = step
-                        toolFinished(&t, node, toolRun)
-                    }
-                    advance(&t)
-                }.1
-            }
-            perform(effects)
-        } catch {
-            logger.error("a workflow tool step could not be recorded", metadata: ["run": "\(runID)", "step": "\(node)", "error": "\(error)"])
+    func executeTool(_ runID: TimeOrderedID, tool: String, node: String, attempt: Int, in organizationID: UUID) async throws {
+        let repeatable = try toolRuns.catalog.tool(named: tool, in: organizationID)?.risk == .read
+        guard let handed = try await handOver(runID, node: node, attempt: attempt, in: organizationID, repeatable: repeatable) else { return }
+        let outcome: Result<ToolRun, any Error>
+        if let principal = try starterPrincipal(handed.run) {
+            do {
+                outcome = .success(try await toolRuns.request(ToolRuns.RunRequest(principal: principal, tool: tool, input: handed.input, entryPoint: .workflow,
+                                                                                  requestID: "workflow-run:\(runID):\(node):\(attempt)")))
+            } catch { outcome = .failure(error) }
+        } else {
+            outcome = .failure(PortalError.forbidden("\(handed.run.starterName) can no longer run tools in this organization"))
         }
+        let effects = try await environment.write { [self] txn in
+            try transition(runID, in: organizationID, txn: txn) { [self] t in
+                guard var step = t.run.steps[node], step.status == .running, step.attempts == attempt, !t.run.status.isFinal else { return }
+                switch outcome {
+                case let .failure(error):
+                    failStep(&t, node, Self.describe(error), permanent: true)
+                case let .success(toolRun) where toolRun.status == .pendingApproval:
+                    step.status = .waiting
+                    step.toolRunID = toolRun.id
+                    t.run.steps[node] = step
+                    t.toolWaitsAdded.append((toolRun.id, StepReference(runID: runID, node: node, attempt: attempt)))
+                    t.record(.workflowStepStarted, node: node, status: "waiting", detail: "tool run \(toolRun.id) waits for approval", attempt: attempt)
+                case let .success(toolRun):
+                    step.toolRunID = toolRun.id
+                    t.run.steps[node] = step
+                    toolFinished(&t, node, toolRun)
+                }
+                advance(&t)
+            }.1
+        }
+        perform(effects)
+    }
+
+    /// Sends an HTTP step's request (rendered when the step started) and records the answer:
+    /// success for an expected status, otherwise a failure its retry policy may repeat, with
+    /// the answer as the step's output either way.
+    func executeHTTP(_ runID: TimeOrderedID, request: HTTPRequestStep, node: String, attempt: Int, in organizationID: UUID) async throws {
+        guard let handed = try await handOver(runID, node: node, attempt: attempt, in: organizationID, repeatable: request.isIdempotent) else { return }
+        let timeout = min(handed.run.steps[node]?.deadline.map { max(1, Int($0.timeIntervalSince(clock.now()).rounded(.up))) } ?? 30, 300)
+        let outcome = await send(handed.input, request: request, timeoutSeconds: timeout)
+        let effects = try await environment.write { [self] txn in
+            try transition(runID, in: organizationID, txn: txn) { [self] t in
+                guard let step = t.run.steps[node], step.status == .running, step.attempts == attempt, !t.run.status.isFinal else { return }
+                switch outcome {
+                case let .answered(output, expected: true): succeed(&t, node, output: output)
+                case let .answered(output, expected: false):
+                    t.run.steps[node]?.output = output
+                    let status = output["status"]?.integer ?? 0
+                    failStep(&t, node, (300..<400).contains(status) ? "answered with a redirect (\(status)), which is not followed" : "answered \(status)", permanent: false)
+                case let .failed(message, permanent): failStep(&t, node, message, permanent: permanent)
+                }
+                advance(&t)
+            }.1
+        }
+        perform(effects)
+    }
+
+    enum HTTPOutcome {
+        case answered(JSONAny, expected: Bool)
+        case failed(String, permanent: Bool)
+    }
+
+    /// One request of an HTTP step, to the checked address of its URL.
+    func send(_ input: JSONAny, request: HTTPRequestStep, timeoutSeconds: Int) async -> HTTPOutcome {
+        let rendered: HTTPRequestStep.Rendered
+        do { rendered = try input.decode(as: HTTPRequestStep.Rendered.self) } catch { return .failed("the step's request could not be read: \(error)", permanent: true) }
+        if let bad = rendered.headers.first(where: { $0.value.unicodeScalars.contains { $0 == "\r" || $0 == "\n" || $0 == "\0" } }) {
+            return .failed("header \(bad.key): a value may not hold line breaks", permanent: true)
+        }
+        let checked: (target: WebhookTargets.Target, address: String)
+        do {
+            let targets = outboundTargets
+            let url = rendered.url
+            checked = try await onOwnThread("portal.workflow-http") { try targets.resolve(url) }
+        } catch { return .failed(Self.describe(error).replacing("url's", with: "the URL's"), permanent: true) }
+        var headers = rendered.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        var body: [UInt8]?
+        if let encoded = rendered.encoded {
+            body = encoded.bytes
+            if !headers.contains(where: { $0.0.lowercased() == "content-type" }) { headers.append(("Content-Type", encoded.contentType)) }
+        }
+        var client = http
+        client.timeout = .seconds(timeoutSeconds)
+        client.maximumBodyBytes = request.maxResponseBytes
+        let started = ContinuousClock.now
+        let response: OutboundHTTP.Response
+        do {
+            response = try await client.send(url: rendered.url, method: rendered.method, headers: headers, body: body, pinned: (checked.target.host, checked.address))
+        } catch {
+            return .failed(error.description, permanent: false)
+        }
+        let took = started.duration(to: .now)
+        let text = String(decoding: response.body, as: UTF8.self)
+        let output: JSONAny = .object([
+            "status": .number(Double(response.status)),
+            "headers": .object(response.headers.mapValues(JSONAny.string)),
+            "body": JSONAny(json: response.body) ?? .string(text),
+            "durationMilliseconds": .number((Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15).rounded()),
+        ])
+        let expected = request.expectStatus.isEmpty ? (200..<300).contains(response.status) : request.expectStatus.contains(response.status)
+        return .answered(output, expected: expected)
     }
 
     func starterPrincipal(_ run: WorkflowRun) throws -> Principal? {
@@ -402,7 +488,7 @@ extension Workflows {
         }
         for summary in summariesFound {
             guard let latest = try txn.get(versions, (organizationID, summary.name, UInt64(summary.latestVersion))) else { continue }
-            for trigger in latest.definition.triggers where trigger.type == .event { found.append((summary.name, trigger)) }
+            for trigger in latest.definition.triggers where trigger.type == .event && trigger.isEnabled { found.append((summary.name, trigger)) }
         }
         triggerCache.withLock { cache in
             var all = cache ?? [:]
@@ -433,14 +519,14 @@ extension Workflows {
                     effects += try transition(runID, in: organizationID, txn: txn) { [self] t in
                         for id in t.run.steps.keys.sorted() {
                             guard let step = t.run.steps[id], step.status == .running, step.toolRunID == nil,
-                                  t.definition.node(id)?.type == .tool else { continue }
+                                  t.definition.node(id)?.type.isExternal == true else { continue }
                             if step.handedOverAt == nil || step.idempotent {
                                 t.run.steps[id]?.handedOverAt = nil
                                 t.run.steps[id]?.attempts = step.attempts + 1
                                 t.record(.workflowStepStarted, node: id, status: "running", detail: "started again after a stop of the portal", attempt: step.attempts + 1)
-                                t.effects.append(.executeTool(organizationID: organizationID, runID: runID, node: id, attempt: step.attempts + 1))
+                                t.effects.append(.execute(organizationID: organizationID, runID: runID, node: id, attempt: step.attempts + 1))
                             } else {
-                                needsAttention(&t, "step \(id) had been handed to its tool when the portal stopped; whether it took effect is unknown")
+                                needsAttention(&t, "step \(id) had been handed over (\(t.definition.node(id)?.type == .http ? "its request sent" : "to its tool")) when the portal stopped; whether it took effect is unknown")
                             }
                         }
                         advance(&t)

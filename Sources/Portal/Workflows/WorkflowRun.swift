@@ -21,7 +21,7 @@ public struct WorkflowRun: Codable, Sendable, Equatable {
 
     /// What started it.
     public enum Trigger: String, Codable, Sendable, CaseIterable {
-        case manual, api, schedule, event, workflow, rerun, mcp, chat
+        case manual, api, schedule, event, webhook, workflow, rerun, mcp, chat
     }
 
     /// The step of another run that started it (sub-workflow, for-each, while).

@@ -131,6 +131,14 @@ extension WorkflowDefinition {
                         for name in expression.referencedNames.subtracting(["event"]).sorted() { add(nil, field + ".condition", "'\(name)' is unknown: a trigger reads event") }
                     } catch { add(nil, field + ".condition", error.description) }
                 }
+            case .webhook:
+                if triggers[..<index].contains(where: { $0.type == .webhook }) { add(nil, field, "a workflow has one webhook trigger") }
+                if let condition = trigger.condition {
+                    do {
+                        let expression = try Expression(condition)
+                        for name in expression.referencedNames.subtracting(["body", "webhook"]).sorted() { add(nil, field + ".condition", "'\(name)' is unknown: a webhook trigger reads body and webhook") }
+                    } catch { add(nil, field + ".condition", error.description) }
+                }
             }
             if let inputs = trigger.inputs { do { _ = try ValueTemplate(inputs).expressions() } catch { add(nil, field + ".inputs", error.description) } }
         }

@@ -27,6 +27,12 @@ public final class Workflows: Sendable {
     let toolWaits: Table<CompositeKey<UUID, TimeOrderedID>, JSONValue<StepReference>>
     /// Steps waiting for an event: (event name, run, step) → organization.
     let eventWaits: Table<CompositeKey3<String, TimeOrderedID, String>, JSONValue<UUID>>
+    /// Incoming webhooks: id → webhook; (organization, workflow) → id; message ids seen in the
+    /// replay window (expiring).
+    let webhooks: Table<Key<UUID>, JSONValue<WorkflowWebhook>>
+    let webhookIDs: Table<CompositeKey<UUID, String>, JSONValue<UUID>>
+    let webhookDeliveries: Table<StringKey, JSONValue<WorkflowWebhookDelivery>>
+    let secrets: Secrets
     let toolRuns: ToolRuns
     let organizations: Organizations
     let accounts: Accounts
@@ -34,6 +40,9 @@ public final class Workflows: Sendable {
     let jobs: Jobs
     let notifications: Notifications
     let clock: any WallClock
+    /// Where HTTP steps may send requests (the webhooks' rules) and the client they use.
+    let outboundTargets: WebhookTargets
+    let http: OutboundHTTP
     let logger = Logger(label: "portal.workflows")
     private let definitionCache = Mutex<[String: WorkflowDefinition]>([:])
     let triggerCache = Mutex<[UUID: [(workflow: String, trigger: WorkflowTrigger)]]?>(nil)
@@ -62,7 +71,7 @@ public final class Workflows: Sendable {
     }
 
     init(environment: Environment, toolRuns: ToolRuns, organizations: Organizations, accounts: Accounts, outbox: Outbox, jobs: Jobs,
-         notifications: Notifications, clock: any WallClock) throws {
+         notifications: Notifications, clock: any WallClock, secrets: Secrets, outboundTargets: WebhookTargets, http: OutboundHTTP) throws {
         self.environment = environment
         self.toolRuns = toolRuns
         self.organizations = organizations
@@ -71,6 +80,9 @@ public final class Workflows: Sendable {
         self.jobs = jobs
         self.notifications = notifications
         self.clock = clock
+        self.secrets = secrets
+        self.outboundTargets = outboundTargets
+        self.http = http
         summaries = try environment.table("workflows", key: CompositeKey<UUID, String>.self, value: JSONValue<WorkflowSummary>.self)
         versions = try environment.table("workflow_versions", key: CompositeKey3<UUID, String, UInt64>.self, value: JSONValue<WorkflowVersion>.self)
         runs = try environment.table("workflow_runs", key: CompositeKey<UUID, TimeOrderedID>.self, value: JSONValue<WorkflowRun>.self)
@@ -78,6 +90,9 @@ public final class Workflows: Sendable {
         active = try environment.table("workflow_runs_active", key: CompositeKey3<UUID, String, TimeOrderedID>.self, value: JSONValue<WorkflowRun.Status>.self)
         toolWaits = try environment.table("workflow_tool_waits", key: CompositeKey<UUID, TimeOrderedID>.self, value: JSONValue<StepReference>.self)
         eventWaits = try environment.table("workflow_event_waits", key: CompositeKey3<String, TimeOrderedID, String>.self, value: JSONValue<UUID>.self)
+        webhooks = try environment.table("workflow_webhooks", key: Key<UUID>.self, value: JSONValue<WorkflowWebhook>.self)
+        webhookIDs = try environment.table("workflow_webhook_ids", key: CompositeKey<UUID, String>.self, value: JSONValue<UUID>.self)
+        webhookDeliveries = try environment.expiringTable("workflow_webhook_deliveries", key: StringKey.self, value: JSONValue<WorkflowWebhookDelivery>.self)
         jobs.register(JobKind(Self.wakeJob, concurrency: 8, maxAttempts: 5) { [self] context in
             let payload = try context.payload(as: WakePayload.self)
             try await advance(payload.runID, in: payload.organizationID)
@@ -191,6 +206,7 @@ public final class Workflows: Sendable {
             try txn.forEach(versions, prefix: CompositeKey3<UUID, String, UInt64>.prefix(organizationID, name)) { (key, _) throws(KVError) in numbers.append(key.2); return true }
             for number in numbers { _ = try txn.delete(versions, (organizationID, name, number)) }
             _ = try txn.delete(summaries, (organizationID, name))
+            _ = try deleteWebhook(of: name, in: organizationID, txn: txn)
             let event = WorkflowEvent(kind: .workflowDeleted, workflow: name, version: summary.latestVersion, runID: nil, node: nil, status: "deleted",
                                       actorID: principal.user.id, detail: "")
             try outbox.record(.workflow(event), organizationID: organizationID, time: now,
@@ -206,12 +222,12 @@ public final class Workflows: Sendable {
     /// Keeps one timer per schedule trigger of the latest version; cancels those of triggers
     /// that are gone.
     func scheduleTriggers(of definition: WorkflowDefinition, in organizationID: UUID, previous: Int = WorkflowDefinition.limits.triggers) async throws {
-        for (index, trigger) in definition.triggers.enumerated() where trigger.type == .schedule {
+        for (index, trigger) in definition.triggers.enumerated() where trigger.type == .schedule && trigger.isEnabled {
             let payload = try JSONAny(encoding: SchedulePayload(organizationID: organizationID, workflow: definition.name, trigger: index))
             try await jobs.schedule(Self.timerName(organizationID, definition.name, index), kind: Self.scheduleJob,
                                     .cron(expression: trigger.cron ?? "", timeZone: trigger.timeZone ?? "UTC"), payload: payload)
         }
-        for index in 0..<max(previous, definition.triggers.count) where index >= definition.triggers.count || definition.triggers[index].type != .schedule {
+        for index in 0..<max(previous, definition.triggers.count) where index >= definition.triggers.count || definition.triggers[index].type != .schedule || !definition.triggers[index].isEnabled {
             if let job = try jobs.job(idempotencyKey: "timer:" + Self.timerName(organizationID, definition.name, index)), !job.state.isFinal {
                 try await jobs.cancel(job.id)
             }

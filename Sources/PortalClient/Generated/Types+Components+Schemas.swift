@@ -1176,6 +1176,7 @@ extension Components {
                 /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/NodesPayload/type`.
                 @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
                     case tool = "tool"
+                    case http = "http"
                     case condition = "condition"
                     case _switch = "switch"
                     case join = "join"
@@ -1263,6 +1264,8 @@ extension Components {
                 public var condition: Swift.String?
                 /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/cron`.
                 public var cron: Swift.String?
+                /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/enabled`.
+                public var enabled: Swift.Bool?
                 /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/event`.
                 public var event: Swift.String?
                 /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/inputs`.
@@ -1273,6 +1276,7 @@ extension Components {
                 @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
                     case schedule = "schedule"
                     case event = "event"
+                    case webhook = "webhook"
                 }
                 /// - Remark: Generated from `#/components/schemas/WorkflowDefinition/TriggersPayload/type`.
                 public var _type: Components.Schemas.WorkflowDefinition.TriggersPayloadPayload._TypePayload
@@ -1281,6 +1285,7 @@ extension Components {
                 /// - Parameters:
                 ///   - condition:
                 ///   - cron:
+                ///   - enabled:
                 ///   - event:
                 ///   - inputs:
                 ///   - timeZone:
@@ -1288,6 +1293,7 @@ extension Components {
                 public init(
                     condition: Swift.String? = nil,
                     cron: Swift.String? = nil,
+                    enabled: Swift.Bool? = nil,
                     event: Swift.String? = nil,
                     inputs: OpenAPIRuntime.OpenAPIValueContainer? = nil,
                     timeZone: Swift.String? = nil,
@@ -1295,6 +1301,7 @@ extension Components {
                 ) {
                     self.condition = condition
                     self.cron = cron
+                    self.enabled = enabled
                     self.event = event
                     self.inputs = inputs
                     self.timeZone = timeZone
@@ -1303,6 +1310,7 @@ extension Components {
                 public enum CodingKeys: String, CodingKey {
                     case condition
                     case cron
+                    case enabled
                     case event
                     case inputs
                     case timeZone

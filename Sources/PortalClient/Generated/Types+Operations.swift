@@ -2245,6 +2245,358 @@ public enum Operations {
             }
         }
     }
+    /// Starts a run of the workflow whose webhook this is. Signed as Standard Webhooks sign: headers webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1, HMAC-SHA256 of id.timestamp.body under the webhook's secret); 401 otherwise. The body is JSON (256 KB at most), read by the trigger's condition and inputs as `body`. A webhook-id delivered again answers 200 with the run it started, never a second run; 200 with no run when the trigger's condition does not hold.
+    ///
+    /// - Remark: HTTP `POST /api/v1/hooks/workflows/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/hooks/workflows/{id}/post(deliverWorkflowWebhook)`.
+    public enum DeliverWorkflowWebhook {
+        public static let id: Swift.String = "deliverWorkflowWebhook"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.DeliverWorkflowWebhook.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DeliverWorkflowWebhook.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DeliverWorkflowWebhook.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.DeliverWorkflowWebhook.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/requestBody/content/application\/json`.
+                case json(OpenAPIRuntime.OpenAPIObjectContainer)
+            }
+            public var body: Operations.DeliverWorkflowWebhook.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.DeliverWorkflowWebhook.Input.Path,
+                headers: Operations.DeliverWorkflowWebhook.Input.Headers = .init(),
+                body: Operations.DeliverWorkflowWebhook.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.DeliverWorkflowWebhook.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/200/content/json/repeated`.
+                        public var repeated: Swift.Bool
+                        /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/200/content/json/runID`.
+                        public var runID: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/200/content/json/started`.
+                        public var started: Swift.Bool
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - repeated:
+                        ///   - runID:
+                        ///   - started:
+                        public init(
+                            repeated: Swift.Bool,
+                            runID: Swift.String? = nil,
+                            started: Swift.Bool
+                        ) {
+                            self.repeated = repeated
+                            self.runID = runID
+                            self.started = started
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case repeated
+                            case runID
+                            case started
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/200/content/application\/json`.
+                    case json(Operations.DeliverWorkflowWebhook.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.DeliverWorkflowWebhook.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.DeliverWorkflowWebhook.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.DeliverWorkflowWebhook.Output.Ok.Headers = .init(),
+                    body: Operations.DeliverWorkflowWebhook.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Delivered before, or the condition does not hold: nothing started.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/hooks/workflows/{id}/post(deliverWorkflowWebhook)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.DeliverWorkflowWebhook.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.DeliverWorkflowWebhook.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Accepted: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/202/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Where the created record (or the run) can be read.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/202/headers/Location`.
+                    public var location: Swift.String?
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/202/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/202/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/202/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - location: Where the created record (or the run) can be read.
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        location: Swift.String? = nil,
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.location = location
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.DeliverWorkflowWebhook.Output.Accepted.Headers
+                /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/202/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/202/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/202/content/json/repeated`.
+                        public var repeated: Swift.Bool
+                        /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/202/content/json/runID`.
+                        public var runID: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/202/content/json/started`.
+                        public var started: Swift.Bool
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - repeated:
+                        ///   - runID:
+                        ///   - started:
+                        public init(
+                            repeated: Swift.Bool,
+                            runID: Swift.String? = nil,
+                            started: Swift.Bool
+                        ) {
+                            self.repeated = repeated
+                            self.runID = runID
+                            self.started = started
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case repeated
+                            case runID
+                            case started
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/hooks/workflows/{id}/POST/responses/202/content/application\/json`.
+                    case json(Operations.DeliverWorkflowWebhook.Output.Accepted.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.DeliverWorkflowWebhook.Output.Accepted.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.DeliverWorkflowWebhook.Output.Accepted.Body
+                /// Creates a new `Accepted`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.DeliverWorkflowWebhook.Output.Accepted.Headers = .init(),
+                    body: Operations.DeliverWorkflowWebhook.Output.Accepted.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// A run started.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/hooks/workflows/{id}/post(deliverWorkflowWebhook)/responses/202`.
+            ///
+            /// HTTP response code: `202 accepted`.
+            case accepted(Operations.DeliverWorkflowWebhook.Output.Accepted)
+            /// The associated value of the enum case if `self` is `.accepted`.
+            ///
+            /// - Throws: An error if `self` is not `.accepted`.
+            /// - SeeAlso: `.accepted`.
+            public var accepted: Operations.DeliverWorkflowWebhook.Output.Accepted {
+                get throws {
+                    switch self {
+                    case let .accepted(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/hooks/workflows/{id}/post(deliverWorkflowWebhook)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
     /// Your API keys (every key of the organization with users:manage).
     ///
     /// - Remark: HTTP `GET /api/v1/keys`.
@@ -17158,6 +17510,898 @@ public enum Operations {
             public static var allCases: [Self] {
                 [
                     .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The workflow's incoming webhook (404 when it has none); never its secret.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}/webhook`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/get(getWorkflowWebhook)`.
+    public enum GetWorkflowWebhook {
+        public static let id: Swift.String = "getWorkflowWebhook"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.GetWorkflowWebhook.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetWorkflowWebhook.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetWorkflowWebhook.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetWorkflowWebhook.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetWorkflowWebhook.Input.Path,
+                headers: Operations.GetWorkflowWebhook.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetWorkflowWebhook.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json/path`.
+                        public var path: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json/secret`.
+                        public var secret: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json/webhook`.
+                        public struct WebhookPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json/webhook/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json/webhook/createdByName`.
+                            public var createdByName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json/webhook/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json/webhook/lastDeliveryAt`.
+                            public var lastDeliveryAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json/webhook/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json/webhook/previousValidUntil`.
+                            public var previousValidUntil: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json/webhook/rotatedAt`.
+                            public var rotatedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json/webhook/workflow`.
+                            public var workflow: Swift.String
+                            /// Creates a new `WebhookPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - createdAt:
+                            ///   - createdByName:
+                            ///   - id:
+                            ///   - lastDeliveryAt:
+                            ///   - organizationID:
+                            ///   - previousValidUntil:
+                            ///   - rotatedAt:
+                            ///   - workflow:
+                            public init(
+                                createdAt: Foundation.Date,
+                                createdByName: Swift.String,
+                                id: Swift.String,
+                                lastDeliveryAt: Foundation.Date? = nil,
+                                organizationID: Swift.String,
+                                previousValidUntil: Foundation.Date? = nil,
+                                rotatedAt: Foundation.Date? = nil,
+                                workflow: Swift.String
+                            ) {
+                                self.createdAt = createdAt
+                                self.createdByName = createdByName
+                                self.id = id
+                                self.lastDeliveryAt = lastDeliveryAt
+                                self.organizationID = organizationID
+                                self.previousValidUntil = previousValidUntil
+                                self.rotatedAt = rotatedAt
+                                self.workflow = workflow
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case createdAt
+                                case createdByName
+                                case id
+                                case lastDeliveryAt
+                                case organizationID
+                                case previousValidUntil
+                                case rotatedAt
+                                case workflow
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/json/webhook`.
+                        public var webhook: Operations.GetWorkflowWebhook.Output.Ok.Body.JsonPayload.WebhookPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - path:
+                        ///   - secret:
+                        ///   - webhook:
+                        public init(
+                            path: Swift.String,
+                            secret: Swift.String? = nil,
+                            webhook: Operations.GetWorkflowWebhook.Output.Ok.Body.JsonPayload.WebhookPayload
+                        ) {
+                            self.path = path
+                            self.secret = secret
+                            self.webhook = webhook
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case path
+                            case secret
+                            case webhook
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/GET/responses/200/content/application\/json`.
+                    case json(Operations.GetWorkflowWebhook.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.GetWorkflowWebhook.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetWorkflowWebhook.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetWorkflowWebhook.Output.Ok.Headers = .init(),
+                    body: Operations.GetWorkflowWebhook.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/get(getWorkflowWebhook)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetWorkflowWebhook.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetWorkflowWebhook.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/get(getWorkflowWebhook)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Makes the workflow's incoming webhook (201) or gives it a new secret (200; the previous one verifies for 24 hours more). The answer holds the secret, shown this once. Deliveries start runs while the latest version has a webhook trigger.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/workflows/{name}/webhook`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/put(setUpWorkflowWebhook)`.
+    public enum SetUpWorkflowWebhook {
+        public static let id: Swift.String = "setUpWorkflowWebhook"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.SetUpWorkflowWebhook.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SetUpWorkflowWebhook.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SetUpWorkflowWebhook.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.SetUpWorkflowWebhook.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.SetUpWorkflowWebhook.Input.Path,
+                headers: Operations.SetUpWorkflowWebhook.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.SetUpWorkflowWebhook.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json/path`.
+                        public var path: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json/secret`.
+                        public var secret: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json/webhook`.
+                        public struct WebhookPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json/webhook/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json/webhook/createdByName`.
+                            public var createdByName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json/webhook/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json/webhook/lastDeliveryAt`.
+                            public var lastDeliveryAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json/webhook/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json/webhook/previousValidUntil`.
+                            public var previousValidUntil: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json/webhook/rotatedAt`.
+                            public var rotatedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json/webhook/workflow`.
+                            public var workflow: Swift.String
+                            /// Creates a new `WebhookPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - createdAt:
+                            ///   - createdByName:
+                            ///   - id:
+                            ///   - lastDeliveryAt:
+                            ///   - organizationID:
+                            ///   - previousValidUntil:
+                            ///   - rotatedAt:
+                            ///   - workflow:
+                            public init(
+                                createdAt: Foundation.Date,
+                                createdByName: Swift.String,
+                                id: Swift.String,
+                                lastDeliveryAt: Foundation.Date? = nil,
+                                organizationID: Swift.String,
+                                previousValidUntil: Foundation.Date? = nil,
+                                rotatedAt: Foundation.Date? = nil,
+                                workflow: Swift.String
+                            ) {
+                                self.createdAt = createdAt
+                                self.createdByName = createdByName
+                                self.id = id
+                                self.lastDeliveryAt = lastDeliveryAt
+                                self.organizationID = organizationID
+                                self.previousValidUntil = previousValidUntil
+                                self.rotatedAt = rotatedAt
+                                self.workflow = workflow
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case createdAt
+                                case createdByName
+                                case id
+                                case lastDeliveryAt
+                                case organizationID
+                                case previousValidUntil
+                                case rotatedAt
+                                case workflow
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/json/webhook`.
+                        public var webhook: Operations.SetUpWorkflowWebhook.Output.Ok.Body.JsonPayload.WebhookPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - path:
+                        ///   - secret:
+                        ///   - webhook:
+                        public init(
+                            path: Swift.String,
+                            secret: Swift.String? = nil,
+                            webhook: Operations.SetUpWorkflowWebhook.Output.Ok.Body.JsonPayload.WebhookPayload
+                        ) {
+                            self.path = path
+                            self.secret = secret
+                            self.webhook = webhook
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case path
+                            case secret
+                            case webhook
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/200/content/application\/json`.
+                    case json(Operations.SetUpWorkflowWebhook.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.SetUpWorkflowWebhook.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SetUpWorkflowWebhook.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.SetUpWorkflowWebhook.Output.Ok.Headers = .init(),
+                    body: Operations.SetUpWorkflowWebhook.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Secret rotated.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/put(setUpWorkflowWebhook)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.SetUpWorkflowWebhook.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.SetUpWorkflowWebhook.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.SetUpWorkflowWebhook.Output.Created.Headers
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json/path`.
+                        public var path: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json/secret`.
+                        public var secret: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json/webhook`.
+                        public struct WebhookPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json/webhook/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json/webhook/createdByName`.
+                            public var createdByName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json/webhook/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json/webhook/lastDeliveryAt`.
+                            public var lastDeliveryAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json/webhook/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json/webhook/previousValidUntil`.
+                            public var previousValidUntil: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json/webhook/rotatedAt`.
+                            public var rotatedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json/webhook/workflow`.
+                            public var workflow: Swift.String
+                            /// Creates a new `WebhookPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - createdAt:
+                            ///   - createdByName:
+                            ///   - id:
+                            ///   - lastDeliveryAt:
+                            ///   - organizationID:
+                            ///   - previousValidUntil:
+                            ///   - rotatedAt:
+                            ///   - workflow:
+                            public init(
+                                createdAt: Foundation.Date,
+                                createdByName: Swift.String,
+                                id: Swift.String,
+                                lastDeliveryAt: Foundation.Date? = nil,
+                                organizationID: Swift.String,
+                                previousValidUntil: Foundation.Date? = nil,
+                                rotatedAt: Foundation.Date? = nil,
+                                workflow: Swift.String
+                            ) {
+                                self.createdAt = createdAt
+                                self.createdByName = createdByName
+                                self.id = id
+                                self.lastDeliveryAt = lastDeliveryAt
+                                self.organizationID = organizationID
+                                self.previousValidUntil = previousValidUntil
+                                self.rotatedAt = rotatedAt
+                                self.workflow = workflow
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case createdAt
+                                case createdByName
+                                case id
+                                case lastDeliveryAt
+                                case organizationID
+                                case previousValidUntil
+                                case rotatedAt
+                                case workflow
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/json/webhook`.
+                        public var webhook: Operations.SetUpWorkflowWebhook.Output.Created.Body.JsonPayload.WebhookPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - path:
+                        ///   - secret:
+                        ///   - webhook:
+                        public init(
+                            path: Swift.String,
+                            secret: Swift.String? = nil,
+                            webhook: Operations.SetUpWorkflowWebhook.Output.Created.Body.JsonPayload.WebhookPayload
+                        ) {
+                            self.path = path
+                            self.secret = secret
+                            self.webhook = webhook
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case path
+                            case secret
+                            case webhook
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/PUT/responses/201/content/application\/json`.
+                    case json(Operations.SetUpWorkflowWebhook.Output.Created.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.SetUpWorkflowWebhook.Output.Created.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SetUpWorkflowWebhook.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.SetUpWorkflowWebhook.Output.Created.Headers = .init(),
+                    body: Operations.SetUpWorkflowWebhook.Output.Created.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Made.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/put(setUpWorkflowWebhook)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.SetUpWorkflowWebhook.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.SetUpWorkflowWebhook.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/put(setUpWorkflowWebhook)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Removes the workflow's incoming webhook and its secrets.
+    ///
+    /// - Remark: HTTP `DELETE /api/v1/workflows/{name}/webhook`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/delete(removeWorkflowWebhook)`.
+    public enum RemoveWorkflowWebhook {
+        public static let id: Swift.String = "removeWorkflowWebhook"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/DELETE/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/DELETE/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.RemoveWorkflowWebhook.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/DELETE/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RemoveWorkflowWebhook.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RemoveWorkflowWebhook.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.RemoveWorkflowWebhook.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.RemoveWorkflowWebhook.Input.Path,
+                headers: Operations.RemoveWorkflowWebhook.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct NoContent: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/DELETE/responses/204/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/DELETE/responses/204/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/DELETE/responses/204/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/webhook/DELETE/responses/204/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.RemoveWorkflowWebhook.Output.NoContent.Headers
+                /// Creates a new `NoContent`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                public init(headers: Operations.RemoveWorkflowWebhook.Output.NoContent.Headers = .init()) {
+                    self.headers = headers
+                }
+            }
+            /// Done.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/delete(removeWorkflowWebhook)/responses/204`.
+            ///
+            /// HTTP response code: `204 noContent`.
+            case noContent(Operations.RemoveWorkflowWebhook.Output.NoContent)
+            /// The associated value of the enum case if `self` is `.noContent`.
+            ///
+            /// - Throws: An error if `self` is not `.noContent`.
+            /// - SeeAlso: `.noContent`.
+            public var noContent: Operations.RemoveWorkflowWebhook.Output.NoContent {
+                get throws {
+                    switch self {
+                    case let .noContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "noContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/delete(removeWorkflowWebhook)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
                     .applicationProblemJson
                 ]
             }

@@ -62,6 +62,11 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /api/v1/audit/verification`.
     /// - Remark: Generated from `#/paths//api/v1/audit/verification/get(verifyAudit)`.
     func verifyAudit(_ input: Operations.VerifyAudit.Input) async throws -> Operations.VerifyAudit.Output
+    /// Starts a run of the workflow whose webhook this is. Signed as Standard Webhooks sign: headers webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1, HMAC-SHA256 of id.timestamp.body under the webhook's secret); 401 otherwise. The body is JSON (256 KB at most), read by the trigger's condition and inputs as `body`. A webhook-id delivered again answers 200 with the run it started, never a second run; 200 with no run when the trigger's condition does not hold.
+    ///
+    /// - Remark: HTTP `POST /api/v1/hooks/workflows/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/hooks/workflows/{id}/post(deliverWorkflowWebhook)`.
+    func deliverWorkflowWebhook(_ input: Operations.DeliverWorkflowWebhook.Input) async throws -> Operations.DeliverWorkflowWebhook.Output
     /// Your API keys (every key of the organization with users:manage).
     ///
     /// - Remark: HTTP `GET /api/v1/keys`.
@@ -407,6 +412,21 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /api/v1/workflows/{name}/versions/{version}`.
     /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/versions/{version}/get(getWorkflowVersion)`.
     func getWorkflowVersion(_ input: Operations.GetWorkflowVersion.Input) async throws -> Operations.GetWorkflowVersion.Output
+    /// The workflow's incoming webhook (404 when it has none); never its secret.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}/webhook`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/get(getWorkflowWebhook)`.
+    func getWorkflowWebhook(_ input: Operations.GetWorkflowWebhook.Input) async throws -> Operations.GetWorkflowWebhook.Output
+    /// Makes the workflow's incoming webhook (201) or gives it a new secret (200; the previous one verifies for 24 hours more). The answer holds the secret, shown this once. Deliveries start runs while the latest version has a webhook trigger.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/workflows/{name}/webhook`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/put(setUpWorkflowWebhook)`.
+    func setUpWorkflowWebhook(_ input: Operations.SetUpWorkflowWebhook.Input) async throws -> Operations.SetUpWorkflowWebhook.Output
+    /// Removes the workflow's incoming webhook and its secrets.
+    ///
+    /// - Remark: HTTP `DELETE /api/v1/workflows/{name}/webhook`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/delete(removeWorkflowWebhook)`.
+    func removeWorkflowWebhook(_ input: Operations.RemoveWorkflowWebhook.Input) async throws -> Operations.RemoveWorkflowWebhook.Output
 }
 
 /// Convenience overloads for operation inputs.
@@ -499,6 +519,21 @@ extension APIProtocol {
     /// - Remark: Generated from `#/paths//api/v1/audit/verification/get(verifyAudit)`.
     public func verifyAudit(headers: Operations.VerifyAudit.Input.Headers = .init()) async throws -> Operations.VerifyAudit.Output {
         try await verifyAudit(Operations.VerifyAudit.Input(headers: headers))
+    }
+    /// Starts a run of the workflow whose webhook this is. Signed as Standard Webhooks sign: headers webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1, HMAC-SHA256 of id.timestamp.body under the webhook's secret); 401 otherwise. The body is JSON (256 KB at most), read by the trigger's condition and inputs as `body`. A webhook-id delivered again answers 200 with the run it started, never a second run; 200 with no run when the trigger's condition does not hold.
+    ///
+    /// - Remark: HTTP `POST /api/v1/hooks/workflows/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/hooks/workflows/{id}/post(deliverWorkflowWebhook)`.
+    public func deliverWorkflowWebhook(
+        path: Operations.DeliverWorkflowWebhook.Input.Path,
+        headers: Operations.DeliverWorkflowWebhook.Input.Headers = .init(),
+        body: Operations.DeliverWorkflowWebhook.Input.Body
+    ) async throws -> Operations.DeliverWorkflowWebhook.Output {
+        try await deliverWorkflowWebhook(Operations.DeliverWorkflowWebhook.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
     }
     /// Your API keys (every key of the organization with users:manage).
     ///
@@ -1355,6 +1390,45 @@ extension APIProtocol {
         headers: Operations.GetWorkflowVersion.Input.Headers = .init()
     ) async throws -> Operations.GetWorkflowVersion.Output {
         try await getWorkflowVersion(Operations.GetWorkflowVersion.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// The workflow's incoming webhook (404 when it has none); never its secret.
+    ///
+    /// - Remark: HTTP `GET /api/v1/workflows/{name}/webhook`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/get(getWorkflowWebhook)`.
+    public func getWorkflowWebhook(
+        path: Operations.GetWorkflowWebhook.Input.Path,
+        headers: Operations.GetWorkflowWebhook.Input.Headers = .init()
+    ) async throws -> Operations.GetWorkflowWebhook.Output {
+        try await getWorkflowWebhook(Operations.GetWorkflowWebhook.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Makes the workflow's incoming webhook (201) or gives it a new secret (200; the previous one verifies for 24 hours more). The answer holds the secret, shown this once. Deliveries start runs while the latest version has a webhook trigger.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/workflows/{name}/webhook`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/put(setUpWorkflowWebhook)`.
+    public func setUpWorkflowWebhook(
+        path: Operations.SetUpWorkflowWebhook.Input.Path,
+        headers: Operations.SetUpWorkflowWebhook.Input.Headers = .init()
+    ) async throws -> Operations.SetUpWorkflowWebhook.Output {
+        try await setUpWorkflowWebhook(Operations.SetUpWorkflowWebhook.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Removes the workflow's incoming webhook and its secrets.
+    ///
+    /// - Remark: HTTP `DELETE /api/v1/workflows/{name}/webhook`.
+    /// - Remark: Generated from `#/paths//api/v1/workflows/{name}/webhook/delete(removeWorkflowWebhook)`.
+    public func removeWorkflowWebhook(
+        path: Operations.RemoveWorkflowWebhook.Input.Path,
+        headers: Operations.RemoveWorkflowWebhook.Input.Headers = .init()
+    ) async throws -> Operations.RemoveWorkflowWebhook.Output {
+        try await removeWorkflowWebhook(Operations.RemoveWorkflowWebhook.Input(
             path: path,
             headers: headers
         ))

@@ -66,6 +66,33 @@ struct WorkflowRunDetail: Codable {
     let log: [WorkflowLogEntry]
 }
 
+/// A workflow's incoming webhook; `secret` only in the answer that made or rotated it.
+struct WorkflowWebhookBody: Codable {
+    let webhook: WorkflowWebhook
+    /// Where to send deliveries, on this portal's address.
+    let path: String
+    /// `whsec_…` (Standard Webhooks): shown once.
+    let secret: String?
+}
+
+/// What a delivery to a workflow's webhook came to: only the run's id and status (the caller
+/// is no principal of the portal, so it reads nothing more of the run).
+struct WorkflowHookAnswer: Codable {
+    /// A run started for this delivery now.
+    let started: Bool
+    /// The message id was delivered before: `runID` is the run that delivery started.
+    let repeated: Bool
+    let runID: String?
+    let status: WorkflowRun.Status?
+
+    init(started: Bool, repeated: Bool, run: WorkflowRun?) {
+        self.started = started
+        self.repeated = repeated
+        runID = run?.id.description
+        status = run?.status
+    }
+}
+
 struct WorkflowRunPage: Codable {
     let runs: [WorkflowRun]
     let next: String?
@@ -166,6 +193,45 @@ extension PortalRoutes {
             var response = try Self.jsonResponse(.ok, saved.definition)
             response.headers[.contentDisposition] = "attachment; filename=\"\(name)-v\(saved.version).workflow.json\""
             return response
+        }
+
+        get("/api/workflows/{name}/webhook", .permission(.workflowsManage), .doc("getWorkflowWebhook", "The workflow's incoming webhook (404 when it has none); never its secret.", returns: APISchema.of(WorkflowWebhookBody.self))) { _, context in
+            let (name, organizationID) = try name(context)
+            guard let hook = try workflows.webhook(of: name, in: organizationID) else { throw PortalError.notFound("webhook of workflow '\(name)'") }
+            return try Self.jsonResponse(.ok, WorkflowWebhookBody(webhook: hook, path: hook.path, secret: nil))
+        }
+
+        on(.put, "/api/workflows/{name}/webhook", .permission(.workflowsManage), .doc("setUpWorkflowWebhook", "Makes the workflow's incoming webhook (201) or gives it a new secret (200; the previous one verifies for 24 hours more). The answer holds the secret, shown this once. Deliveries start runs while the latest version has a webhook trigger.", returns: APISchema.of(WorkflowWebhookBody.self), responses: [ResponseSpec(201, "Made.", schema: APISchema.of(WorkflowWebhookBody.self)), ResponseSpec(200, "Secret rotated.", schema: APISchema.of(WorkflowWebhookBody.self))])) { _, context in
+            let (name, _) = try name(context)
+            let made = try await workflows.setUpWebhook(of: name, by: context.principal!)
+            return try Self.jsonResponse(made.created ? .created : .ok, WorkflowWebhookBody(webhook: made.webhook, path: made.webhook.path, secret: made.secret))
+        }
+
+        on(.delete, "/api/workflows/{name}/webhook", .permission(.workflowsManage), .doc("removeWorkflowWebhook", "Removes the workflow's incoming webhook and its secrets.", status: 204)) { _, context in
+            try await workflows.removeWebhook(of: try name(context).0, by: context.principal!)
+            return Response(status: .noContent)
+        }
+
+        post("/api/hooks/workflows/{id}", .public, RouteDoc("deliverWorkflowWebhook", "Starts a run of the workflow whose webhook this is. Signed as Standard Webhooks sign: headers webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1, HMAC-SHA256 of id.timestamp.body under the webhook's secret); 401 otherwise. The body is JSON (256 KB at most), read by the trigger's condition and inputs as `body`. A webhook-id delivered again answers 200 with the run it started, never a second run; 200 with no run when the trigger's condition does not hold.", body: .object(["type": .string("object")]), returns: APISchema.of(WorkflowHookAnswer.self), rate: .limited(.toolRun), responses: [ResponseSpec(202, "A run started.", schema: APISchema.of(WorkflowHookAnswer.self)), ResponseSpec(200, "Delivered before, or the condition does not hold: nothing started.", schema: APISchema.of(WorkflowHookAnswer.self))], maxBodyBytes: Workflows.webhookBodyLimit)) { request, context in
+            guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { throw PortalError.notFound("webhook") }
+            let body: ByteBuffer
+            do { body = try await request.body.collect(upTo: Workflows.webhookBodyLimit) } catch { throw RequestBodyRules.tooLarge(Workflows.webhookBodyLimit) }
+            let headers = request.headers
+            let outcome: Workflows.WebhookOutcome
+            do {
+                outcome = try await workflows.deliver(toWebhook: id, messageID: headers[.webhookID], timestamp: headers[.webhookTimestamp], signature: headers[.webhookSignature],
+                                                      body: Array(body.readableBytesView))
+            } catch let refused as WebhookVerificationFailed {
+                throw ProblemDetails(.unauthorized, detail: refused.reason.prefix(1).uppercased() + refused.reason.dropFirst() + ".")
+            }
+            switch outcome {
+            case let .started(run):
+                var response = try Self.jsonResponse(.accepted, WorkflowHookAnswer(started: true, repeated: false, run: run))
+                response.headers[.location] = "/api/workflow-runs/\(run.id)"
+                return response
+            case let .repeated(run): return try Self.jsonResponse(.ok, WorkflowHookAnswer(started: false, repeated: true, run: run))
+            case .ignored: return try Self.jsonResponse(.ok, WorkflowHookAnswer(started: false, repeated: false, run: nil))
+            }
         }
 
         on(.delete, "/api/workflows/{name}", .permission(.workflowsManage), .doc("deleteWorkflow", "Deletes a workflow and its versions (409 while it has unfinished runs).", status: 204)) { _, context in

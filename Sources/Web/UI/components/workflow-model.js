@@ -6,6 +6,7 @@
 /** The step types by category, in the palette's order. */
 export const STEP_TYPES = [
   { type: "tool", category: "Actions", label: "Tool", description: "Runs a catalog tool" },
+  { type: "http", category: "Actions", label: "HTTP request", description: "Sends a request and reads the answer" },
   { type: "sub-workflow", category: "Actions", label: "Sub-workflow", description: "Runs another workflow and waits for it" },
   { type: "condition", category: "Flow", label: "Condition", description: "Goes on by true or false" },
   { type: "switch", category: "Flow", label: "Switch", description: "Goes on by the first case that holds" },

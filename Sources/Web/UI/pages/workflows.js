@@ -243,6 +243,7 @@ async function renderDesigner(view, context, name) {
   const redoButton = h("button", { type: "button", class: "quiet", id: "wf-redo", title: "Redo (Ctrl+Shift+Z or Ctrl+Y)", on: { click: redo } }, "Redo");
   const layoutButton = h("button", { type: "button", class: "quiet", id: "wf-layout", on: { click: layOut } }, "Auto-layout");
   const versionsButton = h("button", { type: "button", class: "quiet", id: "wf-versions", on: { click: openVersions } }, "Versions");
+  const webhookButton = h("button", { type: "button", class: "quiet", id: "wf-webhook", on: { click: openWebhook } }, "Webhook…");
   const exportLink = h("a", { id: "wf-export", class: "wf-export", download: "" }, "Export");
   const runButton = h("button", { type: "button", id: "wf-run", "aria-describedby": "wf-run-note", on: { click: openRun } }, "Run…");
   const runNote = h("span", { class: "muted", id: "wf-run-note" });
@@ -253,7 +254,7 @@ async function renderDesigner(view, context, name) {
   const saveDone = h("p", { class: "muted", id: "wf-save-done", role: "status" });
   const toolbar = h("div", { class: "wf-toolbar", role: "group", "aria-label": "Workflow" },
     readOnly ? null : [undoButton, redoButton, layoutButton],
-    versionsButton, exportLink,
+    versionsButton, readOnly ? null : webhookButton, exportLink,
     h("span", { class: "wf-run-group" }, runButton, runNote),
     readOnly ? h("span", { class: "muted" }, "Your role may look at workflows but not change them (it needs workflows:manage).")
       : h("span", { class: "wf-save-group" }, h("label", { for: "wf-note" }, "Version note"), note, saveButton, dirtyNote));
@@ -350,6 +351,7 @@ async function renderDesigner(view, context, name) {
     runNote.textContent = why;
     const current = state.isNew ? null : state.definition.name;
     versionsButton.hidden = !current;
+    webhookButton.hidden = !current;
     exportLink.hidden = !current;
     if (current) exportLink.href = `${workflowPath(current)}/export`;
     heading.textContent = state.definition.title || (state.isNew ? "New workflow" : state.definition.name);
@@ -590,6 +592,57 @@ async function renderDesigner(view, context, name) {
     }
   }
 
+  // -- The incoming webhook
+  async function openWebhook() {
+    const current = state.definition.name;
+    const body = h("div", { id: "wf-webhook-body", "aria-live": "polite" });
+    const dialog = openDialog(`Webhook of ${current}`, body, { id: "wf-webhook-dialog" });
+    dialogs.add(dialog);
+    dialog.addEventListener("close", () => dialogs.delete(dialog));
+    const hasTrigger = (state.definition.triggers || []).some((trigger) => trigger.type === "webhook" && trigger.enabled !== false);
+    const explain = h("p", { class: "muted" }, "Other systems start this workflow by POSTing JSON to the URL, signed as Standard Webhooks sign ",
+      "(webhook-id, webhook-timestamp and webhook-signature headers, HMAC-SHA256 with the secret). ",
+      hasTrigger ? "The definition's webhook trigger decides, from the body, whether a run starts and with which inputs."
+        : "Add a webhook trigger to the definition (and save it) for deliveries to start runs.");
+    const error = h("p", { class: "error", id: "wf-webhook-error", role: "alert" });
+    const show = ({ webhook: hook, path, secret }) => {
+      const url = `${location.origin}${path}`;
+      body.replaceChildren(explain,
+        h("dl", { class: "facts" },
+          h("dt", {}, "URL"), h("dd", {}, h("code", { id: "wf-webhook-url" }, url), " ", copyButton(url, "Copy the URL")),
+          h("dt", {}, "Made"), h("dd", {}, `by ${hook.createdByName} `, when(hook.createdAt)),
+          hook.rotatedAt ? [h("dt", {}, "Secret changed"), h("dd", {}, when(hook.rotatedAt), hook.previousValidUntil ? ["; the previous one verifies until ", when(hook.previousValidUntil)] : null)] : null,
+          h("dt", {}, "Last delivery"), h("dd", {}, hook.lastDeliveryAt ? when(hook.lastDeliveryAt) : "none yet")),
+        secret ? h("div", { class: "notice", id: "wf-webhook-secret-box" },
+          h("p", {}, h("strong", {}, "The secret, shown this once: "), h("code", { id: "wf-webhook-secret" }, secret), " ", copyButton(secret, "Copy the secret"))) : null,
+        error,
+        h("div", { class: "form-actions" },
+          h("button", { type: "button", id: "wf-webhook-rotate", on: { click: () => setUp() } }, "Make a new secret"),
+          h("button", { type: "button", class: "quiet", id: "wf-webhook-remove", on: { click: remove } }, "Remove the webhook")));
+    };
+    const none = () => body.replaceChildren(explain, error,
+      h("div", { class: "form-actions" }, h("button", { type: "button", id: "wf-webhook-set-up", on: { click: () => setUp() } }, "Set up a webhook")));
+    async function setUp() {
+      error.textContent = "";
+      const answer = await api("PUT", `${workflowPath(current)}/webhook`);
+      if (!answer.ok) return (error.textContent = problemText(answer));
+      show(answer.body);
+    }
+    async function remove() {
+      const sure = await confirmDialog({ title: "Remove the webhook?", message: "Deliveries to its URL are refused from now on; a new webhook gets a new URL.",
+        confirmLabel: "Remove", danger: true });
+      if (!sure) return;
+      const answer = await api("DELETE", `${workflowPath(current)}/webhook`);
+      if (!answer.ok) return (error.textContent = problemText(answer));
+      none();
+    }
+    body.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+    const answer = await api("GET", `${workflowPath(current)}/webhook`);
+    if (answer.ok) show(answer.body);
+    else if (answer.status === 404) none();
+    else body.replaceChildren(h("p", { class: "error" }, problemText(answer)));
+  }
+
   // -- Running
   function openRun() {
     const inputs = state.definition.inputs || {};
@@ -623,8 +676,16 @@ async function renderDesigner(view, context, name) {
 
 async function renderRun(view, context) {
   const id = context.params.id;
+  // Listening starts before the first read, so an event that arrives while the page loads
+  // (the run reaching its approval, say) is not lost: it asks for one more read at the end.
+  let missed = false;
+  let onEvent = (data) => { if (data.runID === id) missed = true; };
+  const unsubscribe = subscribe((kind, data) => { if (data) onEvent(data); });
   const first = await api("GET", runPath(id));
-  if (!first.ok) return refused(view, first);
+  if (!first.ok) {
+    unsubscribe();
+    return refused(view, first);
+  }
   const firstRun = first.body.run;
   const version = await api("GET", `${workflowPath(firstRun.workflow)}/versions/${firstRun.version}`);
   const definition = version.ok ? normalized(version.body.definition) : null;
@@ -866,11 +927,12 @@ async function renderRun(view, context) {
     const answer = await api("GET", runPath(id));
     if (ticket === asked && answer.ok) show(answer.body);
   };
-  const unsubscribe = subscribe((kind, data) => {
-    if (!data || (data.runID !== id && data.tool !== detail.run.workflow)) return;
+  onEvent = (data) => {
+    if (data.runID !== id && data.tool !== detail.run.workflow) return;
     clearTimeout(timer);
     timer = setTimeout(refresh, 100);
-  });
+  };
+  if (missed) refresh();
   return () => {
     unsubscribe();
     clearTimeout(timer);
