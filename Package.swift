@@ -19,6 +19,13 @@ let vectorSwiftSettings = sharedSwiftSettings + [
     .unsafeFlags(["-O"], .when(configuration: .debug)),
 ]
 
+/// `make dist` links the executable with the Swift runtime inside (PORTAL_STATIC_LINK=1). It is
+/// a link setting, not `--static-swift-stdlib`, because that flag also changes every compile
+/// command: this way the release build that ran the tests is the one shipped, linked again.
+/// (Declared before `package`: a manifest's globals are set in order.)
+let staticSwiftRuntime: [LinkerSetting] =
+    Context.environment["PORTAL_STATIC_LINK"] == "1" ? [.unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-l_FoundationCShims"], .when(platforms: [.linux], configuration: .release))] : []
+
 let package = Package(
     name: "portal",
     platforms: [.macOS(.v15)],
@@ -170,12 +177,6 @@ let package = Package(
         ),
     ]
 )
-
-/// `make dist` links the executable with the Swift runtime inside (PORTAL_STATIC_LINK=1). It is
-/// a link setting, not `--static-swift-stdlib`, because that flag also changes every compile
-/// command: this way the release build that ran the tests is the one shipped, linked again.
-let staticSwiftRuntime: [LinkerSetting] =
-    Context.environment["PORTAL_STATIC_LINK"] == "1" ? [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release))] : []
 
 /// Release builds link the static archives (`-l:libX.a`) so that `make dist` yields one file
 /// that runs without liblmdb, libssl or zlib installed; debug builds link the shared objects.
