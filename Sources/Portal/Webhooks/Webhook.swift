@@ -107,14 +107,19 @@ public enum WebhookSignature {
     /// `v1,<base64 signature>` of the message under `secret`.
     public static func sign(id: String, timestamp: Int, body: String, secret: String) -> String? {
         guard let key = key(of: secret) else { return nil }
-        return "v1," + Data(Crypto.hmacSHA256(key: key, Array("\(id).\(timestamp).\(body)".utf8))).base64EncodedString()
+        return "v1," + Data(signature(id: id, timestamp: timestamp, body: Array(body.utf8), key: key)).base64EncodedString()
+    }
+
+    /// HMAC-SHA256 of `id.timestamp.body` under `key`: what `sign` encodes and `verify` compares.
+    static func signature(id: String, timestamp: Int, body: [UInt8], key: [UInt8]) -> [UInt8] {
+        Crypto.hmacSHA256(key: key, Array("\(id).\(timestamp).".utf8) + body)
     }
 
     /// Whether `header` (space-separated `v1,<base64>` signatures, others ignored) holds the
     /// signature of the message under `secret`, compared in constant time.
     public static func verify(id: String, timestamp: Int, body: [UInt8], header: String, secret: String) -> Bool {
         guard let key = key(of: secret) else { return false }
-        let expected = Crypto.hmacSHA256(key: key, Array("\(id).\(timestamp).".utf8) + body)
+        let expected = signature(id: id, timestamp: timestamp, body: body, key: key)
         var matched = false
         for candidate in header.split(separator: " ") where candidate.hasPrefix("v1,") {
             guard let given = Data(base64Encoded: String(candidate.dropFirst(3))) else { continue }

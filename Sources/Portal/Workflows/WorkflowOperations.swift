@@ -350,7 +350,7 @@ extension Workflows {
             let targets = outboundTargets
             let url = rendered.url
             checked = try await onOwnThread("portal.workflow-http") { try targets.resolve(url) }
-        } catch { return .failed(Self.describe(error).replacing("url's", with: "the URL's"), permanent: true) }
+        } catch { return .failed(Self.describe(error), permanent: true) }
         var headers = rendered.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         var body: [UInt8]?
         if let encoded = rendered.encoded {
