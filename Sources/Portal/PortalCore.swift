@@ -35,6 +35,8 @@ public final class PortalCore: Sendable {
     public let webhooks: Webhooks
     /// Versioned workflow definitions and their durable runs.
     public let workflows: Workflows
+    /// Incidents with SLA clocks on business calendars.
+    public let incidents: Incidents
     /// The answers to requests sent with an `Idempotency-Key`.
     public let idempotencyKeys: IdempotencyKeys
     /// Where expiry deadlines read the time (sessions, API keys, sign-in throttling).
@@ -105,6 +107,7 @@ public final class PortalCore: Sendable {
                                        accounts: accounts, jobs: jobs,
                                        configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
         self.webhooks = try Webhooks(environment: environment, secrets: secrets, events: securityEvents, jobs: jobs, clock: clock, options: webhookOptions)
+        self.incidents = try Incidents(environment: environment, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs, clock: clock)
         self.idempotencyKeys = try IdempotencyKeys(environment: environment, clock: clock)
         let notifications = notifications
         self.eventConsumers = [

@@ -112,8 +112,7 @@ enum APIConventions {
         guard let header = request.headers[.ifMatch] else { return nil }
         // Empty list elements are ignored (RFC 9110 §5.6.1); a list left with no tag matches
         // no version, so the change is refused (412), never applied unconditionally.
-        let tags = header.split(separator: ",").map { String($0.filter { $0 != " " && $0 != "\t" }) }.filter { !$0.isEmpty }
-        guard tags.allSatisfy(isEntityTagOrStar) else {
+        guard let tags = entityTags(header) else {
             throw ProblemDetails(.badRequest, detail: "If-Match must be * or entity tags as the ETag header gives them (\"…\"), separated by commas.")
         }
         if tags.contains("*") { return nil }
@@ -129,10 +128,42 @@ enum APIConventions {
     /// `If-Match` as RFC 9110 writes it: `*`, or entity tags separated by commas.
     static let ifMatchPattern = #"^(\*|(W/)?"[!#-~]*"([ \t]*,[ \t]*(W/)?"[!#-~]*")*)$"#
 
-    static func isEntityTagOrStar(_ tag: String) -> Bool {
-        let opaque = tag.hasPrefix("W/") ? tag.dropFirst(2) : Substring(tag)
-        return tag == "*" || (opaque.count >= 2 && opaque.first == "\"" && opaque.last == "\""
-            && opaque.dropFirst().dropLast().utf8.allSatisfy { $0 == 0x21 || (0x23...0x7E).contains($0) })
+    /// The elements of an `If-Match` list (RFC 9110 §13.1.1, §5.6.1): `*` or entity tags
+    /// (`"…"`, `W/"…"`), separated by commas with optional spaces and tabs; a comma inside a
+    /// tag's quotes belongs to the tag. `nil` when the header is not such a list.
+    static func entityTags(_ header: String) -> [String]? {
+        let bytes = Array(header.utf8)
+        var tags: [String] = []
+        var index = 0
+        func skipSpace() { while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 } }
+        while true {
+            skipSpace()
+            guard index < bytes.count else { return tags }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1  // an empty element
+                continue
+            }
+            let start = index
+            if bytes[index] == UInt8(ascii: "*") {
+                index += 1
+            } else {
+                if bytes[index...].starts(with: "W/".utf8) { index += 2 }
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+                index += 1
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                    guard bytes[index] == 0x21 || (0x23...0x7E).contains(bytes[index]) || bytes[index] >= 0x80 else { return nil }
+                    index += 1
+                }
+                guard index < bytes.count else { return nil }
+                index += 1
+            }
+            tags.append(String(decoding: bytes[start..<index], as: UTF8.self))
+            skipSpace()
+            if index < bytes.count {
+                guard bytes[index] == UInt8(ascii: ",") else { return nil }
+                index += 1
+            }
+        }
     }
 
     // MARK: Idempotency

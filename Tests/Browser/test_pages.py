@@ -64,7 +64,12 @@ def world():
     assert admin.post(portal.url + "api/workflows/walk-flow/versions", json={"definition": flow}).status_code == 201
     flow_run = admin.post(portal.url + "api/workflows/walk-flow/runs", json={})
     assert flow_run.status_code == 201, flow_run.text
-    yield {"portal": portal, "run": run.json()["id"], "session": chat.json()["id"], "webhook": webhook.json()["webhook"]["id"],
+    # An incident with an SLA clock and a comment, for its page.
+    assert admin.put(portal.url + "api/slas/urgent", json={"name": "urgent", "priorities": [1, 2], "firstResponseMinutes": 60, "resolutionMinutes": 240}).status_code == 200
+    incident = admin.post(portal.url + "api/incidents", json={"title": "db-7 is down", "impact": "high", "urgency": "high", "service": "billing"})
+    assert incident.status_code == 201, incident.text
+    assert admin.post(portal.url + f"api/incidents/{incident.json()['incident']['id']}/comments", json={"text": "looking", "internal": True}).status_code == 200
+    yield {"portal": portal, "run": run.json()["id"], "incident": incident.json()["incident"]["id"], "session": chat.json()["id"], "webhook": webhook.json()["webhook"]["id"],
            "consent": consent.headers["Location"].rsplit("/", 1)[1], "workflow_run": flow_run.json()["run"]["id"]}
     assert portal.stop() == 0
 
@@ -99,6 +104,8 @@ def concrete(path, world):
         return path.replace(":name", "walk-flow")
     if path.startswith("workflow-runs/"):
         return path.replace(":id", world["workflow_run"])
+    if path.startswith("incidents/"):
+        return path.replace(":id", world["incident"])
     if path.startswith("oauth/consent/"):
         return path.replace(":id", world["consent"])
     return (path.replace(":name", "host.load").replace(":id", world["run"]).replace(":session", world["session"])

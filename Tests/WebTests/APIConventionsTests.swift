@@ -165,6 +165,17 @@ import Testing
             == .replay(.init(status: 201, headers: ["content-type": "application/json"], body: Array("{}".utf8))))
     }
 
+    /// `If-Match` lists as RFC 9110 writes them: spaces and tabs around commas, empty
+    /// elements, commas inside a tag's quotes; anything else is not a list.
+    @Test func ifMatchListsParseAsTheRFCWritesThem() {
+        #expect(APIConventions.entityTags("W/\"=F04\" \t ,\t\t\"q0p>K,;E.R30\", \"#U\"\t  ,, *") == ["W/\"=F04\"", "\"q0p>K,;E.R30\"", "\"#U\"", "*"])
+        #expect(APIConventions.entityTags("") == [])
+        #expect(APIConventions.entityTags(" , ,") == [])
+        for bad in ["abc", "\"open", "\"a\" \"b\"", "W/x", "\"sp ace\"", "\"a\"x"] {
+            #expect(APIConventions.entityTags(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func ifMatchRefusesALostUpdateAndChangesNothing() async throws {
         let (harness, _) = try await ToolRoutesTests.world()
         try await harness.test { client in

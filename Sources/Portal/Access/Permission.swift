@@ -9,6 +9,12 @@ public enum Permission: String, CaseIterable, Codable, Sendable, Comparable {
     case auditRead = "audit:read"
     case sessionsReadAll = "sessions:read-all"
     case workflowsManage = "workflows:manage"
+    /// Report incidents, read them, comment on one's own.
+    case incidentsReport = "incidents:report"
+    /// Work incidents: assign, change, move, link, comment internally.
+    case incidentsWork = "incidents:work"
+    /// Business calendars, SLAs and the priority matrix.
+    case itsmManage = "itsm:manage"
     case keysManage = "keys:manage"
     case usersManage = "users:manage"
     case organizationsManage = "orgs:manage"
@@ -22,9 +28,9 @@ public enum Permission: String, CaseIterable, Codable, Sendable, Comparable {
 ///
 /// | permission | viewer | operator | admin |
 /// | --- | :-: | :-: | :-: |
-/// | chat:use, tools:read | ✓ | ✓ | ✓ |
-/// | tools:run, tools:run-risky (risky runs still wait for approval), keys:manage | | ✓ | ✓ |
-/// | approvals:decide, audit:read, sessions:read-all, workflows:manage, users:manage, orgs:manage, admin | | | ✓ |
+/// | chat:use, tools:read, incidents:report | ✓ | ✓ | ✓ |
+/// | tools:run, tools:run-risky (risky runs still wait for approval), keys:manage, incidents:work | | ✓ | ✓ |
+/// | approvals:decide, audit:read, sessions:read-all, workflows:manage, itsm:manage, users:manage, orgs:manage, admin | | | ✓ |
 public enum Role: String, CaseIterable, Codable, Sendable, Comparable {
     case viewer
     case `operator`
@@ -32,8 +38,8 @@ public enum Role: String, CaseIterable, Codable, Sendable, Comparable {
 
     public var permissions: Set<Permission> {
         switch self {
-        case .viewer: [.chatUse, .toolsRead]
-        case .operator: Role.viewer.permissions.union([.toolsRun, .toolsRunRisky, .keysManage])
+        case .viewer: [.chatUse, .toolsRead, .incidentsReport]
+        case .operator: Role.viewer.permissions.union([.toolsRun, .toolsRunRisky, .keysManage, .incidentsWork])
         case .admin: Set(Permission.allCases)
         }
     }

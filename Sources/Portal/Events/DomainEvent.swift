@@ -71,6 +71,15 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     case workflowRunCancelled = "workflow-run.cancelled"
     /// A run stopped because a step that is not safe to repeat had started when the portal stopped.
     case workflowRunNeedsAttention = "workflow-run.needs-attention"
+    // Incidents.
+    case incidentOpened = "incident.opened"
+    case incidentUpdated = "incident.updated"
+    case incidentStateChanged = "incident.state-changed"
+    case incidentResolved = "incident.resolved"
+    case incidentCommented = "incident.commented"
+    /// An SLA clock reached its warning share of the target.
+    case incidentSLAWarning = "incident.sla-warning"
+    case incidentSLABreached = "incident.sla-breached"
 
     /// The kind of an audit entry written by any version: today's names, and those entries
     /// written before typed events carried (`tool.run.finished` by its outcome, `sign-out`).
@@ -173,6 +182,8 @@ public enum DomainEvent: Sendable, Equatable {
     case chatTurn(ChatTurnEvent)
     /// A workflow saved, or something that happened in one of its runs.
     case workflow(WorkflowEvent)
+    /// An incident opened, changed, commented on, or its SLA warned or breached.
+    case incident(IncidentEvent)
     /// Access and administration: sign-ins, roles, keys, packs, settings.
     case security(SecurityEvent)
 
@@ -187,6 +198,7 @@ public enum DomainEvent: Sendable, Equatable {
         case .approvalPolicyChanged: .approvalPolicyChanged
         case .chatTurn: .chatTurn
         case let .workflow(event): event.kind
+        case let .incident(event): event.kind
         case let .security(event): event.kind
         }
     }
@@ -194,12 +206,15 @@ public enum DomainEvent: Sendable, Equatable {
     /// The kinds carried by `.workflow` events.
     public static let workflowKinds: Set<EventKind> = Set(EventKind.allCases.filter { $0.rawValue.hasPrefix("workflow") })
 
+    /// The kinds carried by `.incident` events.
+    public static let incidentKinds: Set<EventKind> = Set(EventKind.allCases.filter { $0.rawValue.hasPrefix("incident.") })
+
     /// The kinds carried by `.security` events: every kind that is not about runs, approvals,
     /// conversations or workflows.
     public static let securityKinds: Set<EventKind> = Set(EventKind.allCases).subtracting([
         .runRequested, .runRefused, .runSucceeded, .runFailed, .runRejected, .runExpired, .runInterrupted, .runCancelled,
         .approvalRequested, .approvalDecided, .approvalRefused, .approvalPolicyChanged, .chatTurn,
-    ]).subtracting(workflowKinds)
+    ]).subtracting(workflowKinds).subtracting(incidentKinds)
 
     /// The run it is about, if any.
     public var run: RunEvent? {
@@ -226,6 +241,7 @@ extension DomainEvent: Codable {
         case let .approvalPolicyChanged(policy): try container.encode(policy, forKey: .payload)
         case let .chatTurn(turn): try container.encode(turn, forKey: .payload)
         case let .workflow(event): try container.encode(event, forKey: .payload)
+        case let .incident(event): try container.encode(event, forKey: .payload)
         case let .security(event): try container.encode(event, forKey: .payload)
         }
     }
@@ -243,6 +259,7 @@ extension DomainEvent: Codable {
         case .approvalPolicyChanged: self = .approvalPolicyChanged(try container.decode(ApprovalPolicy.self, forKey: .payload))
         case .chatTurn: self = .chatTurn(try container.decode(ChatTurnEvent.self, forKey: .payload))
         case _ where Self.workflowKinds.contains(kind): self = .workflow(try container.decode(WorkflowEvent.self, forKey: .payload))
+        case _ where Self.incidentKinds.contains(kind): self = .incident(try container.decode(IncidentEvent.self, forKey: .payload))
         default: self = .security(try container.decode(SecurityEvent.self, forKey: .payload))
         }
     }

@@ -328,7 +328,7 @@ public struct ZoneInfo: Sendable, Equatable {
     /// Seconds east of UTC at `instant`.
     public func offset(at instant: Date) -> Int { offset(atSecond: unixSeconds(instant)) }
 
-    fileprivate func offset(atSecond second: Int) -> Int { period(containing: second).offset }
+    func offset(atSecond second: Int) -> Int { period(containing: second).offset }
 
     /// The offset at `second` and when it next changes (`nil`: never).
     fileprivate func period(containing second: Int) -> (offset: Int, end: Int?) {
@@ -348,7 +348,7 @@ public struct ZoneInfo: Sendable, Equatable {
     /// The first instant at which the local clock shows `local` (seconds of wall time since
     /// 1970) or later: the time itself if it exists, its first occurrence if it repeats, the
     /// moment the clock jumps past it if it is skipped.
-    fileprivate func firstInstant(reaching local: Int) -> Int {
+    func firstInstant(reaching local: Int) -> Int {
         // Two days earlier the clock showed less than `local` (offsets are under two days).
         var start = local - 2 * 86_400
         while true {
@@ -566,8 +566,9 @@ private struct ByteReader {
     }
 }
 
-/// Proleptic Gregorian dates as days since 1970-01-01 (Howard Hinnant's algorithms).
-private enum Civil {
+/// Proleptic Gregorian dates as days since 1970-01-01 (Howard Hinnant's algorithms); also the
+/// business calendars' day arithmetic.
+enum Civil {
     static func days(year: Int, month: Int, day: Int) -> Int {
         let shiftedYear = month <= 2 ? year - 1 : year
         let era = floorDivide(shiftedYear, 400)
@@ -598,11 +599,11 @@ private enum Civil {
 private func isLetter(_ byte: UInt8) -> Bool { (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) }
 private func isDigit(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) }
 
-private func floorDivide(_ value: Int, _ divisor: Int) -> Int {
+func floorDivide(_ value: Int, _ divisor: Int) -> Int {
     value >= 0 ? value / divisor : (value - divisor + 1) / divisor
 }
 
 /// Whole seconds since 1970, rounded down; absurd dates are clamped to about ±3 million years.
-private func unixSeconds(_ date: Date) -> Int {
+func unixSeconds(_ date: Date) -> Int {
     Int(max(-1e14, min(1e14, date.timeIntervalSince1970.rounded(.down))))
 }

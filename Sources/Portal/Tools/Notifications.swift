@@ -64,6 +64,14 @@ public struct PortalNotification: Codable, Sendable, Equatable {
             // Run views (anyone who may see the organization's tools) follow each run as it moves.
             return PortalNotification(kind: event.kind, organizationID: organizationID, runID: event.runID!.description, tool: event.workflow, status: event.status,
                                       audience: .permission(.toolsRead), detail: event.node)
+        case let .incident(event) where event.kind == .incidentSLAWarning || event.kind == .incidentSLABreached:
+            // The assignee (or, with none, everyone who works incidents) hears of a clock running out.
+            return PortalNotification(kind: event.kind, organizationID: organizationID, runID: event.incidentID.description, tool: "INC-\(event.number)",
+                                      status: event.state.rawValue, audience: event.assigneeID.map { .users([$0]) } ?? .permission(.incidentsWork), detail: event.detail)
+        case let .incident(event):
+            // Incident pages (every member may read incidents) follow each one as it changes.
+            return PortalNotification(kind: event.kind, organizationID: organizationID, runID: event.incidentID.description, tool: "INC-\(event.number)",
+                                      status: event.state.rawValue, audience: .permission(.incidentsReport), detail: event.detail)
         case .runRequested, .runRefused, .approvalRefused, .approvalPolicyChanged, .security, .workflow:
             return nil
         }

@@ -2245,6 +2245,880 @@ public enum Operations {
             }
         }
     }
+    /// The organization's business calendars.
+    ///
+    /// - Remark: HTTP `GET /api/v1/business-calendars`.
+    /// - Remark: Generated from `#/paths//api/v1/business-calendars/get(listBusinessCalendars)`.
+    public enum ListBusinessCalendars {
+        public static let id: Swift.String = "listBusinessCalendars"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListBusinessCalendars.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListBusinessCalendars.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListBusinessCalendars.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.ListBusinessCalendars.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ListBusinessCalendars.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json/CalendarsPayload`.
+                        public struct CalendarsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json/CalendarsPayload/holidays`.
+                            public var holidays: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json/CalendarsPayload/HoursPayload`.
+                            public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json/CalendarsPayload/HoursPayload/from`.
+                                public var from: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json/CalendarsPayload/HoursPayload/to`.
+                                public var to: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json/CalendarsPayload/HoursPayload/weekday`.
+                                public var weekday: Swift.Int64
+                                /// Creates a new `HoursPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - from:
+                                ///   - to:
+                                ///   - weekday:
+                                public init(
+                                    from: Swift.String,
+                                    to: Swift.String,
+                                    weekday: Swift.Int64
+                                ) {
+                                    self.from = from
+                                    self.to = to
+                                    self.weekday = weekday
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case from
+                                    case to
+                                    case weekday
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json/CalendarsPayload/hours`.
+                            public typealias HoursPayload = [Operations.ListBusinessCalendars.Output.Ok.Body.JsonPayload.CalendarsPayloadPayload.HoursPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json/CalendarsPayload/hours`.
+                            public var hours: Operations.ListBusinessCalendars.Output.Ok.Body.JsonPayload.CalendarsPayloadPayload.HoursPayload
+                            /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json/CalendarsPayload/name`.
+                            public var name: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json/CalendarsPayload/timeZone`.
+                            public var timeZone: Swift.String
+                            /// Creates a new `CalendarsPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - holidays:
+                            ///   - hours:
+                            ///   - name:
+                            ///   - timeZone:
+                            public init(
+                                holidays: [Swift.String],
+                                hours: Operations.ListBusinessCalendars.Output.Ok.Body.JsonPayload.CalendarsPayloadPayload.HoursPayload,
+                                name: Swift.String,
+                                timeZone: Swift.String
+                            ) {
+                                self.holidays = holidays
+                                self.hours = hours
+                                self.name = name
+                                self.timeZone = timeZone
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case holidays
+                                case hours
+                                case name
+                                case timeZone
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json/calendars`.
+                        public typealias CalendarsPayload = [Operations.ListBusinessCalendars.Output.Ok.Body.JsonPayload.CalendarsPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/json/calendars`.
+                        public var calendars: Operations.ListBusinessCalendars.Output.Ok.Body.JsonPayload.CalendarsPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - calendars:
+                        public init(calendars: Operations.ListBusinessCalendars.Output.Ok.Body.JsonPayload.CalendarsPayload) {
+                            self.calendars = calendars
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case calendars
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/GET/responses/200/content/application\/json`.
+                    case json(Operations.ListBusinessCalendars.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ListBusinessCalendars.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListBusinessCalendars.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ListBusinessCalendars.Output.Ok.Headers = .init(),
+                    body: Operations.ListBusinessCalendars.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/business-calendars/get(listBusinessCalendars)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListBusinessCalendars.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListBusinessCalendars.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/business-calendars/get(listBusinessCalendars)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Saves a calendar: a time zone, working hours per weekday (no empty or overlapping intervals), holidays. Clocks already running keep the calendar they started with.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/business-calendars/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/put(saveBusinessCalendar)`.
+    public enum SaveBusinessCalendar {
+        public static let id: Swift.String = "saveBusinessCalendar"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.SaveBusinessCalendar.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SaveBusinessCalendar.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SaveBusinessCalendar.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.SaveBusinessCalendar.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/requestBody/json/holidays`.
+                    public var holidays: [Swift.String]
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/requestBody/json/HoursPayload`.
+                    public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/requestBody/json/HoursPayload/from`.
+                        public var from: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/requestBody/json/HoursPayload/to`.
+                        public var to: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/requestBody/json/HoursPayload/weekday`.
+                        public var weekday: Swift.Int64
+                        /// Creates a new `HoursPayloadPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - from:
+                        ///   - to:
+                        ///   - weekday:
+                        public init(
+                            from: Swift.String,
+                            to: Swift.String,
+                            weekday: Swift.Int64
+                        ) {
+                            self.from = from
+                            self.to = to
+                            self.weekday = weekday
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case from
+                            case to
+                            case weekday
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/requestBody/json/hours`.
+                    public typealias HoursPayload = [Operations.SaveBusinessCalendar.Input.Body.JsonPayload.HoursPayloadPayload]
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/requestBody/json/hours`.
+                    public var hours: Operations.SaveBusinessCalendar.Input.Body.JsonPayload.HoursPayload
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/requestBody/json/name`.
+                    public var name: Swift.String
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/requestBody/json/timeZone`.
+                    public var timeZone: Swift.String
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - holidays:
+                    ///   - hours:
+                    ///   - name:
+                    ///   - timeZone:
+                    public init(
+                        holidays: [Swift.String],
+                        hours: Operations.SaveBusinessCalendar.Input.Body.JsonPayload.HoursPayload,
+                        name: Swift.String,
+                        timeZone: Swift.String
+                    ) {
+                        self.holidays = holidays
+                        self.hours = hours
+                        self.name = name
+                        self.timeZone = timeZone
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case holidays
+                        case hours
+                        case name
+                        case timeZone
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/requestBody/content/application\/json`.
+                case json(Operations.SaveBusinessCalendar.Input.Body.JsonPayload)
+            }
+            public var body: Operations.SaveBusinessCalendar.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.SaveBusinessCalendar.Input.Path,
+                headers: Operations.SaveBusinessCalendar.Input.Headers = .init(),
+                body: Operations.SaveBusinessCalendar.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.SaveBusinessCalendar.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/content/json/holidays`.
+                        public var holidays: [Swift.String]
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/content/json/HoursPayload`.
+                        public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/content/json/HoursPayload/from`.
+                            public var from: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/content/json/HoursPayload/to`.
+                            public var to: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/content/json/HoursPayload/weekday`.
+                            public var weekday: Swift.Int64
+                            /// Creates a new `HoursPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - from:
+                            ///   - to:
+                            ///   - weekday:
+                            public init(
+                                from: Swift.String,
+                                to: Swift.String,
+                                weekday: Swift.Int64
+                            ) {
+                                self.from = from
+                                self.to = to
+                                self.weekday = weekday
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case from
+                                case to
+                                case weekday
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/content/json/hours`.
+                        public typealias HoursPayload = [Operations.SaveBusinessCalendar.Output.Ok.Body.JsonPayload.HoursPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/content/json/hours`.
+                        public var hours: Operations.SaveBusinessCalendar.Output.Ok.Body.JsonPayload.HoursPayload
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/content/json/name`.
+                        public var name: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/content/json/timeZone`.
+                        public var timeZone: Swift.String
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - holidays:
+                        ///   - hours:
+                        ///   - name:
+                        ///   - timeZone:
+                        public init(
+                            holidays: [Swift.String],
+                            hours: Operations.SaveBusinessCalendar.Output.Ok.Body.JsonPayload.HoursPayload,
+                            name: Swift.String,
+                            timeZone: Swift.String
+                        ) {
+                            self.holidays = holidays
+                            self.hours = hours
+                            self.name = name
+                            self.timeZone = timeZone
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case holidays
+                            case hours
+                            case name
+                            case timeZone
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/PUT/responses/200/content/application\/json`.
+                    case json(Operations.SaveBusinessCalendar.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.SaveBusinessCalendar.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SaveBusinessCalendar.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.SaveBusinessCalendar.Output.Ok.Headers = .init(),
+                    body: Operations.SaveBusinessCalendar.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/put(saveBusinessCalendar)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.SaveBusinessCalendar.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.SaveBusinessCalendar.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/put(saveBusinessCalendar)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Adds the days of an iCalendar file's events to the calendar's holidays. A file that does not parse is 422 naming the line.
+    ///
+    /// - Remark: HTTP `POST /api/v1/business-calendars/{name}/holidays`.
+    /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/holidays/post(importHolidays)`.
+    public enum ImportHolidays {
+        public static let id: Swift.String = "importHolidays"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.ImportHolidays.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ImportHolidays.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ImportHolidays.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ImportHolidays.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/requestBody/json/ical`.
+                    public var ical: Swift.String
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/requestBody/json/years`.
+                    public var years: Swift.Int64?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - ical:
+                    ///   - years:
+                    public init(
+                        ical: Swift.String,
+                        years: Swift.Int64? = nil
+                    ) {
+                        self.ical = ical
+                        self.years = years
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case ical
+                        case years
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/requestBody/content/application\/json`.
+                case json(Operations.ImportHolidays.Input.Body.JsonPayload)
+            }
+            public var body: Operations.ImportHolidays.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.ImportHolidays.Input.Path,
+                headers: Operations.ImportHolidays.Input.Headers = .init(),
+                body: Operations.ImportHolidays.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ImportHolidays.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/content/json/holidays`.
+                        public var holidays: [Swift.String]
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/content/json/HoursPayload`.
+                        public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/content/json/HoursPayload/from`.
+                            public var from: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/content/json/HoursPayload/to`.
+                            public var to: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/content/json/HoursPayload/weekday`.
+                            public var weekday: Swift.Int64
+                            /// Creates a new `HoursPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - from:
+                            ///   - to:
+                            ///   - weekday:
+                            public init(
+                                from: Swift.String,
+                                to: Swift.String,
+                                weekday: Swift.Int64
+                            ) {
+                                self.from = from
+                                self.to = to
+                                self.weekday = weekday
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case from
+                                case to
+                                case weekday
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/content/json/hours`.
+                        public typealias HoursPayload = [Operations.ImportHolidays.Output.Ok.Body.JsonPayload.HoursPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/content/json/hours`.
+                        public var hours: Operations.ImportHolidays.Output.Ok.Body.JsonPayload.HoursPayload
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/content/json/name`.
+                        public var name: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/content/json/timeZone`.
+                        public var timeZone: Swift.String
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - holidays:
+                        ///   - hours:
+                        ///   - name:
+                        ///   - timeZone:
+                        public init(
+                            holidays: [Swift.String],
+                            hours: Operations.ImportHolidays.Output.Ok.Body.JsonPayload.HoursPayload,
+                            name: Swift.String,
+                            timeZone: Swift.String
+                        ) {
+                            self.holidays = holidays
+                            self.hours = hours
+                            self.name = name
+                            self.timeZone = timeZone
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case holidays
+                            case hours
+                            case name
+                            case timeZone
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/business-calendars/{name}/holidays/POST/responses/200/content/application\/json`.
+                    case json(Operations.ImportHolidays.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ImportHolidays.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ImportHolidays.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ImportHolidays.Output.Ok.Headers = .init(),
+                    body: Operations.ImportHolidays.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/holidays/post(importHolidays)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ImportHolidays.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ImportHolidays.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/holidays/post(importHolidays)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
     /// Starts a run of the workflow whose webhook this is. Signed as Standard Webhooks sign: headers webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1, HMAC-SHA256 of id.timestamp.body under the webhook's secret); 401 otherwise. The body is JSON (256 KB at most), read by the trigger's condition and inputs as `body`. A webhook-id delivered again answers 200 with the run it started, never a second run; 200 with no run when the trigger's condition does not hold.
     ///
     /// - Remark: HTTP `POST /api/v1/hooks/workflows/{id}`.
@@ -2544,6 +3418,2603 @@ public enum Operations {
             /// The request was refused or failed: a problem-details document.
             ///
             /// - Remark: Generated from `#/paths//api/v1/hooks/workflows/{id}/post(deliverWorkflowWebhook)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The priority matrix and when resolved incidents close by themselves.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incident-settings`.
+    /// - Remark: Generated from `#/paths//api/v1/incident-settings/get(getIncidentSettings)`.
+    public enum GetIncidentSettings {
+        public static let id: Swift.String = "getIncidentSettings"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetIncidentSettings.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetIncidentSettings.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetIncidentSettings.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.GetIncidentSettings.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetIncidentSettings.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/responses/200/content/json/closeAfterDays`.
+                        public var closeAfterDays: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/responses/200/content/json/matrix`.
+                        public struct MatrixPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/responses/200/content/json/matrix/priorities`.
+                            public struct PrioritiesPayload: Codable, Hashable, Sendable {
+                                /// A container of undocumented properties.
+                                public var additionalProperties: [String: Swift.Int64]
+                                /// Creates a new `PrioritiesPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - additionalProperties: A container of undocumented properties.
+                                public init(additionalProperties: [String: Swift.Int64] = .init()) {
+                                    self.additionalProperties = additionalProperties
+                                }
+                                public init(from decoder: any Swift.Decoder) throws {
+                                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                                }
+                                public func encode(to encoder: any Swift.Encoder) throws {
+                                    try encoder.encodeAdditionalProperties(additionalProperties)
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/responses/200/content/json/matrix/priorities`.
+                            public var priorities: Operations.GetIncidentSettings.Output.Ok.Body.JsonPayload.MatrixPayload.PrioritiesPayload
+                            /// Creates a new `MatrixPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - priorities:
+                            public init(priorities: Operations.GetIncidentSettings.Output.Ok.Body.JsonPayload.MatrixPayload.PrioritiesPayload) {
+                                self.priorities = priorities
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case priorities
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/responses/200/content/json/matrix`.
+                        public var matrix: Operations.GetIncidentSettings.Output.Ok.Body.JsonPayload.MatrixPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - closeAfterDays:
+                        ///   - matrix:
+                        public init(
+                            closeAfterDays: Swift.Int64,
+                            matrix: Operations.GetIncidentSettings.Output.Ok.Body.JsonPayload.MatrixPayload
+                        ) {
+                            self.closeAfterDays = closeAfterDays
+                            self.matrix = matrix
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case closeAfterDays
+                            case matrix
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/GET/responses/200/content/application\/json`.
+                    case json(Operations.GetIncidentSettings.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.GetIncidentSettings.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetIncidentSettings.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetIncidentSettings.Output.Ok.Headers = .init(),
+                    body: Operations.GetIncidentSettings.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incident-settings/get(getIncidentSettings)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetIncidentSettings.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetIncidentSettings.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incident-settings/get(getIncidentSettings)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Sets the priority matrix (every impact/urgency pair of high, medium, low: 1 to 5, more impact or urgency never a lower priority) and closeAfterDays.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/incident-settings`.
+    /// - Remark: Generated from `#/paths//api/v1/incident-settings/put(setIncidentSettings)`.
+    public enum SetIncidentSettings {
+        public static let id: Swift.String = "setIncidentSettings"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SetIncidentSettings.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SetIncidentSettings.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.SetIncidentSettings.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/requestBody/json/closeAfterDays`.
+                    public var closeAfterDays: Swift.Int64
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/requestBody/json/matrix`.
+                    public struct MatrixPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/requestBody/json/matrix/priorities`.
+                        public struct PrioritiesPayload: Codable, Hashable, Sendable {
+                            /// A container of undocumented properties.
+                            public var additionalProperties: [String: Swift.Int64]
+                            /// Creates a new `PrioritiesPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - additionalProperties: A container of undocumented properties.
+                            public init(additionalProperties: [String: Swift.Int64] = .init()) {
+                                self.additionalProperties = additionalProperties
+                            }
+                            public init(from decoder: any Swift.Decoder) throws {
+                                additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                            }
+                            public func encode(to encoder: any Swift.Encoder) throws {
+                                try encoder.encodeAdditionalProperties(additionalProperties)
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/requestBody/json/matrix/priorities`.
+                        public var priorities: Operations.SetIncidentSettings.Input.Body.JsonPayload.MatrixPayload.PrioritiesPayload
+                        /// Creates a new `MatrixPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - priorities:
+                        public init(priorities: Operations.SetIncidentSettings.Input.Body.JsonPayload.MatrixPayload.PrioritiesPayload) {
+                            self.priorities = priorities
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case priorities
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/requestBody/json/matrix`.
+                    public var matrix: Operations.SetIncidentSettings.Input.Body.JsonPayload.MatrixPayload
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - closeAfterDays:
+                    ///   - matrix:
+                    public init(
+                        closeAfterDays: Swift.Int64,
+                        matrix: Operations.SetIncidentSettings.Input.Body.JsonPayload.MatrixPayload
+                    ) {
+                        self.closeAfterDays = closeAfterDays
+                        self.matrix = matrix
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case closeAfterDays
+                        case matrix
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/requestBody/content/application\/json`.
+                case json(Operations.SetIncidentSettings.Input.Body.JsonPayload)
+            }
+            public var body: Operations.SetIncidentSettings.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.SetIncidentSettings.Input.Headers = .init(),
+                body: Operations.SetIncidentSettings.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.SetIncidentSettings.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/responses/200/content/json/closeAfterDays`.
+                        public var closeAfterDays: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/responses/200/content/json/matrix`.
+                        public struct MatrixPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/responses/200/content/json/matrix/priorities`.
+                            public struct PrioritiesPayload: Codable, Hashable, Sendable {
+                                /// A container of undocumented properties.
+                                public var additionalProperties: [String: Swift.Int64]
+                                /// Creates a new `PrioritiesPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - additionalProperties: A container of undocumented properties.
+                                public init(additionalProperties: [String: Swift.Int64] = .init()) {
+                                    self.additionalProperties = additionalProperties
+                                }
+                                public init(from decoder: any Swift.Decoder) throws {
+                                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                                }
+                                public func encode(to encoder: any Swift.Encoder) throws {
+                                    try encoder.encodeAdditionalProperties(additionalProperties)
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/responses/200/content/json/matrix/priorities`.
+                            public var priorities: Operations.SetIncidentSettings.Output.Ok.Body.JsonPayload.MatrixPayload.PrioritiesPayload
+                            /// Creates a new `MatrixPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - priorities:
+                            public init(priorities: Operations.SetIncidentSettings.Output.Ok.Body.JsonPayload.MatrixPayload.PrioritiesPayload) {
+                                self.priorities = priorities
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case priorities
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/responses/200/content/json/matrix`.
+                        public var matrix: Operations.SetIncidentSettings.Output.Ok.Body.JsonPayload.MatrixPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - closeAfterDays:
+                        ///   - matrix:
+                        public init(
+                            closeAfterDays: Swift.Int64,
+                            matrix: Operations.SetIncidentSettings.Output.Ok.Body.JsonPayload.MatrixPayload
+                        ) {
+                            self.closeAfterDays = closeAfterDays
+                            self.matrix = matrix
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case closeAfterDays
+                            case matrix
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incident-settings/PUT/responses/200/content/application\/json`.
+                    case json(Operations.SetIncidentSettings.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.SetIncidentSettings.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SetIncidentSettings.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.SetIncidentSettings.Output.Ok.Headers = .init(),
+                    body: Operations.SetIncidentSettings.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incident-settings/put(setIncidentSettings)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.SetIncidentSettings.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.SetIncidentSettings.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incident-settings/put(setIncidentSettings)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The organization's incidents, newest first.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/get(listIncidents)`.
+    public enum ListIncidents {
+        public static let id: Swift.String = "listIncidents"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// Most items per page: 50 when absent; more than 200 is served as 200 (the page's `limit` says how many were asked for at most).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/query/limit`.
+                public var limit: Swift.Int?
+                /// Where the page starts: from the previous page's `next` link (follow the link rather than building it).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/query/cursor`.
+                public var cursor: Swift.String?
+                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/query/state`.
+                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case new = "new"
+                    case inProgress = "in-progress"
+                    case pending = "pending"
+                    case resolved = "resolved"
+                    case closed = "closed"
+                }
+                /// Only incidents in this state.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/query/state`.
+                public var state: Operations.ListIncidents.Input.Query.StatePayload?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - limit: Most items per page: 50 when absent; more than 200 is served as 200 (the page's `limit` says how many were asked for at most).
+                ///   - cursor: Where the page starts: from the previous page's `next` link (follow the link rather than building it).
+                ///   - state: Only incidents in this state.
+                public init(
+                    limit: Swift.Int? = nil,
+                    cursor: Swift.String? = nil,
+                    state: Operations.ListIncidents.Input.Query.StatePayload? = nil
+                ) {
+                    self.limit = limit
+                    self.cursor = cursor
+                    self.state = state
+                }
+            }
+            public var query: Operations.ListIncidents.Input.Query
+            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListIncidents.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListIncidents.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListIncidents.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            public init(
+                query: Operations.ListIncidents.Input.Query = .init(),
+                headers: Operations.ListIncidents.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// `<…>; rel="next"`: the next page, absent on the last.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/headers/Link`.
+                    public var link: Swift.String?
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - link: `<…>; rel="next"`: the next page, absent on the last.
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        link: Swift.String? = nil,
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.link = link
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ListIncidents.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload`.
+                        public struct IncidentsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/id`.
+                            public var id: Swift.String
+                            /// Creates a new `IncidentsPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - id:
+                            public init(id: Swift.String) {
+                                self.id = id
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case id
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/incidents`.
+                        public typealias IncidentsPayload = [Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/incidents`.
+                        public var incidents: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - incidents:
+                        public init(incidents: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayload) {
+                            self.incidents = incidents
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case incidents
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/application\/json`.
+                    case json(Operations.ListIncidents.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ListIncidents.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListIncidents.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ListIncidents.Output.Ok.Headers = .init(),
+                    body: Operations.ListIncidents.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/get(listIncidents)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListIncidents.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListIncidents.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/get(listIncidents)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Opens an incident: its priority comes from impact × urgency by the organization's matrix, and the SLAs whose conditions match start their clocks.
+    ///
+    /// - Remark: HTTP `POST /api/v1/incidents`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/post(openIncident)`.
+    public enum OpenIncident {
+        public static let id: Swift.String = "openIncident"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// Makes a retry safe: the same key and body within 24 hours answers the first result (with `Idempotent-Replayed: true`) instead of creating again.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Swift.String?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.OpenIncident.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: Makes a retry safe: the same key and body within 24 hours answers the first result (with `Idempotent-Replayed: true`) instead of creating again.
+                ///   - accept:
+                public init(
+                    idempotencyKey: Swift.String? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.OpenIncident.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.OpenIncident.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/json/assignee`.
+                    public var assignee: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/json/category`.
+                    public var category: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/json/description`.
+                    public var description: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/json/group`.
+                    public var group: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/json/impact`.
+                    @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                        case high = "high"
+                        case medium = "medium"
+                        case low = "low"
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/json/impact`.
+                    public var impact: Operations.OpenIncident.Input.Body.JsonPayload.ImpactPayload
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/json/major`.
+                    public var major: Swift.Bool?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/json/service`.
+                    public var service: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/json/title`.
+                    public var title: Swift.String
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/json/urgency`.
+                    @frozen public enum UrgencyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                        case high = "high"
+                        case medium = "medium"
+                        case low = "low"
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/json/urgency`.
+                    public var urgency: Operations.OpenIncident.Input.Body.JsonPayload.UrgencyPayload
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - assignee:
+                    ///   - category:
+                    ///   - description:
+                    ///   - group:
+                    ///   - impact:
+                    ///   - major:
+                    ///   - service:
+                    ///   - title:
+                    ///   - urgency:
+                    public init(
+                        assignee: Swift.String? = nil,
+                        category: Swift.String? = nil,
+                        description: Swift.String? = nil,
+                        group: Swift.String? = nil,
+                        impact: Operations.OpenIncident.Input.Body.JsonPayload.ImpactPayload,
+                        major: Swift.Bool? = nil,
+                        service: Swift.String? = nil,
+                        title: Swift.String,
+                        urgency: Operations.OpenIncident.Input.Body.JsonPayload.UrgencyPayload
+                    ) {
+                        self.assignee = assignee
+                        self.category = category
+                        self.description = description
+                        self.group = group
+                        self.impact = impact
+                        self.major = major
+                        self.service = service
+                        self.title = title
+                        self.urgency = urgency
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case assignee
+                        case category
+                        case description
+                        case group
+                        case impact
+                        case major
+                        case service
+                        case title
+                        case urgency
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/requestBody/content/application\/json`.
+                case json(Operations.OpenIncident.Input.Body.JsonPayload)
+            }
+            public var body: Operations.OpenIncident.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.OpenIncident.Input.Headers = .init(),
+                body: Operations.OpenIncident.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Where the created record (or the run) can be read.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/headers/Location`.
+                    public var location: Swift.String?
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - location: Where the created record (or the run) can be read.
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        location: Swift.String? = nil,
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.location = location
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.OpenIncident.Output.Created.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident`.
+                        public struct IncidentPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/id`.
+                            public var id: Swift.String
+                            /// Creates a new `IncidentPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - id:
+                            public init(id: Swift.String) {
+                                self.id = id
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case id
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident`.
+                        public var incident: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - incident:
+                        public init(incident: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload) {
+                            self.incident = incident
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case incident
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/application\/json`.
+                    case json(Operations.OpenIncident.Output.Created.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.OpenIncident.Output.Created.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.OpenIncident.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.OpenIncident.Output.Created.Headers = .init(),
+                    body: Operations.OpenIncident.Output.Created.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/post(openIncident)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.OpenIncident.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.OpenIncident.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/post(openIncident)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// How many incidents are in each state, by priority.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/counts`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/counts/get(countIncidents)`.
+    public enum CountIncidents {
+        public static let id: Swift.String = "countIncidents"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incidents/counts/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CountIncidents.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CountIncidents.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.CountIncidents.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.CountIncidents.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/counts/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/counts/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/counts/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/counts/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.CountIncidents.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incidents/counts/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/counts/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/counts/GET/responses/200/content/json/byState`.
+                        public struct ByStatePayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/counts/GET/responses/200/content/json/byState/additionalProperties`.
+                            public struct AdditionalPropertiesPayload: Codable, Hashable, Sendable {
+                                /// A container of undocumented properties.
+                                public var additionalProperties: [String: Swift.Int64]
+                                /// Creates a new `AdditionalPropertiesPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - additionalProperties: A container of undocumented properties.
+                                public init(additionalProperties: [String: Swift.Int64] = .init()) {
+                                    self.additionalProperties = additionalProperties
+                                }
+                                public init(from decoder: any Swift.Decoder) throws {
+                                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                                }
+                                public func encode(to encoder: any Swift.Encoder) throws {
+                                    try encoder.encodeAdditionalProperties(additionalProperties)
+                                }
+                            }
+                            /// A container of undocumented properties.
+                            public var additionalProperties: [String: Operations.CountIncidents.Output.Ok.Body.JsonPayload.ByStatePayload.AdditionalPropertiesPayload]
+                            /// Creates a new `ByStatePayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - additionalProperties: A container of undocumented properties.
+                            public init(additionalProperties: [String: Operations.CountIncidents.Output.Ok.Body.JsonPayload.ByStatePayload.AdditionalPropertiesPayload] = .init()) {
+                                self.additionalProperties = additionalProperties
+                            }
+                            public init(from decoder: any Swift.Decoder) throws {
+                                additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                            }
+                            public func encode(to encoder: any Swift.Encoder) throws {
+                                try encoder.encodeAdditionalProperties(additionalProperties)
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/counts/GET/responses/200/content/json/byState`.
+                        public var byState: Operations.CountIncidents.Output.Ok.Body.JsonPayload.ByStatePayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - byState:
+                        public init(byState: Operations.CountIncidents.Output.Ok.Body.JsonPayload.ByStatePayload) {
+                            self.byState = byState
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case byState
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/counts/GET/responses/200/content/application\/json`.
+                    case json(Operations.CountIncidents.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.CountIncidents.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.CountIncidents.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.CountIncidents.Output.Ok.Headers = .init(),
+                    body: Operations.CountIncidents.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/counts/get(countIncidents)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.CountIncidents.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.CountIncidents.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/counts/get(countIncidents)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// An incident and its timeline.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/get(getIncident)`.
+    public enum GetIncident {
+        public static let id: Swift.String = "getIncident"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.GetIncident.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetIncident.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetIncident.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetIncident.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetIncident.Input.Path,
+                headers: Operations.GetIncident.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetIncident.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident`.
+                        public struct IncidentPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/id`.
+                            public var id: Swift.String
+                            /// Creates a new `IncidentPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - id:
+                            public init(id: Swift.String) {
+                                self.id = id
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case id
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident`.
+                        public var incident: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - incident:
+                        public init(incident: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload) {
+                            self.incident = incident
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case incident
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/application\/json`.
+                    case json(Operations.GetIncident.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.GetIncident.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetIncident.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetIncident.Output.Ok.Headers = .init(),
+                    body: Operations.GetIncident.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/get(getIncident)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetIncident.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetIncident.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/get(getIncident)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Changes an incident's fields (absent ones stay; "" clears optional text). Impact or urgency recompute the priority.
+    ///
+    /// - Remark: HTTP `PATCH /api/v1/incidents/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/patch(updateIncident)`.
+    public enum UpdateIncident {
+        public static let id: Swift.String = "updateIncident"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.UpdateIncident.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.UpdateIncident.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.UpdateIncident.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.UpdateIncident.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/requestBody/json/assignee`.
+                    public var assignee: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/requestBody/json/category`.
+                    public var category: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/requestBody/json/description`.
+                    public var description: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/requestBody/json/duplicateOf`.
+                    public var duplicateOf: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/requestBody/json/group`.
+                    public var group: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/requestBody/json/major`.
+                    public var major: Swift.Bool?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/requestBody/json/service`.
+                    public var service: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/requestBody/json/title`.
+                    public var title: Swift.String?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - assignee:
+                    ///   - category:
+                    ///   - description:
+                    ///   - duplicateOf:
+                    ///   - group:
+                    ///   - major:
+                    ///   - service:
+                    ///   - title:
+                    public init(
+                        assignee: Swift.String? = nil,
+                        category: Swift.String? = nil,
+                        description: Swift.String? = nil,
+                        duplicateOf: Swift.String? = nil,
+                        group: Swift.String? = nil,
+                        major: Swift.Bool? = nil,
+                        service: Swift.String? = nil,
+                        title: Swift.String? = nil
+                    ) {
+                        self.assignee = assignee
+                        self.category = category
+                        self.description = description
+                        self.duplicateOf = duplicateOf
+                        self.group = group
+                        self.major = major
+                        self.service = service
+                        self.title = title
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case assignee
+                        case category
+                        case description
+                        case duplicateOf
+                        case group
+                        case major
+                        case service
+                        case title
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/requestBody/content/application\/json`.
+                case json(Operations.UpdateIncident.Input.Body.JsonPayload)
+            }
+            public var body: Operations.UpdateIncident.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.UpdateIncident.Input.Path,
+                headers: Operations.UpdateIncident.Input.Headers = .init(),
+                body: Operations.UpdateIncident.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.UpdateIncident.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident`.
+                        public struct IncidentPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/id`.
+                            public var id: Swift.String
+                            /// Creates a new `IncidentPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - id:
+                            public init(id: Swift.String) {
+                                self.id = id
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case id
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident`.
+                        public var incident: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - incident:
+                        public init(incident: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload) {
+                            self.incident = incident
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case incident
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/application\/json`.
+                    case json(Operations.UpdateIncident.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.UpdateIncident.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.UpdateIncident.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.UpdateIncident.Output.Ok.Headers = .init(),
+                    body: Operations.UpdateIncident.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/patch(updateIncident)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.UpdateIncident.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.UpdateIncident.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/patch(updateIncident)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Adds a comment: internal ones (incidents:work) only the team reads; the team's first public answer is the first response.
+    ///
+    /// - Remark: HTTP `POST /api/v1/incidents/{id}/comments`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/comments/post(commentOnIncident)`.
+    public enum CommentOnIncident {
+        public static let id: Swift.String = "commentOnIncident"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.CommentOnIncident.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CommentOnIncident.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CommentOnIncident.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.CommentOnIncident.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/requestBody/json/internal`.
+                    public var _internal: Swift.Bool?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/requestBody/json/text`.
+                    public var text: Swift.String
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - _internal:
+                    ///   - text:
+                    public init(
+                        _internal: Swift.Bool? = nil,
+                        text: Swift.String
+                    ) {
+                        self._internal = _internal
+                        self.text = text
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case _internal = "internal"
+                        case text
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/requestBody/content/application\/json`.
+                case json(Operations.CommentOnIncident.Input.Body.JsonPayload)
+            }
+            public var body: Operations.CommentOnIncident.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.CommentOnIncident.Input.Path,
+                headers: Operations.CommentOnIncident.Input.Headers = .init(),
+                body: Operations.CommentOnIncident.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.CommentOnIncident.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident`.
+                        public struct IncidentPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/id`.
+                            public var id: Swift.String
+                            /// Creates a new `IncidentPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - id:
+                            public init(id: Swift.String) {
+                                self.id = id
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case id
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident`.
+                        public var incident: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - incident:
+                        public init(incident: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload) {
+                            self.incident = incident
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case incident
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/application\/json`.
+                    case json(Operations.CommentOnIncident.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.CommentOnIncident.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.CommentOnIncident.Output.Ok.Headers = .init(),
+                    body: Operations.CommentOnIncident.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/comments/post(commentOnIncident)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.CommentOnIncident.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.CommentOnIncident.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/comments/post(commentOnIncident)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Links a tool run, a workflow run or a conversation to the incident.
+    ///
+    /// - Remark: HTTP `POST /api/v1/incidents/{id}/links`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/links/post(linkToIncident)`.
+    public enum LinkToIncident {
+        public static let id: Swift.String = "linkToIncident"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.LinkToIncident.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.LinkToIncident.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.LinkToIncident.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.LinkToIncident.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/requestBody/json/id`.
+                    public var id: Swift.String
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/requestBody/json/kind`.
+                    @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                        case toolRun = "tool-run"
+                        case workflowRun = "workflow-run"
+                        case conversation = "conversation"
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/requestBody/json/kind`.
+                    public var kind: Operations.LinkToIncident.Input.Body.JsonPayload.KindPayload
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - id:
+                    ///   - kind:
+                    public init(
+                        id: Swift.String,
+                        kind: Operations.LinkToIncident.Input.Body.JsonPayload.KindPayload
+                    ) {
+                        self.id = id
+                        self.kind = kind
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case id
+                        case kind
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/requestBody/content/application\/json`.
+                case json(Operations.LinkToIncident.Input.Body.JsonPayload)
+            }
+            public var body: Operations.LinkToIncident.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.LinkToIncident.Input.Path,
+                headers: Operations.LinkToIncident.Input.Headers = .init(),
+                body: Operations.LinkToIncident.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.LinkToIncident.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident`.
+                        public struct IncidentPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/id`.
+                            public var id: Swift.String
+                            /// Creates a new `IncidentPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - id:
+                            public init(id: Swift.String) {
+                                self.id = id
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case id
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident`.
+                        public var incident: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - incident:
+                        public init(incident: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload) {
+                            self.incident = incident
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case incident
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/application\/json`.
+                    case json(Operations.LinkToIncident.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.LinkToIncident.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.LinkToIncident.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.LinkToIncident.Output.Ok.Headers = .init(),
+                    body: Operations.LinkToIncident.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/links/post(linkToIncident)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.LinkToIncident.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.LinkToIncident.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/links/post(linkToIncident)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Moves an incident: new → in-progress, pending, resolved; in-progress → pending, resolved; pending → in-progress, resolved; resolved → in-progress (re-open), closed. Another move is 409 naming the allowed ones. Pending needs a reason (an until date in the past is 400); resolved needs a resolution code. incidents:work, or the reporter closing or re-opening their own resolved incident.
+    ///
+    /// - Remark: HTTP `POST /api/v1/incidents/{id}/state`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/state/post(moveIncident)`.
+    public enum MoveIncident {
+        public static let id: Swift.String = "moveIncident"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.MoveIncident.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.MoveIncident.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.MoveIncident.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.MoveIncident.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/requestBody/json/notes`.
+                    public var notes: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/requestBody/json/reason`.
+                    public var reason: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/requestBody/json/state`.
+                    @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                        case new = "new"
+                        case inProgress = "in-progress"
+                        case pending = "pending"
+                        case resolved = "resolved"
+                        case closed = "closed"
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/requestBody/json/state`.
+                    public var state: Operations.MoveIncident.Input.Body.JsonPayload.StatePayload
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/requestBody/json/until`.
+                    public var until: Foundation.Date?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - notes:
+                    ///   - reason:
+                    ///   - state:
+                    ///   - until:
+                    public init(
+                        notes: Swift.String? = nil,
+                        reason: Swift.String? = nil,
+                        state: Operations.MoveIncident.Input.Body.JsonPayload.StatePayload,
+                        until: Foundation.Date? = nil
+                    ) {
+                        self.notes = notes
+                        self.reason = reason
+                        self.state = state
+                        self.until = until
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case notes
+                        case reason
+                        case state
+                        case until
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/requestBody/content/application\/json`.
+                case json(Operations.MoveIncident.Input.Body.JsonPayload)
+            }
+            public var body: Operations.MoveIncident.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.MoveIncident.Input.Path,
+                headers: Operations.MoveIncident.Input.Headers = .init(),
+                body: Operations.MoveIncident.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.MoveIncident.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident`.
+                        public struct IncidentPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/id`.
+                            public var id: Swift.String
+                            /// Creates a new `IncidentPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - id:
+                            public init(id: Swift.String) {
+                                self.id = id
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case id
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident`.
+                        public var incident: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - incident:
+                        public init(incident: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload) {
+                            self.incident = incident
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case incident
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/application\/json`.
+                    case json(Operations.MoveIncident.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.MoveIncident.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.MoveIncident.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.MoveIncident.Output.Ok.Headers = .init(),
+                    body: Operations.MoveIncident.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/state/post(moveIncident)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.MoveIncident.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.MoveIncident.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/state/post(moveIncident)/responses/default`.
             ///
             /// HTTP response code: `default`.
             case `default`(statusCode: Swift.Int, Components.Responses.Problem)
@@ -9913,6 +13384,589 @@ public enum Operations {
             public static var allCases: [Self] {
                 [
                     .textEventStream,
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The organization's SLA definitions.
+    ///
+    /// - Remark: HTTP `GET /api/v1/slas`.
+    /// - Remark: Generated from `#/paths//api/v1/slas/get(listSLAs)`.
+    public enum ListSLAs {
+        public static let id: Swift.String = "listSLAs"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/slas/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListSLAs.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListSLAs.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListSLAs.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.ListSLAs.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ListSLAs.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload`.
+                        public struct SlasPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/calendar`.
+                            public var calendar: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/categories`.
+                            public var categories: [Swift.String]?
+                            /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/firstResponseMinutes`.
+                            public var firstResponseMinutes: Swift.Int64?
+                            /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/name`.
+                            public var name: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/priorities`.
+                            public var priorities: [Swift.Int64]?
+                            /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/resolutionMinutes`.
+                            public var resolutionMinutes: Swift.Int64?
+                            /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/services`.
+                            public var services: [Swift.String]?
+                            /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/version`.
+                            public var version: Swift.Int64?
+                            /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/warnAtPercent`.
+                            public var warnAtPercent: Swift.Int64?
+                            /// Creates a new `SlasPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - calendar:
+                            ///   - categories:
+                            ///   - firstResponseMinutes:
+                            ///   - name:
+                            ///   - priorities:
+                            ///   - resolutionMinutes:
+                            ///   - services:
+                            ///   - version:
+                            ///   - warnAtPercent:
+                            public init(
+                                calendar: Swift.String? = nil,
+                                categories: [Swift.String]? = nil,
+                                firstResponseMinutes: Swift.Int64? = nil,
+                                name: Swift.String,
+                                priorities: [Swift.Int64]? = nil,
+                                resolutionMinutes: Swift.Int64? = nil,
+                                services: [Swift.String]? = nil,
+                                version: Swift.Int64? = nil,
+                                warnAtPercent: Swift.Int64? = nil
+                            ) {
+                                self.calendar = calendar
+                                self.categories = categories
+                                self.firstResponseMinutes = firstResponseMinutes
+                                self.name = name
+                                self.priorities = priorities
+                                self.resolutionMinutes = resolutionMinutes
+                                self.services = services
+                                self.version = version
+                                self.warnAtPercent = warnAtPercent
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case calendar
+                                case categories
+                                case firstResponseMinutes
+                                case name
+                                case priorities
+                                case resolutionMinutes
+                                case services
+                                case version
+                                case warnAtPercent
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/slas`.
+                        public typealias SlasPayload = [Operations.ListSLAs.Output.Ok.Body.JsonPayload.SlasPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/slas`.
+                        public var slas: Operations.ListSLAs.Output.Ok.Body.JsonPayload.SlasPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - slas:
+                        public init(slas: Operations.ListSLAs.Output.Ok.Body.JsonPayload.SlasPayload) {
+                            self.slas = slas
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case slas
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/application\/json`.
+                    case json(Operations.ListSLAs.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ListSLAs.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListSLAs.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ListSLAs.Output.Ok.Headers = .init(),
+                    body: Operations.ListSLAs.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/slas/get(listSLAs)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListSLAs.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListSLAs.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/slas/get(listSLAs)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Saves an SLA as its next version: conditions (priorities, categories, services), a calendar, first-response and resolution targets in minutes, the warning share. Running clocks keep their version.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/slas/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/slas/{name}/put(saveSLA)`.
+    public enum SaveSLA {
+        public static let id: Swift.String = "saveSLA"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.SaveSLA.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SaveSLA.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SaveSLA.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.SaveSLA.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/calendar`.
+                    public var calendar: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/categories`.
+                    public var categories: [Swift.String]?
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/firstResponseMinutes`.
+                    public var firstResponseMinutes: Swift.Int64?
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/name`.
+                    public var name: Swift.String
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/priorities`.
+                    public var priorities: [Swift.Int64]?
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/resolutionMinutes`.
+                    public var resolutionMinutes: Swift.Int64?
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/services`.
+                    public var services: [Swift.String]?
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/version`.
+                    public var version: Swift.Int64?
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/warnAtPercent`.
+                    public var warnAtPercent: Swift.Int64?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - calendar:
+                    ///   - categories:
+                    ///   - firstResponseMinutes:
+                    ///   - name:
+                    ///   - priorities:
+                    ///   - resolutionMinutes:
+                    ///   - services:
+                    ///   - version:
+                    ///   - warnAtPercent:
+                    public init(
+                        calendar: Swift.String? = nil,
+                        categories: [Swift.String]? = nil,
+                        firstResponseMinutes: Swift.Int64? = nil,
+                        name: Swift.String,
+                        priorities: [Swift.Int64]? = nil,
+                        resolutionMinutes: Swift.Int64? = nil,
+                        services: [Swift.String]? = nil,
+                        version: Swift.Int64? = nil,
+                        warnAtPercent: Swift.Int64? = nil
+                    ) {
+                        self.calendar = calendar
+                        self.categories = categories
+                        self.firstResponseMinutes = firstResponseMinutes
+                        self.name = name
+                        self.priorities = priorities
+                        self.resolutionMinutes = resolutionMinutes
+                        self.services = services
+                        self.version = version
+                        self.warnAtPercent = warnAtPercent
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case calendar
+                        case categories
+                        case firstResponseMinutes
+                        case name
+                        case priorities
+                        case resolutionMinutes
+                        case services
+                        case version
+                        case warnAtPercent
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/content/application\/json`.
+                case json(Operations.SaveSLA.Input.Body.JsonPayload)
+            }
+            public var body: Operations.SaveSLA.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.SaveSLA.Input.Path,
+                headers: Operations.SaveSLA.Input.Headers = .init(),
+                body: Operations.SaveSLA.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.SaveSLA.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/calendar`.
+                        public var calendar: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/categories`.
+                        public var categories: [Swift.String]?
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/firstResponseMinutes`.
+                        public var firstResponseMinutes: Swift.Int64?
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/name`.
+                        public var name: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/priorities`.
+                        public var priorities: [Swift.Int64]?
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/resolutionMinutes`.
+                        public var resolutionMinutes: Swift.Int64?
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/services`.
+                        public var services: [Swift.String]?
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/version`.
+                        public var version: Swift.Int64?
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/warnAtPercent`.
+                        public var warnAtPercent: Swift.Int64?
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - calendar:
+                        ///   - categories:
+                        ///   - firstResponseMinutes:
+                        ///   - name:
+                        ///   - priorities:
+                        ///   - resolutionMinutes:
+                        ///   - services:
+                        ///   - version:
+                        ///   - warnAtPercent:
+                        public init(
+                            calendar: Swift.String? = nil,
+                            categories: [Swift.String]? = nil,
+                            firstResponseMinutes: Swift.Int64? = nil,
+                            name: Swift.String,
+                            priorities: [Swift.Int64]? = nil,
+                            resolutionMinutes: Swift.Int64? = nil,
+                            services: [Swift.String]? = nil,
+                            version: Swift.Int64? = nil,
+                            warnAtPercent: Swift.Int64? = nil
+                        ) {
+                            self.calendar = calendar
+                            self.categories = categories
+                            self.firstResponseMinutes = firstResponseMinutes
+                            self.name = name
+                            self.priorities = priorities
+                            self.resolutionMinutes = resolutionMinutes
+                            self.services = services
+                            self.version = version
+                            self.warnAtPercent = warnAtPercent
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case calendar
+                            case categories
+                            case firstResponseMinutes
+                            case name
+                            case priorities
+                            case resolutionMinutes
+                            case services
+                            case version
+                            case warnAtPercent
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/application\/json`.
+                    case json(Operations.SaveSLA.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.SaveSLA.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SaveSLA.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.SaveSLA.Output.Ok.Headers = .init(),
+                    body: Operations.SaveSLA.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/slas/{name}/put(saveSLA)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.SaveSLA.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.SaveSLA.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/slas/{name}/put(saveSLA)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
                     .json,
                     .applicationProblemJson
                 ]

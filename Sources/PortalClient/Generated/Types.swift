@@ -62,11 +62,76 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /api/v1/audit/verification`.
     /// - Remark: Generated from `#/paths//api/v1/audit/verification/get(verifyAudit)`.
     func verifyAudit(_ input: Operations.VerifyAudit.Input) async throws -> Operations.VerifyAudit.Output
+    /// The organization's business calendars.
+    ///
+    /// - Remark: HTTP `GET /api/v1/business-calendars`.
+    /// - Remark: Generated from `#/paths//api/v1/business-calendars/get(listBusinessCalendars)`.
+    func listBusinessCalendars(_ input: Operations.ListBusinessCalendars.Input) async throws -> Operations.ListBusinessCalendars.Output
+    /// Saves a calendar: a time zone, working hours per weekday (no empty or overlapping intervals), holidays. Clocks already running keep the calendar they started with.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/business-calendars/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/put(saveBusinessCalendar)`.
+    func saveBusinessCalendar(_ input: Operations.SaveBusinessCalendar.Input) async throws -> Operations.SaveBusinessCalendar.Output
+    /// Adds the days of an iCalendar file's events to the calendar's holidays. A file that does not parse is 422 naming the line.
+    ///
+    /// - Remark: HTTP `POST /api/v1/business-calendars/{name}/holidays`.
+    /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/holidays/post(importHolidays)`.
+    func importHolidays(_ input: Operations.ImportHolidays.Input) async throws -> Operations.ImportHolidays.Output
     /// Starts a run of the workflow whose webhook this is. Signed as Standard Webhooks sign: headers webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1, HMAC-SHA256 of id.timestamp.body under the webhook's secret); 401 otherwise. The body is JSON (256 KB at most), read by the trigger's condition and inputs as `body`. A webhook-id delivered again answers 200 with the run it started, never a second run; 200 with no run when the trigger's condition does not hold.
     ///
     /// - Remark: HTTP `POST /api/v1/hooks/workflows/{id}`.
     /// - Remark: Generated from `#/paths//api/v1/hooks/workflows/{id}/post(deliverWorkflowWebhook)`.
     func deliverWorkflowWebhook(_ input: Operations.DeliverWorkflowWebhook.Input) async throws -> Operations.DeliverWorkflowWebhook.Output
+    /// The priority matrix and when resolved incidents close by themselves.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incident-settings`.
+    /// - Remark: Generated from `#/paths//api/v1/incident-settings/get(getIncidentSettings)`.
+    func getIncidentSettings(_ input: Operations.GetIncidentSettings.Input) async throws -> Operations.GetIncidentSettings.Output
+    /// Sets the priority matrix (every impact/urgency pair of high, medium, low: 1 to 5, more impact or urgency never a lower priority) and closeAfterDays.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/incident-settings`.
+    /// - Remark: Generated from `#/paths//api/v1/incident-settings/put(setIncidentSettings)`.
+    func setIncidentSettings(_ input: Operations.SetIncidentSettings.Input) async throws -> Operations.SetIncidentSettings.Output
+    /// The organization's incidents, newest first.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/get(listIncidents)`.
+    func listIncidents(_ input: Operations.ListIncidents.Input) async throws -> Operations.ListIncidents.Output
+    /// Opens an incident: its priority comes from impact × urgency by the organization's matrix, and the SLAs whose conditions match start their clocks.
+    ///
+    /// - Remark: HTTP `POST /api/v1/incidents`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/post(openIncident)`.
+    func openIncident(_ input: Operations.OpenIncident.Input) async throws -> Operations.OpenIncident.Output
+    /// How many incidents are in each state, by priority.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/counts`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/counts/get(countIncidents)`.
+    func countIncidents(_ input: Operations.CountIncidents.Input) async throws -> Operations.CountIncidents.Output
+    /// An incident and its timeline.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/get(getIncident)`.
+    func getIncident(_ input: Operations.GetIncident.Input) async throws -> Operations.GetIncident.Output
+    /// Changes an incident's fields (absent ones stay; "" clears optional text). Impact or urgency recompute the priority.
+    ///
+    /// - Remark: HTTP `PATCH /api/v1/incidents/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/patch(updateIncident)`.
+    func updateIncident(_ input: Operations.UpdateIncident.Input) async throws -> Operations.UpdateIncident.Output
+    /// Adds a comment: internal ones (incidents:work) only the team reads; the team's first public answer is the first response.
+    ///
+    /// - Remark: HTTP `POST /api/v1/incidents/{id}/comments`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/comments/post(commentOnIncident)`.
+    func commentOnIncident(_ input: Operations.CommentOnIncident.Input) async throws -> Operations.CommentOnIncident.Output
+    /// Links a tool run, a workflow run or a conversation to the incident.
+    ///
+    /// - Remark: HTTP `POST /api/v1/incidents/{id}/links`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/links/post(linkToIncident)`.
+    func linkToIncident(_ input: Operations.LinkToIncident.Input) async throws -> Operations.LinkToIncident.Output
+    /// Moves an incident: new → in-progress, pending, resolved; in-progress → pending, resolved; pending → in-progress, resolved; resolved → in-progress (re-open), closed. Another move is 409 naming the allowed ones. Pending needs a reason (an until date in the past is 400); resolved needs a resolution code. incidents:work, or the reporter closing or re-opening their own resolved incident.
+    ///
+    /// - Remark: HTTP `POST /api/v1/incidents/{id}/state`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/state/post(moveIncident)`.
+    func moveIncident(_ input: Operations.MoveIncident.Input) async throws -> Operations.MoveIncident.Output
     /// Your API keys (every key of the organization with users:manage).
     ///
     /// - Remark: HTTP `GET /api/v1/keys`.
@@ -237,6 +302,16 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/sessions/{id}/turns`.
     /// - Remark: Generated from `#/paths//api/v1/sessions/{id}/turns/post(sendMessage)`.
     func sendMessage(_ input: Operations.SendMessage.Input) async throws -> Operations.SendMessage.Output
+    /// The organization's SLA definitions.
+    ///
+    /// - Remark: HTTP `GET /api/v1/slas`.
+    /// - Remark: Generated from `#/paths//api/v1/slas/get(listSLAs)`.
+    func listSLAs(_ input: Operations.ListSLAs.Input) async throws -> Operations.ListSLAs.Output
+    /// Saves an SLA as its next version: conditions (priorities, categories, services), a calendar, first-response and resolution targets in minutes, the warning share. Running clocks keep their version.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/slas/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/slas/{name}/put(saveSLA)`.
+    func saveSLA(_ input: Operations.SaveSLA.Input) async throws -> Operations.SaveSLA.Output
     /// The tools of the enabled packs, with whether you may run each.
     ///
     /// - Remark: HTTP `GET /api/v1/tools`.
@@ -520,6 +595,43 @@ extension APIProtocol {
     public func verifyAudit(headers: Operations.VerifyAudit.Input.Headers = .init()) async throws -> Operations.VerifyAudit.Output {
         try await verifyAudit(Operations.VerifyAudit.Input(headers: headers))
     }
+    /// The organization's business calendars.
+    ///
+    /// - Remark: HTTP `GET /api/v1/business-calendars`.
+    /// - Remark: Generated from `#/paths//api/v1/business-calendars/get(listBusinessCalendars)`.
+    public func listBusinessCalendars(headers: Operations.ListBusinessCalendars.Input.Headers = .init()) async throws -> Operations.ListBusinessCalendars.Output {
+        try await listBusinessCalendars(Operations.ListBusinessCalendars.Input(headers: headers))
+    }
+    /// Saves a calendar: a time zone, working hours per weekday (no empty or overlapping intervals), holidays. Clocks already running keep the calendar they started with.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/business-calendars/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/put(saveBusinessCalendar)`.
+    public func saveBusinessCalendar(
+        path: Operations.SaveBusinessCalendar.Input.Path,
+        headers: Operations.SaveBusinessCalendar.Input.Headers = .init(),
+        body: Operations.SaveBusinessCalendar.Input.Body
+    ) async throws -> Operations.SaveBusinessCalendar.Output {
+        try await saveBusinessCalendar(Operations.SaveBusinessCalendar.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Adds the days of an iCalendar file's events to the calendar's holidays. A file that does not parse is 422 naming the line.
+    ///
+    /// - Remark: HTTP `POST /api/v1/business-calendars/{name}/holidays`.
+    /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/holidays/post(importHolidays)`.
+    public func importHolidays(
+        path: Operations.ImportHolidays.Input.Path,
+        headers: Operations.ImportHolidays.Input.Headers = .init(),
+        body: Operations.ImportHolidays.Input.Body
+    ) async throws -> Operations.ImportHolidays.Output {
+        try await importHolidays(Operations.ImportHolidays.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
     /// Starts a run of the workflow whose webhook this is. Signed as Standard Webhooks sign: headers webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1, HMAC-SHA256 of id.timestamp.body under the webhook's secret); 401 otherwise. The body is JSON (256 KB at most), read by the trigger's condition and inputs as `body`. A webhook-id delivered again answers 200 with the run it started, never a second run; 200 with no run when the trigger's condition does not hold.
     ///
     /// - Remark: HTTP `POST /api/v1/hooks/workflows/{id}`.
@@ -530,6 +642,132 @@ extension APIProtocol {
         body: Operations.DeliverWorkflowWebhook.Input.Body
     ) async throws -> Operations.DeliverWorkflowWebhook.Output {
         try await deliverWorkflowWebhook(Operations.DeliverWorkflowWebhook.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The priority matrix and when resolved incidents close by themselves.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incident-settings`.
+    /// - Remark: Generated from `#/paths//api/v1/incident-settings/get(getIncidentSettings)`.
+    public func getIncidentSettings(headers: Operations.GetIncidentSettings.Input.Headers = .init()) async throws -> Operations.GetIncidentSettings.Output {
+        try await getIncidentSettings(Operations.GetIncidentSettings.Input(headers: headers))
+    }
+    /// Sets the priority matrix (every impact/urgency pair of high, medium, low: 1 to 5, more impact or urgency never a lower priority) and closeAfterDays.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/incident-settings`.
+    /// - Remark: Generated from `#/paths//api/v1/incident-settings/put(setIncidentSettings)`.
+    public func setIncidentSettings(
+        headers: Operations.SetIncidentSettings.Input.Headers = .init(),
+        body: Operations.SetIncidentSettings.Input.Body
+    ) async throws -> Operations.SetIncidentSettings.Output {
+        try await setIncidentSettings(Operations.SetIncidentSettings.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The organization's incidents, newest first.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/get(listIncidents)`.
+    public func listIncidents(
+        query: Operations.ListIncidents.Input.Query = .init(),
+        headers: Operations.ListIncidents.Input.Headers = .init()
+    ) async throws -> Operations.ListIncidents.Output {
+        try await listIncidents(Operations.ListIncidents.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Opens an incident: its priority comes from impact × urgency by the organization's matrix, and the SLAs whose conditions match start their clocks.
+    ///
+    /// - Remark: HTTP `POST /api/v1/incidents`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/post(openIncident)`.
+    public func openIncident(
+        headers: Operations.OpenIncident.Input.Headers = .init(),
+        body: Operations.OpenIncident.Input.Body
+    ) async throws -> Operations.OpenIncident.Output {
+        try await openIncident(Operations.OpenIncident.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// How many incidents are in each state, by priority.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/counts`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/counts/get(countIncidents)`.
+    public func countIncidents(headers: Operations.CountIncidents.Input.Headers = .init()) async throws -> Operations.CountIncidents.Output {
+        try await countIncidents(Operations.CountIncidents.Input(headers: headers))
+    }
+    /// An incident and its timeline.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/get(getIncident)`.
+    public func getIncident(
+        path: Operations.GetIncident.Input.Path,
+        headers: Operations.GetIncident.Input.Headers = .init()
+    ) async throws -> Operations.GetIncident.Output {
+        try await getIncident(Operations.GetIncident.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Changes an incident's fields (absent ones stay; "" clears optional text). Impact or urgency recompute the priority.
+    ///
+    /// - Remark: HTTP `PATCH /api/v1/incidents/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/patch(updateIncident)`.
+    public func updateIncident(
+        path: Operations.UpdateIncident.Input.Path,
+        headers: Operations.UpdateIncident.Input.Headers = .init(),
+        body: Operations.UpdateIncident.Input.Body
+    ) async throws -> Operations.UpdateIncident.Output {
+        try await updateIncident(Operations.UpdateIncident.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Adds a comment: internal ones (incidents:work) only the team reads; the team's first public answer is the first response.
+    ///
+    /// - Remark: HTTP `POST /api/v1/incidents/{id}/comments`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/comments/post(commentOnIncident)`.
+    public func commentOnIncident(
+        path: Operations.CommentOnIncident.Input.Path,
+        headers: Operations.CommentOnIncident.Input.Headers = .init(),
+        body: Operations.CommentOnIncident.Input.Body
+    ) async throws -> Operations.CommentOnIncident.Output {
+        try await commentOnIncident(Operations.CommentOnIncident.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Links a tool run, a workflow run or a conversation to the incident.
+    ///
+    /// - Remark: HTTP `POST /api/v1/incidents/{id}/links`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/links/post(linkToIncident)`.
+    public func linkToIncident(
+        path: Operations.LinkToIncident.Input.Path,
+        headers: Operations.LinkToIncident.Input.Headers = .init(),
+        body: Operations.LinkToIncident.Input.Body
+    ) async throws -> Operations.LinkToIncident.Output {
+        try await linkToIncident(Operations.LinkToIncident.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Moves an incident: new → in-progress, pending, resolved; in-progress → pending, resolved; pending → in-progress, resolved; resolved → in-progress (re-open), closed. Another move is 409 naming the allowed ones. Pending needs a reason (an until date in the past is 400); resolved needs a resolution code. incidents:work, or the reporter closing or re-opening their own resolved incident.
+    ///
+    /// - Remark: HTTP `POST /api/v1/incidents/{id}/state`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/state/post(moveIncident)`.
+    public func moveIncident(
+        path: Operations.MoveIncident.Input.Path,
+        headers: Operations.MoveIncident.Input.Headers = .init(),
+        body: Operations.MoveIncident.Input.Body
+    ) async throws -> Operations.MoveIncident.Output {
+        try await moveIncident(Operations.MoveIncident.Input(
             path: path,
             headers: headers,
             body: body
@@ -954,6 +1192,28 @@ extension APIProtocol {
         body: Operations.SendMessage.Input.Body
     ) async throws -> Operations.SendMessage.Output {
         try await sendMessage(Operations.SendMessage.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The organization's SLA definitions.
+    ///
+    /// - Remark: HTTP `GET /api/v1/slas`.
+    /// - Remark: Generated from `#/paths//api/v1/slas/get(listSLAs)`.
+    public func listSLAs(headers: Operations.ListSLAs.Input.Headers = .init()) async throws -> Operations.ListSLAs.Output {
+        try await listSLAs(Operations.ListSLAs.Input(headers: headers))
+    }
+    /// Saves an SLA as its next version: conditions (priorities, categories, services), a calendar, first-response and resolution targets in minutes, the warning share. Running clocks keep their version.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/slas/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/slas/{name}/put(saveSLA)`.
+    public func saveSLA(
+        path: Operations.SaveSLA.Input.Path,
+        headers: Operations.SaveSLA.Input.Headers = .init(),
+        body: Operations.SaveSLA.Input.Body
+    ) async throws -> Operations.SaveSLA.Output {
+        try await saveSLA(Operations.SaveSLA.Input(
             path: path,
             headers: headers,
             body: body

@@ -29,6 +29,7 @@ enum UIFiles {
         ("pages/audit.js", PackageResources.audit_js),
         ("pages/chat.js", PackageResources.chat_js),
         ("pages/home.js", PackageResources.home_js),
+        ("pages/incidents.js", PackageResources.incidents_js),
         ("pages/keys.js", PackageResources.keys_js),
         ("pages/mcp-servers.js", PackageResources.mcp_servers_js),
         ("pages/oauth-consent.js", PackageResources.oauth_consent_js),

@@ -22,6 +22,8 @@ export const routes = [
   { path: "runs/:id", page: "run", title: "Run", access: "tools:read", parent: "" },
   { path: "search", page: "search", title: "Search results", access: "chat:use", parent: "" },
   { path: "approvals", page: "approvals", title: "Approvals", access: "approvals:decide", area: "Operations", id: "approvals" },
+  { path: "incidents", page: "incidents", title: "Incidents", access: "incidents:report", area: "Operations", id: "incidents" },
+  { path: "incidents/:id", page: "incidents", title: "Incident", access: "incidents:report", parent: "incidents" },
   { path: "workflows", page: "workflows", title: "Workflows", access: "tools:read", area: "Operations", id: "workflows" },
   { path: "workflows/new", page: "workflows", title: "New workflow", access: "workflows:manage", parent: "workflows" },
   { path: "workflows/:name", page: "workflows", title: "Workflow", access: "tools:read", parent: "workflows" },

@@ -3,7 +3,8 @@
 const kinds = ["approval.requested", "approval.decided", "chat.turn", "run.succeeded", "run.failed", "run.rejected", "run.expired", "run.interrupted", "run.cancelled", "webhook.disabled",
   "workflow-run.started", "workflow-run.queued", "workflow-run.step-started", "workflow-run.step-finished",
   "workflow-run.approval-requested", "workflow-run.approval-decided", "workflow-run.paused", "workflow-run.resumed",
-  "workflow-run.succeeded", "workflow-run.failed", "workflow-run.cancelled", "workflow-run.needs-attention"];
+  "workflow-run.succeeded", "workflow-run.failed", "workflow-run.cancelled", "workflow-run.needs-attention",
+  "incident.opened", "incident.updated", "incident.state-changed", "incident.resolved", "incident.commented", "incident.sla-warning", "incident.sla-breached"];
 const listeners = new Set();
 let source = null;
 

@@ -1,0 +1,164 @@
+import FoundationEssentials
+import Hummingbird
+import KV
+import Portal
+
+/// An incident with its timeline (internal comments only for those who work incidents).
+struct IncidentDetail: Codable {
+    let incident: Incident
+    let timeline: [IncidentChange]
+}
+
+struct IncidentPage: Codable {
+    let incidents: [Incident]
+    let next: String?
+    let limit: Int
+}
+
+struct IncidentCommentBody: Codable {
+    let text: String
+    /// Only for the team (incidents:work); false when absent.
+    let `internal`: Bool?
+}
+
+struct HolidayImportBody: Codable {
+    /// An iCalendar file's text (RFC 5545): its events' days become holidays.
+    let ical: String
+    /// How many years yearly events repeat for (10 when absent).
+    let years: Int?
+}
+
+/// How many open incidents there are, by state and priority (from the state index).
+struct IncidentCounts: Codable {
+    /// state → priority ("1" … "5") → count.
+    let byState: [String: [String: Int]]
+}
+
+/// A request the schema allows but the rules refuse (an empty title, overlapping hours) is
+/// 422, as the API's problem types say; 400 stays for what the schema itself refuses.
+private func semantic<T>(_ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch let PortalError.invalid(message) { throw PortalError.unprocessable(message) }
+}
+
+extension PortalRoutes {
+    /// Incidents (incidents:report to open and read, incidents:work to change), business
+    /// calendars, SLAs and the priority matrix (itsm:manage to change).
+    func addIncidentRoutes(core: PortalCore) {
+        let incidents = core.incidents
+
+        @Sendable func incidentID(_ context: PortalContext) throws -> (TimeOrderedID, UUID) {
+            let organizationID = try Self.requireOrganization(context.principal!)
+            let id = try Self.pathID(context, "incident")
+            guard try incidents.incident(id, in: organizationID) != nil else { throw PortalError.notFound("incident") }
+            return (id, organizationID)
+        }
+        @Sendable func detail(_ incident: Incident, _ principal: Principal) throws -> IncidentDetail {
+            IncidentDetail(incident: incident, timeline: try incidents.timeline(of: incident.id, for: principal))
+        }
+
+        get("/api/incidents", .permission(.incidentsReport), .doc("listIncidents", "The organization's incidents, newest first.", returns: APISchema.of(IncidentPage.self), query: QueryParameter.paging + [.choice("state", IncidentState.allCases.map(\.rawValue), "Only incidents in this state.")])) { request, context in
+            let organizationID = try Self.requireOrganization(context.principal!)
+            var states: [IncidentState] = []
+            if let state = request.uri.queryParameters.get("state") {
+                guard let parsed = IncidentState(rawValue: state) else {
+                    throw ProblemDetails(.badRequest, detail: "state must be one of \(IncidentState.allCases.map(\.rawValue).joined(separator: ", ")).")
+                }
+                states = [parsed]
+            }
+            let limit = try APIConventions.pageSize(request)
+            let page = try incidents.list(in: organizationID, states: states, limit: limit, before: try Self.pageCursor(request))
+            let next = APIConventions.nextLink(request, cursor: page.count == limit ? page.last?.id.description : nil)
+            return try APIConventions.pageResponse(IncidentPage(incidents: page, next: next, limit: limit), next: next)
+        }
+
+        post("/api/incidents", .permission(.incidentsReport), .doc("openIncident", "Opens an incident: its priority comes from impact × urgency by the organization's matrix, and the SLAs whose conditions match start their clocks.", body: IncidentDraft.self, returns: APISchema.of(IncidentDetail.self), status: 201, created: .init(path: "/api/incidents/{id}", idPointer: "/incident/id"))) { request, context in
+            let draft = try await Self.decode(IncidentDraft.self, request, context)
+            let incident = try await semantic { try await incidents.open(draft, by: context.principal!) }
+            var response = try Self.jsonResponse(.created, try detail(incident, context.principal!))
+            response.headers[.location] = "/api/incidents/\(incident.id)"
+            return response
+        }
+
+        get("/api/incidents/counts", .permission(.incidentsReport), .doc("countIncidents", "How many incidents are in each state, by priority.", returns: APISchema.of(IncidentCounts.self))) { _, context in
+            let counts = try incidents.counts(in: try Self.requireOrganization(context.principal!))
+            return try Self.jsonResponse(.ok, IncidentCounts(byState: Dictionary(uniqueKeysWithValues: counts.map { state, priorities in
+                (state.rawValue, Dictionary(uniqueKeysWithValues: priorities.map { (String($0.key), $0.value) }))
+            })))
+        }
+
+        get("/api/incidents/{id}", .permission(.incidentsReport), .doc("getIncident", "An incident and its timeline.", returns: APISchema.of(IncidentDetail.self))) { _, context in
+            let (id, organizationID) = try incidentID(context)
+            guard let incident = try incidents.incident(id, in: organizationID) else { throw PortalError.notFound("incident") }
+            return try Self.jsonResponse(.ok, try detail(incident, context.principal!))
+        }
+
+        on(.patch, "/api/incidents/{id}", .permission(.incidentsWork), .doc("updateIncident", "Changes an incident's fields (absent ones stay; \"\" clears optional text). Impact or urgency recompute the priority.", body: IncidentUpdate.self, returns: APISchema.of(IncidentDetail.self))) { request, context in
+            let body = try await Self.decode(IncidentUpdate.self, request, context)
+            let (id, _) = try incidentID(context)
+            return try Self.jsonResponse(.ok, try detail(try await semantic { try await incidents.update(id, body, by: context.principal!) }, context.principal!))
+        }
+
+        post("/api/incidents/{id}/state", .permission(.incidentsReport), .doc("moveIncident", "Moves an incident: new → in-progress, pending, resolved; in-progress → pending, resolved; pending → in-progress, resolved; resolved → in-progress (re-open), closed. Another move is 409 naming the allowed ones. Pending needs a reason (an until date in the past is 400); resolved needs a resolution code. incidents:work, or the reporter closing or re-opening their own resolved incident.", body: IncidentMove.self, returns: APISchema.of(IncidentDetail.self))) { request, context in
+            let body = try await Self.decode(IncidentMove.self, request, context)
+            let (id, _) = try incidentID(context)
+            return try Self.jsonResponse(.ok, try detail(try await incidents.move(id, body, by: context.principal!), context.principal!))
+        }
+
+        post("/api/incidents/{id}/comments", .permission(.incidentsReport), .doc("commentOnIncident", "Adds a comment: internal ones (incidents:work) only the team reads; the team's first public answer is the first response.", body: IncidentCommentBody.self, returns: APISchema.of(IncidentDetail.self))) { request, context in
+            let body = try await Self.decode(IncidentCommentBody.self, request, context)
+            let (id, _) = try incidentID(context)
+            return try Self.jsonResponse(.ok, try detail(try await semantic { try await incidents.comment(id, text: body.text, internal: body.internal ?? false, by: context.principal!) }, context.principal!))
+        }
+
+        post("/api/incidents/{id}/links", .permission(.incidentsWork), .doc("linkToIncident", "Links a tool run, a workflow run or a conversation to the incident.", body: IncidentLink.self, returns: APISchema.of(IncidentDetail.self))) { request, context in
+            let body = try await Self.decode(IncidentLink.self, request, context)
+            let (id, _) = try incidentID(context)
+            return try Self.jsonResponse(.ok, try detail(try await semantic { try await incidents.link(id, body, by: context.principal!) }, context.principal!))
+        }
+
+        get("/api/incident-settings", .permission(.incidentsReport), .doc("getIncidentSettings", "The priority matrix and when resolved incidents close by themselves.", returns: APISchema.of(IncidentSettings.self))) { _, context in
+            try Self.jsonResponse(.ok, try incidents.settings(in: try Self.requireOrganization(context.principal!)))
+        }
+
+        on(.put, "/api/incident-settings", .permission(.itsmManage), .doc("setIncidentSettings", "Sets the priority matrix (every impact/urgency pair of high, medium, low: 1 to 5, more impact or urgency never a lower priority) and closeAfterDays.", body: IncidentSettings.self, returns: APISchema.of(IncidentSettings.self))) { request, context in
+            let body = try await Self.decode(IncidentSettings.self, request, context)
+            try await semantic { try await incidents.saveSettings(body, by: context.principal!) }
+            return try Self.jsonResponse(.ok, body)
+        }
+
+        get("/api/business-calendars", .permission(.incidentsReport), .doc("listBusinessCalendars", "The organization's business calendars.", returns: APISchema.list("calendars", of: BusinessCalendar.self))) { _, context in
+            try Self.jsonResponse(.ok, ["calendars": try incidents.calendars(in: try Self.requireOrganization(context.principal!))])
+        }
+
+        on(.put, "/api/business-calendars/{name}", .permission(.itsmManage), .doc("saveBusinessCalendar", "Saves a calendar: a time zone, working hours per weekday (no empty or overlapping intervals), holidays. Clocks already running keep the calendar they started with.", body: BusinessCalendar.self, returns: APISchema.of(BusinessCalendar.self))) { request, context in
+            let body = try await Self.decode(BusinessCalendar.self, request, context)
+            guard body.name == context.parameters.get("name") else { throw PortalError.unprocessable("the calendar's name is '\(body.name.prefix(64))', not the one in the path") }
+            try await semantic { try await incidents.saveCalendar(body, by: context.principal!) }
+            return try Self.jsonResponse(.ok, body)
+        }
+
+        post("/api/business-calendars/{name}/holidays", .permission(.itsmManage), .doc("importHolidays", "Adds the days of an iCalendar file's events to the calendar's holidays. A file that does not parse is 422 naming the line.", body: HolidayImportBody.self, returns: APISchema.of(BusinessCalendar.self))) { request, context in
+            let body = try await Self.decode(HolidayImportBody.self, request, context)
+            let organizationID = try Self.requireOrganization(context.principal!)
+            guard var calendar = try incidents.calendar(context.parameters.get("name") ?? "", in: organizationID) else { throw PortalError.notFound("calendar") }
+            guard body.ical.utf8.count <= 1 << 20 else { throw PortalError.tooLarge("an iCalendar file is at most 1 MB") }
+            let days: [String]
+            do { days = try HolidayFile.holidays(body.ical, years: min(max(body.years ?? 10, 1), 50)) } catch {
+                throw PortalError.unprocessable("the iCalendar file: \(error)")
+            }
+            calendar.holidays = Array(Set(calendar.holidays + days)).sorted()
+            try await semantic { try await incidents.saveCalendar(calendar, by: context.principal!) }
+            return try Self.jsonResponse(.ok, calendar)
+        }
+
+        get("/api/slas", .permission(.incidentsReport), .doc("listSLAs", "The organization's SLA definitions.", returns: APISchema.list("slas", of: SLADefinition.self))) { _, context in
+            try Self.jsonResponse(.ok, ["slas": try incidents.slaDefinitions(in: try Self.requireOrganization(context.principal!))])
+        }
+
+        on(.put, "/api/slas/{name}", .permission(.itsmManage), .doc("saveSLA", "Saves an SLA as its next version: conditions (priorities, categories, services), a calendar, first-response and resolution targets in minutes, the warning share. Running clocks keep their version.", body: SLADefinition.self, returns: APISchema.of(SLADefinition.self))) { request, context in
+            let body = try await Self.decode(SLADefinition.self, request, context)
+            guard body.name == context.parameters.get("name") else { throw PortalError.unprocessable("the SLA's name is '\(body.name.prefix(64))', not the one in the path") }
+            return try Self.jsonResponse(.ok, try await semantic { try await incidents.saveSLA(body, by: context.principal!) })
+        }
+    }
+}

@@ -1,0 +1,109 @@
+"""Incidents in Chromium: a viewer reports one from the form and sees its SLA clocks; an
+operator, in a second browser, answers, notes something internal, runs a tool from the
+incident (the run linked to it) and resolves it; the reporter's page follows each change
+without a reload, never shows the internal note, and the reporter closes the incident. Axe
+finds no serious violations on the list or the incident."""
+import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from conftest import Portal, admin_session, console_errors, serious_violations
+from test_access import sign_in
+from test_mcp import binary, free_port
+
+PASSWORDS = {"vera": "vera-password-1", "olga": "olga-password-1"}
+
+
+@pytest.fixture(scope="module")
+def world():
+    portal = Portal(binary(), port=free_port())
+    admin = admin_session(portal)
+    assert admin.post(portal.url + "api/packs/host/enabled", json={"enabled": True}).status_code == 204
+    for name, role in (("vera", "viewer"), ("olga", "operator")):
+        assert admin.post(portal.url + "api/users", json={"username": name, "password": PASSWORDS[name], "role": role}).status_code == 201
+    calendar = {"name": "always", "timeZone": "UTC", "hours": [{"weekday": day, "from": "00:00", "to": "24:00"} for day in range(7)], "holidays": []}
+    assert admin.put(portal.url + "api/business-calendars/always", json=calendar).status_code == 200
+    sla = {"name": "urgent", "priorities": [1, 2], "calendar": "always", "firstResponseMinutes": 30, "resolutionMinutes": 240}
+    assert admin.put(portal.url + "api/slas/urgent", json=sla).status_code == 200
+    yield {"portal": portal, "admin": admin}
+    assert portal.stop() == 0
+
+
+def waiter(browser, timeout=20):
+    return WebDriverWait(browser, timeout, ignored_exceptions=[StaleElementReferenceException])
+
+
+def timeline(browser):
+    """The timeline's lines, read in one go (a live update may redraw it at any moment)."""
+    return browser.execute_script("return [...document.querySelectorAll('#incident-timeline li')].map((li) => li.textContent)")
+
+
+def test_report_work_and_close_an_incident_with_the_timeline_following_live(world, browser, second_browser):
+    portal, admin = world["portal"], world["admin"]
+    browser.get(portal.url)
+    sign_in(browser, "vera", PASSWORDS["vera"])
+    browser.get(portal.url + "#/incidents")
+    waiter(browser).until(EC.visibility_of_element_located((By.ID, "incident-form")))
+    browser.find_element(By.ID, "incident-title").send_keys("Checkout fails with 502")
+    browser.find_element(By.ID, "incident-description").send_keys("Since 10:00, every order.")
+    Select(browser.find_element(By.ID, "incident-impact")).select_by_value("high")
+    Select(browser.find_element(By.ID, "incident-urgency")).select_by_value("high")
+    browser.find_element(By.ID, "incident-service").send_keys("shop")
+    assert serious_violations(browser) == []
+    browser.find_element(By.ID, "incident-open").click()
+    waiter(browser).until(lambda b: "#/incidents/" in b.current_url and b.find_elements(By.ID, "incident-heading"))
+    incident_id = browser.current_url.rsplit("/", 1)[1]
+    waiter(browser).until(lambda b: b.find_element(By.ID, "incident-heading").text == "INC-1: Checkout fails with 502")
+    assert browser.find_element(By.ID, "incident-priority").text.startswith("P1")
+    assert [clock.get_attribute("data-state") for clock in browser.find_elements(By.CSS_SELECTOR, "#incident-slas li[data-sla]")] == ["running", "running"]
+    assert not browser.find_elements(By.ID, "incident-move-form"), "a viewer does not move a new incident"
+    assert serious_violations(browser) == []
+    marker = browser.execute_script("window.__noReload = true; return window.__noReload")
+    assert marker is True
+
+    # Olga works it in her own browser.
+    second_browser.get(portal.url)
+    sign_in(second_browser, "olga", PASSWORDS["olga"])
+    second_browser.get(portal.url + f"#/incidents/{incident_id}")
+    waiter(second_browser).until(EC.element_to_be_clickable((By.ID, "incident-comment")))
+    second_browser.find_element(By.ID, "incident-comment-text").send_keys("We are on it.")
+    second_browser.find_element(By.ID, "incident-comment").click()
+    waiter(browser).until(lambda b: any("olga commented: We are on it." in line for line in timeline(b)))
+    waiter(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, '#incident-slas li[data-sla="0"]').get_attribute("data-state") == "met")
+
+    waiter(second_browser).until(lambda b: b.find_element(By.ID, "incident-comment-text").get_attribute("value") == "")
+    second_browser.find_element(By.ID, "incident-comment-text").send_keys("Upstream proxy lost its certificate.")
+    second_browser.find_element(By.ID, "incident-comment-internal").click()
+    second_browser.find_element(By.ID, "incident-comment").click()
+    waiter(second_browser).until(lambda b: any("noted (internal)" in line for line in timeline(b)))
+
+    waiter(second_browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, '#incident-tool option[value="host.load"]'))
+    Select(second_browser.find_element(By.ID, "incident-tool")).select_by_value("host.load")
+    second_browser.find_element(By.ID, "incident-run").click()
+    waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#incident-links li"))
+    run_id = browser.find_element(By.CSS_SELECTOR, "#incident-links li").get_attribute("data-link")
+    assert admin.get(portal.url + f"api/runs/{run_id}").json()["requester"] == "olga"
+
+    Select(second_browser.find_element(By.ID, "incident-move-state")).select_by_value("resolved")
+    Select(second_browser.find_element(By.ID, "incident-move-code")).select_by_value("fixed")
+    second_browser.find_element(By.ID, "incident-move-notes").send_keys("certificate renewed")
+    second_browser.find_element(By.ID, "incident-move").click()
+    waiter(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, "#incident-state").get_attribute("status") == "resolved")
+    assert browser.execute_script("return window.__noReload") is True, "the page was reloaded"
+    assert not any("certificate." in line for line in timeline(browser) if "Upstream proxy" in line), "the internal note reached the reporter"
+    assert not any("Upstream proxy" in line for line in timeline(browser))
+
+    # The reporter closes it.
+    waiter(browser).until(EC.element_to_be_clickable((By.ID, "incident-move")))
+    Select(browser.find_element(By.ID, "incident-move-state")).select_by_value("closed")
+    browser.find_element(By.ID, "incident-move").click()
+    waiter(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, "#incident-state").get_attribute("status") == "closed")
+    assert serious_violations(browser) == []
+    moves = lambda b: [line.split(" moved it from ")[1].split(":")[0] for line in timeline(b) if " moved it from " in line]
+    waiter(browser).until(lambda b: moves(b) == ["new to resolved", "resolved to closed"])
+    assert not console_errors(browser) and not console_errors(second_browser)
+    browser.get(portal.url + "#/incidents")
+    waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, '#incident-rows tr[data-incident="1"]'))
+    assert browser.find_element(By.CSS_SELECTOR, '#incident-counts li[data-state="closed"] strong').text == "1"
