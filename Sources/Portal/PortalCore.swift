@@ -37,6 +37,8 @@ public final class PortalCore: Sendable {
     public let workflows: Workflows
     /// Incidents with SLA clocks on business calendars.
     public let incidents: Incidents
+    /// The CMDB: configuration items and their relations.
+    public let assets: Assets
     /// The answers to requests sent with an `Idempotency-Key`.
     public let idempotencyKeys: IdempotencyKeys
     /// Where expiry deadlines read the time (sessions, API keys, sign-in throttling).
@@ -108,6 +110,7 @@ public final class PortalCore: Sendable {
                                        configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
         self.webhooks = try Webhooks(environment: environment, secrets: secrets, events: securityEvents, jobs: jobs, clock: clock, options: webhookOptions)
         self.incidents = try Incidents(environment: environment, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs, clock: clock)
+        self.assets = try Assets(environment: environment, outbox: outbox, clock: clock)
         self.idempotencyKeys = try IdempotencyKeys(environment: environment, clock: clock)
         let notifications = notifications
         self.eventConsumers = [

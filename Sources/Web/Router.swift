@@ -86,6 +86,7 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
     routes.group("Assistant", stable: true) { routes.addChatRoutes(core: core) }
     routes.group("Workflows", stable: true) { routes.addWorkflowRoutes(core: core) }
     routes.group("Incidents", stable: true) { routes.addIncidentRoutes(core: core) }
+    routes.group("Assets", stable: true) { routes.addAssetRoutes(core: core) }
     routes.group("MCP") {
         routes.addMCPRoutes(core: core, options: options)
         routes.addOAuthRoutes(core: core, options: options)

@@ -1,8 +1,10 @@
 """Incidents in Chromium: a viewer reports one from the form and sees its SLA clocks; an
 operator, in a second browser, answers, notes something internal, runs a tool from the
 incident (the run linked to it) and resolves it; the reporter's page follows each change
-without a reload, never shows the internal note, and the reporter closes the incident. Axe
-finds no serious violations on the list or the incident."""
+without a reload, never shows the internal note, and the reporter closes the incident. An
+incident on a database shows the services it hits (the CMDB's impact), the item's page
+shows its relations and incidents, and the service dashboard draws the figures. Axe finds
+no serious violations on any of these pages."""
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -107,3 +109,53 @@ def test_report_work_and_close_an_incident_with_the_timeline_following_live(worl
     browser.get(portal.url + "#/incidents")
     waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, '#incident-rows tr[data-incident="1"]'))
     assert browser.find_element(By.CSS_SELECTOR, '#incident-counts li[data-state="closed"] strong').text == "1"
+
+
+def test_an_incident_on_a_database_shows_what_it_hits_and_the_dashboard_draws_it(world, browser):
+    portal, admin = world["portal"], world["admin"]
+    inventory = {
+        "source": "inventory",
+        "items": [{"name": "h1", "type": "host"}, {"name": "billing-db", "type": "database", "attributes": {"engine": "postgres"}},
+                  {"name": "billing", "type": "service"}, {"name": "shop", "type": "application"}],
+        "relations": [{"from": "billing-db", "kind": "runs-on", "to": "h1"}, {"from": "billing", "kind": "depends-on", "to": "billing-db"},
+                      {"from": "shop", "kind": "depends-on", "to": "billing"}, {"from": "billing-db", "kind": "depends-on", "to": "shop"}],
+    }
+    answer = admin.post(portal.url + "api/asset-imports", json=inventory)
+    assert answer.status_code == 200 and answer.json() == {"created": 4, "updated": 0, "unchanged": 0, "removed": 0, "relations": 4}
+    opened = admin.post(portal.url + "api/incidents", json={"title": "billing-db refuses connections", "impact": "high", "urgency": "medium",
+                                                          "service": "billing-db", "group": "dba"})
+    assert opened.status_code == 201
+    incident = opened.json()["incident"]
+
+    browser.get(portal.url)
+    sign_in(browser, "olga", PASSWORDS["olga"])
+    browser.get(portal.url + f"#/incidents/{incident['id']}")
+    waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#incident-hits li[data-impacted]"))
+    hit = [li.get_attribute("data-impacted") for li in browser.find_elements(By.CSS_SELECTOR, "#incident-hits li[data-impacted]")]
+    assert hit == ["billing", "shop"], "the cycle back to billing-db ends there; the host it runs on is not hit"
+    assert serious_violations(browser) == []
+
+    browser.find_element(By.CSS_SELECTOR, '#incident-hits a[href="#/assets/billing-db"]').click()
+    waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, f'#asset-incidents li[data-incident="{incident["number"]}"]'))
+    assert [li.get_attribute("data-relation") for li in browser.find_elements(By.CSS_SELECTOR, "#asset-relations li")] == \
+        ["billing-db runs-on h1", "billing-db depends-on shop"]
+    assert [li.get_attribute("data-depth") for li in browser.find_elements(By.CSS_SELECTOR, "#asset-impact li")] == ["1", "2"]
+    assert "postgres" in browser.find_element(By.ID, "asset-facts").text
+    # The relation to the host is removed from the page; the host's page no longer lists it.
+    browser.find_element(By.CSS_SELECTOR, '#asset-relations button[aria-label="Remove: billing-db runs-on h1"]').click()
+    waiter(browser).until(lambda b: [li.get_attribute("data-relation") for li in b.find_elements(By.CSS_SELECTOR, "#asset-relations li")] == ["billing-db depends-on shop"])
+    assert admin.get(portal.url + "api/assets/h1").json()["dependents"] == []
+    assert serious_violations(browser) == []
+
+    browser.get(portal.url + "#/service-dashboard")
+    waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#chart-priority svg"))
+    figures = admin.get(portal.url + "api/incidents/dashboard").json()
+    assert browser.find_element(By.CSS_SELECTOR, "#figure-open .dashboard-value").text == str(figures["openTotal"])
+    assert figures["openTotal"] >= 1 and any(service["service"] == "billing-db" for service in figures["topServices"])
+    assert browser.find_elements(By.CSS_SELECTOR, "#chart-services svg") and browser.find_elements(By.CSS_SELECTOR, "#chart-opened svg")
+    # Only the dba group: the one incident opened here.
+    browser.find_element(By.ID, "dashboard-group").send_keys("dba\n")
+    browser.find_element(By.ID, "dashboard-period").click()
+    waiter(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, "#figure-opened .dashboard-value").text == "1")
+    assert serious_violations(browser) == []
+    assert not console_errors(browser)

@@ -69,6 +69,10 @@ def world():
     incident = admin.post(portal.url + "api/incidents", json={"title": "db-7 is down", "impact": "high", "urgency": "high", "service": "billing"})
     assert incident.status_code == 201, incident.text
     assert admin.post(portal.url + f"api/incidents/{incident.json()['incident']['id']}/comments", json={"text": "looking", "internal": True}).status_code == 200
+    # Configuration items with a relation: the incident's service runs on a host.
+    inventory = {"source": "pages", "items": [{"name": "billing", "type": "service"}, {"name": "db-7", "type": "host", "attributes": {"os": "debian"}}],
+                 "relations": [{"from": "billing", "kind": "runs-on", "to": "db-7"}]}
+    assert admin.post(portal.url + "api/asset-imports", json=inventory).status_code == 200
     yield {"portal": portal, "run": run.json()["id"], "incident": incident.json()["incident"]["id"], "session": chat.json()["id"], "webhook": webhook.json()["webhook"]["id"],
            "consent": consent.headers["Location"].rsplit("/", 1)[1], "workflow_run": flow_run.json()["run"]["id"]}
     assert portal.stop() == 0
@@ -106,6 +110,8 @@ def concrete(path, world):
         return path.replace(":id", world["workflow_run"])
     if path.startswith("incidents/"):
         return path.replace(":id", world["incident"])
+    if path.startswith("assets/"):
+        return path.replace(":name", "db-7")
     if path.startswith("oauth/consent/"):
         return path.replace(":id", world["consent"])
     return (path.replace(":name", "host.load").replace(":id", world["run"]).replace(":session", world["session"])

@@ -15,6 +15,10 @@ public enum Permission: String, CaseIterable, Codable, Sendable, Comparable {
     case incidentsWork = "incidents:work"
     /// Business calendars, SLAs and the priority matrix.
     case itsmManage = "itsm:manage"
+    /// Read the CMDB: configuration items, their relations and impact.
+    case assetsRead = "assets:read"
+    /// Save, relate, import and remove configuration items.
+    case assetsManage = "assets:manage"
     case keysManage = "keys:manage"
     case usersManage = "users:manage"
     case organizationsManage = "orgs:manage"
@@ -28,8 +32,8 @@ public enum Permission: String, CaseIterable, Codable, Sendable, Comparable {
 ///
 /// | permission | viewer | operator | admin |
 /// | --- | :-: | :-: | :-: |
-/// | chat:use, tools:read, incidents:report | ✓ | ✓ | ✓ |
-/// | tools:run, tools:run-risky (risky runs still wait for approval), keys:manage, incidents:work | | ✓ | ✓ |
+/// | chat:use, tools:read, incidents:report, assets:read | ✓ | ✓ | ✓ |
+/// | tools:run, tools:run-risky (risky runs still wait for approval), keys:manage, incidents:work, assets:manage | | ✓ | ✓ |
 /// | approvals:decide, audit:read, sessions:read-all, workflows:manage, itsm:manage, users:manage, orgs:manage, admin | | | ✓ |
 public enum Role: String, CaseIterable, Codable, Sendable, Comparable {
     case viewer
@@ -38,8 +42,8 @@ public enum Role: String, CaseIterable, Codable, Sendable, Comparable {
 
     public var permissions: Set<Permission> {
         switch self {
-        case .viewer: [.chatUse, .toolsRead, .incidentsReport]
-        case .operator: Role.viewer.permissions.union([.toolsRun, .toolsRunRisky, .keysManage, .incidentsWork])
+        case .viewer: [.chatUse, .toolsRead, .incidentsReport, .assetsRead]
+        case .operator: Role.viewer.permissions.union([.toolsRun, .toolsRunRisky, .keysManage, .incidentsWork, .assetsManage])
         case .admin: Set(Permission.allCases)
         }
     }

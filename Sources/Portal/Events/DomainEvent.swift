@@ -80,6 +80,12 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     /// An SLA clock reached its warning share of the target.
     case incidentSLAWarning = "incident.sla-warning"
     case incidentSLABreached = "incident.sla-breached"
+    // Configuration items.
+    case assetSaved = "asset.saved"
+    case assetRemoved = "asset.removed"
+    /// A relation between two items set or removed.
+    case assetRelated = "asset.related"
+    case assetImported = "asset.imported"
 
     /// The kind of an audit entry written by any version: today's names, and those entries
     /// written before typed events carried (`tool.run.finished` by its outcome, `sign-out`).
@@ -184,6 +190,8 @@ public enum DomainEvent: Sendable, Equatable {
     case workflow(WorkflowEvent)
     /// An incident opened, changed, commented on, or its SLA warned or breached.
     case incident(IncidentEvent)
+    /// A configuration item saved, removed or related, or an import.
+    case asset(AssetEvent)
     /// Access and administration: sign-ins, roles, keys, packs, settings.
     case security(SecurityEvent)
 
@@ -199,6 +207,7 @@ public enum DomainEvent: Sendable, Equatable {
         case .chatTurn: .chatTurn
         case let .workflow(event): event.kind
         case let .incident(event): event.kind
+        case let .asset(event): event.kind
         case let .security(event): event.kind
         }
     }
@@ -209,12 +218,15 @@ public enum DomainEvent: Sendable, Equatable {
     /// The kinds carried by `.incident` events.
     public static let incidentKinds: Set<EventKind> = Set(EventKind.allCases.filter { $0.rawValue.hasPrefix("incident.") })
 
+    /// The kinds carried by `.asset` events.
+    public static let assetKinds: Set<EventKind> = Set(EventKind.allCases.filter { $0.rawValue.hasPrefix("asset.") })
+
     /// The kinds carried by `.security` events: every kind that is not about runs, approvals,
     /// conversations or workflows.
     public static let securityKinds: Set<EventKind> = Set(EventKind.allCases).subtracting([
         .runRequested, .runRefused, .runSucceeded, .runFailed, .runRejected, .runExpired, .runInterrupted, .runCancelled,
         .approvalRequested, .approvalDecided, .approvalRefused, .approvalPolicyChanged, .chatTurn,
-    ]).subtracting(workflowKinds).subtracting(incidentKinds)
+    ]).subtracting(workflowKinds).subtracting(incidentKinds).subtracting(assetKinds)
 
     /// The run it is about, if any.
     public var run: RunEvent? {
@@ -242,6 +254,7 @@ extension DomainEvent: Codable {
         case let .chatTurn(turn): try container.encode(turn, forKey: .payload)
         case let .workflow(event): try container.encode(event, forKey: .payload)
         case let .incident(event): try container.encode(event, forKey: .payload)
+        case let .asset(event): try container.encode(event, forKey: .payload)
         case let .security(event): try container.encode(event, forKey: .payload)
         }
     }
@@ -260,6 +273,7 @@ extension DomainEvent: Codable {
         case .chatTurn: self = .chatTurn(try container.decode(ChatTurnEvent.self, forKey: .payload))
         case _ where Self.workflowKinds.contains(kind): self = .workflow(try container.decode(WorkflowEvent.self, forKey: .payload))
         case _ where Self.incidentKinds.contains(kind): self = .incident(try container.decode(IncidentEvent.self, forKey: .payload))
+        case _ where Self.assetKinds.contains(kind): self = .asset(try container.decode(AssetEvent.self, forKey: .payload))
         default: self = .security(try container.decode(SecurityEvent.self, forKey: .payload))
         }
     }

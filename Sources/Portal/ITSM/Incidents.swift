@@ -96,6 +96,10 @@ public final class Incidents: Sendable {
     /// Incidents by state, for lists and counts without a scan: (organization, state, id) → priority.
     let byState: Table<CompositeKey3<UUID, String, TimeOrderedID>, JSONValue<Int>>
     let numbers: Table<Key<UUID>, JSONValue<Int>>
+    /// (organization, service, id) → state: the incidents on a service or configuration item.
+    let byService: Table<CompositeKey3<UUID, String, TimeOrderedID>, JSONValue<String>>
+    /// (organization, group or "" for all, UTC day) → that day's figures, for the dashboard.
+    let dayFigures: Table<CompositeKey3<UUID, String, UInt64>, JSONValue<IncidentDay>>
     let settingsTable: Table<Key<UUID>, JSONValue<IncidentSettings>>
     let calendars: Table<CompositeKey<UUID, String>, JSONValue<BusinessCalendar>>
     let slaDefinitions: Table<CompositeKey<UUID, String>, JSONValue<SLADefinition>>
@@ -130,6 +134,8 @@ public final class Incidents: Sendable {
         timeline = try environment.table("incident_timeline", key: CompositeKey<TimeOrderedID, UInt64>.self, value: JSONValue<IncidentChange>.self)
         byState = try environment.table("incidents_by_state", key: CompositeKey3<UUID, String, TimeOrderedID>.self, value: JSONValue<Int>.self)
         numbers = try environment.table("incident_numbers", key: Key<UUID>.self, value: JSONValue<Int>.self)
+        byService = try environment.table("incidents_by_service", key: CompositeKey3<UUID, String, TimeOrderedID>.self, value: JSONValue<String>.self)
+        dayFigures = try environment.table("incident_days", key: CompositeKey3<UUID, String, UInt64>.self, value: JSONValue<IncidentDay>.self)
         settingsTable = try environment.table("incident_settings", key: Key<UUID>.self, value: JSONValue<IncidentSettings>.self)
         calendars = try environment.table("business_calendars", key: CompositeKey<UUID, String>.self, value: JSONValue<BusinessCalendar>.self)
         slaDefinitions = try environment.table("sla_definitions", key: CompositeKey<UUID, String>.self, value: JSONValue<SLADefinition>.self)
@@ -311,6 +317,7 @@ public final class Incidents: Sendable {
             _ = try txn.delete(byState, (incident.organizationID, previous.state.rawValue, incident.id))
         }
         try txn.put(byState, (incident.organizationID, incident.state.rawValue, incident.id), incident.priority)
+        try tally(from: change.previous, to: incident, txn: txn)
         for (kind, detail) in change.events {
             let event = IncidentEvent(kind, incident, actorID: change.actor?.user.id, detail: detail)
             try outbox.record(.incident(event), organizationID: incident.organizationID, time: change.now,

@@ -72,7 +72,7 @@ public struct PortalNotification: Codable, Sendable, Equatable {
             // Incident pages (every member may read incidents) follow each one as it changes.
             return PortalNotification(kind: event.kind, organizationID: organizationID, runID: event.incidentID.description, tool: "INC-\(event.number)",
                                       status: event.state.rawValue, audience: .permission(.incidentsReport), detail: event.detail)
-        case .runRequested, .runRefused, .approvalRefused, .approvalPolicyChanged, .security, .workflow:
+        case .runRequested, .runRefused, .approvalRefused, .approvalPolicyChanged, .security, .workflow, .asset:
             return nil
         }
     }

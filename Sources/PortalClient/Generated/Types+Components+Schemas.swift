@@ -1460,6 +1460,613 @@ extension Components {
                 case workflow
             }
         }
+        /// - Remark: Generated from `#/components/schemas/WorkflowLogEntry`.
+        public struct WorkflowLogEntry: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WorkflowLogEntry/attempt`.
+            public var attempt: Swift.Int64?
+            /// - Remark: Generated from `#/components/schemas/WorkflowLogEntry/detail`.
+            public var detail: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WorkflowLogEntry/kind`.
+            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case run_requested = "run.requested"
+                case run_refused = "run.refused"
+                case run_succeeded = "run.succeeded"
+                case run_failed = "run.failed"
+                case run_rejected = "run.rejected"
+                case run_expired = "run.expired"
+                case run_interrupted = "run.interrupted"
+                case run_cancelled = "run.cancelled"
+                case approval_requested = "approval.requested"
+                case approval_decided = "approval.decided"
+                case approval_refused = "approval.refused"
+                case approval_policyChanged = "approval.policy-changed"
+                case chat_turn = "chat.turn"
+                case signIn_succeeded = "sign-in.succeeded"
+                case signIn_failed = "sign-in.failed"
+                case signIn_throttled = "sign-in.throttled"
+                case session_ended = "session.ended"
+                case role_changed = "role.changed"
+                case apiKey_created = "api-key.created"
+                case apiKey_revoked = "api-key.revoked"
+                case user_created = "user.created"
+                case organization_created = "organization.created"
+                case organization_updated = "organization.updated"
+                case sso_configured = "sso.configured"
+                case toolPack_installed = "tool-pack.installed"
+                case toolPack_enabled = "tool-pack.enabled"
+                case toolPack_disabled = "tool-pack.disabled"
+                case toolPack_availabilityChanged = "tool-pack.availability-changed"
+                case mcpServer_registered = "mcp-server.registered"
+                case mcpServer_toolsChanged = "mcp-server.tools-changed"
+                case assistant_configured = "assistant.configured"
+                case embeddings_changed = "embeddings.changed"
+                case password_changed = "password.changed"
+                case password_changeFailed = "password.change-failed"
+                case password_reset = "password.reset"
+                case organization_secretChanged = "organization.secret-changed"
+                case webhook_created = "webhook.created"
+                case webhook_updated = "webhook.updated"
+                case webhook_deleted = "webhook.deleted"
+                case webhook_secretRotated = "webhook.secret-rotated"
+                case webhook_disabled = "webhook.disabled"
+                case workflow_saved = "workflow.saved"
+                case workflow_deleted = "workflow.deleted"
+                case workflowRun_started = "workflow-run.started"
+                case workflowRun_queued = "workflow-run.queued"
+                case workflowRun_stepStarted = "workflow-run.step-started"
+                case workflowRun_stepFinished = "workflow-run.step-finished"
+                case workflowRun_approvalRequested = "workflow-run.approval-requested"
+                case workflowRun_approvalDecided = "workflow-run.approval-decided"
+                case workflowRun_paused = "workflow-run.paused"
+                case workflowRun_resumed = "workflow-run.resumed"
+                case workflowRun_succeeded = "workflow-run.succeeded"
+                case workflowRun_failed = "workflow-run.failed"
+                case workflowRun_cancelled = "workflow-run.cancelled"
+                case workflowRun_needsAttention = "workflow-run.needs-attention"
+                case incident_opened = "incident.opened"
+                case incident_updated = "incident.updated"
+                case incident_stateChanged = "incident.state-changed"
+                case incident_resolved = "incident.resolved"
+                case incident_commented = "incident.commented"
+                case incident_slaWarning = "incident.sla-warning"
+                case incident_slaBreached = "incident.sla-breached"
+                case asset_saved = "asset.saved"
+                case asset_removed = "asset.removed"
+                case asset_related = "asset.related"
+                case asset_imported = "asset.imported"
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowLogEntry/kind`.
+            public var kind: Components.Schemas.WorkflowLogEntry.KindPayload
+            /// - Remark: Generated from `#/components/schemas/WorkflowLogEntry/node`.
+            public var node: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/WorkflowLogEntry/sequence`.
+            public var sequence: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/WorkflowLogEntry/status`.
+            public var status: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WorkflowLogEntry/time`.
+            public var time: Foundation.Date
+            /// Creates a new `WorkflowLogEntry`.
+            ///
+            /// - Parameters:
+            ///   - attempt:
+            ///   - detail:
+            ///   - kind:
+            ///   - node:
+            ///   - sequence:
+            ///   - status:
+            ///   - time:
+            public init(
+                attempt: Swift.Int64? = nil,
+                detail: Swift.String,
+                kind: Components.Schemas.WorkflowLogEntry.KindPayload,
+                node: Swift.String? = nil,
+                sequence: Swift.Int64,
+                status: Swift.String,
+                time: Foundation.Date
+            ) {
+                self.attempt = attempt
+                self.detail = detail
+                self.kind = kind
+                self.node = node
+                self.sequence = sequence
+                self.status = status
+                self.time = time
+            }
+            public enum CodingKeys: String, CodingKey {
+                case attempt
+                case detail
+                case kind
+                case node
+                case sequence
+                case status
+                case time
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/WorkflowRun`.
+        public struct WorkflowRun: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/createdAt`.
+            public var createdAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/error`.
+            public var error: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/finishedAt`.
+            public var finishedAt: Foundation.Date?
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/id`.
+            public var id: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/inputs`.
+            public var inputs: OpenAPIRuntime.OpenAPIValueContainer
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/logLength`.
+            public var logLength: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/organizationID`.
+            public var organizationID: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/outputs`.
+            public var outputs: OpenAPIRuntime.OpenAPIValueContainer?
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/parent`.
+            public struct ParentPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/WorkflowRun/parent/index`.
+                public var index: Swift.Int64
+                /// - Remark: Generated from `#/components/schemas/WorkflowRun/parent/node`.
+                public var node: Swift.String
+                /// - Remark: Generated from `#/components/schemas/WorkflowRun/parent/runID`.
+                public var runID: Swift.String
+                /// Creates a new `ParentPayload`.
+                ///
+                /// - Parameters:
+                ///   - index:
+                ///   - node:
+                ///   - runID:
+                public init(
+                    index: Swift.Int64,
+                    node: Swift.String,
+                    runID: Swift.String
+                ) {
+                    self.index = index
+                    self.node = node
+                    self.runID = runID
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case index
+                    case node
+                    case runID
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/parent`.
+            public var parent: Components.Schemas.WorkflowRun.ParentPayload?
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/rerunOf`.
+            public var rerunOf: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/schemaVersion`.
+            public var schemaVersion: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/starterID`.
+            public var starterID: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/starterName`.
+            public var starterName: Swift.String
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/status`.
+            @frozen public enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case queued = "queued"
+                case running = "running"
+                case paused = "paused"
+                case succeeded = "succeeded"
+                case failed = "failed"
+                case cancelled = "cancelled"
+                case needsAttention = "needs-attention"
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/status`.
+            public var status: Components.Schemas.WorkflowRun.StatusPayload
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps`.
+            public struct StepsPayload: Codable, Hashable, Sendable {
+                /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties`.
+                public struct AdditionalPropertiesPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval`.
+                    public struct ApprovalPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/allowSelfApproval`.
+                        public var allowSelfApproval: Swift.Bool
+                        /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/approvers`.
+                        public var approvers: [Swift.String]
+                        /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/DecisionsPayload`.
+                        public struct DecisionsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/DecisionsPayload/approved`.
+                            public var approved: Swift.Bool
+                            /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/DecisionsPayload/comment`.
+                            public var comment: Swift.String
+                            /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/DecisionsPayload/time`.
+                            public var time: Foundation.Date
+                            /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/DecisionsPayload/userID`.
+                            public var userID: Swift.String
+                            /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/DecisionsPayload/username`.
+                            public var username: Swift.String
+                            /// Creates a new `DecisionsPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - approved:
+                            ///   - comment:
+                            ///   - time:
+                            ///   - userID:
+                            ///   - username:
+                            public init(
+                                approved: Swift.Bool,
+                                comment: Swift.String,
+                                time: Foundation.Date,
+                                userID: Swift.String,
+                                username: Swift.String
+                            ) {
+                                self.approved = approved
+                                self.comment = comment
+                                self.time = time
+                                self.userID = userID
+                                self.username = username
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case approved
+                                case comment
+                                case time
+                                case userID
+                                case username
+                            }
+                        }
+                        /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/decisions`.
+                        public typealias DecisionsPayload = [Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload.ApprovalPayload.DecisionsPayloadPayload]
+                        /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/decisions`.
+                        public var decisions: Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload.ApprovalPayload.DecisionsPayload
+                        /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/expiresAt`.
+                        public var expiresAt: Foundation.Date
+                        /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/message`.
+                        public var message: Swift.String
+                        /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/mode`.
+                        @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                            case anyOne = "any-one"
+                            case allOf = "all-of"
+                        }
+                        /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/mode`.
+                        public var mode: Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload.ApprovalPayload.ModePayload
+                        /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/risk`.
+                        @frozen public enum RiskPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                            case read = "read"
+                            case low = "low"
+                            case medium = "medium"
+                            case high = "high"
+                            case destructive = "destructive"
+                        }
+                        /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval/risk`.
+                        public var risk: Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload.ApprovalPayload.RiskPayload
+                        /// Creates a new `ApprovalPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - allowSelfApproval:
+                        ///   - approvers:
+                        ///   - decisions:
+                        ///   - expiresAt:
+                        ///   - message:
+                        ///   - mode:
+                        ///   - risk:
+                        public init(
+                            allowSelfApproval: Swift.Bool,
+                            approvers: [Swift.String],
+                            decisions: Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload.ApprovalPayload.DecisionsPayload,
+                            expiresAt: Foundation.Date,
+                            message: Swift.String,
+                            mode: Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload.ApprovalPayload.ModePayload,
+                            risk: Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload.ApprovalPayload.RiskPayload
+                        ) {
+                            self.allowSelfApproval = allowSelfApproval
+                            self.approvers = approvers
+                            self.decisions = decisions
+                            self.expiresAt = expiresAt
+                            self.message = message
+                            self.mode = mode
+                            self.risk = risk
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case allowSelfApproval
+                            case approvers
+                            case decisions
+                            case expiresAt
+                            case message
+                            case mode
+                            case risk
+                        }
+                    }
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/approval`.
+                    public var approval: Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload.ApprovalPayload?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/attempts`.
+                    public var attempts: Swift.Int64
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/children`.
+                    public var children: [Swift.String]?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/completed`.
+                    public var completed: Swift.Int64?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/deadline`.
+                    public var deadline: Foundation.Date?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/dueAt`.
+                    public var dueAt: Foundation.Date?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/durationMilliseconds`.
+                    public var durationMilliseconds: Swift.Double?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/error`.
+                    public var error: Swift.String?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/finishedAt`.
+                    public var finishedAt: Foundation.Date?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/handedOverAt`.
+                    public var handedOverAt: Foundation.Date?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/idempotent`.
+                    public var idempotent: Swift.Bool
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/input`.
+                    public var input: OpenAPIRuntime.OpenAPIValueContainer?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/items`.
+                    public var items: [OpenAPIRuntime.OpenAPIValueContainer]?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/output`.
+                    public var output: OpenAPIRuntime.OpenAPIValueContainer?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/port`.
+                    public var port: Swift.String?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/results`.
+                    public var results: [OpenAPIRuntime.OpenAPIValueContainer]?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/startedAt`.
+                    public var startedAt: Foundation.Date?
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/status`.
+                    @frozen public enum StatusPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                        case running = "running"
+                        case waiting = "waiting"
+                        case retrying = "retrying"
+                        case succeeded = "succeeded"
+                        case failed = "failed"
+                        case skipped = "skipped"
+                        case cancelled = "cancelled"
+                    }
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/status`.
+                    public var status: Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload.StatusPayload
+                    /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps/additionalProperties/toolRunID`.
+                    public var toolRunID: Swift.String?
+                    /// Creates a new `AdditionalPropertiesPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - approval:
+                    ///   - attempts:
+                    ///   - children:
+                    ///   - completed:
+                    ///   - deadline:
+                    ///   - dueAt:
+                    ///   - durationMilliseconds:
+                    ///   - error:
+                    ///   - finishedAt:
+                    ///   - handedOverAt:
+                    ///   - idempotent:
+                    ///   - input:
+                    ///   - items:
+                    ///   - output:
+                    ///   - port:
+                    ///   - results:
+                    ///   - startedAt:
+                    ///   - status:
+                    ///   - toolRunID:
+                    public init(
+                        approval: Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload.ApprovalPayload? = nil,
+                        attempts: Swift.Int64,
+                        children: [Swift.String]? = nil,
+                        completed: Swift.Int64? = nil,
+                        deadline: Foundation.Date? = nil,
+                        dueAt: Foundation.Date? = nil,
+                        durationMilliseconds: Swift.Double? = nil,
+                        error: Swift.String? = nil,
+                        finishedAt: Foundation.Date? = nil,
+                        handedOverAt: Foundation.Date? = nil,
+                        idempotent: Swift.Bool,
+                        input: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                        items: [OpenAPIRuntime.OpenAPIValueContainer]? = nil,
+                        output: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                        port: Swift.String? = nil,
+                        results: [OpenAPIRuntime.OpenAPIValueContainer]? = nil,
+                        startedAt: Foundation.Date? = nil,
+                        status: Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload.StatusPayload,
+                        toolRunID: Swift.String? = nil
+                    ) {
+                        self.approval = approval
+                        self.attempts = attempts
+                        self.children = children
+                        self.completed = completed
+                        self.deadline = deadline
+                        self.dueAt = dueAt
+                        self.durationMilliseconds = durationMilliseconds
+                        self.error = error
+                        self.finishedAt = finishedAt
+                        self.handedOverAt = handedOverAt
+                        self.idempotent = idempotent
+                        self.input = input
+                        self.items = items
+                        self.output = output
+                        self.port = port
+                        self.results = results
+                        self.startedAt = startedAt
+                        self.status = status
+                        self.toolRunID = toolRunID
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case approval
+                        case attempts
+                        case children
+                        case completed
+                        case deadline
+                        case dueAt
+                        case durationMilliseconds
+                        case error
+                        case finishedAt
+                        case handedOverAt
+                        case idempotent
+                        case input
+                        case items
+                        case output
+                        case port
+                        case results
+                        case startedAt
+                        case status
+                        case toolRunID
+                    }
+                }
+                /// A container of undocumented properties.
+                public var additionalProperties: [String: Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload]
+                /// Creates a new `StepsPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                public init(additionalProperties: [String: Components.Schemas.WorkflowRun.StepsPayload.AdditionalPropertiesPayload] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/steps`.
+            public var steps: Components.Schemas.WorkflowRun.StepsPayload
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/trigger`.
+            @frozen public enum TriggerPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case manual = "manual"
+                case api = "api"
+                case schedule = "schedule"
+                case event = "event"
+                case webhook = "webhook"
+                case workflow = "workflow"
+                case rerun = "rerun"
+                case mcp = "mcp"
+                case chat = "chat"
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/trigger`.
+            public var trigger: Components.Schemas.WorkflowRun.TriggerPayload
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/updatedAt`.
+            public var updatedAt: Foundation.Date
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/variables`.
+            public struct VariablesPayload: Codable, Hashable, Sendable {
+                /// A container of undocumented properties.
+                public var additionalProperties: [String: OpenAPIRuntime.OpenAPIValueContainer]
+                /// Creates a new `VariablesPayload`.
+                ///
+                /// - Parameters:
+                ///   - additionalProperties: A container of undocumented properties.
+                public init(additionalProperties: [String: OpenAPIRuntime.OpenAPIValueContainer] = .init()) {
+                    self.additionalProperties = additionalProperties
+                }
+                public init(from decoder: any Swift.Decoder) throws {
+                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                }
+                public func encode(to encoder: any Swift.Encoder) throws {
+                    try encoder.encodeAdditionalProperties(additionalProperties)
+                }
+            }
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/variables`.
+            public var variables: Components.Schemas.WorkflowRun.VariablesPayload
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/version`.
+            public var version: Swift.Int64
+            /// - Remark: Generated from `#/components/schemas/WorkflowRun/workflow`.
+            public var workflow: Swift.String
+            /// Creates a new `WorkflowRun`.
+            ///
+            /// - Parameters:
+            ///   - createdAt:
+            ///   - error:
+            ///   - finishedAt:
+            ///   - id:
+            ///   - inputs:
+            ///   - logLength:
+            ///   - organizationID:
+            ///   - outputs:
+            ///   - parent:
+            ///   - rerunOf:
+            ///   - schemaVersion:
+            ///   - starterID:
+            ///   - starterName:
+            ///   - status:
+            ///   - steps:
+            ///   - trigger:
+            ///   - updatedAt:
+            ///   - variables:
+            ///   - version:
+            ///   - workflow:
+            public init(
+                createdAt: Foundation.Date,
+                error: Swift.String? = nil,
+                finishedAt: Foundation.Date? = nil,
+                id: Swift.String,
+                inputs: OpenAPIRuntime.OpenAPIValueContainer,
+                logLength: Swift.Int64,
+                organizationID: Swift.String,
+                outputs: OpenAPIRuntime.OpenAPIValueContainer? = nil,
+                parent: Components.Schemas.WorkflowRun.ParentPayload? = nil,
+                rerunOf: Swift.String? = nil,
+                schemaVersion: Swift.Int64,
+                starterID: Swift.String,
+                starterName: Swift.String,
+                status: Components.Schemas.WorkflowRun.StatusPayload,
+                steps: Components.Schemas.WorkflowRun.StepsPayload,
+                trigger: Components.Schemas.WorkflowRun.TriggerPayload,
+                updatedAt: Foundation.Date,
+                variables: Components.Schemas.WorkflowRun.VariablesPayload,
+                version: Swift.Int64,
+                workflow: Swift.String
+            ) {
+                self.createdAt = createdAt
+                self.error = error
+                self.finishedAt = finishedAt
+                self.id = id
+                self.inputs = inputs
+                self.logLength = logLength
+                self.organizationID = organizationID
+                self.outputs = outputs
+                self.parent = parent
+                self.rerunOf = rerunOf
+                self.schemaVersion = schemaVersion
+                self.starterID = starterID
+                self.starterName = starterName
+                self.status = status
+                self.steps = steps
+                self.trigger = trigger
+                self.updatedAt = updatedAt
+                self.variables = variables
+                self.version = version
+                self.workflow = workflow
+            }
+            public enum CodingKeys: String, CodingKey {
+                case createdAt
+                case error
+                case finishedAt
+                case id
+                case inputs
+                case logLength
+                case organizationID
+                case outputs
+                case parent
+                case rerunOf
+                case schemaVersion
+                case starterID
+                case starterName
+                case status
+                case steps
+                case trigger
+                case updatedAt
+                case variables
+                case version
+                case workflow
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/WorkflowRunDetail`.
+        public struct WorkflowRunDetail: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/WorkflowRunDetail/log`.
+            public var log: [Components.Schemas.WorkflowLogEntry]
+            /// - Remark: Generated from `#/components/schemas/WorkflowRunDetail/run`.
+            public var run: Components.Schemas.WorkflowRun
+            /// Creates a new `WorkflowRunDetail`.
+            ///
+            /// - Parameters:
+            ///   - log:
+            ///   - run:
+            public init(
+                log: [Components.Schemas.WorkflowLogEntry],
+                run: Components.Schemas.WorkflowRun
+            ) {
+                self.log = log
+                self.run = run
+            }
+            public enum CodingKeys: String, CodingKey {
+                case log
+                case run
+            }
+        }
         /// - Remark: Generated from `#/components/schemas/WorkflowSummary`.
         public struct WorkflowSummary: Codable, Hashable, Sendable {
             /// - Remark: Generated from `#/components/schemas/WorkflowSummary/description`.

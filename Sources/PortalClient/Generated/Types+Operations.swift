@@ -1189,6 +1189,3270 @@ public enum Operations {
             }
         }
     }
+    /// Saves up to 10,000 items and their relations from one source in one transaction (all or nothing). Items kept by hand or by another source are left as they are; with removeMissing, the source's items the import no longer holds are removed.
+    ///
+    /// - Remark: HTTP `POST /api/v1/asset-imports`.
+    /// - Remark: Generated from `#/paths//api/v1/asset-imports/post(importAssets)`.
+    public enum ImportAssets {
+        public static let id: Swift.String = "importAssets"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ImportAssets.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ImportAssets.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ImportAssets.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/ItemsPayload`.
+                    public struct ItemsPayloadPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/ItemsPayload/attributes`.
+                        public struct AttributesPayload: Codable, Hashable, Sendable {
+                            /// A container of undocumented properties.
+                            public var additionalProperties: [String: Swift.String]
+                            /// Creates a new `AttributesPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - additionalProperties: A container of undocumented properties.
+                            public init(additionalProperties: [String: Swift.String] = .init()) {
+                                self.additionalProperties = additionalProperties
+                            }
+                            public init(from decoder: any Swift.Decoder) throws {
+                                additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                            }
+                            public func encode(to encoder: any Swift.Encoder) throws {
+                                try encoder.encodeAdditionalProperties(additionalProperties)
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/ItemsPayload/attributes`.
+                        public var attributes: Operations.ImportAssets.Input.Body.JsonPayload.ItemsPayloadPayload.AttributesPayload?
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/ItemsPayload/description`.
+                        public var description: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/ItemsPayload/name`.
+                        public var name: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/ItemsPayload/owner`.
+                        public var owner: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/ItemsPayload/type`.
+                        @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                            case host = "host"
+                            case service = "service"
+                            case database = "database"
+                            case instance = "instance"
+                            case network = "network"
+                            case application = "application"
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/ItemsPayload/type`.
+                        public var _type: Operations.ImportAssets.Input.Body.JsonPayload.ItemsPayloadPayload._TypePayload
+                        /// Creates a new `ItemsPayloadPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - attributes:
+                        ///   - description:
+                        ///   - name:
+                        ///   - owner:
+                        ///   - _type:
+                        public init(
+                            attributes: Operations.ImportAssets.Input.Body.JsonPayload.ItemsPayloadPayload.AttributesPayload? = nil,
+                            description: Swift.String? = nil,
+                            name: Swift.String,
+                            owner: Swift.String? = nil,
+                            _type: Operations.ImportAssets.Input.Body.JsonPayload.ItemsPayloadPayload._TypePayload
+                        ) {
+                            self.attributes = attributes
+                            self.description = description
+                            self.name = name
+                            self.owner = owner
+                            self._type = _type
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case attributes
+                            case description
+                            case name
+                            case owner
+                            case _type = "type"
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/items`.
+                    public typealias ItemsPayload = [Operations.ImportAssets.Input.Body.JsonPayload.ItemsPayloadPayload]
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/items`.
+                    public var items: Operations.ImportAssets.Input.Body.JsonPayload.ItemsPayload
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/RelationsPayload`.
+                    public struct RelationsPayloadPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/RelationsPayload/from`.
+                        public var from: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/RelationsPayload/kind`.
+                        @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                            case runsOn = "runs-on"
+                            case dependsOn = "depends-on"
+                            case connectsTo = "connects-to"
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/RelationsPayload/kind`.
+                        public var kind: Operations.ImportAssets.Input.Body.JsonPayload.RelationsPayloadPayload.KindPayload
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/RelationsPayload/to`.
+                        public var to: Swift.String
+                        /// Creates a new `RelationsPayloadPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - from:
+                        ///   - kind:
+                        ///   - to:
+                        public init(
+                            from: Swift.String,
+                            kind: Operations.ImportAssets.Input.Body.JsonPayload.RelationsPayloadPayload.KindPayload,
+                            to: Swift.String
+                        ) {
+                            self.from = from
+                            self.kind = kind
+                            self.to = to
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case from
+                            case kind
+                            case to
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/relations`.
+                    public typealias RelationsPayload = [Operations.ImportAssets.Input.Body.JsonPayload.RelationsPayloadPayload]
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/relations`.
+                    public var relations: Operations.ImportAssets.Input.Body.JsonPayload.RelationsPayload?
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/removeMissing`.
+                    public var removeMissing: Swift.Bool?
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/json/source`.
+                    public var source: Swift.String
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - items:
+                    ///   - relations:
+                    ///   - removeMissing:
+                    ///   - source:
+                    public init(
+                        items: Operations.ImportAssets.Input.Body.JsonPayload.ItemsPayload,
+                        relations: Operations.ImportAssets.Input.Body.JsonPayload.RelationsPayload? = nil,
+                        removeMissing: Swift.Bool? = nil,
+                        source: Swift.String
+                    ) {
+                        self.items = items
+                        self.relations = relations
+                        self.removeMissing = removeMissing
+                        self.source = source
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case items
+                        case relations
+                        case removeMissing
+                        case source
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/requestBody/content/application\/json`.
+                case json(Operations.ImportAssets.Input.Body.JsonPayload)
+            }
+            public var body: Operations.ImportAssets.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.ImportAssets.Input.Headers = .init(),
+                body: Operations.ImportAssets.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ImportAssets.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/responses/200/content/json/created`.
+                        public var created: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/responses/200/content/json/relations`.
+                        public var relations: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/responses/200/content/json/removed`.
+                        public var removed: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/responses/200/content/json/unchanged`.
+                        public var unchanged: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/responses/200/content/json/updated`.
+                        public var updated: Swift.Int64
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - created:
+                        ///   - relations:
+                        ///   - removed:
+                        ///   - unchanged:
+                        ///   - updated:
+                        public init(
+                            created: Swift.Int64,
+                            relations: Swift.Int64,
+                            removed: Swift.Int64,
+                            unchanged: Swift.Int64,
+                            updated: Swift.Int64
+                        ) {
+                            self.created = created
+                            self.relations = relations
+                            self.removed = removed
+                            self.unchanged = unchanged
+                            self.updated = updated
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case created
+                            case relations
+                            case removed
+                            case unchanged
+                            case updated
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/POST/responses/200/content/application\/json`.
+                    case json(Operations.ImportAssets.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ImportAssets.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ImportAssets.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ImportAssets.Output.Ok.Headers = .init(),
+                    body: Operations.ImportAssets.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/asset-imports/post(importAssets)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ImportAssets.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ImportAssets.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/asset-imports/post(importAssets)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Sets how one item stands to another (runs-on, depends-on, connects-to); one relation per ordered pair, a new kind replaces the old. Both items must exist.
+    ///
+    /// - Remark: HTTP `POST /api/v1/asset-relations`.
+    /// - Remark: Generated from `#/paths//api/v1/asset-relations/post(relateAssets)`.
+    public enum RelateAssets {
+        public static let id: Swift.String = "relateAssets"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RelateAssets.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RelateAssets.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.RelateAssets.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/requestBody/json/from`.
+                    public var from: Swift.String
+                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/requestBody/json/kind`.
+                    @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                        case runsOn = "runs-on"
+                        case dependsOn = "depends-on"
+                        case connectsTo = "connects-to"
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/requestBody/json/kind`.
+                    public var kind: Operations.RelateAssets.Input.Body.JsonPayload.KindPayload
+                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/requestBody/json/to`.
+                    public var to: Swift.String
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - from:
+                    ///   - kind:
+                    ///   - to:
+                    public init(
+                        from: Swift.String,
+                        kind: Operations.RelateAssets.Input.Body.JsonPayload.KindPayload,
+                        to: Swift.String
+                    ) {
+                        self.from = from
+                        self.kind = kind
+                        self.to = to
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case from
+                        case kind
+                        case to
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/requestBody/content/application\/json`.
+                case json(Operations.RelateAssets.Input.Body.JsonPayload)
+            }
+            public var body: Operations.RelateAssets.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.RelateAssets.Input.Headers = .init(),
+                body: Operations.RelateAssets.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.RelateAssets.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset`.
+                        public struct AssetPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset/attributes`.
+                            public struct AttributesPayload: Codable, Hashable, Sendable {
+                                /// A container of undocumented properties.
+                                public var additionalProperties: [String: Swift.String]
+                                /// Creates a new `AttributesPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - additionalProperties: A container of undocumented properties.
+                                public init(additionalProperties: [String: Swift.String] = .init()) {
+                                    self.additionalProperties = additionalProperties
+                                }
+                                public init(from decoder: any Swift.Decoder) throws {
+                                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                                }
+                                public func encode(to encoder: any Swift.Encoder) throws {
+                                    try encoder.encodeAdditionalProperties(additionalProperties)
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset/attributes`.
+                            public var attributes: Operations.RelateAssets.Output.Ok.Body.JsonPayload.AssetPayload.AttributesPayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset/name`.
+                            public var name: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset/owner`.
+                            public var owner: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset/source`.
+                            public var source: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case host = "host"
+                                case service = "service"
+                                case database = "database"
+                                case instance = "instance"
+                                case network = "network"
+                                case application = "application"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset/type`.
+                            public var _type: Operations.RelateAssets.Output.Ok.Body.JsonPayload.AssetPayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// Creates a new `AssetPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - attributes:
+                            ///   - createdAt:
+                            ///   - description:
+                            ///   - name:
+                            ///   - owner:
+                            ///   - source:
+                            ///   - _type:
+                            ///   - updatedAt:
+                            public init(
+                                attributes: Operations.RelateAssets.Output.Ok.Body.JsonPayload.AssetPayload.AttributesPayload,
+                                createdAt: Foundation.Date,
+                                description: Swift.String,
+                                name: Swift.String,
+                                owner: Swift.String? = nil,
+                                source: Swift.String? = nil,
+                                _type: Operations.RelateAssets.Output.Ok.Body.JsonPayload.AssetPayload._TypePayload,
+                                updatedAt: Foundation.Date
+                            ) {
+                                self.attributes = attributes
+                                self.createdAt = createdAt
+                                self.description = description
+                                self.name = name
+                                self.owner = owner
+                                self.source = source
+                                self._type = _type
+                                self.updatedAt = updatedAt
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case attributes
+                                case createdAt
+                                case description
+                                case name
+                                case owner
+                                case source
+                                case _type = "type"
+                                case updatedAt
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset`.
+                        public var asset: Operations.RelateAssets.Output.Ok.Body.JsonPayload.AssetPayload
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/DependentsPayload`.
+                        public struct DependentsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/DependentsPayload/from`.
+                            public var from: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/DependentsPayload/kind`.
+                            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case runsOn = "runs-on"
+                                case dependsOn = "depends-on"
+                                case connectsTo = "connects-to"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/DependentsPayload/kind`.
+                            public var kind: Operations.RelateAssets.Output.Ok.Body.JsonPayload.DependentsPayloadPayload.KindPayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/DependentsPayload/to`.
+                            public var to: Swift.String
+                            /// Creates a new `DependentsPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - from:
+                            ///   - kind:
+                            ///   - to:
+                            public init(
+                                from: Swift.String,
+                                kind: Operations.RelateAssets.Output.Ok.Body.JsonPayload.DependentsPayloadPayload.KindPayload,
+                                to: Swift.String
+                            ) {
+                                self.from = from
+                                self.kind = kind
+                                self.to = to
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case from
+                                case kind
+                                case to
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/dependents`.
+                        public typealias DependentsPayload = [Operations.RelateAssets.Output.Ok.Body.JsonPayload.DependentsPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/dependents`.
+                        public var dependents: Operations.RelateAssets.Output.Ok.Body.JsonPayload.DependentsPayload
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload`.
+                        public struct IncidentsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/announced`.
+                            public var announced: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/assigneeID`.
+                            public var assigneeID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/assigneeName`.
+                            public var assigneeName: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/category`.
+                            public var category: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/closedAt`.
+                            public var closedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/duplicateOf`.
+                            public var duplicateOf: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/firstResponseAt`.
+                            public var firstResponseAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/group`.
+                            public var group: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/impact`.
+                            public var impact: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/LinksPayload`.
+                            public struct LinksPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/LinksPayload/id`.
+                                public var id: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/LinksPayload/kind`.
+                                @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case toolRun = "tool-run"
+                                    case workflowRun = "workflow-run"
+                                    case conversation = "conversation"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/LinksPayload/kind`.
+                                public var kind: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayloadPayload.KindPayload
+                                /// Creates a new `LinksPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - id:
+                                ///   - kind:
+                                public init(
+                                    id: Swift.String,
+                                    kind: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayloadPayload.KindPayload
+                                ) {
+                                    self.id = id
+                                    self.kind = kind
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case id
+                                    case kind
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/links`.
+                            public typealias LinksPayload = [Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/links`.
+                            public var links: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/major`.
+                            public var major: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/pendingReason`.
+                            public var pendingReason: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/pendingUntil`.
+                            public var pendingUntil: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/priority`.
+                            public var priority: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/reporterID`.
+                            public var reporterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/reporterName`.
+                            public var reporterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/resolutionNotes`.
+                            public var resolutionNotes: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/resolvedAt`.
+                            public var resolvedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/service`.
+                            public var service: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload`.
+                            public struct SlasPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/calendar`.
+                                public struct CalendarPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/holidays`.
+                                    public var holidays: [Swift.String]
+                                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/HoursPayload`.
+                                    public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/HoursPayload/from`.
+                                        public var from: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/HoursPayload/to`.
+                                        public var to: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/HoursPayload/weekday`.
+                                        public var weekday: Swift.Int64
+                                        /// Creates a new `HoursPayloadPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - from:
+                                        ///   - to:
+                                        ///   - weekday:
+                                        public init(
+                                            from: Swift.String,
+                                            to: Swift.String,
+                                            weekday: Swift.Int64
+                                        ) {
+                                            self.from = from
+                                            self.to = to
+                                            self.weekday = weekday
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case from
+                                            case to
+                                            case weekday
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/hours`.
+                                    public typealias HoursPayload = [Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload.HoursPayloadPayload]
+                                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/hours`.
+                                    public var hours: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload.HoursPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/name`.
+                                    public var name: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/timeZone`.
+                                    public var timeZone: Swift.String
+                                    /// Creates a new `CalendarPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - holidays:
+                                    ///   - hours:
+                                    ///   - name:
+                                    ///   - timeZone:
+                                    public init(
+                                        holidays: [Swift.String],
+                                        hours: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload.HoursPayload,
+                                        name: Swift.String,
+                                        timeZone: Swift.String
+                                    ) {
+                                        self.holidays = holidays
+                                        self.hours = hours
+                                        self.name = name
+                                        self.timeZone = timeZone
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case holidays
+                                        case hours
+                                        case name
+                                        case timeZone
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/calendar`.
+                                public var calendar: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/dueAt`.
+                                public var dueAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/elapsedSeconds`.
+                                public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/runningSince`.
+                                public var runningSince: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/sla`.
+                                public var sla: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/slaVersion`.
+                                public var slaVersion: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/state`.
+                                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case running = "running"
+                                    case paused = "paused"
+                                    case met = "met"
+                                    case breached = "breached"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/state`.
+                                public var state: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.StatePayload
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/stoppedAt`.
+                                public var stoppedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/target`.
+                                @frozen public enum TargetPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case firstResponse = "first-response"
+                                    case resolution = "resolution"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/target`.
+                                public var target: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.TargetPayload
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/targetSeconds`.
+                                public var targetSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/warnAt`.
+                                public var warnAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/warnAtPercent`.
+                                public var warnAtPercent: Swift.Int64?
+                                /// Creates a new `SlasPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - calendar:
+                                ///   - dueAt:
+                                ///   - elapsedSeconds:
+                                ///   - runningSince:
+                                ///   - sla:
+                                ///   - slaVersion:
+                                ///   - state:
+                                ///   - stoppedAt:
+                                ///   - target:
+                                ///   - targetSeconds:
+                                ///   - warnAt:
+                                ///   - warnAtPercent:
+                                public init(
+                                    calendar: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload,
+                                    dueAt: Foundation.Date? = nil,
+                                    elapsedSeconds: Swift.Int64,
+                                    runningSince: Foundation.Date? = nil,
+                                    sla: Swift.String,
+                                    slaVersion: Swift.Int64,
+                                    state: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.StatePayload,
+                                    stoppedAt: Foundation.Date? = nil,
+                                    target: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.TargetPayload,
+                                    targetSeconds: Swift.Int64,
+                                    warnAt: Foundation.Date? = nil,
+                                    warnAtPercent: Swift.Int64? = nil
+                                ) {
+                                    self.calendar = calendar
+                                    self.dueAt = dueAt
+                                    self.elapsedSeconds = elapsedSeconds
+                                    self.runningSince = runningSince
+                                    self.sla = sla
+                                    self.slaVersion = slaVersion
+                                    self.state = state
+                                    self.stoppedAt = stoppedAt
+                                    self.target = target
+                                    self.targetSeconds = targetSeconds
+                                    self.warnAt = warnAt
+                                    self.warnAtPercent = warnAtPercent
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case calendar
+                                    case dueAt
+                                    case elapsedSeconds
+                                    case runningSince
+                                    case sla
+                                    case slaVersion
+                                    case state
+                                    case stoppedAt
+                                    case target
+                                    case targetSeconds
+                                    case warnAt
+                                    case warnAtPercent
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/slas`.
+                            public typealias SlasPayload = [Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/slas`.
+                            public var slas: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case inProgress = "in-progress"
+                                case pending = "pending"
+                                case resolved = "resolved"
+                                case closed = "closed"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/state`.
+                            public var state: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/timelineLength`.
+                            public var timelineLength: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/urgency`.
+                            @frozen public enum UrgencyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/urgency`.
+                            public var urgency: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.UrgencyPayload
+                            /// Creates a new `IncidentsPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - announced:
+                            ///   - assigneeID:
+                            ///   - assigneeName:
+                            ///   - category:
+                            ///   - closedAt:
+                            ///   - createdAt:
+                            ///   - description:
+                            ///   - duplicateOf:
+                            ///   - firstResponseAt:
+                            ///   - group:
+                            ///   - id:
+                            ///   - impact:
+                            ///   - links:
+                            ///   - major:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - pendingReason:
+                            ///   - pendingUntil:
+                            ///   - priority:
+                            ///   - reporterID:
+                            ///   - reporterName:
+                            ///   - resolutionNotes:
+                            ///   - resolvedAt:
+                            ///   - service:
+                            ///   - slas:
+                            ///   - state:
+                            ///   - timelineLength:
+                            ///   - title:
+                            ///   - updatedAt:
+                            ///   - urgency:
+                            public init(
+                                announced: [Swift.String],
+                                assigneeID: Swift.String? = nil,
+                                assigneeName: Swift.String? = nil,
+                                category: Swift.String,
+                                closedAt: Foundation.Date? = nil,
+                                createdAt: Foundation.Date,
+                                description: Swift.String,
+                                duplicateOf: Swift.String? = nil,
+                                firstResponseAt: Foundation.Date? = nil,
+                                group: Swift.String? = nil,
+                                id: Swift.String,
+                                impact: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.ImpactPayload,
+                                links: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayload,
+                                major: Swift.Bool,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                pendingReason: Swift.String? = nil,
+                                pendingUntil: Foundation.Date? = nil,
+                                priority: Swift.Int64,
+                                reporterID: Swift.String,
+                                reporterName: Swift.String,
+                                resolutionNotes: Swift.String? = nil,
+                                resolvedAt: Foundation.Date? = nil,
+                                service: Swift.String? = nil,
+                                slas: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayload,
+                                state: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.StatePayload,
+                                timelineLength: Swift.Int64,
+                                title: Swift.String,
+                                updatedAt: Foundation.Date,
+                                urgency: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.UrgencyPayload
+                            ) {
+                                self.announced = announced
+                                self.assigneeID = assigneeID
+                                self.assigneeName = assigneeName
+                                self.category = category
+                                self.closedAt = closedAt
+                                self.createdAt = createdAt
+                                self.description = description
+                                self.duplicateOf = duplicateOf
+                                self.firstResponseAt = firstResponseAt
+                                self.group = group
+                                self.id = id
+                                self.impact = impact
+                                self.links = links
+                                self.major = major
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.pendingReason = pendingReason
+                                self.pendingUntil = pendingUntil
+                                self.priority = priority
+                                self.reporterID = reporterID
+                                self.reporterName = reporterName
+                                self.resolutionNotes = resolutionNotes
+                                self.resolvedAt = resolvedAt
+                                self.service = service
+                                self.slas = slas
+                                self.state = state
+                                self.timelineLength = timelineLength
+                                self.title = title
+                                self.updatedAt = updatedAt
+                                self.urgency = urgency
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case announced
+                                case assigneeID
+                                case assigneeName
+                                case category
+                                case closedAt
+                                case createdAt
+                                case description
+                                case duplicateOf
+                                case firstResponseAt
+                                case group
+                                case id
+                                case impact
+                                case links
+                                case major
+                                case number
+                                case organizationID
+                                case pendingReason
+                                case pendingUntil
+                                case priority
+                                case reporterID
+                                case reporterName
+                                case resolutionNotes
+                                case resolvedAt
+                                case service
+                                case slas
+                                case state
+                                case timelineLength
+                                case title
+                                case updatedAt
+                                case urgency
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/incidents`.
+                        public typealias IncidentsPayload = [Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/incidents`.
+                        public var incidents: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayload
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/RelationsPayload`.
+                        public struct RelationsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/RelationsPayload/from`.
+                            public var from: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/RelationsPayload/kind`.
+                            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case runsOn = "runs-on"
+                                case dependsOn = "depends-on"
+                                case connectsTo = "connects-to"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/RelationsPayload/kind`.
+                            public var kind: Operations.RelateAssets.Output.Ok.Body.JsonPayload.RelationsPayloadPayload.KindPayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/RelationsPayload/to`.
+                            public var to: Swift.String
+                            /// Creates a new `RelationsPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - from:
+                            ///   - kind:
+                            ///   - to:
+                            public init(
+                                from: Swift.String,
+                                kind: Operations.RelateAssets.Output.Ok.Body.JsonPayload.RelationsPayloadPayload.KindPayload,
+                                to: Swift.String
+                            ) {
+                                self.from = from
+                                self.kind = kind
+                                self.to = to
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case from
+                                case kind
+                                case to
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/relations`.
+                        public typealias RelationsPayload = [Operations.RelateAssets.Output.Ok.Body.JsonPayload.RelationsPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/relations`.
+                        public var relations: Operations.RelateAssets.Output.Ok.Body.JsonPayload.RelationsPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - asset:
+                        ///   - dependents:
+                        ///   - incidents:
+                        ///   - relations:
+                        public init(
+                            asset: Operations.RelateAssets.Output.Ok.Body.JsonPayload.AssetPayload,
+                            dependents: Operations.RelateAssets.Output.Ok.Body.JsonPayload.DependentsPayload,
+                            incidents: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayload,
+                            relations: Operations.RelateAssets.Output.Ok.Body.JsonPayload.RelationsPayload
+                        ) {
+                            self.asset = asset
+                            self.dependents = dependents
+                            self.incidents = incidents
+                            self.relations = relations
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case asset
+                            case dependents
+                            case incidents
+                            case relations
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/application\/json`.
+                    case json(Operations.RelateAssets.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.RelateAssets.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.RelateAssets.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.RelateAssets.Output.Ok.Headers = .init(),
+                    body: Operations.RelateAssets.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/asset-relations/post(relateAssets)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.RelateAssets.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.RelateAssets.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/asset-relations/post(relateAssets)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The organization's configuration items in name order.
+    ///
+    /// - Remark: HTTP `GET /api/v1/assets`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/get(listAssets)`.
+    public enum ListAssets {
+        public static let id: Swift.String = "listAssets"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/assets/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// Most items per page: 50 when absent; more than 200 is served as 200 (the page's `limit` says how many were asked for at most).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/assets/GET/query/limit`.
+                public var limit: Swift.Int?
+                /// Where the page starts: from the previous page's `next` link (follow the link rather than building it).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/assets/GET/query/cursor`.
+                public var cursor: Swift.String?
+                /// - Remark: Generated from `#/paths/api/v1/assets/GET/query/type`.
+                @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case host = "host"
+                    case service = "service"
+                    case database = "database"
+                    case instance = "instance"
+                    case network = "network"
+                    case application = "application"
+                }
+                /// Only items of this type.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/assets/GET/query/type`.
+                public var _type: Operations.ListAssets.Input.Query._TypePayload?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - limit: Most items per page: 50 when absent; more than 200 is served as 200 (the page's `limit` says how many were asked for at most).
+                ///   - cursor: Where the page starts: from the previous page's `next` link (follow the link rather than building it).
+                ///   - _type: Only items of this type.
+                public init(
+                    limit: Swift.Int? = nil,
+                    cursor: Swift.String? = nil,
+                    _type: Operations.ListAssets.Input.Query._TypePayload? = nil
+                ) {
+                    self.limit = limit
+                    self.cursor = cursor
+                    self._type = _type
+                }
+            }
+            public var query: Operations.ListAssets.Input.Query
+            /// - Remark: Generated from `#/paths/api/v1/assets/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListAssets.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListAssets.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListAssets.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            public init(
+                query: Operations.ListAssets.Input.Query = .init(),
+                headers: Operations.ListAssets.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// `<…>; rel="next"`: the next page, absent on the last.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/headers/Link`.
+                    public var link: Swift.String?
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - link: `<…>; rel="next"`: the next page, absent on the last.
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        link: Swift.String? = nil,
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.link = link
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ListAssets.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/AssetsPayload`.
+                        public struct AssetsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/AssetsPayload/attributes`.
+                            public struct AttributesPayload: Codable, Hashable, Sendable {
+                                /// A container of undocumented properties.
+                                public var additionalProperties: [String: Swift.String]
+                                /// Creates a new `AttributesPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - additionalProperties: A container of undocumented properties.
+                                public init(additionalProperties: [String: Swift.String] = .init()) {
+                                    self.additionalProperties = additionalProperties
+                                }
+                                public init(from decoder: any Swift.Decoder) throws {
+                                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                                }
+                                public func encode(to encoder: any Swift.Encoder) throws {
+                                    try encoder.encodeAdditionalProperties(additionalProperties)
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/AssetsPayload/attributes`.
+                            public var attributes: Operations.ListAssets.Output.Ok.Body.JsonPayload.AssetsPayloadPayload.AttributesPayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/AssetsPayload/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/AssetsPayload/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/AssetsPayload/name`.
+                            public var name: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/AssetsPayload/owner`.
+                            public var owner: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/AssetsPayload/source`.
+                            public var source: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/AssetsPayload/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case host = "host"
+                                case service = "service"
+                                case database = "database"
+                                case instance = "instance"
+                                case network = "network"
+                                case application = "application"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/AssetsPayload/type`.
+                            public var _type: Operations.ListAssets.Output.Ok.Body.JsonPayload.AssetsPayloadPayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/AssetsPayload/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// Creates a new `AssetsPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - attributes:
+                            ///   - createdAt:
+                            ///   - description:
+                            ///   - name:
+                            ///   - owner:
+                            ///   - source:
+                            ///   - _type:
+                            ///   - updatedAt:
+                            public init(
+                                attributes: Operations.ListAssets.Output.Ok.Body.JsonPayload.AssetsPayloadPayload.AttributesPayload,
+                                createdAt: Foundation.Date,
+                                description: Swift.String,
+                                name: Swift.String,
+                                owner: Swift.String? = nil,
+                                source: Swift.String? = nil,
+                                _type: Operations.ListAssets.Output.Ok.Body.JsonPayload.AssetsPayloadPayload._TypePayload,
+                                updatedAt: Foundation.Date
+                            ) {
+                                self.attributes = attributes
+                                self.createdAt = createdAt
+                                self.description = description
+                                self.name = name
+                                self.owner = owner
+                                self.source = source
+                                self._type = _type
+                                self.updatedAt = updatedAt
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case attributes
+                                case createdAt
+                                case description
+                                case name
+                                case owner
+                                case source
+                                case _type = "type"
+                                case updatedAt
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/assets`.
+                        public typealias AssetsPayload = [Operations.ListAssets.Output.Ok.Body.JsonPayload.AssetsPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/assets`.
+                        public var assets: Operations.ListAssets.Output.Ok.Body.JsonPayload.AssetsPayload
+                        /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/limit`.
+                        public var limit: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/json/next`.
+                        public var next: Swift.String?
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - assets:
+                        ///   - limit:
+                        ///   - next:
+                        public init(
+                            assets: Operations.ListAssets.Output.Ok.Body.JsonPayload.AssetsPayload,
+                            limit: Swift.Int64,
+                            next: Swift.String? = nil
+                        ) {
+                            self.assets = assets
+                            self.limit = limit
+                            self.next = next
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case assets
+                            case limit
+                            case next
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/assets/GET/responses/200/content/application\/json`.
+                    case json(Operations.ListAssets.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ListAssets.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListAssets.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ListAssets.Output.Ok.Headers = .init(),
+                    body: Operations.ListAssets.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/assets/get(listAssets)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListAssets.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListAssets.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/assets/get(listAssets)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A configuration item, its relations both ways, and the newest incidents on it.
+    ///
+    /// - Remark: HTTP `GET /api/v1/assets/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/get(getAsset)`.
+    public enum GetAsset {
+        public static let id: Swift.String = "getAsset"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.GetAsset.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetAsset.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetAsset.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetAsset.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetAsset.Input.Path,
+                headers: Operations.GetAsset.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetAsset.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset`.
+                        public struct AssetPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset/attributes`.
+                            public struct AttributesPayload: Codable, Hashable, Sendable {
+                                /// A container of undocumented properties.
+                                public var additionalProperties: [String: Swift.String]
+                                /// Creates a new `AttributesPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - additionalProperties: A container of undocumented properties.
+                                public init(additionalProperties: [String: Swift.String] = .init()) {
+                                    self.additionalProperties = additionalProperties
+                                }
+                                public init(from decoder: any Swift.Decoder) throws {
+                                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                                }
+                                public func encode(to encoder: any Swift.Encoder) throws {
+                                    try encoder.encodeAdditionalProperties(additionalProperties)
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset/attributes`.
+                            public var attributes: Operations.GetAsset.Output.Ok.Body.JsonPayload.AssetPayload.AttributesPayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset/name`.
+                            public var name: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset/owner`.
+                            public var owner: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset/source`.
+                            public var source: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case host = "host"
+                                case service = "service"
+                                case database = "database"
+                                case instance = "instance"
+                                case network = "network"
+                                case application = "application"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset/type`.
+                            public var _type: Operations.GetAsset.Output.Ok.Body.JsonPayload.AssetPayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// Creates a new `AssetPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - attributes:
+                            ///   - createdAt:
+                            ///   - description:
+                            ///   - name:
+                            ///   - owner:
+                            ///   - source:
+                            ///   - _type:
+                            ///   - updatedAt:
+                            public init(
+                                attributes: Operations.GetAsset.Output.Ok.Body.JsonPayload.AssetPayload.AttributesPayload,
+                                createdAt: Foundation.Date,
+                                description: Swift.String,
+                                name: Swift.String,
+                                owner: Swift.String? = nil,
+                                source: Swift.String? = nil,
+                                _type: Operations.GetAsset.Output.Ok.Body.JsonPayload.AssetPayload._TypePayload,
+                                updatedAt: Foundation.Date
+                            ) {
+                                self.attributes = attributes
+                                self.createdAt = createdAt
+                                self.description = description
+                                self.name = name
+                                self.owner = owner
+                                self.source = source
+                                self._type = _type
+                                self.updatedAt = updatedAt
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case attributes
+                                case createdAt
+                                case description
+                                case name
+                                case owner
+                                case source
+                                case _type = "type"
+                                case updatedAt
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset`.
+                        public var asset: Operations.GetAsset.Output.Ok.Body.JsonPayload.AssetPayload
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/DependentsPayload`.
+                        public struct DependentsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/DependentsPayload/from`.
+                            public var from: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/DependentsPayload/kind`.
+                            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case runsOn = "runs-on"
+                                case dependsOn = "depends-on"
+                                case connectsTo = "connects-to"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/DependentsPayload/kind`.
+                            public var kind: Operations.GetAsset.Output.Ok.Body.JsonPayload.DependentsPayloadPayload.KindPayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/DependentsPayload/to`.
+                            public var to: Swift.String
+                            /// Creates a new `DependentsPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - from:
+                            ///   - kind:
+                            ///   - to:
+                            public init(
+                                from: Swift.String,
+                                kind: Operations.GetAsset.Output.Ok.Body.JsonPayload.DependentsPayloadPayload.KindPayload,
+                                to: Swift.String
+                            ) {
+                                self.from = from
+                                self.kind = kind
+                                self.to = to
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case from
+                                case kind
+                                case to
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/dependents`.
+                        public typealias DependentsPayload = [Operations.GetAsset.Output.Ok.Body.JsonPayload.DependentsPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/dependents`.
+                        public var dependents: Operations.GetAsset.Output.Ok.Body.JsonPayload.DependentsPayload
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload`.
+                        public struct IncidentsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/announced`.
+                            public var announced: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/assigneeID`.
+                            public var assigneeID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/assigneeName`.
+                            public var assigneeName: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/category`.
+                            public var category: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/closedAt`.
+                            public var closedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/duplicateOf`.
+                            public var duplicateOf: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/firstResponseAt`.
+                            public var firstResponseAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/group`.
+                            public var group: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/impact`.
+                            public var impact: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/LinksPayload`.
+                            public struct LinksPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/LinksPayload/id`.
+                                public var id: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/LinksPayload/kind`.
+                                @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case toolRun = "tool-run"
+                                    case workflowRun = "workflow-run"
+                                    case conversation = "conversation"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/LinksPayload/kind`.
+                                public var kind: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayloadPayload.KindPayload
+                                /// Creates a new `LinksPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - id:
+                                ///   - kind:
+                                public init(
+                                    id: Swift.String,
+                                    kind: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayloadPayload.KindPayload
+                                ) {
+                                    self.id = id
+                                    self.kind = kind
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case id
+                                    case kind
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/links`.
+                            public typealias LinksPayload = [Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/links`.
+                            public var links: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/major`.
+                            public var major: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/pendingReason`.
+                            public var pendingReason: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/pendingUntil`.
+                            public var pendingUntil: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/priority`.
+                            public var priority: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/reporterID`.
+                            public var reporterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/reporterName`.
+                            public var reporterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/resolutionNotes`.
+                            public var resolutionNotes: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/resolvedAt`.
+                            public var resolvedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/service`.
+                            public var service: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload`.
+                            public struct SlasPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar`.
+                                public struct CalendarPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/holidays`.
+                                    public var holidays: [Swift.String]
+                                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/HoursPayload`.
+                                    public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/HoursPayload/from`.
+                                        public var from: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/HoursPayload/to`.
+                                        public var to: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/HoursPayload/weekday`.
+                                        public var weekday: Swift.Int64
+                                        /// Creates a new `HoursPayloadPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - from:
+                                        ///   - to:
+                                        ///   - weekday:
+                                        public init(
+                                            from: Swift.String,
+                                            to: Swift.String,
+                                            weekday: Swift.Int64
+                                        ) {
+                                            self.from = from
+                                            self.to = to
+                                            self.weekday = weekday
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case from
+                                            case to
+                                            case weekday
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/hours`.
+                                    public typealias HoursPayload = [Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload.HoursPayloadPayload]
+                                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/hours`.
+                                    public var hours: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload.HoursPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/name`.
+                                    public var name: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/timeZone`.
+                                    public var timeZone: Swift.String
+                                    /// Creates a new `CalendarPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - holidays:
+                                    ///   - hours:
+                                    ///   - name:
+                                    ///   - timeZone:
+                                    public init(
+                                        holidays: [Swift.String],
+                                        hours: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload.HoursPayload,
+                                        name: Swift.String,
+                                        timeZone: Swift.String
+                                    ) {
+                                        self.holidays = holidays
+                                        self.hours = hours
+                                        self.name = name
+                                        self.timeZone = timeZone
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case holidays
+                                        case hours
+                                        case name
+                                        case timeZone
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar`.
+                                public var calendar: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/dueAt`.
+                                public var dueAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/elapsedSeconds`.
+                                public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/runningSince`.
+                                public var runningSince: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/sla`.
+                                public var sla: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/slaVersion`.
+                                public var slaVersion: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/state`.
+                                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case running = "running"
+                                    case paused = "paused"
+                                    case met = "met"
+                                    case breached = "breached"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/state`.
+                                public var state: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.StatePayload
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/stoppedAt`.
+                                public var stoppedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/target`.
+                                @frozen public enum TargetPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case firstResponse = "first-response"
+                                    case resolution = "resolution"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/target`.
+                                public var target: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.TargetPayload
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/targetSeconds`.
+                                public var targetSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/warnAt`.
+                                public var warnAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/warnAtPercent`.
+                                public var warnAtPercent: Swift.Int64?
+                                /// Creates a new `SlasPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - calendar:
+                                ///   - dueAt:
+                                ///   - elapsedSeconds:
+                                ///   - runningSince:
+                                ///   - sla:
+                                ///   - slaVersion:
+                                ///   - state:
+                                ///   - stoppedAt:
+                                ///   - target:
+                                ///   - targetSeconds:
+                                ///   - warnAt:
+                                ///   - warnAtPercent:
+                                public init(
+                                    calendar: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload,
+                                    dueAt: Foundation.Date? = nil,
+                                    elapsedSeconds: Swift.Int64,
+                                    runningSince: Foundation.Date? = nil,
+                                    sla: Swift.String,
+                                    slaVersion: Swift.Int64,
+                                    state: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.StatePayload,
+                                    stoppedAt: Foundation.Date? = nil,
+                                    target: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.TargetPayload,
+                                    targetSeconds: Swift.Int64,
+                                    warnAt: Foundation.Date? = nil,
+                                    warnAtPercent: Swift.Int64? = nil
+                                ) {
+                                    self.calendar = calendar
+                                    self.dueAt = dueAt
+                                    self.elapsedSeconds = elapsedSeconds
+                                    self.runningSince = runningSince
+                                    self.sla = sla
+                                    self.slaVersion = slaVersion
+                                    self.state = state
+                                    self.stoppedAt = stoppedAt
+                                    self.target = target
+                                    self.targetSeconds = targetSeconds
+                                    self.warnAt = warnAt
+                                    self.warnAtPercent = warnAtPercent
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case calendar
+                                    case dueAt
+                                    case elapsedSeconds
+                                    case runningSince
+                                    case sla
+                                    case slaVersion
+                                    case state
+                                    case stoppedAt
+                                    case target
+                                    case targetSeconds
+                                    case warnAt
+                                    case warnAtPercent
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/slas`.
+                            public typealias SlasPayload = [Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/slas`.
+                            public var slas: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case inProgress = "in-progress"
+                                case pending = "pending"
+                                case resolved = "resolved"
+                                case closed = "closed"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/state`.
+                            public var state: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/timelineLength`.
+                            public var timelineLength: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/urgency`.
+                            @frozen public enum UrgencyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/urgency`.
+                            public var urgency: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.UrgencyPayload
+                            /// Creates a new `IncidentsPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - announced:
+                            ///   - assigneeID:
+                            ///   - assigneeName:
+                            ///   - category:
+                            ///   - closedAt:
+                            ///   - createdAt:
+                            ///   - description:
+                            ///   - duplicateOf:
+                            ///   - firstResponseAt:
+                            ///   - group:
+                            ///   - id:
+                            ///   - impact:
+                            ///   - links:
+                            ///   - major:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - pendingReason:
+                            ///   - pendingUntil:
+                            ///   - priority:
+                            ///   - reporterID:
+                            ///   - reporterName:
+                            ///   - resolutionNotes:
+                            ///   - resolvedAt:
+                            ///   - service:
+                            ///   - slas:
+                            ///   - state:
+                            ///   - timelineLength:
+                            ///   - title:
+                            ///   - updatedAt:
+                            ///   - urgency:
+                            public init(
+                                announced: [Swift.String],
+                                assigneeID: Swift.String? = nil,
+                                assigneeName: Swift.String? = nil,
+                                category: Swift.String,
+                                closedAt: Foundation.Date? = nil,
+                                createdAt: Foundation.Date,
+                                description: Swift.String,
+                                duplicateOf: Swift.String? = nil,
+                                firstResponseAt: Foundation.Date? = nil,
+                                group: Swift.String? = nil,
+                                id: Swift.String,
+                                impact: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.ImpactPayload,
+                                links: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayload,
+                                major: Swift.Bool,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                pendingReason: Swift.String? = nil,
+                                pendingUntil: Foundation.Date? = nil,
+                                priority: Swift.Int64,
+                                reporterID: Swift.String,
+                                reporterName: Swift.String,
+                                resolutionNotes: Swift.String? = nil,
+                                resolvedAt: Foundation.Date? = nil,
+                                service: Swift.String? = nil,
+                                slas: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayload,
+                                state: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.StatePayload,
+                                timelineLength: Swift.Int64,
+                                title: Swift.String,
+                                updatedAt: Foundation.Date,
+                                urgency: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.UrgencyPayload
+                            ) {
+                                self.announced = announced
+                                self.assigneeID = assigneeID
+                                self.assigneeName = assigneeName
+                                self.category = category
+                                self.closedAt = closedAt
+                                self.createdAt = createdAt
+                                self.description = description
+                                self.duplicateOf = duplicateOf
+                                self.firstResponseAt = firstResponseAt
+                                self.group = group
+                                self.id = id
+                                self.impact = impact
+                                self.links = links
+                                self.major = major
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.pendingReason = pendingReason
+                                self.pendingUntil = pendingUntil
+                                self.priority = priority
+                                self.reporterID = reporterID
+                                self.reporterName = reporterName
+                                self.resolutionNotes = resolutionNotes
+                                self.resolvedAt = resolvedAt
+                                self.service = service
+                                self.slas = slas
+                                self.state = state
+                                self.timelineLength = timelineLength
+                                self.title = title
+                                self.updatedAt = updatedAt
+                                self.urgency = urgency
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case announced
+                                case assigneeID
+                                case assigneeName
+                                case category
+                                case closedAt
+                                case createdAt
+                                case description
+                                case duplicateOf
+                                case firstResponseAt
+                                case group
+                                case id
+                                case impact
+                                case links
+                                case major
+                                case number
+                                case organizationID
+                                case pendingReason
+                                case pendingUntil
+                                case priority
+                                case reporterID
+                                case reporterName
+                                case resolutionNotes
+                                case resolvedAt
+                                case service
+                                case slas
+                                case state
+                                case timelineLength
+                                case title
+                                case updatedAt
+                                case urgency
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/incidents`.
+                        public typealias IncidentsPayload = [Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/incidents`.
+                        public var incidents: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayload
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/RelationsPayload`.
+                        public struct RelationsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/RelationsPayload/from`.
+                            public var from: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/RelationsPayload/kind`.
+                            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case runsOn = "runs-on"
+                                case dependsOn = "depends-on"
+                                case connectsTo = "connects-to"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/RelationsPayload/kind`.
+                            public var kind: Operations.GetAsset.Output.Ok.Body.JsonPayload.RelationsPayloadPayload.KindPayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/RelationsPayload/to`.
+                            public var to: Swift.String
+                            /// Creates a new `RelationsPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - from:
+                            ///   - kind:
+                            ///   - to:
+                            public init(
+                                from: Swift.String,
+                                kind: Operations.GetAsset.Output.Ok.Body.JsonPayload.RelationsPayloadPayload.KindPayload,
+                                to: Swift.String
+                            ) {
+                                self.from = from
+                                self.kind = kind
+                                self.to = to
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case from
+                                case kind
+                                case to
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/relations`.
+                        public typealias RelationsPayload = [Operations.GetAsset.Output.Ok.Body.JsonPayload.RelationsPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/relations`.
+                        public var relations: Operations.GetAsset.Output.Ok.Body.JsonPayload.RelationsPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - asset:
+                        ///   - dependents:
+                        ///   - incidents:
+                        ///   - relations:
+                        public init(
+                            asset: Operations.GetAsset.Output.Ok.Body.JsonPayload.AssetPayload,
+                            dependents: Operations.GetAsset.Output.Ok.Body.JsonPayload.DependentsPayload,
+                            incidents: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayload,
+                            relations: Operations.GetAsset.Output.Ok.Body.JsonPayload.RelationsPayload
+                        ) {
+                            self.asset = asset
+                            self.dependents = dependents
+                            self.incidents = incidents
+                            self.relations = relations
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case asset
+                            case dependents
+                            case incidents
+                            case relations
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/application\/json`.
+                    case json(Operations.GetAsset.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.GetAsset.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetAsset.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetAsset.Output.Ok.Headers = .init(),
+                    body: Operations.GetAsset.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/assets/{name}/get(getAsset)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetAsset.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetAsset.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/assets/{name}/get(getAsset)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Creates or replaces a configuration item's type, description, owner and attributes (at most 64); its relations stay. An item saved by hand is no longer kept by an import.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/assets/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/put(saveAsset)`.
+    public enum SaveAsset {
+        public static let id: Swift.String = "saveAsset"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.SaveAsset.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SaveAsset.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SaveAsset.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.SaveAsset.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/requestBody/json/attributes`.
+                    public struct AttributesPayload: Codable, Hashable, Sendable {
+                        /// A container of undocumented properties.
+                        public var additionalProperties: [String: Swift.String]
+                        /// Creates a new `AttributesPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - additionalProperties: A container of undocumented properties.
+                        public init(additionalProperties: [String: Swift.String] = .init()) {
+                            self.additionalProperties = additionalProperties
+                        }
+                        public init(from decoder: any Swift.Decoder) throws {
+                            additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                        }
+                        public func encode(to encoder: any Swift.Encoder) throws {
+                            try encoder.encodeAdditionalProperties(additionalProperties)
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/requestBody/json/attributes`.
+                    public var attributes: Operations.SaveAsset.Input.Body.JsonPayload.AttributesPayload?
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/requestBody/json/description`.
+                    public var description: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/requestBody/json/owner`.
+                    public var owner: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/requestBody/json/type`.
+                    @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                        case host = "host"
+                        case service = "service"
+                        case database = "database"
+                        case instance = "instance"
+                        case network = "network"
+                        case application = "application"
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/requestBody/json/type`.
+                    public var _type: Operations.SaveAsset.Input.Body.JsonPayload._TypePayload
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - attributes:
+                    ///   - description:
+                    ///   - owner:
+                    ///   - _type:
+                    public init(
+                        attributes: Operations.SaveAsset.Input.Body.JsonPayload.AttributesPayload? = nil,
+                        description: Swift.String? = nil,
+                        owner: Swift.String? = nil,
+                        _type: Operations.SaveAsset.Input.Body.JsonPayload._TypePayload
+                    ) {
+                        self.attributes = attributes
+                        self.description = description
+                        self.owner = owner
+                        self._type = _type
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case attributes
+                        case description
+                        case owner
+                        case _type = "type"
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/requestBody/content/application\/json`.
+                case json(Operations.SaveAsset.Input.Body.JsonPayload)
+            }
+            public var body: Operations.SaveAsset.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.SaveAsset.Input.Path,
+                headers: Operations.SaveAsset.Input.Headers = .init(),
+                body: Operations.SaveAsset.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.SaveAsset.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content/json/attributes`.
+                        public struct AttributesPayload: Codable, Hashable, Sendable {
+                            /// A container of undocumented properties.
+                            public var additionalProperties: [String: Swift.String]
+                            /// Creates a new `AttributesPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - additionalProperties: A container of undocumented properties.
+                            public init(additionalProperties: [String: Swift.String] = .init()) {
+                                self.additionalProperties = additionalProperties
+                            }
+                            public init(from decoder: any Swift.Decoder) throws {
+                                additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                            }
+                            public func encode(to encoder: any Swift.Encoder) throws {
+                                try encoder.encodeAdditionalProperties(additionalProperties)
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content/json/attributes`.
+                        public var attributes: Operations.SaveAsset.Output.Ok.Body.JsonPayload.AttributesPayload
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content/json/createdAt`.
+                        public var createdAt: Foundation.Date
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content/json/description`.
+                        public var description: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content/json/name`.
+                        public var name: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content/json/owner`.
+                        public var owner: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content/json/source`.
+                        public var source: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content/json/type`.
+                        @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                            case host = "host"
+                            case service = "service"
+                            case database = "database"
+                            case instance = "instance"
+                            case network = "network"
+                            case application = "application"
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content/json/type`.
+                        public var _type: Operations.SaveAsset.Output.Ok.Body.JsonPayload._TypePayload
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content/json/updatedAt`.
+                        public var updatedAt: Foundation.Date
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - attributes:
+                        ///   - createdAt:
+                        ///   - description:
+                        ///   - name:
+                        ///   - owner:
+                        ///   - source:
+                        ///   - _type:
+                        ///   - updatedAt:
+                        public init(
+                            attributes: Operations.SaveAsset.Output.Ok.Body.JsonPayload.AttributesPayload,
+                            createdAt: Foundation.Date,
+                            description: Swift.String,
+                            name: Swift.String,
+                            owner: Swift.String? = nil,
+                            source: Swift.String? = nil,
+                            _type: Operations.SaveAsset.Output.Ok.Body.JsonPayload._TypePayload,
+                            updatedAt: Foundation.Date
+                        ) {
+                            self.attributes = attributes
+                            self.createdAt = createdAt
+                            self.description = description
+                            self.name = name
+                            self.owner = owner
+                            self.source = source
+                            self._type = _type
+                            self.updatedAt = updatedAt
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case attributes
+                            case createdAt
+                            case description
+                            case name
+                            case owner
+                            case source
+                            case _type = "type"
+                            case updatedAt
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/PUT/responses/200/content/application\/json`.
+                    case json(Operations.SaveAsset.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.SaveAsset.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SaveAsset.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.SaveAsset.Output.Ok.Headers = .init(),
+                    body: Operations.SaveAsset.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/assets/{name}/put(saveAsset)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.SaveAsset.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.SaveAsset.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/assets/{name}/put(saveAsset)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Removes a configuration item and every relation to or from it.
+    ///
+    /// - Remark: HTTP `DELETE /api/v1/assets/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/delete(removeAsset)`.
+    public enum RemoveAsset {
+        public static let id: Swift.String = "removeAsset"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/DELETE/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/DELETE/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.RemoveAsset.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/DELETE/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RemoveAsset.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.RemoveAsset.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.RemoveAsset.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.RemoveAsset.Input.Path,
+                headers: Operations.RemoveAsset.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct NoContent: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/DELETE/responses/204/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/DELETE/responses/204/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/DELETE/responses/204/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/DELETE/responses/204/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.RemoveAsset.Output.NoContent.Headers
+                /// Creates a new `NoContent`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                public init(headers: Operations.RemoveAsset.Output.NoContent.Headers = .init()) {
+                    self.headers = headers
+                }
+            }
+            /// Done.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/assets/{name}/delete(removeAsset)/responses/204`.
+            ///
+            /// HTTP response code: `204 noContent`.
+            case noContent(Operations.RemoveAsset.Output.NoContent)
+            /// The associated value of the enum case if `self` is `.noContent`.
+            ///
+            /// - Throws: An error if `self` is not `.noContent`.
+            /// - SeeAlso: `.noContent`.
+            public var noContent: Operations.RemoveAsset.Output.NoContent {
+                get throws {
+                    switch self {
+                    case let .noContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "noContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/assets/{name}/delete(removeAsset)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// What fails with this item: the items that run on or depend on it, transitively, nearest first, each once (cycles in the relations end there).
+    ///
+    /// - Remark: HTTP `GET /api/v1/assets/{name}/impact`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/impact/get(getAssetImpact)`.
+    public enum GetAssetImpact {
+        public static let id: Swift.String = "getAssetImpact"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.GetAssetImpact.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetAssetImpact.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetAssetImpact.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetAssetImpact.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetAssetImpact.Input.Path,
+                headers: Operations.GetAssetImpact.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetAssetImpact.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/json/ImpactedPayload`.
+                        public struct ImpactedPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/json/ImpactedPayload/depth`.
+                            public var depth: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/json/ImpactedPayload/name`.
+                            public var name: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/json/ImpactedPayload/relation`.
+                            @frozen public enum RelationPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case runsOn = "runs-on"
+                                case dependsOn = "depends-on"
+                                case connectsTo = "connects-to"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/json/ImpactedPayload/relation`.
+                            public var relation: Operations.GetAssetImpact.Output.Ok.Body.JsonPayload.ImpactedPayloadPayload.RelationPayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/json/ImpactedPayload/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case host = "host"
+                                case service = "service"
+                                case database = "database"
+                                case instance = "instance"
+                                case network = "network"
+                                case application = "application"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/json/ImpactedPayload/type`.
+                            public var _type: Operations.GetAssetImpact.Output.Ok.Body.JsonPayload.ImpactedPayloadPayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/json/ImpactedPayload/via`.
+                            public var via: Swift.String
+                            /// Creates a new `ImpactedPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - depth:
+                            ///   - name:
+                            ///   - relation:
+                            ///   - _type:
+                            ///   - via:
+                            public init(
+                                depth: Swift.Int64,
+                                name: Swift.String,
+                                relation: Operations.GetAssetImpact.Output.Ok.Body.JsonPayload.ImpactedPayloadPayload.RelationPayload,
+                                _type: Operations.GetAssetImpact.Output.Ok.Body.JsonPayload.ImpactedPayloadPayload._TypePayload,
+                                via: Swift.String
+                            ) {
+                                self.depth = depth
+                                self.name = name
+                                self.relation = relation
+                                self._type = _type
+                                self.via = via
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case depth
+                                case name
+                                case relation
+                                case _type = "type"
+                                case via
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/json/impacted`.
+                        public typealias ImpactedPayload = [Operations.GetAssetImpact.Output.Ok.Body.JsonPayload.ImpactedPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/json/impacted`.
+                        public var impacted: Operations.GetAssetImpact.Output.Ok.Body.JsonPayload.ImpactedPayload
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/json/name`.
+                        public var name: Swift.String
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - impacted:
+                        ///   - name:
+                        public init(
+                            impacted: Operations.GetAssetImpact.Output.Ok.Body.JsonPayload.ImpactedPayload,
+                            name: Swift.String
+                        ) {
+                            self.impacted = impacted
+                            self.name = name
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case impacted
+                            case name
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/impact/GET/responses/200/content/application\/json`.
+                    case json(Operations.GetAssetImpact.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.GetAssetImpact.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetAssetImpact.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetAssetImpact.Output.Ok.Headers = .init(),
+                    body: Operations.GetAssetImpact.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/assets/{name}/impact/get(getAssetImpact)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetAssetImpact.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetAssetImpact.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/assets/{name}/impact/get(getAssetImpact)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Removes the relation from this item to another, whatever its kind.
+    ///
+    /// - Remark: HTTP `DELETE /api/v1/assets/{name}/relations/{to}`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/relations/{to}/delete(unrelateAssets)`.
+    public enum UnrelateAssets {
+        public static let id: Swift.String = "unrelateAssets"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/relations/{to}/DELETE/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/relations/{to}/DELETE/path/name`.
+                public var name: Swift.String
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/relations/{to}/DELETE/path/to`.
+                public var to: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                ///   - to:
+                public init(
+                    name: Swift.String,
+                    to: Swift.String
+                ) {
+                    self.name = name
+                    self.to = to
+                }
+            }
+            public var path: Operations.UnrelateAssets.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/relations/{to}/DELETE/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.UnrelateAssets.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.UnrelateAssets.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.UnrelateAssets.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.UnrelateAssets.Input.Path,
+                headers: Operations.UnrelateAssets.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct NoContent: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/relations/{to}/DELETE/responses/204/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/relations/{to}/DELETE/responses/204/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/relations/{to}/DELETE/responses/204/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/relations/{to}/DELETE/responses/204/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.UnrelateAssets.Output.NoContent.Headers
+                /// Creates a new `NoContent`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                public init(headers: Operations.UnrelateAssets.Output.NoContent.Headers = .init()) {
+                    self.headers = headers
+                }
+            }
+            /// Done.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/assets/{name}/relations/{to}/delete(unrelateAssets)/responses/204`.
+            ///
+            /// HTTP response code: `204 noContent`.
+            case noContent(Operations.UnrelateAssets.Output.NoContent)
+            /// The associated value of the enum case if `self` is `.noContent`.
+            ///
+            /// - Throws: An error if `self` is not `.noContent`.
+            /// - SeeAlso: `.noContent`.
+            public var noContent: Operations.UnrelateAssets.Output.NoContent {
+                get throws {
+                    switch self {
+                    case let .noContent(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "noContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/assets/{name}/relations/{to}/delete(unrelateAssets)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
     /// The assistant's model, when one is configured.
     ///
     /// - Remark: HTTP `GET /api/v1/assistant`.
@@ -4112,32 +7376,436 @@ public enum Operations {
                     public struct JsonPayload: Codable, Hashable, Sendable {
                         /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload`.
                         public struct IncidentsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/announced`.
+                            public var announced: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/assigneeID`.
+                            public var assigneeID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/assigneeName`.
+                            public var assigneeName: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/category`.
+                            public var category: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/closedAt`.
+                            public var closedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/duplicateOf`.
+                            public var duplicateOf: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/firstResponseAt`.
+                            public var firstResponseAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/group`.
+                            public var group: Swift.String?
                             /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/id`.
                             public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/impact`.
+                            public var impact: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/LinksPayload`.
+                            public struct LinksPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/LinksPayload/id`.
+                                public var id: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/LinksPayload/kind`.
+                                @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case toolRun = "tool-run"
+                                    case workflowRun = "workflow-run"
+                                    case conversation = "conversation"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/LinksPayload/kind`.
+                                public var kind: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayloadPayload.KindPayload
+                                /// Creates a new `LinksPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - id:
+                                ///   - kind:
+                                public init(
+                                    id: Swift.String,
+                                    kind: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayloadPayload.KindPayload
+                                ) {
+                                    self.id = id
+                                    self.kind = kind
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case id
+                                    case kind
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/links`.
+                            public typealias LinksPayload = [Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/links`.
+                            public var links: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/major`.
+                            public var major: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/pendingReason`.
+                            public var pendingReason: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/pendingUntil`.
+                            public var pendingUntil: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/priority`.
+                            public var priority: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/reporterID`.
+                            public var reporterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/reporterName`.
+                            public var reporterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/resolutionNotes`.
+                            public var resolutionNotes: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/resolvedAt`.
+                            public var resolvedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/service`.
+                            public var service: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload`.
+                            public struct SlasPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar`.
+                                public struct CalendarPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/holidays`.
+                                    public var holidays: [Swift.String]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/HoursPayload`.
+                                    public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/HoursPayload/from`.
+                                        public var from: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/HoursPayload/to`.
+                                        public var to: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/HoursPayload/weekday`.
+                                        public var weekday: Swift.Int64
+                                        /// Creates a new `HoursPayloadPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - from:
+                                        ///   - to:
+                                        ///   - weekday:
+                                        public init(
+                                            from: Swift.String,
+                                            to: Swift.String,
+                                            weekday: Swift.Int64
+                                        ) {
+                                            self.from = from
+                                            self.to = to
+                                            self.weekday = weekday
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case from
+                                            case to
+                                            case weekday
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/hours`.
+                                    public typealias HoursPayload = [Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload.HoursPayloadPayload]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/hours`.
+                                    public var hours: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload.HoursPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/name`.
+                                    public var name: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar/timeZone`.
+                                    public var timeZone: Swift.String
+                                    /// Creates a new `CalendarPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - holidays:
+                                    ///   - hours:
+                                    ///   - name:
+                                    ///   - timeZone:
+                                    public init(
+                                        holidays: [Swift.String],
+                                        hours: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload.HoursPayload,
+                                        name: Swift.String,
+                                        timeZone: Swift.String
+                                    ) {
+                                        self.holidays = holidays
+                                        self.hours = hours
+                                        self.name = name
+                                        self.timeZone = timeZone
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case holidays
+                                        case hours
+                                        case name
+                                        case timeZone
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/calendar`.
+                                public var calendar: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/dueAt`.
+                                public var dueAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/elapsedSeconds`.
+                                public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/runningSince`.
+                                public var runningSince: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/sla`.
+                                public var sla: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/slaVersion`.
+                                public var slaVersion: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/state`.
+                                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case running = "running"
+                                    case paused = "paused"
+                                    case met = "met"
+                                    case breached = "breached"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/state`.
+                                public var state: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.StatePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/stoppedAt`.
+                                public var stoppedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/target`.
+                                @frozen public enum TargetPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case firstResponse = "first-response"
+                                    case resolution = "resolution"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/target`.
+                                public var target: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.TargetPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/targetSeconds`.
+                                public var targetSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/warnAt`.
+                                public var warnAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/warnAtPercent`.
+                                public var warnAtPercent: Swift.Int64?
+                                /// Creates a new `SlasPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - calendar:
+                                ///   - dueAt:
+                                ///   - elapsedSeconds:
+                                ///   - runningSince:
+                                ///   - sla:
+                                ///   - slaVersion:
+                                ///   - state:
+                                ///   - stoppedAt:
+                                ///   - target:
+                                ///   - targetSeconds:
+                                ///   - warnAt:
+                                ///   - warnAtPercent:
+                                public init(
+                                    calendar: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload,
+                                    dueAt: Foundation.Date? = nil,
+                                    elapsedSeconds: Swift.Int64,
+                                    runningSince: Foundation.Date? = nil,
+                                    sla: Swift.String,
+                                    slaVersion: Swift.Int64,
+                                    state: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.StatePayload,
+                                    stoppedAt: Foundation.Date? = nil,
+                                    target: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.TargetPayload,
+                                    targetSeconds: Swift.Int64,
+                                    warnAt: Foundation.Date? = nil,
+                                    warnAtPercent: Swift.Int64? = nil
+                                ) {
+                                    self.calendar = calendar
+                                    self.dueAt = dueAt
+                                    self.elapsedSeconds = elapsedSeconds
+                                    self.runningSince = runningSince
+                                    self.sla = sla
+                                    self.slaVersion = slaVersion
+                                    self.state = state
+                                    self.stoppedAt = stoppedAt
+                                    self.target = target
+                                    self.targetSeconds = targetSeconds
+                                    self.warnAt = warnAt
+                                    self.warnAtPercent = warnAtPercent
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case calendar
+                                    case dueAt
+                                    case elapsedSeconds
+                                    case runningSince
+                                    case sla
+                                    case slaVersion
+                                    case state
+                                    case stoppedAt
+                                    case target
+                                    case targetSeconds
+                                    case warnAt
+                                    case warnAtPercent
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/slas`.
+                            public typealias SlasPayload = [Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/slas`.
+                            public var slas: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case inProgress = "in-progress"
+                                case pending = "pending"
+                                case resolved = "resolved"
+                                case closed = "closed"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/state`.
+                            public var state: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/timelineLength`.
+                            public var timelineLength: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/urgency`.
+                            @frozen public enum UrgencyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/urgency`.
+                            public var urgency: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.UrgencyPayload
                             /// Creates a new `IncidentsPayloadPayload`.
                             ///
                             /// - Parameters:
+                            ///   - announced:
+                            ///   - assigneeID:
+                            ///   - assigneeName:
+                            ///   - category:
+                            ///   - closedAt:
+                            ///   - createdAt:
+                            ///   - description:
+                            ///   - duplicateOf:
+                            ///   - firstResponseAt:
+                            ///   - group:
                             ///   - id:
-                            public init(id: Swift.String) {
+                            ///   - impact:
+                            ///   - links:
+                            ///   - major:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - pendingReason:
+                            ///   - pendingUntil:
+                            ///   - priority:
+                            ///   - reporterID:
+                            ///   - reporterName:
+                            ///   - resolutionNotes:
+                            ///   - resolvedAt:
+                            ///   - service:
+                            ///   - slas:
+                            ///   - state:
+                            ///   - timelineLength:
+                            ///   - title:
+                            ///   - updatedAt:
+                            ///   - urgency:
+                            public init(
+                                announced: [Swift.String],
+                                assigneeID: Swift.String? = nil,
+                                assigneeName: Swift.String? = nil,
+                                category: Swift.String,
+                                closedAt: Foundation.Date? = nil,
+                                createdAt: Foundation.Date,
+                                description: Swift.String,
+                                duplicateOf: Swift.String? = nil,
+                                firstResponseAt: Foundation.Date? = nil,
+                                group: Swift.String? = nil,
+                                id: Swift.String,
+                                impact: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.ImpactPayload,
+                                links: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.LinksPayload,
+                                major: Swift.Bool,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                pendingReason: Swift.String? = nil,
+                                pendingUntil: Foundation.Date? = nil,
+                                priority: Swift.Int64,
+                                reporterID: Swift.String,
+                                reporterName: Swift.String,
+                                resolutionNotes: Swift.String? = nil,
+                                resolvedAt: Foundation.Date? = nil,
+                                service: Swift.String? = nil,
+                                slas: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayload,
+                                state: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.StatePayload,
+                                timelineLength: Swift.Int64,
+                                title: Swift.String,
+                                updatedAt: Foundation.Date,
+                                urgency: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.UrgencyPayload
+                            ) {
+                                self.announced = announced
+                                self.assigneeID = assigneeID
+                                self.assigneeName = assigneeName
+                                self.category = category
+                                self.closedAt = closedAt
+                                self.createdAt = createdAt
+                                self.description = description
+                                self.duplicateOf = duplicateOf
+                                self.firstResponseAt = firstResponseAt
+                                self.group = group
                                 self.id = id
+                                self.impact = impact
+                                self.links = links
+                                self.major = major
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.pendingReason = pendingReason
+                                self.pendingUntil = pendingUntil
+                                self.priority = priority
+                                self.reporterID = reporterID
+                                self.reporterName = reporterName
+                                self.resolutionNotes = resolutionNotes
+                                self.resolvedAt = resolvedAt
+                                self.service = service
+                                self.slas = slas
+                                self.state = state
+                                self.timelineLength = timelineLength
+                                self.title = title
+                                self.updatedAt = updatedAt
+                                self.urgency = urgency
                             }
                             public enum CodingKeys: String, CodingKey {
+                                case announced
+                                case assigneeID
+                                case assigneeName
+                                case category
+                                case closedAt
+                                case createdAt
+                                case description
+                                case duplicateOf
+                                case firstResponseAt
+                                case group
                                 case id
+                                case impact
+                                case links
+                                case major
+                                case number
+                                case organizationID
+                                case pendingReason
+                                case pendingUntil
+                                case priority
+                                case reporterID
+                                case reporterName
+                                case resolutionNotes
+                                case resolvedAt
+                                case service
+                                case slas
+                                case state
+                                case timelineLength
+                                case title
+                                case updatedAt
+                                case urgency
                             }
                         }
                         /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/incidents`.
                         public typealias IncidentsPayload = [Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload]
                         /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/incidents`.
                         public var incidents: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayload
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/limit`.
+                        public var limit: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/next`.
+                        public var next: Swift.String?
                         /// Creates a new `JsonPayload`.
                         ///
                         /// - Parameters:
                         ///   - incidents:
-                        public init(incidents: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayload) {
+                        ///   - limit:
+                        ///   - next:
+                        public init(
+                            incidents: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayload,
+                            limit: Swift.Int64,
+                            next: Swift.String? = nil
+                        ) {
                             self.incidents = incidents
+                            self.limit = limit
+                            self.next = next
                         }
                         public enum CodingKeys: String, CodingKey {
                             case incidents
+                            case limit
+                            case next
                         }
                     }
                     /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/application\/json`.
@@ -4418,32 +8086,599 @@ public enum Operations {
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json`.
                     public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits`.
+                        public struct HitsPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits/ImpactedPayload`.
+                            public struct ImpactedPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits/ImpactedPayload/depth`.
+                                public var depth: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits/ImpactedPayload/name`.
+                                public var name: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits/ImpactedPayload/relation`.
+                                @frozen public enum RelationPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case runsOn = "runs-on"
+                                    case dependsOn = "depends-on"
+                                    case connectsTo = "connects-to"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits/ImpactedPayload/relation`.
+                                public var relation: Operations.OpenIncident.Output.Created.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload.RelationPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits/ImpactedPayload/type`.
+                                @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case host = "host"
+                                    case service = "service"
+                                    case database = "database"
+                                    case instance = "instance"
+                                    case network = "network"
+                                    case application = "application"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits/ImpactedPayload/type`.
+                                public var _type: Operations.OpenIncident.Output.Created.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload._TypePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits/ImpactedPayload/via`.
+                                public var via: Swift.String
+                                /// Creates a new `ImpactedPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - depth:
+                                ///   - name:
+                                ///   - relation:
+                                ///   - _type:
+                                ///   - via:
+                                public init(
+                                    depth: Swift.Int64,
+                                    name: Swift.String,
+                                    relation: Operations.OpenIncident.Output.Created.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload.RelationPayload,
+                                    _type: Operations.OpenIncident.Output.Created.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload._TypePayload,
+                                    via: Swift.String
+                                ) {
+                                    self.depth = depth
+                                    self.name = name
+                                    self.relation = relation
+                                    self._type = _type
+                                    self.via = via
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case depth
+                                    case name
+                                    case relation
+                                    case _type = "type"
+                                    case via
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits/impacted`.
+                            public typealias ImpactedPayload = [Operations.OpenIncident.Output.Created.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits/impacted`.
+                            public var impacted: Operations.OpenIncident.Output.Created.Body.JsonPayload.HitsPayload.ImpactedPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits/item`.
+                            public var item: Swift.String
+                            /// Creates a new `HitsPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - impacted:
+                            ///   - item:
+                            public init(
+                                impacted: Operations.OpenIncident.Output.Created.Body.JsonPayload.HitsPayload.ImpactedPayload,
+                                item: Swift.String
+                            ) {
+                                self.impacted = impacted
+                                self.item = item
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case impacted
+                                case item
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/hits`.
+                        public var hits: Operations.OpenIncident.Output.Created.Body.JsonPayload.HitsPayload?
                         /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident`.
                         public struct IncidentPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/announced`.
+                            public var announced: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/assigneeID`.
+                            public var assigneeID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/assigneeName`.
+                            public var assigneeName: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/category`.
+                            public var category: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/closedAt`.
+                            public var closedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/duplicateOf`.
+                            public var duplicateOf: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/firstResponseAt`.
+                            public var firstResponseAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/group`.
+                            public var group: Swift.String?
                             /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/id`.
                             public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/impact`.
+                            public var impact: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/LinksPayload`.
+                            public struct LinksPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/LinksPayload/id`.
+                                public var id: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/LinksPayload/kind`.
+                                @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case toolRun = "tool-run"
+                                    case workflowRun = "workflow-run"
+                                    case conversation = "conversation"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/LinksPayload/kind`.
+                                public var kind: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                /// Creates a new `LinksPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - id:
+                                ///   - kind:
+                                public init(
+                                    id: Swift.String,
+                                    kind: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                ) {
+                                    self.id = id
+                                    self.kind = kind
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case id
+                                    case kind
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/links`.
+                            public typealias LinksPayload = [Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.LinksPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/links`.
+                            public var links: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.LinksPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/major`.
+                            public var major: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/pendingReason`.
+                            public var pendingReason: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/pendingUntil`.
+                            public var pendingUntil: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/priority`.
+                            public var priority: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/reporterID`.
+                            public var reporterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/reporterName`.
+                            public var reporterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/resolutionNotes`.
+                            public var resolutionNotes: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/resolvedAt`.
+                            public var resolvedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/service`.
+                            public var service: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload`.
+                            public struct SlasPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/calendar`.
+                                public struct CalendarPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/calendar/holidays`.
+                                    public var holidays: [Swift.String]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/calendar/HoursPayload`.
+                                    public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/calendar/HoursPayload/from`.
+                                        public var from: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/calendar/HoursPayload/to`.
+                                        public var to: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/calendar/HoursPayload/weekday`.
+                                        public var weekday: Swift.Int64
+                                        /// Creates a new `HoursPayloadPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - from:
+                                        ///   - to:
+                                        ///   - weekday:
+                                        public init(
+                                            from: Swift.String,
+                                            to: Swift.String,
+                                            weekday: Swift.Int64
+                                        ) {
+                                            self.from = from
+                                            self.to = to
+                                            self.weekday = weekday
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case from
+                                            case to
+                                            case weekday
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/calendar/hours`.
+                                    public typealias HoursPayload = [Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayloadPayload]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/calendar/hours`.
+                                    public var hours: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/calendar/name`.
+                                    public var name: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/calendar/timeZone`.
+                                    public var timeZone: Swift.String
+                                    /// Creates a new `CalendarPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - holidays:
+                                    ///   - hours:
+                                    ///   - name:
+                                    ///   - timeZone:
+                                    public init(
+                                        holidays: [Swift.String],
+                                        hours: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload,
+                                        name: Swift.String,
+                                        timeZone: Swift.String
+                                    ) {
+                                        self.holidays = holidays
+                                        self.hours = hours
+                                        self.name = name
+                                        self.timeZone = timeZone
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case holidays
+                                        case hours
+                                        case name
+                                        case timeZone
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/calendar`.
+                                public var calendar: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/dueAt`.
+                                public var dueAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/elapsedSeconds`.
+                                public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/runningSince`.
+                                public var runningSince: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/sla`.
+                                public var sla: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/slaVersion`.
+                                public var slaVersion: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/state`.
+                                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case running = "running"
+                                    case paused = "paused"
+                                    case met = "met"
+                                    case breached = "breached"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/state`.
+                                public var state: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.StatePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/stoppedAt`.
+                                public var stoppedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/target`.
+                                @frozen public enum TargetPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case firstResponse = "first-response"
+                                    case resolution = "resolution"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/target`.
+                                public var target: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.TargetPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/targetSeconds`.
+                                public var targetSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/warnAt`.
+                                public var warnAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/warnAtPercent`.
+                                public var warnAtPercent: Swift.Int64?
+                                /// Creates a new `SlasPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - calendar:
+                                ///   - dueAt:
+                                ///   - elapsedSeconds:
+                                ///   - runningSince:
+                                ///   - sla:
+                                ///   - slaVersion:
+                                ///   - state:
+                                ///   - stoppedAt:
+                                ///   - target:
+                                ///   - targetSeconds:
+                                ///   - warnAt:
+                                ///   - warnAtPercent:
+                                public init(
+                                    calendar: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
+                                    dueAt: Foundation.Date? = nil,
+                                    elapsedSeconds: Swift.Int64,
+                                    runningSince: Foundation.Date? = nil,
+                                    sla: Swift.String,
+                                    slaVersion: Swift.Int64,
+                                    state: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.StatePayload,
+                                    stoppedAt: Foundation.Date? = nil,
+                                    target: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.TargetPayload,
+                                    targetSeconds: Swift.Int64,
+                                    warnAt: Foundation.Date? = nil,
+                                    warnAtPercent: Swift.Int64? = nil
+                                ) {
+                                    self.calendar = calendar
+                                    self.dueAt = dueAt
+                                    self.elapsedSeconds = elapsedSeconds
+                                    self.runningSince = runningSince
+                                    self.sla = sla
+                                    self.slaVersion = slaVersion
+                                    self.state = state
+                                    self.stoppedAt = stoppedAt
+                                    self.target = target
+                                    self.targetSeconds = targetSeconds
+                                    self.warnAt = warnAt
+                                    self.warnAtPercent = warnAtPercent
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case calendar
+                                    case dueAt
+                                    case elapsedSeconds
+                                    case runningSince
+                                    case sla
+                                    case slaVersion
+                                    case state
+                                    case stoppedAt
+                                    case target
+                                    case targetSeconds
+                                    case warnAt
+                                    case warnAtPercent
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/slas`.
+                            public typealias SlasPayload = [Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/slas`.
+                            public var slas: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case inProgress = "in-progress"
+                                case pending = "pending"
+                                case resolved = "resolved"
+                                case closed = "closed"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/state`.
+                            public var state: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/timelineLength`.
+                            public var timelineLength: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/urgency`.
+                            @frozen public enum UrgencyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/urgency`.
+                            public var urgency: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.UrgencyPayload
                             /// Creates a new `IncidentPayload`.
                             ///
                             /// - Parameters:
+                            ///   - announced:
+                            ///   - assigneeID:
+                            ///   - assigneeName:
+                            ///   - category:
+                            ///   - closedAt:
+                            ///   - createdAt:
+                            ///   - description:
+                            ///   - duplicateOf:
+                            ///   - firstResponseAt:
+                            ///   - group:
                             ///   - id:
-                            public init(id: Swift.String) {
+                            ///   - impact:
+                            ///   - links:
+                            ///   - major:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - pendingReason:
+                            ///   - pendingUntil:
+                            ///   - priority:
+                            ///   - reporterID:
+                            ///   - reporterName:
+                            ///   - resolutionNotes:
+                            ///   - resolvedAt:
+                            ///   - service:
+                            ///   - slas:
+                            ///   - state:
+                            ///   - timelineLength:
+                            ///   - title:
+                            ///   - updatedAt:
+                            ///   - urgency:
+                            public init(
+                                announced: [Swift.String],
+                                assigneeID: Swift.String? = nil,
+                                assigneeName: Swift.String? = nil,
+                                category: Swift.String,
+                                closedAt: Foundation.Date? = nil,
+                                createdAt: Foundation.Date,
+                                description: Swift.String,
+                                duplicateOf: Swift.String? = nil,
+                                firstResponseAt: Foundation.Date? = nil,
+                                group: Swift.String? = nil,
+                                id: Swift.String,
+                                impact: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.ImpactPayload,
+                                links: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.LinksPayload,
+                                major: Swift.Bool,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                pendingReason: Swift.String? = nil,
+                                pendingUntil: Foundation.Date? = nil,
+                                priority: Swift.Int64,
+                                reporterID: Swift.String,
+                                reporterName: Swift.String,
+                                resolutionNotes: Swift.String? = nil,
+                                resolvedAt: Foundation.Date? = nil,
+                                service: Swift.String? = nil,
+                                slas: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayload,
+                                state: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.StatePayload,
+                                timelineLength: Swift.Int64,
+                                title: Swift.String,
+                                updatedAt: Foundation.Date,
+                                urgency: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.UrgencyPayload
+                            ) {
+                                self.announced = announced
+                                self.assigneeID = assigneeID
+                                self.assigneeName = assigneeName
+                                self.category = category
+                                self.closedAt = closedAt
+                                self.createdAt = createdAt
+                                self.description = description
+                                self.duplicateOf = duplicateOf
+                                self.firstResponseAt = firstResponseAt
+                                self.group = group
                                 self.id = id
+                                self.impact = impact
+                                self.links = links
+                                self.major = major
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.pendingReason = pendingReason
+                                self.pendingUntil = pendingUntil
+                                self.priority = priority
+                                self.reporterID = reporterID
+                                self.reporterName = reporterName
+                                self.resolutionNotes = resolutionNotes
+                                self.resolvedAt = resolvedAt
+                                self.service = service
+                                self.slas = slas
+                                self.state = state
+                                self.timelineLength = timelineLength
+                                self.title = title
+                                self.updatedAt = updatedAt
+                                self.urgency = urgency
                             }
                             public enum CodingKeys: String, CodingKey {
+                                case announced
+                                case assigneeID
+                                case assigneeName
+                                case category
+                                case closedAt
+                                case createdAt
+                                case description
+                                case duplicateOf
+                                case firstResponseAt
+                                case group
                                 case id
+                                case impact
+                                case links
+                                case major
+                                case number
+                                case organizationID
+                                case pendingReason
+                                case pendingUntil
+                                case priority
+                                case reporterID
+                                case reporterName
+                                case resolutionNotes
+                                case resolvedAt
+                                case service
+                                case slas
+                                case state
+                                case timelineLength
+                                case title
+                                case updatedAt
+                                case urgency
                             }
                         }
                         /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident`.
                         public var incident: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/TimelinePayload`.
+                        public struct TimelinePayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/TimelinePayload/actorID`.
+                            public var actorID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/TimelinePayload/actorName`.
+                            public var actorName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/TimelinePayload/field`.
+                            public var field: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/TimelinePayload/isInternal`.
+                            public var isInternal: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/TimelinePayload/kind`.
+                            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case opened = "opened"
+                                case changed = "changed"
+                                case state = "state"
+                                case comment = "comment"
+                                case link = "link"
+                                case sla = "sla"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/TimelinePayload/kind`.
+                            public var kind: Operations.OpenIncident.Output.Created.Body.JsonPayload.TimelinePayloadPayload.KindPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/TimelinePayload/new`.
+                            public var new: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/TimelinePayload/old`.
+                            public var old: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/TimelinePayload/sequence`.
+                            public var sequence: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/TimelinePayload/text`.
+                            public var text: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/TimelinePayload/time`.
+                            public var time: Foundation.Date
+                            /// Creates a new `TimelinePayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - actorID:
+                            ///   - actorName:
+                            ///   - field:
+                            ///   - isInternal:
+                            ///   - kind:
+                            ///   - new:
+                            ///   - old:
+                            ///   - sequence:
+                            ///   - text:
+                            ///   - time:
+                            public init(
+                                actorID: Swift.String? = nil,
+                                actorName: Swift.String,
+                                field: Swift.String? = nil,
+                                isInternal: Swift.Bool,
+                                kind: Operations.OpenIncident.Output.Created.Body.JsonPayload.TimelinePayloadPayload.KindPayload,
+                                new: Swift.String? = nil,
+                                old: Swift.String? = nil,
+                                sequence: Swift.Int64,
+                                text: Swift.String? = nil,
+                                time: Foundation.Date
+                            ) {
+                                self.actorID = actorID
+                                self.actorName = actorName
+                                self.field = field
+                                self.isInternal = isInternal
+                                self.kind = kind
+                                self.new = new
+                                self.old = old
+                                self.sequence = sequence
+                                self.text = text
+                                self.time = time
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case actorID
+                                case actorName
+                                case field
+                                case isInternal
+                                case kind
+                                case new
+                                case old
+                                case sequence
+                                case text
+                                case time
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/timeline`.
+                        public typealias TimelinePayload = [Operations.OpenIncident.Output.Created.Body.JsonPayload.TimelinePayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/timeline`.
+                        public var timeline: Operations.OpenIncident.Output.Created.Body.JsonPayload.TimelinePayload
                         /// Creates a new `JsonPayload`.
                         ///
                         /// - Parameters:
+                        ///   - hits:
                         ///   - incident:
-                        public init(incident: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload) {
+                        ///   - timeline:
+                        public init(
+                            hits: Operations.OpenIncident.Output.Created.Body.JsonPayload.HitsPayload? = nil,
+                            incident: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload,
+                            timeline: Operations.OpenIncident.Output.Created.Body.JsonPayload.TimelinePayload
+                        ) {
+                            self.hits = hits
                             self.incident = incident
+                            self.timeline = timeline
                         }
                         public enum CodingKeys: String, CodingKey {
+                            case hits
                             case incident
+                            case timeline
                         }
                     }
                     /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/application\/json`.
@@ -4778,6 +9013,425 @@ public enum Operations {
             }
         }
     }
+    /// Open incidents by state and priority, SLAs at risk and breached, and for the period (whole UTC days, 30 up to to when from is absent, at most 366): incidents opened and resolved, MTTA and MTTR by day, the top services. From indexes and day figures, never a scan of all incidents.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/dashboard`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/dashboard/get(getIncidentDashboard)`.
+    public enum GetIncidentDashboard {
+        public static let id: Swift.String = "getIncidentDashboard"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// The period's start (ISO 8601).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/query/from`.
+                public var from: Foundation.Date?
+                /// The period's end, excluded (ISO 8601; now when absent).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/query/to`.
+                public var to: Foundation.Date?
+                /// Only this assignment group.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/query/group`.
+                public var group: Swift.String?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - from: The period's start (ISO 8601).
+                ///   - to: The period's end, excluded (ISO 8601; now when absent).
+                ///   - group: Only this assignment group.
+                public init(
+                    from: Foundation.Date? = nil,
+                    to: Foundation.Date? = nil,
+                    group: Swift.String? = nil
+                ) {
+                    self.from = from
+                    self.to = to
+                    self.group = group
+                }
+            }
+            public var query: Operations.GetIncidentDashboard.Input.Query
+            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetIncidentDashboard.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetIncidentDashboard.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetIncidentDashboard.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            public init(
+                query: Operations.GetIncidentDashboard.Input.Query = .init(),
+                headers: Operations.GetIncidentDashboard.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetIncidentDashboard.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/DaysPayload`.
+                        public struct DaysPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/DaysPayload/breached`.
+                            public var breached: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/DaysPayload/date`.
+                            public var date: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/DaysPayload/mttaMinutes`.
+                            public var mttaMinutes: Swift.Double?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/DaysPayload/mttrMinutes`.
+                            public var mttrMinutes: Swift.Double?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/DaysPayload/opened`.
+                            public var opened: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/DaysPayload/resolved`.
+                            public var resolved: Swift.Int64
+                            /// Creates a new `DaysPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - breached:
+                            ///   - date:
+                            ///   - mttaMinutes:
+                            ///   - mttrMinutes:
+                            ///   - opened:
+                            ///   - resolved:
+                            public init(
+                                breached: Swift.Int64,
+                                date: Swift.String,
+                                mttaMinutes: Swift.Double? = nil,
+                                mttrMinutes: Swift.Double? = nil,
+                                opened: Swift.Int64,
+                                resolved: Swift.Int64
+                            ) {
+                                self.breached = breached
+                                self.date = date
+                                self.mttaMinutes = mttaMinutes
+                                self.mttrMinutes = mttrMinutes
+                                self.opened = opened
+                                self.resolved = resolved
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case breached
+                                case date
+                                case mttaMinutes
+                                case mttrMinutes
+                                case opened
+                                case resolved
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/days`.
+                        public typealias DaysPayload = [Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.DaysPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/days`.
+                        public var days: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.DaysPayload
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/from`.
+                        public var from: Foundation.Date
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/group`.
+                        public var group: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/majorOpen`.
+                        public var majorOpen: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/mttaMinutes`.
+                        public var mttaMinutes: Swift.Double?
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/mttrMinutes`.
+                        public var mttrMinutes: Swift.Double?
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/open`.
+                        public struct OpenPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/open/additionalProperties`.
+                            public struct AdditionalPropertiesPayload: Codable, Hashable, Sendable {
+                                /// A container of undocumented properties.
+                                public var additionalProperties: [String: Swift.Int64]
+                                /// Creates a new `AdditionalPropertiesPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - additionalProperties: A container of undocumented properties.
+                                public init(additionalProperties: [String: Swift.Int64] = .init()) {
+                                    self.additionalProperties = additionalProperties
+                                }
+                                public init(from decoder: any Swift.Decoder) throws {
+                                    additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                                }
+                                public func encode(to encoder: any Swift.Encoder) throws {
+                                    try encoder.encodeAdditionalProperties(additionalProperties)
+                                }
+                            }
+                            /// A container of undocumented properties.
+                            public var additionalProperties: [String: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.OpenPayload.AdditionalPropertiesPayload]
+                            /// Creates a new `OpenPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - additionalProperties: A container of undocumented properties.
+                            public init(additionalProperties: [String: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.OpenPayload.AdditionalPropertiesPayload] = .init()) {
+                                self.additionalProperties = additionalProperties
+                            }
+                            public init(from decoder: any Swift.Decoder) throws {
+                                additionalProperties = try decoder.decodeAdditionalProperties(knownKeys: [])
+                            }
+                            public func encode(to encoder: any Swift.Encoder) throws {
+                                try encoder.encodeAdditionalProperties(additionalProperties)
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/open`.
+                        public var open: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.OpenPayload
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/openTotal`.
+                        public var openTotal: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/opened`.
+                        public var opened: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/resolved`.
+                        public var resolved: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/slaAtRisk`.
+                        public var slaAtRisk: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/slaBreached`.
+                        public var slaBreached: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/to`.
+                        public var to: Foundation.Date
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/TopServicesPayload`.
+                        public struct TopServicesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/TopServicesPayload/incidents`.
+                            public var incidents: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/TopServicesPayload/open`.
+                            public var open: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/TopServicesPayload/service`.
+                            public var service: Swift.String
+                            /// Creates a new `TopServicesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - incidents:
+                            ///   - open:
+                            ///   - service:
+                            public init(
+                                incidents: Swift.Int64,
+                                open: Swift.Int64,
+                                service: Swift.String
+                            ) {
+                                self.incidents = incidents
+                                self.open = open
+                                self.service = service
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case incidents
+                                case open
+                                case service
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/topServices`.
+                        public typealias TopServicesPayload = [Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.TopServicesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/topServices`.
+                        public var topServices: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.TopServicesPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - days:
+                        ///   - from:
+                        ///   - group:
+                        ///   - majorOpen:
+                        ///   - mttaMinutes:
+                        ///   - mttrMinutes:
+                        ///   - open:
+                        ///   - openTotal:
+                        ///   - opened:
+                        ///   - resolved:
+                        ///   - slaAtRisk:
+                        ///   - slaBreached:
+                        ///   - to:
+                        ///   - topServices:
+                        public init(
+                            days: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.DaysPayload,
+                            from: Foundation.Date,
+                            group: Swift.String? = nil,
+                            majorOpen: Swift.Int64,
+                            mttaMinutes: Swift.Double? = nil,
+                            mttrMinutes: Swift.Double? = nil,
+                            open: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.OpenPayload,
+                            openTotal: Swift.Int64,
+                            opened: Swift.Int64,
+                            resolved: Swift.Int64,
+                            slaAtRisk: Swift.Int64,
+                            slaBreached: Swift.Int64,
+                            to: Foundation.Date,
+                            topServices: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.TopServicesPayload
+                        ) {
+                            self.days = days
+                            self.from = from
+                            self.group = group
+                            self.majorOpen = majorOpen
+                            self.mttaMinutes = mttaMinutes
+                            self.mttrMinutes = mttrMinutes
+                            self.open = open
+                            self.openTotal = openTotal
+                            self.opened = opened
+                            self.resolved = resolved
+                            self.slaAtRisk = slaAtRisk
+                            self.slaBreached = slaBreached
+                            self.to = to
+                            self.topServices = topServices
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case days
+                            case from
+                            case group
+                            case majorOpen
+                            case mttaMinutes
+                            case mttrMinutes
+                            case open
+                            case openTotal
+                            case opened
+                            case resolved
+                            case slaAtRisk
+                            case slaBreached
+                            case to
+                            case topServices
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/application\/json`.
+                    case json(Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetIncidentDashboard.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetIncidentDashboard.Output.Ok.Headers = .init(),
+                    body: Operations.GetIncidentDashboard.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/dashboard/get(getIncidentDashboard)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetIncidentDashboard.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetIncidentDashboard.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/dashboard/get(getIncidentDashboard)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
     /// An incident and its timeline.
     ///
     /// - Remark: HTTP `GET /api/v1/incidents/{id}`.
@@ -4861,32 +9515,599 @@ public enum Operations {
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json`.
                     public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits`.
+                        public struct HitsPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits/ImpactedPayload`.
+                            public struct ImpactedPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits/ImpactedPayload/depth`.
+                                public var depth: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits/ImpactedPayload/name`.
+                                public var name: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits/ImpactedPayload/relation`.
+                                @frozen public enum RelationPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case runsOn = "runs-on"
+                                    case dependsOn = "depends-on"
+                                    case connectsTo = "connects-to"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits/ImpactedPayload/relation`.
+                                public var relation: Operations.GetIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload.RelationPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits/ImpactedPayload/type`.
+                                @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case host = "host"
+                                    case service = "service"
+                                    case database = "database"
+                                    case instance = "instance"
+                                    case network = "network"
+                                    case application = "application"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits/ImpactedPayload/type`.
+                                public var _type: Operations.GetIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload._TypePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits/ImpactedPayload/via`.
+                                public var via: Swift.String
+                                /// Creates a new `ImpactedPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - depth:
+                                ///   - name:
+                                ///   - relation:
+                                ///   - _type:
+                                ///   - via:
+                                public init(
+                                    depth: Swift.Int64,
+                                    name: Swift.String,
+                                    relation: Operations.GetIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload.RelationPayload,
+                                    _type: Operations.GetIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload._TypePayload,
+                                    via: Swift.String
+                                ) {
+                                    self.depth = depth
+                                    self.name = name
+                                    self.relation = relation
+                                    self._type = _type
+                                    self.via = via
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case depth
+                                    case name
+                                    case relation
+                                    case _type = "type"
+                                    case via
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits/impacted`.
+                            public typealias ImpactedPayload = [Operations.GetIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits/impacted`.
+                            public var impacted: Operations.GetIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits/item`.
+                            public var item: Swift.String
+                            /// Creates a new `HitsPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - impacted:
+                            ///   - item:
+                            public init(
+                                impacted: Operations.GetIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayload,
+                                item: Swift.String
+                            ) {
+                                self.impacted = impacted
+                                self.item = item
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case impacted
+                                case item
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/hits`.
+                        public var hits: Operations.GetIncident.Output.Ok.Body.JsonPayload.HitsPayload?
                         /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident`.
                         public struct IncidentPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/announced`.
+                            public var announced: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/assigneeID`.
+                            public var assigneeID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/assigneeName`.
+                            public var assigneeName: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/category`.
+                            public var category: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/closedAt`.
+                            public var closedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/duplicateOf`.
+                            public var duplicateOf: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/firstResponseAt`.
+                            public var firstResponseAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/group`.
+                            public var group: Swift.String?
                             /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/id`.
                             public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/impact`.
+                            public var impact: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/LinksPayload`.
+                            public struct LinksPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/LinksPayload/id`.
+                                public var id: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/LinksPayload/kind`.
+                                @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case toolRun = "tool-run"
+                                    case workflowRun = "workflow-run"
+                                    case conversation = "conversation"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/LinksPayload/kind`.
+                                public var kind: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                /// Creates a new `LinksPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - id:
+                                ///   - kind:
+                                public init(
+                                    id: Swift.String,
+                                    kind: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                ) {
+                                    self.id = id
+                                    self.kind = kind
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case id
+                                    case kind
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/links`.
+                            public typealias LinksPayload = [Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/links`.
+                            public var links: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/major`.
+                            public var major: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/pendingReason`.
+                            public var pendingReason: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/pendingUntil`.
+                            public var pendingUntil: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/priority`.
+                            public var priority: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/reporterID`.
+                            public var reporterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/reporterName`.
+                            public var reporterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/resolutionNotes`.
+                            public var resolutionNotes: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/resolvedAt`.
+                            public var resolvedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/service`.
+                            public var service: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload`.
+                            public struct SlasPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/calendar`.
+                                public struct CalendarPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/calendar/holidays`.
+                                    public var holidays: [Swift.String]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload`.
+                                    public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/from`.
+                                        public var from: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/to`.
+                                        public var to: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/weekday`.
+                                        public var weekday: Swift.Int64
+                                        /// Creates a new `HoursPayloadPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - from:
+                                        ///   - to:
+                                        ///   - weekday:
+                                        public init(
+                                            from: Swift.String,
+                                            to: Swift.String,
+                                            weekday: Swift.Int64
+                                        ) {
+                                            self.from = from
+                                            self.to = to
+                                            self.weekday = weekday
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case from
+                                            case to
+                                            case weekday
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/calendar/hours`.
+                                    public typealias HoursPayload = [Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayloadPayload]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/calendar/hours`.
+                                    public var hours: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/calendar/name`.
+                                    public var name: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/calendar/timeZone`.
+                                    public var timeZone: Swift.String
+                                    /// Creates a new `CalendarPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - holidays:
+                                    ///   - hours:
+                                    ///   - name:
+                                    ///   - timeZone:
+                                    public init(
+                                        holidays: [Swift.String],
+                                        hours: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload,
+                                        name: Swift.String,
+                                        timeZone: Swift.String
+                                    ) {
+                                        self.holidays = holidays
+                                        self.hours = hours
+                                        self.name = name
+                                        self.timeZone = timeZone
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case holidays
+                                        case hours
+                                        case name
+                                        case timeZone
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/calendar`.
+                                public var calendar: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/dueAt`.
+                                public var dueAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/elapsedSeconds`.
+                                public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/runningSince`.
+                                public var runningSince: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/sla`.
+                                public var sla: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/slaVersion`.
+                                public var slaVersion: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/state`.
+                                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case running = "running"
+                                    case paused = "paused"
+                                    case met = "met"
+                                    case breached = "breached"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/state`.
+                                public var state: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.StatePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/stoppedAt`.
+                                public var stoppedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/target`.
+                                @frozen public enum TargetPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case firstResponse = "first-response"
+                                    case resolution = "resolution"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/target`.
+                                public var target: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.TargetPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/targetSeconds`.
+                                public var targetSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/warnAt`.
+                                public var warnAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/warnAtPercent`.
+                                public var warnAtPercent: Swift.Int64?
+                                /// Creates a new `SlasPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - calendar:
+                                ///   - dueAt:
+                                ///   - elapsedSeconds:
+                                ///   - runningSince:
+                                ///   - sla:
+                                ///   - slaVersion:
+                                ///   - state:
+                                ///   - stoppedAt:
+                                ///   - target:
+                                ///   - targetSeconds:
+                                ///   - warnAt:
+                                ///   - warnAtPercent:
+                                public init(
+                                    calendar: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
+                                    dueAt: Foundation.Date? = nil,
+                                    elapsedSeconds: Swift.Int64,
+                                    runningSince: Foundation.Date? = nil,
+                                    sla: Swift.String,
+                                    slaVersion: Swift.Int64,
+                                    state: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.StatePayload,
+                                    stoppedAt: Foundation.Date? = nil,
+                                    target: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.TargetPayload,
+                                    targetSeconds: Swift.Int64,
+                                    warnAt: Foundation.Date? = nil,
+                                    warnAtPercent: Swift.Int64? = nil
+                                ) {
+                                    self.calendar = calendar
+                                    self.dueAt = dueAt
+                                    self.elapsedSeconds = elapsedSeconds
+                                    self.runningSince = runningSince
+                                    self.sla = sla
+                                    self.slaVersion = slaVersion
+                                    self.state = state
+                                    self.stoppedAt = stoppedAt
+                                    self.target = target
+                                    self.targetSeconds = targetSeconds
+                                    self.warnAt = warnAt
+                                    self.warnAtPercent = warnAtPercent
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case calendar
+                                    case dueAt
+                                    case elapsedSeconds
+                                    case runningSince
+                                    case sla
+                                    case slaVersion
+                                    case state
+                                    case stoppedAt
+                                    case target
+                                    case targetSeconds
+                                    case warnAt
+                                    case warnAtPercent
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/slas`.
+                            public typealias SlasPayload = [Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/slas`.
+                            public var slas: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case inProgress = "in-progress"
+                                case pending = "pending"
+                                case resolved = "resolved"
+                                case closed = "closed"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/state`.
+                            public var state: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/timelineLength`.
+                            public var timelineLength: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/urgency`.
+                            @frozen public enum UrgencyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/urgency`.
+                            public var urgency: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.UrgencyPayload
                             /// Creates a new `IncidentPayload`.
                             ///
                             /// - Parameters:
+                            ///   - announced:
+                            ///   - assigneeID:
+                            ///   - assigneeName:
+                            ///   - category:
+                            ///   - closedAt:
+                            ///   - createdAt:
+                            ///   - description:
+                            ///   - duplicateOf:
+                            ///   - firstResponseAt:
+                            ///   - group:
                             ///   - id:
-                            public init(id: Swift.String) {
+                            ///   - impact:
+                            ///   - links:
+                            ///   - major:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - pendingReason:
+                            ///   - pendingUntil:
+                            ///   - priority:
+                            ///   - reporterID:
+                            ///   - reporterName:
+                            ///   - resolutionNotes:
+                            ///   - resolvedAt:
+                            ///   - service:
+                            ///   - slas:
+                            ///   - state:
+                            ///   - timelineLength:
+                            ///   - title:
+                            ///   - updatedAt:
+                            ///   - urgency:
+                            public init(
+                                announced: [Swift.String],
+                                assigneeID: Swift.String? = nil,
+                                assigneeName: Swift.String? = nil,
+                                category: Swift.String,
+                                closedAt: Foundation.Date? = nil,
+                                createdAt: Foundation.Date,
+                                description: Swift.String,
+                                duplicateOf: Swift.String? = nil,
+                                firstResponseAt: Foundation.Date? = nil,
+                                group: Swift.String? = nil,
+                                id: Swift.String,
+                                impact: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.ImpactPayload,
+                                links: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayload,
+                                major: Swift.Bool,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                pendingReason: Swift.String? = nil,
+                                pendingUntil: Foundation.Date? = nil,
+                                priority: Swift.Int64,
+                                reporterID: Swift.String,
+                                reporterName: Swift.String,
+                                resolutionNotes: Swift.String? = nil,
+                                resolvedAt: Foundation.Date? = nil,
+                                service: Swift.String? = nil,
+                                slas: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayload,
+                                state: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.StatePayload,
+                                timelineLength: Swift.Int64,
+                                title: Swift.String,
+                                updatedAt: Foundation.Date,
+                                urgency: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.UrgencyPayload
+                            ) {
+                                self.announced = announced
+                                self.assigneeID = assigneeID
+                                self.assigneeName = assigneeName
+                                self.category = category
+                                self.closedAt = closedAt
+                                self.createdAt = createdAt
+                                self.description = description
+                                self.duplicateOf = duplicateOf
+                                self.firstResponseAt = firstResponseAt
+                                self.group = group
                                 self.id = id
+                                self.impact = impact
+                                self.links = links
+                                self.major = major
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.pendingReason = pendingReason
+                                self.pendingUntil = pendingUntil
+                                self.priority = priority
+                                self.reporterID = reporterID
+                                self.reporterName = reporterName
+                                self.resolutionNotes = resolutionNotes
+                                self.resolvedAt = resolvedAt
+                                self.service = service
+                                self.slas = slas
+                                self.state = state
+                                self.timelineLength = timelineLength
+                                self.title = title
+                                self.updatedAt = updatedAt
+                                self.urgency = urgency
                             }
                             public enum CodingKeys: String, CodingKey {
+                                case announced
+                                case assigneeID
+                                case assigneeName
+                                case category
+                                case closedAt
+                                case createdAt
+                                case description
+                                case duplicateOf
+                                case firstResponseAt
+                                case group
                                 case id
+                                case impact
+                                case links
+                                case major
+                                case number
+                                case organizationID
+                                case pendingReason
+                                case pendingUntil
+                                case priority
+                                case reporterID
+                                case reporterName
+                                case resolutionNotes
+                                case resolvedAt
+                                case service
+                                case slas
+                                case state
+                                case timelineLength
+                                case title
+                                case updatedAt
+                                case urgency
                             }
                         }
                         /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident`.
                         public var incident: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/TimelinePayload`.
+                        public struct TimelinePayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/TimelinePayload/actorID`.
+                            public var actorID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/TimelinePayload/actorName`.
+                            public var actorName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/TimelinePayload/field`.
+                            public var field: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/TimelinePayload/isInternal`.
+                            public var isInternal: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/TimelinePayload/kind`.
+                            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case opened = "opened"
+                                case changed = "changed"
+                                case state = "state"
+                                case comment = "comment"
+                                case link = "link"
+                                case sla = "sla"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/TimelinePayload/kind`.
+                            public var kind: Operations.GetIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload.KindPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/TimelinePayload/new`.
+                            public var new: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/TimelinePayload/old`.
+                            public var old: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/TimelinePayload/sequence`.
+                            public var sequence: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/TimelinePayload/text`.
+                            public var text: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/TimelinePayload/time`.
+                            public var time: Foundation.Date
+                            /// Creates a new `TimelinePayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - actorID:
+                            ///   - actorName:
+                            ///   - field:
+                            ///   - isInternal:
+                            ///   - kind:
+                            ///   - new:
+                            ///   - old:
+                            ///   - sequence:
+                            ///   - text:
+                            ///   - time:
+                            public init(
+                                actorID: Swift.String? = nil,
+                                actorName: Swift.String,
+                                field: Swift.String? = nil,
+                                isInternal: Swift.Bool,
+                                kind: Operations.GetIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload.KindPayload,
+                                new: Swift.String? = nil,
+                                old: Swift.String? = nil,
+                                sequence: Swift.Int64,
+                                text: Swift.String? = nil,
+                                time: Foundation.Date
+                            ) {
+                                self.actorID = actorID
+                                self.actorName = actorName
+                                self.field = field
+                                self.isInternal = isInternal
+                                self.kind = kind
+                                self.new = new
+                                self.old = old
+                                self.sequence = sequence
+                                self.text = text
+                                self.time = time
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case actorID
+                                case actorName
+                                case field
+                                case isInternal
+                                case kind
+                                case new
+                                case old
+                                case sequence
+                                case text
+                                case time
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/timeline`.
+                        public typealias TimelinePayload = [Operations.GetIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/timeline`.
+                        public var timeline: Operations.GetIncident.Output.Ok.Body.JsonPayload.TimelinePayload
                         /// Creates a new `JsonPayload`.
                         ///
                         /// - Parameters:
+                        ///   - hits:
                         ///   - incident:
-                        public init(incident: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload) {
+                        ///   - timeline:
+                        public init(
+                            hits: Operations.GetIncident.Output.Ok.Body.JsonPayload.HitsPayload? = nil,
+                            incident: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload,
+                            timeline: Operations.GetIncident.Output.Ok.Body.JsonPayload.TimelinePayload
+                        ) {
+                            self.hits = hits
                             self.incident = incident
+                            self.timeline = timeline
                         }
                         public enum CodingKeys: String, CodingKey {
+                            case hits
                             case incident
+                            case timeline
                         }
                     }
                     /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/application\/json`.
@@ -5149,32 +10370,599 @@ public enum Operations {
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json`.
                     public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits`.
+                        public struct HitsPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits/ImpactedPayload`.
+                            public struct ImpactedPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits/ImpactedPayload/depth`.
+                                public var depth: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits/ImpactedPayload/name`.
+                                public var name: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits/ImpactedPayload/relation`.
+                                @frozen public enum RelationPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case runsOn = "runs-on"
+                                    case dependsOn = "depends-on"
+                                    case connectsTo = "connects-to"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits/ImpactedPayload/relation`.
+                                public var relation: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload.RelationPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits/ImpactedPayload/type`.
+                                @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case host = "host"
+                                    case service = "service"
+                                    case database = "database"
+                                    case instance = "instance"
+                                    case network = "network"
+                                    case application = "application"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits/ImpactedPayload/type`.
+                                public var _type: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload._TypePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits/ImpactedPayload/via`.
+                                public var via: Swift.String
+                                /// Creates a new `ImpactedPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - depth:
+                                ///   - name:
+                                ///   - relation:
+                                ///   - _type:
+                                ///   - via:
+                                public init(
+                                    depth: Swift.Int64,
+                                    name: Swift.String,
+                                    relation: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload.RelationPayload,
+                                    _type: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload._TypePayload,
+                                    via: Swift.String
+                                ) {
+                                    self.depth = depth
+                                    self.name = name
+                                    self.relation = relation
+                                    self._type = _type
+                                    self.via = via
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case depth
+                                    case name
+                                    case relation
+                                    case _type = "type"
+                                    case via
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits/impacted`.
+                            public typealias ImpactedPayload = [Operations.UpdateIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits/impacted`.
+                            public var impacted: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits/item`.
+                            public var item: Swift.String
+                            /// Creates a new `HitsPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - impacted:
+                            ///   - item:
+                            public init(
+                                impacted: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayload,
+                                item: Swift.String
+                            ) {
+                                self.impacted = impacted
+                                self.item = item
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case impacted
+                                case item
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/hits`.
+                        public var hits: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.HitsPayload?
                         /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident`.
                         public struct IncidentPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/announced`.
+                            public var announced: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/assigneeID`.
+                            public var assigneeID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/assigneeName`.
+                            public var assigneeName: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/category`.
+                            public var category: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/closedAt`.
+                            public var closedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/duplicateOf`.
+                            public var duplicateOf: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/firstResponseAt`.
+                            public var firstResponseAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/group`.
+                            public var group: Swift.String?
                             /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/id`.
                             public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/impact`.
+                            public var impact: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/LinksPayload`.
+                            public struct LinksPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/LinksPayload/id`.
+                                public var id: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/LinksPayload/kind`.
+                                @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case toolRun = "tool-run"
+                                    case workflowRun = "workflow-run"
+                                    case conversation = "conversation"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/LinksPayload/kind`.
+                                public var kind: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                /// Creates a new `LinksPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - id:
+                                ///   - kind:
+                                public init(
+                                    id: Swift.String,
+                                    kind: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                ) {
+                                    self.id = id
+                                    self.kind = kind
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case id
+                                    case kind
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/links`.
+                            public typealias LinksPayload = [Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/links`.
+                            public var links: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/major`.
+                            public var major: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/pendingReason`.
+                            public var pendingReason: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/pendingUntil`.
+                            public var pendingUntil: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/priority`.
+                            public var priority: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/reporterID`.
+                            public var reporterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/reporterName`.
+                            public var reporterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/resolutionNotes`.
+                            public var resolutionNotes: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/resolvedAt`.
+                            public var resolvedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/service`.
+                            public var service: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload`.
+                            public struct SlasPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/calendar`.
+                                public struct CalendarPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/calendar/holidays`.
+                                    public var holidays: [Swift.String]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload`.
+                                    public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/from`.
+                                        public var from: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/to`.
+                                        public var to: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/weekday`.
+                                        public var weekday: Swift.Int64
+                                        /// Creates a new `HoursPayloadPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - from:
+                                        ///   - to:
+                                        ///   - weekday:
+                                        public init(
+                                            from: Swift.String,
+                                            to: Swift.String,
+                                            weekday: Swift.Int64
+                                        ) {
+                                            self.from = from
+                                            self.to = to
+                                            self.weekday = weekday
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case from
+                                            case to
+                                            case weekday
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/calendar/hours`.
+                                    public typealias HoursPayload = [Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayloadPayload]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/calendar/hours`.
+                                    public var hours: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/calendar/name`.
+                                    public var name: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/calendar/timeZone`.
+                                    public var timeZone: Swift.String
+                                    /// Creates a new `CalendarPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - holidays:
+                                    ///   - hours:
+                                    ///   - name:
+                                    ///   - timeZone:
+                                    public init(
+                                        holidays: [Swift.String],
+                                        hours: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload,
+                                        name: Swift.String,
+                                        timeZone: Swift.String
+                                    ) {
+                                        self.holidays = holidays
+                                        self.hours = hours
+                                        self.name = name
+                                        self.timeZone = timeZone
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case holidays
+                                        case hours
+                                        case name
+                                        case timeZone
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/calendar`.
+                                public var calendar: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/dueAt`.
+                                public var dueAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/elapsedSeconds`.
+                                public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/runningSince`.
+                                public var runningSince: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/sla`.
+                                public var sla: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/slaVersion`.
+                                public var slaVersion: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/state`.
+                                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case running = "running"
+                                    case paused = "paused"
+                                    case met = "met"
+                                    case breached = "breached"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/state`.
+                                public var state: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.StatePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/stoppedAt`.
+                                public var stoppedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/target`.
+                                @frozen public enum TargetPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case firstResponse = "first-response"
+                                    case resolution = "resolution"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/target`.
+                                public var target: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.TargetPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/targetSeconds`.
+                                public var targetSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/warnAt`.
+                                public var warnAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/warnAtPercent`.
+                                public var warnAtPercent: Swift.Int64?
+                                /// Creates a new `SlasPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - calendar:
+                                ///   - dueAt:
+                                ///   - elapsedSeconds:
+                                ///   - runningSince:
+                                ///   - sla:
+                                ///   - slaVersion:
+                                ///   - state:
+                                ///   - stoppedAt:
+                                ///   - target:
+                                ///   - targetSeconds:
+                                ///   - warnAt:
+                                ///   - warnAtPercent:
+                                public init(
+                                    calendar: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
+                                    dueAt: Foundation.Date? = nil,
+                                    elapsedSeconds: Swift.Int64,
+                                    runningSince: Foundation.Date? = nil,
+                                    sla: Swift.String,
+                                    slaVersion: Swift.Int64,
+                                    state: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.StatePayload,
+                                    stoppedAt: Foundation.Date? = nil,
+                                    target: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.TargetPayload,
+                                    targetSeconds: Swift.Int64,
+                                    warnAt: Foundation.Date? = nil,
+                                    warnAtPercent: Swift.Int64? = nil
+                                ) {
+                                    self.calendar = calendar
+                                    self.dueAt = dueAt
+                                    self.elapsedSeconds = elapsedSeconds
+                                    self.runningSince = runningSince
+                                    self.sla = sla
+                                    self.slaVersion = slaVersion
+                                    self.state = state
+                                    self.stoppedAt = stoppedAt
+                                    self.target = target
+                                    self.targetSeconds = targetSeconds
+                                    self.warnAt = warnAt
+                                    self.warnAtPercent = warnAtPercent
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case calendar
+                                    case dueAt
+                                    case elapsedSeconds
+                                    case runningSince
+                                    case sla
+                                    case slaVersion
+                                    case state
+                                    case stoppedAt
+                                    case target
+                                    case targetSeconds
+                                    case warnAt
+                                    case warnAtPercent
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/slas`.
+                            public typealias SlasPayload = [Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/slas`.
+                            public var slas: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case inProgress = "in-progress"
+                                case pending = "pending"
+                                case resolved = "resolved"
+                                case closed = "closed"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/state`.
+                            public var state: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/timelineLength`.
+                            public var timelineLength: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/urgency`.
+                            @frozen public enum UrgencyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/urgency`.
+                            public var urgency: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.UrgencyPayload
                             /// Creates a new `IncidentPayload`.
                             ///
                             /// - Parameters:
+                            ///   - announced:
+                            ///   - assigneeID:
+                            ///   - assigneeName:
+                            ///   - category:
+                            ///   - closedAt:
+                            ///   - createdAt:
+                            ///   - description:
+                            ///   - duplicateOf:
+                            ///   - firstResponseAt:
+                            ///   - group:
                             ///   - id:
-                            public init(id: Swift.String) {
+                            ///   - impact:
+                            ///   - links:
+                            ///   - major:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - pendingReason:
+                            ///   - pendingUntil:
+                            ///   - priority:
+                            ///   - reporterID:
+                            ///   - reporterName:
+                            ///   - resolutionNotes:
+                            ///   - resolvedAt:
+                            ///   - service:
+                            ///   - slas:
+                            ///   - state:
+                            ///   - timelineLength:
+                            ///   - title:
+                            ///   - updatedAt:
+                            ///   - urgency:
+                            public init(
+                                announced: [Swift.String],
+                                assigneeID: Swift.String? = nil,
+                                assigneeName: Swift.String? = nil,
+                                category: Swift.String,
+                                closedAt: Foundation.Date? = nil,
+                                createdAt: Foundation.Date,
+                                description: Swift.String,
+                                duplicateOf: Swift.String? = nil,
+                                firstResponseAt: Foundation.Date? = nil,
+                                group: Swift.String? = nil,
+                                id: Swift.String,
+                                impact: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.ImpactPayload,
+                                links: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayload,
+                                major: Swift.Bool,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                pendingReason: Swift.String? = nil,
+                                pendingUntil: Foundation.Date? = nil,
+                                priority: Swift.Int64,
+                                reporterID: Swift.String,
+                                reporterName: Swift.String,
+                                resolutionNotes: Swift.String? = nil,
+                                resolvedAt: Foundation.Date? = nil,
+                                service: Swift.String? = nil,
+                                slas: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayload,
+                                state: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.StatePayload,
+                                timelineLength: Swift.Int64,
+                                title: Swift.String,
+                                updatedAt: Foundation.Date,
+                                urgency: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.UrgencyPayload
+                            ) {
+                                self.announced = announced
+                                self.assigneeID = assigneeID
+                                self.assigneeName = assigneeName
+                                self.category = category
+                                self.closedAt = closedAt
+                                self.createdAt = createdAt
+                                self.description = description
+                                self.duplicateOf = duplicateOf
+                                self.firstResponseAt = firstResponseAt
+                                self.group = group
                                 self.id = id
+                                self.impact = impact
+                                self.links = links
+                                self.major = major
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.pendingReason = pendingReason
+                                self.pendingUntil = pendingUntil
+                                self.priority = priority
+                                self.reporterID = reporterID
+                                self.reporterName = reporterName
+                                self.resolutionNotes = resolutionNotes
+                                self.resolvedAt = resolvedAt
+                                self.service = service
+                                self.slas = slas
+                                self.state = state
+                                self.timelineLength = timelineLength
+                                self.title = title
+                                self.updatedAt = updatedAt
+                                self.urgency = urgency
                             }
                             public enum CodingKeys: String, CodingKey {
+                                case announced
+                                case assigneeID
+                                case assigneeName
+                                case category
+                                case closedAt
+                                case createdAt
+                                case description
+                                case duplicateOf
+                                case firstResponseAt
+                                case group
                                 case id
+                                case impact
+                                case links
+                                case major
+                                case number
+                                case organizationID
+                                case pendingReason
+                                case pendingUntil
+                                case priority
+                                case reporterID
+                                case reporterName
+                                case resolutionNotes
+                                case resolvedAt
+                                case service
+                                case slas
+                                case state
+                                case timelineLength
+                                case title
+                                case updatedAt
+                                case urgency
                             }
                         }
                         /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident`.
                         public var incident: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/TimelinePayload`.
+                        public struct TimelinePayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/TimelinePayload/actorID`.
+                            public var actorID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/TimelinePayload/actorName`.
+                            public var actorName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/TimelinePayload/field`.
+                            public var field: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/TimelinePayload/isInternal`.
+                            public var isInternal: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/TimelinePayload/kind`.
+                            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case opened = "opened"
+                                case changed = "changed"
+                                case state = "state"
+                                case comment = "comment"
+                                case link = "link"
+                                case sla = "sla"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/TimelinePayload/kind`.
+                            public var kind: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload.KindPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/TimelinePayload/new`.
+                            public var new: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/TimelinePayload/old`.
+                            public var old: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/TimelinePayload/sequence`.
+                            public var sequence: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/TimelinePayload/text`.
+                            public var text: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/TimelinePayload/time`.
+                            public var time: Foundation.Date
+                            /// Creates a new `TimelinePayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - actorID:
+                            ///   - actorName:
+                            ///   - field:
+                            ///   - isInternal:
+                            ///   - kind:
+                            ///   - new:
+                            ///   - old:
+                            ///   - sequence:
+                            ///   - text:
+                            ///   - time:
+                            public init(
+                                actorID: Swift.String? = nil,
+                                actorName: Swift.String,
+                                field: Swift.String? = nil,
+                                isInternal: Swift.Bool,
+                                kind: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload.KindPayload,
+                                new: Swift.String? = nil,
+                                old: Swift.String? = nil,
+                                sequence: Swift.Int64,
+                                text: Swift.String? = nil,
+                                time: Foundation.Date
+                            ) {
+                                self.actorID = actorID
+                                self.actorName = actorName
+                                self.field = field
+                                self.isInternal = isInternal
+                                self.kind = kind
+                                self.new = new
+                                self.old = old
+                                self.sequence = sequence
+                                self.text = text
+                                self.time = time
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case actorID
+                                case actorName
+                                case field
+                                case isInternal
+                                case kind
+                                case new
+                                case old
+                                case sequence
+                                case text
+                                case time
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/timeline`.
+                        public typealias TimelinePayload = [Operations.UpdateIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/timeline`.
+                        public var timeline: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.TimelinePayload
                         /// Creates a new `JsonPayload`.
                         ///
                         /// - Parameters:
+                        ///   - hits:
                         ///   - incident:
-                        public init(incident: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload) {
+                        ///   - timeline:
+                        public init(
+                            hits: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.HitsPayload? = nil,
+                            incident: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload,
+                            timeline: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.TimelinePayload
+                        ) {
+                            self.hits = hits
                             self.incident = incident
+                            self.timeline = timeline
                         }
                         public enum CodingKeys: String, CodingKey {
+                            case hits
                             case incident
+                            case timeline
                         }
                     }
                     /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/application\/json`.
@@ -5401,32 +11189,599 @@ public enum Operations {
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json`.
                     public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits`.
+                        public struct HitsPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits/ImpactedPayload`.
+                            public struct ImpactedPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits/ImpactedPayload/depth`.
+                                public var depth: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits/ImpactedPayload/name`.
+                                public var name: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits/ImpactedPayload/relation`.
+                                @frozen public enum RelationPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case runsOn = "runs-on"
+                                    case dependsOn = "depends-on"
+                                    case connectsTo = "connects-to"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits/ImpactedPayload/relation`.
+                                public var relation: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload.RelationPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits/ImpactedPayload/type`.
+                                @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case host = "host"
+                                    case service = "service"
+                                    case database = "database"
+                                    case instance = "instance"
+                                    case network = "network"
+                                    case application = "application"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits/ImpactedPayload/type`.
+                                public var _type: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload._TypePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits/ImpactedPayload/via`.
+                                public var via: Swift.String
+                                /// Creates a new `ImpactedPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - depth:
+                                ///   - name:
+                                ///   - relation:
+                                ///   - _type:
+                                ///   - via:
+                                public init(
+                                    depth: Swift.Int64,
+                                    name: Swift.String,
+                                    relation: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload.RelationPayload,
+                                    _type: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload._TypePayload,
+                                    via: Swift.String
+                                ) {
+                                    self.depth = depth
+                                    self.name = name
+                                    self.relation = relation
+                                    self._type = _type
+                                    self.via = via
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case depth
+                                    case name
+                                    case relation
+                                    case _type = "type"
+                                    case via
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits/impacted`.
+                            public typealias ImpactedPayload = [Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits/impacted`.
+                            public var impacted: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits/item`.
+                            public var item: Swift.String
+                            /// Creates a new `HitsPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - impacted:
+                            ///   - item:
+                            public init(
+                                impacted: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayload,
+                                item: Swift.String
+                            ) {
+                                self.impacted = impacted
+                                self.item = item
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case impacted
+                                case item
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/hits`.
+                        public var hits: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.HitsPayload?
                         /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident`.
                         public struct IncidentPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/announced`.
+                            public var announced: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/assigneeID`.
+                            public var assigneeID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/assigneeName`.
+                            public var assigneeName: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/category`.
+                            public var category: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/closedAt`.
+                            public var closedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/duplicateOf`.
+                            public var duplicateOf: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/firstResponseAt`.
+                            public var firstResponseAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/group`.
+                            public var group: Swift.String?
                             /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/id`.
                             public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/impact`.
+                            public var impact: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/LinksPayload`.
+                            public struct LinksPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/LinksPayload/id`.
+                                public var id: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/LinksPayload/kind`.
+                                @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case toolRun = "tool-run"
+                                    case workflowRun = "workflow-run"
+                                    case conversation = "conversation"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/LinksPayload/kind`.
+                                public var kind: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                /// Creates a new `LinksPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - id:
+                                ///   - kind:
+                                public init(
+                                    id: Swift.String,
+                                    kind: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                ) {
+                                    self.id = id
+                                    self.kind = kind
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case id
+                                    case kind
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/links`.
+                            public typealias LinksPayload = [Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/links`.
+                            public var links: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/major`.
+                            public var major: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/pendingReason`.
+                            public var pendingReason: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/pendingUntil`.
+                            public var pendingUntil: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/priority`.
+                            public var priority: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/reporterID`.
+                            public var reporterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/reporterName`.
+                            public var reporterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/resolutionNotes`.
+                            public var resolutionNotes: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/resolvedAt`.
+                            public var resolvedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/service`.
+                            public var service: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload`.
+                            public struct SlasPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/calendar`.
+                                public struct CalendarPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/calendar/holidays`.
+                                    public var holidays: [Swift.String]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload`.
+                                    public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/from`.
+                                        public var from: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/to`.
+                                        public var to: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/weekday`.
+                                        public var weekday: Swift.Int64
+                                        /// Creates a new `HoursPayloadPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - from:
+                                        ///   - to:
+                                        ///   - weekday:
+                                        public init(
+                                            from: Swift.String,
+                                            to: Swift.String,
+                                            weekday: Swift.Int64
+                                        ) {
+                                            self.from = from
+                                            self.to = to
+                                            self.weekday = weekday
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case from
+                                            case to
+                                            case weekday
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/calendar/hours`.
+                                    public typealias HoursPayload = [Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayloadPayload]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/calendar/hours`.
+                                    public var hours: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/calendar/name`.
+                                    public var name: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/calendar/timeZone`.
+                                    public var timeZone: Swift.String
+                                    /// Creates a new `CalendarPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - holidays:
+                                    ///   - hours:
+                                    ///   - name:
+                                    ///   - timeZone:
+                                    public init(
+                                        holidays: [Swift.String],
+                                        hours: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload,
+                                        name: Swift.String,
+                                        timeZone: Swift.String
+                                    ) {
+                                        self.holidays = holidays
+                                        self.hours = hours
+                                        self.name = name
+                                        self.timeZone = timeZone
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case holidays
+                                        case hours
+                                        case name
+                                        case timeZone
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/calendar`.
+                                public var calendar: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/dueAt`.
+                                public var dueAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/elapsedSeconds`.
+                                public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/runningSince`.
+                                public var runningSince: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/sla`.
+                                public var sla: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/slaVersion`.
+                                public var slaVersion: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/state`.
+                                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case running = "running"
+                                    case paused = "paused"
+                                    case met = "met"
+                                    case breached = "breached"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/state`.
+                                public var state: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.StatePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/stoppedAt`.
+                                public var stoppedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/target`.
+                                @frozen public enum TargetPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case firstResponse = "first-response"
+                                    case resolution = "resolution"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/target`.
+                                public var target: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.TargetPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/targetSeconds`.
+                                public var targetSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/warnAt`.
+                                public var warnAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/warnAtPercent`.
+                                public var warnAtPercent: Swift.Int64?
+                                /// Creates a new `SlasPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - calendar:
+                                ///   - dueAt:
+                                ///   - elapsedSeconds:
+                                ///   - runningSince:
+                                ///   - sla:
+                                ///   - slaVersion:
+                                ///   - state:
+                                ///   - stoppedAt:
+                                ///   - target:
+                                ///   - targetSeconds:
+                                ///   - warnAt:
+                                ///   - warnAtPercent:
+                                public init(
+                                    calendar: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
+                                    dueAt: Foundation.Date? = nil,
+                                    elapsedSeconds: Swift.Int64,
+                                    runningSince: Foundation.Date? = nil,
+                                    sla: Swift.String,
+                                    slaVersion: Swift.Int64,
+                                    state: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.StatePayload,
+                                    stoppedAt: Foundation.Date? = nil,
+                                    target: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.TargetPayload,
+                                    targetSeconds: Swift.Int64,
+                                    warnAt: Foundation.Date? = nil,
+                                    warnAtPercent: Swift.Int64? = nil
+                                ) {
+                                    self.calendar = calendar
+                                    self.dueAt = dueAt
+                                    self.elapsedSeconds = elapsedSeconds
+                                    self.runningSince = runningSince
+                                    self.sla = sla
+                                    self.slaVersion = slaVersion
+                                    self.state = state
+                                    self.stoppedAt = stoppedAt
+                                    self.target = target
+                                    self.targetSeconds = targetSeconds
+                                    self.warnAt = warnAt
+                                    self.warnAtPercent = warnAtPercent
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case calendar
+                                    case dueAt
+                                    case elapsedSeconds
+                                    case runningSince
+                                    case sla
+                                    case slaVersion
+                                    case state
+                                    case stoppedAt
+                                    case target
+                                    case targetSeconds
+                                    case warnAt
+                                    case warnAtPercent
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/slas`.
+                            public typealias SlasPayload = [Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/slas`.
+                            public var slas: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case inProgress = "in-progress"
+                                case pending = "pending"
+                                case resolved = "resolved"
+                                case closed = "closed"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/state`.
+                            public var state: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/timelineLength`.
+                            public var timelineLength: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/urgency`.
+                            @frozen public enum UrgencyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/urgency`.
+                            public var urgency: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.UrgencyPayload
                             /// Creates a new `IncidentPayload`.
                             ///
                             /// - Parameters:
+                            ///   - announced:
+                            ///   - assigneeID:
+                            ///   - assigneeName:
+                            ///   - category:
+                            ///   - closedAt:
+                            ///   - createdAt:
+                            ///   - description:
+                            ///   - duplicateOf:
+                            ///   - firstResponseAt:
+                            ///   - group:
                             ///   - id:
-                            public init(id: Swift.String) {
+                            ///   - impact:
+                            ///   - links:
+                            ///   - major:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - pendingReason:
+                            ///   - pendingUntil:
+                            ///   - priority:
+                            ///   - reporterID:
+                            ///   - reporterName:
+                            ///   - resolutionNotes:
+                            ///   - resolvedAt:
+                            ///   - service:
+                            ///   - slas:
+                            ///   - state:
+                            ///   - timelineLength:
+                            ///   - title:
+                            ///   - updatedAt:
+                            ///   - urgency:
+                            public init(
+                                announced: [Swift.String],
+                                assigneeID: Swift.String? = nil,
+                                assigneeName: Swift.String? = nil,
+                                category: Swift.String,
+                                closedAt: Foundation.Date? = nil,
+                                createdAt: Foundation.Date,
+                                description: Swift.String,
+                                duplicateOf: Swift.String? = nil,
+                                firstResponseAt: Foundation.Date? = nil,
+                                group: Swift.String? = nil,
+                                id: Swift.String,
+                                impact: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.ImpactPayload,
+                                links: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayload,
+                                major: Swift.Bool,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                pendingReason: Swift.String? = nil,
+                                pendingUntil: Foundation.Date? = nil,
+                                priority: Swift.Int64,
+                                reporterID: Swift.String,
+                                reporterName: Swift.String,
+                                resolutionNotes: Swift.String? = nil,
+                                resolvedAt: Foundation.Date? = nil,
+                                service: Swift.String? = nil,
+                                slas: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayload,
+                                state: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.StatePayload,
+                                timelineLength: Swift.Int64,
+                                title: Swift.String,
+                                updatedAt: Foundation.Date,
+                                urgency: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.UrgencyPayload
+                            ) {
+                                self.announced = announced
+                                self.assigneeID = assigneeID
+                                self.assigneeName = assigneeName
+                                self.category = category
+                                self.closedAt = closedAt
+                                self.createdAt = createdAt
+                                self.description = description
+                                self.duplicateOf = duplicateOf
+                                self.firstResponseAt = firstResponseAt
+                                self.group = group
                                 self.id = id
+                                self.impact = impact
+                                self.links = links
+                                self.major = major
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.pendingReason = pendingReason
+                                self.pendingUntil = pendingUntil
+                                self.priority = priority
+                                self.reporterID = reporterID
+                                self.reporterName = reporterName
+                                self.resolutionNotes = resolutionNotes
+                                self.resolvedAt = resolvedAt
+                                self.service = service
+                                self.slas = slas
+                                self.state = state
+                                self.timelineLength = timelineLength
+                                self.title = title
+                                self.updatedAt = updatedAt
+                                self.urgency = urgency
                             }
                             public enum CodingKeys: String, CodingKey {
+                                case announced
+                                case assigneeID
+                                case assigneeName
+                                case category
+                                case closedAt
+                                case createdAt
+                                case description
+                                case duplicateOf
+                                case firstResponseAt
+                                case group
                                 case id
+                                case impact
+                                case links
+                                case major
+                                case number
+                                case organizationID
+                                case pendingReason
+                                case pendingUntil
+                                case priority
+                                case reporterID
+                                case reporterName
+                                case resolutionNotes
+                                case resolvedAt
+                                case service
+                                case slas
+                                case state
+                                case timelineLength
+                                case title
+                                case updatedAt
+                                case urgency
                             }
                         }
                         /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident`.
                         public var incident: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/TimelinePayload`.
+                        public struct TimelinePayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/TimelinePayload/actorID`.
+                            public var actorID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/TimelinePayload/actorName`.
+                            public var actorName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/TimelinePayload/field`.
+                            public var field: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/TimelinePayload/isInternal`.
+                            public var isInternal: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/TimelinePayload/kind`.
+                            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case opened = "opened"
+                                case changed = "changed"
+                                case state = "state"
+                                case comment = "comment"
+                                case link = "link"
+                                case sla = "sla"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/TimelinePayload/kind`.
+                            public var kind: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload.KindPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/TimelinePayload/new`.
+                            public var new: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/TimelinePayload/old`.
+                            public var old: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/TimelinePayload/sequence`.
+                            public var sequence: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/TimelinePayload/text`.
+                            public var text: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/TimelinePayload/time`.
+                            public var time: Foundation.Date
+                            /// Creates a new `TimelinePayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - actorID:
+                            ///   - actorName:
+                            ///   - field:
+                            ///   - isInternal:
+                            ///   - kind:
+                            ///   - new:
+                            ///   - old:
+                            ///   - sequence:
+                            ///   - text:
+                            ///   - time:
+                            public init(
+                                actorID: Swift.String? = nil,
+                                actorName: Swift.String,
+                                field: Swift.String? = nil,
+                                isInternal: Swift.Bool,
+                                kind: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload.KindPayload,
+                                new: Swift.String? = nil,
+                                old: Swift.String? = nil,
+                                sequence: Swift.Int64,
+                                text: Swift.String? = nil,
+                                time: Foundation.Date
+                            ) {
+                                self.actorID = actorID
+                                self.actorName = actorName
+                                self.field = field
+                                self.isInternal = isInternal
+                                self.kind = kind
+                                self.new = new
+                                self.old = old
+                                self.sequence = sequence
+                                self.text = text
+                                self.time = time
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case actorID
+                                case actorName
+                                case field
+                                case isInternal
+                                case kind
+                                case new
+                                case old
+                                case sequence
+                                case text
+                                case time
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/timeline`.
+                        public typealias TimelinePayload = [Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/timeline`.
+                        public var timeline: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.TimelinePayload
                         /// Creates a new `JsonPayload`.
                         ///
                         /// - Parameters:
+                        ///   - hits:
                         ///   - incident:
-                        public init(incident: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload) {
+                        ///   - timeline:
+                        public init(
+                            hits: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.HitsPayload? = nil,
+                            incident: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload,
+                            timeline: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.TimelinePayload
+                        ) {
+                            self.hits = hits
                             self.incident = incident
+                            self.timeline = timeline
                         }
                         public enum CodingKeys: String, CodingKey {
+                            case hits
                             case incident
+                            case timeline
                         }
                     }
                     /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/application\/json`.
@@ -5659,32 +12014,599 @@ public enum Operations {
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json`.
                     public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits`.
+                        public struct HitsPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits/ImpactedPayload`.
+                            public struct ImpactedPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits/ImpactedPayload/depth`.
+                                public var depth: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits/ImpactedPayload/name`.
+                                public var name: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits/ImpactedPayload/relation`.
+                                @frozen public enum RelationPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case runsOn = "runs-on"
+                                    case dependsOn = "depends-on"
+                                    case connectsTo = "connects-to"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits/ImpactedPayload/relation`.
+                                public var relation: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload.RelationPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits/ImpactedPayload/type`.
+                                @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case host = "host"
+                                    case service = "service"
+                                    case database = "database"
+                                    case instance = "instance"
+                                    case network = "network"
+                                    case application = "application"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits/ImpactedPayload/type`.
+                                public var _type: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload._TypePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits/ImpactedPayload/via`.
+                                public var via: Swift.String
+                                /// Creates a new `ImpactedPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - depth:
+                                ///   - name:
+                                ///   - relation:
+                                ///   - _type:
+                                ///   - via:
+                                public init(
+                                    depth: Swift.Int64,
+                                    name: Swift.String,
+                                    relation: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload.RelationPayload,
+                                    _type: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload._TypePayload,
+                                    via: Swift.String
+                                ) {
+                                    self.depth = depth
+                                    self.name = name
+                                    self.relation = relation
+                                    self._type = _type
+                                    self.via = via
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case depth
+                                    case name
+                                    case relation
+                                    case _type = "type"
+                                    case via
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits/impacted`.
+                            public typealias ImpactedPayload = [Operations.LinkToIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits/impacted`.
+                            public var impacted: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits/item`.
+                            public var item: Swift.String
+                            /// Creates a new `HitsPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - impacted:
+                            ///   - item:
+                            public init(
+                                impacted: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayload,
+                                item: Swift.String
+                            ) {
+                                self.impacted = impacted
+                                self.item = item
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case impacted
+                                case item
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/hits`.
+                        public var hits: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.HitsPayload?
                         /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident`.
                         public struct IncidentPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/announced`.
+                            public var announced: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/assigneeID`.
+                            public var assigneeID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/assigneeName`.
+                            public var assigneeName: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/category`.
+                            public var category: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/closedAt`.
+                            public var closedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/duplicateOf`.
+                            public var duplicateOf: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/firstResponseAt`.
+                            public var firstResponseAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/group`.
+                            public var group: Swift.String?
                             /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/id`.
                             public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/impact`.
+                            public var impact: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/LinksPayload`.
+                            public struct LinksPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/LinksPayload/id`.
+                                public var id: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/LinksPayload/kind`.
+                                @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case toolRun = "tool-run"
+                                    case workflowRun = "workflow-run"
+                                    case conversation = "conversation"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/LinksPayload/kind`.
+                                public var kind: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                /// Creates a new `LinksPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - id:
+                                ///   - kind:
+                                public init(
+                                    id: Swift.String,
+                                    kind: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                ) {
+                                    self.id = id
+                                    self.kind = kind
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case id
+                                    case kind
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/links`.
+                            public typealias LinksPayload = [Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/links`.
+                            public var links: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/major`.
+                            public var major: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/pendingReason`.
+                            public var pendingReason: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/pendingUntil`.
+                            public var pendingUntil: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/priority`.
+                            public var priority: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/reporterID`.
+                            public var reporterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/reporterName`.
+                            public var reporterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/resolutionNotes`.
+                            public var resolutionNotes: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/resolvedAt`.
+                            public var resolvedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/service`.
+                            public var service: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload`.
+                            public struct SlasPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/calendar`.
+                                public struct CalendarPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/calendar/holidays`.
+                                    public var holidays: [Swift.String]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload`.
+                                    public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/from`.
+                                        public var from: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/to`.
+                                        public var to: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/weekday`.
+                                        public var weekday: Swift.Int64
+                                        /// Creates a new `HoursPayloadPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - from:
+                                        ///   - to:
+                                        ///   - weekday:
+                                        public init(
+                                            from: Swift.String,
+                                            to: Swift.String,
+                                            weekday: Swift.Int64
+                                        ) {
+                                            self.from = from
+                                            self.to = to
+                                            self.weekday = weekday
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case from
+                                            case to
+                                            case weekday
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/calendar/hours`.
+                                    public typealias HoursPayload = [Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayloadPayload]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/calendar/hours`.
+                                    public var hours: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/calendar/name`.
+                                    public var name: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/calendar/timeZone`.
+                                    public var timeZone: Swift.String
+                                    /// Creates a new `CalendarPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - holidays:
+                                    ///   - hours:
+                                    ///   - name:
+                                    ///   - timeZone:
+                                    public init(
+                                        holidays: [Swift.String],
+                                        hours: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload,
+                                        name: Swift.String,
+                                        timeZone: Swift.String
+                                    ) {
+                                        self.holidays = holidays
+                                        self.hours = hours
+                                        self.name = name
+                                        self.timeZone = timeZone
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case holidays
+                                        case hours
+                                        case name
+                                        case timeZone
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/calendar`.
+                                public var calendar: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/dueAt`.
+                                public var dueAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/elapsedSeconds`.
+                                public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/runningSince`.
+                                public var runningSince: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/sla`.
+                                public var sla: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/slaVersion`.
+                                public var slaVersion: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/state`.
+                                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case running = "running"
+                                    case paused = "paused"
+                                    case met = "met"
+                                    case breached = "breached"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/state`.
+                                public var state: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.StatePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/stoppedAt`.
+                                public var stoppedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/target`.
+                                @frozen public enum TargetPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case firstResponse = "first-response"
+                                    case resolution = "resolution"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/target`.
+                                public var target: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.TargetPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/targetSeconds`.
+                                public var targetSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/warnAt`.
+                                public var warnAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/warnAtPercent`.
+                                public var warnAtPercent: Swift.Int64?
+                                /// Creates a new `SlasPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - calendar:
+                                ///   - dueAt:
+                                ///   - elapsedSeconds:
+                                ///   - runningSince:
+                                ///   - sla:
+                                ///   - slaVersion:
+                                ///   - state:
+                                ///   - stoppedAt:
+                                ///   - target:
+                                ///   - targetSeconds:
+                                ///   - warnAt:
+                                ///   - warnAtPercent:
+                                public init(
+                                    calendar: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
+                                    dueAt: Foundation.Date? = nil,
+                                    elapsedSeconds: Swift.Int64,
+                                    runningSince: Foundation.Date? = nil,
+                                    sla: Swift.String,
+                                    slaVersion: Swift.Int64,
+                                    state: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.StatePayload,
+                                    stoppedAt: Foundation.Date? = nil,
+                                    target: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.TargetPayload,
+                                    targetSeconds: Swift.Int64,
+                                    warnAt: Foundation.Date? = nil,
+                                    warnAtPercent: Swift.Int64? = nil
+                                ) {
+                                    self.calendar = calendar
+                                    self.dueAt = dueAt
+                                    self.elapsedSeconds = elapsedSeconds
+                                    self.runningSince = runningSince
+                                    self.sla = sla
+                                    self.slaVersion = slaVersion
+                                    self.state = state
+                                    self.stoppedAt = stoppedAt
+                                    self.target = target
+                                    self.targetSeconds = targetSeconds
+                                    self.warnAt = warnAt
+                                    self.warnAtPercent = warnAtPercent
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case calendar
+                                    case dueAt
+                                    case elapsedSeconds
+                                    case runningSince
+                                    case sla
+                                    case slaVersion
+                                    case state
+                                    case stoppedAt
+                                    case target
+                                    case targetSeconds
+                                    case warnAt
+                                    case warnAtPercent
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/slas`.
+                            public typealias SlasPayload = [Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/slas`.
+                            public var slas: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case inProgress = "in-progress"
+                                case pending = "pending"
+                                case resolved = "resolved"
+                                case closed = "closed"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/state`.
+                            public var state: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/timelineLength`.
+                            public var timelineLength: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/urgency`.
+                            @frozen public enum UrgencyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/urgency`.
+                            public var urgency: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.UrgencyPayload
                             /// Creates a new `IncidentPayload`.
                             ///
                             /// - Parameters:
+                            ///   - announced:
+                            ///   - assigneeID:
+                            ///   - assigneeName:
+                            ///   - category:
+                            ///   - closedAt:
+                            ///   - createdAt:
+                            ///   - description:
+                            ///   - duplicateOf:
+                            ///   - firstResponseAt:
+                            ///   - group:
                             ///   - id:
-                            public init(id: Swift.String) {
+                            ///   - impact:
+                            ///   - links:
+                            ///   - major:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - pendingReason:
+                            ///   - pendingUntil:
+                            ///   - priority:
+                            ///   - reporterID:
+                            ///   - reporterName:
+                            ///   - resolutionNotes:
+                            ///   - resolvedAt:
+                            ///   - service:
+                            ///   - slas:
+                            ///   - state:
+                            ///   - timelineLength:
+                            ///   - title:
+                            ///   - updatedAt:
+                            ///   - urgency:
+                            public init(
+                                announced: [Swift.String],
+                                assigneeID: Swift.String? = nil,
+                                assigneeName: Swift.String? = nil,
+                                category: Swift.String,
+                                closedAt: Foundation.Date? = nil,
+                                createdAt: Foundation.Date,
+                                description: Swift.String,
+                                duplicateOf: Swift.String? = nil,
+                                firstResponseAt: Foundation.Date? = nil,
+                                group: Swift.String? = nil,
+                                id: Swift.String,
+                                impact: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.ImpactPayload,
+                                links: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayload,
+                                major: Swift.Bool,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                pendingReason: Swift.String? = nil,
+                                pendingUntil: Foundation.Date? = nil,
+                                priority: Swift.Int64,
+                                reporterID: Swift.String,
+                                reporterName: Swift.String,
+                                resolutionNotes: Swift.String? = nil,
+                                resolvedAt: Foundation.Date? = nil,
+                                service: Swift.String? = nil,
+                                slas: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayload,
+                                state: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.StatePayload,
+                                timelineLength: Swift.Int64,
+                                title: Swift.String,
+                                updatedAt: Foundation.Date,
+                                urgency: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.UrgencyPayload
+                            ) {
+                                self.announced = announced
+                                self.assigneeID = assigneeID
+                                self.assigneeName = assigneeName
+                                self.category = category
+                                self.closedAt = closedAt
+                                self.createdAt = createdAt
+                                self.description = description
+                                self.duplicateOf = duplicateOf
+                                self.firstResponseAt = firstResponseAt
+                                self.group = group
                                 self.id = id
+                                self.impact = impact
+                                self.links = links
+                                self.major = major
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.pendingReason = pendingReason
+                                self.pendingUntil = pendingUntil
+                                self.priority = priority
+                                self.reporterID = reporterID
+                                self.reporterName = reporterName
+                                self.resolutionNotes = resolutionNotes
+                                self.resolvedAt = resolvedAt
+                                self.service = service
+                                self.slas = slas
+                                self.state = state
+                                self.timelineLength = timelineLength
+                                self.title = title
+                                self.updatedAt = updatedAt
+                                self.urgency = urgency
                             }
                             public enum CodingKeys: String, CodingKey {
+                                case announced
+                                case assigneeID
+                                case assigneeName
+                                case category
+                                case closedAt
+                                case createdAt
+                                case description
+                                case duplicateOf
+                                case firstResponseAt
+                                case group
                                 case id
+                                case impact
+                                case links
+                                case major
+                                case number
+                                case organizationID
+                                case pendingReason
+                                case pendingUntil
+                                case priority
+                                case reporterID
+                                case reporterName
+                                case resolutionNotes
+                                case resolvedAt
+                                case service
+                                case slas
+                                case state
+                                case timelineLength
+                                case title
+                                case updatedAt
+                                case urgency
                             }
                         }
                         /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident`.
                         public var incident: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/TimelinePayload`.
+                        public struct TimelinePayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/TimelinePayload/actorID`.
+                            public var actorID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/TimelinePayload/actorName`.
+                            public var actorName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/TimelinePayload/field`.
+                            public var field: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/TimelinePayload/isInternal`.
+                            public var isInternal: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/TimelinePayload/kind`.
+                            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case opened = "opened"
+                                case changed = "changed"
+                                case state = "state"
+                                case comment = "comment"
+                                case link = "link"
+                                case sla = "sla"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/TimelinePayload/kind`.
+                            public var kind: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload.KindPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/TimelinePayload/new`.
+                            public var new: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/TimelinePayload/old`.
+                            public var old: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/TimelinePayload/sequence`.
+                            public var sequence: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/TimelinePayload/text`.
+                            public var text: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/TimelinePayload/time`.
+                            public var time: Foundation.Date
+                            /// Creates a new `TimelinePayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - actorID:
+                            ///   - actorName:
+                            ///   - field:
+                            ///   - isInternal:
+                            ///   - kind:
+                            ///   - new:
+                            ///   - old:
+                            ///   - sequence:
+                            ///   - text:
+                            ///   - time:
+                            public init(
+                                actorID: Swift.String? = nil,
+                                actorName: Swift.String,
+                                field: Swift.String? = nil,
+                                isInternal: Swift.Bool,
+                                kind: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload.KindPayload,
+                                new: Swift.String? = nil,
+                                old: Swift.String? = nil,
+                                sequence: Swift.Int64,
+                                text: Swift.String? = nil,
+                                time: Foundation.Date
+                            ) {
+                                self.actorID = actorID
+                                self.actorName = actorName
+                                self.field = field
+                                self.isInternal = isInternal
+                                self.kind = kind
+                                self.new = new
+                                self.old = old
+                                self.sequence = sequence
+                                self.text = text
+                                self.time = time
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case actorID
+                                case actorName
+                                case field
+                                case isInternal
+                                case kind
+                                case new
+                                case old
+                                case sequence
+                                case text
+                                case time
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/timeline`.
+                        public typealias TimelinePayload = [Operations.LinkToIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/timeline`.
+                        public var timeline: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.TimelinePayload
                         /// Creates a new `JsonPayload`.
                         ///
                         /// - Parameters:
+                        ///   - hits:
                         ///   - incident:
-                        public init(incident: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload) {
+                        ///   - timeline:
+                        public init(
+                            hits: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.HitsPayload? = nil,
+                            incident: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload,
+                            timeline: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.TimelinePayload
+                        ) {
+                            self.hits = hits
                             self.incident = incident
+                            self.timeline = timeline
                         }
                         public enum CodingKeys: String, CodingKey {
+                            case hits
                             case incident
+                            case timeline
                         }
                     }
                     /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/application\/json`.
@@ -5931,32 +12853,599 @@ public enum Operations {
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json`.
                     public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits`.
+                        public struct HitsPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits/ImpactedPayload`.
+                            public struct ImpactedPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits/ImpactedPayload/depth`.
+                                public var depth: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits/ImpactedPayload/name`.
+                                public var name: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits/ImpactedPayload/relation`.
+                                @frozen public enum RelationPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case runsOn = "runs-on"
+                                    case dependsOn = "depends-on"
+                                    case connectsTo = "connects-to"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits/ImpactedPayload/relation`.
+                                public var relation: Operations.MoveIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload.RelationPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits/ImpactedPayload/type`.
+                                @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case host = "host"
+                                    case service = "service"
+                                    case database = "database"
+                                    case instance = "instance"
+                                    case network = "network"
+                                    case application = "application"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits/ImpactedPayload/type`.
+                                public var _type: Operations.MoveIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload._TypePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits/ImpactedPayload/via`.
+                                public var via: Swift.String
+                                /// Creates a new `ImpactedPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - depth:
+                                ///   - name:
+                                ///   - relation:
+                                ///   - _type:
+                                ///   - via:
+                                public init(
+                                    depth: Swift.Int64,
+                                    name: Swift.String,
+                                    relation: Operations.MoveIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload.RelationPayload,
+                                    _type: Operations.MoveIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload._TypePayload,
+                                    via: Swift.String
+                                ) {
+                                    self.depth = depth
+                                    self.name = name
+                                    self.relation = relation
+                                    self._type = _type
+                                    self.via = via
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case depth
+                                    case name
+                                    case relation
+                                    case _type = "type"
+                                    case via
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits/impacted`.
+                            public typealias ImpactedPayload = [Operations.MoveIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits/impacted`.
+                            public var impacted: Operations.MoveIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits/item`.
+                            public var item: Swift.String
+                            /// Creates a new `HitsPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - impacted:
+                            ///   - item:
+                            public init(
+                                impacted: Operations.MoveIncident.Output.Ok.Body.JsonPayload.HitsPayload.ImpactedPayload,
+                                item: Swift.String
+                            ) {
+                                self.impacted = impacted
+                                self.item = item
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case impacted
+                                case item
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/hits`.
+                        public var hits: Operations.MoveIncident.Output.Ok.Body.JsonPayload.HitsPayload?
                         /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident`.
                         public struct IncidentPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/announced`.
+                            public var announced: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/assigneeID`.
+                            public var assigneeID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/assigneeName`.
+                            public var assigneeName: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/category`.
+                            public var category: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/closedAt`.
+                            public var closedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/duplicateOf`.
+                            public var duplicateOf: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/firstResponseAt`.
+                            public var firstResponseAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/group`.
+                            public var group: Swift.String?
                             /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/id`.
                             public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/impact`.
+                            public var impact: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/LinksPayload`.
+                            public struct LinksPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/LinksPayload/id`.
+                                public var id: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/LinksPayload/kind`.
+                                @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case toolRun = "tool-run"
+                                    case workflowRun = "workflow-run"
+                                    case conversation = "conversation"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/LinksPayload/kind`.
+                                public var kind: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                /// Creates a new `LinksPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - id:
+                                ///   - kind:
+                                public init(
+                                    id: Swift.String,
+                                    kind: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                ) {
+                                    self.id = id
+                                    self.kind = kind
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case id
+                                    case kind
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/links`.
+                            public typealias LinksPayload = [Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/links`.
+                            public var links: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/major`.
+                            public var major: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/pendingReason`.
+                            public var pendingReason: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/pendingUntil`.
+                            public var pendingUntil: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/priority`.
+                            public var priority: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/reporterID`.
+                            public var reporterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/reporterName`.
+                            public var reporterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/resolutionNotes`.
+                            public var resolutionNotes: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/resolvedAt`.
+                            public var resolvedAt: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/service`.
+                            public var service: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload`.
+                            public struct SlasPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/calendar`.
+                                public struct CalendarPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/calendar/holidays`.
+                                    public var holidays: [Swift.String]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload`.
+                                    public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/from`.
+                                        public var from: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/to`.
+                                        public var to: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/calendar/HoursPayload/weekday`.
+                                        public var weekday: Swift.Int64
+                                        /// Creates a new `HoursPayloadPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - from:
+                                        ///   - to:
+                                        ///   - weekday:
+                                        public init(
+                                            from: Swift.String,
+                                            to: Swift.String,
+                                            weekday: Swift.Int64
+                                        ) {
+                                            self.from = from
+                                            self.to = to
+                                            self.weekday = weekday
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case from
+                                            case to
+                                            case weekday
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/calendar/hours`.
+                                    public typealias HoursPayload = [Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayloadPayload]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/calendar/hours`.
+                                    public var hours: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/calendar/name`.
+                                    public var name: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/calendar/timeZone`.
+                                    public var timeZone: Swift.String
+                                    /// Creates a new `CalendarPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - holidays:
+                                    ///   - hours:
+                                    ///   - name:
+                                    ///   - timeZone:
+                                    public init(
+                                        holidays: [Swift.String],
+                                        hours: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload,
+                                        name: Swift.String,
+                                        timeZone: Swift.String
+                                    ) {
+                                        self.holidays = holidays
+                                        self.hours = hours
+                                        self.name = name
+                                        self.timeZone = timeZone
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case holidays
+                                        case hours
+                                        case name
+                                        case timeZone
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/calendar`.
+                                public var calendar: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/dueAt`.
+                                public var dueAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/elapsedSeconds`.
+                                public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/runningSince`.
+                                public var runningSince: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/sla`.
+                                public var sla: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/slaVersion`.
+                                public var slaVersion: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/state`.
+                                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case running = "running"
+                                    case paused = "paused"
+                                    case met = "met"
+                                    case breached = "breached"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/state`.
+                                public var state: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.StatePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/stoppedAt`.
+                                public var stoppedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/target`.
+                                @frozen public enum TargetPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case firstResponse = "first-response"
+                                    case resolution = "resolution"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/target`.
+                                public var target: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.TargetPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/targetSeconds`.
+                                public var targetSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/warnAt`.
+                                public var warnAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/warnAtPercent`.
+                                public var warnAtPercent: Swift.Int64?
+                                /// Creates a new `SlasPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - calendar:
+                                ///   - dueAt:
+                                ///   - elapsedSeconds:
+                                ///   - runningSince:
+                                ///   - sla:
+                                ///   - slaVersion:
+                                ///   - state:
+                                ///   - stoppedAt:
+                                ///   - target:
+                                ///   - targetSeconds:
+                                ///   - warnAt:
+                                ///   - warnAtPercent:
+                                public init(
+                                    calendar: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
+                                    dueAt: Foundation.Date? = nil,
+                                    elapsedSeconds: Swift.Int64,
+                                    runningSince: Foundation.Date? = nil,
+                                    sla: Swift.String,
+                                    slaVersion: Swift.Int64,
+                                    state: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.StatePayload,
+                                    stoppedAt: Foundation.Date? = nil,
+                                    target: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.TargetPayload,
+                                    targetSeconds: Swift.Int64,
+                                    warnAt: Foundation.Date? = nil,
+                                    warnAtPercent: Swift.Int64? = nil
+                                ) {
+                                    self.calendar = calendar
+                                    self.dueAt = dueAt
+                                    self.elapsedSeconds = elapsedSeconds
+                                    self.runningSince = runningSince
+                                    self.sla = sla
+                                    self.slaVersion = slaVersion
+                                    self.state = state
+                                    self.stoppedAt = stoppedAt
+                                    self.target = target
+                                    self.targetSeconds = targetSeconds
+                                    self.warnAt = warnAt
+                                    self.warnAtPercent = warnAtPercent
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case calendar
+                                    case dueAt
+                                    case elapsedSeconds
+                                    case runningSince
+                                    case sla
+                                    case slaVersion
+                                    case state
+                                    case stoppedAt
+                                    case target
+                                    case targetSeconds
+                                    case warnAt
+                                    case warnAtPercent
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/slas`.
+                            public typealias SlasPayload = [Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/slas`.
+                            public var slas: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case inProgress = "in-progress"
+                                case pending = "pending"
+                                case resolved = "resolved"
+                                case closed = "closed"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/state`.
+                            public var state: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/timelineLength`.
+                            public var timelineLength: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/urgency`.
+                            @frozen public enum UrgencyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/urgency`.
+                            public var urgency: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.UrgencyPayload
                             /// Creates a new `IncidentPayload`.
                             ///
                             /// - Parameters:
+                            ///   - announced:
+                            ///   - assigneeID:
+                            ///   - assigneeName:
+                            ///   - category:
+                            ///   - closedAt:
+                            ///   - createdAt:
+                            ///   - description:
+                            ///   - duplicateOf:
+                            ///   - firstResponseAt:
+                            ///   - group:
                             ///   - id:
-                            public init(id: Swift.String) {
+                            ///   - impact:
+                            ///   - links:
+                            ///   - major:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - pendingReason:
+                            ///   - pendingUntil:
+                            ///   - priority:
+                            ///   - reporterID:
+                            ///   - reporterName:
+                            ///   - resolutionNotes:
+                            ///   - resolvedAt:
+                            ///   - service:
+                            ///   - slas:
+                            ///   - state:
+                            ///   - timelineLength:
+                            ///   - title:
+                            ///   - updatedAt:
+                            ///   - urgency:
+                            public init(
+                                announced: [Swift.String],
+                                assigneeID: Swift.String? = nil,
+                                assigneeName: Swift.String? = nil,
+                                category: Swift.String,
+                                closedAt: Foundation.Date? = nil,
+                                createdAt: Foundation.Date,
+                                description: Swift.String,
+                                duplicateOf: Swift.String? = nil,
+                                firstResponseAt: Foundation.Date? = nil,
+                                group: Swift.String? = nil,
+                                id: Swift.String,
+                                impact: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.ImpactPayload,
+                                links: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.LinksPayload,
+                                major: Swift.Bool,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                pendingReason: Swift.String? = nil,
+                                pendingUntil: Foundation.Date? = nil,
+                                priority: Swift.Int64,
+                                reporterID: Swift.String,
+                                reporterName: Swift.String,
+                                resolutionNotes: Swift.String? = nil,
+                                resolvedAt: Foundation.Date? = nil,
+                                service: Swift.String? = nil,
+                                slas: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayload,
+                                state: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.StatePayload,
+                                timelineLength: Swift.Int64,
+                                title: Swift.String,
+                                updatedAt: Foundation.Date,
+                                urgency: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.UrgencyPayload
+                            ) {
+                                self.announced = announced
+                                self.assigneeID = assigneeID
+                                self.assigneeName = assigneeName
+                                self.category = category
+                                self.closedAt = closedAt
+                                self.createdAt = createdAt
+                                self.description = description
+                                self.duplicateOf = duplicateOf
+                                self.firstResponseAt = firstResponseAt
+                                self.group = group
                                 self.id = id
+                                self.impact = impact
+                                self.links = links
+                                self.major = major
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.pendingReason = pendingReason
+                                self.pendingUntil = pendingUntil
+                                self.priority = priority
+                                self.reporterID = reporterID
+                                self.reporterName = reporterName
+                                self.resolutionNotes = resolutionNotes
+                                self.resolvedAt = resolvedAt
+                                self.service = service
+                                self.slas = slas
+                                self.state = state
+                                self.timelineLength = timelineLength
+                                self.title = title
+                                self.updatedAt = updatedAt
+                                self.urgency = urgency
                             }
                             public enum CodingKeys: String, CodingKey {
+                                case announced
+                                case assigneeID
+                                case assigneeName
+                                case category
+                                case closedAt
+                                case createdAt
+                                case description
+                                case duplicateOf
+                                case firstResponseAt
+                                case group
                                 case id
+                                case impact
+                                case links
+                                case major
+                                case number
+                                case organizationID
+                                case pendingReason
+                                case pendingUntil
+                                case priority
+                                case reporterID
+                                case reporterName
+                                case resolutionNotes
+                                case resolvedAt
+                                case service
+                                case slas
+                                case state
+                                case timelineLength
+                                case title
+                                case updatedAt
+                                case urgency
                             }
                         }
                         /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident`.
                         public var incident: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/TimelinePayload`.
+                        public struct TimelinePayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/TimelinePayload/actorID`.
+                            public var actorID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/TimelinePayload/actorName`.
+                            public var actorName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/TimelinePayload/field`.
+                            public var field: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/TimelinePayload/isInternal`.
+                            public var isInternal: Swift.Bool
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/TimelinePayload/kind`.
+                            @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case opened = "opened"
+                                case changed = "changed"
+                                case state = "state"
+                                case comment = "comment"
+                                case link = "link"
+                                case sla = "sla"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/TimelinePayload/kind`.
+                            public var kind: Operations.MoveIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload.KindPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/TimelinePayload/new`.
+                            public var new: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/TimelinePayload/old`.
+                            public var old: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/TimelinePayload/sequence`.
+                            public var sequence: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/TimelinePayload/text`.
+                            public var text: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/TimelinePayload/time`.
+                            public var time: Foundation.Date
+                            /// Creates a new `TimelinePayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - actorID:
+                            ///   - actorName:
+                            ///   - field:
+                            ///   - isInternal:
+                            ///   - kind:
+                            ///   - new:
+                            ///   - old:
+                            ///   - sequence:
+                            ///   - text:
+                            ///   - time:
+                            public init(
+                                actorID: Swift.String? = nil,
+                                actorName: Swift.String,
+                                field: Swift.String? = nil,
+                                isInternal: Swift.Bool,
+                                kind: Operations.MoveIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload.KindPayload,
+                                new: Swift.String? = nil,
+                                old: Swift.String? = nil,
+                                sequence: Swift.Int64,
+                                text: Swift.String? = nil,
+                                time: Foundation.Date
+                            ) {
+                                self.actorID = actorID
+                                self.actorName = actorName
+                                self.field = field
+                                self.isInternal = isInternal
+                                self.kind = kind
+                                self.new = new
+                                self.old = old
+                                self.sequence = sequence
+                                self.text = text
+                                self.time = time
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case actorID
+                                case actorName
+                                case field
+                                case isInternal
+                                case kind
+                                case new
+                                case old
+                                case sequence
+                                case text
+                                case time
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/timeline`.
+                        public typealias TimelinePayload = [Operations.MoveIncident.Output.Ok.Body.JsonPayload.TimelinePayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/timeline`.
+                        public var timeline: Operations.MoveIncident.Output.Ok.Body.JsonPayload.TimelinePayload
                         /// Creates a new `JsonPayload`.
                         ///
                         /// - Parameters:
+                        ///   - hits:
                         ///   - incident:
-                        public init(incident: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload) {
+                        ///   - timeline:
+                        public init(
+                            hits: Operations.MoveIncident.Output.Ok.Body.JsonPayload.HitsPayload? = nil,
+                            incident: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload,
+                            timeline: Operations.MoveIncident.Output.Ok.Body.JsonPayload.TimelinePayload
+                        ) {
+                            self.hits = hits
                             self.incident = incident
+                            self.timeline = timeline
                         }
                         public enum CodingKeys: String, CodingKey {
+                            case hits
                             case incident
+                            case timeline
                         }
                     }
                     /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/application\/json`.
@@ -17772,16 +25261,30 @@ public enum Operations {
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/content/json`.
                     public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/content/json/limit`.
+                        public var limit: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/content/json/next`.
+                        public var next: Swift.String?
                         /// - Remark: Generated from `#/paths/api/v1/workflow-runs/GET/responses/200/content/json/runs`.
-                        public var runs: [OpenAPIRuntime.OpenAPIValueContainer]
+                        public var runs: [Components.Schemas.WorkflowRun]
                         /// Creates a new `JsonPayload`.
                         ///
                         /// - Parameters:
+                        ///   - limit:
+                        ///   - next:
                         ///   - runs:
-                        public init(runs: [OpenAPIRuntime.OpenAPIValueContainer]) {
+                        public init(
+                            limit: Swift.Int64,
+                            next: Swift.String? = nil,
+                            runs: [Components.Schemas.WorkflowRun]
+                        ) {
+                            self.limit = limit
+                            self.next = next
                             self.runs = runs
                         }
                         public enum CodingKeys: String, CodingKey {
+                            case limit
+                            case next
                             case runs
                         }
                     }
@@ -17994,12 +25497,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/GET/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.WorkflowRunDetail)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.WorkflowRunDetail {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -18208,12 +25711,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/cancel/POST/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.WorkflowRunDetail)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.WorkflowRunDetail {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -18398,12 +25901,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/pause/POST/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/pause/POST/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.WorkflowRunDetail)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.WorkflowRunDetail {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -18628,12 +26131,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/responses/201/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/rerun/POST/responses/201/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.WorkflowRunDetail)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.WorkflowRunDetail {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -18818,12 +26321,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/resume/POST/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/resume/POST/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.WorkflowRunDetail)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.WorkflowRunDetail {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -19008,12 +26511,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/retry/POST/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/retry/POST/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.WorkflowRunDetail)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.WorkflowRunDetail {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -19237,12 +26740,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/responses/200/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/workflow-runs/{id}/steps/{node}/decision/POST/responses/200/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.WorkflowRunDetail)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.WorkflowRunDetail {
                         get throws {
                             switch self {
                             case let .json(body):
@@ -20973,12 +28476,12 @@ public enum Operations {
                 /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/201/content`.
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/workflows/{name}/runs/POST/responses/201/content/application\/json`.
-                    case json(OpenAPIRuntime.OpenAPIValueContainer)
+                    case json(Components.Schemas.WorkflowRunDetail)
                     /// The associated value of the enum case if `self` is `.json`.
                     ///
                     /// - Throws: An error if `self` is not `.json`.
                     /// - SeeAlso: `.json`.
-                    public var json: OpenAPIRuntime.OpenAPIValueContainer {
+                    public var json: Components.Schemas.WorkflowRunDetail {
                         get throws {
                             switch self {
                             case let .json(body):

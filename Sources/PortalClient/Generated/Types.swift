@@ -37,6 +37,46 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/approvals/{id}/decision`.
     /// - Remark: Generated from `#/paths//api/v1/approvals/{id}/decision/post(decideApproval)`.
     func decideApproval(_ input: Operations.DecideApproval.Input) async throws -> Operations.DecideApproval.Output
+    /// Saves up to 10,000 items and their relations from one source in one transaction (all or nothing). Items kept by hand or by another source are left as they are; with removeMissing, the source's items the import no longer holds are removed.
+    ///
+    /// - Remark: HTTP `POST /api/v1/asset-imports`.
+    /// - Remark: Generated from `#/paths//api/v1/asset-imports/post(importAssets)`.
+    func importAssets(_ input: Operations.ImportAssets.Input) async throws -> Operations.ImportAssets.Output
+    /// Sets how one item stands to another (runs-on, depends-on, connects-to); one relation per ordered pair, a new kind replaces the old. Both items must exist.
+    ///
+    /// - Remark: HTTP `POST /api/v1/asset-relations`.
+    /// - Remark: Generated from `#/paths//api/v1/asset-relations/post(relateAssets)`.
+    func relateAssets(_ input: Operations.RelateAssets.Input) async throws -> Operations.RelateAssets.Output
+    /// The organization's configuration items in name order.
+    ///
+    /// - Remark: HTTP `GET /api/v1/assets`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/get(listAssets)`.
+    func listAssets(_ input: Operations.ListAssets.Input) async throws -> Operations.ListAssets.Output
+    /// A configuration item, its relations both ways, and the newest incidents on it.
+    ///
+    /// - Remark: HTTP `GET /api/v1/assets/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/get(getAsset)`.
+    func getAsset(_ input: Operations.GetAsset.Input) async throws -> Operations.GetAsset.Output
+    /// Creates or replaces a configuration item's type, description, owner and attributes (at most 64); its relations stay. An item saved by hand is no longer kept by an import.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/assets/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/put(saveAsset)`.
+    func saveAsset(_ input: Operations.SaveAsset.Input) async throws -> Operations.SaveAsset.Output
+    /// Removes a configuration item and every relation to or from it.
+    ///
+    /// - Remark: HTTP `DELETE /api/v1/assets/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/delete(removeAsset)`.
+    func removeAsset(_ input: Operations.RemoveAsset.Input) async throws -> Operations.RemoveAsset.Output
+    /// What fails with this item: the items that run on or depend on it, transitively, nearest first, each once (cycles in the relations end there).
+    ///
+    /// - Remark: HTTP `GET /api/v1/assets/{name}/impact`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/impact/get(getAssetImpact)`.
+    func getAssetImpact(_ input: Operations.GetAssetImpact.Input) async throws -> Operations.GetAssetImpact.Output
+    /// Removes the relation from this item to another, whatever its kind.
+    ///
+    /// - Remark: HTTP `DELETE /api/v1/assets/{name}/relations/{to}`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/relations/{to}/delete(unrelateAssets)`.
+    func unrelateAssets(_ input: Operations.UnrelateAssets.Input) async throws -> Operations.UnrelateAssets.Output
     /// The assistant's model, when one is configured.
     ///
     /// - Remark: HTTP `GET /api/v1/assistant`.
@@ -107,6 +147,11 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /api/v1/incidents/counts`.
     /// - Remark: Generated from `#/paths//api/v1/incidents/counts/get(countIncidents)`.
     func countIncidents(_ input: Operations.CountIncidents.Input) async throws -> Operations.CountIncidents.Output
+    /// Open incidents by state and priority, SLAs at risk and breached, and for the period (whole UTC days, 30 up to to when from is absent, at most 366): incidents opened and resolved, MTTA and MTTR by day, the top services. From indexes and day figures, never a scan of all incidents.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/dashboard`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/dashboard/get(getIncidentDashboard)`.
+    func getIncidentDashboard(_ input: Operations.GetIncidentDashboard.Input) async throws -> Operations.GetIncidentDashboard.Output
     /// An incident and its timeline.
     ///
     /// - Remark: HTTP `GET /api/v1/incidents/{id}`.
@@ -548,6 +593,112 @@ extension APIProtocol {
             body: body
         ))
     }
+    /// Saves up to 10,000 items and their relations from one source in one transaction (all or nothing). Items kept by hand or by another source are left as they are; with removeMissing, the source's items the import no longer holds are removed.
+    ///
+    /// - Remark: HTTP `POST /api/v1/asset-imports`.
+    /// - Remark: Generated from `#/paths//api/v1/asset-imports/post(importAssets)`.
+    public func importAssets(
+        headers: Operations.ImportAssets.Input.Headers = .init(),
+        body: Operations.ImportAssets.Input.Body
+    ) async throws -> Operations.ImportAssets.Output {
+        try await importAssets(Operations.ImportAssets.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Sets how one item stands to another (runs-on, depends-on, connects-to); one relation per ordered pair, a new kind replaces the old. Both items must exist.
+    ///
+    /// - Remark: HTTP `POST /api/v1/asset-relations`.
+    /// - Remark: Generated from `#/paths//api/v1/asset-relations/post(relateAssets)`.
+    public func relateAssets(
+        headers: Operations.RelateAssets.Input.Headers = .init(),
+        body: Operations.RelateAssets.Input.Body
+    ) async throws -> Operations.RelateAssets.Output {
+        try await relateAssets(Operations.RelateAssets.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The organization's configuration items in name order.
+    ///
+    /// - Remark: HTTP `GET /api/v1/assets`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/get(listAssets)`.
+    public func listAssets(
+        query: Operations.ListAssets.Input.Query = .init(),
+        headers: Operations.ListAssets.Input.Headers = .init()
+    ) async throws -> Operations.ListAssets.Output {
+        try await listAssets(Operations.ListAssets.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// A configuration item, its relations both ways, and the newest incidents on it.
+    ///
+    /// - Remark: HTTP `GET /api/v1/assets/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/get(getAsset)`.
+    public func getAsset(
+        path: Operations.GetAsset.Input.Path,
+        headers: Operations.GetAsset.Input.Headers = .init()
+    ) async throws -> Operations.GetAsset.Output {
+        try await getAsset(Operations.GetAsset.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Creates or replaces a configuration item's type, description, owner and attributes (at most 64); its relations stay. An item saved by hand is no longer kept by an import.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/assets/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/put(saveAsset)`.
+    public func saveAsset(
+        path: Operations.SaveAsset.Input.Path,
+        headers: Operations.SaveAsset.Input.Headers = .init(),
+        body: Operations.SaveAsset.Input.Body
+    ) async throws -> Operations.SaveAsset.Output {
+        try await saveAsset(Operations.SaveAsset.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Removes a configuration item and every relation to or from it.
+    ///
+    /// - Remark: HTTP `DELETE /api/v1/assets/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/delete(removeAsset)`.
+    public func removeAsset(
+        path: Operations.RemoveAsset.Input.Path,
+        headers: Operations.RemoveAsset.Input.Headers = .init()
+    ) async throws -> Operations.RemoveAsset.Output {
+        try await removeAsset(Operations.RemoveAsset.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// What fails with this item: the items that run on or depend on it, transitively, nearest first, each once (cycles in the relations end there).
+    ///
+    /// - Remark: HTTP `GET /api/v1/assets/{name}/impact`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/impact/get(getAssetImpact)`.
+    public func getAssetImpact(
+        path: Operations.GetAssetImpact.Input.Path,
+        headers: Operations.GetAssetImpact.Input.Headers = .init()
+    ) async throws -> Operations.GetAssetImpact.Output {
+        try await getAssetImpact(Operations.GetAssetImpact.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Removes the relation from this item to another, whatever its kind.
+    ///
+    /// - Remark: HTTP `DELETE /api/v1/assets/{name}/relations/{to}`.
+    /// - Remark: Generated from `#/paths//api/v1/assets/{name}/relations/{to}/delete(unrelateAssets)`.
+    public func unrelateAssets(
+        path: Operations.UnrelateAssets.Input.Path,
+        headers: Operations.UnrelateAssets.Input.Headers = .init()
+    ) async throws -> Operations.UnrelateAssets.Output {
+        try await unrelateAssets(Operations.UnrelateAssets.Input(
+            path: path,
+            headers: headers
+        ))
+    }
     /// The assistant's model, when one is configured.
     ///
     /// - Remark: HTTP `GET /api/v1/assistant`.
@@ -699,6 +850,19 @@ extension APIProtocol {
     /// - Remark: Generated from `#/paths//api/v1/incidents/counts/get(countIncidents)`.
     public func countIncidents(headers: Operations.CountIncidents.Input.Headers = .init()) async throws -> Operations.CountIncidents.Output {
         try await countIncidents(Operations.CountIncidents.Input(headers: headers))
+    }
+    /// Open incidents by state and priority, SLAs at risk and breached, and for the period (whole UTC days, 30 up to to when from is absent, at most 366): incidents opened and resolved, MTTA and MTTR by day, the top services. From indexes and day figures, never a scan of all incidents.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/dashboard`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/dashboard/get(getIncidentDashboard)`.
+    public func getIncidentDashboard(
+        query: Operations.GetIncidentDashboard.Input.Query = .init(),
+        headers: Operations.GetIncidentDashboard.Input.Headers = .init()
+    ) async throws -> Operations.GetIncidentDashboard.Output {
+        try await getIncidentDashboard(Operations.GetIncidentDashboard.Input(
+            query: query,
+            headers: headers
+        ))
     }
     /// An incident and its timeline.
     ///

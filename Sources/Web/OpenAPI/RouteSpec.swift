@@ -27,6 +27,11 @@ public struct QueryParameter: Sendable, Equatable {
         QueryParameter(name: name, schema: .object(["type": .string("string")]), description: description)
     }
 
+    /// An RFC 3339 time (`format: date-time`).
+    public static func time(_ name: String, _ description: String) -> QueryParameter {
+        QueryParameter(name: name, schema: .object(["type": .string("string"), "format": .string("date-time")]), description: description)
+    }
+
     public static func integer(_ name: String, _ description: String, minimum: Int, maximum: Int) -> QueryParameter {
         QueryParameter(name: name, schema: .object(["type": .string("integer"), "minimum": .number(Double(minimum)), "maximum": .number(Double(maximum))]),
                        description: description)
@@ -87,8 +92,8 @@ public struct QueryParameter: Sendable, Equatable {
     public static let filters: [QueryParameter] = [
         .string("tool", "Only this tool's records."),
         .string("person", "Only records of this person (by username)."),
-        QueryParameter(name: "since", schema: .object(["type": .string("string"), "format": .string("date-time")]), description: "From this time on (ISO 8601)."),
-        QueryParameter(name: "until", schema: .object(["type": .string("string"), "format": .string("date-time")]), description: "Before this time (ISO 8601)."),
+        .time("since", "From this time on (ISO 8601)."),
+        .time("until", "Before this time (ISO 8601)."),
     ]
 }
 

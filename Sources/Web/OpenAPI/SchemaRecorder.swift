@@ -1,4 +1,5 @@
 import FoundationEssentials
+import KV
 import Portal
 import Synchronization
 
@@ -11,7 +12,7 @@ import Synchronization
 /// - a key read with `decode(_:forKey:)` is `required`, one read with `decodeIfPresent` is not;
 ///   unknown keys stay allowed (no `additionalProperties: false`), as `JSONDecoder` ignores them;
 /// - `String`, `Bool`, integers (`int32`/`int64` formats for `Int32`, `Int64`, `Int`), `Double`,
-///   `Float`, `Decimal`, `Date` (`date-time`), `UUID` (`uuid`), `URL` (`uri`), `Data` (base64) and
+///   `Float`, `Decimal`, `Date` (`date-time`), `UUID` and `TimeOrderedID` (`uuid`), `URL` (`uri`), `Data` (base64) and
 ///   `JSONAny` (`{}`, any JSON) are leaves;
 /// - arrays and sets are `array` with `items`; `[String: V]` is an `object` with
 ///   `additionalProperties`; a `CaseIterable` type with `String` or integer raw values is an `enum`
@@ -239,6 +240,10 @@ extension Date: Leaf {
 extension UUID: Leaf {
     fileprivate static var schema: JSONAny { .type("string", ["format": .string("uuid")]) }
     fileprivate static var placeholder: UUID { UUID() }
+}
+extension TimeOrderedID: Leaf {
+    fileprivate static var schema: JSONAny { .type("string", ["format": .string("uuid")]) }
+    fileprivate static var placeholder: TimeOrderedID { .generate(now: Date(timeIntervalSince1970: 0)) }
 }
 extension URL: Leaf {
     fileprivate static var schema: JSONAny { .type("string", ["format": .string("uri")]) }

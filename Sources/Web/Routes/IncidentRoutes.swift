@@ -3,10 +3,18 @@ import Hummingbird
 import KV
 import Portal
 
-/// An incident with its timeline (internal comments only for those who work incidents).
+/// An incident with its timeline (internal comments only for those who work incidents) and,
+/// when its service is a configuration item the caller may read, what fails with it.
 struct IncidentDetail: Codable {
     let incident: Incident
     let timeline: [IncidentChange]
+    let hits: IncidentHits?
+}
+
+/// The configuration item an incident's service names, and the items that fail with it.
+struct IncidentHits: Codable {
+    let item: String
+    let impacted: [ImpactedAsset]
 }
 
 struct IncidentPage: Codable {
@@ -36,7 +44,7 @@ struct IncidentCounts: Codable {
 
 /// A request the schema allows but the rules refuse (an empty title, overlapping hours) is
 /// 422, as the API's problem types say; 400 stays for what the schema itself refuses.
-private func semantic<T>(_ body: () async throws -> T) async throws -> T {
+func semantic<T>(_ body: () async throws -> T) async throws -> T {
     do { return try await body() } catch let PortalError.invalid(message) { throw PortalError.unprocessable(message) }
 }
 
@@ -53,7 +61,12 @@ extension PortalRoutes {
             return (id, organizationID)
         }
         @Sendable func detail(_ incident: Incident, _ principal: Principal) throws -> IncidentDetail {
-            IncidentDetail(incident: incident, timeline: try incidents.timeline(of: incident.id, for: principal))
+            var hits: IncidentHits?
+            if let service = incident.service, principal.has(.assetsRead), Assets.isValidName(service),
+               try core.assets.asset(service, in: incident.organizationID) != nil {
+                hits = IncidentHits(item: service, impacted: try core.assets.impact(of: service, in: incident.organizationID))
+            }
+            return IncidentDetail(incident: incident, timeline: try incidents.timeline(of: incident.id, for: principal), hits: hits)
         }
 
         get("/api/incidents", .permission(.incidentsReport), .doc("listIncidents", "The organization's incidents, newest first.", returns: APISchema.of(IncidentPage.self), query: QueryParameter.paging + [.choice("state", IncidentState.allCases.map(\.rawValue), "Only incidents in this state.")])) { request, context in
@@ -84,6 +97,14 @@ extension PortalRoutes {
             return try Self.jsonResponse(.ok, IncidentCounts(byState: Dictionary(uniqueKeysWithValues: counts.map { state, priorities in
                 (state.rawValue, Dictionary(uniqueKeysWithValues: priorities.map { (String($0.key), $0.value) }))
             })))
+        }
+
+        get("/api/incidents/dashboard", .permission(.incidentsReport), .doc("getIncidentDashboard", "Open incidents by state and priority, SLAs at risk and breached, and for the period (whole UTC days, 30 up to to when from is absent, at most 366): incidents opened and resolved, MTTA and MTTR by day, the top services. From indexes and day figures, never a scan of all incidents.", returns: APISchema.of(IncidentDashboard.self), query: [.time("from", "The period's start (ISO 8601)."), .time("to", "The period's end, excluded (ISO 8601; now when absent)."), .string("group", "Only this assignment group.")])) { request, context in
+            let organizationID = try Self.requireOrganization(context.principal!)
+            let to = try request.uri.queryParameters.get("to").map { try Self.parseTime(String($0), "to") } ?? core.clock.now()
+            let from = try request.uri.queryParameters.get("from").map { try Self.parseTime(String($0), "from") } ?? to.addingTimeInterval(-30 * 86_400)
+            let group = request.uri.queryParameters.get("group").map { String($0) }
+            return try Self.jsonResponse(.ok, try await semantic { try incidents.dashboard(in: organizationID, from: from, to: to, group: group) })
         }
 
         get("/api/incidents/{id}", .permission(.incidentsReport), .doc("getIncident", "An incident and its timeline.", returns: APISchema.of(IncidentDetail.self))) { _, context in

@@ -6,7 +6,7 @@ extension PortalRoutes {
         get("/", .public, .doc("getWebClient", "The web client.", responses: [ResponseSpec(200, "The page.", contentType: "text/html")])) { request, _ in
             assets.indexPage.response(to: request, cacheControl: "no-cache")
         }
-        let fileDoc = RouteDoc.doc("getAsset", "A file of the web client, under the content-hashed prefix the page names (cached for a year).",
+        let fileDoc = RouteDoc.doc("getClientFile", "A file of the web client, under the content-hashed prefix the page names (cached for a year).",
                                    responses: [ResponseSpec(200, "The file.", contentType: "application/octet-stream")])
         // `{entry}` is a file of the tree's top level or, with `{file}`, one of its directories
         // (the router needs one name per position).

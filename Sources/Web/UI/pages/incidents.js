@@ -128,6 +128,16 @@ async function renderIncident(view, context) {
   const actions = h("div", { id: "incident-actions" });
   const timeline = h("ol", { class: "incident-timeline", id: "incident-timeline" });
   const announce = h("p", { class: "visually-hidden", role: "status", id: "incident-announce" });
+  const hits = h("div", { id: "incident-hits" });
+
+  /** When the service is a configuration item: what fails with it (its impact). */
+  function drawImpact(found) {
+    if (!found) return hits.replaceChildren();
+    const link = (name) => h("a", { href: `#/assets/${encodeURIComponent(name)}` }, name);
+    hits.replaceChildren(h("h2", {}, "What it hits"),
+      h("p", {}, "Through ", link(found.item), found.impacted.length ? ":" : ", nothing: no item depends on it."),
+      found.impacted.length ? h("ul", {}, found.impacted.map((item) => h("li", { "data-impacted": item.name }, link(item.name), ` (${item.type})`))) : null);
+  }
 
   function describeEntry(entry) {
     switch (entry.kind) {
@@ -175,6 +185,7 @@ async function renderIncident(view, context) {
       h("span", { class: "muted" }, when(entry.time), " "), h("strong", {}, entry.actorName), " ", describeEntry(entry))));
     announce.textContent = `INC-${incident.number} is ${incident.state.replaceAll("-", " ")}.`;
     drawActions(incident);
+    drawImpact(detail.hits);
   }
 
   const answerWith = (result) => {
@@ -267,7 +278,7 @@ async function renderIncident(view, context) {
   show(detail);
   view.replaceChildren(h("section", { class: "panel", id: "page-incident" },
     h("p", { class: "back" }, h("a", { href: "#/incidents" }, "← All incidents")),
-    heading, announce, facts, h("h2", {}, "SLAs"), clocks, actions, h("h2", {}, "Timeline"), timeline));
+    heading, announce, facts, hits, h("h2", {}, "SLAs"), clocks, actions, h("h2", {}, "Timeline"), timeline));
   return live((data) => data.runID === id, async () => {
     const answer = await api("GET", incidentPath(id));
     if (answer.ok) show(answer.body);

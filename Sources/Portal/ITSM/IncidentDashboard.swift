@@ -1,0 +1,175 @@
+public import FoundationEssentials
+public import KV
+
+/// The incident figures of one day (UTC), for one assignment group or for all: kept up to
+/// date by every change in its own transaction, so a period's figures are one read per day.
+struct IncidentDay: Codable, Sendable, Equatable {
+    var opened = 0
+    var responded = 0
+    /// Sum over the day's first responses of (first response − opened), in seconds.
+    var respondSeconds = 0.0
+    var resolved = 0
+    /// Sum over the day's resolutions of (resolved − opened), in seconds. A re-opened
+    /// incident resolved again counts again.
+    var resolveSeconds = 0.0
+    var breached = 0
+    /// Incidents opened that day by service.
+    var services: [String: Int] = [:]
+}
+
+/// What the service dashboard shows for a period and, optionally, one assignment group.
+public struct IncidentDashboard: Codable, Sendable, Equatable {
+    public struct Day: Codable, Sendable, Equatable {
+        /// `YYYY-MM-DD` (UTC).
+        public let date: String
+        public let opened: Int
+        public let resolved: Int
+        public let breached: Int
+        /// Mean time to the first response of that day's first responses, in minutes.
+        public let mttaMinutes: Double?
+        /// Mean time to resolution of that day's resolutions, in minutes.
+        public let mttrMinutes: Double?
+    }
+
+    public struct ServiceCount: Codable, Sendable, Equatable {
+        public let service: String
+        /// Incidents opened in the period.
+        public let incidents: Int
+        /// Incidents on it open now (whenever they were opened).
+        public let open: Int
+    }
+
+    public let from: Date
+    public let to: Date
+    public let group: String?
+    /// Open incidents now: state → priority ("1" … "5") → count.
+    public let open: [String: [String: Int]]
+    public let openTotal: Int
+    public let majorOpen: Int
+    /// Open incidents with an SLA clock past its warning and not breached.
+    public let slaAtRisk: Int
+    /// Open incidents with a breached SLA clock.
+    public let slaBreached: Int
+    public let days: [Day]
+    public let opened: Int
+    public let resolved: Int
+    public let mttaMinutes: Double?
+    public let mttrMinutes: Double?
+    /// The ten services with the most incidents opened in the period.
+    public let topServices: [ServiceCount]
+}
+
+extension Incidents {
+    static let secondsPerDay = 86_400.0
+    static func day(_ time: Date) -> UInt64 { UInt64(max(0, (time.timeIntervalSince1970 / secondsPerDay).rounded(.down))) }
+    static func date(ofDay day: UInt64) -> String {
+        String(Date(timeIntervalSince1970: Double(day) * secondsPerDay).ISO8601Format().prefix(10))
+    }
+
+    /// Adds what a change did to the day figures (for all, and for the incident's group) and
+    /// keeps the service index.
+    @available(*, noasync)
+    func tally(from previous: Incident?, to incident: Incident, txn: borrowing WriteTransaction) throws {
+        var updates: [UInt64: (inout IncidentDay) -> Void] = [:]
+        func add(_ time: Date, _ update: @escaping (inout IncidentDay) -> Void) {
+            let day = Self.day(time)
+            let earlier = updates[day]
+            updates[day] = { figures in
+                earlier?(&figures)
+                update(&figures)
+            }
+        }
+        if previous == nil {
+            add(incident.createdAt) { figures in
+                figures.opened += 1
+                if let service = incident.service { figures.services[service, default: 0] += 1 }
+            }
+        }
+        if previous?.firstResponseAt == nil, let responded = incident.firstResponseAt {
+            add(responded) { figures in
+                figures.responded += 1
+                figures.respondSeconds += responded.timeIntervalSince(incident.createdAt)
+            }
+        }
+        if let resolved = incident.resolvedAt, previous?.resolvedAt != resolved {
+            add(resolved) { figures in
+                figures.resolved += 1
+                figures.resolveSeconds += resolved.timeIntervalSince(incident.createdAt)
+            }
+        }
+        let breaches = incident.announced.filter { $0.hasPrefix("b") }.count - (previous?.announced.filter { $0.hasPrefix("b") }.count ?? 0)
+        if breaches > 0 { add(incident.updatedAt) { $0.breached += breaches } }
+        for (day, update) in updates {
+            for group in Set(["", incident.group ?? ""]) {
+                var figures = try txn.get(dayFigures, (incident.organizationID, group, day)) ?? IncidentDay()
+                update(&figures)
+                try txn.put(dayFigures, (incident.organizationID, group, day), figures)
+            }
+        }
+        if let old = previous?.service, old != incident.service {
+            _ = try txn.delete(byService, (incident.organizationID, old, incident.id))
+        }
+        if let service = incident.service, previous?.service != service || previous?.state != incident.state {
+            try txn.put(byService, (incident.organizationID, service, incident.id), incident.state.rawValue)
+        }
+    }
+
+    /// Incidents on a service or configuration item, newest first.
+    public func incidents(onService service: String, in organizationID: UUID, limit: Int = 50) throws -> [Incident] {
+        try environment.read { txn in
+            var found: [Incident] = []
+            try txn.forEach(byService, prefix: CompositeKey3<UUID, String, TimeOrderedID>.prefix(organizationID, service), direction: .reverse) { (key, _) throws(KVError) in
+                if let incident = try txn.get(table, (organizationID, key.2)) { found.append(incident) }
+                return found.count < limit
+            }
+            return found
+        }
+    }
+
+    /// The dashboard for `from ..< to` (whole UTC days, at most 366) and `group` when given:
+    /// open incidents from the state index, period figures from the day figures.
+    public func dashboard(in organizationID: UUID, from: Date, to: Date, group: String? = nil) throws -> IncidentDashboard {
+        let firstDay = Self.day(from)
+        let lastDay = max(firstDay, Self.day(to.addingTimeInterval(-1)))
+        guard from < to, lastDay - firstDay < 366 else { throw PortalError.invalid("the period is from 1 to 366 days, from before to") }
+        if let group { try Self.checkText(group, "group", 1...64) }
+        return try environment.read { txn in
+            var open: [String: [String: Int]] = [:]
+            var openTotal = 0, majorOpen = 0, atRisk = 0, breached = 0
+            var openByService: [String: Int] = [:]
+            for state in IncidentState.allCases where state != .resolved && state != .closed {
+                try txn.forEach(byState, prefix: CompositeKey3<UUID, String, TimeOrderedID>.prefix(organizationID, state.rawValue)) { (key, _) throws(KVError) in
+                    guard let incident = try txn.get(table, (organizationID, key.2)), group == nil || incident.group == group else { return true }
+                    open[state.rawValue, default: [:]][String(incident.priority), default: 0] += 1
+                    openTotal += 1
+                    if incident.major { majorOpen += 1 }
+                    if let service = incident.service { openByService[service, default: 0] += 1 }
+                    let breaches = incident.announced.contains { $0.hasPrefix("b") }
+                    if breaches { breached += 1 } else if incident.announced.contains(where: { $0.hasPrefix("w") }) { atRisk += 1 }
+                    return true
+                }
+            }
+            var days: [IncidentDashboard.Day] = []
+            var total = IncidentDay()
+            try txn.forEach(dayFigures, from: (organizationID, group ?? "", firstDay), to: (organizationID, group ?? "", lastDay + 1)) { (key, figures) throws(KVError) in
+                days.append(IncidentDashboard.Day(date: Self.date(ofDay: key.2), opened: figures.opened, resolved: figures.resolved, breached: figures.breached,
+                                                  mttaMinutes: figures.responded == 0 ? nil : figures.respondSeconds / Double(figures.responded) / 60,
+                                                  mttrMinutes: figures.resolved == 0 ? nil : figures.resolveSeconds / Double(figures.resolved) / 60))
+                total.opened += figures.opened
+                total.responded += figures.responded
+                total.respondSeconds += figures.respondSeconds
+                total.resolved += figures.resolved
+                total.resolveSeconds += figures.resolveSeconds
+                total.breached += figures.breached
+                total.services.merge(figures.services, uniquingKeysWith: +)
+                return true
+            }
+            let top = total.services.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(10)
+            return IncidentDashboard(from: from, to: to, group: group, open: open, openTotal: openTotal, majorOpen: majorOpen, slaAtRisk: atRisk, slaBreached: breached,
+                                     days: days, opened: total.opened, resolved: total.resolved,
+                                     mttaMinutes: total.responded == 0 ? nil : total.respondSeconds / Double(total.responded) / 60,
+                                     mttrMinutes: total.resolved == 0 ? nil : total.resolveSeconds / Double(total.resolved) / 60,
+                                     topServices: top.map { IncidentDashboard.ServiceCount(service: $0.key, incidents: $0.value, open: openByService[$0.key] ?? 0) })
+        }
+    }
+}
