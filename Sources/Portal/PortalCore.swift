@@ -39,6 +39,8 @@ public final class PortalCore: Sendable {
     public let incidents: Incidents
     /// The CMDB: configuration items and their relations.
     public let assets: Assets
+    /// Changes with CAB authorization, planned windows and their implementation.
+    public let changes: Changes
     /// The answers to requests sent with an `Idempotency-Key`.
     public let idempotencyKeys: IdempotencyKeys
     /// Where expiry deadlines read the time (sessions, API keys, sign-in throttling).
@@ -105,12 +107,14 @@ public final class PortalCore: Sendable {
         self.workflows = try Workflows(environment: environment, toolRuns: runs, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs,
                                        notifications: notifications, clock: clock, secrets: secrets,
                                        outboundTargets: WebhookTargets(allowed: webhookOptions.allowedNetworks), http: http)
-        self.assistant = try Assistant(environment: environment, sessions: chat, toolSearch: toolSearch, runs: runs, workflows: workflows, organizations: organizations,
+        self.incidents = try Incidents(environment: environment, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs, clock: clock)
+        self.assistant = try Assistant(environment: environment, sessions: chat, toolSearch: toolSearch, runs: runs, workflows: workflows, incidents: incidents, organizations: organizations,
                                        accounts: accounts, jobs: jobs,
                                        configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
         self.webhooks = try Webhooks(environment: environment, secrets: secrets, events: securityEvents, jobs: jobs, clock: clock, options: webhookOptions)
-        self.incidents = try Incidents(environment: environment, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs, clock: clock)
-        self.assets = try Assets(environment: environment, outbox: outbox, clock: clock)
+        let assets = try Assets(environment: environment, outbox: outbox, clock: clock)
+        self.assets = assets
+        self.changes = try Changes(environment: environment, assets: assets, workflows: workflows, outbox: outbox, clock: clock)
         self.idempotencyKeys = try IdempotencyKeys(environment: environment, clock: clock)
         let notifications = notifications
         self.eventConsumers = [

@@ -1,3 +1,4 @@
+public import FoundationEssentials
 public import Hummingbird
 public import Portal
 import NIOCore
@@ -31,6 +32,22 @@ public struct PortalContext: RequestContext {
     /// The connection, to close after answering a client that is still sending a body the
     /// portal refused (413).
     let channel: any Channel
+
+    /// Bodies are JSON; their times are RFC 3339 as the API document's `date-time` promises
+    /// (any fraction, offsets up to ±23:59, which Foundation's ISO 8601 reading refuses
+    /// beyond ±18:00), and a time that is not one names its field.
+    public var requestDecoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = RFC3339.date(text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "'\(text.prefix(64))' is not an RFC 3339 time such as 2026-11-26T09:00:00Z")
+            }
+            return date
+        }
+        return decoder
+    }
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -87,6 +87,7 @@ public func buildRoutes(core: PortalCore, assets: AssetCatalog, metrics: PortalM
     routes.group("Workflows", stable: true) { routes.addWorkflowRoutes(core: core) }
     routes.group("Incidents", stable: true) { routes.addIncidentRoutes(core: core) }
     routes.group("Assets", stable: true) { routes.addAssetRoutes(core: core) }
+    routes.group("Changes", stable: true) { routes.addChangeRoutes(core: core) }
     routes.group("MCP") {
         routes.addMCPRoutes(core: core, options: options)
         routes.addOAuthRoutes(core: core, options: options)

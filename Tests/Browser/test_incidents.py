@@ -3,8 +3,9 @@ operator, in a second browser, answers, notes something internal, runs a tool fr
 incident (the run linked to it) and resolves it; the reporter's page follows each change
 without a reload, never shows the internal note, and the reporter closes the incident. An
 incident on a database shows the services it hits (the CMDB's impact), the item's page
-shows its relations and incidents, and the service dashboard draws the figures. Axe finds
-no serious violations on any of these pages."""
+shows its relations and incidents, and the service dashboard draws the figures. A CAB member
+approves a change from its page, which its requester's page follows. Axe finds no serious
+violations on any of these pages."""
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -159,3 +160,46 @@ def test_an_incident_on_a_database_shows_what_it_hits_and_the_dashboard_draws_it
     waiter(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, "#figure-opened .dashboard-value").text == "1")
     assert serious_violations(browser) == []
     assert not console_errors(browser)
+
+
+def test_a_cab_member_approves_a_change_from_its_page(world, browser, second_browser):
+    portal, admin = world["portal"], world["admin"]
+    assert admin.post(portal.url + "api/users", json={"username": "cora", "password": "cora-password-1", "role": "admin"}).status_code == 201
+    settings = {"normalCAB": {"mode": "any-one", "approvers": ["cora"]}, "emergencyCAB": {"mode": "any-one", "role": "admin"}, "freezes": []}
+    assert admin.put(portal.url + "api/change-settings", json=settings).status_code == 200
+    assert admin.post(portal.url + "api/asset-imports", json={"source": "cab", "items": [{"name": "mail", "type": "service"}]}).status_code == 200
+
+    # Olga opens a normal change from the form and sends it to the CAB.
+    second_browser.get(portal.url)
+    sign_in(second_browser, "olga", PASSWORDS["olga"])
+    second_browser.get(portal.url + "#/changes")
+    waiter(second_browser).until(EC.element_to_be_clickable((By.ID, "change-open")))
+    second_browser.find_element(By.ID, "change-title").send_keys("Rotate the mail certificate")
+    second_browser.find_element(By.ID, "change-assets").send_keys("mail")
+    for field, value in (("change-start", "2030-01-01T10:00"), ("change-end", "2030-01-01T11:00")):
+        second_browser.execute_script("arguments[0].value = arguments[1]", second_browser.find_element(By.ID, field), value)
+    second_browser.find_element(By.ID, "change-backout").send_keys("put the old certificate back")
+    assert serious_violations(second_browser) == []
+    second_browser.find_element(By.ID, "change-open").click()
+    waiter(second_browser).until(lambda b: "#/changes/" in b.current_url and b.find_elements(By.ID, "change-heading"))
+    change_id = second_browser.current_url.rsplit("/", 1)[1]
+    for state in ("assess", "authorize"):
+        waiter(second_browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, f'#change-move-state option[value="{state}"]'))
+        Select(second_browser.find_element(By.ID, "change-move-state")).select_by_value(state)
+        second_browser.find_element(By.ID, "change-move").click()
+        waiter(second_browser).until(lambda b: b.find_element(By.ID, "change-state").get_attribute("status") == state)
+    assert not second_browser.find_elements(By.ID, "change-approve"), "the requester is not offered the decision"
+
+    # Cora, on the CAB, approves it; Olga's page follows.
+    browser.get(portal.url)
+    sign_in(browser, "cora", "cora-password-1")
+    browser.get(portal.url + f"#/changes/{change_id}")
+    waiter(browser).until(EC.element_to_be_clickable((By.ID, "change-approve")))
+    assert serious_violations(browser) == []
+    browser.find_element(By.ID, "change-decision-comment").send_keys("go ahead")
+    browser.find_element(By.ID, "change-approve").click()
+    waiter(browser).until(lambda b: b.find_element(By.ID, "change-state").get_attribute("status") == "scheduled")
+    waiter(second_browser).until(lambda b: b.find_element(By.ID, "change-state").get_attribute("status") == "scheduled")
+    assert second_browser.find_element(By.CSS_SELECTOR, '#change-decisions li[data-approver="cora"]').text.startswith("cora approved: go ahead")
+    assert admin.get(portal.url + f"api/changes/{change_id}").json()["change"]["decisions"][0]["approverName"] == "cora"
+    assert not console_errors(browser) and not console_errors(second_browser)

@@ -73,7 +73,12 @@ def world():
     inventory = {"source": "pages", "items": [{"name": "billing", "type": "service"}, {"name": "db-7", "type": "host", "attributes": {"os": "debian"}}],
                  "relations": [{"from": "billing", "kind": "runs-on", "to": "db-7"}]}
     assert admin.post(portal.url + "api/asset-imports", json=inventory).status_code == 200
-    yield {"portal": portal, "run": run.json()["id"], "incident": incident.json()["incident"]["id"], "session": chat.json()["id"], "webhook": webhook.json()["webhook"]["id"],
+    # A normal change on the service, in assess.
+    change = admin.post(portal.url + "api/changes", json={"type": "normal", "title": "upgrade billing", "assets": ["billing"],
+                                                          "windowStart": "2030-01-01T10:00:00Z", "windowEnd": "2030-01-01T12:00:00Z"})
+    assert change.status_code == 201, change.text
+    assert admin.post(portal.url + f"api/changes/{change.json()['change']['id']}/state", json={"state": "assess"}).status_code == 200
+    yield {"portal": portal, "run": run.json()["id"], "incident": incident.json()["incident"]["id"], "change": change.json()["change"]["id"], "session": chat.json()["id"], "webhook": webhook.json()["webhook"]["id"],
            "consent": consent.headers["Location"].rsplit("/", 1)[1], "workflow_run": flow_run.json()["run"]["id"]}
     assert portal.stop() == 0
 
@@ -112,6 +117,8 @@ def concrete(path, world):
         return path.replace(":id", world["incident"])
     if path.startswith("assets/"):
         return path.replace(":name", "db-7")
+    if path.startswith("changes/"):
+        return path.replace(":id", world["change"])
     if path.startswith("oauth/consent/"):
         return path.replace(":id", world["consent"])
     return (path.replace(":name", "host.load").replace(":id", world["run"]).replace(":session", world["session"])

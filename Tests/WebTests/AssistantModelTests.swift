@@ -195,6 +195,36 @@ import TestSupport
         #expect(greet["function"]?["description"]?.string?.contains("Greet a host") == true)
     }
 
+    @Test(.timeLimit(.minutes(1))) func opensAnIncidentAndFindsItAsThePersonAsking() async throws {
+        let (harness, organization) = try await ToolRoutesTests.world()
+        let script = ModelScript([
+            .stream(Self.toolCall(id: "call_i1", name: "itsm_open-incident",
+                                  arguments: [#"{"title":"db-7 refuses connections","impact":"high","#, #""urgency":"high","service":"billing-db"}"#])),
+            .stream(Self.toolCall(id: "call_i2", name: "itsm_find-incidents", arguments: [#"{"words":"refuses","state":"new"}"#])),
+            .stream(Self.text("I opened INC-1 at priority 1.")),
+        ])
+        try await Self.modelServer(script).test(.live) { model in
+            try await harness.test { client in
+                try await Self.configure(client, port: try #require(model.port))
+                let olga = try await ToolRoutesTests.signIn(client, "olga")
+                let id = try await Self.newSession(client, olga)
+                try await client.execute(uri: "/api/sessions/\(id)/turns", method: .post, headers: Self.streamingHeaders(olga),
+                                         body: ByteBuffer(string: #"{"text":"db-7 is down, open a P1"}"#)) { response throws in
+                    let turns = try Self.events(response).filter { $0.0 == "turn" }.map(\.1)
+                    #expect(turns.map { $0["role"]?.string ?? "" } == ["user", "assistant", "tool", "assistant", "tool", "assistant"])
+                    let opened = try #require(turns[2]["text"]?.string)
+                    #expect(opened.hasPrefix("Opened INC-1 (priority P1): db-7 refuses connections."), "\(opened)")
+                    let found = try #require(turns[4]["text"]?.string)
+                    #expect(found.hasPrefix("INC-1 P1 new: db-7 refuses connections (service billing-db)"), "\(found)")
+                }
+            }
+        }
+        let incidents = try harness.core.incidents.list(in: organization.id)
+        #expect(incidents.count == 1 && incidents[0].reporterName == "olga" && incidents[0].priority == 1 && incidents[0].service == "billing-db")
+        let tools = try #require(script.bodies.first?["tools"]?.array)
+        #expect(tools.contains { $0["function"]?["name"] == .string("itsm_open-incident") } && tools.contains { $0["function"]?["name"] == .string("itsm_find-incidents") })
+    }
+
     @Test(.timeLimit(.minutes(1))) func pausesOnAnApprovalAndGoesOnAfterTheDecision() async throws {
         let (harness, _) = try await ToolRoutesTests.world()
         let script = ModelScript([

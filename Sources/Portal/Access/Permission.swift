@@ -19,6 +19,8 @@ public enum Permission: String, CaseIterable, Codable, Sendable, Comparable {
     case assetsRead = "assets:read"
     /// Save, relate, import and remove configuration items.
     case assetsManage = "assets:manage"
+    /// Open changes, plan them and move them along their path (the CAB authorizes).
+    case changesRequest = "changes:request"
     case keysManage = "keys:manage"
     case usersManage = "users:manage"
     case organizationsManage = "orgs:manage"
@@ -33,7 +35,7 @@ public enum Permission: String, CaseIterable, Codable, Sendable, Comparable {
 /// | permission | viewer | operator | admin |
 /// | --- | :-: | :-: | :-: |
 /// | chat:use, tools:read, incidents:report, assets:read | ✓ | ✓ | ✓ |
-/// | tools:run, tools:run-risky (risky runs still wait for approval), keys:manage, incidents:work, assets:manage | | ✓ | ✓ |
+/// | tools:run, tools:run-risky (risky runs still wait for approval), keys:manage, incidents:work, assets:manage, changes:request | | ✓ | ✓ |
 /// | approvals:decide, audit:read, sessions:read-all, workflows:manage, itsm:manage, users:manage, orgs:manage, admin | | | ✓ |
 public enum Role: String, CaseIterable, Codable, Sendable, Comparable {
     case viewer
@@ -43,7 +45,7 @@ public enum Role: String, CaseIterable, Codable, Sendable, Comparable {
     public var permissions: Set<Permission> {
         switch self {
         case .viewer: [.chatUse, .toolsRead, .incidentsReport, .assetsRead]
-        case .operator: Role.viewer.permissions.union([.toolsRun, .toolsRunRisky, .keysManage, .incidentsWork, .assetsManage])
+        case .operator: Role.viewer.permissions.union([.toolsRun, .toolsRunRisky, .keysManage, .incidentsWork, .assetsManage, .changesRequest])
         case .admin: Set(Permission.allCases)
         }
     }

@@ -36,6 +36,7 @@ public final class Assistant: Sendable {
     let toolSearch: ToolSearch
     let runs: ToolRuns
     let workflows: Workflows
+    let incidents: Incidents
     let organizations: Organizations
     let accounts: Accounts
     let jobs: Jobs
@@ -58,9 +59,10 @@ public final class Assistant: Sendable {
         var apiKeyID: UUID?
     }
 
-    init(environment: Environment, sessions: ChatSessions, toolSearch: ToolSearch, runs: ToolRuns, workflows: Workflows, organizations: Organizations,
-         accounts: Accounts, jobs: Jobs, configuration: AssistantConfiguration) throws {
+    init(environment: Environment, sessions: ChatSessions, toolSearch: ToolSearch, runs: ToolRuns, workflows: Workflows, incidents: Incidents,
+         organizations: Organizations, accounts: Accounts, jobs: Jobs, configuration: AssistantConfiguration) throws {
         self.workflows = workflows
+        self.incidents = incidents
         self.jobs = jobs
         self.environment = environment
         self.sessions = sessions
@@ -203,6 +205,10 @@ public final class Assistant: Sendable {
             let turn = try await sessions.append(ChatTurn.Draft(role: .tool, text: "error: the arguments are not a JSON object", toolCallID: call.id),
                                                  to: sessionID, by: principal)
             return (turn, nil)
+        }
+        if call.tool.hasPrefix(Self.itsmPrefix) {
+            let text = await callIncidentFunction(String(call.tool.dropFirst(Self.itsmPrefix.count)), input: input, by: principal)
+            return (try await sessions.append(ChatTurn.Draft(role: .tool, text: text, toolCallID: call.id), to: sessionID, by: principal), nil)
         }
         if call.tool.hasPrefix(Self.workflowPrefix) {
             let text = await startWorkflow(String(call.tool.dropFirst(Self.workflowPrefix.count)), inputs: input, by: principal)
@@ -357,8 +363,8 @@ public final class Assistant: Sendable {
     }
 
     /// The tools the person may run in the organization (when more than `limit`, those
-    /// closest in meaning to `question`), and the organization's workflows when they may run
-    /// tools.
+    /// closest in meaning to `question`), the organization's workflows when they may run
+    /// tools, and the incident functions when they may report incidents.
     private func toolDefinitions(for principal: Principal, about question: String, limit: Int) async throws -> ToolDefinitions {
         guard let organizationID = principal.organizationID else { return ToolDefinitions(definitions: []) }
         var tools = try runs.catalog.tools(in: organizationID).filter { principal.has($0.requiredPermission) }
@@ -385,6 +391,7 @@ public final class Assistant: Sendable {
                                                        parameters: latest.definition.inputs))
             }
         }
+        definitions += Self.incidentDefinitions(for: principal)
         return ToolDefinitions(definitions: definitions)
     }
 

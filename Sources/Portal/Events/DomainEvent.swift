@@ -86,6 +86,12 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     /// A relation between two items set or removed.
     case assetRelated = "asset.related"
     case assetImported = "asset.imported"
+    // Changes.
+    case changeOpened = "change.opened"
+    case changeUpdated = "change.updated"
+    case changeStateChanged = "change.state-changed"
+    /// A CAB member approved or rejected a change (`detail` says which, and "authorized" once the CAB's policy is met).
+    case changeDecided = "change.decided"
 
     /// The kind of an audit entry written by any version: today's names, and those entries
     /// written before typed events carried (`tool.run.finished` by its outcome, `sign-out`).
@@ -192,6 +198,8 @@ public enum DomainEvent: Sendable, Equatable {
     case incident(IncidentEvent)
     /// A configuration item saved, removed or related, or an import.
     case asset(AssetEvent)
+    /// A change opened, updated, moved or decided on by the CAB.
+    case change(ChangeEvent)
     /// Access and administration: sign-ins, roles, keys, packs, settings.
     case security(SecurityEvent)
 
@@ -208,6 +216,7 @@ public enum DomainEvent: Sendable, Equatable {
         case let .workflow(event): event.kind
         case let .incident(event): event.kind
         case let .asset(event): event.kind
+        case let .change(event): event.kind
         case let .security(event): event.kind
         }
     }
@@ -221,12 +230,15 @@ public enum DomainEvent: Sendable, Equatable {
     /// The kinds carried by `.asset` events.
     public static let assetKinds: Set<EventKind> = Set(EventKind.allCases.filter { $0.rawValue.hasPrefix("asset.") })
 
+    /// The kinds carried by `.change` events.
+    public static let changeKinds: Set<EventKind> = Set(EventKind.allCases.filter { $0.rawValue.hasPrefix("change.") })
+
     /// The kinds carried by `.security` events: every kind that is not about runs, approvals,
     /// conversations or workflows.
     public static let securityKinds: Set<EventKind> = Set(EventKind.allCases).subtracting([
         .runRequested, .runRefused, .runSucceeded, .runFailed, .runRejected, .runExpired, .runInterrupted, .runCancelled,
         .approvalRequested, .approvalDecided, .approvalRefused, .approvalPolicyChanged, .chatTurn,
-    ]).subtracting(workflowKinds).subtracting(incidentKinds).subtracting(assetKinds)
+    ]).subtracting(workflowKinds).subtracting(incidentKinds).subtracting(assetKinds).subtracting(changeKinds)
 
     /// The run it is about, if any.
     public var run: RunEvent? {
@@ -255,6 +267,7 @@ extension DomainEvent: Codable {
         case let .workflow(event): try container.encode(event, forKey: .payload)
         case let .incident(event): try container.encode(event, forKey: .payload)
         case let .asset(event): try container.encode(event, forKey: .payload)
+        case let .change(event): try container.encode(event, forKey: .payload)
         case let .security(event): try container.encode(event, forKey: .payload)
         }
     }
@@ -274,6 +287,7 @@ extension DomainEvent: Codable {
         case _ where Self.workflowKinds.contains(kind): self = .workflow(try container.decode(WorkflowEvent.self, forKey: .payload))
         case _ where Self.incidentKinds.contains(kind): self = .incident(try container.decode(IncidentEvent.self, forKey: .payload))
         case _ where Self.assetKinds.contains(kind): self = .asset(try container.decode(AssetEvent.self, forKey: .payload))
+        case _ where Self.changeKinds.contains(kind): self = .change(try container.decode(ChangeEvent.self, forKey: .payload))
         default: self = .security(try container.decode(SecurityEvent.self, forKey: .payload))
         }
     }

@@ -57,6 +57,8 @@ public struct IncidentDashboard: Codable, Sendable, Equatable {
     public let mttrMinutes: Double?
     /// The ten services with the most incidents opened in the period.
     public let topServices: [ServiceCount]
+    /// The changes whose window starts in the period, and how they went.
+    public var changes: ChangeFigures?
 }
 
 extension Incidents {

@@ -72,7 +72,11 @@ public struct PortalNotification: Codable, Sendable, Equatable {
             // Incident pages (every member may read incidents) follow each one as it changes.
             return PortalNotification(kind: event.kind, organizationID: organizationID, runID: event.incidentID.description, tool: "INC-\(event.number)",
                                       status: event.state.rawValue, audience: .permission(.incidentsReport), detail: event.detail)
-        case .runRequested, .runRefused, .approvalRefused, .approvalPolicyChanged, .security, .workflow, .asset:
+        case let .change(event):
+            // Change pages (every member may read changes; the CAB's policy decides who answers) follow each one.
+            return PortalNotification(kind: event.kind, organizationID: organizationID, runID: event.changeID.description, tool: "CHG-\(event.number)",
+                                      status: event.state.rawValue, audience: .permission(.incidentsReport), detail: event.detail)
+        case .runRequested, .runRefused, .approvalRefused, .approvalPolicyChanged, .security, .workflow, .asset, .change:
             return nil
         }
     }

@@ -1534,6 +1534,10 @@ extension Components {
                 case asset_removed = "asset.removed"
                 case asset_related = "asset.related"
                 case asset_imported = "asset.imported"
+                case change_opened = "change.opened"
+                case change_updated = "change.updated"
+                case change_stateChanged = "change.state-changed"
+                case change_decided = "change.decided"
             }
             /// - Remark: Generated from `#/components/schemas/WorkflowLogEntry/kind`.
             public var kind: Components.Schemas.WorkflowLogEntry.KindPayload

@@ -6383,6 +6383,4397 @@ public enum Operations {
             }
         }
     }
+    /// The organization's normal and emergency CABs and its freeze windows.
+    ///
+    /// - Remark: HTTP `GET /api/v1/change-settings`.
+    /// - Remark: Generated from `#/paths//api/v1/change-settings/get(getChangeSettings)`.
+    public enum GetChangeSettings {
+        public static let id: Swift.String = "getChangeSettings"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetChangeSettings.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetChangeSettings.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetChangeSettings.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.GetChangeSettings.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetChangeSettings.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/emergencyCAB`.
+                        public struct EmergencyCABPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/emergencyCAB/approvers`.
+                            public var approvers: [Swift.String]?
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/emergencyCAB/mode`.
+                            @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case allOf = "all-of"
+                                case anyOne = "any-one"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/emergencyCAB/mode`.
+                            public var mode: Operations.GetChangeSettings.Output.Ok.Body.JsonPayload.EmergencyCABPayload.ModePayload
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/emergencyCAB/required`.
+                            public var required: Swift.Int64?
+                            /// Creates a new `EmergencyCABPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - approvers:
+                            ///   - mode:
+                            ///   - required:
+                            public init(
+                                approvers: [Swift.String]? = nil,
+                                mode: Operations.GetChangeSettings.Output.Ok.Body.JsonPayload.EmergencyCABPayload.ModePayload,
+                                required: Swift.Int64? = nil
+                            ) {
+                                self.approvers = approvers
+                                self.mode = mode
+                                self.required = required
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case approvers
+                                case mode
+                                case required
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/emergencyCAB`.
+                        public var emergencyCAB: Operations.GetChangeSettings.Output.Ok.Body.JsonPayload.EmergencyCABPayload
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/FreezesPayload`.
+                        public struct FreezesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/FreezesPayload/end`.
+                            public var end: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/FreezesPayload/reason`.
+                            public var reason: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/FreezesPayload/start`.
+                            public var start: Foundation.Date
+                            /// Creates a new `FreezesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - end:
+                            ///   - reason:
+                            ///   - start:
+                            public init(
+                                end: Foundation.Date,
+                                reason: Swift.String,
+                                start: Foundation.Date
+                            ) {
+                                self.end = end
+                                self.reason = reason
+                                self.start = start
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case end
+                                case reason
+                                case start
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/freezes`.
+                        public typealias FreezesPayload = [Operations.GetChangeSettings.Output.Ok.Body.JsonPayload.FreezesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/freezes`.
+                        public var freezes: Operations.GetChangeSettings.Output.Ok.Body.JsonPayload.FreezesPayload
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/normalCAB`.
+                        public struct NormalCABPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/normalCAB/approvers`.
+                            public var approvers: [Swift.String]?
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/normalCAB/mode`.
+                            @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case allOf = "all-of"
+                                case anyOne = "any-one"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/normalCAB/mode`.
+                            public var mode: Operations.GetChangeSettings.Output.Ok.Body.JsonPayload.NormalCABPayload.ModePayload
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/normalCAB/required`.
+                            public var required: Swift.Int64?
+                            /// Creates a new `NormalCABPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - approvers:
+                            ///   - mode:
+                            ///   - required:
+                            public init(
+                                approvers: [Swift.String]? = nil,
+                                mode: Operations.GetChangeSettings.Output.Ok.Body.JsonPayload.NormalCABPayload.ModePayload,
+                                required: Swift.Int64? = nil
+                            ) {
+                                self.approvers = approvers
+                                self.mode = mode
+                                self.required = required
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case approvers
+                                case mode
+                                case required
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/json/normalCAB`.
+                        public var normalCAB: Operations.GetChangeSettings.Output.Ok.Body.JsonPayload.NormalCABPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - emergencyCAB:
+                        ///   - freezes:
+                        ///   - normalCAB:
+                        public init(
+                            emergencyCAB: Operations.GetChangeSettings.Output.Ok.Body.JsonPayload.EmergencyCABPayload,
+                            freezes: Operations.GetChangeSettings.Output.Ok.Body.JsonPayload.FreezesPayload,
+                            normalCAB: Operations.GetChangeSettings.Output.Ok.Body.JsonPayload.NormalCABPayload
+                        ) {
+                            self.emergencyCAB = emergencyCAB
+                            self.freezes = freezes
+                            self.normalCAB = normalCAB
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case emergencyCAB
+                            case freezes
+                            case normalCAB
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/GET/responses/200/content/application\/json`.
+                    case json(Operations.GetChangeSettings.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.GetChangeSettings.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetChangeSettings.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetChangeSettings.Output.Ok.Headers = .init(),
+                    body: Operations.GetChangeSettings.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/change-settings/get(getChangeSettings)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetChangeSettings.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetChangeSettings.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/change-settings/get(getChangeSettings)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Sets the normal and emergency CABs (named approvers, all of them or any one; or a role and how many of its members) and the freeze windows.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/change-settings`.
+    /// - Remark: Generated from `#/paths//api/v1/change-settings/put(setChangeSettings)`.
+    public enum SetChangeSettings {
+        public static let id: Swift.String = "setChangeSettings"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SetChangeSettings.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SetChangeSettings.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.SetChangeSettings.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/emergencyCAB`.
+                    public struct EmergencyCABPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/emergencyCAB/approvers`.
+                        public var approvers: [Swift.String]?
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/emergencyCAB/mode`.
+                        @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                            case allOf = "all-of"
+                            case anyOne = "any-one"
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/emergencyCAB/mode`.
+                        public var mode: Operations.SetChangeSettings.Input.Body.JsonPayload.EmergencyCABPayload.ModePayload
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/emergencyCAB/required`.
+                        public var required: Swift.Int64?
+                        /// Creates a new `EmergencyCABPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - approvers:
+                        ///   - mode:
+                        ///   - required:
+                        public init(
+                            approvers: [Swift.String]? = nil,
+                            mode: Operations.SetChangeSettings.Input.Body.JsonPayload.EmergencyCABPayload.ModePayload,
+                            required: Swift.Int64? = nil
+                        ) {
+                            self.approvers = approvers
+                            self.mode = mode
+                            self.required = required
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case approvers
+                            case mode
+                            case required
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/emergencyCAB`.
+                    public var emergencyCAB: Operations.SetChangeSettings.Input.Body.JsonPayload.EmergencyCABPayload
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/FreezesPayload`.
+                    public struct FreezesPayloadPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/FreezesPayload/end`.
+                        public var end: Foundation.Date
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/FreezesPayload/reason`.
+                        public var reason: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/FreezesPayload/start`.
+                        public var start: Foundation.Date
+                        /// Creates a new `FreezesPayloadPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - end:
+                        ///   - reason:
+                        ///   - start:
+                        public init(
+                            end: Foundation.Date,
+                            reason: Swift.String,
+                            start: Foundation.Date
+                        ) {
+                            self.end = end
+                            self.reason = reason
+                            self.start = start
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case end
+                            case reason
+                            case start
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/freezes`.
+                    public typealias FreezesPayload = [Operations.SetChangeSettings.Input.Body.JsonPayload.FreezesPayloadPayload]
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/freezes`.
+                    public var freezes: Operations.SetChangeSettings.Input.Body.JsonPayload.FreezesPayload
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/normalCAB`.
+                    public struct NormalCABPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/normalCAB/approvers`.
+                        public var approvers: [Swift.String]?
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/normalCAB/mode`.
+                        @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                            case allOf = "all-of"
+                            case anyOne = "any-one"
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/normalCAB/mode`.
+                        public var mode: Operations.SetChangeSettings.Input.Body.JsonPayload.NormalCABPayload.ModePayload
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/normalCAB/required`.
+                        public var required: Swift.Int64?
+                        /// Creates a new `NormalCABPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - approvers:
+                        ///   - mode:
+                        ///   - required:
+                        public init(
+                            approvers: [Swift.String]? = nil,
+                            mode: Operations.SetChangeSettings.Input.Body.JsonPayload.NormalCABPayload.ModePayload,
+                            required: Swift.Int64? = nil
+                        ) {
+                            self.approvers = approvers
+                            self.mode = mode
+                            self.required = required
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case approvers
+                            case mode
+                            case required
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/json/normalCAB`.
+                    public var normalCAB: Operations.SetChangeSettings.Input.Body.JsonPayload.NormalCABPayload
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - emergencyCAB:
+                    ///   - freezes:
+                    ///   - normalCAB:
+                    public init(
+                        emergencyCAB: Operations.SetChangeSettings.Input.Body.JsonPayload.EmergencyCABPayload,
+                        freezes: Operations.SetChangeSettings.Input.Body.JsonPayload.FreezesPayload,
+                        normalCAB: Operations.SetChangeSettings.Input.Body.JsonPayload.NormalCABPayload
+                    ) {
+                        self.emergencyCAB = emergencyCAB
+                        self.freezes = freezes
+                        self.normalCAB = normalCAB
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case emergencyCAB
+                        case freezes
+                        case normalCAB
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/requestBody/content/application\/json`.
+                case json(Operations.SetChangeSettings.Input.Body.JsonPayload)
+            }
+            public var body: Operations.SetChangeSettings.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.SetChangeSettings.Input.Headers = .init(),
+                body: Operations.SetChangeSettings.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.SetChangeSettings.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/emergencyCAB`.
+                        public struct EmergencyCABPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/emergencyCAB/approvers`.
+                            public var approvers: [Swift.String]?
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/emergencyCAB/mode`.
+                            @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case allOf = "all-of"
+                                case anyOne = "any-one"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/emergencyCAB/mode`.
+                            public var mode: Operations.SetChangeSettings.Output.Ok.Body.JsonPayload.EmergencyCABPayload.ModePayload
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/emergencyCAB/required`.
+                            public var required: Swift.Int64?
+                            /// Creates a new `EmergencyCABPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - approvers:
+                            ///   - mode:
+                            ///   - required:
+                            public init(
+                                approvers: [Swift.String]? = nil,
+                                mode: Operations.SetChangeSettings.Output.Ok.Body.JsonPayload.EmergencyCABPayload.ModePayload,
+                                required: Swift.Int64? = nil
+                            ) {
+                                self.approvers = approvers
+                                self.mode = mode
+                                self.required = required
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case approvers
+                                case mode
+                                case required
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/emergencyCAB`.
+                        public var emergencyCAB: Operations.SetChangeSettings.Output.Ok.Body.JsonPayload.EmergencyCABPayload
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/FreezesPayload`.
+                        public struct FreezesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/FreezesPayload/end`.
+                            public var end: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/FreezesPayload/reason`.
+                            public var reason: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/FreezesPayload/start`.
+                            public var start: Foundation.Date
+                            /// Creates a new `FreezesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - end:
+                            ///   - reason:
+                            ///   - start:
+                            public init(
+                                end: Foundation.Date,
+                                reason: Swift.String,
+                                start: Foundation.Date
+                            ) {
+                                self.end = end
+                                self.reason = reason
+                                self.start = start
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case end
+                                case reason
+                                case start
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/freezes`.
+                        public typealias FreezesPayload = [Operations.SetChangeSettings.Output.Ok.Body.JsonPayload.FreezesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/freezes`.
+                        public var freezes: Operations.SetChangeSettings.Output.Ok.Body.JsonPayload.FreezesPayload
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/normalCAB`.
+                        public struct NormalCABPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/normalCAB/approvers`.
+                            public var approvers: [Swift.String]?
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/normalCAB/mode`.
+                            @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case allOf = "all-of"
+                                case anyOne = "any-one"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/normalCAB/mode`.
+                            public var mode: Operations.SetChangeSettings.Output.Ok.Body.JsonPayload.NormalCABPayload.ModePayload
+                            /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/normalCAB/required`.
+                            public var required: Swift.Int64?
+                            /// Creates a new `NormalCABPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - approvers:
+                            ///   - mode:
+                            ///   - required:
+                            public init(
+                                approvers: [Swift.String]? = nil,
+                                mode: Operations.SetChangeSettings.Output.Ok.Body.JsonPayload.NormalCABPayload.ModePayload,
+                                required: Swift.Int64? = nil
+                            ) {
+                                self.approvers = approvers
+                                self.mode = mode
+                                self.required = required
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case approvers
+                                case mode
+                                case required
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/json/normalCAB`.
+                        public var normalCAB: Operations.SetChangeSettings.Output.Ok.Body.JsonPayload.NormalCABPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - emergencyCAB:
+                        ///   - freezes:
+                        ///   - normalCAB:
+                        public init(
+                            emergencyCAB: Operations.SetChangeSettings.Output.Ok.Body.JsonPayload.EmergencyCABPayload,
+                            freezes: Operations.SetChangeSettings.Output.Ok.Body.JsonPayload.FreezesPayload,
+                            normalCAB: Operations.SetChangeSettings.Output.Ok.Body.JsonPayload.NormalCABPayload
+                        ) {
+                            self.emergencyCAB = emergencyCAB
+                            self.freezes = freezes
+                            self.normalCAB = normalCAB
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case emergencyCAB
+                            case freezes
+                            case normalCAB
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/change-settings/PUT/responses/200/content/application\/json`.
+                    case json(Operations.SetChangeSettings.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.SetChangeSettings.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SetChangeSettings.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.SetChangeSettings.Output.Ok.Headers = .init(),
+                    body: Operations.SetChangeSettings.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/change-settings/put(setChangeSettings)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.SetChangeSettings.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.SetChangeSettings.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/change-settings/put(setChangeSettings)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The pre-approved templates standard changes follow.
+    ///
+    /// - Remark: HTTP `GET /api/v1/change-templates`.
+    /// - Remark: Generated from `#/paths//api/v1/change-templates/get(listChangeTemplates)`.
+    public enum ListChangeTemplates {
+        public static let id: Swift.String = "listChangeTemplates"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListChangeTemplates.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListChangeTemplates.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListChangeTemplates.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.ListChangeTemplates.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ListChangeTemplates.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/content/json/TemplatesPayload`.
+                        public struct TemplatesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/content/json/TemplatesPayload/backoutPlan`.
+                            public var backoutPlan: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/content/json/TemplatesPayload/description`.
+                            public var description: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/content/json/TemplatesPayload/implementationWorkflow`.
+                            public var implementationWorkflow: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/content/json/TemplatesPayload/name`.
+                            public var name: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/content/json/TemplatesPayload/title`.
+                            public var title: Swift.String
+                            /// Creates a new `TemplatesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - backoutPlan:
+                            ///   - description:
+                            ///   - implementationWorkflow:
+                            ///   - name:
+                            ///   - title:
+                            public init(
+                                backoutPlan: Swift.String? = nil,
+                                description: Swift.String? = nil,
+                                implementationWorkflow: Swift.String? = nil,
+                                name: Swift.String,
+                                title: Swift.String
+                            ) {
+                                self.backoutPlan = backoutPlan
+                                self.description = description
+                                self.implementationWorkflow = implementationWorkflow
+                                self.name = name
+                                self.title = title
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case backoutPlan
+                                case description
+                                case implementationWorkflow
+                                case name
+                                case title
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/content/json/templates`.
+                        public typealias TemplatesPayload = [Operations.ListChangeTemplates.Output.Ok.Body.JsonPayload.TemplatesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/content/json/templates`.
+                        public var templates: Operations.ListChangeTemplates.Output.Ok.Body.JsonPayload.TemplatesPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - templates:
+                        public init(templates: Operations.ListChangeTemplates.Output.Ok.Body.JsonPayload.TemplatesPayload) {
+                            self.templates = templates
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case templates
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/GET/responses/200/content/application\/json`.
+                    case json(Operations.ListChangeTemplates.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ListChangeTemplates.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListChangeTemplates.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ListChangeTemplates.Output.Ok.Headers = .init(),
+                    body: Operations.ListChangeTemplates.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/change-templates/get(listChangeTemplates)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListChangeTemplates.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListChangeTemplates.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/change-templates/get(listChangeTemplates)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Saves a pre-approved template: its title, description, implementation workflow and backout plan.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/change-templates/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/change-templates/{name}/put(saveChangeTemplate)`.
+    public enum SaveChangeTemplate {
+        public static let id: Swift.String = "saveChangeTemplate"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/path/name`.
+                public var name: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - name:
+                public init(name: Swift.String) {
+                    self.name = name
+                }
+            }
+            public var path: Operations.SaveChangeTemplate.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SaveChangeTemplate.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SaveChangeTemplate.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.SaveChangeTemplate.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/requestBody/json/backoutPlan`.
+                    public var backoutPlan: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/requestBody/json/description`.
+                    public var description: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/requestBody/json/implementationWorkflow`.
+                    public var implementationWorkflow: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/requestBody/json/name`.
+                    public var name: Swift.String
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/requestBody/json/title`.
+                    public var title: Swift.String
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - backoutPlan:
+                    ///   - description:
+                    ///   - implementationWorkflow:
+                    ///   - name:
+                    ///   - title:
+                    public init(
+                        backoutPlan: Swift.String? = nil,
+                        description: Swift.String? = nil,
+                        implementationWorkflow: Swift.String? = nil,
+                        name: Swift.String,
+                        title: Swift.String
+                    ) {
+                        self.backoutPlan = backoutPlan
+                        self.description = description
+                        self.implementationWorkflow = implementationWorkflow
+                        self.name = name
+                        self.title = title
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case backoutPlan
+                        case description
+                        case implementationWorkflow
+                        case name
+                        case title
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/requestBody/content/application\/json`.
+                case json(Operations.SaveChangeTemplate.Input.Body.JsonPayload)
+            }
+            public var body: Operations.SaveChangeTemplate.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.SaveChangeTemplate.Input.Path,
+                headers: Operations.SaveChangeTemplate.Input.Headers = .init(),
+                body: Operations.SaveChangeTemplate.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.SaveChangeTemplate.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/responses/200/content/json/backoutPlan`.
+                        public var backoutPlan: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/responses/200/content/json/description`.
+                        public var description: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/responses/200/content/json/implementationWorkflow`.
+                        public var implementationWorkflow: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/responses/200/content/json/name`.
+                        public var name: Swift.String
+                        /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/responses/200/content/json/title`.
+                        public var title: Swift.String
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - backoutPlan:
+                        ///   - description:
+                        ///   - implementationWorkflow:
+                        ///   - name:
+                        ///   - title:
+                        public init(
+                            backoutPlan: Swift.String? = nil,
+                            description: Swift.String? = nil,
+                            implementationWorkflow: Swift.String? = nil,
+                            name: Swift.String,
+                            title: Swift.String
+                        ) {
+                            self.backoutPlan = backoutPlan
+                            self.description = description
+                            self.implementationWorkflow = implementationWorkflow
+                            self.name = name
+                            self.title = title
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case backoutPlan
+                            case description
+                            case implementationWorkflow
+                            case name
+                            case title
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/change-templates/{name}/PUT/responses/200/content/application\/json`.
+                    case json(Operations.SaveChangeTemplate.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.SaveChangeTemplate.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SaveChangeTemplate.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.SaveChangeTemplate.Output.Ok.Headers = .init(),
+                    body: Operations.SaveChangeTemplate.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/change-templates/{name}/put(saveChangeTemplate)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.SaveChangeTemplate.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.SaveChangeTemplate.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/change-templates/{name}/put(saveChangeTemplate)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The organization's changes, newest first.
+    ///
+    /// - Remark: HTTP `GET /api/v1/changes`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/get(listChanges)`.
+    public enum ListChanges {
+        public static let id: Swift.String = "listChanges"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/changes/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// Most items per page: 50 when absent; more than 200 is served as 200 (the page's `limit` says how many were asked for at most).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/changes/GET/query/limit`.
+                public var limit: Swift.Int?
+                /// Where the page starts: from the previous page's `next` link (follow the link rather than building it).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/changes/GET/query/cursor`.
+                public var cursor: Swift.String?
+                /// - Remark: Generated from `#/paths/api/v1/changes/GET/query/state`.
+                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                    case new = "new"
+                    case assess = "assess"
+                    case authorize = "authorize"
+                    case scheduled = "scheduled"
+                    case implement = "implement"
+                    case review = "review"
+                    case closed = "closed"
+                    case cancelled = "cancelled"
+                }
+                /// Only changes in this state.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/changes/GET/query/state`.
+                public var state: Operations.ListChanges.Input.Query.StatePayload?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - limit: Most items per page: 50 when absent; more than 200 is served as 200 (the page's `limit` says how many were asked for at most).
+                ///   - cursor: Where the page starts: from the previous page's `next` link (follow the link rather than building it).
+                ///   - state: Only changes in this state.
+                public init(
+                    limit: Swift.Int? = nil,
+                    cursor: Swift.String? = nil,
+                    state: Operations.ListChanges.Input.Query.StatePayload? = nil
+                ) {
+                    self.limit = limit
+                    self.cursor = cursor
+                    self.state = state
+                }
+            }
+            public var query: Operations.ListChanges.Input.Query
+            /// - Remark: Generated from `#/paths/api/v1/changes/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListChanges.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListChanges.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListChanges.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            public init(
+                query: Operations.ListChanges.Input.Query = .init(),
+                headers: Operations.ListChanges.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// `<…>; rel="next"`: the next page, absent on the last.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/headers/Link`.
+                    public var link: Swift.String?
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - link: `<…>; rel="next"`: the next page, absent on the last.
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        link: Swift.String? = nil,
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.link = link
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ListChanges.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload`.
+                        public struct ChangesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/assets`.
+                            public var assets: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/backoutPlan`.
+                            public var backoutPlan: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/cab`.
+                            public struct CabPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/cab/approvers`.
+                                public var approvers: [Swift.String]?
+                                /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/cab/mode`.
+                                @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case allOf = "all-of"
+                                    case anyOne = "any-one"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/cab/mode`.
+                                public var mode: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload.ModePayload
+                                /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/cab/required`.
+                                public var required: Swift.Int64?
+                                /// Creates a new `CabPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approvers:
+                                ///   - mode:
+                                ///   - required:
+                                public init(
+                                    approvers: [Swift.String]? = nil,
+                                    mode: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload.ModePayload,
+                                    required: Swift.Int64? = nil
+                                ) {
+                                    self.approvers = approvers
+                                    self.mode = mode
+                                    self.required = required
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approvers
+                                    case mode
+                                    case required
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/cab`.
+                            public var cab: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/DecisionsPayload`.
+                            public struct DecisionsPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/approve`.
+                                public var approve: Swift.Bool
+                                /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/approverID`.
+                                public var approverID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/approverName`.
+                                public var approverName: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/comment`.
+                                public var comment: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/time`.
+                                public var time: Foundation.Date
+                                /// Creates a new `DecisionsPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approve:
+                                ///   - approverID:
+                                ///   - approverName:
+                                ///   - comment:
+                                ///   - time:
+                                public init(
+                                    approve: Swift.Bool,
+                                    approverID: Swift.String,
+                                    approverName: Swift.String,
+                                    comment: Swift.String,
+                                    time: Foundation.Date
+                                ) {
+                                    self.approve = approve
+                                    self.approverID = approverID
+                                    self.approverName = approverName
+                                    self.comment = comment
+                                    self.time = time
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approve
+                                    case approverID
+                                    case approverName
+                                    case comment
+                                    case time
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/decisions`.
+                            public typealias DecisionsPayload = [Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.DecisionsPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/decisions`.
+                            public var decisions: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.DecisionsPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/history`.
+                            public var history: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/impact`.
+                            public var impact: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/implementationRunID`.
+                            public var implementationRunID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/implementationWorkflow`.
+                            public var implementationWorkflow: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/rejection`.
+                            public var rejection: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/requesterID`.
+                            public var requesterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/requesterName`.
+                            public var requesterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/review`.
+                            public var review: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/risk`.
+                            @frozen public enum RiskPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/risk`.
+                            public var risk: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.RiskPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case assess = "assess"
+                                case authorize = "authorize"
+                                case scheduled = "scheduled"
+                                case implement = "implement"
+                                case review = "review"
+                                case closed = "closed"
+                                case cancelled = "cancelled"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/state`.
+                            public var state: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/template`.
+                            public var template: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case standard = "standard"
+                                case normal = "normal"
+                                case emergency = "emergency"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/type`.
+                            public var _type: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/windowEnd`.
+                            public var windowEnd: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/ChangesPayload/windowStart`.
+                            public var windowStart: Foundation.Date?
+                            /// Creates a new `ChangesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - assets:
+                            ///   - backoutPlan:
+                            ///   - cab:
+                            ///   - createdAt:
+                            ///   - decisions:
+                            ///   - description:
+                            ///   - history:
+                            ///   - id:
+                            ///   - impact:
+                            ///   - implementationRunID:
+                            ///   - implementationWorkflow:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - rejection:
+                            ///   - requesterID:
+                            ///   - requesterName:
+                            ///   - review:
+                            ///   - risk:
+                            ///   - state:
+                            ///   - template:
+                            ///   - title:
+                            ///   - _type:
+                            ///   - updatedAt:
+                            ///   - windowEnd:
+                            ///   - windowStart:
+                            public init(
+                                assets: [Swift.String],
+                                backoutPlan: Swift.String,
+                                cab: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload? = nil,
+                                createdAt: Foundation.Date,
+                                decisions: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.DecisionsPayload,
+                                description: Swift.String,
+                                history: [Swift.String],
+                                id: Swift.String,
+                                impact: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.ImpactPayload,
+                                implementationRunID: Swift.String? = nil,
+                                implementationWorkflow: Swift.String? = nil,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                rejection: Swift.String? = nil,
+                                requesterID: Swift.String,
+                                requesterName: Swift.String,
+                                review: Swift.String? = nil,
+                                risk: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.RiskPayload,
+                                state: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.StatePayload,
+                                template: Swift.String? = nil,
+                                title: Swift.String,
+                                _type: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload._TypePayload,
+                                updatedAt: Foundation.Date,
+                                windowEnd: Foundation.Date? = nil,
+                                windowStart: Foundation.Date? = nil
+                            ) {
+                                self.assets = assets
+                                self.backoutPlan = backoutPlan
+                                self.cab = cab
+                                self.createdAt = createdAt
+                                self.decisions = decisions
+                                self.description = description
+                                self.history = history
+                                self.id = id
+                                self.impact = impact
+                                self.implementationRunID = implementationRunID
+                                self.implementationWorkflow = implementationWorkflow
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.rejection = rejection
+                                self.requesterID = requesterID
+                                self.requesterName = requesterName
+                                self.review = review
+                                self.risk = risk
+                                self.state = state
+                                self.template = template
+                                self.title = title
+                                self._type = _type
+                                self.updatedAt = updatedAt
+                                self.windowEnd = windowEnd
+                                self.windowStart = windowStart
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case assets
+                                case backoutPlan
+                                case cab
+                                case createdAt
+                                case decisions
+                                case description
+                                case history
+                                case id
+                                case impact
+                                case implementationRunID
+                                case implementationWorkflow
+                                case number
+                                case organizationID
+                                case rejection
+                                case requesterID
+                                case requesterName
+                                case review
+                                case risk
+                                case state
+                                case template
+                                case title
+                                case _type = "type"
+                                case updatedAt
+                                case windowEnd
+                                case windowStart
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/changes`.
+                        public typealias ChangesPayload = [Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/changes`.
+                        public var changes: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayload
+                        /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/limit`.
+                        public var limit: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/json/next`.
+                        public var next: Swift.String?
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - changes:
+                        ///   - limit:
+                        ///   - next:
+                        public init(
+                            changes: Operations.ListChanges.Output.Ok.Body.JsonPayload.ChangesPayload,
+                            limit: Swift.Int64,
+                            next: Swift.String? = nil
+                        ) {
+                            self.changes = changes
+                            self.limit = limit
+                            self.next = next
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case changes
+                            case limit
+                            case next
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/changes/GET/responses/200/content/application\/json`.
+                    case json(Operations.ListChanges.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ListChanges.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListChanges.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ListChanges.Output.Ok.Headers = .init(),
+                    body: Operations.ListChanges.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/changes/get(listChanges)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListChanges.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListChanges.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/changes/get(listChanges)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Opens a change: standard (from a pre-approved template, no CAB), normal (assess, then the CAB authorizes) or emergency (the emergency CAB authorizes without assessment). Its items must be in the CMDB.
+    ///
+    /// - Remark: HTTP `POST /api/v1/changes`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/post(openChange)`.
+    public enum OpenChange {
+        public static let id: Swift.String = "openChange"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/changes/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// Makes a retry safe: the same key and body within 24 hours answers the first result (with `Idempotent-Replayed: true`) instead of creating again.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/changes/POST/header/Idempotency-Key`.
+                public var idempotencyKey: Swift.String?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.OpenChange.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - idempotencyKey: Makes a retry safe: the same key and body within 24 hours answers the first result (with `Idempotent-Replayed: true`) instead of creating again.
+                ///   - accept:
+                public init(
+                    idempotencyKey: Swift.String? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.OpenChange.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.idempotencyKey = idempotencyKey
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.OpenChange.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody/json/assets`.
+                    public var assets: [Swift.String]?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody/json/backoutPlan`.
+                    public var backoutPlan: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody/json/description`.
+                    public var description: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody/json/implementationWorkflow`.
+                    public var implementationWorkflow: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody/json/template`.
+                    public var template: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody/json/title`.
+                    public var title: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody/json/type`.
+                    @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                        case standard = "standard"
+                        case normal = "normal"
+                        case emergency = "emergency"
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody/json/type`.
+                    public var _type: Operations.OpenChange.Input.Body.JsonPayload._TypePayload
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody/json/windowEnd`.
+                    public var windowEnd: Foundation.Date?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody/json/windowStart`.
+                    public var windowStart: Foundation.Date?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - assets:
+                    ///   - backoutPlan:
+                    ///   - description:
+                    ///   - implementationWorkflow:
+                    ///   - template:
+                    ///   - title:
+                    ///   - _type:
+                    ///   - windowEnd:
+                    ///   - windowStart:
+                    public init(
+                        assets: [Swift.String]? = nil,
+                        backoutPlan: Swift.String? = nil,
+                        description: Swift.String? = nil,
+                        implementationWorkflow: Swift.String? = nil,
+                        template: Swift.String? = nil,
+                        title: Swift.String? = nil,
+                        _type: Operations.OpenChange.Input.Body.JsonPayload._TypePayload,
+                        windowEnd: Foundation.Date? = nil,
+                        windowStart: Foundation.Date? = nil
+                    ) {
+                        self.assets = assets
+                        self.backoutPlan = backoutPlan
+                        self.description = description
+                        self.implementationWorkflow = implementationWorkflow
+                        self.template = template
+                        self.title = title
+                        self._type = _type
+                        self.windowEnd = windowEnd
+                        self.windowStart = windowStart
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case assets
+                        case backoutPlan
+                        case description
+                        case implementationWorkflow
+                        case template
+                        case title
+                        case _type = "type"
+                        case windowEnd
+                        case windowStart
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/changes/POST/requestBody/content/application\/json`.
+                case json(Operations.OpenChange.Input.Body.JsonPayload)
+            }
+            public var body: Operations.OpenChange.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.OpenChange.Input.Headers = .init(),
+                body: Operations.OpenChange.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Where the created record (or the run) can be read.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/headers/Location`.
+                    public var location: Swift.String?
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - location: Where the created record (or the run) can be read.
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        location: Swift.String? = nil,
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.location = location
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.OpenChange.Output.Created.Headers
+                /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change`.
+                        public struct ChangePayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/assets`.
+                            public var assets: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/backoutPlan`.
+                            public var backoutPlan: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/cab`.
+                            public struct CabPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/cab/approvers`.
+                                public var approvers: [Swift.String]?
+                                /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/cab/mode`.
+                                @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case allOf = "all-of"
+                                    case anyOne = "any-one"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/cab/mode`.
+                                public var mode: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.CabPayload.ModePayload
+                                /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/cab/required`.
+                                public var required: Swift.Int64?
+                                /// Creates a new `CabPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approvers:
+                                ///   - mode:
+                                ///   - required:
+                                public init(
+                                    approvers: [Swift.String]? = nil,
+                                    mode: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.CabPayload.ModePayload,
+                                    required: Swift.Int64? = nil
+                                ) {
+                                    self.approvers = approvers
+                                    self.mode = mode
+                                    self.required = required
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approvers
+                                    case mode
+                                    case required
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/cab`.
+                            public var cab: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.CabPayload?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/DecisionsPayload`.
+                            public struct DecisionsPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/DecisionsPayload/approve`.
+                                public var approve: Swift.Bool
+                                /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/DecisionsPayload/approverID`.
+                                public var approverID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/DecisionsPayload/approverName`.
+                                public var approverName: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/DecisionsPayload/comment`.
+                                public var comment: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/DecisionsPayload/time`.
+                                public var time: Foundation.Date
+                                /// Creates a new `DecisionsPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approve:
+                                ///   - approverID:
+                                ///   - approverName:
+                                ///   - comment:
+                                ///   - time:
+                                public init(
+                                    approve: Swift.Bool,
+                                    approverID: Swift.String,
+                                    approverName: Swift.String,
+                                    comment: Swift.String,
+                                    time: Foundation.Date
+                                ) {
+                                    self.approve = approve
+                                    self.approverID = approverID
+                                    self.approverName = approverName
+                                    self.comment = comment
+                                    self.time = time
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approve
+                                    case approverID
+                                    case approverName
+                                    case comment
+                                    case time
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/decisions`.
+                            public typealias DecisionsPayload = [Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.DecisionsPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/decisions`.
+                            public var decisions: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.DecisionsPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/history`.
+                            public var history: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/impact`.
+                            public var impact: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/implementationRunID`.
+                            public var implementationRunID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/implementationWorkflow`.
+                            public var implementationWorkflow: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/rejection`.
+                            public var rejection: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/requesterID`.
+                            public var requesterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/requesterName`.
+                            public var requesterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/review`.
+                            public var review: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/risk`.
+                            @frozen public enum RiskPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/risk`.
+                            public var risk: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.RiskPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case assess = "assess"
+                                case authorize = "authorize"
+                                case scheduled = "scheduled"
+                                case implement = "implement"
+                                case review = "review"
+                                case closed = "closed"
+                                case cancelled = "cancelled"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/state`.
+                            public var state: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/template`.
+                            public var template: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case standard = "standard"
+                                case normal = "normal"
+                                case emergency = "emergency"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/type`.
+                            public var _type: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/windowEnd`.
+                            public var windowEnd: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change/windowStart`.
+                            public var windowStart: Foundation.Date?
+                            /// Creates a new `ChangePayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - assets:
+                            ///   - backoutPlan:
+                            ///   - cab:
+                            ///   - createdAt:
+                            ///   - decisions:
+                            ///   - description:
+                            ///   - history:
+                            ///   - id:
+                            ///   - impact:
+                            ///   - implementationRunID:
+                            ///   - implementationWorkflow:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - rejection:
+                            ///   - requesterID:
+                            ///   - requesterName:
+                            ///   - review:
+                            ///   - risk:
+                            ///   - state:
+                            ///   - template:
+                            ///   - title:
+                            ///   - _type:
+                            ///   - updatedAt:
+                            ///   - windowEnd:
+                            ///   - windowStart:
+                            public init(
+                                assets: [Swift.String],
+                                backoutPlan: Swift.String,
+                                cab: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.CabPayload? = nil,
+                                createdAt: Foundation.Date,
+                                decisions: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.DecisionsPayload,
+                                description: Swift.String,
+                                history: [Swift.String],
+                                id: Swift.String,
+                                impact: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.ImpactPayload,
+                                implementationRunID: Swift.String? = nil,
+                                implementationWorkflow: Swift.String? = nil,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                rejection: Swift.String? = nil,
+                                requesterID: Swift.String,
+                                requesterName: Swift.String,
+                                review: Swift.String? = nil,
+                                risk: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.RiskPayload,
+                                state: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload.StatePayload,
+                                template: Swift.String? = nil,
+                                title: Swift.String,
+                                _type: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload._TypePayload,
+                                updatedAt: Foundation.Date,
+                                windowEnd: Foundation.Date? = nil,
+                                windowStart: Foundation.Date? = nil
+                            ) {
+                                self.assets = assets
+                                self.backoutPlan = backoutPlan
+                                self.cab = cab
+                                self.createdAt = createdAt
+                                self.decisions = decisions
+                                self.description = description
+                                self.history = history
+                                self.id = id
+                                self.impact = impact
+                                self.implementationRunID = implementationRunID
+                                self.implementationWorkflow = implementationWorkflow
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.rejection = rejection
+                                self.requesterID = requesterID
+                                self.requesterName = requesterName
+                                self.review = review
+                                self.risk = risk
+                                self.state = state
+                                self.template = template
+                                self.title = title
+                                self._type = _type
+                                self.updatedAt = updatedAt
+                                self.windowEnd = windowEnd
+                                self.windowStart = windowStart
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case assets
+                                case backoutPlan
+                                case cab
+                                case createdAt
+                                case decisions
+                                case description
+                                case history
+                                case id
+                                case impact
+                                case implementationRunID
+                                case implementationWorkflow
+                                case number
+                                case organizationID
+                                case rejection
+                                case requesterID
+                                case requesterName
+                                case review
+                                case risk
+                                case state
+                                case template
+                                case title
+                                case _type = "type"
+                                case updatedAt
+                                case windowEnd
+                                case windowStart
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/change`.
+                        public var change: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload
+                        /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/json/conflicts`.
+                        public var conflicts: [Swift.String]
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - change:
+                        ///   - conflicts:
+                        public init(
+                            change: Operations.OpenChange.Output.Created.Body.JsonPayload.ChangePayload,
+                            conflicts: [Swift.String]
+                        ) {
+                            self.change = change
+                            self.conflicts = conflicts
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case change
+                            case conflicts
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/changes/POST/responses/201/content/application\/json`.
+                    case json(Operations.OpenChange.Output.Created.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.OpenChange.Output.Created.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.OpenChange.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.OpenChange.Output.Created.Headers = .init(),
+                    body: Operations.OpenChange.Output.Created.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/changes/post(openChange)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.OpenChange.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.OpenChange.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/changes/post(openChange)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A change, with the changes whose windows overlap its own on the same items.
+    ///
+    /// - Remark: HTTP `GET /api/v1/changes/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/{id}/get(getChange)`.
+    public enum GetChange {
+        public static let id: Swift.String = "getChange"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.GetChange.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetChange.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetChange.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetChange.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetChange.Input.Path,
+                headers: Operations.GetChange.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetChange.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change`.
+                        public struct ChangePayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/assets`.
+                            public var assets: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/backoutPlan`.
+                            public var backoutPlan: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/cab`.
+                            public struct CabPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/cab/approvers`.
+                                public var approvers: [Swift.String]?
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/cab/mode`.
+                                @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case allOf = "all-of"
+                                    case anyOne = "any-one"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/cab/mode`.
+                                public var mode: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload.ModePayload
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/cab/required`.
+                                public var required: Swift.Int64?
+                                /// Creates a new `CabPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approvers:
+                                ///   - mode:
+                                ///   - required:
+                                public init(
+                                    approvers: [Swift.String]? = nil,
+                                    mode: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload.ModePayload,
+                                    required: Swift.Int64? = nil
+                                ) {
+                                    self.approvers = approvers
+                                    self.mode = mode
+                                    self.required = required
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approvers
+                                    case mode
+                                    case required
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/cab`.
+                            public var cab: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/DecisionsPayload`.
+                            public struct DecisionsPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/DecisionsPayload/approve`.
+                                public var approve: Swift.Bool
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/DecisionsPayload/approverID`.
+                                public var approverID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/DecisionsPayload/approverName`.
+                                public var approverName: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/DecisionsPayload/comment`.
+                                public var comment: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/DecisionsPayload/time`.
+                                public var time: Foundation.Date
+                                /// Creates a new `DecisionsPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approve:
+                                ///   - approverID:
+                                ///   - approverName:
+                                ///   - comment:
+                                ///   - time:
+                                public init(
+                                    approve: Swift.Bool,
+                                    approverID: Swift.String,
+                                    approverName: Swift.String,
+                                    comment: Swift.String,
+                                    time: Foundation.Date
+                                ) {
+                                    self.approve = approve
+                                    self.approverID = approverID
+                                    self.approverName = approverName
+                                    self.comment = comment
+                                    self.time = time
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approve
+                                    case approverID
+                                    case approverName
+                                    case comment
+                                    case time
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/decisions`.
+                            public typealias DecisionsPayload = [Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.DecisionsPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/decisions`.
+                            public var decisions: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.DecisionsPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/history`.
+                            public var history: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/impact`.
+                            public var impact: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/implementationRunID`.
+                            public var implementationRunID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/implementationWorkflow`.
+                            public var implementationWorkflow: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/rejection`.
+                            public var rejection: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/requesterID`.
+                            public var requesterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/requesterName`.
+                            public var requesterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/review`.
+                            public var review: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/risk`.
+                            @frozen public enum RiskPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/risk`.
+                            public var risk: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.RiskPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case assess = "assess"
+                                case authorize = "authorize"
+                                case scheduled = "scheduled"
+                                case implement = "implement"
+                                case review = "review"
+                                case closed = "closed"
+                                case cancelled = "cancelled"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/state`.
+                            public var state: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/template`.
+                            public var template: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case standard = "standard"
+                                case normal = "normal"
+                                case emergency = "emergency"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/type`.
+                            public var _type: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/windowEnd`.
+                            public var windowEnd: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change/windowStart`.
+                            public var windowStart: Foundation.Date?
+                            /// Creates a new `ChangePayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - assets:
+                            ///   - backoutPlan:
+                            ///   - cab:
+                            ///   - createdAt:
+                            ///   - decisions:
+                            ///   - description:
+                            ///   - history:
+                            ///   - id:
+                            ///   - impact:
+                            ///   - implementationRunID:
+                            ///   - implementationWorkflow:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - rejection:
+                            ///   - requesterID:
+                            ///   - requesterName:
+                            ///   - review:
+                            ///   - risk:
+                            ///   - state:
+                            ///   - template:
+                            ///   - title:
+                            ///   - _type:
+                            ///   - updatedAt:
+                            ///   - windowEnd:
+                            ///   - windowStart:
+                            public init(
+                                assets: [Swift.String],
+                                backoutPlan: Swift.String,
+                                cab: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload? = nil,
+                                createdAt: Foundation.Date,
+                                decisions: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.DecisionsPayload,
+                                description: Swift.String,
+                                history: [Swift.String],
+                                id: Swift.String,
+                                impact: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.ImpactPayload,
+                                implementationRunID: Swift.String? = nil,
+                                implementationWorkflow: Swift.String? = nil,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                rejection: Swift.String? = nil,
+                                requesterID: Swift.String,
+                                requesterName: Swift.String,
+                                review: Swift.String? = nil,
+                                risk: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.RiskPayload,
+                                state: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload.StatePayload,
+                                template: Swift.String? = nil,
+                                title: Swift.String,
+                                _type: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload._TypePayload,
+                                updatedAt: Foundation.Date,
+                                windowEnd: Foundation.Date? = nil,
+                                windowStart: Foundation.Date? = nil
+                            ) {
+                                self.assets = assets
+                                self.backoutPlan = backoutPlan
+                                self.cab = cab
+                                self.createdAt = createdAt
+                                self.decisions = decisions
+                                self.description = description
+                                self.history = history
+                                self.id = id
+                                self.impact = impact
+                                self.implementationRunID = implementationRunID
+                                self.implementationWorkflow = implementationWorkflow
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.rejection = rejection
+                                self.requesterID = requesterID
+                                self.requesterName = requesterName
+                                self.review = review
+                                self.risk = risk
+                                self.state = state
+                                self.template = template
+                                self.title = title
+                                self._type = _type
+                                self.updatedAt = updatedAt
+                                self.windowEnd = windowEnd
+                                self.windowStart = windowStart
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case assets
+                                case backoutPlan
+                                case cab
+                                case createdAt
+                                case decisions
+                                case description
+                                case history
+                                case id
+                                case impact
+                                case implementationRunID
+                                case implementationWorkflow
+                                case number
+                                case organizationID
+                                case rejection
+                                case requesterID
+                                case requesterName
+                                case review
+                                case risk
+                                case state
+                                case template
+                                case title
+                                case _type = "type"
+                                case updatedAt
+                                case windowEnd
+                                case windowStart
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/change`.
+                        public var change: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload
+                        /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/json/conflicts`.
+                        public var conflicts: [Swift.String]
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - change:
+                        ///   - conflicts:
+                        public init(
+                            change: Operations.GetChange.Output.Ok.Body.JsonPayload.ChangePayload,
+                            conflicts: [Swift.String]
+                        ) {
+                            self.change = change
+                            self.conflicts = conflicts
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case change
+                            case conflicts
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/GET/responses/200/content/application\/json`.
+                    case json(Operations.GetChange.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.GetChange.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetChange.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetChange.Output.Ok.Headers = .init(),
+                    body: Operations.GetChange.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/changes/{id}/get(getChange)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetChange.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetChange.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/changes/{id}/get(getChange)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Changes a change's fields while it is new or in assess (absent ones stay).
+    ///
+    /// - Remark: HTTP `PATCH /api/v1/changes/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/{id}/patch(updateChange)`.
+    public enum UpdateChange {
+        public static let id: Swift.String = "updateChange"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.UpdateChange.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.UpdateChange.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.UpdateChange.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.UpdateChange.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/requestBody/json/assets`.
+                    public var assets: [Swift.String]?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/requestBody/json/backoutPlan`.
+                    public var backoutPlan: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/requestBody/json/description`.
+                    public var description: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/requestBody/json/implementationWorkflow`.
+                    public var implementationWorkflow: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/requestBody/json/title`.
+                    public var title: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/requestBody/json/windowEnd`.
+                    public var windowEnd: Foundation.Date?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/requestBody/json/windowStart`.
+                    public var windowStart: Foundation.Date?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - assets:
+                    ///   - backoutPlan:
+                    ///   - description:
+                    ///   - implementationWorkflow:
+                    ///   - title:
+                    ///   - windowEnd:
+                    ///   - windowStart:
+                    public init(
+                        assets: [Swift.String]? = nil,
+                        backoutPlan: Swift.String? = nil,
+                        description: Swift.String? = nil,
+                        implementationWorkflow: Swift.String? = nil,
+                        title: Swift.String? = nil,
+                        windowEnd: Foundation.Date? = nil,
+                        windowStart: Foundation.Date? = nil
+                    ) {
+                        self.assets = assets
+                        self.backoutPlan = backoutPlan
+                        self.description = description
+                        self.implementationWorkflow = implementationWorkflow
+                        self.title = title
+                        self.windowEnd = windowEnd
+                        self.windowStart = windowStart
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case assets
+                        case backoutPlan
+                        case description
+                        case implementationWorkflow
+                        case title
+                        case windowEnd
+                        case windowStart
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/requestBody/content/application\/json`.
+                case json(Operations.UpdateChange.Input.Body.JsonPayload)
+            }
+            public var body: Operations.UpdateChange.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.UpdateChange.Input.Path,
+                headers: Operations.UpdateChange.Input.Headers = .init(),
+                body: Operations.UpdateChange.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.UpdateChange.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change`.
+                        public struct ChangePayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/assets`.
+                            public var assets: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/backoutPlan`.
+                            public var backoutPlan: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/cab`.
+                            public struct CabPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/cab/approvers`.
+                                public var approvers: [Swift.String]?
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/cab/mode`.
+                                @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case allOf = "all-of"
+                                    case anyOne = "any-one"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/cab/mode`.
+                                public var mode: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload.ModePayload
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/cab/required`.
+                                public var required: Swift.Int64?
+                                /// Creates a new `CabPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approvers:
+                                ///   - mode:
+                                ///   - required:
+                                public init(
+                                    approvers: [Swift.String]? = nil,
+                                    mode: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload.ModePayload,
+                                    required: Swift.Int64? = nil
+                                ) {
+                                    self.approvers = approvers
+                                    self.mode = mode
+                                    self.required = required
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approvers
+                                    case mode
+                                    case required
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/cab`.
+                            public var cab: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/DecisionsPayload`.
+                            public struct DecisionsPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/DecisionsPayload/approve`.
+                                public var approve: Swift.Bool
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/DecisionsPayload/approverID`.
+                                public var approverID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/DecisionsPayload/approverName`.
+                                public var approverName: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/DecisionsPayload/comment`.
+                                public var comment: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/DecisionsPayload/time`.
+                                public var time: Foundation.Date
+                                /// Creates a new `DecisionsPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approve:
+                                ///   - approverID:
+                                ///   - approverName:
+                                ///   - comment:
+                                ///   - time:
+                                public init(
+                                    approve: Swift.Bool,
+                                    approverID: Swift.String,
+                                    approverName: Swift.String,
+                                    comment: Swift.String,
+                                    time: Foundation.Date
+                                ) {
+                                    self.approve = approve
+                                    self.approverID = approverID
+                                    self.approverName = approverName
+                                    self.comment = comment
+                                    self.time = time
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approve
+                                    case approverID
+                                    case approverName
+                                    case comment
+                                    case time
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/decisions`.
+                            public typealias DecisionsPayload = [Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.DecisionsPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/decisions`.
+                            public var decisions: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.DecisionsPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/history`.
+                            public var history: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/impact`.
+                            public var impact: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/implementationRunID`.
+                            public var implementationRunID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/implementationWorkflow`.
+                            public var implementationWorkflow: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/rejection`.
+                            public var rejection: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/requesterID`.
+                            public var requesterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/requesterName`.
+                            public var requesterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/review`.
+                            public var review: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/risk`.
+                            @frozen public enum RiskPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/risk`.
+                            public var risk: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.RiskPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case assess = "assess"
+                                case authorize = "authorize"
+                                case scheduled = "scheduled"
+                                case implement = "implement"
+                                case review = "review"
+                                case closed = "closed"
+                                case cancelled = "cancelled"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/state`.
+                            public var state: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/template`.
+                            public var template: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case standard = "standard"
+                                case normal = "normal"
+                                case emergency = "emergency"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/type`.
+                            public var _type: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/windowEnd`.
+                            public var windowEnd: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change/windowStart`.
+                            public var windowStart: Foundation.Date?
+                            /// Creates a new `ChangePayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - assets:
+                            ///   - backoutPlan:
+                            ///   - cab:
+                            ///   - createdAt:
+                            ///   - decisions:
+                            ///   - description:
+                            ///   - history:
+                            ///   - id:
+                            ///   - impact:
+                            ///   - implementationRunID:
+                            ///   - implementationWorkflow:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - rejection:
+                            ///   - requesterID:
+                            ///   - requesterName:
+                            ///   - review:
+                            ///   - risk:
+                            ///   - state:
+                            ///   - template:
+                            ///   - title:
+                            ///   - _type:
+                            ///   - updatedAt:
+                            ///   - windowEnd:
+                            ///   - windowStart:
+                            public init(
+                                assets: [Swift.String],
+                                backoutPlan: Swift.String,
+                                cab: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload? = nil,
+                                createdAt: Foundation.Date,
+                                decisions: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.DecisionsPayload,
+                                description: Swift.String,
+                                history: [Swift.String],
+                                id: Swift.String,
+                                impact: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.ImpactPayload,
+                                implementationRunID: Swift.String? = nil,
+                                implementationWorkflow: Swift.String? = nil,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                rejection: Swift.String? = nil,
+                                requesterID: Swift.String,
+                                requesterName: Swift.String,
+                                review: Swift.String? = nil,
+                                risk: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.RiskPayload,
+                                state: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload.StatePayload,
+                                template: Swift.String? = nil,
+                                title: Swift.String,
+                                _type: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload._TypePayload,
+                                updatedAt: Foundation.Date,
+                                windowEnd: Foundation.Date? = nil,
+                                windowStart: Foundation.Date? = nil
+                            ) {
+                                self.assets = assets
+                                self.backoutPlan = backoutPlan
+                                self.cab = cab
+                                self.createdAt = createdAt
+                                self.decisions = decisions
+                                self.description = description
+                                self.history = history
+                                self.id = id
+                                self.impact = impact
+                                self.implementationRunID = implementationRunID
+                                self.implementationWorkflow = implementationWorkflow
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.rejection = rejection
+                                self.requesterID = requesterID
+                                self.requesterName = requesterName
+                                self.review = review
+                                self.risk = risk
+                                self.state = state
+                                self.template = template
+                                self.title = title
+                                self._type = _type
+                                self.updatedAt = updatedAt
+                                self.windowEnd = windowEnd
+                                self.windowStart = windowStart
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case assets
+                                case backoutPlan
+                                case cab
+                                case createdAt
+                                case decisions
+                                case description
+                                case history
+                                case id
+                                case impact
+                                case implementationRunID
+                                case implementationWorkflow
+                                case number
+                                case organizationID
+                                case rejection
+                                case requesterID
+                                case requesterName
+                                case review
+                                case risk
+                                case state
+                                case template
+                                case title
+                                case _type = "type"
+                                case updatedAt
+                                case windowEnd
+                                case windowStart
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/change`.
+                        public var change: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload
+                        /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/json/conflicts`.
+                        public var conflicts: [Swift.String]
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - change:
+                        ///   - conflicts:
+                        public init(
+                            change: Operations.UpdateChange.Output.Ok.Body.JsonPayload.ChangePayload,
+                            conflicts: [Swift.String]
+                        ) {
+                            self.change = change
+                            self.conflicts = conflicts
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case change
+                            case conflicts
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/PATCH/responses/200/content/application\/json`.
+                    case json(Operations.UpdateChange.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.UpdateChange.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.UpdateChange.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.UpdateChange.Output.Ok.Headers = .init(),
+                    body: Operations.UpdateChange.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/changes/{id}/patch(updateChange)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.UpdateChange.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.UpdateChange.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/changes/{id}/patch(updateChange)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// A CAB member approves or rejects a change waiting for authorization (403 for anyone not on its CAB, and for its requester). Once the CAB's policy is met (all of the named approvers, any one, or enough members with the role) it is scheduled; a rejection, which says why, sends it back to assess.
+    ///
+    /// - Remark: HTTP `POST /api/v1/changes/{id}/decision`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/{id}/decision/post(decideChange)`.
+    public enum DecideChange {
+        public static let id: Swift.String = "decideChange"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.DecideChange.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DecideChange.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.DecideChange.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.DecideChange.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/requestBody/json/approve`.
+                    public var approve: Swift.Bool
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/requestBody/json/comment`.
+                    public var comment: Swift.String?
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - approve:
+                    ///   - comment:
+                    public init(
+                        approve: Swift.Bool,
+                        comment: Swift.String? = nil
+                    ) {
+                        self.approve = approve
+                        self.comment = comment
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case approve
+                        case comment
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/requestBody/content/application\/json`.
+                case json(Operations.DecideChange.Input.Body.JsonPayload)
+            }
+            public var body: Operations.DecideChange.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.DecideChange.Input.Path,
+                headers: Operations.DecideChange.Input.Headers = .init(),
+                body: Operations.DecideChange.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.DecideChange.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change`.
+                        public struct ChangePayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/assets`.
+                            public var assets: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/backoutPlan`.
+                            public var backoutPlan: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/cab`.
+                            public struct CabPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/cab/approvers`.
+                                public var approvers: [Swift.String]?
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/cab/mode`.
+                                @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case allOf = "all-of"
+                                    case anyOne = "any-one"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/cab/mode`.
+                                public var mode: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload.ModePayload
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/cab/required`.
+                                public var required: Swift.Int64?
+                                /// Creates a new `CabPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approvers:
+                                ///   - mode:
+                                ///   - required:
+                                public init(
+                                    approvers: [Swift.String]? = nil,
+                                    mode: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload.ModePayload,
+                                    required: Swift.Int64? = nil
+                                ) {
+                                    self.approvers = approvers
+                                    self.mode = mode
+                                    self.required = required
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approvers
+                                    case mode
+                                    case required
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/cab`.
+                            public var cab: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/DecisionsPayload`.
+                            public struct DecisionsPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/DecisionsPayload/approve`.
+                                public var approve: Swift.Bool
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/DecisionsPayload/approverID`.
+                                public var approverID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/DecisionsPayload/approverName`.
+                                public var approverName: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/DecisionsPayload/comment`.
+                                public var comment: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/DecisionsPayload/time`.
+                                public var time: Foundation.Date
+                                /// Creates a new `DecisionsPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approve:
+                                ///   - approverID:
+                                ///   - approverName:
+                                ///   - comment:
+                                ///   - time:
+                                public init(
+                                    approve: Swift.Bool,
+                                    approverID: Swift.String,
+                                    approverName: Swift.String,
+                                    comment: Swift.String,
+                                    time: Foundation.Date
+                                ) {
+                                    self.approve = approve
+                                    self.approverID = approverID
+                                    self.approverName = approverName
+                                    self.comment = comment
+                                    self.time = time
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approve
+                                    case approverID
+                                    case approverName
+                                    case comment
+                                    case time
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/decisions`.
+                            public typealias DecisionsPayload = [Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.DecisionsPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/decisions`.
+                            public var decisions: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.DecisionsPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/history`.
+                            public var history: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/impact`.
+                            public var impact: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/implementationRunID`.
+                            public var implementationRunID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/implementationWorkflow`.
+                            public var implementationWorkflow: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/rejection`.
+                            public var rejection: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/requesterID`.
+                            public var requesterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/requesterName`.
+                            public var requesterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/review`.
+                            public var review: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/risk`.
+                            @frozen public enum RiskPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/risk`.
+                            public var risk: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.RiskPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case assess = "assess"
+                                case authorize = "authorize"
+                                case scheduled = "scheduled"
+                                case implement = "implement"
+                                case review = "review"
+                                case closed = "closed"
+                                case cancelled = "cancelled"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/state`.
+                            public var state: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/template`.
+                            public var template: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case standard = "standard"
+                                case normal = "normal"
+                                case emergency = "emergency"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/type`.
+                            public var _type: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/windowEnd`.
+                            public var windowEnd: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change/windowStart`.
+                            public var windowStart: Foundation.Date?
+                            /// Creates a new `ChangePayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - assets:
+                            ///   - backoutPlan:
+                            ///   - cab:
+                            ///   - createdAt:
+                            ///   - decisions:
+                            ///   - description:
+                            ///   - history:
+                            ///   - id:
+                            ///   - impact:
+                            ///   - implementationRunID:
+                            ///   - implementationWorkflow:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - rejection:
+                            ///   - requesterID:
+                            ///   - requesterName:
+                            ///   - review:
+                            ///   - risk:
+                            ///   - state:
+                            ///   - template:
+                            ///   - title:
+                            ///   - _type:
+                            ///   - updatedAt:
+                            ///   - windowEnd:
+                            ///   - windowStart:
+                            public init(
+                                assets: [Swift.String],
+                                backoutPlan: Swift.String,
+                                cab: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload? = nil,
+                                createdAt: Foundation.Date,
+                                decisions: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.DecisionsPayload,
+                                description: Swift.String,
+                                history: [Swift.String],
+                                id: Swift.String,
+                                impact: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.ImpactPayload,
+                                implementationRunID: Swift.String? = nil,
+                                implementationWorkflow: Swift.String? = nil,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                rejection: Swift.String? = nil,
+                                requesterID: Swift.String,
+                                requesterName: Swift.String,
+                                review: Swift.String? = nil,
+                                risk: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.RiskPayload,
+                                state: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload.StatePayload,
+                                template: Swift.String? = nil,
+                                title: Swift.String,
+                                _type: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload._TypePayload,
+                                updatedAt: Foundation.Date,
+                                windowEnd: Foundation.Date? = nil,
+                                windowStart: Foundation.Date? = nil
+                            ) {
+                                self.assets = assets
+                                self.backoutPlan = backoutPlan
+                                self.cab = cab
+                                self.createdAt = createdAt
+                                self.decisions = decisions
+                                self.description = description
+                                self.history = history
+                                self.id = id
+                                self.impact = impact
+                                self.implementationRunID = implementationRunID
+                                self.implementationWorkflow = implementationWorkflow
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.rejection = rejection
+                                self.requesterID = requesterID
+                                self.requesterName = requesterName
+                                self.review = review
+                                self.risk = risk
+                                self.state = state
+                                self.template = template
+                                self.title = title
+                                self._type = _type
+                                self.updatedAt = updatedAt
+                                self.windowEnd = windowEnd
+                                self.windowStart = windowStart
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case assets
+                                case backoutPlan
+                                case cab
+                                case createdAt
+                                case decisions
+                                case description
+                                case history
+                                case id
+                                case impact
+                                case implementationRunID
+                                case implementationWorkflow
+                                case number
+                                case organizationID
+                                case rejection
+                                case requesterID
+                                case requesterName
+                                case review
+                                case risk
+                                case state
+                                case template
+                                case title
+                                case _type = "type"
+                                case updatedAt
+                                case windowEnd
+                                case windowStart
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/change`.
+                        public var change: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload
+                        /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/json/conflicts`.
+                        public var conflicts: [Swift.String]
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - change:
+                        ///   - conflicts:
+                        public init(
+                            change: Operations.DecideChange.Output.Ok.Body.JsonPayload.ChangePayload,
+                            conflicts: [Swift.String]
+                        ) {
+                            self.change = change
+                            self.conflicts = conflicts
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case change
+                            case conflicts
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/decision/POST/responses/200/content/application\/json`.
+                    case json(Operations.DecideChange.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.DecideChange.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.DecideChange.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.DecideChange.Output.Ok.Headers = .init(),
+                    body: Operations.DecideChange.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/changes/{id}/decision/post(decideChange)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.DecideChange.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.DecideChange.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/changes/{id}/decision/post(decideChange)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// Moves a change along its type's path: standard new → scheduled; normal new → assess → authorize; emergency new → authorize; then scheduled → implement → review → closed; cancelled from any open state. Leaving authorize is the CAB's. A move that holds the window (authorize, a standard change's scheduled) is 409 when it overlaps another change on the same items or, but for emergencies, a freeze. Implement starts the implementation workflow; review needs the outcome; closed needs the review notes.
+    ///
+    /// - Remark: HTTP `POST /api/v1/changes/{id}/state`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/{id}/state/post(moveChange)`.
+    public enum MoveChange {
+        public static let id: Swift.String = "moveChange"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.MoveChange.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.MoveChange.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.MoveChange.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.MoveChange.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/requestBody/json/notes`.
+                    public var notes: Swift.String?
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/requestBody/json/state`.
+                    @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                        case new = "new"
+                        case assess = "assess"
+                        case authorize = "authorize"
+                        case scheduled = "scheduled"
+                        case implement = "implement"
+                        case review = "review"
+                        case closed = "closed"
+                        case cancelled = "cancelled"
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/requestBody/json/state`.
+                    public var state: Operations.MoveChange.Input.Body.JsonPayload.StatePayload
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - notes:
+                    ///   - state:
+                    public init(
+                        notes: Swift.String? = nil,
+                        state: Operations.MoveChange.Input.Body.JsonPayload.StatePayload
+                    ) {
+                        self.notes = notes
+                        self.state = state
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case notes
+                        case state
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/requestBody/content/application\/json`.
+                case json(Operations.MoveChange.Input.Body.JsonPayload)
+            }
+            public var body: Operations.MoveChange.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.MoveChange.Input.Path,
+                headers: Operations.MoveChange.Input.Headers = .init(),
+                body: Operations.MoveChange.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.MoveChange.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change`.
+                        public struct ChangePayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/assets`.
+                            public var assets: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/backoutPlan`.
+                            public var backoutPlan: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/cab`.
+                            public struct CabPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/cab/approvers`.
+                                public var approvers: [Swift.String]?
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/cab/mode`.
+                                @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case allOf = "all-of"
+                                    case anyOne = "any-one"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/cab/mode`.
+                                public var mode: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload.ModePayload
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/cab/required`.
+                                public var required: Swift.Int64?
+                                /// Creates a new `CabPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approvers:
+                                ///   - mode:
+                                ///   - required:
+                                public init(
+                                    approvers: [Swift.String]? = nil,
+                                    mode: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload.ModePayload,
+                                    required: Swift.Int64? = nil
+                                ) {
+                                    self.approvers = approvers
+                                    self.mode = mode
+                                    self.required = required
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approvers
+                                    case mode
+                                    case required
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/cab`.
+                            public var cab: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/DecisionsPayload`.
+                            public struct DecisionsPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/DecisionsPayload/approve`.
+                                public var approve: Swift.Bool
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/DecisionsPayload/approverID`.
+                                public var approverID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/DecisionsPayload/approverName`.
+                                public var approverName: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/DecisionsPayload/comment`.
+                                public var comment: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/DecisionsPayload/time`.
+                                public var time: Foundation.Date
+                                /// Creates a new `DecisionsPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approve:
+                                ///   - approverID:
+                                ///   - approverName:
+                                ///   - comment:
+                                ///   - time:
+                                public init(
+                                    approve: Swift.Bool,
+                                    approverID: Swift.String,
+                                    approverName: Swift.String,
+                                    comment: Swift.String,
+                                    time: Foundation.Date
+                                ) {
+                                    self.approve = approve
+                                    self.approverID = approverID
+                                    self.approverName = approverName
+                                    self.comment = comment
+                                    self.time = time
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approve
+                                    case approverID
+                                    case approverName
+                                    case comment
+                                    case time
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/decisions`.
+                            public typealias DecisionsPayload = [Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.DecisionsPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/decisions`.
+                            public var decisions: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.DecisionsPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/history`.
+                            public var history: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/impact`.
+                            public var impact: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/implementationRunID`.
+                            public var implementationRunID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/implementationWorkflow`.
+                            public var implementationWorkflow: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/rejection`.
+                            public var rejection: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/requesterID`.
+                            public var requesterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/requesterName`.
+                            public var requesterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/review`.
+                            public var review: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/risk`.
+                            @frozen public enum RiskPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/risk`.
+                            public var risk: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.RiskPayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case assess = "assess"
+                                case authorize = "authorize"
+                                case scheduled = "scheduled"
+                                case implement = "implement"
+                                case review = "review"
+                                case closed = "closed"
+                                case cancelled = "cancelled"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/state`.
+                            public var state: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/template`.
+                            public var template: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case standard = "standard"
+                                case normal = "normal"
+                                case emergency = "emergency"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/type`.
+                            public var _type: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/windowEnd`.
+                            public var windowEnd: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change/windowStart`.
+                            public var windowStart: Foundation.Date?
+                            /// Creates a new `ChangePayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - assets:
+                            ///   - backoutPlan:
+                            ///   - cab:
+                            ///   - createdAt:
+                            ///   - decisions:
+                            ///   - description:
+                            ///   - history:
+                            ///   - id:
+                            ///   - impact:
+                            ///   - implementationRunID:
+                            ///   - implementationWorkflow:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - rejection:
+                            ///   - requesterID:
+                            ///   - requesterName:
+                            ///   - review:
+                            ///   - risk:
+                            ///   - state:
+                            ///   - template:
+                            ///   - title:
+                            ///   - _type:
+                            ///   - updatedAt:
+                            ///   - windowEnd:
+                            ///   - windowStart:
+                            public init(
+                                assets: [Swift.String],
+                                backoutPlan: Swift.String,
+                                cab: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.CabPayload? = nil,
+                                createdAt: Foundation.Date,
+                                decisions: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.DecisionsPayload,
+                                description: Swift.String,
+                                history: [Swift.String],
+                                id: Swift.String,
+                                impact: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.ImpactPayload,
+                                implementationRunID: Swift.String? = nil,
+                                implementationWorkflow: Swift.String? = nil,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                rejection: Swift.String? = nil,
+                                requesterID: Swift.String,
+                                requesterName: Swift.String,
+                                review: Swift.String? = nil,
+                                risk: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.RiskPayload,
+                                state: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload.StatePayload,
+                                template: Swift.String? = nil,
+                                title: Swift.String,
+                                _type: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload._TypePayload,
+                                updatedAt: Foundation.Date,
+                                windowEnd: Foundation.Date? = nil,
+                                windowStart: Foundation.Date? = nil
+                            ) {
+                                self.assets = assets
+                                self.backoutPlan = backoutPlan
+                                self.cab = cab
+                                self.createdAt = createdAt
+                                self.decisions = decisions
+                                self.description = description
+                                self.history = history
+                                self.id = id
+                                self.impact = impact
+                                self.implementationRunID = implementationRunID
+                                self.implementationWorkflow = implementationWorkflow
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.rejection = rejection
+                                self.requesterID = requesterID
+                                self.requesterName = requesterName
+                                self.review = review
+                                self.risk = risk
+                                self.state = state
+                                self.template = template
+                                self.title = title
+                                self._type = _type
+                                self.updatedAt = updatedAt
+                                self.windowEnd = windowEnd
+                                self.windowStart = windowStart
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case assets
+                                case backoutPlan
+                                case cab
+                                case createdAt
+                                case decisions
+                                case description
+                                case history
+                                case id
+                                case impact
+                                case implementationRunID
+                                case implementationWorkflow
+                                case number
+                                case organizationID
+                                case rejection
+                                case requesterID
+                                case requesterName
+                                case review
+                                case risk
+                                case state
+                                case template
+                                case title
+                                case _type = "type"
+                                case updatedAt
+                                case windowEnd
+                                case windowStart
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/change`.
+                        public var change: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload
+                        /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/json/conflicts`.
+                        public var conflicts: [Swift.String]
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - change:
+                        ///   - conflicts:
+                        public init(
+                            change: Operations.MoveChange.Output.Ok.Body.JsonPayload.ChangePayload,
+                            conflicts: [Swift.String]
+                        ) {
+                            self.change = change
+                            self.conflicts = conflicts
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case change
+                            case conflicts
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/changes/{id}/state/POST/responses/200/content/application\/json`.
+                    case json(Operations.MoveChange.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.MoveChange.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.MoveChange.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.MoveChange.Output.Ok.Headers = .init(),
+                    body: Operations.MoveChange.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/changes/{id}/state/post(moveChange)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.MoveChange.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.MoveChange.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/changes/{id}/state/post(moveChange)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
     /// Starts a run of the workflow whose webhook this is. Signed as Standard Webhooks sign: headers webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1, HMAC-SHA256 of id.timestamp.body under the webhook's secret); 401 otherwise. The body is JSON (256 KB at most), read by the trigger's condition and inputs as `body`. A webhook-id delivered again answers 200 with the run it started, never a second run; 200 with no run when the trigger's condition does not hold.
     ///
     /// - Remark: HTTP `POST /api/v1/hooks/workflows/{id}`.
@@ -9013,7 +13404,7 @@ public enum Operations {
             }
         }
     }
-    /// Open incidents by state and priority, SLAs at risk and breached, and for the period (whole UTC days, 30 up to to when from is absent, at most 366): incidents opened and resolved, MTTA and MTTR by day, the top services. From indexes and day figures, never a scan of all incidents.
+    /// Open incidents by state and priority, SLAs at risk and breached, and for the period (changes: those whose window starts in it, and their success rate) (whole UTC days, 30 up to to when from is absent, at most 366): incidents opened and resolved, MTTA and MTTR by day, the top services. From indexes and day figures, never a scan of all incidents.
     ///
     /// - Remark: HTTP `GET /api/v1/incidents/dashboard`.
     /// - Remark: Generated from `#/paths//api/v1/incidents/dashboard/get(getIncidentDashboard)`.
@@ -9114,6 +13505,49 @@ public enum Operations {
                 @frozen public enum Body: Sendable, Hashable {
                     /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json`.
                     public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/changes`.
+                        public struct ChangesPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/changes/backedOut`.
+                            public var backedOut: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/changes/failed`.
+                            public var failed: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/changes/planned`.
+                            public var planned: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/changes/successRate`.
+                            public var successRate: Swift.Double?
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/changes/successful`.
+                            public var successful: Swift.Int64
+                            /// Creates a new `ChangesPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - backedOut:
+                            ///   - failed:
+                            ///   - planned:
+                            ///   - successRate:
+                            ///   - successful:
+                            public init(
+                                backedOut: Swift.Int64,
+                                failed: Swift.Int64,
+                                planned: Swift.Int64,
+                                successRate: Swift.Double? = nil,
+                                successful: Swift.Int64
+                            ) {
+                                self.backedOut = backedOut
+                                self.failed = failed
+                                self.planned = planned
+                                self.successRate = successRate
+                                self.successful = successful
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case backedOut
+                                case failed
+                                case planned
+                                case successRate
+                                case successful
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/changes`.
+                        public var changes: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.ChangesPayload?
                         /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/DaysPayload`.
                         public struct DaysPayloadPayload: Codable, Hashable, Sendable {
                             /// - Remark: Generated from `#/paths/api/v1/incidents/dashboard/GET/responses/200/content/json/DaysPayload/breached`.
@@ -9261,6 +13695,7 @@ public enum Operations {
                         /// Creates a new `JsonPayload`.
                         ///
                         /// - Parameters:
+                        ///   - changes:
                         ///   - days:
                         ///   - from:
                         ///   - group:
@@ -9276,6 +13711,7 @@ public enum Operations {
                         ///   - to:
                         ///   - topServices:
                         public init(
+                            changes: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.ChangesPayload? = nil,
                             days: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.DaysPayload,
                             from: Foundation.Date,
                             group: Swift.String? = nil,
@@ -9291,6 +13727,7 @@ public enum Operations {
                             to: Foundation.Date,
                             topServices: Operations.GetIncidentDashboard.Output.Ok.Body.JsonPayload.TopServicesPayload
                         ) {
+                            self.changes = changes
                             self.days = days
                             self.from = from
                             self.group = group
@@ -9307,6 +13744,7 @@ public enum Operations {
                             self.topServices = topServices
                         }
                         public enum CodingKeys: String, CodingKey {
+                            case changes
                             case days
                             case from
                             case group

@@ -117,6 +117,56 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/business-calendars/{name}/holidays`.
     /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/holidays/post(importHolidays)`.
     func importHolidays(_ input: Operations.ImportHolidays.Input) async throws -> Operations.ImportHolidays.Output
+    /// The organization's normal and emergency CABs and its freeze windows.
+    ///
+    /// - Remark: HTTP `GET /api/v1/change-settings`.
+    /// - Remark: Generated from `#/paths//api/v1/change-settings/get(getChangeSettings)`.
+    func getChangeSettings(_ input: Operations.GetChangeSettings.Input) async throws -> Operations.GetChangeSettings.Output
+    /// Sets the normal and emergency CABs (named approvers, all of them or any one; or a role and how many of its members) and the freeze windows.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/change-settings`.
+    /// - Remark: Generated from `#/paths//api/v1/change-settings/put(setChangeSettings)`.
+    func setChangeSettings(_ input: Operations.SetChangeSettings.Input) async throws -> Operations.SetChangeSettings.Output
+    /// The pre-approved templates standard changes follow.
+    ///
+    /// - Remark: HTTP `GET /api/v1/change-templates`.
+    /// - Remark: Generated from `#/paths//api/v1/change-templates/get(listChangeTemplates)`.
+    func listChangeTemplates(_ input: Operations.ListChangeTemplates.Input) async throws -> Operations.ListChangeTemplates.Output
+    /// Saves a pre-approved template: its title, description, implementation workflow and backout plan.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/change-templates/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/change-templates/{name}/put(saveChangeTemplate)`.
+    func saveChangeTemplate(_ input: Operations.SaveChangeTemplate.Input) async throws -> Operations.SaveChangeTemplate.Output
+    /// The organization's changes, newest first.
+    ///
+    /// - Remark: HTTP `GET /api/v1/changes`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/get(listChanges)`.
+    func listChanges(_ input: Operations.ListChanges.Input) async throws -> Operations.ListChanges.Output
+    /// Opens a change: standard (from a pre-approved template, no CAB), normal (assess, then the CAB authorizes) or emergency (the emergency CAB authorizes without assessment). Its items must be in the CMDB.
+    ///
+    /// - Remark: HTTP `POST /api/v1/changes`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/post(openChange)`.
+    func openChange(_ input: Operations.OpenChange.Input) async throws -> Operations.OpenChange.Output
+    /// A change, with the changes whose windows overlap its own on the same items.
+    ///
+    /// - Remark: HTTP `GET /api/v1/changes/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/{id}/get(getChange)`.
+    func getChange(_ input: Operations.GetChange.Input) async throws -> Operations.GetChange.Output
+    /// Changes a change's fields while it is new or in assess (absent ones stay).
+    ///
+    /// - Remark: HTTP `PATCH /api/v1/changes/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/{id}/patch(updateChange)`.
+    func updateChange(_ input: Operations.UpdateChange.Input) async throws -> Operations.UpdateChange.Output
+    /// A CAB member approves or rejects a change waiting for authorization (403 for anyone not on its CAB, and for its requester). Once the CAB's policy is met (all of the named approvers, any one, or enough members with the role) it is scheduled; a rejection, which says why, sends it back to assess.
+    ///
+    /// - Remark: HTTP `POST /api/v1/changes/{id}/decision`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/{id}/decision/post(decideChange)`.
+    func decideChange(_ input: Operations.DecideChange.Input) async throws -> Operations.DecideChange.Output
+    /// Moves a change along its type's path: standard new → scheduled; normal new → assess → authorize; emergency new → authorize; then scheduled → implement → review → closed; cancelled from any open state. Leaving authorize is the CAB's. A move that holds the window (authorize, a standard change's scheduled) is 409 when it overlaps another change on the same items or, but for emergencies, a freeze. Implement starts the implementation workflow; review needs the outcome; closed needs the review notes.
+    ///
+    /// - Remark: HTTP `POST /api/v1/changes/{id}/state`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/{id}/state/post(moveChange)`.
+    func moveChange(_ input: Operations.MoveChange.Input) async throws -> Operations.MoveChange.Output
     /// Starts a run of the workflow whose webhook this is. Signed as Standard Webhooks sign: headers webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1, HMAC-SHA256 of id.timestamp.body under the webhook's secret); 401 otherwise. The body is JSON (256 KB at most), read by the trigger's condition and inputs as `body`. A webhook-id delivered again answers 200 with the run it started, never a second run; 200 with no run when the trigger's condition does not hold.
     ///
     /// - Remark: HTTP `POST /api/v1/hooks/workflows/{id}`.
@@ -147,7 +197,7 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /api/v1/incidents/counts`.
     /// - Remark: Generated from `#/paths//api/v1/incidents/counts/get(countIncidents)`.
     func countIncidents(_ input: Operations.CountIncidents.Input) async throws -> Operations.CountIncidents.Output
-    /// Open incidents by state and priority, SLAs at risk and breached, and for the period (whole UTC days, 30 up to to when from is absent, at most 366): incidents opened and resolved, MTTA and MTTR by day, the top services. From indexes and day figures, never a scan of all incidents.
+    /// Open incidents by state and priority, SLAs at risk and breached, and for the period (changes: those whose window starts in it, and their success rate) (whole UTC days, 30 up to to when from is absent, at most 366): incidents opened and resolved, MTTA and MTTR by day, the top services. From indexes and day figures, never a scan of all incidents.
     ///
     /// - Remark: HTTP `GET /api/v1/incidents/dashboard`.
     /// - Remark: Generated from `#/paths//api/v1/incidents/dashboard/get(getIncidentDashboard)`.
@@ -783,6 +833,132 @@ extension APIProtocol {
             body: body
         ))
     }
+    /// The organization's normal and emergency CABs and its freeze windows.
+    ///
+    /// - Remark: HTTP `GET /api/v1/change-settings`.
+    /// - Remark: Generated from `#/paths//api/v1/change-settings/get(getChangeSettings)`.
+    public func getChangeSettings(headers: Operations.GetChangeSettings.Input.Headers = .init()) async throws -> Operations.GetChangeSettings.Output {
+        try await getChangeSettings(Operations.GetChangeSettings.Input(headers: headers))
+    }
+    /// Sets the normal and emergency CABs (named approvers, all of them or any one; or a role and how many of its members) and the freeze windows.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/change-settings`.
+    /// - Remark: Generated from `#/paths//api/v1/change-settings/put(setChangeSettings)`.
+    public func setChangeSettings(
+        headers: Operations.SetChangeSettings.Input.Headers = .init(),
+        body: Operations.SetChangeSettings.Input.Body
+    ) async throws -> Operations.SetChangeSettings.Output {
+        try await setChangeSettings(Operations.SetChangeSettings.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The pre-approved templates standard changes follow.
+    ///
+    /// - Remark: HTTP `GET /api/v1/change-templates`.
+    /// - Remark: Generated from `#/paths//api/v1/change-templates/get(listChangeTemplates)`.
+    public func listChangeTemplates(headers: Operations.ListChangeTemplates.Input.Headers = .init()) async throws -> Operations.ListChangeTemplates.Output {
+        try await listChangeTemplates(Operations.ListChangeTemplates.Input(headers: headers))
+    }
+    /// Saves a pre-approved template: its title, description, implementation workflow and backout plan.
+    ///
+    /// - Remark: HTTP `PUT /api/v1/change-templates/{name}`.
+    /// - Remark: Generated from `#/paths//api/v1/change-templates/{name}/put(saveChangeTemplate)`.
+    public func saveChangeTemplate(
+        path: Operations.SaveChangeTemplate.Input.Path,
+        headers: Operations.SaveChangeTemplate.Input.Headers = .init(),
+        body: Operations.SaveChangeTemplate.Input.Body
+    ) async throws -> Operations.SaveChangeTemplate.Output {
+        try await saveChangeTemplate(Operations.SaveChangeTemplate.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// The organization's changes, newest first.
+    ///
+    /// - Remark: HTTP `GET /api/v1/changes`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/get(listChanges)`.
+    public func listChanges(
+        query: Operations.ListChanges.Input.Query = .init(),
+        headers: Operations.ListChanges.Input.Headers = .init()
+    ) async throws -> Operations.ListChanges.Output {
+        try await listChanges(Operations.ListChanges.Input(
+            query: query,
+            headers: headers
+        ))
+    }
+    /// Opens a change: standard (from a pre-approved template, no CAB), normal (assess, then the CAB authorizes) or emergency (the emergency CAB authorizes without assessment). Its items must be in the CMDB.
+    ///
+    /// - Remark: HTTP `POST /api/v1/changes`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/post(openChange)`.
+    public func openChange(
+        headers: Operations.OpenChange.Input.Headers = .init(),
+        body: Operations.OpenChange.Input.Body
+    ) async throws -> Operations.OpenChange.Output {
+        try await openChange(Operations.OpenChange.Input(
+            headers: headers,
+            body: body
+        ))
+    }
+    /// A change, with the changes whose windows overlap its own on the same items.
+    ///
+    /// - Remark: HTTP `GET /api/v1/changes/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/{id}/get(getChange)`.
+    public func getChange(
+        path: Operations.GetChange.Input.Path,
+        headers: Operations.GetChange.Input.Headers = .init()
+    ) async throws -> Operations.GetChange.Output {
+        try await getChange(Operations.GetChange.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// Changes a change's fields while it is new or in assess (absent ones stay).
+    ///
+    /// - Remark: HTTP `PATCH /api/v1/changes/{id}`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/{id}/patch(updateChange)`.
+    public func updateChange(
+        path: Operations.UpdateChange.Input.Path,
+        headers: Operations.UpdateChange.Input.Headers = .init(),
+        body: Operations.UpdateChange.Input.Body
+    ) async throws -> Operations.UpdateChange.Output {
+        try await updateChange(Operations.UpdateChange.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// A CAB member approves or rejects a change waiting for authorization (403 for anyone not on its CAB, and for its requester). Once the CAB's policy is met (all of the named approvers, any one, or enough members with the role) it is scheduled; a rejection, which says why, sends it back to assess.
+    ///
+    /// - Remark: HTTP `POST /api/v1/changes/{id}/decision`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/{id}/decision/post(decideChange)`.
+    public func decideChange(
+        path: Operations.DecideChange.Input.Path,
+        headers: Operations.DecideChange.Input.Headers = .init(),
+        body: Operations.DecideChange.Input.Body
+    ) async throws -> Operations.DecideChange.Output {
+        try await decideChange(Operations.DecideChange.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Moves a change along its type's path: standard new → scheduled; normal new → assess → authorize; emergency new → authorize; then scheduled → implement → review → closed; cancelled from any open state. Leaving authorize is the CAB's. A move that holds the window (authorize, a standard change's scheduled) is 409 when it overlaps another change on the same items or, but for emergencies, a freeze. Implement starts the implementation workflow; review needs the outcome; closed needs the review notes.
+    ///
+    /// - Remark: HTTP `POST /api/v1/changes/{id}/state`.
+    /// - Remark: Generated from `#/paths//api/v1/changes/{id}/state/post(moveChange)`.
+    public func moveChange(
+        path: Operations.MoveChange.Input.Path,
+        headers: Operations.MoveChange.Input.Headers = .init(),
+        body: Operations.MoveChange.Input.Body
+    ) async throws -> Operations.MoveChange.Output {
+        try await moveChange(Operations.MoveChange.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
     /// Starts a run of the workflow whose webhook this is. Signed as Standard Webhooks sign: headers webhook-id, webhook-timestamp (within 5 minutes) and webhook-signature (v1, HMAC-SHA256 of id.timestamp.body under the webhook's secret); 401 otherwise. The body is JSON (256 KB at most), read by the trigger's condition and inputs as `body`. A webhook-id delivered again answers 200 with the run it started, never a second run; 200 with no run when the trigger's condition does not hold.
     ///
     /// - Remark: HTTP `POST /api/v1/hooks/workflows/{id}`.
@@ -851,7 +1027,7 @@ extension APIProtocol {
     public func countIncidents(headers: Operations.CountIncidents.Input.Headers = .init()) async throws -> Operations.CountIncidents.Output {
         try await countIncidents(Operations.CountIncidents.Input(headers: headers))
     }
-    /// Open incidents by state and priority, SLAs at risk and breached, and for the period (whole UTC days, 30 up to to when from is absent, at most 366): incidents opened and resolved, MTTA and MTTR by day, the top services. From indexes and day figures, never a scan of all incidents.
+    /// Open incidents by state and priority, SLAs at risk and breached, and for the period (changes: those whose window starts in it, and their success rate) (whole UTC days, 30 up to to when from is absent, at most 366): incidents opened and resolved, MTTA and MTTR by day, the top services. From indexes and day figures, never a scan of all incidents.
     ///
     /// - Remark: HTTP `GET /api/v1/incidents/dashboard`.
     /// - Remark: Generated from `#/paths//api/v1/incidents/dashboard/get(getIncidentDashboard)`.

@@ -28,6 +28,7 @@ enum UIFiles {
         ("pages/assets.js", PackageResources.assets_js),
         ("pages/assistant.js", PackageResources.assistant_js),
         ("pages/audit.js", PackageResources.audit_js),
+        ("pages/changes.js", PackageResources.changes_js),
         ("pages/chat.js", PackageResources.chat_js),
         ("pages/home.js", PackageResources.home_js),
         ("pages/incidents.js", PackageResources.incidents_js),

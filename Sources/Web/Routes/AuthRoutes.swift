@@ -91,7 +91,11 @@ extension PortalRoutes {
     /// Decodes a JSON body, or answers 400 naming what was wrong.
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: PortalContext) async throws -> T {
         do {
-            return try await request.decode(as: T.self, context: context)
+            // Straight from the decoder: `Request.decode` would turn its errors into messages
+            // that no longer name the field.
+            return try await context.requestDecoder.decode(T.self, from: request, context: context)
+        } catch let DecodingError.dataCorrupted(problem) where problem.codingPath.isEmpty {
+            throw ProblemDetails(.badRequest, detail: "The body must be JSON.")
         } catch let error as DecodingError {
             throw ProblemDetails(.badRequest, detail: "The JSON body does not match: \(Self.describe(error))")
         } catch let error as HTTPError where error.status == .contentTooLarge {

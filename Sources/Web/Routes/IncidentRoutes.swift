@@ -99,12 +99,14 @@ extension PortalRoutes {
             })))
         }
 
-        get("/api/incidents/dashboard", .permission(.incidentsReport), .doc("getIncidentDashboard", "Open incidents by state and priority, SLAs at risk and breached, and for the period (whole UTC days, 30 up to to when from is absent, at most 366): incidents opened and resolved, MTTA and MTTR by day, the top services. From indexes and day figures, never a scan of all incidents.", returns: APISchema.of(IncidentDashboard.self), query: [.time("from", "The period's start (ISO 8601)."), .time("to", "The period's end, excluded (ISO 8601; now when absent)."), .string("group", "Only this assignment group.")])) { request, context in
+        get("/api/incidents/dashboard", .permission(.incidentsReport), .doc("getIncidentDashboard", "Open incidents by state and priority, SLAs at risk and breached, and for the period (changes: those whose window starts in it, and their success rate) (whole UTC days, 30 up to to when from is absent, at most 366): incidents opened and resolved, MTTA and MTTR by day, the top services. From indexes and day figures, never a scan of all incidents.", returns: APISchema.of(IncidentDashboard.self), query: [.time("from", "The period's start (ISO 8601)."), .time("to", "The period's end, excluded (ISO 8601; now when absent)."), .string("group", "Only this assignment group.")])) { request, context in
             let organizationID = try Self.requireOrganization(context.principal!)
             let to = try request.uri.queryParameters.get("to").map { try Self.parseTime(String($0), "to") } ?? core.clock.now()
             let from = try request.uri.queryParameters.get("from").map { try Self.parseTime(String($0), "from") } ?? to.addingTimeInterval(-30 * 86_400)
             let group = request.uri.queryParameters.get("group").map { String($0) }
-            return try Self.jsonResponse(.ok, try await semantic { try incidents.dashboard(in: organizationID, from: from, to: to, group: group) })
+            var board = try await semantic { try incidents.dashboard(in: organizationID, from: from, to: to, group: group) }
+            board.changes = try core.changes.figures(in: organizationID, from: from, to: to)
+            return try Self.jsonResponse(.ok, board)
         }
 
         get("/api/incidents/{id}", .permission(.incidentsReport), .doc("getIncident", "An incident and its timeline.", returns: APISchema.of(IncidentDetail.self))) { _, context in

@@ -24,6 +24,8 @@ export const routes = [
   { path: "approvals", page: "approvals", title: "Approvals", access: "approvals:decide", area: "Operations", id: "approvals" },
   { path: "incidents", page: "incidents", title: "Incidents", access: "incidents:report", area: "Operations", id: "incidents" },
   { path: "incidents/:id", page: "incidents", title: "Incident", access: "incidents:report", parent: "incidents" },
+  { path: "changes", page: "changes", title: "Changes", access: "incidents:report", area: "Operations", id: "changes" },
+  { path: "changes/:id", page: "changes", title: "Change", access: "incidents:report", parent: "changes" },
   { path: "service-dashboard", page: "service-dashboard", title: "Service dashboard", access: "incidents:report", area: "Operations", id: "service-dashboard" },
   { path: "assets", page: "assets", title: "Assets", access: "assets:read", area: "Operations", id: "assets" },
   { path: "assets/:name", page: "assets", title: "Asset", access: "assets:read", parent: "assets" },

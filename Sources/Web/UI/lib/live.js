@@ -4,7 +4,8 @@ const kinds = ["approval.requested", "approval.decided", "chat.turn", "run.succe
   "workflow-run.started", "workflow-run.queued", "workflow-run.step-started", "workflow-run.step-finished",
   "workflow-run.approval-requested", "workflow-run.approval-decided", "workflow-run.paused", "workflow-run.resumed",
   "workflow-run.succeeded", "workflow-run.failed", "workflow-run.cancelled", "workflow-run.needs-attention",
-  "incident.opened", "incident.updated", "incident.state-changed", "incident.resolved", "incident.commented", "incident.sla-warning", "incident.sla-breached"];
+  "incident.opened", "incident.updated", "incident.state-changed", "incident.resolved", "incident.commented", "incident.sla-warning", "incident.sla-breached",
+  "change.opened", "change.updated", "change.state-changed", "change.decided"];
 const listeners = new Set();
 let source = null;
 

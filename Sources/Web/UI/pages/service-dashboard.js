@@ -58,7 +58,9 @@ export async function render(view, context) {
         figure("figure-breached", "SLA breached", String(board.slaBreached)),
         figure("figure-mtta", "mean time to answer", duration(board.mttaMinutes)),
         figure("figure-mttr", "mean time to resolve", duration(board.mttrMinutes)),
-        figure("figure-opened", "opened in the period", String(board.opened), `${board.resolved} resolved`)),
+        figure("figure-opened", "opened in the period", String(board.opened), `${board.resolved} resolved`),
+        figure("figure-changes", "changes planned in the period", String(board.changes ? board.changes.planned : 0),
+          board.changes && board.changes.successRate !== null && board.changes.successRate !== undefined ? `${minutes.format(board.changes.successRate)}% successful` : null)),
       h("div", { class: "dashboard-charts" },
         h("section", { "aria-labelledby": "chart-priority-title" }, h("h2", { id: "chart-priority-title" }, "Open by priority"),
           chart("donut-chart", "chart-priority", "Open incidents by priority", [1, 2, 3, 4, 5].map((priority) => ({ label: `P${priority}`, value: byPriority[priority] || 0 })).filter((point) => point.value))),
@@ -90,7 +92,7 @@ export async function render(view, context) {
 
   let timer = null;
   const unsubscribe = subscribe((kind) => {
-    if (!kind.startsWith("incident.")) return;
+    if (!kind.startsWith("incident.") && !kind.startsWith("change.")) return;
     clearTimeout(timer);
     timer = setTimeout(refresh, 300);
   });
