@@ -91,7 +91,7 @@ import TestSupport
         }
         let closed = try await world.changes.move(change.id, ChangeMove(state: .closed, notes: "no errors in 24 h"), by: world.olga)
         #expect(closed.state == .closed && closed.outcome == .successful && closed.review == "no errors in 24 h")
-        #expect(closed.history.count == 8, "opened, 4 moves by hand, 2 decisions… \(closed.history)")
+        #expect(closed.history.count == 8, "opened, 5 moves by hand, 2 decisions: \(closed.history)")
         let figures = try world.changes.figures(in: world.base.organizationID, from: world.hours(-24), to: world.hours(24))
         #expect(figures == ChangeFigures(planned: 1, successful: 1, failed: 0, backedOut: 0, successRate: 100))
         // A viewer does not open changes.

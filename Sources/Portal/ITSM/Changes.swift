@@ -52,7 +52,7 @@ public final class Changes: Sendable {
     let templates: Table<CompositeKey<UUID, String>, JSONValue<ChangeTemplate>>
     /// (organization, item, change) → the change's window, while it holds it.
     let windows: Table<CompositeKey3<UUID, String, TimeOrderedID>, JSONValue<[Date]>>
-    /// (organization, UTC day of the window's start, change) → state, for the dashboard.
+    /// (organization, UTC day of the window's start, change), for the dashboard.
     let byStartDay: Table<CompositeKey3<UUID, UInt64, TimeOrderedID>, JSONValue<String>>
     let assets: Assets
     let workflows: Workflows
@@ -199,7 +199,7 @@ public final class Changes: Sendable {
         if let start = previous?.windowStart, start != change.windowStart {
             _ = try txn.delete(byStartDay, (change.organizationID, Incidents.day(start), change.id))
         }
-        if let start = change.windowStart { try txn.put(byStartDay, (change.organizationID, Incidents.day(start), change.id), change.state.rawValue) }
+        if let start = change.windowStart, start != previous?.windowStart { try txn.put(byStartDay, (change.organizationID, Incidents.day(start), change.id), "") }
         if let (kind, detail) = event {
             try outbox.record(.change(ChangeEvent(kind: kind, changeID: change.id, number: change.number, type: change.type, state: change.state,
                                                   actorID: actor?.user.id, detail: String(detail.prefix(500)))),

@@ -15,6 +15,16 @@ struct IncidentDay: Codable, Sendable, Equatable {
     var breached = 0
     /// Incidents opened that day by service.
     var services: [String: Int] = [:]
+
+    mutating func add(_ other: IncidentDay) {
+        opened += other.opened
+        responded += other.responded
+        respondSeconds += other.respondSeconds
+        resolved += other.resolved
+        resolveSeconds += other.resolveSeconds
+        breached += other.breached
+        services.merge(other.services, uniquingKeysWith: +)
+    }
 }
 
 /// What the service dashboard shows for a period and, optionally, one assignment group.
@@ -72,48 +82,29 @@ extension Incidents {
     /// keeps the service index.
     @available(*, noasync)
     func tally(from previous: Incident?, to incident: Incident, txn: borrowing WriteTransaction) throws {
-        var updates: [UInt64: (inout IncidentDay) -> Void] = [:]
-        func add(_ time: Date, _ update: @escaping (inout IncidentDay) -> Void) {
-            let day = Self.day(time)
-            let earlier = updates[day]
-            updates[day] = { figures in
-                earlier?(&figures)
-                update(&figures)
-            }
-        }
+        var deltas: [UInt64: IncidentDay] = [:]
         if previous == nil {
-            add(incident.createdAt) { figures in
-                figures.opened += 1
-                if let service = incident.service { figures.services[service, default: 0] += 1 }
-            }
+            deltas[Self.day(incident.createdAt), default: IncidentDay()].add(IncidentDay(opened: 1, services: incident.service.map { [$0: 1] } ?? [:]))
         }
         if previous?.firstResponseAt == nil, let responded = incident.firstResponseAt {
-            add(responded) { figures in
-                figures.responded += 1
-                figures.respondSeconds += responded.timeIntervalSince(incident.createdAt)
-            }
+            deltas[Self.day(responded), default: IncidentDay()].add(IncidentDay(responded: 1, respondSeconds: responded.timeIntervalSince(incident.createdAt)))
         }
         if let resolved = incident.resolvedAt, previous?.resolvedAt != resolved {
-            add(resolved) { figures in
-                figures.resolved += 1
-                figures.resolveSeconds += resolved.timeIntervalSince(incident.createdAt)
-            }
+            deltas[Self.day(resolved), default: IncidentDay()].add(IncidentDay(resolved: 1, resolveSeconds: resolved.timeIntervalSince(incident.createdAt)))
         }
         let breaches = incident.announced.filter { $0.hasPrefix("b") }.count - (previous?.announced.filter { $0.hasPrefix("b") }.count ?? 0)
-        if breaches > 0 { add(incident.updatedAt) { $0.breached += breaches } }
-        for (day, update) in updates {
+        if breaches > 0 { deltas[Self.day(incident.updatedAt), default: IncidentDay()].add(IncidentDay(breached: breaches)) }
+        for (day, delta) in deltas {
             for group in Set(["", incident.group ?? ""]) {
                 var figures = try txn.get(dayFigures, (incident.organizationID, group, day)) ?? IncidentDay()
-                update(&figures)
+                figures.add(delta)
                 try txn.put(dayFigures, (incident.organizationID, group, day), figures)
             }
         }
-        if let old = previous?.service, old != incident.service {
-            _ = try txn.delete(byService, (incident.organizationID, old, incident.id))
-        }
-        if let service = incident.service, previous?.service != service || previous?.state != incident.state {
-            try txn.put(byService, (incident.organizationID, service, incident.id), incident.state.rawValue)
-        }
+        // The service index changes only with the service (not at every move).
+        guard previous?.service != incident.service else { return }
+        if let old = previous?.service { _ = try txn.delete(byService, (incident.organizationID, old, incident.id)) }
+        if let service = incident.service { try txn.put(byService, (incident.organizationID, service, incident.id), "") }
     }
 
     /// Incidents on a service or configuration item, newest first.
@@ -157,13 +148,7 @@ extension Incidents {
                 days.append(IncidentDashboard.Day(date: Self.date(ofDay: key.2), opened: figures.opened, resolved: figures.resolved, breached: figures.breached,
                                                   mttaMinutes: figures.responded == 0 ? nil : figures.respondSeconds / Double(figures.responded) / 60,
                                                   mttrMinutes: figures.resolved == 0 ? nil : figures.resolveSeconds / Double(figures.resolved) / 60))
-                total.opened += figures.opened
-                total.responded += figures.responded
-                total.respondSeconds += figures.respondSeconds
-                total.resolved += figures.resolved
-                total.resolveSeconds += figures.resolveSeconds
-                total.breached += figures.breached
-                total.services.merge(figures.services, uniquingKeysWith: +)
+                total.add(figures)
                 return true
             }
             let top = total.services.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(10)

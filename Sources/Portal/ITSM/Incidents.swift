@@ -96,7 +96,7 @@ public final class Incidents: Sendable {
     /// Incidents by state, for lists and counts without a scan: (organization, state, id) → priority.
     let byState: Table<CompositeKey3<UUID, String, TimeOrderedID>, JSONValue<Int>>
     let numbers: Table<Key<UUID>, JSONValue<Int>>
-    /// (organization, service, id) → state: the incidents on a service or configuration item.
+    /// (organization, service, id): the incidents on a service or configuration item.
     let byService: Table<CompositeKey3<UUID, String, TimeOrderedID>, JSONValue<String>>
     /// (organization, group or "" for all, UTC day) → that day's figures, for the dashboard.
     let dayFigures: Table<CompositeKey3<UUID, String, UInt64>, JSONValue<IncidentDay>>
