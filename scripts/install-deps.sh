@@ -63,7 +63,7 @@ if [ "$profile" = test ]; then
   missing_pip=()
   for package in "${pip_packages[@]}"; do
     name=${package%%==*}
-    installed=$(python3 -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')
+    installed=$(python3 -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p' || true)
     if [ -z "$installed" ] || { [ "$package" != "$name" ] && [ "$installed" != "${package#*==}" ]; }; then
       missing_pip+=("$package")
     fi

@@ -56,7 +56,7 @@ public final class PortalCore: Sendable {
     public let vectorLoadTimes: [(name: String, nodes: Int, duration: Duration)]
 
     /// The schema version this binary writes; a data directory or backup from a newer one is refused.
-    public static var schemaVersion: Int { Schema.migrations.map(\.version).max() ?? 0 }
+    public static var schemaVersion: Int { Schema.version }
 
     /// Opens the domain on `environment`, applying pending schema migrations first.
     /// `approvalIndependence`: see `ToolRuns` (the two-person rule).
@@ -68,7 +68,9 @@ public final class PortalCore: Sendable {
                 reindexRetryDelay: Duration = .seconds(30), approvalIndependence: Duration = .seconds(24 * 3600),
                 clock: any WallClock = SystemClock(), jobLease: Duration = .seconds(30), shutdownGrace: Duration = .seconds(25),
                 webhooks webhookOptions: WebhookOptions = WebhookOptions(), version: String = "dev") async throws {
-        try await environment.migrate(Schema.migrations)
+        let migrations = try Schema.migrations(environment)
+        precondition(migrations.map(\.version).max() == Schema.version, "Schema.version names the last step")
+        try await environment.migrate(migrations)
         self.environment = environment
         self.clock = clock
         self.notifications = Notifications()
@@ -108,13 +110,14 @@ public final class PortalCore: Sendable {
                                        notifications: notifications, clock: clock, secrets: secrets,
                                        outboundTargets: WebhookTargets(allowed: webhookOptions.allowedNetworks), http: http)
         self.incidents = try Incidents(environment: environment, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs, clock: clock)
-        self.assistant = try Assistant(environment: environment, sessions: chat, toolSearch: toolSearch, runs: runs, workflows: workflows, incidents: incidents, organizations: organizations,
-                                       accounts: accounts, jobs: jobs,
-                                       configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
-        self.webhooks = try Webhooks(environment: environment, secrets: secrets, events: securityEvents, jobs: jobs, clock: clock, options: webhookOptions)
         let assets = try Assets(environment: environment, outbox: outbox, clock: clock)
         self.assets = assets
         self.changes = try Changes(environment: environment, assets: assets, workflows: workflows, outbox: outbox, clock: clock)
+        self.assistant = try Assistant(environment: environment, sessions: chat, toolSearch: toolSearch, runs: runs, workflows: workflows, incidents: incidents,
+                                       changes: changes, organizations: organizations,
+                                       accounts: accounts, jobs: jobs,
+                                       configuration: try AssistantConfiguration(environment: environment, secrets: secrets, events: securityEvents))
+        self.webhooks = try Webhooks(environment: environment, secrets: secrets, events: securityEvents, jobs: jobs, clock: clock, options: webhookOptions)
         self.idempotencyKeys = try IdempotencyKeys(environment: environment, clock: clock)
         let notifications = notifications
         self.eventConsumers = [

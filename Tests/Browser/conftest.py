@@ -60,6 +60,13 @@ class Portal:
         self._start()
         return code
 
+    def crash(self):
+        """Kills the portal (SIGKILL: no shutdown at all) and starts it again on the same data
+        and address."""
+        self.process.kill()
+        self.process.wait(timeout=30)
+        self._start()
+
     def _wait_for_url(self, timeout=60):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:  # polls for the banner line, bounded

@@ -5,14 +5,15 @@ without a reload, never shows the internal note, and the reporter closes the inc
 incident on a database shows the services it hits (the CMDB's impact), the item's page
 shows its relations and incidents, and the service dashboard draws the figures. A CAB member
 approves a change from its page, which its requester's page follows. Axe finds no serious
-violations on any of these pages."""
+violations on any of these pages. An SLA's escalation fires once, across crashes of the real
+binary before and after it is due."""
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import Portal, admin_session, console_errors, serious_violations
+from conftest import Portal, admin_session, console_errors, serious_violations, until
 from test_access import sign_in
 from test_mcp import binary, free_port
 
@@ -203,3 +204,46 @@ def test_a_cab_member_approves_a_change_from_its_page(world, browser, second_bro
     assert second_browser.find_element(By.CSS_SELECTOR, '#change-decisions li[data-approver="cora"]').text.startswith("cora approved: go ahead")
     assert admin.get(portal.url + f"api/changes/{change_id}").json()["change"]["decisions"][0]["approverName"] == "cora"
     assert not console_errors(browser) and not console_errors(second_browser)
+
+
+def test_an_sla_escalation_fires_once_across_crashes_before_and_after_it_is_due():
+    portal = Portal(binary(), port=free_port())
+    try:
+        admin = admin_session(portal)
+        # 24x7; the warning at 5% of a minute (3 s) raises the priority and hands the incident to the night group.
+        sla = {"name": "quick", "priorities": [3], "resolutionMinutes": 1, "warnAtPercent": 5,
+               "escalations": [{"at": "warning", "raisePriority": True, "group": "night"}]}
+        assert admin.put(portal.url + "api/slas/quick", json=sla).status_code == 200
+
+        def open_incident(session, title):
+            answer = session.post(portal.url + "api/incidents", json={"title": title, "impact": "medium", "urgency": "medium"})
+            assert answer.status_code == 201, answer.text
+            return answer.json()["incident"]
+
+        def detail(session, incident):
+            answer = session.get(portal.url + f"api/incidents/{incident['id']}")
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        first = open_incident(admin, "reports slow")
+        assert first["priority"] == 3 and [clock["sla"] for clock in first["slas"]] == ["quick"]
+        # Killed well before the warning is due: the durable timer fires after the restart.
+        portal.crash()
+        admin = admin_session(portal)
+        until(lambda: detail(admin, first)["incident"]["priority"] == 2, "the warning's escalation after the restart")
+        # Killed again after it fired; a later incident's warning shows the timers ran meanwhile.
+        portal.crash()
+        admin = admin_session(portal)
+        second = open_incident(admin, "exports slow")
+        until(lambda: detail(admin, second)["incident"]["priority"] == 2, "the second incident's warning")
+
+        escalated = detail(admin, first)
+        assert escalated["incident"]["urgency"] == "high" and escalated["incident"]["priority"] == 2, "raised once: twice would be P1"
+        assert escalated["incident"]["announced"] == ["w0"]
+        by_portal = [entry for entry in escalated["timeline"] if entry["actorName"] == "portal"]
+        assert [(entry["kind"], entry.get("field"), entry.get("old"), entry.get("new")) for entry in by_portal] == [
+            ("sla", "resolution", None, None), ("changed", "group", None, "night"),
+            ("changed", "urgency", "medium", "high"), ("changed", "priority", "P3", "P2")]
+        assert by_portal[0]["text"] == "resolution SLA quick v1 reached 5%"
+    finally:
+        assert portal.stop() == 0, "portal must exit 0 on SIGTERM"

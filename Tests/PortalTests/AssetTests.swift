@@ -165,5 +165,40 @@ import TestSupport
         #expect(try incidents.incidents(onService: "status-page", in: world.organizationID).map(\.number) == [typo.number])
     }
 
+    @Test func theSchemaStepSummarizesTheStateIndexAndIndexesNumbers() async throws {
+        let world = try await World()
+        let incidents = world.incidents
+        _ = try await incidents.open(IncidentDraft(title: "db down", impact: .high, urgency: .high, service: "billing-db", group: "dba", major: true), by: world.reporter)
+        let slow = try await incidents.open(IncidentDraft(title: "db slow", impact: .medium, urgency: .high, service: "billing-db"), by: world.reporter)
+        try await incidents.fire(.init(organizationID: world.organizationID, incidentID: slow.id, clock: 0, warning: true, due: try #require(slow.slas.first?.warnAt)))
+        let period = (from: Self.day("2026-11-30"), to: Self.day("2026-12-01"))
+        let before = try incidents.dashboard(in: world.organizationID, from: period.from, to: period.to)
+        #expect(before.openTotal == 2 && before.majorOpen == 1 && before.slaAtRisk == 1 && before.topServices.first?.open == 2)
+
+        // The index as version 1 wrote it: the priority alone, and step 2 not yet applied.
+        let environment = world.base.core.environment
+        let legacy = try environment.table("incidents_by_state", key: CompositeKey3<UUID, String, TimeOrderedID>.self, value: JSONValue<Int>.self)
+        let applied = try environment.table("_migrations", key: UInt64Key.self, value: JSONValue<AppliedMigration>.self)
+        let numbers = try Incidents.numberIndex(environment)
+        let all = try incidents.list(in: world.organizationID)
+        try await environment.write { txn in
+            for incident in all {
+                try txn.put(legacy, (incident.organizationID, incident.state.rawValue, incident.id), incident.priority)
+                #expect(try txn.delete(numbers, (incident.organizationID, UInt64(incident.number))))
+            }
+            #expect(try txn.delete(applied, 2))
+        }
+        #expect(throws: KVError.self, "a bare priority is not a summary") { try incidents.dashboard(in: world.organizationID, from: period.from, to: period.to) }
+        #expect(try incidents.incident(reference: "INC-2", in: world.organizationID) == nil)
+        #expect(try await environment.migrate(Schema.migrations(environment)) == 2)
+        #expect(try incidents.dashboard(in: world.organizationID, from: period.from, to: period.to) == before)
+        #expect(try incidents.counts(in: world.organizationID) == [.new: [1: 1, 2: 1]])
+        for reference in ["INC-2", "inc-2", " 2", slow.id.description] {
+            #expect(try incidents.incident(reference: reference, in: world.organizationID)?.id == slow.id, "\(reference)")
+        }
+        #expect(try incidents.incident(reference: "INC-3", in: world.organizationID) == nil)
+        #expect(try incidents.incident(reference: "INC-2", in: UUID()) == nil, "another organization's numbers are its own")
+    }
+
     static func day(_ text: String) -> Date { ITSMRulesTests.at("\(text)T00:00:00Z") }
 }

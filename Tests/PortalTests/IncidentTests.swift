@@ -150,6 +150,59 @@ import TestSupport
         #expect(late.slas[0].state == .breached && late.firstResponseAt == world.clock.now())
     }
 
+    @Test func escalationsReassignAndRaiseThePriorityOnceEachWithTheClocksOwnVersion() async throws {
+        let world = try await World()
+        let admin = world.base.admin
+        let refused: [(SLAEscalation, String)] = [
+            (SLAEscalation(at: .breach), "escalations[0]: say what it does (assignee, group or raisePriority)"),
+            (SLAEscalation(at: .breach, assignee: "nobody-here"), "escalations[0].assignee: 'nobody-here' is not a member of this organization"),
+        ]
+        for (escalation, reason) in refused {
+            await #expect(throws: PortalError.invalid(reason)) {
+                try await world.incidents.saveSLA(SLADefinition(name: "standard", resolutionMinutes: 240, escalations: [escalation]), by: admin)
+            }
+        }
+        await #expect(throws: PortalError.invalid("escalations[0]: at warning, but warnAtPercent 0 turns the warning off")) {
+            try await world.incidents.saveSLA(SLADefinition(name: "standard", resolutionMinutes: 240, warnAtPercent: 0, escalations: [SLAEscalation(at: .warning, group: "x")]), by: admin)
+        }
+        // Warning: to olga and the night group; breach: one step more urgent, and to a member who has left by then.
+        let root = try #require(try world.base.core.accounts.user(named: "root"))
+        let rootPrincipal = Principal(user: root, organizationID: world.organizationID, role: .admin, sessionKey: nil, csrfToken: nil)
+        let leaver = try await world.base.core.organizations.createMember(username: "lena", displayName: "Lena", password: "lena-password-1", role: .operator,
+                                                                          in: world.organizationID, by: rootPrincipal)
+        try await world.incidents.saveSLA(SLADefinition(name: "standard", priorities: [3, 4, 5], resolutionMinutes: 240, escalations: [
+            SLAEscalation(at: .warning, target: .resolution, assignee: "olga", group: "night"),
+            SLAEscalation(at: .warning, target: .firstResponse, group: "never-a-first-response-clock"),
+            SLAEscalation(at: .breach, assignee: "lena", raisePriority: true),
+        ]), by: admin)
+        let incident = try await world.incidents.open(IncidentDraft(title: "reports slow", impact: .medium, urgency: .medium, group: "day"), by: world.reporter)
+        #expect(incident.priority == 3 && incident.slas.count == 1 && incident.slas[0].escalations?.count == 2)
+        // The SLA changes and the member leaves: the running clock keeps what it started with.
+        try await world.incidents.saveSLA(SLADefinition(name: "standard", priorities: [3, 4, 5], resolutionMinutes: 240), by: admin)
+        try await world.base.core.organizations.setRole(nil, user: leaver.id, in: world.organizationID, by: rootPrincipal)
+
+        let warnAt = try #require(incident.slas[0].warnAt), dueAt = try #require(incident.slas[0].dueAt)
+        world.clock.set(warnAt)
+        for _ in 0..<2 { try await world.incidents.fire(.init(organizationID: world.organizationID, incidentID: incident.id, clock: 0, warning: true, due: warnAt)) }
+        let warned = try world.reload(incident)
+        #expect(warned.assigneeName == "olga" && warned.assigneeID == world.base.operator_.user.id && warned.group == "night" && warned.priority == 3)
+        world.clock.set(dueAt)
+        for _ in 0..<2 { try await world.incidents.fire(.init(organizationID: world.organizationID, incidentID: incident.id, clock: 0, warning: false, due: dueAt)) }
+        let breached = try world.reload(incident)
+        #expect(breached.urgency == .high && breached.priority == 2 && breached.assigneeName == "olga", "medium/high is P2 by the matrix; lena has left")
+
+        let timeline = try world.incidents.timeline(of: incident.id, for: world.base.operator_).filter { $0.actorName == "portal" }
+        #expect(timeline.map { [$0.kind.rawValue, $0.field ?? "", $0.old ?? "", $0.new ?? ""].joined(separator: " ") } == [
+            "sla resolution  ", "changed assignee  olga", "changed group day night",
+            "sla resolution  ", "sla   ", "changed urgency medium high", "changed priority P3 P2",
+        ])
+        #expect(timeline[4].text == "resolution SLA standard v1 breached: not assigned to 'lena', who is no longer a member" && timeline[4].isInternal)
+        let escalated = try world.events(.incidentUpdated).map(\.detail)
+        #expect(escalated == ["escalated (resolution SLA standard v1 reached 75%): assignee, group",
+                              "escalated (resolution SLA standard v1 breached): urgency, priority"])
+        #expect(try world.events(.incidentUpdated).last?.priority == 2)
+    }
+
     @Test func internalCommentsStayWithTheTeamAndAPublicAnswerIsTheFirstResponse() async throws {
         let world = try await World()
         let olga = world.base.operator_

@@ -96,6 +96,21 @@ import TestSupport
         }
     }
 
+    /// Olga asks `text` in a new conversation with `script` as the model: the answer's events.
+    static func olgaAsks(_ text: String, _ harness: WebTestHarness, _ script: ModelScript) async throws -> [(String, JSONAny)] {
+        try await modelServer(script).test(.live) { model in
+            try await harness.test { client in
+                try await configure(client, port: try #require(model.port))
+                let olga = try await ToolRoutesTests.signIn(client, "olga")
+                let id = try await newSession(client, olga)
+                let body = try JSONEncoder().encode(["text": text])
+                return try await client.execute(uri: "/api/sessions/\(id)/turns", method: .post, headers: streamingHeaders(olga), body: ByteBuffer(bytes: body)) { response throws in
+                    try events(response)
+                }
+            }
+        }
+    }
+
     static func streamingHeaders(_ session: ToolRoutesTests.Session) -> HTTPFields {
         var headers = session.headers
         headers[.accept] = "text/event-stream"
@@ -171,21 +186,11 @@ import TestSupport
             .stream(Self.toolCall(id: "call_w1", name: "workflow_greet", arguments: [#"{"host":"#, #""db-7"}"#])),
             .stream(Self.text("Done: hello db-7.")),
         ])
-        try await Self.modelServer(script).test(.live) { model in
-            try await harness.test { client in
-                try await Self.configure(client, port: try #require(model.port))
-                let olga = try await ToolRoutesTests.signIn(client, "olga")
-                let id = try await Self.newSession(client, olga)
-                try await client.execute(uri: "/api/sessions/\(id)/turns", method: .post, headers: Self.streamingHeaders(olga),
-                                         body: ByteBuffer(string: #"{"text":"run the greeting workflow for db-7"}"#)) { response throws in
-                    let turns = try Self.events(response).filter { $0.0 == "turn" }.map(\.1)
-                    #expect(turns.map { $0["role"]?.string ?? "" } == ["user", "assistant", "tool", "assistant"])
-                    #expect(turns[1]["toolCalls"]?.array?.first?["tool"] == .string("workflow.greet"))
-                    let result = try #require(turns[2]["text"]?.string)
-                    #expect(result.contains("succeeded") && result.contains(#""greeting":"hello db-7""#), "\(result)")
-                }
-            }
-        }
+        let turns = try await Self.olgaAsks("run the greeting workflow for db-7", harness, script).filter { $0.0 == "turn" }.map(\.1)
+        #expect(turns.map { $0["role"]?.string ?? "" } == ["user", "assistant", "tool", "assistant"])
+        #expect(turns[1]["toolCalls"]?.array?.first?["tool"] == .string("workflow.greet"))
+        let result = try #require(turns[2]["text"]?.string)
+        #expect(result.contains("succeeded") && result.contains(#""greeting":"hello db-7""#), "\(result)")
         let runs = try harness.core.workflows.runs(in: organization.id, filter: .init(workflow: "greet"), limit: 10, before: nil)
         #expect(runs.count == 1 && runs[0].trigger == .chat && runs[0].starterName == "olga" && runs[0].inputs == .object(["host": .string("db-7")]))
         // The model saw the workflow with its inputs schema as the parameters.
@@ -203,26 +208,54 @@ import TestSupport
             .stream(Self.toolCall(id: "call_i2", name: "itsm_find-incidents", arguments: [#"{"words":"refuses","state":"new"}"#])),
             .stream(Self.text("I opened INC-1 at priority 1.")),
         ])
-        try await Self.modelServer(script).test(.live) { model in
-            try await harness.test { client in
-                try await Self.configure(client, port: try #require(model.port))
-                let olga = try await ToolRoutesTests.signIn(client, "olga")
-                let id = try await Self.newSession(client, olga)
-                try await client.execute(uri: "/api/sessions/\(id)/turns", method: .post, headers: Self.streamingHeaders(olga),
-                                         body: ByteBuffer(string: #"{"text":"db-7 is down, open a P1"}"#)) { response throws in
-                    let turns = try Self.events(response).filter { $0.0 == "turn" }.map(\.1)
-                    #expect(turns.map { $0["role"]?.string ?? "" } == ["user", "assistant", "tool", "assistant", "tool", "assistant"])
-                    let opened = try #require(turns[2]["text"]?.string)
-                    #expect(opened.hasPrefix("Opened INC-1 (priority P1): db-7 refuses connections."), "\(opened)")
-                    let found = try #require(turns[4]["text"]?.string)
-                    #expect(found.hasPrefix("INC-1 P1 new: db-7 refuses connections (service billing-db)"), "\(found)")
-                }
-            }
-        }
+        let turns = try await Self.olgaAsks("db-7 is down, open a P1", harness, script).filter { $0.0 == "turn" }.map(\.1)
+        #expect(turns.map { $0["role"]?.string ?? "" } == ["user", "assistant", "tool", "assistant", "tool", "assistant"])
+        let opened = try #require(turns[2]["text"]?.string)
+        #expect(opened.hasPrefix("Opened INC-1 (priority P1): db-7 refuses connections."), "\(opened)")
+        let found = try #require(turns[4]["text"]?.string)
+        #expect(found.hasPrefix("INC-1 P1 new: db-7 refuses connections (service billing-db)"), "\(found)")
         let incidents = try harness.core.incidents.list(in: organization.id)
         #expect(incidents.count == 1 && incidents[0].reporterName == "olga" && incidents[0].priority == 1 && incidents[0].service == "billing-db")
         let tools = try #require(script.bodies.first?["tools"]?.array)
         #expect(tools.contains { $0["function"]?["name"] == .string("itsm_open-incident") } && tools.contains { $0["function"]?["name"] == .string("itsm_find-incidents") })
+    }
+
+    @Test(.timeLimit(.minutes(1))) func worksAnIncidentAndProposesAChangeAsThePersonAsking() async throws {
+        let (harness, organization) = try await ToolRoutesTests.world()
+        let root = try #require(try harness.core.accounts.user(named: "root"))
+        let rootPrincipal = Principal(user: root, organizationID: organization.id, role: .admin, sessionKey: nil, csrfToken: nil)
+        let vic = try await harness.core.organizations.createMember(username: "vic", displayName: "Vic", password: "vic-password-1", role: .viewer, in: organization.id, by: rootPrincipal)
+        let viewer = Principal(user: vic, organizationID: organization.id, role: .viewer, sessionKey: nil, csrfToken: nil)
+        #expect(Assistant.itsmDefinitions(for: viewer).map(\.name) == ["itsm_open-incident", "itsm_find-incidents"], "a viewer reports and finds, no more")
+        let opened = try await harness.core.incidents.open(IncidentDraft(title: "db-7 slow", impact: .medium, urgency: .medium, service: "billing-db"), by: viewer)
+        let script = ModelScript([
+            // Pending without a reason: the fields and the comment are done, the move is refused, and the model hears both.
+            .stream(Self.toolCall(id: "call_u1", name: "itsm_update-incident",
+                                  arguments: [#"{"incident":"INC-1","urgency":"high","assignee":"olga","comment":"replica lag 40 s","#, #""internal":true,"state":"pending"}"#])),
+            .stream(Self.toolCall(id: "call_u2", name: "itsm_update-incident", arguments: [#"{"incident":"inc-1","state":"in-progress"}"#])),
+            .stream(Self.toolCall(id: "call_u3", name: "itsm_update-incident", arguments: [#"{"incident":"INC-9","state":"in-progress"}"#])),
+            .stream(Self.toolCall(id: "call_c1", name: "itsm_propose-change",
+                                  arguments: [#"{"title":"Add a replica to db-7","risk":"medium","windowStart":"2026-12-05T22:00:00+01:00","#,
+                                              #""windowEnd":"2026-12-05T23:30:00+01:00","backoutPlan":"Remove the replica."}"#])),
+            .stream(Self.toolCall(id: "call_c2", name: "itsm_propose-change", arguments: [#"{"title":"Bad window","windowStart":"next friday"}"#])),
+            .stream(Self.text("INC-1 is in progress and assigned to you; CHG-1 waits for your review.")),
+        ])
+        let said = try await Self.olgaAsks("INC-1 is replica lag: take it, note it, and propose adding a replica", harness, script)
+            .filter { $0.0 == "turn" && $0.1["role"] == .string("tool") }.map { $0.1["text"]?.string ?? "" }
+        #expect(said.count == 5)
+        #expect(said[0] == "error: updated, internal comment added, then: reason: a pending incident says what it waits for (1 to 500 characters)", "\(said[0])")
+        #expect(said[1].hasPrefix("INC-1 moved to in-progress: now P2, in-progress, assigned to olga."), "\(said[1])")
+        #expect(said[2] == "error: no incident INC-9")
+        #expect(said[3].hasPrefix("Proposed CHG-1 (normal, new): Add a replica to db-7. Its page: #/changes/"), "\(said[3])")
+        #expect(said[4] == "error: windowStart: 'next friday' is not an RFC 3339 time")
+        let incident = try #require(try harness.core.incidents.incident(opened.id, in: organization.id))
+        #expect(incident.urgency == .high && incident.priority == 2 && incident.assigneeName == "olga" && incident.state == .inProgress)
+        let timeline = try harness.core.incidents.timeline(of: incident.id, for: viewer)
+        #expect(!timeline.contains { $0.kind == .comment }, "the internal comment stays with the team")
+        #expect(timeline.filter { $0.kind == .changed }.allSatisfy { $0.actorName == "olga" })
+        let changes = try harness.core.changes.list(in: organization.id)
+        #expect(changes.count == 1 && changes[0].requesterName == "olga" && changes[0].state == .new && changes[0].risk == .medium)
+        #expect(changes[0].windowStart == RFC3339.date("2026-12-05T21:00:00Z") && changes[0].backoutPlan == "Remove the replica.")
     }
 
     @Test(.timeLimit(.minutes(1))) func pausesOnAnApprovalAndGoesOnAfterTheDecision() async throws {

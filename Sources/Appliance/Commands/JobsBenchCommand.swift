@@ -43,7 +43,7 @@ struct JobsBenchCommand: AsyncParsableCommand {
     func run() async throws {
         let scratch = try await ScratchPortal(under: scratchParent, prefix: "portal-bench-jobs", sync: sync)
         defer { scratch.remove() }
-        let environment = scratch.environment, core = scratch.core
+        let core = scratch.core
         let recorder = JobStarts()
         core.jobs.register(JobKind(Self.kind, concurrency: concurrency, maxAttempts: 1) { context in recorder.started(context.job) })
         // Only the runner: no event consumers, and no maintenance timers (resumeAfterStart is not called).

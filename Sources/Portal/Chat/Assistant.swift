@@ -37,6 +37,7 @@ public final class Assistant: Sendable {
     let runs: ToolRuns
     let workflows: Workflows
     let incidents: Incidents
+    let changes: Changes
     let organizations: Organizations
     let accounts: Accounts
     let jobs: Jobs
@@ -59,10 +60,11 @@ public final class Assistant: Sendable {
         var apiKeyID: UUID?
     }
 
-    init(environment: Environment, sessions: ChatSessions, toolSearch: ToolSearch, runs: ToolRuns, workflows: Workflows, incidents: Incidents,
+    init(environment: Environment, sessions: ChatSessions, toolSearch: ToolSearch, runs: ToolRuns, workflows: Workflows, incidents: Incidents, changes: Changes,
          organizations: Organizations, accounts: Accounts, jobs: Jobs, configuration: AssistantConfiguration) throws {
         self.workflows = workflows
         self.incidents = incidents
+        self.changes = changes
         self.jobs = jobs
         self.environment = environment
         self.sessions = sessions
@@ -391,7 +393,7 @@ public final class Assistant: Sendable {
                                                        parameters: latest.definition.inputs))
             }
         }
-        definitions += Self.incidentDefinitions(for: principal)
+        definitions += Self.itsmDefinitions(for: principal)
         return ToolDefinitions(definitions: definitions)
     }
 

@@ -134,9 +134,11 @@ public struct SLADefinition: Codable, Sendable, Equatable {
     public var resolutionMinutes: Int?
     /// The warning before the breach, in percent of the target (75 when absent; 0: none).
     public var warnAtPercent: Int?
+    /// What the portal does, besides announcing it, when a clock warns or breaches.
+    public var escalations: [SLAEscalation]?
 
     public init(name: String, priorities: [Int]? = nil, categories: [String]? = nil, services: [String]? = nil, calendar: String? = nil,
-                firstResponseMinutes: Int? = nil, resolutionMinutes: Int? = nil, warnAtPercent: Int? = nil) {
+                firstResponseMinutes: Int? = nil, resolutionMinutes: Int? = nil, warnAtPercent: Int? = nil, escalations: [SLAEscalation]? = nil) {
         self.name = name
         self.priorities = priorities
         self.categories = categories
@@ -145,6 +147,7 @@ public struct SLADefinition: Codable, Sendable, Equatable {
         self.firstResponseMinutes = firstResponseMinutes
         self.resolutionMinutes = resolutionMinutes
         self.warnAtPercent = warnAtPercent
+        self.escalations = escalations
     }
 
     func applies(to incident: Incident) -> Bool {
@@ -161,6 +164,45 @@ public struct SLADefinition: Codable, Sendable, Equatable {
         }
         if let priorities, !priorities.allSatisfy({ (1...5).contains($0) }) { throw PortalError.invalid("priorities are 1 to 5") }
         if let warnAtPercent, !(0...99).contains(warnAtPercent) { throw PortalError.invalid("warnAtPercent is from 0 (no warning) to 99") }
+        let escalations = escalations ?? []
+        guard escalations.count <= 10 else { throw PortalError.invalid("escalations: at most 10") }
+        for (index, escalation) in escalations.enumerated() {
+            let field = "escalations[\(index)]"
+            guard escalation.assignee != nil || escalation.group != nil || escalation.raisePriority == true else {
+                throw PortalError.invalid("\(field): say what it does (assignee, group or raisePriority)")
+            }
+            if escalation.at == .warning, warnAtPercent == 0 { throw PortalError.invalid("\(field): at warning, but warnAtPercent 0 turns the warning off") }
+            if let assignee = escalation.assignee { try Incidents.checkText(assignee, "\(field).assignee", 1...64) }
+            if let group = escalation.group { try Incidents.checkText(group, "\(field).group", 1...64) }
+        }
+    }
+}
+
+/// An SLA clock's escalation: at its warning or its breach, the incident is reassigned (to a
+/// member, a group, or both) and/or its priority raised. Announced as `incident.sla-warning`
+/// or `incident.sla-breached` either way, so a workflow whose event trigger's condition
+/// matches the SLA runs as well.
+public struct SLAEscalation: Codable, Sendable, Equatable {
+    public enum Moment: String, Codable, Sendable, CaseIterable { case warning, breach }
+
+    public var at: Moment
+    /// Only this target's clock (both when absent).
+    public var target: SLAClock.Target?
+    /// A member's user name: the incident is assigned to them (skipped, and said on the
+    /// timeline, when they are no longer a member).
+    public var assignee: String?
+    /// The incident moves to this assignment group.
+    public var group: String?
+    /// The urgency goes up one step (the impact, once urgency is high), and the priority
+    /// follows the matrix; so it stays what the matrix says for the incident's fields.
+    public var raisePriority: Bool?
+
+    public init(at: Moment, target: SLAClock.Target? = nil, assignee: String? = nil, group: String? = nil, raisePriority: Bool? = nil) {
+        self.at = at
+        self.target = target
+        self.assignee = assignee
+        self.group = group
+        self.raisePriority = raisePriority
     }
 }
 

@@ -27,6 +27,55 @@ struct IncidentDay: Codable, Sendable, Equatable {
     }
 }
 
+/// What lists and the dashboard need of an incident, kept in the state index so that
+/// counting open incidents never decodes whole records.
+struct IncidentSummary: Codable, Sendable, Equatable {
+    enum SLAStanding: String, Codable, Sendable {
+        /// A clock passed its warning, none breached.
+        case atRisk = "at-risk"
+        case breached
+    }
+
+    let priority: Int
+    let group: String?
+    let service: String?
+    let major: Bool
+    let sla: SLAStanding?
+
+    init(_ incident: Incident) {
+        priority = incident.priority
+        group = incident.group
+        service = incident.service
+        major = incident.major
+        sla = incident.announced.contains { $0.hasPrefix("b") } ? .breached : incident.announced.contains { $0.hasPrefix("w") } ? .atRisk : nil
+    }
+}
+
+extension Incidents {
+    static func stateIndex(_ environment: Environment) throws -> Table<CompositeKey3<UUID, String, TimeOrderedID>, JSONValue<IncidentSummary>> {
+        try environment.table("incidents_by_state", key: CompositeKey3<UUID, String, TimeOrderedID>.self, value: JSONValue<IncidentSummary>.self)
+    }
+
+    static func numberIndex(_ environment: Environment) throws -> Table<CompositeKey<UUID, UInt64>, JSONValue<TimeOrderedID>> {
+        try environment.table("incidents_by_number", key: CompositeKey<UUID, UInt64>.self, value: JSONValue<TimeOrderedID>.self)
+    }
+
+    /// Schema step 2: the state index held only the priority, and numbers had no index; now
+    /// the state index holds the summary, and a number finds its incident.
+    static func indexIncidents(_ environment: Environment) throws -> Migration {
+        let incidents = try environment.table("incidents", key: CompositeKey<UUID, TimeOrderedID>.self, value: JSONValue<Incident>.self)
+        let byState = try stateIndex(environment), byNumber = try numberIndex(environment)
+        return Migration(2, "incident summaries in the state index, and the number index") { txn in
+            var found: [Incident] = []
+            try txn.forEach(incidents) { (_, incident) throws(KVError) in found.append(incident); return true }
+            for incident in found {
+                try txn.put(byState, (incident.organizationID, incident.state.rawValue, incident.id), IncidentSummary(incident))
+                try txn.put(byNumber, (incident.organizationID, UInt64(incident.number)), incident.id)
+            }
+        }
+    }
+}
+
 /// What the service dashboard shows for a period and, optionally, one assignment group.
 public struct IncidentDashboard: Codable, Sendable, Equatable {
     public struct Day: Codable, Sendable, Equatable {
@@ -131,14 +180,17 @@ extension Incidents {
             var openTotal = 0, majorOpen = 0, atRisk = 0, breached = 0
             var openByService: [String: Int] = [:]
             for state in IncidentState.allCases where state != .resolved && state != .closed {
-                try txn.forEach(byState, prefix: CompositeKey3<UUID, String, TimeOrderedID>.prefix(organizationID, state.rawValue)) { (key, _) throws(KVError) in
-                    guard let incident = try txn.get(table, (organizationID, key.2)), group == nil || incident.group == group else { return true }
-                    open[state.rawValue, default: [:]][String(incident.priority), default: 0] += 1
+                try txn.forEach(byState, prefix: CompositeKey3<UUID, String, TimeOrderedID>.prefix(organizationID, state.rawValue)) { (_, summary) throws(KVError) in
+                    guard group == nil || summary.group == group else { return true }
+                    open[state.rawValue, default: [:]][String(summary.priority), default: 0] += 1
                     openTotal += 1
-                    if incident.major { majorOpen += 1 }
-                    if let service = incident.service { openByService[service, default: 0] += 1 }
-                    let breaches = incident.announced.contains { $0.hasPrefix("b") }
-                    if breaches { breached += 1 } else if incident.announced.contains(where: { $0.hasPrefix("w") }) { atRisk += 1 }
+                    if summary.major { majorOpen += 1 }
+                    if let service = summary.service { openByService[service, default: 0] += 1 }
+                    switch summary.sla {
+                    case .breached: breached += 1
+                    case .atRisk: atRisk += 1
+                    case nil: break
+                    }
                     return true
                 }
             }

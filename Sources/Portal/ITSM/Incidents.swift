@@ -93,9 +93,12 @@ public final class Incidents: Sendable {
     let environment: Environment
     let table: Table<CompositeKey<UUID, TimeOrderedID>, JSONValue<Incident>>
     let timeline: Table<CompositeKey<TimeOrderedID, UInt64>, JSONValue<IncidentChange>>
-    /// Incidents by state, for lists and counts without a scan: (organization, state, id) → priority.
-    let byState: Table<CompositeKey3<UUID, String, TimeOrderedID>, JSONValue<Int>>
+    /// Incidents by state, for lists, counts and the dashboard without a scan:
+    /// (organization, state, id) → the incident's summary.
+    let byState: Table<CompositeKey3<UUID, String, TimeOrderedID>, JSONValue<IncidentSummary>>
     let numbers: Table<Key<UUID>, JSONValue<Int>>
+    /// (organization, number) → id: `INC-12` in one read.
+    let byNumber: Table<CompositeKey<UUID, UInt64>, JSONValue<TimeOrderedID>>
     /// (organization, service, id): the incidents on a service or configuration item.
     let byService: Table<CompositeKey3<UUID, String, TimeOrderedID>, JSONValue<String>>
     /// (organization, group or "" for all, UTC day) → that day's figures, for the dashboard.
@@ -132,8 +135,9 @@ public final class Incidents: Sendable {
         self.clock = clock
         table = try environment.table("incidents", key: CompositeKey<UUID, TimeOrderedID>.self, value: JSONValue<Incident>.self)
         timeline = try environment.table("incident_timeline", key: CompositeKey<TimeOrderedID, UInt64>.self, value: JSONValue<IncidentChange>.self)
-        byState = try environment.table("incidents_by_state", key: CompositeKey3<UUID, String, TimeOrderedID>.self, value: JSONValue<Int>.self)
+        byState = try Self.stateIndex(environment)
         numbers = try environment.table("incident_numbers", key: Key<UUID>.self, value: JSONValue<Int>.self)
+        byNumber = try Self.numberIndex(environment)
         byService = try environment.table("incidents_by_service", key: CompositeKey3<UUID, String, TimeOrderedID>.self, value: JSONValue<String>.self)
         dayFigures = try environment.table("incident_days", key: CompositeKey3<UUID, String, UInt64>.self, value: JSONValue<IncidentDay>.self)
         settingsTable = try environment.table("incident_settings", key: Key<UUID>.self, value: JSONValue<IncidentSettings>.self)
@@ -213,6 +217,11 @@ public final class Incidents: Sendable {
     public func saveSLA(_ definition: SLADefinition, by principal: Principal) async throws -> SLADefinition {
         let organizationID = try Self.organization(of: principal, needing: .itsmManage)
         try definition.check()
+        for (index, escalation) in (definition.escalations ?? []).enumerated() {
+            if let name = escalation.assignee, try accounts.user(named: name).map({ try organizations.role(of: $0.id, in: organizationID) }) == nil {
+                throw PortalError.invalid("escalations[\(index)].assignee: '\(name)' is not a member of this organization")
+            }
+        }
         return try await environment.write { [self] txn in
             if let name = definition.calendar, try txn.get(calendars, (organizationID, name)) == nil { throw PortalError.invalid("calendar: no calendar '\(name)'") }
             var saved = definition
@@ -231,6 +240,18 @@ public final class Incidents: Sendable {
 
     public func incident(_ id: TimeOrderedID, in organizationID: UUID) throws -> Incident? {
         try environment.read { txn in try txn.get(table, (organizationID, id)) }
+    }
+
+    /// An incident by its reference (`INC-12`), its number or its id.
+    public func incident(reference: String, in organizationID: UUID) throws -> Incident? {
+        let text = reference.trimmed.uppercased()
+        if let number = UInt64(text.hasPrefix("INC-") ? String(text.dropFirst(4)) : text) {
+            return try environment.read { txn in
+                guard let id = try txn.get(byNumber, (organizationID, number)) else { return nil }
+                return try txn.get(table, (organizationID, id))
+            }
+        }
+        return try TimeOrderedID(reference.trimmed).flatMap { try incident($0, in: organizationID) }
     }
 
     /// Incidents newest first, in `states` (all when empty), before `cursor`.
@@ -252,8 +273,8 @@ public final class Incidents: Sendable {
         try environment.read { txn in
             var counts: [IncidentState: [Int: Int]] = [:]
             for state in IncidentState.allCases {
-                try txn.forEach(byState, prefix: CompositeKey3<UUID, String, TimeOrderedID>.prefix(organizationID, state.rawValue)) { (_, priority) throws(KVError) in
-                    counts[state, default: [:]][priority, default: 0] += 1
+                try txn.forEach(byState, prefix: CompositeKey3<UUID, String, TimeOrderedID>.prefix(organizationID, state.rawValue)) { (_, summary) throws(KVError) in
+                    counts[state, default: [:]][summary.priority, default: 0] += 1
                     return true
                 }
             }
@@ -313,10 +334,13 @@ public final class Incidents: Sendable {
                                        text: entry.text.map { String($0.prefix(20_000)) }, isInternal: entry.isInternal))
         }
         try txn.put(table, (incident.organizationID, incident.id), incident)
-        if let previous = change.previous, previous.state != incident.state || previous.priority != incident.priority {
+        let summary = IncidentSummary(incident)
+        if let previous = change.previous, previous.state != incident.state {
             _ = try txn.delete(byState, (incident.organizationID, previous.state.rawValue, incident.id))
         }
-        try txn.put(byState, (incident.organizationID, incident.state.rawValue, incident.id), incident.priority)
+        if change.previous.map({ $0.state != incident.state || IncidentSummary($0) != summary }) ?? true {
+            try txn.put(byState, (incident.organizationID, incident.state.rawValue, incident.id), summary)
+        }
         try tally(from: change.previous, to: incident, txn: txn)
         for (kind, detail) in change.events {
             let event = IncidentEvent(kind, incident, actorID: change.actor?.user.id, detail: detail)
@@ -380,7 +404,9 @@ public final class Incidents: Sendable {
         return try await environment.write { [self] txn in
             let number = (try txn.get(numbers, organizationID) ?? 0) + 1
             try txn.put(numbers, organizationID, number)
-            var incident = Incident(id: TimeOrderedID.generate(now: now), organizationID: organizationID, number: number, title: draft.title.trimmed,
+            let id = TimeOrderedID.generate(now: now)
+            try txn.put(byNumber, (organizationID, UInt64(number)), id)
+            var incident = Incident(id: id, organizationID: organizationID, number: number, title: draft.title.trimmed,
                                     description: draft.description ?? "", impact: draft.impact, urgency: draft.urgency,
                                     priority: settings.matrix.priority(impact: draft.impact, urgency: draft.urgency), category: draft.category ?? "general",
                                     service: draft.service, assigneeID: assignee?.id, assigneeName: assignee?.username, group: draft.group,
@@ -392,7 +418,8 @@ public final class Incidents: Sendable {
                     guard let minutes else { continue }
                     let warn = definition.warnAtPercent ?? 75
                     incident.slas.append(try SLAClock(sla: definition.name, version: definition.version ?? 1, target: target, calendar: calendar,
-                                                      targetSeconds: minutes * 60, warnAtPercent: warn == 0 ? nil : warn, start: now))
+                                                      targetSeconds: minutes * 60, warnAtPercent: warn == 0 ? nil : warn,
+                                                      escalations: definition.escalations?.filter { $0.target.map { $0 == target } ?? true }, start: now))
                 }
             }
             var change = Change(incident: incident, previous: nil, now: now, actor: principal)
@@ -557,9 +584,11 @@ public final class Incidents: Sendable {
     // MARK: Timers
 
     /// A timer's moment: an SLA warning or breach (announced once, and only when the clock
-    /// still runs toward that instant), a pending date (back to in progress), the close.
+    /// still runs toward that instant, with its escalations), a pending date (back to in
+    /// progress), the close.
     func fire(_ timer: TimerPayload) async throws {
-        let closeAfter = try settings(in: timer.organizationID).closeAfterDays
+        let settings = try settings(in: timer.organizationID)
+        let assignees = try escalationAssignees(timer)
         do {
             _ = try await write(timer.incidentID, in: timer.organizationID, actor: nil) { [self] change, _ in
                 let now = change.now
@@ -572,15 +601,57 @@ public final class Incidents: Sendable {
                     let what = "\(sla.target.rawValue) SLA \(sla.sla) v\(sla.slaVersion)" + (warning ? " reached \(sla.warnAtPercent ?? 0)%" : " breached")
                     change.note(.sla, field: sla.target.rawValue, text: what)
                     change.events.append((warning ? .incidentSLAWarning : .incidentSLABreached, what))
+                    escalate(&change, sla.escalations(at: warning ? .warning : .breach), because: what, assignees: assignees, matrix: settings.matrix)
                 } else if change.incident.state == .pending, change.incident.pendingUntil == timer.due {
-                    try transition(&change, to: IncidentMove(state: .inProgress, reason: "the pending date was reached"), now: now, closeAfterDays: closeAfter)
+                    try transition(&change, to: IncidentMove(state: .inProgress, reason: "the pending date was reached"), now: now, closeAfterDays: settings.closeAfterDays)
                 } else if change.incident.state == .resolved, change.incident.resolvedAt == timer.due {
-                    try transition(&change, to: IncidentMove(state: .closed, notes: "closed \(closeAfter) days after it was resolved"), now: now, closeAfterDays: closeAfter)
+                    try transition(&change, to: IncidentMove(state: .closed, notes: "closed \(settings.closeAfterDays) days after it was resolved"), now: now,
+                                   closeAfterDays: settings.closeAfterDays)
                 }
             }
         } catch PortalError.notFound {
             return
         }
+    }
+
+    /// The members an SLA timer's escalations assign to, by name (`nil`: no longer a member),
+    /// read before the write.
+    private func escalationAssignees(_ timer: TimerPayload) throws -> [String: User?] {
+        guard let index = timer.clock, let warning = timer.warning, let incident = try incident(timer.incidentID, in: timer.organizationID),
+              index < incident.slas.count else { return [:] }
+        var found: [String: User?] = [:]
+        for name in incident.slas[index].escalations(at: warning ? .warning : .breach).compactMap(\.assignee) {
+            found[name] = try accounts.user(named: name).flatMap { try organizations.role(of: $0.id, in: timer.organizationID) == nil ? nil : $0 }
+        }
+        return found
+    }
+
+    /// Applies escalations: reassignment, a group, a higher priority (by one more step of
+    /// urgency, then impact, so the matrix still holds), each on the timeline as the portal's.
+    private func escalate(_ change: inout Change, _ escalations: [SLAEscalation], because reason: String, assignees: [String: User?], matrix: PriorityMatrix) {
+        guard !escalations.isEmpty else { return }
+        let before = change.entries.count
+        for escalation in escalations {
+            if let name = escalation.assignee {
+                if let user = assignees[name] ?? nil {
+                    change.set("assignee", \.assigneeName, to: user.username, shown: { $0 })
+                    change.incident.assigneeID = user.id
+                } else {
+                    change.note(.sla, text: "\(reason): not assigned to '\(name)', who is no longer a member", isInternal: true)
+                }
+            }
+            if let group = escalation.group { change.set("group", \.group, to: group, shown: { $0 }) }
+            if escalation.raisePriority == true {
+                if let urgency = change.incident.urgency.raised {
+                    change.set("urgency", \.urgency, to: urgency, shown: { $0.rawValue })
+                } else if let impact = change.incident.impact.raised {
+                    change.set("impact", \.impact, to: impact, shown: { $0.rawValue })
+                }
+                change.set("priority", \.priority, to: matrix.priority(impact: change.incident.impact, urgency: change.incident.urgency), shown: { "P\($0)" })
+            }
+        }
+        let fields = change.entries[before...].compactMap(\.field)
+        if !fields.isEmpty { change.events.append((.incidentUpdated, "escalated (\(reason)): \(fields.joined(separator: ", "))")) }
     }
 }
 

@@ -24,6 +24,8 @@ public struct SLAClock: Codable, Sendable, Equatable {
     public let targetSeconds: Int
     /// Warn (pre-breach) at this share of the target, in percent; `nil`: no warning.
     public let warnAtPercent: Int?
+    /// What its warning and breach do (as the SLA said when the clock started).
+    public let escalations: [SLAEscalation]?
     public private(set) var state: State
     /// Business seconds counted before `runningSince`.
     public private(set) var elapsedSeconds: Int
@@ -35,18 +37,23 @@ public struct SLAClock: Codable, Sendable, Equatable {
     public private(set) var stoppedAt: Date?
 
     /// Starts counting at `start`.
-    public init(sla: String, version: Int, target: Target, calendar: BusinessCalendar, targetSeconds: Int, warnAtPercent: Int?, start: Date) throws {
+    public init(sla: String, version: Int, target: Target, calendar: BusinessCalendar, targetSeconds: Int, warnAtPercent: Int?,
+                escalations: [SLAEscalation]? = nil, start: Date) throws {
         self.sla = sla
         slaVersion = version
         self.target = target
         self.calendar = calendar
         self.targetSeconds = targetSeconds
         self.warnAtPercent = warnAtPercent
+        self.escalations = escalations
         state = .running
         elapsedSeconds = 0
         runningSince = start
         try schedule(from: start)
     }
+
+    /// Its escalations at the warning or the breach.
+    public func escalations(at moment: SLAEscalation.Moment) -> [SLAEscalation] { (escalations ?? []).filter { $0.at == moment } }
 
     private var warnSeconds: Int? { warnAtPercent.map { targetSeconds * $0 / 100 } }
 

@@ -1954,6 +1954,50 @@ public enum Operations {
                                 public var dueAt: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/elapsedSeconds`.
                                 public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload`.
+                                public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/assignee`.
+                                    public var assignee: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/at`.
+                                    @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case warning = "warning"
+                                        case breach = "breach"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/at`.
+                                    public var at: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/group`.
+                                    public var group: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/raisePriority`.
+                                    public var raisePriority: Swift.Bool?
+                                    /// Creates a new `EscalationsPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - assignee:
+                                    ///   - at:
+                                    ///   - group:
+                                    ///   - raisePriority:
+                                    public init(
+                                        assignee: Swift.String? = nil,
+                                        at: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload,
+                                        group: Swift.String? = nil,
+                                        raisePriority: Swift.Bool? = nil
+                                    ) {
+                                        self.assignee = assignee
+                                        self.at = at
+                                        self.group = group
+                                        self.raisePriority = raisePriority
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case assignee
+                                        case at
+                                        case group
+                                        case raisePriority
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/escalations`.
+                                public typealias EscalationsPayload = [Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/escalations`.
+                                public var escalations: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayload?
                                 /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/runningSince`.
                                 public var runningSince: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/IncidentsPayload/SlasPayload/sla`.
@@ -1990,6 +2034,7 @@ public enum Operations {
                                 ///   - calendar:
                                 ///   - dueAt:
                                 ///   - elapsedSeconds:
+                                ///   - escalations:
                                 ///   - runningSince:
                                 ///   - sla:
                                 ///   - slaVersion:
@@ -2003,6 +2048,7 @@ public enum Operations {
                                     calendar: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload,
                                     dueAt: Foundation.Date? = nil,
                                     elapsedSeconds: Swift.Int64,
+                                    escalations: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayload? = nil,
                                     runningSince: Foundation.Date? = nil,
                                     sla: Swift.String,
                                     slaVersion: Swift.Int64,
@@ -2016,6 +2062,7 @@ public enum Operations {
                                     self.calendar = calendar
                                     self.dueAt = dueAt
                                     self.elapsedSeconds = elapsedSeconds
+                                    self.escalations = escalations
                                     self.runningSince = runningSince
                                     self.sla = sla
                                     self.slaVersion = slaVersion
@@ -2030,6 +2077,7 @@ public enum Operations {
                                     case calendar
                                     case dueAt
                                     case elapsedSeconds
+                                    case escalations
                                     case runningSince
                                     case sla
                                     case slaVersion
@@ -3087,6 +3135,50 @@ public enum Operations {
                                 public var dueAt: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/elapsedSeconds`.
                                 public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload`.
+                                public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/assignee`.
+                                    public var assignee: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/at`.
+                                    @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case warning = "warning"
+                                        case breach = "breach"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/at`.
+                                    public var at: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/group`.
+                                    public var group: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/raisePriority`.
+                                    public var raisePriority: Swift.Bool?
+                                    /// Creates a new `EscalationsPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - assignee:
+                                    ///   - at:
+                                    ///   - group:
+                                    ///   - raisePriority:
+                                    public init(
+                                        assignee: Swift.String? = nil,
+                                        at: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload,
+                                        group: Swift.String? = nil,
+                                        raisePriority: Swift.Bool? = nil
+                                    ) {
+                                        self.assignee = assignee
+                                        self.at = at
+                                        self.group = group
+                                        self.raisePriority = raisePriority
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case assignee
+                                        case at
+                                        case group
+                                        case raisePriority
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/escalations`.
+                                public typealias EscalationsPayload = [Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/escalations`.
+                                public var escalations: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayload?
                                 /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/runningSince`.
                                 public var runningSince: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/IncidentsPayload/SlasPayload/sla`.
@@ -3123,6 +3215,7 @@ public enum Operations {
                                 ///   - calendar:
                                 ///   - dueAt:
                                 ///   - elapsedSeconds:
+                                ///   - escalations:
                                 ///   - runningSince:
                                 ///   - sla:
                                 ///   - slaVersion:
@@ -3136,6 +3229,7 @@ public enum Operations {
                                     calendar: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload,
                                     dueAt: Foundation.Date? = nil,
                                     elapsedSeconds: Swift.Int64,
+                                    escalations: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayload? = nil,
                                     runningSince: Foundation.Date? = nil,
                                     sla: Swift.String,
                                     slaVersion: Swift.Int64,
@@ -3149,6 +3243,7 @@ public enum Operations {
                                     self.calendar = calendar
                                     self.dueAt = dueAt
                                     self.elapsedSeconds = elapsedSeconds
+                                    self.escalations = escalations
                                     self.runningSince = runningSince
                                     self.sla = sla
                                     self.slaVersion = slaVersion
@@ -3163,6 +3258,7 @@ public enum Operations {
                                     case calendar
                                     case dueAt
                                     case elapsedSeconds
+                                    case escalations
                                     case runningSince
                                     case sla
                                     case slaVersion
@@ -11926,6 +12022,50 @@ public enum Operations {
                                 public var dueAt: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/elapsedSeconds`.
                                 public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload`.
+                                public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/assignee`.
+                                    public var assignee: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/at`.
+                                    @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case warning = "warning"
+                                        case breach = "breach"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/at`.
+                                    public var at: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/group`.
+                                    public var group: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/EscalationsPayload/raisePriority`.
+                                    public var raisePriority: Swift.Bool?
+                                    /// Creates a new `EscalationsPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - assignee:
+                                    ///   - at:
+                                    ///   - group:
+                                    ///   - raisePriority:
+                                    public init(
+                                        assignee: Swift.String? = nil,
+                                        at: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload,
+                                        group: Swift.String? = nil,
+                                        raisePriority: Swift.Bool? = nil
+                                    ) {
+                                        self.assignee = assignee
+                                        self.at = at
+                                        self.group = group
+                                        self.raisePriority = raisePriority
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case assignee
+                                        case at
+                                        case group
+                                        case raisePriority
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/escalations`.
+                                public typealias EscalationsPayload = [Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/escalations`.
+                                public var escalations: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayload?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/runningSince`.
                                 public var runningSince: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/GET/responses/200/content/json/IncidentsPayload/SlasPayload/sla`.
@@ -11962,6 +12102,7 @@ public enum Operations {
                                 ///   - calendar:
                                 ///   - dueAt:
                                 ///   - elapsedSeconds:
+                                ///   - escalations:
                                 ///   - runningSince:
                                 ///   - sla:
                                 ///   - slaVersion:
@@ -11975,6 +12116,7 @@ public enum Operations {
                                     calendar: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.CalendarPayload,
                                     dueAt: Foundation.Date? = nil,
                                     elapsedSeconds: Swift.Int64,
+                                    escalations: Operations.ListIncidents.Output.Ok.Body.JsonPayload.IncidentsPayloadPayload.SlasPayloadPayload.EscalationsPayload? = nil,
                                     runningSince: Foundation.Date? = nil,
                                     sla: Swift.String,
                                     slaVersion: Swift.Int64,
@@ -11988,6 +12130,7 @@ public enum Operations {
                                     self.calendar = calendar
                                     self.dueAt = dueAt
                                     self.elapsedSeconds = elapsedSeconds
+                                    self.escalations = escalations
                                     self.runningSince = runningSince
                                     self.sla = sla
                                     self.slaVersion = slaVersion
@@ -12002,6 +12145,7 @@ public enum Operations {
                                     case calendar
                                     case dueAt
                                     case elapsedSeconds
+                                    case escalations
                                     case runningSince
                                     case sla
                                     case slaVersion
@@ -12721,6 +12865,50 @@ public enum Operations {
                                 public var dueAt: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/elapsedSeconds`.
                                 public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/EscalationsPayload`.
+                                public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/EscalationsPayload/assignee`.
+                                    public var assignee: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/EscalationsPayload/at`.
+                                    @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case warning = "warning"
+                                        case breach = "breach"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/EscalationsPayload/at`.
+                                    public var at: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/EscalationsPayload/group`.
+                                    public var group: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/EscalationsPayload/raisePriority`.
+                                    public var raisePriority: Swift.Bool?
+                                    /// Creates a new `EscalationsPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - assignee:
+                                    ///   - at:
+                                    ///   - group:
+                                    ///   - raisePriority:
+                                    public init(
+                                        assignee: Swift.String? = nil,
+                                        at: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload,
+                                        group: Swift.String? = nil,
+                                        raisePriority: Swift.Bool? = nil
+                                    ) {
+                                        self.assignee = assignee
+                                        self.at = at
+                                        self.group = group
+                                        self.raisePriority = raisePriority
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case assignee
+                                        case at
+                                        case group
+                                        case raisePriority
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/escalations`.
+                                public typealias EscalationsPayload = [Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/escalations`.
+                                public var escalations: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/runningSince`.
                                 public var runningSince: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/POST/responses/201/content/json/incident/SlasPayload/sla`.
@@ -12757,6 +12945,7 @@ public enum Operations {
                                 ///   - calendar:
                                 ///   - dueAt:
                                 ///   - elapsedSeconds:
+                                ///   - escalations:
                                 ///   - runningSince:
                                 ///   - sla:
                                 ///   - slaVersion:
@@ -12770,6 +12959,7 @@ public enum Operations {
                                     calendar: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
                                     dueAt: Foundation.Date? = nil,
                                     elapsedSeconds: Swift.Int64,
+                                    escalations: Operations.OpenIncident.Output.Created.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload? = nil,
                                     runningSince: Foundation.Date? = nil,
                                     sla: Swift.String,
                                     slaVersion: Swift.Int64,
@@ -12783,6 +12973,7 @@ public enum Operations {
                                     self.calendar = calendar
                                     self.dueAt = dueAt
                                     self.elapsedSeconds = elapsedSeconds
+                                    self.escalations = escalations
                                     self.runningSince = runningSince
                                     self.sla = sla
                                     self.slaVersion = slaVersion
@@ -12797,6 +12988,7 @@ public enum Operations {
                                     case calendar
                                     case dueAt
                                     case elapsedSeconds
+                                    case escalations
                                     case runningSince
                                     case sla
                                     case slaVersion
@@ -14197,6 +14389,50 @@ public enum Operations {
                                 public var dueAt: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/elapsedSeconds`.
                                 public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/EscalationsPayload`.
+                                public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/EscalationsPayload/assignee`.
+                                    public var assignee: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/EscalationsPayload/at`.
+                                    @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case warning = "warning"
+                                        case breach = "breach"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/EscalationsPayload/at`.
+                                    public var at: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/EscalationsPayload/group`.
+                                    public var group: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/EscalationsPayload/raisePriority`.
+                                    public var raisePriority: Swift.Bool?
+                                    /// Creates a new `EscalationsPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - assignee:
+                                    ///   - at:
+                                    ///   - group:
+                                    ///   - raisePriority:
+                                    public init(
+                                        assignee: Swift.String? = nil,
+                                        at: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload,
+                                        group: Swift.String? = nil,
+                                        raisePriority: Swift.Bool? = nil
+                                    ) {
+                                        self.assignee = assignee
+                                        self.at = at
+                                        self.group = group
+                                        self.raisePriority = raisePriority
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case assignee
+                                        case at
+                                        case group
+                                        case raisePriority
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/escalations`.
+                                public typealias EscalationsPayload = [Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/escalations`.
+                                public var escalations: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/runningSince`.
                                 public var runningSince: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/GET/responses/200/content/json/incident/SlasPayload/sla`.
@@ -14233,6 +14469,7 @@ public enum Operations {
                                 ///   - calendar:
                                 ///   - dueAt:
                                 ///   - elapsedSeconds:
+                                ///   - escalations:
                                 ///   - runningSince:
                                 ///   - sla:
                                 ///   - slaVersion:
@@ -14246,6 +14483,7 @@ public enum Operations {
                                     calendar: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
                                     dueAt: Foundation.Date? = nil,
                                     elapsedSeconds: Swift.Int64,
+                                    escalations: Operations.GetIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload? = nil,
                                     runningSince: Foundation.Date? = nil,
                                     sla: Swift.String,
                                     slaVersion: Swift.Int64,
@@ -14259,6 +14497,7 @@ public enum Operations {
                                     self.calendar = calendar
                                     self.dueAt = dueAt
                                     self.elapsedSeconds = elapsedSeconds
+                                    self.escalations = escalations
                                     self.runningSince = runningSince
                                     self.sla = sla
                                     self.slaVersion = slaVersion
@@ -14273,6 +14512,7 @@ public enum Operations {
                                     case calendar
                                     case dueAt
                                     case elapsedSeconds
+                                    case escalations
                                     case runningSince
                                     case sla
                                     case slaVersion
@@ -15052,6 +15292,50 @@ public enum Operations {
                                 public var dueAt: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/elapsedSeconds`.
                                 public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/EscalationsPayload`.
+                                public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/EscalationsPayload/assignee`.
+                                    public var assignee: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/EscalationsPayload/at`.
+                                    @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case warning = "warning"
+                                        case breach = "breach"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/EscalationsPayload/at`.
+                                    public var at: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/EscalationsPayload/group`.
+                                    public var group: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/EscalationsPayload/raisePriority`.
+                                    public var raisePriority: Swift.Bool?
+                                    /// Creates a new `EscalationsPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - assignee:
+                                    ///   - at:
+                                    ///   - group:
+                                    ///   - raisePriority:
+                                    public init(
+                                        assignee: Swift.String? = nil,
+                                        at: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload,
+                                        group: Swift.String? = nil,
+                                        raisePriority: Swift.Bool? = nil
+                                    ) {
+                                        self.assignee = assignee
+                                        self.at = at
+                                        self.group = group
+                                        self.raisePriority = raisePriority
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case assignee
+                                        case at
+                                        case group
+                                        case raisePriority
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/escalations`.
+                                public typealias EscalationsPayload = [Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/escalations`.
+                                public var escalations: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/runningSince`.
                                 public var runningSince: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/PATCH/responses/200/content/json/incident/SlasPayload/sla`.
@@ -15088,6 +15372,7 @@ public enum Operations {
                                 ///   - calendar:
                                 ///   - dueAt:
                                 ///   - elapsedSeconds:
+                                ///   - escalations:
                                 ///   - runningSince:
                                 ///   - sla:
                                 ///   - slaVersion:
@@ -15101,6 +15386,7 @@ public enum Operations {
                                     calendar: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
                                     dueAt: Foundation.Date? = nil,
                                     elapsedSeconds: Swift.Int64,
+                                    escalations: Operations.UpdateIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload? = nil,
                                     runningSince: Foundation.Date? = nil,
                                     sla: Swift.String,
                                     slaVersion: Swift.Int64,
@@ -15114,6 +15400,7 @@ public enum Operations {
                                     self.calendar = calendar
                                     self.dueAt = dueAt
                                     self.elapsedSeconds = elapsedSeconds
+                                    self.escalations = escalations
                                     self.runningSince = runningSince
                                     self.sla = sla
                                     self.slaVersion = slaVersion
@@ -15128,6 +15415,7 @@ public enum Operations {
                                     case calendar
                                     case dueAt
                                     case elapsedSeconds
+                                    case escalations
                                     case runningSince
                                     case sla
                                     case slaVersion
@@ -15871,6 +16159,50 @@ public enum Operations {
                                 public var dueAt: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/elapsedSeconds`.
                                 public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload`.
+                                public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/assignee`.
+                                    public var assignee: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/at`.
+                                    @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case warning = "warning"
+                                        case breach = "breach"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/at`.
+                                    public var at: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/group`.
+                                    public var group: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/raisePriority`.
+                                    public var raisePriority: Swift.Bool?
+                                    /// Creates a new `EscalationsPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - assignee:
+                                    ///   - at:
+                                    ///   - group:
+                                    ///   - raisePriority:
+                                    public init(
+                                        assignee: Swift.String? = nil,
+                                        at: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload,
+                                        group: Swift.String? = nil,
+                                        raisePriority: Swift.Bool? = nil
+                                    ) {
+                                        self.assignee = assignee
+                                        self.at = at
+                                        self.group = group
+                                        self.raisePriority = raisePriority
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case assignee
+                                        case at
+                                        case group
+                                        case raisePriority
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/escalations`.
+                                public typealias EscalationsPayload = [Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/escalations`.
+                                public var escalations: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/runningSince`.
                                 public var runningSince: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/comments/POST/responses/200/content/json/incident/SlasPayload/sla`.
@@ -15907,6 +16239,7 @@ public enum Operations {
                                 ///   - calendar:
                                 ///   - dueAt:
                                 ///   - elapsedSeconds:
+                                ///   - escalations:
                                 ///   - runningSince:
                                 ///   - sla:
                                 ///   - slaVersion:
@@ -15920,6 +16253,7 @@ public enum Operations {
                                     calendar: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
                                     dueAt: Foundation.Date? = nil,
                                     elapsedSeconds: Swift.Int64,
+                                    escalations: Operations.CommentOnIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload? = nil,
                                     runningSince: Foundation.Date? = nil,
                                     sla: Swift.String,
                                     slaVersion: Swift.Int64,
@@ -15933,6 +16267,7 @@ public enum Operations {
                                     self.calendar = calendar
                                     self.dueAt = dueAt
                                     self.elapsedSeconds = elapsedSeconds
+                                    self.escalations = escalations
                                     self.runningSince = runningSince
                                     self.sla = sla
                                     self.slaVersion = slaVersion
@@ -15947,6 +16282,7 @@ public enum Operations {
                                     case calendar
                                     case dueAt
                                     case elapsedSeconds
+                                    case escalations
                                     case runningSince
                                     case sla
                                     case slaVersion
@@ -16696,6 +17032,50 @@ public enum Operations {
                                 public var dueAt: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/elapsedSeconds`.
                                 public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload`.
+                                public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/assignee`.
+                                    public var assignee: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/at`.
+                                    @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case warning = "warning"
+                                        case breach = "breach"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/at`.
+                                    public var at: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/group`.
+                                    public var group: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/raisePriority`.
+                                    public var raisePriority: Swift.Bool?
+                                    /// Creates a new `EscalationsPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - assignee:
+                                    ///   - at:
+                                    ///   - group:
+                                    ///   - raisePriority:
+                                    public init(
+                                        assignee: Swift.String? = nil,
+                                        at: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload,
+                                        group: Swift.String? = nil,
+                                        raisePriority: Swift.Bool? = nil
+                                    ) {
+                                        self.assignee = assignee
+                                        self.at = at
+                                        self.group = group
+                                        self.raisePriority = raisePriority
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case assignee
+                                        case at
+                                        case group
+                                        case raisePriority
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/escalations`.
+                                public typealias EscalationsPayload = [Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/escalations`.
+                                public var escalations: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/runningSince`.
                                 public var runningSince: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/links/POST/responses/200/content/json/incident/SlasPayload/sla`.
@@ -16732,6 +17112,7 @@ public enum Operations {
                                 ///   - calendar:
                                 ///   - dueAt:
                                 ///   - elapsedSeconds:
+                                ///   - escalations:
                                 ///   - runningSince:
                                 ///   - sla:
                                 ///   - slaVersion:
@@ -16745,6 +17126,7 @@ public enum Operations {
                                     calendar: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
                                     dueAt: Foundation.Date? = nil,
                                     elapsedSeconds: Swift.Int64,
+                                    escalations: Operations.LinkToIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload? = nil,
                                     runningSince: Foundation.Date? = nil,
                                     sla: Swift.String,
                                     slaVersion: Swift.Int64,
@@ -16758,6 +17140,7 @@ public enum Operations {
                                     self.calendar = calendar
                                     self.dueAt = dueAt
                                     self.elapsedSeconds = elapsedSeconds
+                                    self.escalations = escalations
                                     self.runningSince = runningSince
                                     self.sla = sla
                                     self.slaVersion = slaVersion
@@ -16772,6 +17155,7 @@ public enum Operations {
                                     case calendar
                                     case dueAt
                                     case elapsedSeconds
+                                    case escalations
                                     case runningSince
                                     case sla
                                     case slaVersion
@@ -17535,6 +17919,50 @@ public enum Operations {
                                 public var dueAt: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/elapsedSeconds`.
                                 public var elapsedSeconds: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload`.
+                                public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/assignee`.
+                                    public var assignee: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/at`.
+                                    @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case warning = "warning"
+                                        case breach = "breach"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/at`.
+                                    public var at: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/group`.
+                                    public var group: Swift.String?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/EscalationsPayload/raisePriority`.
+                                    public var raisePriority: Swift.Bool?
+                                    /// Creates a new `EscalationsPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - assignee:
+                                    ///   - at:
+                                    ///   - group:
+                                    ///   - raisePriority:
+                                    public init(
+                                        assignee: Swift.String? = nil,
+                                        at: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload,
+                                        group: Swift.String? = nil,
+                                        raisePriority: Swift.Bool? = nil
+                                    ) {
+                                        self.assignee = assignee
+                                        self.at = at
+                                        self.group = group
+                                        self.raisePriority = raisePriority
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case assignee
+                                        case at
+                                        case group
+                                        case raisePriority
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/escalations`.
+                                public typealias EscalationsPayload = [Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/escalations`.
+                                public var escalations: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/runningSince`.
                                 public var runningSince: Foundation.Date?
                                 /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/state/POST/responses/200/content/json/incident/SlasPayload/sla`.
@@ -17571,6 +17999,7 @@ public enum Operations {
                                 ///   - calendar:
                                 ///   - dueAt:
                                 ///   - elapsedSeconds:
+                                ///   - escalations:
                                 ///   - runningSince:
                                 ///   - sla:
                                 ///   - slaVersion:
@@ -17584,6 +18013,7 @@ public enum Operations {
                                     calendar: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
                                     dueAt: Foundation.Date? = nil,
                                     elapsedSeconds: Swift.Int64,
+                                    escalations: Operations.MoveIncident.Output.Ok.Body.JsonPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload? = nil,
                                     runningSince: Foundation.Date? = nil,
                                     sla: Swift.String,
                                     slaVersion: Swift.Int64,
@@ -17597,6 +18027,7 @@ public enum Operations {
                                     self.calendar = calendar
                                     self.dueAt = dueAt
                                     self.elapsedSeconds = elapsedSeconds
+                                    self.escalations = escalations
                                     self.runningSince = runningSince
                                     self.sla = sla
                                     self.slaVersion = slaVersion
@@ -17611,6 +18042,7 @@ public enum Operations {
                                     case calendar
                                     case dueAt
                                     case elapsedSeconds
+                                    case escalations
                                     case runningSince
                                     case sla
                                     case slaVersion
@@ -25388,6 +25820,50 @@ public enum Operations {
                             public var calendar: Swift.String?
                             /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/categories`.
                             public var categories: [Swift.String]?
+                            /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/EscalationsPayload`.
+                            public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/EscalationsPayload/assignee`.
+                                public var assignee: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/EscalationsPayload/at`.
+                                @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case warning = "warning"
+                                    case breach = "breach"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/EscalationsPayload/at`.
+                                public var at: Operations.ListSLAs.Output.Ok.Body.JsonPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload
+                                /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/EscalationsPayload/group`.
+                                public var group: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/EscalationsPayload/raisePriority`.
+                                public var raisePriority: Swift.Bool?
+                                /// Creates a new `EscalationsPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - assignee:
+                                ///   - at:
+                                ///   - group:
+                                ///   - raisePriority:
+                                public init(
+                                    assignee: Swift.String? = nil,
+                                    at: Operations.ListSLAs.Output.Ok.Body.JsonPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload,
+                                    group: Swift.String? = nil,
+                                    raisePriority: Swift.Bool? = nil
+                                ) {
+                                    self.assignee = assignee
+                                    self.at = at
+                                    self.group = group
+                                    self.raisePriority = raisePriority
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case assignee
+                                    case at
+                                    case group
+                                    case raisePriority
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/escalations`.
+                            public typealias EscalationsPayload = [Operations.ListSLAs.Output.Ok.Body.JsonPayload.SlasPayloadPayload.EscalationsPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/escalations`.
+                            public var escalations: Operations.ListSLAs.Output.Ok.Body.JsonPayload.SlasPayloadPayload.EscalationsPayload?
                             /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/firstResponseMinutes`.
                             public var firstResponseMinutes: Swift.Int64?
                             /// - Remark: Generated from `#/paths/api/v1/slas/GET/responses/200/content/json/SlasPayload/name`.
@@ -25407,6 +25883,7 @@ public enum Operations {
                             /// - Parameters:
                             ///   - calendar:
                             ///   - categories:
+                            ///   - escalations:
                             ///   - firstResponseMinutes:
                             ///   - name:
                             ///   - priorities:
@@ -25417,6 +25894,7 @@ public enum Operations {
                             public init(
                                 calendar: Swift.String? = nil,
                                 categories: [Swift.String]? = nil,
+                                escalations: Operations.ListSLAs.Output.Ok.Body.JsonPayload.SlasPayloadPayload.EscalationsPayload? = nil,
                                 firstResponseMinutes: Swift.Int64? = nil,
                                 name: Swift.String,
                                 priorities: [Swift.Int64]? = nil,
@@ -25427,6 +25905,7 @@ public enum Operations {
                             ) {
                                 self.calendar = calendar
                                 self.categories = categories
+                                self.escalations = escalations
                                 self.firstResponseMinutes = firstResponseMinutes
                                 self.name = name
                                 self.priorities = priorities
@@ -25438,6 +25917,7 @@ public enum Operations {
                             public enum CodingKeys: String, CodingKey {
                                 case calendar
                                 case categories
+                                case escalations
                                 case firstResponseMinutes
                                 case name
                                 case priorities
@@ -25611,6 +26091,50 @@ public enum Operations {
                     public var calendar: Swift.String?
                     /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/categories`.
                     public var categories: [Swift.String]?
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/EscalationsPayload`.
+                    public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/EscalationsPayload/assignee`.
+                        public var assignee: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/EscalationsPayload/at`.
+                        @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                            case warning = "warning"
+                            case breach = "breach"
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/EscalationsPayload/at`.
+                        public var at: Operations.SaveSLA.Input.Body.JsonPayload.EscalationsPayloadPayload.AtPayload
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/EscalationsPayload/group`.
+                        public var group: Swift.String?
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/EscalationsPayload/raisePriority`.
+                        public var raisePriority: Swift.Bool?
+                        /// Creates a new `EscalationsPayloadPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - assignee:
+                        ///   - at:
+                        ///   - group:
+                        ///   - raisePriority:
+                        public init(
+                            assignee: Swift.String? = nil,
+                            at: Operations.SaveSLA.Input.Body.JsonPayload.EscalationsPayloadPayload.AtPayload,
+                            group: Swift.String? = nil,
+                            raisePriority: Swift.Bool? = nil
+                        ) {
+                            self.assignee = assignee
+                            self.at = at
+                            self.group = group
+                            self.raisePriority = raisePriority
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case assignee
+                            case at
+                            case group
+                            case raisePriority
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/escalations`.
+                    public typealias EscalationsPayload = [Operations.SaveSLA.Input.Body.JsonPayload.EscalationsPayloadPayload]
+                    /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/escalations`.
+                    public var escalations: Operations.SaveSLA.Input.Body.JsonPayload.EscalationsPayload?
                     /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/firstResponseMinutes`.
                     public var firstResponseMinutes: Swift.Int64?
                     /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/requestBody/json/name`.
@@ -25630,6 +26154,7 @@ public enum Operations {
                     /// - Parameters:
                     ///   - calendar:
                     ///   - categories:
+                    ///   - escalations:
                     ///   - firstResponseMinutes:
                     ///   - name:
                     ///   - priorities:
@@ -25640,6 +26165,7 @@ public enum Operations {
                     public init(
                         calendar: Swift.String? = nil,
                         categories: [Swift.String]? = nil,
+                        escalations: Operations.SaveSLA.Input.Body.JsonPayload.EscalationsPayload? = nil,
                         firstResponseMinutes: Swift.Int64? = nil,
                         name: Swift.String,
                         priorities: [Swift.Int64]? = nil,
@@ -25650,6 +26176,7 @@ public enum Operations {
                     ) {
                         self.calendar = calendar
                         self.categories = categories
+                        self.escalations = escalations
                         self.firstResponseMinutes = firstResponseMinutes
                         self.name = name
                         self.priorities = priorities
@@ -25661,6 +26188,7 @@ public enum Operations {
                     public enum CodingKeys: String, CodingKey {
                         case calendar
                         case categories
+                        case escalations
                         case firstResponseMinutes
                         case name
                         case priorities
@@ -25732,6 +26260,50 @@ public enum Operations {
                         public var calendar: Swift.String?
                         /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/categories`.
                         public var categories: [Swift.String]?
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/EscalationsPayload`.
+                        public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/EscalationsPayload/assignee`.
+                            public var assignee: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/EscalationsPayload/at`.
+                            @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case warning = "warning"
+                                case breach = "breach"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/EscalationsPayload/at`.
+                            public var at: Operations.SaveSLA.Output.Ok.Body.JsonPayload.EscalationsPayloadPayload.AtPayload
+                            /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/EscalationsPayload/group`.
+                            public var group: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/EscalationsPayload/raisePriority`.
+                            public var raisePriority: Swift.Bool?
+                            /// Creates a new `EscalationsPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - assignee:
+                            ///   - at:
+                            ///   - group:
+                            ///   - raisePriority:
+                            public init(
+                                assignee: Swift.String? = nil,
+                                at: Operations.SaveSLA.Output.Ok.Body.JsonPayload.EscalationsPayloadPayload.AtPayload,
+                                group: Swift.String? = nil,
+                                raisePriority: Swift.Bool? = nil
+                            ) {
+                                self.assignee = assignee
+                                self.at = at
+                                self.group = group
+                                self.raisePriority = raisePriority
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case assignee
+                                case at
+                                case group
+                                case raisePriority
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/escalations`.
+                        public typealias EscalationsPayload = [Operations.SaveSLA.Output.Ok.Body.JsonPayload.EscalationsPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/escalations`.
+                        public var escalations: Operations.SaveSLA.Output.Ok.Body.JsonPayload.EscalationsPayload?
                         /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/firstResponseMinutes`.
                         public var firstResponseMinutes: Swift.Int64?
                         /// - Remark: Generated from `#/paths/api/v1/slas/{name}/PUT/responses/200/content/json/name`.
@@ -25751,6 +26323,7 @@ public enum Operations {
                         /// - Parameters:
                         ///   - calendar:
                         ///   - categories:
+                        ///   - escalations:
                         ///   - firstResponseMinutes:
                         ///   - name:
                         ///   - priorities:
@@ -25761,6 +26334,7 @@ public enum Operations {
                         public init(
                             calendar: Swift.String? = nil,
                             categories: [Swift.String]? = nil,
+                            escalations: Operations.SaveSLA.Output.Ok.Body.JsonPayload.EscalationsPayload? = nil,
                             firstResponseMinutes: Swift.Int64? = nil,
                             name: Swift.String,
                             priorities: [Swift.Int64]? = nil,
@@ -25771,6 +26345,7 @@ public enum Operations {
                         ) {
                             self.calendar = calendar
                             self.categories = categories
+                            self.escalations = escalations
                             self.firstResponseMinutes = firstResponseMinutes
                             self.name = name
                             self.priorities = priorities
@@ -25782,6 +26357,7 @@ public enum Operations {
                         public enum CodingKeys: String, CodingKey {
                             case calendar
                             case categories
+                            case escalations
                             case firstResponseMinutes
                             case name
                             case priorities

@@ -7,7 +7,7 @@ public import Portal
 enum Example {
     /// - Parameter components: the document's named schemas, which `$ref`s point to.
     static func of(_ schema: JSONAny, components: [String: JSONAny] = [:], depth: Int = 0) -> JSONAny {
-        guard case let .object(members) = schema, depth < 8 else { return .object([:]) }
+        guard case let .object(members) = schema, depth < 12 else { return .object([:]) }
         if case let .string(reference)? = members["$ref"], let target = components[String(reference.split(separator: "/").last ?? "")] {
             return of(target, components: components, depth: depth + 1)
         }
