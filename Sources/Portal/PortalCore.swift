@@ -37,6 +37,7 @@ public final class PortalCore: Sendable {
     public let workflows: Workflows
     /// Incidents with SLA clocks on business calendars.
     public let incidents: Incidents
+    public let incidentSearch: IncidentSearch
     /// The CMDB: configuration items and their relations.
     public let assets: Assets
     /// Changes with CAB authorization, planned windows and their implementation.
@@ -105,11 +106,13 @@ public final class PortalCore: Sendable {
         self.embeddings = try SearchEmbeddings(environment: environment, secrets: secrets, events: securityEvents, initial: embedder ?? HashingEmbedder())
         self.chat = try ChatSessions(environment: environment, vectors: vectors, organizations: organizations, embeddings: embeddings, outbox: outbox)
         self.toolSearch = try ToolSearch(environment: environment, catalog: tools, vectors: vectors, embeddings: embeddings)
-        self.reindexer = SearchReindexer(embeddings: embeddings, chat: chat, tools: toolSearch, vectors: vectors, jobs: jobs, retryDelay: reindexRetryDelay)
         self.workflows = try Workflows(environment: environment, toolRuns: runs, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs,
                                        notifications: notifications, clock: clock, secrets: secrets,
                                        outboundTargets: WebhookTargets(allowed: webhookOptions.allowedNetworks), http: http)
         self.incidents = try Incidents(environment: environment, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs, clock: clock)
+        self.incidentSearch = try IncidentSearch(environment: environment, incidents: incidents, vectors: vectors, embeddings: embeddings, jobs: jobs)
+        self.reindexer = SearchReindexer(embeddings: embeddings, chat: chat, tools: toolSearch, incidents: incidentSearch, vectors: vectors, jobs: jobs,
+                                         retryDelay: reindexRetryDelay)
         let assets = try Assets(environment: environment, outbox: outbox, clock: clock)
         self.assets = assets
         self.changes = try Changes(environment: environment, assets: assets, workflows: workflows, outbox: outbox, clock: clock)

@@ -2,7 +2,8 @@
 operator, in a second browser, answers, notes something internal, runs a tool from the
 incident (the run linked to it) and resolves it; the reporter's page follows each change
 without a reload, never shows the internal note, and the reporter closes the incident. An
-incident on a database shows the services it hits (the CMDB's impact), the item's page
+incident on a database shows the services it hits (the CMDB's impact) and the similar past
+incidents with how they ended (search by meaning), the item's page
 shows its relations and incidents, and the service dashboard draws the figures. A CAB member
 approves a change from its page, which its requester's page follows. Axe finds no serious
 violations on any of these pages. An SLA's escalation fires once, across crashes of the real
@@ -113,7 +114,7 @@ def test_report_work_and_close_an_incident_with_the_timeline_following_live(worl
     assert browser.find_element(By.CSS_SELECTOR, '#incident-counts li[data-state="closed"] strong').text == "1"
 
 
-def test_an_incident_on_a_database_shows_what_it_hits_and_the_dashboard_draws_it(world, browser):
+def test_an_incident_on_a_database_shows_what_it_hits_and_similar_incidents_and_the_dashboard_draws_it(world, browser):
     portal, admin = world["portal"], world["admin"]
     inventory = {
         "source": "inventory",
@@ -124,10 +125,21 @@ def test_an_incident_on_a_database_shows_what_it_hits_and_the_dashboard_draws_it
     }
     answer = admin.post(portal.url + "api/asset-imports", json=inventory)
     assert answer.status_code == 200 and answer.json() == {"created": 4, "updated": 0, "unchanged": 0, "removed": 0, "relations": 4}
+    earlier = admin.post(portal.url + "api/incidents", json={"title": "billing-db refused connections after the failover", "impact": "low",
+                                                           "urgency": "low", "service": "billing-db"}).json()["incident"]
+    assert admin.post(portal.url + f"api/incidents/{earlier['id']}/state",
+                      json={"state": "resolved", "resolutionCode": "fixed", "notes": "pgbouncer restarted"}).status_code == 200
     opened = admin.post(portal.url + "api/incidents", json={"title": "billing-db refuses connections", "impact": "high", "urgency": "medium",
                                                           "service": "billing-db", "group": "dba"})
     assert opened.status_code == 201
     incident = opened.json()["incident"]
+    # Searchable once the embedding jobs ran (moments after each write).
+    until(lambda: [m["incident"]["id"] for m in admin.get(portal.url + f"api/incidents/{incident['id']}/similar").json()["matches"]][:1] == [earlier["id"]],
+          "the earlier incident as the most similar")
+    found = admin.get(portal.url + "api/incidents/search?q=database%20refuses%20connections").json()["matches"]
+    assert {m["incident"]["id"] for m in found[:2]} == {incident["id"], earlier["id"]}
+    blank = admin.get(portal.url + "api/incidents/search?q=%20%20%20")
+    assert blank.status_code == 422 and blank.json()["detail"] == "q is 1 to 2000 characters"
 
     browser.get(portal.url)
     sign_in(browser, "olga", PASSWORDS["olga"])
@@ -135,6 +147,9 @@ def test_an_incident_on_a_database_shows_what_it_hits_and_the_dashboard_draws_it
     waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#incident-hits li[data-impacted]"))
     hit = [li.get_attribute("data-impacted") for li in browser.find_elements(By.CSS_SELECTOR, "#incident-hits li[data-impacted]")]
     assert hit == ["billing", "shop"], "the cycle back to billing-db ends there; the host it runs on is not hit"
+    waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#incident-similar li[data-similar]"))
+    first_similar = browser.find_element(By.CSS_SELECTOR, "#incident-similar li[data-similar]")
+    assert first_similar.get_attribute("data-similar") == str(earlier["number"]) and "fixed: pgbouncer restarted" in first_similar.text
     assert serious_violations(browser) == []
 
     browser.find_element(By.CSS_SELECTOR, '#incident-hits a[href="#/assets/billing-db"]').click()

@@ -24,6 +24,8 @@ import TestSupport
         for number in 1...100 { _ = try await core.chat.append(.user, text: "kept message number \(number)", to: kept.id, by: principal) }
         for number in 1...30 { _ = try await core.chat.append(.user, text: "dropped message number \(number)", to: dropped.id, by: principal) }
         #expect(try core.vectors.descriptor("chat-turns")?.embedder == HashingEmbedder().identity, "the built-in embedder is recorded")
+        let incidents = [try await core.incidents.open(IncidentDraft(title: "Checkout fails with 502", impact: .low, urgency: .low), by: principal),
+                         try await core.incidents.open(IncidentDraft(title: "Backup did not finish", impact: .low, urgency: .low), by: principal)]
 
         // The provider holds its first answer until the test lets it go, then fails the first
         // batch four times (one failed attempt of the switch), then answers.
@@ -75,6 +77,9 @@ import TestSupport
                 try await client.execute(uri: "/api/search?q=memory&kind=tools", method: .get, headers: olgaSession.headers) { response throws in
                     #expect(try ToolRoutesTests.json(response)["results"]?.array?.isEmpty == false, "the tools were embedded again too")
                 }
+                // The test provider gives texts of one length and first letter one vector: the incident is the one with its title's.
+                let found = try await core.incidentSearch.search(IncidentSearch.text(incidents[0]), in: organization.id, limit: 1)
+                #expect(found.map(\.incident.id) == [incidents[0].id])
             }
         }
         let requests = script.requests.withLock { $0 }
@@ -85,7 +90,8 @@ import TestSupport
         let identity = EmbedderIdentity(provider: "openai-compatible", model: "test-embed", dimension: 8)
         #expect(try core.vectors.descriptor("chat-turns.g1")?.embedder == identity)
         #expect(try core.vectors.descriptor("tools.g1")?.embedder == identity)
-        #expect(try core.vectors.descriptor("chat-turns") == nil && core.vectors.descriptor("tools") == nil)
+        #expect(try core.vectors.descriptor("chat-turns") == nil && core.vectors.descriptor("tools") == nil && core.vectors.descriptor("incidents") == nil)
+        #expect(try core.vectors.ownerKeys("incidents.g1") == Set(incidents.map(\.id.description)), "the incidents were embedded again too")
         let expected = Set(try core.chat.turns(of: kept.id).map { ChatSessions.owner(session: kept.id, turn: $0.id) })
         #expect(expected.count == 101)
         #expect(try core.vectors.ownerKeys("chat-turns.g1") == expected, "late turns added, deleted ones removed")

@@ -350,6 +350,7 @@ public final class Incidents: Sendable {
                                                 detail: "\(incident.reference)" + (detail.isEmpty ? "" : ": \(detail.prefix(500))")), in: txn)
         }
         for timer in change.timers { _ = try jobs.enqueue(timer, in: txn) }
+        if IncidentSearch.textChanged(from: change.previous, to: incident) { _ = try jobs.enqueue(try IncidentSearch.job(for: incident), in: txn) }
         for (index, sla) in incident.slas.enumerated() where sla.state == .running {
             for (warning, due) in [(true, sla.warnAt), (false, sla.dueAt)] {
                 guard let due, !incident.announced.contains((warning ? "w" : "b") + "\(index)") else { continue }

@@ -3,7 +3,7 @@ import FoundationEssentials
 /// Switches search to another embeddings provider: every conversation turn is embedded again
 /// in the background (the `search.reindex` job) into the next generation's collection while
 /// search goes on with the active one; then the next generation becomes active at once, the
-/// tools are embedded again and the old collections are dropped. Progress is in
+/// tools and the incidents are embedded again and the old collections are dropped. Progress is in
 /// `SearchEmbeddings.currentStatus()`.
 ///
 /// Guarantees: one switch at a time; a switch interrupted by a stop or a crash goes on after
@@ -15,15 +15,18 @@ public final class SearchReindexer: Sendable {
     let embeddings: SearchEmbeddings
     let chat: ChatSessions
     let tools: ToolSearch
+    let incidents: IncidentSearch
     let vectors: VectorCollections
     let jobs: Jobs
     let retryDelay: Duration
     static let jobKind = "search.reindex"
 
-    init(embeddings: SearchEmbeddings, chat: ChatSessions, tools: ToolSearch, vectors: VectorCollections, jobs: Jobs, retryDelay: Duration = .seconds(30)) {
+    init(embeddings: SearchEmbeddings, chat: ChatSessions, tools: ToolSearch, incidents: IncidentSearch, vectors: VectorCollections, jobs: Jobs,
+         retryDelay: Duration = .seconds(30)) {
         self.embeddings = embeddings
         self.chat = chat
         self.tools = tools
+        self.incidents = incidents
         self.vectors = vectors
         self.jobs = jobs
         self.retryDelay = retryDelay
@@ -66,8 +69,10 @@ public final class SearchReindexer: Sendable {
         // Turns written into the old collection until the switch committed.
         try await chat.catchUp(SearchEmbeddings.collection(ChatSessions.baseCollection, generation: generation), embedder: embedder)
         _ = try await tools.refresh()
-        try await vectors.drop(SearchEmbeddings.collection(ChatSessions.baseCollection, generation: retiring))
-        try await vectors.drop(SearchEmbeddings.collection(ToolSearch.baseCollection, generation: retiring))
+        try await incidents.refresh()
+        for base in [ChatSessions.baseCollection, ToolSearch.baseCollection, IncidentSearch.baseCollection] {
+            try await vectors.drop(SearchEmbeddings.collection(base, generation: retiring))
+        }
         try await embeddings.retired(retiring)
     }
 }

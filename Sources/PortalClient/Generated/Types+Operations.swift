@@ -14062,6 +14062,700 @@ public enum Operations {
             }
         }
     }
+    /// The organization's incidents closest in meaning to q (their title, service, category and description), best first, with the cosine similarity. A change is searchable moments after it is written.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/search`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/search/get(searchIncidents)`.
+    public enum SearchIncidents {
+        public static let id: Swift.String = "searchIncidents"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// What to look for, in plain words.
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/query/q`.
+                public var q: Swift.String
+                /// At most this many (10 when absent).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/query/limit`.
+                public var limit: Swift.Int?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - q: What to look for, in plain words.
+                ///   - limit: At most this many (10 when absent).
+                public init(
+                    q: Swift.String,
+                    limit: Swift.Int? = nil
+                ) {
+                    self.q = q
+                    self.limit = limit
+                }
+            }
+            public var query: Operations.SearchIncidents.Input.Query
+            /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SearchIncidents.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SearchIncidents.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.SearchIncidents.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - query:
+            ///   - headers:
+            public init(
+                query: Operations.SearchIncidents.Input.Query,
+                headers: Operations.SearchIncidents.Input.Headers = .init()
+            ) {
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.SearchIncidents.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload`.
+                        public struct MatchesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident`.
+                            public struct IncidentPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/announced`.
+                                public var announced: [Swift.String]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/assigneeID`.
+                                public var assigneeID: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/assigneeName`.
+                                public var assigneeName: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/category`.
+                                public var category: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/closedAt`.
+                                public var closedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/createdAt`.
+                                public var createdAt: Foundation.Date
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/description`.
+                                public var description: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/duplicateOf`.
+                                public var duplicateOf: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/firstResponseAt`.
+                                public var firstResponseAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/group`.
+                                public var group: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/id`.
+                                public var id: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/impact`.
+                                @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case high = "high"
+                                    case medium = "medium"
+                                    case low = "low"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/impact`.
+                                public var impact: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.ImpactPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/LinksPayload`.
+                                public struct LinksPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/LinksPayload/id`.
+                                    public var id: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/LinksPayload/kind`.
+                                    @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case toolRun = "tool-run"
+                                        case workflowRun = "workflow-run"
+                                        case conversation = "conversation"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/LinksPayload/kind`.
+                                    public var kind: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                    /// Creates a new `LinksPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - id:
+                                    ///   - kind:
+                                    public init(
+                                        id: Swift.String,
+                                        kind: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                    ) {
+                                        self.id = id
+                                        self.kind = kind
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case id
+                                        case kind
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/links`.
+                                public typealias LinksPayload = [Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.LinksPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/links`.
+                                public var links: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.LinksPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/major`.
+                                public var major: Swift.Bool
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/number`.
+                                public var number: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/organizationID`.
+                                public var organizationID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/pendingReason`.
+                                public var pendingReason: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/pendingUntil`.
+                                public var pendingUntil: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/priority`.
+                                public var priority: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/reporterID`.
+                                public var reporterID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/reporterName`.
+                                public var reporterName: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/resolutionNotes`.
+                                public var resolutionNotes: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/resolvedAt`.
+                                public var resolvedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/service`.
+                                public var service: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload`.
+                                public struct SlasPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar`.
+                                    public struct CalendarPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/holidays`.
+                                        public var holidays: [Swift.String]
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/HoursPayload`.
+                                        public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                                            /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/HoursPayload/from`.
+                                            public var from: Swift.String
+                                            /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/HoursPayload/to`.
+                                            public var to: Swift.String
+                                            /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/HoursPayload/weekday`.
+                                            public var weekday: Swift.Int64
+                                            /// Creates a new `HoursPayloadPayload`.
+                                            ///
+                                            /// - Parameters:
+                                            ///   - from:
+                                            ///   - to:
+                                            ///   - weekday:
+                                            public init(
+                                                from: Swift.String,
+                                                to: Swift.String,
+                                                weekday: Swift.Int64
+                                            ) {
+                                                self.from = from
+                                                self.to = to
+                                                self.weekday = weekday
+                                            }
+                                            public enum CodingKeys: String, CodingKey {
+                                                case from
+                                                case to
+                                                case weekday
+                                            }
+                                        }
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/hours`.
+                                        public typealias HoursPayload = [Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayloadPayload]
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/hours`.
+                                        public var hours: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/name`.
+                                        public var name: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/timeZone`.
+                                        public var timeZone: Swift.String
+                                        /// Creates a new `CalendarPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - holidays:
+                                        ///   - hours:
+                                        ///   - name:
+                                        ///   - timeZone:
+                                        public init(
+                                            holidays: [Swift.String],
+                                            hours: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload,
+                                            name: Swift.String,
+                                            timeZone: Swift.String
+                                        ) {
+                                            self.holidays = holidays
+                                            self.hours = hours
+                                            self.name = name
+                                            self.timeZone = timeZone
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case holidays
+                                            case hours
+                                            case name
+                                            case timeZone
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar`.
+                                    public var calendar: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/dueAt`.
+                                    public var dueAt: Foundation.Date?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/elapsedSeconds`.
+                                    public var elapsedSeconds: Swift.Int64
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/EscalationsPayload`.
+                                    public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/EscalationsPayload/assignee`.
+                                        public var assignee: Swift.String?
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/EscalationsPayload/at`.
+                                        @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                            case warning = "warning"
+                                            case breach = "breach"
+                                        }
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/EscalationsPayload/at`.
+                                        public var at: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/EscalationsPayload/group`.
+                                        public var group: Swift.String?
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/EscalationsPayload/raisePriority`.
+                                        public var raisePriority: Swift.Bool?
+                                        /// Creates a new `EscalationsPayloadPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - assignee:
+                                        ///   - at:
+                                        ///   - group:
+                                        ///   - raisePriority:
+                                        public init(
+                                            assignee: Swift.String? = nil,
+                                            at: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload,
+                                            group: Swift.String? = nil,
+                                            raisePriority: Swift.Bool? = nil
+                                        ) {
+                                            self.assignee = assignee
+                                            self.at = at
+                                            self.group = group
+                                            self.raisePriority = raisePriority
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case assignee
+                                            case at
+                                            case group
+                                            case raisePriority
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/escalations`.
+                                    public typealias EscalationsPayload = [Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/escalations`.
+                                    public var escalations: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/runningSince`.
+                                    public var runningSince: Foundation.Date?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/sla`.
+                                    public var sla: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/slaVersion`.
+                                    public var slaVersion: Swift.Int64
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/state`.
+                                    @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case running = "running"
+                                        case paused = "paused"
+                                        case met = "met"
+                                        case breached = "breached"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/state`.
+                                    public var state: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.StatePayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/stoppedAt`.
+                                    public var stoppedAt: Foundation.Date?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/target`.
+                                    @frozen public enum TargetPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case firstResponse = "first-response"
+                                        case resolution = "resolution"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/target`.
+                                    public var target: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.TargetPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/targetSeconds`.
+                                    public var targetSeconds: Swift.Int64
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/warnAt`.
+                                    public var warnAt: Foundation.Date?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/warnAtPercent`.
+                                    public var warnAtPercent: Swift.Int64?
+                                    /// Creates a new `SlasPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - calendar:
+                                    ///   - dueAt:
+                                    ///   - elapsedSeconds:
+                                    ///   - escalations:
+                                    ///   - runningSince:
+                                    ///   - sla:
+                                    ///   - slaVersion:
+                                    ///   - state:
+                                    ///   - stoppedAt:
+                                    ///   - target:
+                                    ///   - targetSeconds:
+                                    ///   - warnAt:
+                                    ///   - warnAtPercent:
+                                    public init(
+                                        calendar: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
+                                        dueAt: Foundation.Date? = nil,
+                                        elapsedSeconds: Swift.Int64,
+                                        escalations: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload? = nil,
+                                        runningSince: Foundation.Date? = nil,
+                                        sla: Swift.String,
+                                        slaVersion: Swift.Int64,
+                                        state: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.StatePayload,
+                                        stoppedAt: Foundation.Date? = nil,
+                                        target: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.TargetPayload,
+                                        targetSeconds: Swift.Int64,
+                                        warnAt: Foundation.Date? = nil,
+                                        warnAtPercent: Swift.Int64? = nil
+                                    ) {
+                                        self.calendar = calendar
+                                        self.dueAt = dueAt
+                                        self.elapsedSeconds = elapsedSeconds
+                                        self.escalations = escalations
+                                        self.runningSince = runningSince
+                                        self.sla = sla
+                                        self.slaVersion = slaVersion
+                                        self.state = state
+                                        self.stoppedAt = stoppedAt
+                                        self.target = target
+                                        self.targetSeconds = targetSeconds
+                                        self.warnAt = warnAt
+                                        self.warnAtPercent = warnAtPercent
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case calendar
+                                        case dueAt
+                                        case elapsedSeconds
+                                        case escalations
+                                        case runningSince
+                                        case sla
+                                        case slaVersion
+                                        case state
+                                        case stoppedAt
+                                        case target
+                                        case targetSeconds
+                                        case warnAt
+                                        case warnAtPercent
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/slas`.
+                                public typealias SlasPayload = [Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/slas`.
+                                public var slas: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/state`.
+                                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case new = "new"
+                                    case inProgress = "in-progress"
+                                    case pending = "pending"
+                                    case resolved = "resolved"
+                                    case closed = "closed"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/state`.
+                                public var state: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.StatePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/timelineLength`.
+                                public var timelineLength: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/title`.
+                                public var title: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/updatedAt`.
+                                public var updatedAt: Foundation.Date
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/urgency`.
+                                @frozen public enum UrgencyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case high = "high"
+                                    case medium = "medium"
+                                    case low = "low"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident/urgency`.
+                                public var urgency: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.UrgencyPayload
+                                /// Creates a new `IncidentPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - announced:
+                                ///   - assigneeID:
+                                ///   - assigneeName:
+                                ///   - category:
+                                ///   - closedAt:
+                                ///   - createdAt:
+                                ///   - description:
+                                ///   - duplicateOf:
+                                ///   - firstResponseAt:
+                                ///   - group:
+                                ///   - id:
+                                ///   - impact:
+                                ///   - links:
+                                ///   - major:
+                                ///   - number:
+                                ///   - organizationID:
+                                ///   - pendingReason:
+                                ///   - pendingUntil:
+                                ///   - priority:
+                                ///   - reporterID:
+                                ///   - reporterName:
+                                ///   - resolutionNotes:
+                                ///   - resolvedAt:
+                                ///   - service:
+                                ///   - slas:
+                                ///   - state:
+                                ///   - timelineLength:
+                                ///   - title:
+                                ///   - updatedAt:
+                                ///   - urgency:
+                                public init(
+                                    announced: [Swift.String],
+                                    assigneeID: Swift.String? = nil,
+                                    assigneeName: Swift.String? = nil,
+                                    category: Swift.String,
+                                    closedAt: Foundation.Date? = nil,
+                                    createdAt: Foundation.Date,
+                                    description: Swift.String,
+                                    duplicateOf: Swift.String? = nil,
+                                    firstResponseAt: Foundation.Date? = nil,
+                                    group: Swift.String? = nil,
+                                    id: Swift.String,
+                                    impact: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.ImpactPayload,
+                                    links: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.LinksPayload,
+                                    major: Swift.Bool,
+                                    number: Swift.Int64,
+                                    organizationID: Swift.String,
+                                    pendingReason: Swift.String? = nil,
+                                    pendingUntil: Foundation.Date? = nil,
+                                    priority: Swift.Int64,
+                                    reporterID: Swift.String,
+                                    reporterName: Swift.String,
+                                    resolutionNotes: Swift.String? = nil,
+                                    resolvedAt: Foundation.Date? = nil,
+                                    service: Swift.String? = nil,
+                                    slas: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayload,
+                                    state: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.StatePayload,
+                                    timelineLength: Swift.Int64,
+                                    title: Swift.String,
+                                    updatedAt: Foundation.Date,
+                                    urgency: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.UrgencyPayload
+                                ) {
+                                    self.announced = announced
+                                    self.assigneeID = assigneeID
+                                    self.assigneeName = assigneeName
+                                    self.category = category
+                                    self.closedAt = closedAt
+                                    self.createdAt = createdAt
+                                    self.description = description
+                                    self.duplicateOf = duplicateOf
+                                    self.firstResponseAt = firstResponseAt
+                                    self.group = group
+                                    self.id = id
+                                    self.impact = impact
+                                    self.links = links
+                                    self.major = major
+                                    self.number = number
+                                    self.organizationID = organizationID
+                                    self.pendingReason = pendingReason
+                                    self.pendingUntil = pendingUntil
+                                    self.priority = priority
+                                    self.reporterID = reporterID
+                                    self.reporterName = reporterName
+                                    self.resolutionNotes = resolutionNotes
+                                    self.resolvedAt = resolvedAt
+                                    self.service = service
+                                    self.slas = slas
+                                    self.state = state
+                                    self.timelineLength = timelineLength
+                                    self.title = title
+                                    self.updatedAt = updatedAt
+                                    self.urgency = urgency
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case announced
+                                    case assigneeID
+                                    case assigneeName
+                                    case category
+                                    case closedAt
+                                    case createdAt
+                                    case description
+                                    case duplicateOf
+                                    case firstResponseAt
+                                    case group
+                                    case id
+                                    case impact
+                                    case links
+                                    case major
+                                    case number
+                                    case organizationID
+                                    case pendingReason
+                                    case pendingUntil
+                                    case priority
+                                    case reporterID
+                                    case reporterName
+                                    case resolutionNotes
+                                    case resolvedAt
+                                    case service
+                                    case slas
+                                    case state
+                                    case timelineLength
+                                    case title
+                                    case updatedAt
+                                    case urgency
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/incident`.
+                            public var incident: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/MatchesPayload/score`.
+                            public var score: Swift.Double
+                            /// Creates a new `MatchesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - incident:
+                            ///   - score:
+                            public init(
+                                incident: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload,
+                                score: Swift.Double
+                            ) {
+                                self.incident = incident
+                                self.score = score
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case incident
+                                case score
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/matches`.
+                        public typealias MatchesPayload = [Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/json/matches`.
+                        public var matches: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - matches:
+                        public init(matches: Operations.SearchIncidents.Output.Ok.Body.JsonPayload.MatchesPayload) {
+                            self.matches = matches
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case matches
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/search/GET/responses/200/content/application\/json`.
+                    case json(Operations.SearchIncidents.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.SearchIncidents.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SearchIncidents.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.SearchIncidents.Output.Ok.Headers = .init(),
+                    body: Operations.SearchIncidents.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/search/get(searchIncidents)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.SearchIncidents.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.SearchIncidents.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/search/get(searchIncidents)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
     /// An incident and its timeline.
     ///
     /// - Remark: HTTP `GET /api/v1/incidents/{id}`.
@@ -17487,6 +18181,707 @@ public enum Operations {
             /// The request was refused or failed: a problem-details document.
             ///
             /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/links/post(linkToIncident)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The organization's other incidents closest in meaning to this one, best first: what happened before and how it was resolved.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/{id}/similar`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/similar/get(similarIncidents)`.
+    public enum SimilarIncidents {
+        public static let id: Swift.String = "similarIncidents"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/path/id`.
+                public var id: Swift.String
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - id:
+                public init(id: Swift.String) {
+                    self.id = id
+                }
+            }
+            public var path: Operations.SimilarIncidents.Input.Path
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// At most this many (5 when absent).
+                ///
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/query/limit`.
+                public var limit: Swift.Int?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - limit: At most this many (5 when absent).
+                public init(limit: Swift.Int? = nil) {
+                    self.limit = limit
+                }
+            }
+            public var query: Operations.SimilarIncidents.Input.Query
+            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SimilarIncidents.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.SimilarIncidents.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.SimilarIncidents.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            public init(
+                path: Operations.SimilarIncidents.Input.Path,
+                query: Operations.SimilarIncidents.Input.Query = .init(),
+                headers: Operations.SimilarIncidents.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.SimilarIncidents.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload`.
+                        public struct MatchesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident`.
+                            public struct IncidentPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/announced`.
+                                public var announced: [Swift.String]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/assigneeID`.
+                                public var assigneeID: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/assigneeName`.
+                                public var assigneeName: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/category`.
+                                public var category: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/closedAt`.
+                                public var closedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/createdAt`.
+                                public var createdAt: Foundation.Date
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/description`.
+                                public var description: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/duplicateOf`.
+                                public var duplicateOf: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/firstResponseAt`.
+                                public var firstResponseAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/group`.
+                                public var group: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/id`.
+                                public var id: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/impact`.
+                                @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case high = "high"
+                                    case medium = "medium"
+                                    case low = "low"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/impact`.
+                                public var impact: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.ImpactPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/LinksPayload`.
+                                public struct LinksPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/LinksPayload/id`.
+                                    public var id: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/LinksPayload/kind`.
+                                    @frozen public enum KindPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case toolRun = "tool-run"
+                                        case workflowRun = "workflow-run"
+                                        case conversation = "conversation"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/LinksPayload/kind`.
+                                    public var kind: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                    /// Creates a new `LinksPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - id:
+                                    ///   - kind:
+                                    public init(
+                                        id: Swift.String,
+                                        kind: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.LinksPayloadPayload.KindPayload
+                                    ) {
+                                        self.id = id
+                                        self.kind = kind
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case id
+                                        case kind
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/links`.
+                                public typealias LinksPayload = [Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.LinksPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/links`.
+                                public var links: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.LinksPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/major`.
+                                public var major: Swift.Bool
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/number`.
+                                public var number: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/organizationID`.
+                                public var organizationID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/pendingReason`.
+                                public var pendingReason: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/pendingUntil`.
+                                public var pendingUntil: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/priority`.
+                                public var priority: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/reporterID`.
+                                public var reporterID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/reporterName`.
+                                public var reporterName: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/resolutionNotes`.
+                                public var resolutionNotes: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/resolvedAt`.
+                                public var resolvedAt: Foundation.Date?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/service`.
+                                public var service: Swift.String?
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload`.
+                                public struct SlasPayloadPayload: Codable, Hashable, Sendable {
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar`.
+                                    public struct CalendarPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/holidays`.
+                                        public var holidays: [Swift.String]
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/HoursPayload`.
+                                        public struct HoursPayloadPayload: Codable, Hashable, Sendable {
+                                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/HoursPayload/from`.
+                                            public var from: Swift.String
+                                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/HoursPayload/to`.
+                                            public var to: Swift.String
+                                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/HoursPayload/weekday`.
+                                            public var weekday: Swift.Int64
+                                            /// Creates a new `HoursPayloadPayload`.
+                                            ///
+                                            /// - Parameters:
+                                            ///   - from:
+                                            ///   - to:
+                                            ///   - weekday:
+                                            public init(
+                                                from: Swift.String,
+                                                to: Swift.String,
+                                                weekday: Swift.Int64
+                                            ) {
+                                                self.from = from
+                                                self.to = to
+                                                self.weekday = weekday
+                                            }
+                                            public enum CodingKeys: String, CodingKey {
+                                                case from
+                                                case to
+                                                case weekday
+                                            }
+                                        }
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/hours`.
+                                        public typealias HoursPayload = [Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayloadPayload]
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/hours`.
+                                        public var hours: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/name`.
+                                        public var name: Swift.String
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar/timeZone`.
+                                        public var timeZone: Swift.String
+                                        /// Creates a new `CalendarPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - holidays:
+                                        ///   - hours:
+                                        ///   - name:
+                                        ///   - timeZone:
+                                        public init(
+                                            holidays: [Swift.String],
+                                            hours: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload.HoursPayload,
+                                            name: Swift.String,
+                                            timeZone: Swift.String
+                                        ) {
+                                            self.holidays = holidays
+                                            self.hours = hours
+                                            self.name = name
+                                            self.timeZone = timeZone
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case holidays
+                                            case hours
+                                            case name
+                                            case timeZone
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/calendar`.
+                                    public var calendar: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/dueAt`.
+                                    public var dueAt: Foundation.Date?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/elapsedSeconds`.
+                                    public var elapsedSeconds: Swift.Int64
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/EscalationsPayload`.
+                                    public struct EscalationsPayloadPayload: Codable, Hashable, Sendable {
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/EscalationsPayload/assignee`.
+                                        public var assignee: Swift.String?
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/EscalationsPayload/at`.
+                                        @frozen public enum AtPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                            case warning = "warning"
+                                            case breach = "breach"
+                                        }
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/EscalationsPayload/at`.
+                                        public var at: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/EscalationsPayload/group`.
+                                        public var group: Swift.String?
+                                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/EscalationsPayload/raisePriority`.
+                                        public var raisePriority: Swift.Bool?
+                                        /// Creates a new `EscalationsPayloadPayload`.
+                                        ///
+                                        /// - Parameters:
+                                        ///   - assignee:
+                                        ///   - at:
+                                        ///   - group:
+                                        ///   - raisePriority:
+                                        public init(
+                                            assignee: Swift.String? = nil,
+                                            at: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload.AtPayload,
+                                            group: Swift.String? = nil,
+                                            raisePriority: Swift.Bool? = nil
+                                        ) {
+                                            self.assignee = assignee
+                                            self.at = at
+                                            self.group = group
+                                            self.raisePriority = raisePriority
+                                        }
+                                        public enum CodingKeys: String, CodingKey {
+                                            case assignee
+                                            case at
+                                            case group
+                                            case raisePriority
+                                        }
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/escalations`.
+                                    public typealias EscalationsPayload = [Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayloadPayload]
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/escalations`.
+                                    public var escalations: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/runningSince`.
+                                    public var runningSince: Foundation.Date?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/sla`.
+                                    public var sla: Swift.String
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/slaVersion`.
+                                    public var slaVersion: Swift.Int64
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/state`.
+                                    @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case running = "running"
+                                        case paused = "paused"
+                                        case met = "met"
+                                        case breached = "breached"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/state`.
+                                    public var state: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.StatePayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/stoppedAt`.
+                                    public var stoppedAt: Foundation.Date?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/target`.
+                                    @frozen public enum TargetPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                        case firstResponse = "first-response"
+                                        case resolution = "resolution"
+                                    }
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/target`.
+                                    public var target: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.TargetPayload
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/targetSeconds`.
+                                    public var targetSeconds: Swift.Int64
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/warnAt`.
+                                    public var warnAt: Foundation.Date?
+                                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/SlasPayload/warnAtPercent`.
+                                    public var warnAtPercent: Swift.Int64?
+                                    /// Creates a new `SlasPayloadPayload`.
+                                    ///
+                                    /// - Parameters:
+                                    ///   - calendar:
+                                    ///   - dueAt:
+                                    ///   - elapsedSeconds:
+                                    ///   - escalations:
+                                    ///   - runningSince:
+                                    ///   - sla:
+                                    ///   - slaVersion:
+                                    ///   - state:
+                                    ///   - stoppedAt:
+                                    ///   - target:
+                                    ///   - targetSeconds:
+                                    ///   - warnAt:
+                                    ///   - warnAtPercent:
+                                    public init(
+                                        calendar: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.CalendarPayload,
+                                        dueAt: Foundation.Date? = nil,
+                                        elapsedSeconds: Swift.Int64,
+                                        escalations: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.EscalationsPayload? = nil,
+                                        runningSince: Foundation.Date? = nil,
+                                        sla: Swift.String,
+                                        slaVersion: Swift.Int64,
+                                        state: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.StatePayload,
+                                        stoppedAt: Foundation.Date? = nil,
+                                        target: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload.TargetPayload,
+                                        targetSeconds: Swift.Int64,
+                                        warnAt: Foundation.Date? = nil,
+                                        warnAtPercent: Swift.Int64? = nil
+                                    ) {
+                                        self.calendar = calendar
+                                        self.dueAt = dueAt
+                                        self.elapsedSeconds = elapsedSeconds
+                                        self.escalations = escalations
+                                        self.runningSince = runningSince
+                                        self.sla = sla
+                                        self.slaVersion = slaVersion
+                                        self.state = state
+                                        self.stoppedAt = stoppedAt
+                                        self.target = target
+                                        self.targetSeconds = targetSeconds
+                                        self.warnAt = warnAt
+                                        self.warnAtPercent = warnAtPercent
+                                    }
+                                    public enum CodingKeys: String, CodingKey {
+                                        case calendar
+                                        case dueAt
+                                        case elapsedSeconds
+                                        case escalations
+                                        case runningSince
+                                        case sla
+                                        case slaVersion
+                                        case state
+                                        case stoppedAt
+                                        case target
+                                        case targetSeconds
+                                        case warnAt
+                                        case warnAtPercent
+                                    }
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/slas`.
+                                public typealias SlasPayload = [Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayloadPayload]
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/slas`.
+                                public var slas: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/state`.
+                                @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case new = "new"
+                                    case inProgress = "in-progress"
+                                    case pending = "pending"
+                                    case resolved = "resolved"
+                                    case closed = "closed"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/state`.
+                                public var state: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.StatePayload
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/timelineLength`.
+                                public var timelineLength: Swift.Int64
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/title`.
+                                public var title: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/updatedAt`.
+                                public var updatedAt: Foundation.Date
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/urgency`.
+                                @frozen public enum UrgencyPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case high = "high"
+                                    case medium = "medium"
+                                    case low = "low"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident/urgency`.
+                                public var urgency: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.UrgencyPayload
+                                /// Creates a new `IncidentPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - announced:
+                                ///   - assigneeID:
+                                ///   - assigneeName:
+                                ///   - category:
+                                ///   - closedAt:
+                                ///   - createdAt:
+                                ///   - description:
+                                ///   - duplicateOf:
+                                ///   - firstResponseAt:
+                                ///   - group:
+                                ///   - id:
+                                ///   - impact:
+                                ///   - links:
+                                ///   - major:
+                                ///   - number:
+                                ///   - organizationID:
+                                ///   - pendingReason:
+                                ///   - pendingUntil:
+                                ///   - priority:
+                                ///   - reporterID:
+                                ///   - reporterName:
+                                ///   - resolutionNotes:
+                                ///   - resolvedAt:
+                                ///   - service:
+                                ///   - slas:
+                                ///   - state:
+                                ///   - timelineLength:
+                                ///   - title:
+                                ///   - updatedAt:
+                                ///   - urgency:
+                                public init(
+                                    announced: [Swift.String],
+                                    assigneeID: Swift.String? = nil,
+                                    assigneeName: Swift.String? = nil,
+                                    category: Swift.String,
+                                    closedAt: Foundation.Date? = nil,
+                                    createdAt: Foundation.Date,
+                                    description: Swift.String,
+                                    duplicateOf: Swift.String? = nil,
+                                    firstResponseAt: Foundation.Date? = nil,
+                                    group: Swift.String? = nil,
+                                    id: Swift.String,
+                                    impact: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.ImpactPayload,
+                                    links: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.LinksPayload,
+                                    major: Swift.Bool,
+                                    number: Swift.Int64,
+                                    organizationID: Swift.String,
+                                    pendingReason: Swift.String? = nil,
+                                    pendingUntil: Foundation.Date? = nil,
+                                    priority: Swift.Int64,
+                                    reporterID: Swift.String,
+                                    reporterName: Swift.String,
+                                    resolutionNotes: Swift.String? = nil,
+                                    resolvedAt: Foundation.Date? = nil,
+                                    service: Swift.String? = nil,
+                                    slas: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.SlasPayload,
+                                    state: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.StatePayload,
+                                    timelineLength: Swift.Int64,
+                                    title: Swift.String,
+                                    updatedAt: Foundation.Date,
+                                    urgency: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload.UrgencyPayload
+                                ) {
+                                    self.announced = announced
+                                    self.assigneeID = assigneeID
+                                    self.assigneeName = assigneeName
+                                    self.category = category
+                                    self.closedAt = closedAt
+                                    self.createdAt = createdAt
+                                    self.description = description
+                                    self.duplicateOf = duplicateOf
+                                    self.firstResponseAt = firstResponseAt
+                                    self.group = group
+                                    self.id = id
+                                    self.impact = impact
+                                    self.links = links
+                                    self.major = major
+                                    self.number = number
+                                    self.organizationID = organizationID
+                                    self.pendingReason = pendingReason
+                                    self.pendingUntil = pendingUntil
+                                    self.priority = priority
+                                    self.reporterID = reporterID
+                                    self.reporterName = reporterName
+                                    self.resolutionNotes = resolutionNotes
+                                    self.resolvedAt = resolvedAt
+                                    self.service = service
+                                    self.slas = slas
+                                    self.state = state
+                                    self.timelineLength = timelineLength
+                                    self.title = title
+                                    self.updatedAt = updatedAt
+                                    self.urgency = urgency
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case announced
+                                    case assigneeID
+                                    case assigneeName
+                                    case category
+                                    case closedAt
+                                    case createdAt
+                                    case description
+                                    case duplicateOf
+                                    case firstResponseAt
+                                    case group
+                                    case id
+                                    case impact
+                                    case links
+                                    case major
+                                    case number
+                                    case organizationID
+                                    case pendingReason
+                                    case pendingUntil
+                                    case priority
+                                    case reporterID
+                                    case reporterName
+                                    case resolutionNotes
+                                    case resolvedAt
+                                    case service
+                                    case slas
+                                    case state
+                                    case timelineLength
+                                    case title
+                                    case updatedAt
+                                    case urgency
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/incident`.
+                            public var incident: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload
+                            /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/MatchesPayload/score`.
+                            public var score: Swift.Double
+                            /// Creates a new `MatchesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - incident:
+                            ///   - score:
+                            public init(
+                                incident: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload.IncidentPayload,
+                                score: Swift.Double
+                            ) {
+                                self.incident = incident
+                                self.score = score
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case incident
+                                case score
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/matches`.
+                        public typealias MatchesPayload = [Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/json/matches`.
+                        public var matches: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - matches:
+                        public init(matches: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload.MatchesPayload) {
+                            self.matches = matches
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case matches
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/incidents/{id}/similar/GET/responses/200/content/application\/json`.
+                    case json(Operations.SimilarIncidents.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.SimilarIncidents.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.SimilarIncidents.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.SimilarIncidents.Output.Ok.Headers = .init(),
+                    body: Operations.SimilarIncidents.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/similar/get(similarIncidents)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.SimilarIncidents.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.SimilarIncidents.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/similar/get(similarIncidents)/responses/default`.
             ///
             /// HTTP response code: `default`.
             case `default`(statusCode: Swift.Int, Components.Responses.Problem)

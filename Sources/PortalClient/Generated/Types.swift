@@ -202,6 +202,11 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /api/v1/incidents/dashboard`.
     /// - Remark: Generated from `#/paths//api/v1/incidents/dashboard/get(getIncidentDashboard)`.
     func getIncidentDashboard(_ input: Operations.GetIncidentDashboard.Input) async throws -> Operations.GetIncidentDashboard.Output
+    /// The organization's incidents closest in meaning to q (their title, service, category and description), best first, with the cosine similarity. A change is searchable moments after it is written.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/search`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/search/get(searchIncidents)`.
+    func searchIncidents(_ input: Operations.SearchIncidents.Input) async throws -> Operations.SearchIncidents.Output
     /// An incident and its timeline.
     ///
     /// - Remark: HTTP `GET /api/v1/incidents/{id}`.
@@ -222,6 +227,11 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/incidents/{id}/links`.
     /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/links/post(linkToIncident)`.
     func linkToIncident(_ input: Operations.LinkToIncident.Input) async throws -> Operations.LinkToIncident.Output
+    /// The organization's other incidents closest in meaning to this one, best first: what happened before and how it was resolved.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/{id}/similar`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/similar/get(similarIncidents)`.
+    func similarIncidents(_ input: Operations.SimilarIncidents.Input) async throws -> Operations.SimilarIncidents.Output
     /// Moves an incident: new → in-progress, pending, resolved; in-progress → pending, resolved; pending → in-progress, resolved; resolved → in-progress (re-open), closed. Another move is 409 naming the allowed ones. Pending needs a reason (an until date in the past is 400); resolved needs a resolution code. incidents:work, or the reporter closing or re-opening their own resolved incident.
     ///
     /// - Remark: HTTP `POST /api/v1/incidents/{id}/state`.
@@ -1040,6 +1050,19 @@ extension APIProtocol {
             headers: headers
         ))
     }
+    /// The organization's incidents closest in meaning to q (their title, service, category and description), best first, with the cosine similarity. A change is searchable moments after it is written.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/search`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/search/get(searchIncidents)`.
+    public func searchIncidents(
+        query: Operations.SearchIncidents.Input.Query,
+        headers: Operations.SearchIncidents.Input.Headers = .init()
+    ) async throws -> Operations.SearchIncidents.Output {
+        try await searchIncidents(Operations.SearchIncidents.Input(
+            query: query,
+            headers: headers
+        ))
+    }
     /// An incident and its timeline.
     ///
     /// - Remark: HTTP `GET /api/v1/incidents/{id}`.
@@ -1096,6 +1119,21 @@ extension APIProtocol {
             path: path,
             headers: headers,
             body: body
+        ))
+    }
+    /// The organization's other incidents closest in meaning to this one, best first: what happened before and how it was resolved.
+    ///
+    /// - Remark: HTTP `GET /api/v1/incidents/{id}/similar`.
+    /// - Remark: Generated from `#/paths//api/v1/incidents/{id}/similar/get(similarIncidents)`.
+    public func similarIncidents(
+        path: Operations.SimilarIncidents.Input.Path,
+        query: Operations.SimilarIncidents.Input.Query = .init(),
+        headers: Operations.SimilarIncidents.Input.Headers = .init()
+    ) async throws -> Operations.SimilarIncidents.Output {
+        try await similarIncidents(Operations.SimilarIncidents.Input(
+            path: path,
+            query: query,
+            headers: headers
         ))
     }
     /// Moves an incident: new → in-progress, pending, resolved; in-progress → pending, resolved; pending → in-progress, resolved; resolved → in-progress (re-open), closed. Another move is 409 naming the allowed ones. Pending needs a reason (an until date in the past is 400); resolved needs a resolution code. incidents:work, or the reporter closing or re-opening their own resolved incident.

@@ -36,6 +36,11 @@ struct HolidayImportBody: Codable {
     let years: Int?
 }
 
+/// Incidents found by meaning, best first.
+struct IncidentMatches: Codable {
+    let matches: [IncidentSearch.Match]
+}
+
 /// How many open incidents there are, by state and priority (from the state index).
 struct IncidentCounts: Codable {
     /// state → priority ("1" … "5") → count.
@@ -107,6 +112,19 @@ extension PortalRoutes {
             var board = try await semantic { try incidents.dashboard(in: organizationID, from: from, to: to, group: group) }
             board.changes = try core.changes.figures(in: organizationID, from: from, to: to)
             return try Self.jsonResponse(.ok, board)
+        }
+
+        get("/api/incidents/search", .permission(.incidentsReport), .doc("searchIncidents", "The organization's incidents closest in meaning to q (their title, service, category and description), best first, with the cosine similarity. A change is searchable moments after it is written.", returns: APISchema.of(IncidentMatches.self), query: [QueryParameter(name: "q", schema: .object(["type": .string("string"), "minLength": .number(1), "maxLength": .number(2000)]), description: "What to look for, in plain words.", required: true), .integer("limit", "At most this many (10 when absent).", minimum: 1, maximum: 50)])) { request, context in
+            let organizationID = try Self.requireOrganization(context.principal!)
+            let query = request.uri.queryParameters.get("q").map { String($0) } ?? ""
+            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 10
+            return try Self.jsonResponse(.ok, IncidentMatches(matches: try await semantic { try await core.incidentSearch.search(query, in: organizationID, limit: limit) }))
+        }
+
+        get("/api/incidents/{id}/similar", .permission(.incidentsReport), .doc("similarIncidents", "The organization's other incidents closest in meaning to this one, best first: what happened before and how it was resolved.", returns: APISchema.of(IncidentMatches.self), query: [.integer("limit", "At most this many (5 when absent).", minimum: 1, maximum: 20)])) { request, context in
+            let (id, organizationID) = try incidentID(context)
+            let limit = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 5
+            return try Self.jsonResponse(.ok, IncidentMatches(matches: try await core.incidentSearch.similar(to: id, in: organizationID, limit: limit)))
         }
 
         get("/api/incidents/{id}", .permission(.incidentsReport), .doc("getIncident", "An incident and its timeline.", returns: APISchema.of(IncidentDetail.self))) { _, context in

@@ -129,6 +129,24 @@ async function renderIncident(view, context) {
   const timeline = h("ol", { class: "incident-timeline", id: "incident-timeline" });
   const announce = h("p", { class: "visually-hidden", role: "status", id: "incident-announce" });
   const hits = h("div", { id: "incident-hits" });
+  const similar = h("div", { id: "incident-similar" });
+  let similarFor = null;
+
+  /** Other incidents closest in meaning, and how each ended: asked again when the text changes. */
+  async function drawSimilar(incident) {
+    const text = `${incident.title}\n${incident.service || ""}\n${incident.category}\n${incident.description}`;
+    if (text === similarFor) return;
+    similarFor = text;
+    const answer = await api("GET", `${incidentPath(id)}/similar`);
+    if (!answer.ok || similarFor !== text) return;
+    const matches = answer.body.matches;
+    similar.replaceChildren(h("h2", {}, "Similar incidents"), matches.length
+      ? h("ul", {}, matches.map(({ incident: other }) => h("li", { "data-similar": other.number },
+        h("a", { href: `#/incidents/${encodeURIComponent(other.id)}` }, `INC-${other.number}: ${other.title}`), " ",
+        h("status-badge", { status: other.state }),
+        other.resolutionCode ? h("span", { class: "muted" }, ` ${other.resolutionCode}${other.resolutionNotes ? `: ${other.resolutionNotes}` : ""}`) : null)))
+      : h("p", { class: "muted" }, "None found yet."));
+  }
 
   /** When the service is a configuration item: what fails with it (its impact). */
   function drawImpact(found) {
@@ -186,6 +204,7 @@ async function renderIncident(view, context) {
     announce.textContent = `INC-${incident.number} is ${incident.state.replaceAll("-", " ")}.`;
     drawActions(incident);
     drawImpact(detail.hits);
+    drawSimilar(incident);
   }
 
   const answerWith = (result) => {
@@ -278,7 +297,7 @@ async function renderIncident(view, context) {
   show(detail);
   view.replaceChildren(h("section", { class: "panel", id: "page-incident" },
     h("p", { class: "back" }, h("a", { href: "#/incidents" }, "← All incidents")),
-    heading, announce, facts, hits, h("h2", {}, "SLAs"), clocks, actions, h("h2", {}, "Timeline"), timeline));
+    heading, announce, facts, hits, h("h2", {}, "SLAs"), clocks, actions, h("h2", {}, "Timeline"), timeline, similar));
   return live((data) => data.runID === id, async () => {
     const answer = await api("GET", incidentPath(id));
     if (answer.ok) show(answer.body);
