@@ -216,6 +216,18 @@ public final class Environment: Sendable {
         }
         state.withLock { $0.mapSize = next }
     }
+
+    /// Takes the map size another process grew the data file to (`MDB_MAP_RESIZED`), with no
+    /// transaction of this process open.
+    func adoptGrownMap() throws(KVError) {
+        let size = try mapLock.withExclusive { () throws(KVError) -> Int in
+            try KVError.check(mdb_env_set_mapsize(handle, 0), "mdb_env_set_mapsize")
+            var info = MDB_envinfo()
+            try KVError.check(mdb_env_info(handle, &info), "mdb_env_info")
+            return info.me_mapsize
+        }
+        state.withLock { $0.mapSize = size }
+    }
 }
 
 extension Environment {

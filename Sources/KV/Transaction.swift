@@ -128,7 +128,19 @@ extension WriteTransaction {
 extension Environment {
     /// Runs `body` in a read-only snapshot. Readers never block the writer or each other.
     /// `body` is synchronous, so the transaction cannot outlive an `await`.
+    ///
+    /// When another process (the portal serving, while a command reads its data) grew the map
+    /// since this one mapped it, the larger map is adopted and the read starts again.
     public func read<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R {
+        do {
+            return try readOnce(body)
+        } catch KVError.lmdb(_, MDB_MAP_RESIZED) {
+            try adoptGrownMap()
+            return try readOnce(body)
+        }
+    }
+
+    private func readOnce<R>(_ body: (borrowing ReadTransaction) throws -> R) throws -> R {
         try mapLock.withShared {
             try ensureOpen()
             var txn: OpaquePointer?

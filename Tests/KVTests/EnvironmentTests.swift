@@ -88,6 +88,53 @@ import Testing
         #expect(nested == ("v", "v"))
     }
 
+    /// Another process (the portal serving, while a command reads its data) grows the map past
+    /// the size this process mapped: the next read gets `MDB_MAP_RESIZED` from LMDB, adopts the
+    /// larger map and reads what the other process wrote. The other process is Python calling
+    /// liblmdb through ctypes.
+    @Test func aMapGrownByAnotherProcessIsAdopted() throws {
+        let directory = temporaryDirectory()
+        var options = KV.Environment.Options()
+        options.mapSize = 1 << 20
+        let environment = try KV.Environment(directory: directory, options: options)
+        defer { environment.close() }
+        let big = try environment.table("big", key: StringKey.self, value: StringKey.self)
+        #expect(try environment.read { txn in try txn.get(big, "k0") } == nil)
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        writer.arguments = ["-c", """
+            import ctypes, sys
+            lmdb = ctypes.CDLL("liblmdb.so.0")
+            class Val(ctypes.Structure):
+                _fields_ = [("size", ctypes.c_size_t), ("data", ctypes.c_void_p)]
+            env, txn, dbi = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_uint()
+            assert lmdb.mdb_env_create(ctypes.byref(env)) == 0
+            assert lmdb.mdb_env_set_maxdbs(env, 256) == 0
+            assert lmdb.mdb_env_set_mapsize(env, ctypes.c_size_t(64 << 20)) == 0
+            assert lmdb.mdb_env_open(env, sys.argv[1].encode(), 0x200000, 0o600) == 0  # MDB_NOTLS
+            assert lmdb.mdb_txn_begin(env, None, 0, ctypes.byref(txn)) == 0
+            assert lmdb.mdb_dbi_open(txn, b"big", 0, ctypes.byref(dbi)) == 0
+            value = b"x" * 4096
+            for number in range(1000):
+                key = f"k{number}".encode()
+                assert lmdb.mdb_put(txn, dbi, ctypes.byref(Val(len(key), ctypes.cast(key, ctypes.c_void_p))),
+                                    ctypes.byref(Val(len(value), ctypes.cast(value, ctypes.c_void_p))), 0) == 0
+            assert lmdb.mdb_txn_commit(txn) == 0
+            lmdb.mdb_env_close(env)
+            """, directory]
+        try writer.run()
+        writer.waitUntilExit()
+        #expect(writer.terminationStatus == 0, "the writing process failed")
+        // 4 MB written by the other process: beyond the 1 MiB this one mapped.
+        let (count, sample) = try environment.read { txn in
+            var count = 0
+            try txn.forEach(big) { (_, _) throws(KVError) in count += 1; return true }
+            return (count, try txn.get(big, "k999"))
+        }
+        #expect(count == 1000 && sample == String(repeating: "x", count: 4096))
+        #expect(environment.mapSize >= 4 << 20, "the larger map was adopted")
+    }
+
     /// A process killed in the middle of a read leaves its reader slot in `lock.mdb`; opening
     /// the environment frees it. LMDB resets the whole reader table when the opener is alone,
     /// so the case that needs `mdb_reader_check` is the shared one (a `portal backup` next to
