@@ -5,10 +5,14 @@ without a reload, never shows the internal note, and the reporter closes the inc
 incident on a database shows the services it hits (the CMDB's impact) and the similar past
 incidents with how they ended (search by meaning), the item's page
 shows its relations and incidents, and the service dashboard draws the figures. A CAB member
-approves a change from its page, which its requester's page follows. Axe finds no serious
+finds a change among their approvals and approves it from its page, which its requester's
+page follows. Axe finds no serious
 violations on any of these pages. An SLA's escalation fires once, across crashes of the real
 binary before and after it is due."""
+import socket
+
 import pytest
+import requests
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -164,6 +168,17 @@ def test_an_incident_on_a_database_shows_what_it_hits_and_similar_incidents_and_
     assert admin.get(portal.url + "api/assets/h1").json()["dependents"] == []
     assert serious_violations(browser) == []
 
+    # The host the portal runs on, imported from host.kernel's run on the Assets page.
+    browser.get(portal.url + "#/assets")
+    waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, '#inventory-tool option[value="host.kernel"]'))
+    Select(browser.find_element(By.ID, "inventory-tool")).select_by_value("host.kernel")
+    browser.find_element(By.ID, "inventory-import").click()
+    waiter(browser).until(lambda b: b.find_element(By.ID, "inventory-result").text.startswith("Imported: 1 new"))
+    hostname = socket.gethostname()
+    waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, f'#asset-rows [data-asset="{hostname}"]'))
+    assert admin.get(portal.url + f"api/assets/{hostname}").json()["asset"]["source"] == "host"
+    assert serious_violations(browser) == []
+
     browser.get(portal.url + "#/service-dashboard")
     waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#chart-priority svg"))
     figures = admin.get(portal.url + "api/incidents/dashboard").json()
@@ -205,11 +220,15 @@ def test_a_cab_member_approves_a_change_from_its_page(world, browser, second_bro
         second_browser.find_element(By.ID, "change-move").click()
         waiter(second_browser).until(lambda b: b.find_element(By.ID, "change-state").get_attribute("status") == state)
     assert not second_browser.find_elements(By.ID, "change-approve"), "the requester is not offered the decision"
+    assert [change["id"] for change in admin.get(portal.url + "api/assets/mail").json()["changes"]] == [change_id], "the item lists its change"
 
-    # Cora, on the CAB, approves it; Olga's page follows.
+    # Cora, on the CAB, finds it among her approvals and approves it; Olga's page follows.
     browser.get(portal.url)
     sign_in(browser, "cora", "cora-password-1")
-    browser.get(portal.url + f"#/changes/{change_id}")
+    browser.get(portal.url + "#/approvals")
+    waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, f'#approvals-changes a[href="#/changes/{change_id}"]'))
+    assert serious_violations(browser) == []
+    browser.find_element(By.CSS_SELECTOR, f'#approvals-changes a[href="#/changes/{change_id}"]').click()
     waiter(browser).until(EC.element_to_be_clickable((By.ID, "change-approve")))
     assert serious_violations(browser) == []
     browser.find_element(By.ID, "change-decision-comment").send_keys("go ahead")
@@ -218,6 +237,9 @@ def test_a_cab_member_approves_a_change_from_its_page(world, browser, second_bro
     waiter(second_browser).until(lambda b: b.find_element(By.ID, "change-state").get_attribute("status") == "scheduled")
     assert second_browser.find_element(By.CSS_SELECTOR, '#change-decisions li[data-approver="cora"]').text.startswith("cora approved: go ahead")
     assert admin.get(portal.url + f"api/changes/{change_id}").json()["change"]["decisions"][0]["approverName"] == "cora"
+    cora = requests.Session()
+    assert cora.post(portal.url + "api/auth/login", json={"username": "cora", "password": "cora-password-1"}).status_code == 200
+    assert cora.get(portal.url + "api/change-approvals").json()["changes"] == [], "decided: no longer waiting for her"
     assert not console_errors(browser) and not console_errors(second_browser)
 
 

@@ -72,8 +72,11 @@ import TestSupport
         await #expect(throws: PortalError.forbidden("you are not on the CAB for this change")) {
             try await world.changes.decide(change.id, approve: true, comment: "", by: world.base.reporter)
         }
+        #expect(try world.changes.awaitingDecision(by: world.ada).map(\.id) == [change.id] && world.changes.awaitingDecision(by: world.ben).map(\.id) == [change.id])
+        #expect(try world.changes.awaitingDecision(by: world.base.reporter).isEmpty && world.changes.awaitingDecision(by: world.olga).isEmpty, "not on the CAB; the requester")
         _ = try await world.changes.decide(change.id, approve: true, comment: "fine by me", by: world.ada)
         #expect(try world.changes.change(change.id, in: world.base.organizationID)?.state == .authorize, "all of them: one approval is not enough")
+        #expect(try world.changes.awaitingDecision(by: world.ada).isEmpty && world.changes.awaitingDecision(by: world.ben).map(\.id) == [change.id], "ada has decided")
         await #expect(throws: PortalError.conflict("you have already decided on CHG-1")) {
             try await world.changes.decide(change.id, approve: true, comment: "", by: world.ada)
         }
@@ -142,6 +145,12 @@ import TestSupport
         _ = try await world.changes.move(first.id, ChangeMove(state: .cancelled, notes: "not needed"), by: world.olga)
         #expect(try world.changes.conflicts(of: blocked) == ["CHG-3", "CHG-4"], "the cancelled change let its window go")
         #expect(try await world.authorizing(["db"], 10, 12).state == .authorize, "the cancelled change's window is free again")
+        // Each item lists its changes, newest first; a change moved to another item moves in the index.
+        let numbers = { (item: String) in try world.changes.changes(onAsset: item, in: world.base.organizationID).map(\.number) }
+        #expect(try numbers("db") == [5, 4, 2, 1] && numbers("app") == [3, 2])
+        _ = try await world.changes.update(blocked.id, ChangeUpdate(assets: ["app"]), by: world.olga)
+        #expect(try numbers("db") == [5, 4, 1] && numbers("app") == [3, 2])
+        #expect(try world.changes.changes(onAsset: "db", in: UUID()).isEmpty, "another organization's items are its own")
 
         // The freeze: a normal change is refused; an emergency skips assess and goes ahead.
         await #expect(throws: PortalError.self) { try await world.authorizing(["app"], 50, 51) }

@@ -10,7 +10,8 @@ import Testing
 /// system administrator made them available; and tool credentials belong to one organization.
 ///
 /// The OCI CLI is played by a fake on the tools path that records the profile it was run as
-/// and answers like OCI's IAM: a resource of another tenant is `NotAuthorizedOrNotFound`.
+/// and answers like OCI's IAM: a resource of another tenant is `NotAuthorizedOrNotFound`; a
+/// list prints `tool-runs/instances-<tenant>.json` when a test wrote one.
 @Suite struct CloudIsolationTests {
     struct Setup {
         let core: PortalCore
@@ -38,7 +39,7 @@ import Testing
               fi
               shift
             done
-            echo '{"data":[]}'
+            /bin/cat "$HOME/../instances-$tenant.json" 2>/dev/null || echo '{"data":[]}'
             """#.write(toFile: bin + "/oci", atomically: true, encoding: .utf8)
             chmod(bin + "/oci", 0o755)
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("portal-isolation-\(UUID().uuidString)").path

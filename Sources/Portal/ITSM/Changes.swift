@@ -54,6 +54,8 @@ public final class Changes: Sendable {
     let windows: Table<CompositeKey3<UUID, String, TimeOrderedID>, JSONValue<[Date]>>
     /// (organization, UTC day of the window's start, change), for the dashboard.
     let byStartDay: Table<CompositeKey3<UUID, UInt64, TimeOrderedID>, JSONValue<String>>
+    /// (organization, item, id): the changes on a configuration item.
+    let byAsset: Table<CompositeKey3<UUID, String, TimeOrderedID>, JSONValue<String>>
     let assets: Assets
     let workflows: Workflows
     let outbox: Outbox
@@ -71,6 +73,36 @@ public final class Changes: Sendable {
         templates = try environment.table("change_templates", key: CompositeKey<UUID, String>.self, value: JSONValue<ChangeTemplate>.self)
         windows = try environment.table("change_windows", key: CompositeKey3<UUID, String, TimeOrderedID>.self, value: JSONValue<[Date]>.self)
         byStartDay = try environment.table("changes_by_start", key: CompositeKey3<UUID, UInt64, TimeOrderedID>.self, value: JSONValue<String>.self)
+        byAsset = try Self.assetIndex(environment)
+    }
+
+    static func assetIndex(_ environment: Environment) throws -> Table<CompositeKey3<UUID, String, TimeOrderedID>, JSONValue<String>> {
+        try environment.table("changes_by_asset", key: CompositeKey3<UUID, String, TimeOrderedID>.self, value: JSONValue<String>.self)
+    }
+
+    /// Schema step 3: the changes on each configuration item, indexed.
+    static func indexByAsset(_ environment: Environment) throws -> Migration {
+        let changes = try environment.table("changes", key: CompositeKey<UUID, TimeOrderedID>.self, value: JSONValue<Change>.self)
+        let byAsset = try assetIndex(environment)
+        return Migration(3, "changes by configuration item") { txn in
+            var found: [Change] = []
+            try txn.forEach(changes) { (_, change) throws(KVError) in found.append(change); return true }
+            for change in found {
+                for item in change.assets { try txn.put(byAsset, (change.organizationID, item, change.id), "") }
+            }
+        }
+    }
+
+    /// The changes on a configuration item, newest first.
+    public func changes(onAsset name: String, in organizationID: UUID, limit: Int = 50) throws -> [Change] {
+        try environment.read { txn in
+            var found: [Change] = []
+            try txn.forEach(byAsset, prefix: CompositeKey3<UUID, String, TimeOrderedID>.prefix(organizationID, name), direction: .reverse) { (key, _) throws(KVError) in
+                if let change = try txn.get(table, (organizationID, key.2)) { found.append(change) }
+                return found.count < limit
+            }
+            return found
+        }
     }
 
     // MARK: Settings and templates
@@ -200,6 +232,10 @@ public final class Changes: Sendable {
             _ = try txn.delete(byStartDay, (change.organizationID, Incidents.day(start), change.id))
         }
         if let start = change.windowStart, start != previous?.windowStart { try txn.put(byStartDay, (change.organizationID, Incidents.day(start), change.id), "") }
+        if previous?.assets != change.assets {
+            for item in previous?.assets ?? [] { _ = try txn.delete(byAsset, (change.organizationID, item, change.id)) }
+            for item in change.assets { try txn.put(byAsset, (change.organizationID, item, change.id), "") }
+        }
         if let (kind, detail) = event {
             try outbox.record(.change(ChangeEvent(kind: kind, changeID: change.id, number: change.number, type: change.type, state: change.state,
                                                   actorID: actor?.user.id, detail: String(detail.prefix(500)))),
@@ -360,6 +396,16 @@ public final class Changes: Sendable {
 
     /// A CAB member's decision on a change waiting for authorization: approvals schedule it
     /// once the policy is met; a rejection sends it back to assess with the reason.
+    /// The changes waiting for this member's CAB decision: in authorize, on a CAB they are on,
+    /// not their own, not yet decided by them; oldest first.
+    public func awaitingDecision(by principal: Principal) throws -> [Change] {
+        guard let organizationID = principal.organizationID else { return [] }
+        return try list(in: organizationID, state: .authorize, limit: 500).filter { change in
+            change.cab?.mayDecide(principal) == true && change.requesterID != principal.user.id
+                && !change.decisions.contains { $0.approverID == principal.user.id }
+        }.reversed()
+    }
+
     public func decide(_ id: TimeOrderedID, approve: Bool, comment: String, by principal: Principal) async throws -> Change {
         let organizationID = try Incidents.organization(of: principal, needing: .incidentsReport)
         try Incidents.checkText(comment, "comment", 0...2000)

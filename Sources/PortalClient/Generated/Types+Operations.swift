@@ -1555,6 +1555,253 @@ public enum Operations {
             }
         }
     }
+    /// Imports the items an inventory tool's succeeded run lists: oci.compute.instance.list (source oci-instances: each instance but the terminated, with its OCID, shape, state, availability domain, compartment and free-form tags) or host.kernel (source host). With removeMissing, a refresh: the source's items the run no longer lists are removed.
+    ///
+    /// - Remark: HTTP `POST /api/v1/asset-imports/from-run`.
+    /// - Remark: Generated from `#/paths//api/v1/asset-imports/from-run/post(importAssetsFromRun)`.
+    public enum ImportAssetsFromRun {
+        public static let id: Swift.String = "importAssetsFromRun"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ImportAssetsFromRun.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ImportAssetsFromRun.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ImportAssetsFromRun.Input.Headers
+            /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/requestBody/json`.
+                public struct JsonPayload: Codable, Hashable, Sendable {
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/requestBody/json/removeMissing`.
+                    public var removeMissing: Swift.Bool?
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/requestBody/json/runID`.
+                    public var runID: Swift.String
+                    /// Creates a new `JsonPayload`.
+                    ///
+                    /// - Parameters:
+                    ///   - removeMissing:
+                    ///   - runID:
+                    public init(
+                        removeMissing: Swift.Bool? = nil,
+                        runID: Swift.String
+                    ) {
+                        self.removeMissing = removeMissing
+                        self.runID = runID
+                    }
+                    public enum CodingKeys: String, CodingKey {
+                        case removeMissing
+                        case runID
+                    }
+                }
+                /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/requestBody/content/application\/json`.
+                case json(Operations.ImportAssetsFromRun.Input.Body.JsonPayload)
+            }
+            public var body: Operations.ImportAssetsFromRun.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            ///   - body:
+            public init(
+                headers: Operations.ImportAssetsFromRun.Input.Headers = .init(),
+                body: Operations.ImportAssetsFromRun.Input.Body
+            ) {
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ImportAssetsFromRun.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/responses/200/content/json/created`.
+                        public var created: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/responses/200/content/json/relations`.
+                        public var relations: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/responses/200/content/json/removed`.
+                        public var removed: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/responses/200/content/json/unchanged`.
+                        public var unchanged: Swift.Int64
+                        /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/responses/200/content/json/updated`.
+                        public var updated: Swift.Int64
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - created:
+                        ///   - relations:
+                        ///   - removed:
+                        ///   - unchanged:
+                        ///   - updated:
+                        public init(
+                            created: Swift.Int64,
+                            relations: Swift.Int64,
+                            removed: Swift.Int64,
+                            unchanged: Swift.Int64,
+                            updated: Swift.Int64
+                        ) {
+                            self.created = created
+                            self.relations = relations
+                            self.removed = removed
+                            self.unchanged = unchanged
+                            self.updated = updated
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case created
+                            case relations
+                            case removed
+                            case unchanged
+                            case updated
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/asset-imports/from-run/POST/responses/200/content/application\/json`.
+                    case json(Operations.ImportAssetsFromRun.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ImportAssetsFromRun.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ImportAssetsFromRun.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ImportAssetsFromRun.Output.Ok.Headers = .init(),
+                    body: Operations.ImportAssetsFromRun.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/asset-imports/from-run/post(importAssetsFromRun)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ImportAssetsFromRun.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ImportAssetsFromRun.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/asset-imports/from-run/post(importAssetsFromRun)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
     /// Sets how one item stands to another (runs-on, depends-on, connects-to); one relation per ordered pair, a new kind replaces the old. Both items must exist.
     ///
     /// - Remark: HTTP `POST /api/v1/asset-relations`.
@@ -1754,6 +2001,277 @@ public enum Operations {
                         }
                         /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/asset`.
                         public var asset: Operations.RelateAssets.Output.Ok.Body.JsonPayload.AssetPayload
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload`.
+                        public struct ChangesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/assets`.
+                            public var assets: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/backoutPlan`.
+                            public var backoutPlan: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/cab`.
+                            public struct CabPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/cab/approvers`.
+                                public var approvers: [Swift.String]?
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/cab/mode`.
+                                @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case allOf = "all-of"
+                                    case anyOne = "any-one"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/cab/mode`.
+                                public var mode: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload.ModePayload
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/cab/required`.
+                                public var required: Swift.Int64?
+                                /// Creates a new `CabPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approvers:
+                                ///   - mode:
+                                ///   - required:
+                                public init(
+                                    approvers: [Swift.String]? = nil,
+                                    mode: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload.ModePayload,
+                                    required: Swift.Int64? = nil
+                                ) {
+                                    self.approvers = approvers
+                                    self.mode = mode
+                                    self.required = required
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approvers
+                                    case mode
+                                    case required
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/cab`.
+                            public var cab: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/DecisionsPayload`.
+                            public struct DecisionsPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/DecisionsPayload/approve`.
+                                public var approve: Swift.Bool
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/DecisionsPayload/approverID`.
+                                public var approverID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/DecisionsPayload/approverName`.
+                                public var approverName: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/DecisionsPayload/comment`.
+                                public var comment: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/DecisionsPayload/time`.
+                                public var time: Foundation.Date
+                                /// Creates a new `DecisionsPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approve:
+                                ///   - approverID:
+                                ///   - approverName:
+                                ///   - comment:
+                                ///   - time:
+                                public init(
+                                    approve: Swift.Bool,
+                                    approverID: Swift.String,
+                                    approverName: Swift.String,
+                                    comment: Swift.String,
+                                    time: Foundation.Date
+                                ) {
+                                    self.approve = approve
+                                    self.approverID = approverID
+                                    self.approverName = approverName
+                                    self.comment = comment
+                                    self.time = time
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approve
+                                    case approverID
+                                    case approverName
+                                    case comment
+                                    case time
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/decisions`.
+                            public typealias DecisionsPayload = [Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.DecisionsPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/decisions`.
+                            public var decisions: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.DecisionsPayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/history`.
+                            public var history: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/impact`.
+                            public var impact: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/implementationRunID`.
+                            public var implementationRunID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/implementationWorkflow`.
+                            public var implementationWorkflow: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/rejection`.
+                            public var rejection: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/requesterID`.
+                            public var requesterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/requesterName`.
+                            public var requesterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/review`.
+                            public var review: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/risk`.
+                            @frozen public enum RiskPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/risk`.
+                            public var risk: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.RiskPayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case assess = "assess"
+                                case authorize = "authorize"
+                                case scheduled = "scheduled"
+                                case implement = "implement"
+                                case review = "review"
+                                case closed = "closed"
+                                case cancelled = "cancelled"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/state`.
+                            public var state: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/template`.
+                            public var template: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case standard = "standard"
+                                case normal = "normal"
+                                case emergency = "emergency"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/type`.
+                            public var _type: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/windowEnd`.
+                            public var windowEnd: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/ChangesPayload/windowStart`.
+                            public var windowStart: Foundation.Date?
+                            /// Creates a new `ChangesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - assets:
+                            ///   - backoutPlan:
+                            ///   - cab:
+                            ///   - createdAt:
+                            ///   - decisions:
+                            ///   - description:
+                            ///   - history:
+                            ///   - id:
+                            ///   - impact:
+                            ///   - implementationRunID:
+                            ///   - implementationWorkflow:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - rejection:
+                            ///   - requesterID:
+                            ///   - requesterName:
+                            ///   - review:
+                            ///   - risk:
+                            ///   - state:
+                            ///   - template:
+                            ///   - title:
+                            ///   - _type:
+                            ///   - updatedAt:
+                            ///   - windowEnd:
+                            ///   - windowStart:
+                            public init(
+                                assets: [Swift.String],
+                                backoutPlan: Swift.String,
+                                cab: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload? = nil,
+                                createdAt: Foundation.Date,
+                                decisions: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.DecisionsPayload,
+                                description: Swift.String,
+                                history: [Swift.String],
+                                id: Swift.String,
+                                impact: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.ImpactPayload,
+                                implementationRunID: Swift.String? = nil,
+                                implementationWorkflow: Swift.String? = nil,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                rejection: Swift.String? = nil,
+                                requesterID: Swift.String,
+                                requesterName: Swift.String,
+                                review: Swift.String? = nil,
+                                risk: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.RiskPayload,
+                                state: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.StatePayload,
+                                template: Swift.String? = nil,
+                                title: Swift.String,
+                                _type: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload._TypePayload,
+                                updatedAt: Foundation.Date,
+                                windowEnd: Foundation.Date? = nil,
+                                windowStart: Foundation.Date? = nil
+                            ) {
+                                self.assets = assets
+                                self.backoutPlan = backoutPlan
+                                self.cab = cab
+                                self.createdAt = createdAt
+                                self.decisions = decisions
+                                self.description = description
+                                self.history = history
+                                self.id = id
+                                self.impact = impact
+                                self.implementationRunID = implementationRunID
+                                self.implementationWorkflow = implementationWorkflow
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.rejection = rejection
+                                self.requesterID = requesterID
+                                self.requesterName = requesterName
+                                self.review = review
+                                self.risk = risk
+                                self.state = state
+                                self.template = template
+                                self.title = title
+                                self._type = _type
+                                self.updatedAt = updatedAt
+                                self.windowEnd = windowEnd
+                                self.windowStart = windowStart
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case assets
+                                case backoutPlan
+                                case cab
+                                case createdAt
+                                case decisions
+                                case description
+                                case history
+                                case id
+                                case impact
+                                case implementationRunID
+                                case implementationWorkflow
+                                case number
+                                case organizationID
+                                case rejection
+                                case requesterID
+                                case requesterName
+                                case review
+                                case risk
+                                case state
+                                case template
+                                case title
+                                case _type = "type"
+                                case updatedAt
+                                case windowEnd
+                                case windowStart
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/changes`.
+                        public typealias ChangesPayload = [Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/changes`.
+                        public var changes: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayload
                         /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/DependentsPayload`.
                         public struct DependentsPayloadPayload: Codable, Hashable, Sendable {
                             /// - Remark: Generated from `#/paths/api/v1/asset-relations/POST/responses/200/content/json/DependentsPayload/from`.
@@ -2293,22 +2811,26 @@ public enum Operations {
                         ///
                         /// - Parameters:
                         ///   - asset:
+                        ///   - changes:
                         ///   - dependents:
                         ///   - incidents:
                         ///   - relations:
                         public init(
                             asset: Operations.RelateAssets.Output.Ok.Body.JsonPayload.AssetPayload,
+                            changes: Operations.RelateAssets.Output.Ok.Body.JsonPayload.ChangesPayload,
                             dependents: Operations.RelateAssets.Output.Ok.Body.JsonPayload.DependentsPayload,
                             incidents: Operations.RelateAssets.Output.Ok.Body.JsonPayload.IncidentsPayload,
                             relations: Operations.RelateAssets.Output.Ok.Body.JsonPayload.RelationsPayload
                         ) {
                             self.asset = asset
+                            self.changes = changes
                             self.dependents = dependents
                             self.incidents = incidents
                             self.relations = relations
                         }
                         public enum CodingKeys: String, CodingKey {
                             case asset
+                            case changes
                             case dependents
                             case incidents
                             case relations
@@ -2935,6 +3457,277 @@ public enum Operations {
                         }
                         /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/asset`.
                         public var asset: Operations.GetAsset.Output.Ok.Body.JsonPayload.AssetPayload
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload`.
+                        public struct ChangesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/assets`.
+                            public var assets: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/backoutPlan`.
+                            public var backoutPlan: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/cab`.
+                            public struct CabPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/cab/approvers`.
+                                public var approvers: [Swift.String]?
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/cab/mode`.
+                                @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case allOf = "all-of"
+                                    case anyOne = "any-one"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/cab/mode`.
+                                public var mode: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload.ModePayload
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/cab/required`.
+                                public var required: Swift.Int64?
+                                /// Creates a new `CabPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approvers:
+                                ///   - mode:
+                                ///   - required:
+                                public init(
+                                    approvers: [Swift.String]? = nil,
+                                    mode: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload.ModePayload,
+                                    required: Swift.Int64? = nil
+                                ) {
+                                    self.approvers = approvers
+                                    self.mode = mode
+                                    self.required = required
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approvers
+                                    case mode
+                                    case required
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/cab`.
+                            public var cab: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/DecisionsPayload`.
+                            public struct DecisionsPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/approve`.
+                                public var approve: Swift.Bool
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/approverID`.
+                                public var approverID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/approverName`.
+                                public var approverName: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/comment`.
+                                public var comment: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/time`.
+                                public var time: Foundation.Date
+                                /// Creates a new `DecisionsPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approve:
+                                ///   - approverID:
+                                ///   - approverName:
+                                ///   - comment:
+                                ///   - time:
+                                public init(
+                                    approve: Swift.Bool,
+                                    approverID: Swift.String,
+                                    approverName: Swift.String,
+                                    comment: Swift.String,
+                                    time: Foundation.Date
+                                ) {
+                                    self.approve = approve
+                                    self.approverID = approverID
+                                    self.approverName = approverName
+                                    self.comment = comment
+                                    self.time = time
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approve
+                                    case approverID
+                                    case approverName
+                                    case comment
+                                    case time
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/decisions`.
+                            public typealias DecisionsPayload = [Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.DecisionsPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/decisions`.
+                            public var decisions: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.DecisionsPayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/history`.
+                            public var history: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/impact`.
+                            public var impact: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/implementationRunID`.
+                            public var implementationRunID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/implementationWorkflow`.
+                            public var implementationWorkflow: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/rejection`.
+                            public var rejection: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/requesterID`.
+                            public var requesterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/requesterName`.
+                            public var requesterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/review`.
+                            public var review: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/risk`.
+                            @frozen public enum RiskPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/risk`.
+                            public var risk: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.RiskPayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case assess = "assess"
+                                case authorize = "authorize"
+                                case scheduled = "scheduled"
+                                case implement = "implement"
+                                case review = "review"
+                                case closed = "closed"
+                                case cancelled = "cancelled"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/state`.
+                            public var state: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/template`.
+                            public var template: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case standard = "standard"
+                                case normal = "normal"
+                                case emergency = "emergency"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/type`.
+                            public var _type: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/windowEnd`.
+                            public var windowEnd: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/ChangesPayload/windowStart`.
+                            public var windowStart: Foundation.Date?
+                            /// Creates a new `ChangesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - assets:
+                            ///   - backoutPlan:
+                            ///   - cab:
+                            ///   - createdAt:
+                            ///   - decisions:
+                            ///   - description:
+                            ///   - history:
+                            ///   - id:
+                            ///   - impact:
+                            ///   - implementationRunID:
+                            ///   - implementationWorkflow:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - rejection:
+                            ///   - requesterID:
+                            ///   - requesterName:
+                            ///   - review:
+                            ///   - risk:
+                            ///   - state:
+                            ///   - template:
+                            ///   - title:
+                            ///   - _type:
+                            ///   - updatedAt:
+                            ///   - windowEnd:
+                            ///   - windowStart:
+                            public init(
+                                assets: [Swift.String],
+                                backoutPlan: Swift.String,
+                                cab: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload? = nil,
+                                createdAt: Foundation.Date,
+                                decisions: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.DecisionsPayload,
+                                description: Swift.String,
+                                history: [Swift.String],
+                                id: Swift.String,
+                                impact: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.ImpactPayload,
+                                implementationRunID: Swift.String? = nil,
+                                implementationWorkflow: Swift.String? = nil,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                rejection: Swift.String? = nil,
+                                requesterID: Swift.String,
+                                requesterName: Swift.String,
+                                review: Swift.String? = nil,
+                                risk: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.RiskPayload,
+                                state: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.StatePayload,
+                                template: Swift.String? = nil,
+                                title: Swift.String,
+                                _type: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload._TypePayload,
+                                updatedAt: Foundation.Date,
+                                windowEnd: Foundation.Date? = nil,
+                                windowStart: Foundation.Date? = nil
+                            ) {
+                                self.assets = assets
+                                self.backoutPlan = backoutPlan
+                                self.cab = cab
+                                self.createdAt = createdAt
+                                self.decisions = decisions
+                                self.description = description
+                                self.history = history
+                                self.id = id
+                                self.impact = impact
+                                self.implementationRunID = implementationRunID
+                                self.implementationWorkflow = implementationWorkflow
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.rejection = rejection
+                                self.requesterID = requesterID
+                                self.requesterName = requesterName
+                                self.review = review
+                                self.risk = risk
+                                self.state = state
+                                self.template = template
+                                self.title = title
+                                self._type = _type
+                                self.updatedAt = updatedAt
+                                self.windowEnd = windowEnd
+                                self.windowStart = windowStart
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case assets
+                                case backoutPlan
+                                case cab
+                                case createdAt
+                                case decisions
+                                case description
+                                case history
+                                case id
+                                case impact
+                                case implementationRunID
+                                case implementationWorkflow
+                                case number
+                                case organizationID
+                                case rejection
+                                case requesterID
+                                case requesterName
+                                case review
+                                case risk
+                                case state
+                                case template
+                                case title
+                                case _type = "type"
+                                case updatedAt
+                                case windowEnd
+                                case windowStart
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/changes`.
+                        public typealias ChangesPayload = [Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/changes`.
+                        public var changes: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayload
                         /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/DependentsPayload`.
                         public struct DependentsPayloadPayload: Codable, Hashable, Sendable {
                             /// - Remark: Generated from `#/paths/api/v1/assets/{name}/GET/responses/200/content/json/DependentsPayload/from`.
@@ -3474,22 +4267,26 @@ public enum Operations {
                         ///
                         /// - Parameters:
                         ///   - asset:
+                        ///   - changes:
                         ///   - dependents:
                         ///   - incidents:
                         ///   - relations:
                         public init(
                             asset: Operations.GetAsset.Output.Ok.Body.JsonPayload.AssetPayload,
+                            changes: Operations.GetAsset.Output.Ok.Body.JsonPayload.ChangesPayload,
                             dependents: Operations.GetAsset.Output.Ok.Body.JsonPayload.DependentsPayload,
                             incidents: Operations.GetAsset.Output.Ok.Body.JsonPayload.IncidentsPayload,
                             relations: Operations.GetAsset.Output.Ok.Body.JsonPayload.RelationsPayload
                         ) {
                             self.asset = asset
+                            self.changes = changes
                             self.dependents = dependents
                             self.incidents = incidents
                             self.relations = relations
                         }
                         public enum CodingKeys: String, CodingKey {
                             case asset
+                            case changes
                             case dependents
                             case incidents
                             case relations
@@ -6426,6 +7223,462 @@ public enum Operations {
             /// The request was refused or failed: a problem-details document.
             ///
             /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/holidays/post(importHolidays)/responses/default`.
+            ///
+            /// HTTP response code: `default`.
+            case `default`(statusCode: Swift.Int, Components.Responses.Problem)
+            /// The associated value of the enum case if `self` is `.`default``.
+            ///
+            /// - Throws: An error if `self` is not `.`default``.
+            /// - SeeAlso: `.`default``.
+            public var `default`: Components.Responses.Problem {
+                get throws {
+                    switch self {
+                    case let .`default`(_, response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "default",
+                            response: self
+                        )
+                    }
+                }
+            }
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case json
+            case applicationProblemJson
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/json":
+                    self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .json:
+                    return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .json,
+                    .applicationProblemJson
+                ]
+            }
+        }
+    }
+    /// The changes waiting for the caller's CAB decision (in authorize, on a CAB the caller is on, not their own, not yet decided by them), oldest first; each is decided with POST /changes/{id}/decision.
+    ///
+    /// - Remark: HTTP `GET /api/v1/change-approvals`.
+    /// - Remark: Generated from `#/paths//api/v1/change-approvals/get(listChangeApprovals)`.
+    public enum ListChangeApprovals {
+        public static let id: Swift.String = "listChangeApprovals"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListChangeApprovals.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListChangeApprovals.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListChangeApprovals.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - headers:
+            public init(headers: Operations.ListChangeApprovals.Input.Headers = .init()) {
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Requests of this kind allowed per window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/headers/RateLimit-Limit`.
+                    public var rateLimitLimit: Swift.Int?
+                    /// Requests of this kind left in the window.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/headers/RateLimit-Remaining`.
+                    public var rateLimitRemaining: Swift.Int?
+                    /// Seconds until the budget is full again.
+                    ///
+                    /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/headers/RateLimit-Reset`.
+                    public var rateLimitReset: Swift.Int?
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - rateLimitLimit: Requests of this kind allowed per window.
+                    ///   - rateLimitRemaining: Requests of this kind left in the window.
+                    ///   - rateLimitReset: Seconds until the budget is full again.
+                    public init(
+                        rateLimitLimit: Swift.Int? = nil,
+                        rateLimitRemaining: Swift.Int? = nil,
+                        rateLimitReset: Swift.Int? = nil
+                    ) {
+                        self.rateLimitLimit = rateLimitLimit
+                        self.rateLimitRemaining = rateLimitRemaining
+                        self.rateLimitReset = rateLimitReset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.ListChangeApprovals.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json`.
+                    public struct JsonPayload: Codable, Hashable, Sendable {
+                        /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload`.
+                        public struct ChangesPayloadPayload: Codable, Hashable, Sendable {
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/assets`.
+                            public var assets: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/backoutPlan`.
+                            public var backoutPlan: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/cab`.
+                            public struct CabPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/cab/approvers`.
+                                public var approvers: [Swift.String]?
+                                /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/cab/mode`.
+                                @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                    case allOf = "all-of"
+                                    case anyOne = "any-one"
+                                }
+                                /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/cab/mode`.
+                                public var mode: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload.ModePayload
+                                /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/cab/required`.
+                                public var required: Swift.Int64?
+                                /// Creates a new `CabPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approvers:
+                                ///   - mode:
+                                ///   - required:
+                                public init(
+                                    approvers: [Swift.String]? = nil,
+                                    mode: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload.ModePayload,
+                                    required: Swift.Int64? = nil
+                                ) {
+                                    self.approvers = approvers
+                                    self.mode = mode
+                                    self.required = required
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approvers
+                                    case mode
+                                    case required
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/cab`.
+                            public var cab: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload?
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/createdAt`.
+                            public var createdAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/DecisionsPayload`.
+                            public struct DecisionsPayloadPayload: Codable, Hashable, Sendable {
+                                /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/approve`.
+                                public var approve: Swift.Bool
+                                /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/approverID`.
+                                public var approverID: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/approverName`.
+                                public var approverName: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/comment`.
+                                public var comment: Swift.String
+                                /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/DecisionsPayload/time`.
+                                public var time: Foundation.Date
+                                /// Creates a new `DecisionsPayloadPayload`.
+                                ///
+                                /// - Parameters:
+                                ///   - approve:
+                                ///   - approverID:
+                                ///   - approverName:
+                                ///   - comment:
+                                ///   - time:
+                                public init(
+                                    approve: Swift.Bool,
+                                    approverID: Swift.String,
+                                    approverName: Swift.String,
+                                    comment: Swift.String,
+                                    time: Foundation.Date
+                                ) {
+                                    self.approve = approve
+                                    self.approverID = approverID
+                                    self.approverName = approverName
+                                    self.comment = comment
+                                    self.time = time
+                                }
+                                public enum CodingKeys: String, CodingKey {
+                                    case approve
+                                    case approverID
+                                    case approverName
+                                    case comment
+                                    case time
+                                }
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/decisions`.
+                            public typealias DecisionsPayload = [Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.DecisionsPayloadPayload]
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/decisions`.
+                            public var decisions: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.DecisionsPayload
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/description`.
+                            public var description: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/history`.
+                            public var history: [Swift.String]
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/id`.
+                            public var id: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/impact`.
+                            @frozen public enum ImpactPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/impact`.
+                            public var impact: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.ImpactPayload
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/implementationRunID`.
+                            public var implementationRunID: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/implementationWorkflow`.
+                            public var implementationWorkflow: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/number`.
+                            public var number: Swift.Int64
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/organizationID`.
+                            public var organizationID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/rejection`.
+                            public var rejection: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/requesterID`.
+                            public var requesterID: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/requesterName`.
+                            public var requesterName: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/review`.
+                            public var review: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/risk`.
+                            @frozen public enum RiskPayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case high = "high"
+                                case medium = "medium"
+                                case low = "low"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/risk`.
+                            public var risk: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.RiskPayload
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/state`.
+                            @frozen public enum StatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case new = "new"
+                                case assess = "assess"
+                                case authorize = "authorize"
+                                case scheduled = "scheduled"
+                                case implement = "implement"
+                                case review = "review"
+                                case closed = "closed"
+                                case cancelled = "cancelled"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/state`.
+                            public var state: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.StatePayload
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/template`.
+                            public var template: Swift.String?
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/title`.
+                            public var title: Swift.String
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/type`.
+                            @frozen public enum _TypePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                                case standard = "standard"
+                                case normal = "normal"
+                                case emergency = "emergency"
+                            }
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/type`.
+                            public var _type: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload._TypePayload
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/updatedAt`.
+                            public var updatedAt: Foundation.Date
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/windowEnd`.
+                            public var windowEnd: Foundation.Date?
+                            /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/ChangesPayload/windowStart`.
+                            public var windowStart: Foundation.Date?
+                            /// Creates a new `ChangesPayloadPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - assets:
+                            ///   - backoutPlan:
+                            ///   - cab:
+                            ///   - createdAt:
+                            ///   - decisions:
+                            ///   - description:
+                            ///   - history:
+                            ///   - id:
+                            ///   - impact:
+                            ///   - implementationRunID:
+                            ///   - implementationWorkflow:
+                            ///   - number:
+                            ///   - organizationID:
+                            ///   - rejection:
+                            ///   - requesterID:
+                            ///   - requesterName:
+                            ///   - review:
+                            ///   - risk:
+                            ///   - state:
+                            ///   - template:
+                            ///   - title:
+                            ///   - _type:
+                            ///   - updatedAt:
+                            ///   - windowEnd:
+                            ///   - windowStart:
+                            public init(
+                                assets: [Swift.String],
+                                backoutPlan: Swift.String,
+                                cab: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.CabPayload? = nil,
+                                createdAt: Foundation.Date,
+                                decisions: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.DecisionsPayload,
+                                description: Swift.String,
+                                history: [Swift.String],
+                                id: Swift.String,
+                                impact: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.ImpactPayload,
+                                implementationRunID: Swift.String? = nil,
+                                implementationWorkflow: Swift.String? = nil,
+                                number: Swift.Int64,
+                                organizationID: Swift.String,
+                                rejection: Swift.String? = nil,
+                                requesterID: Swift.String,
+                                requesterName: Swift.String,
+                                review: Swift.String? = nil,
+                                risk: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.RiskPayload,
+                                state: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload.StatePayload,
+                                template: Swift.String? = nil,
+                                title: Swift.String,
+                                _type: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload._TypePayload,
+                                updatedAt: Foundation.Date,
+                                windowEnd: Foundation.Date? = nil,
+                                windowStart: Foundation.Date? = nil
+                            ) {
+                                self.assets = assets
+                                self.backoutPlan = backoutPlan
+                                self.cab = cab
+                                self.createdAt = createdAt
+                                self.decisions = decisions
+                                self.description = description
+                                self.history = history
+                                self.id = id
+                                self.impact = impact
+                                self.implementationRunID = implementationRunID
+                                self.implementationWorkflow = implementationWorkflow
+                                self.number = number
+                                self.organizationID = organizationID
+                                self.rejection = rejection
+                                self.requesterID = requesterID
+                                self.requesterName = requesterName
+                                self.review = review
+                                self.risk = risk
+                                self.state = state
+                                self.template = template
+                                self.title = title
+                                self._type = _type
+                                self.updatedAt = updatedAt
+                                self.windowEnd = windowEnd
+                                self.windowStart = windowStart
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case assets
+                                case backoutPlan
+                                case cab
+                                case createdAt
+                                case decisions
+                                case description
+                                case history
+                                case id
+                                case impact
+                                case implementationRunID
+                                case implementationWorkflow
+                                case number
+                                case organizationID
+                                case rejection
+                                case requesterID
+                                case requesterName
+                                case review
+                                case risk
+                                case state
+                                case template
+                                case title
+                                case _type = "type"
+                                case updatedAt
+                                case windowEnd
+                                case windowStart
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/changes`.
+                        public typealias ChangesPayload = [Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayloadPayload]
+                        /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/json/changes`.
+                        public var changes: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayload
+                        /// Creates a new `JsonPayload`.
+                        ///
+                        /// - Parameters:
+                        ///   - changes:
+                        public init(changes: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload.ChangesPayload) {
+                            self.changes = changes
+                        }
+                        public enum CodingKeys: String, CodingKey {
+                            case changes
+                        }
+                    }
+                    /// - Remark: Generated from `#/paths/api/v1/change-approvals/GET/responses/200/content/application\/json`.
+                    case json(Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Operations.ListChangeApprovals.Output.Ok.Body.JsonPayload {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListChangeApprovals.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.ListChangeApprovals.Output.Ok.Headers = .init(),
+                    body: Operations.ListChangeApprovals.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Success.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/change-approvals/get(listChangeApprovals)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListChangeApprovals.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListChangeApprovals.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request was refused or failed: a problem-details document.
+            ///
+            /// - Remark: Generated from `#/paths//api/v1/change-approvals/get(listChangeApprovals)/responses/default`.
             ///
             /// HTTP response code: `default`.
             case `default`(statusCode: Swift.Int, Components.Responses.Problem)

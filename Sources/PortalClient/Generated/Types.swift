@@ -42,6 +42,11 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/asset-imports`.
     /// - Remark: Generated from `#/paths//api/v1/asset-imports/post(importAssets)`.
     func importAssets(_ input: Operations.ImportAssets.Input) async throws -> Operations.ImportAssets.Output
+    /// Imports the items an inventory tool's succeeded run lists: oci.compute.instance.list (source oci-instances: each instance but the terminated, with its OCID, shape, state, availability domain, compartment and free-form tags) or host.kernel (source host). With removeMissing, a refresh: the source's items the run no longer lists are removed.
+    ///
+    /// - Remark: HTTP `POST /api/v1/asset-imports/from-run`.
+    /// - Remark: Generated from `#/paths//api/v1/asset-imports/from-run/post(importAssetsFromRun)`.
+    func importAssetsFromRun(_ input: Operations.ImportAssetsFromRun.Input) async throws -> Operations.ImportAssetsFromRun.Output
     /// Sets how one item stands to another (runs-on, depends-on, connects-to); one relation per ordered pair, a new kind replaces the old. Both items must exist.
     ///
     /// - Remark: HTTP `POST /api/v1/asset-relations`.
@@ -117,6 +122,11 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /api/v1/business-calendars/{name}/holidays`.
     /// - Remark: Generated from `#/paths//api/v1/business-calendars/{name}/holidays/post(importHolidays)`.
     func importHolidays(_ input: Operations.ImportHolidays.Input) async throws -> Operations.ImportHolidays.Output
+    /// The changes waiting for the caller's CAB decision (in authorize, on a CAB the caller is on, not their own, not yet decided by them), oldest first; each is decided with POST /changes/{id}/decision.
+    ///
+    /// - Remark: HTTP `GET /api/v1/change-approvals`.
+    /// - Remark: Generated from `#/paths//api/v1/change-approvals/get(listChangeApprovals)`.
+    func listChangeApprovals(_ input: Operations.ListChangeApprovals.Input) async throws -> Operations.ListChangeApprovals.Output
     /// The organization's normal and emergency CABs and its freeze windows.
     ///
     /// - Remark: HTTP `GET /api/v1/change-settings`.
@@ -666,6 +676,19 @@ extension APIProtocol {
             body: body
         ))
     }
+    /// Imports the items an inventory tool's succeeded run lists: oci.compute.instance.list (source oci-instances: each instance but the terminated, with its OCID, shape, state, availability domain, compartment and free-form tags) or host.kernel (source host). With removeMissing, a refresh: the source's items the run no longer lists are removed.
+    ///
+    /// - Remark: HTTP `POST /api/v1/asset-imports/from-run`.
+    /// - Remark: Generated from `#/paths//api/v1/asset-imports/from-run/post(importAssetsFromRun)`.
+    public func importAssetsFromRun(
+        headers: Operations.ImportAssetsFromRun.Input.Headers = .init(),
+        body: Operations.ImportAssetsFromRun.Input.Body
+    ) async throws -> Operations.ImportAssetsFromRun.Output {
+        try await importAssetsFromRun(Operations.ImportAssetsFromRun.Input(
+            headers: headers,
+            body: body
+        ))
+    }
     /// Sets how one item stands to another (runs-on, depends-on, connects-to); one relation per ordered pair, a new kind replaces the old. Both items must exist.
     ///
     /// - Remark: HTTP `POST /api/v1/asset-relations`.
@@ -842,6 +865,13 @@ extension APIProtocol {
             headers: headers,
             body: body
         ))
+    }
+    /// The changes waiting for the caller's CAB decision (in authorize, on a CAB the caller is on, not their own, not yet decided by them), oldest first; each is decided with POST /changes/{id}/decision.
+    ///
+    /// - Remark: HTTP `GET /api/v1/change-approvals`.
+    /// - Remark: Generated from `#/paths//api/v1/change-approvals/get(listChangeApprovals)`.
+    public func listChangeApprovals(headers: Operations.ListChangeApprovals.Input.Headers = .init()) async throws -> Operations.ListChangeApprovals.Output {
+        try await listChangeApprovals(Operations.ListChangeApprovals.Input(headers: headers))
     }
     /// The organization's normal and emergency CABs and its freeze windows.
     ///

@@ -15,6 +15,16 @@ struct AssetView: Codable {
     let relations: [AssetRelation]
     let dependents: [AssetRelation]
     let incidents: [Incident]
+    /// The newest changes on it.
+    let changes: [Change]
+}
+
+/// An import from an inventory tool's run.
+struct AssetRunImport: Codable {
+    /// A succeeded run of oci.compute.instance.list or host.kernel in this organization.
+    let runID: String
+    /// Remove the source's items the run no longer lists (a refresh); false when absent.
+    let removeMissing: Bool?
 }
 
 struct AssetImpact: Codable {
@@ -32,7 +42,8 @@ extension PortalRoutes {
         @Sendable func view(_ name: String, _ organizationID: UUID) throws -> AssetView {
             let detail = try assets.detail(name, in: organizationID)
             return AssetView(asset: detail.asset, relations: detail.relations, dependents: detail.dependents,
-                             incidents: try incidents.incidents(onService: name, in: organizationID, limit: 20))
+                             incidents: try incidents.incidents(onService: name, in: organizationID, limit: 20),
+                             changes: try core.changes.changes(onAsset: name, in: organizationID, limit: 20))
         }
         @Sendable func pathName(_ context: PortalContext, _ parameter: String = "name") throws -> String {
             let name = context.parameters.get(parameter) ?? ""
@@ -91,6 +102,15 @@ extension PortalRoutes {
         post("/api/asset-imports", .permission(.assetsManage), .doc("importAssets", "Saves up to 10,000 items and their relations from one source in one transaction (all or nothing). Items kept by hand or by another source are left as they are; with removeMissing, the source's items the import no longer holds are removed.", body: AssetImport.self, returns: APISchema.of(AssetImportResult.self))) { request, context in
             let body = try await Self.decode(AssetImport.self, request, context)
             return try Self.jsonResponse(.ok, try await semantic { try await assets.importItems(body, by: context.principal!) })
+        }
+
+        post("/api/asset-imports/from-run", .permission(.assetsManage), .doc("importAssetsFromRun", "Imports the items an inventory tool's succeeded run lists: oci.compute.instance.list (source oci-instances: each instance but the terminated, with its OCID, shape, state, availability domain, compartment and free-form tags) or host.kernel (source host). With removeMissing, a refresh: the source's items the run no longer lists are removed.", body: AssetRunImport.self, returns: APISchema.of(AssetImportResult.self))) { request, context in
+            let body = try await Self.decode(AssetRunImport.self, request, context)
+            let organizationID = try Self.requireOrganization(context.principal!)
+            guard let id = TimeOrderedID(body.runID), let run = try core.runs.run(id, in: organizationID) else { throw PortalError.notFound("run") }
+            return try Self.jsonResponse(.ok, try await semantic {
+                try await assets.importItems(try AssetInventory.batch(from: run, removeMissing: body.removeMissing ?? false), by: context.principal!)
+            })
         }
     }
 }

@@ -35,6 +35,11 @@ extension PortalRoutes {
         }
         @Sendable func view(_ change: Change) throws -> ChangeView { ChangeView(change: change, conflicts: try changes.conflicts(of: change)) }
 
+        get("/api/change-approvals", .permission(.incidentsReport), .doc("listChangeApprovals", "The changes waiting for the caller's CAB decision (in authorize, on a CAB the caller is on, not their own, not yet decided by them), oldest first; each is decided with POST /changes/{id}/decision.", returns: APISchema.list("changes", of: Change.self))) { _, context in
+            _ = try Self.requireOrganization(context.principal!)
+            return try Self.jsonResponse(.ok, ["changes": try changes.awaitingDecision(by: context.principal!)])
+        }
+
         get("/api/changes", .permission(.incidentsReport), .doc("listChanges", "The organization's changes, newest first.", returns: APISchema.of(ChangePage.self), query: QueryParameter.paging + [.choice("state", ChangeState.allCases.map(\.rawValue), "Only changes in this state.")])) { request, context in
             let organizationID = try Self.requireOrganization(context.principal!)
             var state: ChangeState?

@@ -1,5 +1,6 @@
-// Runs waiting for a decision: approve or reject each, with a comment. Refreshed live as
-// requests arrive and others decide.
+// Runs waiting for a decision: approve or reject each, with a comment; and the changes waiting
+// for the person's CAB decision, each decided on its page. Refreshed live as requests arrive
+// and others decide.
 import "../components/data-table.js";
 import { toast } from "../components/toast.js";
 import { api, problemText } from "../lib/api.js";
@@ -68,6 +69,18 @@ export async function render(view) {
     await refresh();
   }
 
+  const cab = h("ul", { id: "approvals-changes" });
+  const cabSection = h("section", { "aria-labelledby": "approvals-changes-heading", hidden: true },
+    h("h2", { id: "approvals-changes-heading" }, "Changes waiting for your CAB decision"), cab);
+  async function refreshChanges() {
+    const answer = await api("GET", "/api/change-approvals");
+    const changes = answer.ok ? answer.body.changes : [];
+    cab.replaceChildren(...changes.map((change) => h("li", { "data-change": change.number },
+      h("a", { href: `#/changes/${encodeURIComponent(change.id)}` }, `CHG-${change.number}: ${change.title}`),
+      h("span", { class: "muted" }, ` · ${change.type}, risk ${change.risk}, by ${change.requesterName}`))));
+    cabSection.hidden = changes.length === 0;
+  }
+
   let signature = null;
   function show(approvals) {
     // Unchanged queue: no redraw, so a comment being typed keeps its field.
@@ -95,10 +108,12 @@ export async function render(view) {
   show(first.body.approvals);
   view.replaceChildren(panel("page-approvals", "Approvals",
     h("p", { class: "muted" }, "Risky runs wait here until someone with the right to decide approves or rejects them. The comment goes into the audit trail."),
-    empty, table, error));
+    empty, table, error, cabSection));
+  refreshChanges();
 
   let timer = null;
   const unsubscribe = subscribe((kind) => {
+    if (kind.startsWith("change.")) refreshChanges();
     if (!kind.startsWith("approval.") && !kind.startsWith("run.")) return;
     clearTimeout(timer);
     timer = setTimeout(refresh, 200);

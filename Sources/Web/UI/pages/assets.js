@@ -1,15 +1,17 @@
 // Assets (the CMDB): the items with a type filter and the form to add one; one item with its
 // attributes, its relations both ways, what fails with it (impact, transitively) and the
-// incidents on it.
+// incidents and changes on it.
 import "../components/data-table.js";
 import "../components/status-badge.js";
 import { api, can, problemText } from "../lib/api.js";
 import { h } from "../lib/dom.js";
 import { when } from "../lib/format.js";
-import { submitForm } from "../lib/forms.js";
+import { formError, submitForm } from "../lib/forms.js";
 import { emptyState, field, formMessages, panel, refused } from "../lib/page.js";
 
 const TYPES = ["host", "service", "database", "instance", "network", "application"];
+/** The inventory tools an import reads, as the list names them. */
+const INVENTORIES = { "oci.compute.instance.list": "OCI instances", "host.kernel": "This host" };
 const KINDS = ["depends-on", "runs-on", "connects-to"];
 const assetPath = (name) => `/api/assets/${encodeURIComponent(name)}`;
 const assetLink = (name) => h("a", { href: `#/assets/${encodeURIComponent(name)}` }, name);
@@ -51,7 +53,7 @@ async function renderList(view, context) {
     { key: "source", label: "Kept by", render: (asset) => asset.source ? `import ${asset.source}` : "hand" },
     { key: "updatedAt", label: "Changed", render: (asset) => when(asset.updatedAt), sort: (asset) => asset.updatedAt },
   ];
-  const empty = emptyState("No configuration items yet. Add one below, or import them through the API (POST /api/v1/asset-imports).");
+  const empty = emptyState("No configuration items yet. Add one or import an inventory below, or import them through the API (POST /api/v1/asset-imports).");
   empty.id = "asset-empty";
   const error = h("p", { class: "error", id: "asset-list-error", role: "alert" });
 
@@ -78,10 +80,41 @@ async function renderList(view, context) {
       h("div", { class: "form-actions" }, h("button", { type: "submit", id: "asset-save" }, "Add the item")));
     submitForm(form, () => api("PUT", assetPath(name.value.trim()), { type: type.value, owner: owner.value.trim() }),
       (body) => context.navigate(`#/assets/${encodeURIComponent(body.name)}`));
-    parts.push(h("h2", {}, "Add an item"), form);
+    parts.push(h("h2", {}, "Add an item"), form, inventoryForm(show));
   }
   show(first.body.assets);
   view.replaceChildren(panel("page-assets", "Assets", ...parts));
+}
+
+/** Runs an inventory tool the organization has and imports what it lists (a refresh when asked). */
+function inventoryForm(show) {
+  const tool = h("select", { id: "inventory-tool", name: "tool" });
+  const refresh = h("input", { type: "checkbox", id: "inventory-refresh", name: "removeMissing" });
+  const result = h("p", { id: "inventory-result", role: "status" });
+  const form = h("form", { id: "inventory-form", novalidate: true },
+    h("div", { class: "field-row" }, field("Inventory", tool), field("Remove the items it no longer lists", refresh)),
+    ...formMessages("inventory-form"), result,
+    h("div", { class: "form-actions" }, h("button", { type: "submit", id: "inventory-import" }, "Run and import")));
+  api("GET", "/api/tools").then((answer) => {
+    const tools = (answer.ok ? answer.body.tools : []).filter((entry) => INVENTORIES[entry.name]);
+    tool.replaceChildren(...tools.map((entry) => h("option", { value: entry.name }, INVENTORIES[entry.name])));
+    form.hidden = tools.length === 0;
+  });
+  submitForm(form, async () => {
+    result.textContent = "";
+    const run = await api("POST", `/api/tools/${encodeURIComponent(tool.value)}/runs`, { input: {} });
+    if (!run.ok) return run;
+    if (run.body.status !== "succeeded") {
+      formError(form, `The run is ${run.body.status.replaceAll("-", " ")}; import it once it has succeeded.`);
+      return null;
+    }
+    return api("POST", "/api/asset-imports/from-run", { runID: run.body.id, removeMissing: refresh.checked });
+  }, async (counts) => {
+    result.textContent = `Imported: ${counts.created} new, ${counts.updated} changed, ${counts.unchanged} unchanged, ${counts.removed} removed.`;
+    const answer = await api("GET", "/api/assets?limit=200");
+    if (answer.ok) show(answer.body.assets);
+  });
+  return h("section", { "aria-labelledby": "inventory-heading" }, h("h2", { id: "inventory-heading" }, "Import an inventory"), form);
 }
 
 // ---- One item ------------------------------------------------------------------------------
@@ -96,6 +129,7 @@ async function renderAsset(view, context) {
   const dependents = h("ul", { id: "asset-dependents" });
   const impacted = h("ol", { id: "asset-impact" });
   const incidents = h("ul", { id: "asset-incidents" });
+  const changes = h("ul", { id: "asset-changes" });
   const status = h("p", { class: "visually-hidden", role: "status", id: "asset-announce" });
   const error = h("p", { class: "error", id: "asset-error", role: "alert" });
 
@@ -132,6 +166,9 @@ async function renderAsset(view, context) {
       assetLink(item.name), ` (${item.type}) ${item.relation.replaceAll("-", " ")} `, item.via, item.depth > 1 ? h("span", { class: "muted" }, ` · ${item.depth} steps away`) : "")) : [h("li", { class: "muted" }, "Nothing depends on it.")]));
     incidents.replaceChildren(...(view.incidents.length ? view.incidents.map((incident) => h("li", { "data-incident": incident.number },
       h("a", { href: `#/incidents/${encodeURIComponent(incident.id)}` }, `INC-${incident.number}`), ` ${incident.title} `, h("status-badge", { status: incident.state }))) : [h("li", { class: "muted" }, "No incidents on it.")]));
+    changes.replaceChildren(...(view.changes.length ? view.changes.map((change) => h("li", { "data-change": change.number },
+      h("a", { href: `#/changes/${encodeURIComponent(change.id)}` }, `CHG-${change.number}`), ` ${change.title} `, h("status-badge", { status: change.state }),
+      change.windowStart ? h("span", { class: "muted" }, " · ", when(change.windowStart)) : null)) : [h("li", { class: "muted" }, "No changes on it.")]));
   }
 
   const parts = [];
@@ -172,6 +209,6 @@ async function renderAsset(view, context) {
     h("h2", {}, "It"), relations,
     h("h2", {}, "On it"), dependents,
     h("h2", { id: "asset-impact-heading" }, "What fails with it"), impacted,
-    h("h2", {}, "Incidents"), incidents,
+    h("h2", {}, "Incidents"), incidents, h("h2", {}, "Changes"), changes,
     ...parts));
 }
