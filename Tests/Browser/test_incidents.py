@@ -1,6 +1,6 @@
 """Incidents in Chromium: a viewer reports one from the form and sees its SLA clocks; an
-operator, in a second browser, answers, notes something internal, runs a tool from the
-incident (the run linked to it) and resolves it; the reporter's page follows each change
+operator, in a second browser, answers, notes something internal, runs a tool and a workflow
+from the incident (each run linked to it) and resolves it; the reporter's page follows each change
 without a reload, never shows the internal note, and the reporter closes the incident. An
 incident on a database shows the services it hits (the CMDB's impact) and the similar past
 incidents with how they ended (search by meaning), the item's page
@@ -36,6 +36,9 @@ def world():
     assert admin.put(portal.url + "api/business-calendars/always", json=calendar).status_code == 200
     sla = {"name": "urgent", "priorities": [1, 2], "calendar": "always", "firstResponseMinutes": 30, "resolutionMinutes": 240}
     assert admin.put(portal.url + "api/slas/urgent", json=sla).status_code == 200
+    triage = {"name": "triage", "title": "Triage", "inputs": {"type": "object", "properties": {}},
+              "nodes": [{"id": "note", "type": "set", "config": {"variables": {"seen": "yes"}}}], "edges": []}
+    assert admin.post(portal.url + "api/workflows/triage/versions", json={"definition": triage, "note": ""}).status_code == 201
     yield {"portal": portal, "admin": admin}
     assert portal.stop() == 0
 
@@ -88,12 +91,19 @@ def test_report_work_and_close_an_incident_with_the_timeline_following_live(worl
     second_browser.find_element(By.ID, "incident-comment").click()
     waiter(second_browser).until(lambda b: any("noted (internal)" in line for line in timeline(b)))
 
-    waiter(second_browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, '#incident-tool option[value="host.load"]'))
-    Select(second_browser.find_element(By.ID, "incident-tool")).select_by_value("host.load")
+    waiter(second_browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, '#incident-tool option[value="tool:host.load"]'))
+    Select(second_browser.find_element(By.ID, "incident-tool")).select_by_value("tool:host.load")
     second_browser.find_element(By.ID, "incident-run").click()
     waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#incident-links li"))
     run_id = browser.find_element(By.CSS_SELECTOR, "#incident-links li").get_attribute("data-link")
     assert admin.get(portal.url + f"api/runs/{run_id}").json()["requester"] == "olga"
+    # And a workflow, linked the same way.
+    Select(second_browser.find_element(By.ID, "incident-tool")).select_by_value("workflow:triage")
+    second_browser.find_element(By.ID, "incident-run").click()
+    waiter(browser).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#incident-links li")) == 2)
+    workflow_link = browser.find_element(By.CSS_SELECTOR, '#incident-links a[href^="#/workflow-runs/"]')
+    workflow_run = admin.get(portal.url + "api/workflow-runs/" + workflow_link.get_attribute("href").rsplit("/", 1)[1]).json()["run"]
+    assert workflow_run["workflow"] == "triage" and workflow_run["starterName"] == "olga"
 
     Select(second_browser.find_element(By.ID, "incident-move-state")).select_by_value("resolved")
     Select(second_browser.find_element(By.ID, "incident-move-code")).select_by_value("fixed")

@@ -271,15 +271,20 @@ async function renderIncident(view, context) {
     actions.replaceChildren(...parts);
   }
 
-  /** Runs a catalog tool as the signed-in person and links the run to the incident. */
+  /** Runs a catalog tool or starts a workflow as the signed-in person and links the run to the incident. */
   function runForm() {
     const tool = h("select", { id: "incident-tool", name: "tool" }, h("option", { value: "" }, "Loading the catalog…"));
     const input = h("textarea", { id: "incident-tool-input", rows: 2, spellcheck: "false", props: { value: "{}" } });
-    const form = h("form", { id: "incident-run-form", novalidate: true }, h("h2", {}, "Run a tool for it"), field("Tool", tool), field("Input (JSON)", input),
+    const form = h("form", { id: "incident-run-form", novalidate: true }, h("h2", {}, "Run a tool or a workflow for it"), field("Tool or workflow", tool),
+      field("Input (JSON)", input),
       ...formMessages("incident-run"), h("div", { class: "form-actions" }, h("button", { type: "submit", id: "incident-run" }, "Run and link")));
-    api("GET", "/api/tools").then((answer) => {
-      const tools = answer.ok ? answer.body.tools : [];
-      tool.replaceChildren(...tools.map((entry) => h("option", { value: entry.name }, `${entry.title} (${entry.name})`)));
+    Promise.all([api("GET", "/api/tools"), api("GET", "/api/workflows")]).then(([tools, workflows]) => {
+      const groups = [
+        h("optgroup", { label: "Tools" }, (tools.ok ? tools.body.tools : []).map((entry) => h("option", { value: `tool:${entry.name}` }, `${entry.title} (${entry.name})`))),
+        h("optgroup", { label: "Workflows" }, (workflows.ok ? workflows.body.workflows : []).map((entry) =>
+          h("option", { value: `workflow:${entry.name}` }, `${entry.title || entry.name} (workflow ${entry.name})`))),
+      ];
+      tool.replaceChildren(...groups.filter((group) => group.children.length));
     });
     submitForm(form, async () => {
       let parsed;
@@ -287,7 +292,13 @@ async function renderIncident(view, context) {
         form.querySelector("[role=alert]").textContent = "The input is not JSON.";
         return null;
       }
-      const run = await api("POST", `/api/tools/${encodeURIComponent(tool.value)}/runs`, { input: parsed });
+      const [kind, name] = [tool.value.slice(0, tool.value.indexOf(":")), tool.value.slice(tool.value.indexOf(":") + 1)];
+      if (kind === "workflow") {
+        const started = await api("POST", `/api/workflows/${encodeURIComponent(name)}/runs`, { inputs: parsed });
+        if (!started.ok) return started;
+        return api("POST", `${incidentPath(id)}/links`, { kind: "workflow-run", id: started.body.run.id }).then(answerWith);
+      }
+      const run = await api("POST", `/api/tools/${encodeURIComponent(name)}/runs`, { input: parsed });
       if (!run.ok) return run;
       return api("POST", `${incidentPath(id)}/links`, { kind: "tool-run", id: run.body.id }).then(answerWith);
     });
