@@ -361,11 +361,14 @@ public final class VectorCollections: Sendable {
     /// Loads every collection's graph from storage as stored; returns how long each took.
     public func load() throws -> [(name: String, nodes: Int, duration: Duration)] {
         var loaded: [(String, Int, Duration)] = []
-        for descriptor in try list() {
+        for listed in try list() {
             let started = ContinuousClock.now
-            let index = try HNSWIndex(dimension: descriptor.dimension, metric: descriptor.metric, parameters: descriptor.parameters, restoring: descriptor.header)
-            let name = descriptor.name
-            try environment.read { txn in
+            let name = listed.name
+            // The descriptor (the graph's header) from the snapshot the nodes are read in:
+            // another process may be writing (a command reading a serving portal's data).
+            let restoredIndex = try environment.read { txn -> HNSWIndex? in
+                guard let descriptor = try txn.get(descriptors, name) else { return nil }
+                let index = try HNSWIndex(dimension: descriptor.dimension, metric: descriptor.metric, parameters: descriptor.parameters, restoring: descriptor.header)
                 var records: [UInt64: [UInt8]] = [:]
                 try txn.forEach(nodes, prefix: CompositeKey<String, UInt64>.prefix(name)) { key, record in
                     records[key.1] = record
@@ -391,7 +394,9 @@ public final class VectorCollections: Sendable {
                 guard restored == records.count else {
                     throw VectorError.corruptRecord("collection \(name): \(records.count - restored) node records have no vector")
                 }
+                return index
             }
+            guard let index = restoredIndex else { continue }
             try index.finishRestoring()
             indexes.withLock { $0[name] = index }
             loaded.append((name, index.count + index.deletedCount, ContinuousClock.now - started))
