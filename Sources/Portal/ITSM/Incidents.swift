@@ -218,9 +218,7 @@ public final class Incidents: Sendable {
         let organizationID = try Self.organization(of: principal, needing: .itsmManage)
         try definition.check()
         for (index, escalation) in (definition.escalations ?? []).enumerated() {
-            if let name = escalation.assignee, try accounts.user(named: name).map({ try organizations.role(of: $0.id, in: organizationID) }) == nil {
-                throw PortalError.invalid("escalations[\(index)].assignee: '\(name)' is not a member of this organization")
-            }
+            if let name = escalation.assignee { _ = try member(named: name, in: organizationID, field: "escalations[\(index)].assignee") }
         }
         return try await environment.write { [self] txn in
             if let name = definition.calendar, try txn.get(calendars, (organizationID, name)) == nil { throw PortalError.invalid("calendar: no calendar '\(name)'") }
@@ -376,10 +374,16 @@ public final class Incidents: Sendable {
     }
 
     /// A member by user name (read before a write, never inside one).
-    private func member(named name: String, in organizationID: UUID) throws -> User {
-        guard let user = try accounts.user(named: name), try organizations.role(of: user.id, in: organizationID) != nil else {
-            throw PortalError.invalid("assignee: '\(name.prefix(64))' is not a member of this organization")
+    private func member(named name: String, in organizationID: UUID, field: String = "assignee") throws -> User {
+        guard let user = try memberIfAny(named: name, in: organizationID) else {
+            throw PortalError.invalid("\(field): '\(name.prefix(64))' is not a member of this organization")
         }
+        return user
+    }
+
+    /// The member by user name; `nil` when there is no such user or they are not a member.
+    private func memberIfAny(named name: String, in organizationID: UUID) throws -> User? {
+        guard let user = try accounts.user(named: name), try organizations.role(of: user.id, in: organizationID) != nil else { return nil }
         return user
     }
 
@@ -622,7 +626,7 @@ public final class Incidents: Sendable {
               index < incident.slas.count else { return [:] }
         var found: [String: User?] = [:]
         for name in incident.slas[index].escalations(at: warning ? .warning : .breach).compactMap(\.assignee) {
-            found[name] = try accounts.user(named: name).flatMap { try organizations.role(of: $0.id, in: timer.organizationID) == nil ? nil : $0 }
+            found[name] = try memberIfAny(named: name, in: timer.organizationID)
         }
         return found
     }
