@@ -5,7 +5,7 @@ without a reload, never shows the internal note, and the reporter closes the inc
 incident on a database shows the services it hits (the CMDB's impact) and the similar past
 incidents with how they ended (search by meaning), the item's page
 shows its relations and incidents, and the service dashboard draws the figures. A CAB member
-finds a change among their approvals and approves it from its page, which its requester's
+finds a change among their approvals and approves it there, which its requester's
 page follows. Axe finds no serious
 violations on any of these pages. An SLA's escalation fires once, across crashes of the real
 binary before and after it is due."""
@@ -204,9 +204,9 @@ def test_an_incident_on_a_database_shows_what_it_hits_and_similar_incidents_and_
     assert not console_errors(browser)
 
 
-def test_a_cab_member_approves_a_change_from_its_page(world, browser, second_browser):
+def test_a_cab_member_who_decides_no_runs_approves_a_change_among_their_approvals(world, browser, second_browser):
     portal, admin = world["portal"], world["admin"]
-    assert admin.post(portal.url + "api/users", json={"username": "cora", "password": "cora-password-1", "role": "admin"}).status_code == 201
+    assert admin.post(portal.url + "api/users", json={"username": "cora", "password": "cora-password-1", "role": "operator"}).status_code == 201
     settings = {"normalCAB": {"mode": "any-one", "approvers": ["cora"]}, "emergencyCAB": {"mode": "any-one", "role": "admin"}, "freezes": []}
     assert admin.put(portal.url + "api/change-settings", json=settings).status_code == 200
     assert admin.post(portal.url + "api/asset-imports", json={"source": "cab", "items": [{"name": "mail", "type": "service"}]}).status_code == 200
@@ -225,6 +225,7 @@ def test_a_cab_member_approves_a_change_from_its_page(world, browser, second_bro
     second_browser.find_element(By.ID, "change-open").click()
     waiter(second_browser).until(lambda b: "#/changes/" in b.current_url and b.find_elements(By.ID, "change-heading"))
     change_id = second_browser.current_url.rsplit("/", 1)[1]
+    change_number = admin.get(portal.url + f"api/changes/{change_id}").json()["change"]["number"]
     for state in ("assess", "authorize"):
         waiter(second_browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, f'#change-move-state option[value="{state}"]'))
         Select(second_browser.find_element(By.ID, "change-move-state")).select_by_value(state)
@@ -233,17 +234,26 @@ def test_a_cab_member_approves_a_change_from_its_page(world, browser, second_bro
     assert not second_browser.find_elements(By.ID, "change-approve"), "the requester is not offered the decision"
     assert [change["id"] for change in admin.get(portal.url + "api/assets/mail").json()["changes"]] == [change_id], "the item lists its change"
 
-    # Cora, on the CAB, finds it among her approvals and approves it; Olga's page follows.
+    # Cora, an operator (she decides no runs) named on the CAB, sees it counted in the sidebar and
+    # approves it among her approvals; Olga's page follows.
     browser.get(portal.url)
     sign_in(browser, "cora", "cora-password-1")
-    browser.get(portal.url + "#/approvals")
-    waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, f'#approvals-changes a[href="#/changes/{change_id}"]'))
+    badge = waiter(browser).until(lambda b: b.find_element(By.ID, "approvals-count").is_displayed() and b.find_element(By.ID, "approvals-count"))
+    assert badge.text.startswith("1")
+    browser.find_element(By.CSS_SELECTOR, '#mainnav a[data-page="approvals"]').click()
+    row = f'#approvals-change-rows tr[data-change="{change_number}"]'
+    waiter(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, row))
+    assert not browser.find_elements(By.CSS_SELECTOR, "#approvals-rows tr"), "no run queue for someone who decides no runs"
     assert serious_violations(browser) == []
-    browser.find_element(By.CSS_SELECTOR, f'#approvals-changes a[href="#/changes/{change_id}"]').click()
-    waiter(browser).until(EC.element_to_be_clickable((By.ID, "change-approve")))
-    assert serious_violations(browser) == []
-    browser.find_element(By.ID, "change-decision-comment").send_keys("go ahead")
-    browser.find_element(By.ID, "change-approve").click()
+    # A rejection without a reason is refused and the change stays.
+    browser.find_element(By.CSS_SELECTOR, row + " button.reject").click()
+    waiter(browser).until(lambda b: "why" in b.find_element(By.ID, "approvals-error").text.lower())
+    browser.find_element(By.CSS_SELECTOR, row + " input.approval-comment").send_keys("go ahead")
+    browser.find_element(By.CSS_SELECTOR, row + " button.approve").click()
+    waiter(browser).until(lambda b: not b.find_elements(By.CSS_SELECTOR, row))
+    waiter(browser).until(lambda b: not b.find_element(By.ID, "approvals-count").is_displayed())
+    assert browser.find_element(By.ID, "approvals-empty").is_displayed()
+    browser.get(portal.url + f"#/changes/{change_id}")
     waiter(browser).until(lambda b: b.find_element(By.ID, "change-state").get_attribute("status") == "scheduled")
     waiter(second_browser).until(lambda b: b.find_element(By.ID, "change-state").get_attribute("status") == "scheduled")
     assert second_browser.find_element(By.CSS_SELECTOR, '#change-decisions li[data-approver="cora"]').text.startswith("cora approved: go ahead")
@@ -251,7 +261,7 @@ def test_a_cab_member_approves_a_change_from_its_page(world, browser, second_bro
     cora = requests.Session()
     assert cora.post(portal.url + "api/auth/login", json={"username": "cora", "password": "cora-password-1"}).status_code == 200
     assert cora.get(portal.url + "api/change-approvals").json()["changes"] == [], "decided: no longer waiting for her"
-    assert not console_errors(browser) and not console_errors(second_browser)
+    assert not console_errors(browser, expected=[("/decision", 422)]) and not console_errors(second_browser)
 
 
 def test_an_sla_escalation_fires_once_across_crashes_before_and_after_it_is_due():

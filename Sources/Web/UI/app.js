@@ -21,7 +21,7 @@ export const routes = [
   { path: "tools/:name", page: "tool", title: "Tool", access: "tools:read", parent: "" },
   { path: "runs/:id", page: "run", title: "Run", access: "tools:read", parent: "" },
   { path: "search", page: "search", title: "Search results", access: "chat:use", parent: "" },
-  { path: "approvals", page: "approvals", title: "Approvals", access: "approvals:decide", area: "Operations", id: "approvals" },
+  { path: "approvals", page: "approvals", title: "Approvals", access: "incidents:report", area: "Operations", id: "approvals" },
   { path: "incidents", page: "incidents", title: "Incidents", access: "incidents:report", area: "Operations", id: "incidents" },
   { path: "incidents/:id", page: "incidents", title: "Incident", access: "incidents:report", parent: "incidents" },
   { path: "changes", page: "changes", title: "Changes", access: "incidents:report", area: "Operations", id: "changes" },
@@ -189,7 +189,8 @@ async function refreshServerStatus() {
   }
 }
 
-/** The sidebar's count of runs waiting for a decision. Refreshes that arrive while one is
+/** The sidebar's count of what waits for the person's decision: runs (for those who decide
+ *  approvals) and changes waiting for their CAB decision. Refreshes that arrive while one is
  *  under way are folded into one more, so a burst of events costs two requests. */
 let countRefresh = null, countAgain = false;
 async function refreshApprovalCount() {
@@ -198,9 +199,12 @@ async function refreshApprovalCount() {
     do {
       countAgain = false;
       const badge = $("approvals-count");
-      if (!badge || !can("approvals:decide")) return;
-      const result = await api("GET", "/api/approvals");
-      const count = result.ok ? result.body.approvals.length : 0;
+      if (!badge || !can("incidents:report")) return;
+      const [runs, changes] = await Promise.all([
+        can("approvals:decide") ? api("GET", "/api/approvals") : null,
+        api("GET", "/api/change-approvals"),
+      ]);
+      const count = (runs?.ok ? runs.body.approvals.length : 0) + (changes.ok ? changes.body.changes.length : 0);
       badge.replaceChildren(h("span", { "aria-hidden": "true" }, String(count)), h("span", { class: "visually-hidden" }, `${count} waiting`));
       badge.hidden = count === 0;
     } while (countAgain);
@@ -309,7 +313,7 @@ function sessionChanged() {
   if (session.me && !session.me.user.mustChangePassword) {
     connect();
     unsubscribe = subscribe((kind, data) => {
-      if (kind.startsWith("approval.") || kind.startsWith("run.")) refreshApprovalCount();
+      if (kind.startsWith("approval.") || kind.startsWith("run.") || kind === "change.state-changed" || kind === "change.decided") refreshApprovalCount();
       // Sent to the organization's admins only.
       if (kind === "webhook.disabled") toast(`A webhook was turned off: ${data.detail || "see Administration → Webhooks"}.`, { kind: "error" });
     });
