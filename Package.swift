@@ -72,6 +72,12 @@ let package = Package(
             dependencies: ["CVectorSupport"],
             swiftSettings: vectorSwiftSettings
         ),
+        // The built-in sentence encoder (all-MiniLM-L6-v2): its kernels are compiled like the vector
+        // index's.
+        .target(
+            name: "SentenceEncoder",
+            swiftSettings: vectorSwiftSettings
+        ),
         .target(
             name: "Portal",
             dependencies: [
@@ -145,6 +151,7 @@ let package = Package(
                 path: "Tests/Support", swiftSettings: sharedSwiftSettings),
         .testTarget(name: "KVTests", dependencies: ["KV"], swiftSettings: sharedSwiftSettings),
         .testTarget(name: "VectorTests", dependencies: ["Vector"], swiftSettings: vectorSwiftSettings),
+        .testTarget(name: "SentenceEncoderTests", dependencies: ["SentenceEncoder"], exclude: ["reference.py"], swiftSettings: sharedSwiftSettings),
         .testTarget(name: "PortalTests", dependencies: ["Portal", "KV", "Vector", "TestSupport"], swiftSettings: sharedSwiftSettings),
         .testTarget(
             name: "WebTests",
@@ -167,6 +174,12 @@ let package = Package(
             path: "Benchmarks/KVBenchmarks",
             swiftSettings: sharedSwiftSettings,
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        .executableTarget(
+            name: "EncoderBenchmark",
+            dependencies: ["SentenceEncoder"],
+            path: "Benchmarks/EncoderBenchmark",
+            swiftSettings: sharedSwiftSettings
         ),
         .executableTarget(
             name: "VectorBenchmarks",

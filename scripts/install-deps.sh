@@ -25,7 +25,9 @@ test_programs=(
 )
 # `name==version` pins a version (schemathesis: its seeded runs reproduce only with the same
 # version).
-pip_packages=(selenium pytest requests cryptography openapi-spec-validator jsonschema axe-selenium-python standardwebhooks schemathesis==4.32.5 mcp==2.3.0)
+# numpy and tokenizers are the sentence encoder's reference (Tests/SentenceEncoderTests).
+pip_packages=(selenium pytest requests cryptography openapi-spec-validator jsonschema axe-selenium-python standardwebhooks schemathesis==4.32.5 mcp==2.3.0
+  numpy tokenizers==0.23.3)
 # The MCP tests also drive the server with the 1.x client, which cannot share an environment
 # with 2.x: it gets a virtual environment of its own (Tests/Browser/test_mcp.py finds it here).
 mcp1_version=1.30.0
@@ -77,4 +79,6 @@ if [ "$profile" = test ]; then
     python3 -m venv --clear "$mcp1_venv"
     "$mcp1_venv/bin/python" -m pip install -q --disable-pip-version-check "mcp==$mcp1_version"
   fi
+  # The sentence encoder's weights and vocabulary, checked by their SHA-256.
+  "$(dirname "$0")/fetch-model.sh"
 fi
