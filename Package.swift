@@ -119,7 +119,7 @@ let package = Package(
         .executableTarget(
             name: "Appliance",
             dependencies: [
-                "Web", "Portal", "KV", "Vector", "CPUFeatures",
+                "Web", "Portal", "KV", "Vector", "CPUFeatures", "SentenceEncoder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

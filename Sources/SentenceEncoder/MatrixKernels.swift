@@ -2,78 +2,106 @@
 import Glibc
 #endif
 
+/// A linear layer's `n×k` weight (PyTorch's layout: one row per output) repacked in panels
+/// of 24 outputs: panel `p` holds, for each `t` in `0..<k`, the 24 weights `W[24p + c][t]`
+/// side by side, so the kernel reads each panel front to back. Owns its memory.
+final class PackedMatrix: @unchecked Sendable {
+    static let panelWidth = 24
+    let base: UnsafeMutablePointer<Float>
+    let columns: Int
+    let inner: Int
+
+    /// - Precondition: `columns` is a multiple of 24.
+    init(_ weight: UnsafePointer<Float>, columns: Int, inner: Int) {
+        precondition(columns % Self.panelWidth == 0, "\(columns) outputs are not a multiple of \(Self.panelWidth)")
+        self.columns = columns
+        self.inner = inner
+        base = .allocate(capacity: columns * inner)
+        for panel in 0..<columns / Self.panelWidth {
+            for t in 0..<inner {
+                let target = base + (panel * inner + t) * Self.panelWidth
+                for c in 0..<Self.panelWidth { target[c] = weight[(panel * Self.panelWidth + c) * inner + t] }
+            }
+        }
+    }
+
+    deinit { base.deallocate() }
+}
+
 /// The encoder's float32 kernels. The module is compiled for x86-64-v3 like the vector index,
 /// so `SIMD8<Float>` lowers to AVX2 registers and `addingProduct` to `vfmadd…ps`.
 enum MatrixKernels {
-    /// `output[m×n] = input[m×k] · weightᵀ + bias`, where `weight` is `n×k` row-major (a
-    /// PyTorch linear layer's layout) and `k` is a multiple of 8. Rows of `input` and `weight`
-    /// are both contiguous in `k`, so each output is a dot product; a 3×4 block of them shares
-    /// its loads (12 accumulators, 3 input and 1 weight register: the 16 `ymm` registers).
-    static func linear(_ input: UnsafePointer<Float>, rows m: Int, inner k: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                       columns n: Int, output: UnsafeMutablePointer<Float>) {
-        precondition(k % 8 == 0, "inner dimension \(k) is not a multiple of 8")
-        let a = UnsafeRawPointer(input), b = UnsafeRawPointer(weight)
-        let rowBytes = k * 4
-        // Tiles of about 128 KB of input rows (a multiple of 3), which stay in L2 while every
-        // group of 4 weight rows (in L1) passes over them: the weights are read from memory once
-        // per tile, not once per 3 rows.
-        let tileRows = max(3, (32_768 / k) / 3 * 3)
+    /// `output[m×n] = input[m×k] · weightᵀ + bias`, with the weight packed (`PackedMatrix`).
+    /// Each block of 4 input rows × 24 output columns keeps its 12 sums in registers while one
+    /// pass over `k` broadcasts an input value and multiplies it by 24 packed weights (3 loads,
+    /// 4 broadcasts, 12 fused multiply-adds per step; no horizontal sums). Input rows are taken
+    /// in tiles of about 64 KB, which stay in the cache while every panel passes over them.
+    static func linear(_ input: UnsafePointer<Float>, rows m: Int, weight: PackedMatrix, bias: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let k = weight.inner, n = weight.columns, width = PackedMatrix.panelWidth
+        let full = m / 4 * 4
+        let tileRows = max(4, (65_536 / (k * 4)) / 4 * 4)
         var tile = 0
-        while tile < m {
-            let tileEnd = min(tile + tileRows, m)
-            let blockedEnd = tile + (tileEnd - tile) / 3 * 3
-            var j = 0
-            while j + 4 <= n {
-                var i = tile
-                while i < blockedEnd {
-                    block3x4(a + i * rowBytes, b + j * rowBytes, rowBytes: rowBytes, k: k, into: output + i * n + j, stride: n, bias: bias + j)
-                    i += 3
+        while tile < full {
+            let end = min(tile + tileRows, full)
+            for panel in 0..<n / width {
+                let weights = weight.base + panel * k * width
+                var row = tile
+                while row < end {
+                    block4x24(input + row * k, k: k, panel: weights, bias: bias + panel * width, output: output + row * n + panel * width, stride: n)
+                    row += 4
                 }
-                j += 4
             }
-            // The columns left of a width not a multiple of 4, and the rows left of a tile not a
-            // multiple of 3.
-            for i in tile..<tileEnd {
-                let firstColumn = i < blockedEnd ? j : 0
-                for column in firstColumn..<n { output[i * n + column] = dot(a + i * rowBytes, b + column * rowBytes, k: k) + bias[column] }
-            }
-            tile = tileEnd
+            tile = end
         }
+        guard full < m else { return }
+        // The last 1–3 rows, through a copy padded with zero rows.
+        let rest = m - full
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: 4 * k)
+        let result = UnsafeMutablePointer<Float>.allocate(capacity: 4 * n)
+        defer { padded.deallocate(); result.deallocate() }
+        padded.initialize(repeating: 0, count: 4 * k)
+        padded.update(from: input + full * k, count: rest * k)
+        for panel in 0..<n / width {
+            block4x24(padded, k: k, panel: weight.base + panel * k * width, bias: bias + panel * width, output: result + panel * width, stride: n)
+        }
+        (output + full * n).update(from: result, count: rest * n)
     }
 
     @inline(__always)
-    private static func block3x4(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, rowBytes: Int, k: Int, into c: UnsafeMutablePointer<Float>, stride: Int,
-                                 bias: UnsafePointer<Float>) {
-        var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c02 = SIMD8<Float>(), c03 = SIMD8<Float>()
-        var c10 = SIMD8<Float>(), c11 = SIMD8<Float>(), c12 = SIMD8<Float>(), c13 = SIMD8<Float>()
-        var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c22 = SIMD8<Float>(), c23 = SIMD8<Float>()
-        let a1 = a + rowBytes, a2 = a + 2 * rowBytes
-        let b1 = b + rowBytes, b2 = b + 2 * rowBytes, b3 = b + 3 * rowBytes
-        var offset = 0
-        let end = k * 4
-        while offset < end {
-            let x0 = a.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-            let x1 = a1.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-            let x2 = a2.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-            var w = b.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-            c00 = c00.addingProduct(x0, w); c10 = c10.addingProduct(x1, w); c20 = c20.addingProduct(x2, w)
-            w = b1.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-            c01 = c01.addingProduct(x0, w); c11 = c11.addingProduct(x1, w); c21 = c21.addingProduct(x2, w)
-            w = b2.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-            c02 = c02.addingProduct(x0, w); c12 = c12.addingProduct(x1, w); c22 = c22.addingProduct(x2, w)
-            w = b3.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-            c03 = c03.addingProduct(x0, w); c13 = c13.addingProduct(x1, w); c23 = c23.addingProduct(x2, w)
-            offset += 32
+    private static func block4x24(_ a: UnsafePointer<Float>, k: Int, panel: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                  output: UnsafeMutablePointer<Float>, stride: Int) {
+        let initial = UnsafeRawPointer(bias)
+        let bias0 = initial.loadUnaligned(fromByteOffset: 0, as: SIMD8<Float>.self)
+        let bias1 = initial.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        let bias2 = initial.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+        var c00 = bias0, c01 = bias1, c02 = bias2, c10 = bias0, c11 = bias1, c12 = bias2
+        var c20 = bias0, c21 = bias1, c22 = bias2, c30 = bias0, c31 = bias1, c32 = bias2
+        let a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k
+        var w = UnsafeRawPointer(panel)
+        for t in 0..<k {
+            let w0 = w.loadUnaligned(fromByteOffset: 0, as: SIMD8<Float>.self)
+            let w1 = w.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+            let w2 = w.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+            var x = SIMD8<Float>(repeating: a[t])
+            c00 = c00.addingProduct(x, w0); c01 = c01.addingProduct(x, w1); c02 = c02.addingProduct(x, w2)
+            x = SIMD8<Float>(repeating: a1[t])
+            c10 = c10.addingProduct(x, w0); c11 = c11.addingProduct(x, w1); c12 = c12.addingProduct(x, w2)
+            x = SIMD8<Float>(repeating: a2[t])
+            c20 = c20.addingProduct(x, w0); c21 = c21.addingProduct(x, w1); c22 = c22.addingProduct(x, w2)
+            x = SIMD8<Float>(repeating: a3[t])
+            c30 = c30.addingProduct(x, w0); c31 = c31.addingProduct(x, w1); c32 = c32.addingProduct(x, w2)
+            w += 96
         }
-        let biases = SIMD4<Float>(bias[0], bias[1], bias[2], bias[3])
-        store(SIMD4(c00.sum(), c01.sum(), c02.sum(), c03.sum()) + biases, c)
-        store(SIMD4(c10.sum(), c11.sum(), c12.sum(), c13.sum()) + biases, c + stride)
-        store(SIMD4(c20.sum(), c21.sum(), c22.sum(), c23.sum()) + biases, c + 2 * stride)
-    }
-
-    @inline(__always)
-    private static func store(_ values: SIMD4<Float>, _ target: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(target).storeBytes(of: values, as: SIMD4<Float>.self)
+        func store(_ row: Int, _ values: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)) {
+            let target = UnsafeMutableRawPointer(output + row * stride)
+            target.storeBytes(of: values.0, toByteOffset: 0, as: SIMD8<Float>.self)
+            target.storeBytes(of: values.1, toByteOffset: 32, as: SIMD8<Float>.self)
+            target.storeBytes(of: values.2, toByteOffset: 64, as: SIMD8<Float>.self)
+        }
+        store(0, (c00, c01, c02))
+        store(1, (c10, c11, c12))
+        store(2, (c20, c21, c22))
+        store(3, (c30, c31, c32))
     }
 
     /// `Σ aᵢbᵢ` over `k` floats, `k` a multiple of 8.

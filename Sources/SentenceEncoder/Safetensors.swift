@@ -69,6 +69,12 @@ public final class SafetensorsFile: @unchecked Sendable {
         munmap(UnsafeMutableRawPointer(mutating: base), size)
     }
 
+    /// Drops the file's pages from this process's resident memory; a later read maps them in
+    /// again from the page cache (the mapping is read-only, so nothing is lost).
+    public func releaseResidentPages() {
+        madvise(UnsafeMutableRawPointer(mutating: base), size, MADV_DONTNEED)
+    }
+
     /// The float32 tensor `name` of exactly `shape`.
     public func float32(_ name: String, shape: [Int]) throws(EncoderError) -> UnsafeBufferPointer<Float> {
         guard let tensor = tensors[name] else { throw .weights(path, "has no tensor \(name)") }

@@ -5,7 +5,8 @@ import Dispatch
 import FoundationEssentials
 
 /// all-MiniLM-L6-v2 (a 6-layer BERT, hidden size 384, 12 heads, mean pooling, unit length) in
-/// Swift, from its safetensors weights memory-mapped read-only. Guarantees:
+/// Swift, from its safetensors weights (memory-mapped read-only; the linear layers' weights
+/// repacked once for the kernel, 42 MB). Guarantees:
 /// - the same text gives the same vector, whatever batch it is encoded in and from however many
 ///   tasks at once (each call has its own scratch memory; the weights are only read);
 /// - any text is encoded in bounded time: a text is read up to `maxWindows` windows of
@@ -125,9 +126,9 @@ public final class SentenceEncoder: Sendable {
 
         let scale = 1 / Float(Self.headWidth).squareRoot()
         for layer in weights.layers {
-            MatrixKernels.linear(hidden, rows: tokens, inner: width, weight: layer.query.weight, bias: layer.query.bias, columns: width, output: query)
-            MatrixKernels.linear(hidden, rows: tokens, inner: width, weight: layer.key.weight, bias: layer.key.bias, columns: width, output: key)
-            MatrixKernels.linear(hidden, rows: tokens, inner: width, weight: layer.value.weight, bias: layer.value.bias, columns: width, output: value)
+            MatrixKernels.linear(hidden, rows: tokens, weight: layer.query.weight, bias: layer.query.bias, output: query)
+            MatrixKernels.linear(hidden, rows: tokens, weight: layer.key.weight, bias: layer.key.bias, output: key)
+            MatrixKernels.linear(hidden, rows: tokens, weight: layer.value.weight, bias: layer.value.bias, output: value)
             // Attention within each sequence, head by head.
             for (s, sequence) in sequences.enumerated() {
                 let first = starts[s], count = sequence.count
@@ -164,12 +165,12 @@ public final class SentenceEncoder: Sendable {
                     }
                 }
             }
-            MatrixKernels.linear(context, rows: tokens, inner: width, weight: layer.attentionOutput.weight, bias: layer.attentionOutput.bias, columns: width, output: projected)
+            MatrixKernels.linear(context, rows: tokens, weight: layer.attentionOutput.weight, bias: layer.attentionOutput.bias, output: projected)
             MatrixKernels.add(projected, to: hidden, count: tokens * width)
             MatrixKernels.layerNorm(hidden, rows: tokens, width: width, gamma: layer.attentionNorm.gamma, beta: layer.attentionNorm.beta, epsilon: Weights.epsilon)
-            MatrixKernels.linear(hidden, rows: tokens, inner: width, weight: layer.intermediate.weight, bias: layer.intermediate.bias, columns: Self.intermediate, output: expanded)
+            MatrixKernels.linear(hidden, rows: tokens, weight: layer.intermediate.weight, bias: layer.intermediate.bias, output: expanded)
             MatrixKernels.gelu(expanded, count: tokens * Self.intermediate)
-            MatrixKernels.linear(expanded, rows: tokens, inner: Self.intermediate, weight: layer.output.weight, bias: layer.output.bias, columns: width, output: projected)
+            MatrixKernels.linear(expanded, rows: tokens, weight: layer.output.weight, bias: layer.output.bias, output: projected)
             MatrixKernels.add(projected, to: hidden, count: tokens * width)
             MatrixKernels.layerNorm(hidden, rows: tokens, width: width, gamma: layer.outputNorm.gamma, beta: layer.outputNorm.beta, epsilon: Weights.epsilon)
         }
@@ -206,9 +207,10 @@ private final class ResultSlots: @unchecked Sendable {
     func joined() -> [[Float]] { (0..<count).flatMap { slots[$0] } }
 }
 
-/// The model's tensors, checked and held as pointers into the mapped file.
+/// The model's tensors, checked: the linear layers' weights packed for the kernel, the rest
+/// as pointers into the mapped file.
 struct Weights: @unchecked Sendable {
-    struct Linear { let weight: UnsafePointer<Float>; let bias: UnsafePointer<Float> }
+    struct Linear { let weight: PackedMatrix; let bias: UnsafePointer<Float> }
     struct Norm { let gamma: UnsafePointer<Float>; let beta: UnsafePointer<Float> }
     struct Layer { let query, key, value, attentionOutput, intermediate, output: Linear; let attentionNorm, outputNorm: Norm }
 
@@ -224,7 +226,7 @@ struct Weights: @unchecked Sendable {
             try file.float32(name, shape: shape).baseAddress!
         }
         func linear(_ name: String, out: Int, in inner: Int) throws(EncoderError) -> Linear {
-            Linear(weight: try tensor(name + ".weight", [out, inner]), bias: try tensor(name + ".bias", [out]))
+            Linear(weight: PackedMatrix(try tensor(name + ".weight", [out, inner]), columns: out, inner: inner), bias: try tensor(name + ".bias", [out]))
         }
         func norm(_ name: String) throws(EncoderError) -> Norm {
             Norm(gamma: try tensor(name + ".weight", [width]), beta: try tensor(name + ".bias", [width]))
@@ -248,5 +250,8 @@ struct Weights: @unchecked Sendable {
                 outputNorm: try norm(prefix + "output.LayerNorm")))
         }
         self.layers = layers
+        // The linear weights now live packed; the pages read to pack them leave the process's
+        // resident memory (they come back from the page cache if ever read again).
+        file.releaseResidentPages()
     }
 }

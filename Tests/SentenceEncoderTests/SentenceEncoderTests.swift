@@ -127,14 +127,14 @@ import Testing
         #expect(Self.encoder.windows(words).map(\.count) == [SentenceEncoder.windowTokens + 2, SentenceEncoder.windowTokens + 2, pieces - 2 * SentenceEncoder.windowTokens + 2])
     }
 
-    @Test(arguments: [(1, 1, 8), (3, 4, 8), (7, 6, 16), (100, 13, 384), (257, 9, 1536)])
+    @Test(arguments: [(1, 24, 8), (3, 48, 8), (7, 24, 16), (100, 72, 384), (257, 48, 1536), (4, 384, 384)])
     func theLinearKernelEqualsTheSumsItReplaces(rows: Int, columns: Int, inner: Int) {
         var generator = Seeded(rows * 31 + columns)
         let input = (0..<rows * inner).map { _ in Float.random(in: -1...1, using: &generator) }
         let weight = (0..<columns * inner).map { _ in Float.random(in: -1...1, using: &generator) }
         let bias = (0..<columns).map { _ in Float.random(in: -1...1, using: &generator) }
         var output = [Float](repeating: .nan, count: rows * columns)
-        MatrixKernels.linear(input, rows: rows, inner: inner, weight: weight, bias: bias, columns: columns, output: &output)
+        MatrixKernels.linear(input, rows: rows, weight: PackedMatrix(weight, columns: columns, inner: inner), bias: bias, output: &output)
         for i in 0..<rows {
             for j in 0..<columns {
                 var expected = Double(bias[j])

@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure this host: durable storage throughput, vector search speed and recall, jobs and the outbox.",
         subcommands: [StorageBenchCommand.self, VectorBenchCommand.self, VectorWritesBenchCommand.self, ChatSearchBenchCommand.self,
-                      JobsBenchCommand.self, OutboxBenchCommand.self]
+                      JobsBenchCommand.self, OutboxBenchCommand.self, EmbedderQualityBenchCommand.self]
     )
 }
 
