@@ -128,7 +128,21 @@ public final class Environment: Sendable {
 
     func dbi(named name: String, flags: UInt32) throws(KVError) -> MDB_dbi {
         if let dbi = state.withLock({ $0.tables[name] }) { return dbi }
-        let dbi = try mapLock.withShared { () throws(KVError) -> MDB_dbi in
+        let dbi: MDB_dbi
+        do {
+            dbi = try openTable(named: name, flags: flags)
+        } catch .lmdb(_, MDB_MAP_RESIZED) {
+            // Another process (the portal serving, while a command opens its data) grew the
+            // map beyond this one's: take the larger map and begin again, as reads do.
+            try adoptGrownMap()
+            dbi = try openTable(named: name, flags: flags)
+        }
+        state.withLock { $0.tables[name] = dbi }
+        return dbi
+    }
+
+    private func openTable(named name: String, flags: UInt32) throws(KVError) -> MDB_dbi {
+        try mapLock.withShared { () throws(KVError) -> MDB_dbi in
             try ensureOpen()
             var txn: OpaquePointer?
             try KVError.check(mdb_txn_begin(handle, nil, 0, &txn), "mdb_txn_begin")
@@ -141,8 +155,6 @@ public final class Environment: Sendable {
             try KVError.check(mdb_txn_commit(txn), "mdb_txn_commit")
             return dbi
         }
-        state.withLock { $0.tables[name] = dbi }
-        return dbi
     }
 
     // MARK: Mapped pages

@@ -100,31 +100,35 @@ import Testing
         defer { environment.close() }
         let big = try environment.table("big", key: StringKey.self, value: StringKey.self)
         #expect(try environment.read { txn in try txn.get(big, "k0") } == nil)
-        let writer = Process()
-        writer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        writer.arguments = ["-c", """
-            import ctypes, sys
-            lmdb = ctypes.CDLL("liblmdb.so.0")
-            class Val(ctypes.Structure):
-                _fields_ = [("size", ctypes.c_size_t), ("data", ctypes.c_void_p)]
-            env, txn, dbi = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_uint()
-            assert lmdb.mdb_env_create(ctypes.byref(env)) == 0
-            assert lmdb.mdb_env_set_maxdbs(env, 256) == 0
-            assert lmdb.mdb_env_set_mapsize(env, ctypes.c_size_t(64 << 20)) == 0
-            assert lmdb.mdb_env_open(env, sys.argv[1].encode(), 0x200000, 0o600) == 0  # MDB_NOTLS
-            assert lmdb.mdb_txn_begin(env, None, 0, ctypes.byref(txn)) == 0
-            assert lmdb.mdb_dbi_open(txn, b"big", 0, ctypes.byref(dbi)) == 0
-            value = b"x" * 4096
-            for number in range(1000):
-                key = f"k{number}".encode()
-                assert lmdb.mdb_put(txn, dbi, ctypes.byref(Val(len(key), ctypes.cast(key, ctypes.c_void_p))),
-                                    ctypes.byref(Val(len(value), ctypes.cast(value, ctypes.c_void_p))), 0) == 0
-            assert lmdb.mdb_txn_commit(txn) == 0
-            lmdb.mdb_env_close(env)
-            """, directory]
-        try writer.run()
-        writer.waitUntilExit()
-        #expect(writer.terminationStatus == 0, "the writing process failed")
+        /// Another process writes keys `k<first>`…`k<first + 999>` of 4 KB each into "big".
+        func writeFromAnotherProcess(first: Int) throws {
+            let writer = Process()
+            writer.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            writer.arguments = ["-c", """
+                import ctypes, sys
+                lmdb = ctypes.CDLL("liblmdb.so.0")
+                class Val(ctypes.Structure):
+                    _fields_ = [("size", ctypes.c_size_t), ("data", ctypes.c_void_p)]
+                env, txn, dbi = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_uint()
+                assert lmdb.mdb_env_create(ctypes.byref(env)) == 0
+                assert lmdb.mdb_env_set_maxdbs(env, 256) == 0
+                assert lmdb.mdb_env_set_mapsize(env, ctypes.c_size_t(64 << 20)) == 0
+                assert lmdb.mdb_env_open(env, sys.argv[1].encode(), 0x200000, 0o600) == 0  # MDB_NOTLS
+                assert lmdb.mdb_txn_begin(env, None, 0, ctypes.byref(txn)) == 0
+                assert lmdb.mdb_dbi_open(txn, b"big", 0, ctypes.byref(dbi)) == 0
+                value = b"x" * 4096
+                for number in range(int(sys.argv[2]), int(sys.argv[2]) + 1000):
+                    key = f"k{number}".encode()
+                    assert lmdb.mdb_put(txn, dbi, ctypes.byref(Val(len(key), ctypes.cast(key, ctypes.c_void_p))),
+                                        ctypes.byref(Val(len(value), ctypes.cast(value, ctypes.c_void_p))), 0) == 0
+                assert lmdb.mdb_txn_commit(txn) == 0
+                lmdb.mdb_env_close(env)
+                """, directory, String(first)]
+            try writer.run()
+            writer.waitUntilExit()
+            #expect(writer.terminationStatus == 0, "the writing process failed")
+        }
+        try writeFromAnotherProcess(first: 0)
         // 4 MB written by the other process: beyond the 1 MiB this one mapped.
         let (count, sample) = try environment.read { txn in
             var count = 0
@@ -133,6 +137,18 @@ import Testing
         }
         #expect(count == 1000 && sample == String(repeating: "x", count: 4096))
         #expect(environment.mapSize >= 4 << 20, "the larger map was adopted")
+
+        // A command opening the data of a portal that grew its map (`portal jobs list` next to
+        // the server): its configured map is smaller than the file's, and the first table it
+        // opens begins a transaction. It adopts the map there too (this failed with
+        // MDB_MAP_RESIZED while the 100,000-incident benchmark ran).
+        // It maps what is there when it opens; the serving process writes on before the command
+        // opens its first table.
+        let command = try KV.Environment(directory: directory, options: options)
+        defer { command.close() }
+        try writeFromAnotherProcess(first: 1000)
+        let again = try command.table("big", key: StringKey.self, value: StringKey.self)
+        #expect(try command.read { txn in try txn.get(again, "k1999") } == String(repeating: "x", count: 4096))
     }
 
     /// A process killed in the middle of a read leaves its reader slot in `lock.mdb`; opening
