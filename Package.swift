@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "Portal",
             dependencies: [
-                "KV", "Vector", "CCrypto", "CSpawn",
+                "KV", "Vector", "CCrypto", "CSpawn", "SentenceEncoder",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -63,9 +63,12 @@ public final class PortalCore: Sendable {
     /// `approvalIndependence`: see `ToolRuns` (the two-person rule).
     /// `toolOptions` defaults to the standard tools path and allow-list, with run directories
     /// under the data directory; `embedder` (until an administrator chooses another) to the
-    /// built-in `HashingEmbedder`. `version` is how the portal names itself to other servers.
+    /// built-in `HashingEmbedder`; `sentenceModel` (where the built-in sentence model's files
+    /// are) to `SentenceModel.defaultDirectory()`. `version` is how the portal names itself to
+    /// other servers.
     public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher(), rateLimits: [RateClass: RateLimit] = RateLimit.defaults,
                 signInPolicy: SignInPolicy = SignInPolicy(), toolOptions: ToolRuntimeOptions? = nil, embedder: (any Embedder)? = nil,
+                sentenceModel: SentenceModel? = nil,
                 reindexRetryDelay: Duration = .seconds(30), approvalIndependence: Duration = .seconds(24 * 3600),
                 clock: any WallClock = SystemClock(), jobLease: Duration = .seconds(30), shutdownGrace: Duration = .seconds(25),
                 webhooks webhookOptions: WebhookOptions = WebhookOptions(), version: String = "dev") async throws {
@@ -103,7 +106,8 @@ public final class PortalCore: Sendable {
                                  executor: executor, notifications: notifications, clock: clock,
                                  independenceWindow: approvalIndependence)
         self.vectorLoadTimes = try vectors.load()
-        self.embeddings = try SearchEmbeddings(environment: environment, secrets: secrets, events: securityEvents, initial: embedder ?? HashingEmbedder())
+        self.embeddings = try SearchEmbeddings(environment: environment, secrets: secrets, events: securityEvents, initial: embedder ?? HashingEmbedder(),
+                                               sentenceModel: sentenceModel ?? SentenceModel(directory: SentenceModel.defaultDirectory()))
         self.chat = try ChatSessions(environment: environment, vectors: vectors, organizations: organizations, embeddings: embeddings, outbox: outbox)
         self.toolSearch = try ToolSearch(environment: environment, catalog: tools, vectors: vectors, embeddings: embeddings)
         self.workflows = try Workflows(environment: environment, toolRuns: runs, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs,

@@ -35,8 +35,10 @@ public final class SentenceEncoder: Sendable {
     /// Loads `model.safetensors` and `vocab.txt` from `directory`, checking every tensor's
     /// name, type and shape.
     public init(directory: String) throws(EncoderError) {
+        // The weights first: with neither file there, the message names the large one.
+        let file = try SafetensorsFile(path: directory + "/model.safetensors")
         tokenizer = try WordPieceTokenizer(vocabularyFile: directory + "/vocab.txt")
-        weights = try Weights(file: SafetensorsFile(path: directory + "/model.safetensors"), vocabularySize: tokenizer.vocabularySize)
+        weights = try Weights(file: file, vocabularySize: tokenizer.vocabularySize)
     }
 
     /// Unit-length vectors of `dimensions` floats, one per text, in order. Up to `threads`

@@ -4,7 +4,8 @@ import Synchronization
 
 /// An embeddings provider as an administrator chooses it.
 public struct EmbedderChoice: Codable, Sendable, Equatable {
-    /// `builtin` (feature hashing, no network) or `openai-compatible`.
+    /// `builtin` (no network: `hashing-v1`, feature hashing, or `all-MiniLM-L6-v2`, the sentence
+    /// model in the binary) or `openai-compatible`.
     public var provider: String
     /// For `openai-compatible`: the API root, such as `https://api.openai.com/v1`.
     public var baseURL: String
@@ -24,8 +25,12 @@ public struct EmbedderChoice: Codable, Sendable, Equatable {
     func validate() throws {
         guard (8...4096).contains(dimension) else { throw PortalError.invalid("dimension must be 8–4096") }
         switch provider {
+        case "builtin" where model == SentenceEmbedder.model:
+            guard dimension == SentenceEmbedder.identity.dimension else {
+                throw PortalError.invalid("dimension of \(SentenceEmbedder.model) is \(SentenceEmbedder.identity.dimension)")
+            }
         case "builtin":
-            guard model == "hashing-v1" else { throw PortalError.invalid("model of the builtin provider is hashing-v1") }
+            guard model == "hashing-v1" else { throw PortalError.invalid("model of the builtin provider is hashing-v1 or \(SentenceEmbedder.model)") }
         case "openai-compatible":
             guard OutboundHTTP.isAPIRoot(baseURL) else { throw PortalError.invalid("baseURL must be an http or https URL without query or fragment") }
             guard (1...200).contains(model.count) else { throw PortalError.invalid("model is required (at most 200 characters)") }
@@ -34,9 +39,22 @@ public struct EmbedderChoice: Codable, Sendable, Equatable {
         }
     }
 
-    func embedder(apiKey: String?) -> any Embedder {
-        provider == "builtin" ? HashingEmbedder(dimension: dimension)
-            : OpenAICompatibleEmbedder(baseURL: baseURL, model: model, dimension: dimension, apiKey: apiKey)
+    /// Which vectors this choice gives (without loading a model).
+    var identity: EmbedderIdentity {
+        switch (provider, model) {
+        case ("builtin", SentenceEmbedder.model): SentenceEmbedder.identity
+        case ("builtin", _): HashingEmbedder(dimension: dimension).identity
+        default: EmbedderIdentity(provider: provider, model: model, dimension: dimension)
+        }
+    }
+
+    /// Throws the sentence model's `EncoderError` (naming its file) when it cannot be loaded.
+    func embedder(apiKey: String?, sentenceModel: SentenceModel) throws -> any Embedder {
+        switch (provider, model) {
+        case ("builtin", SentenceEmbedder.model): SentenceEmbedder(encoder: try sentenceModel.encoder())
+        case ("builtin", _): HashingEmbedder(dimension: dimension)
+        default: OpenAICompatibleEmbedder(baseURL: baseURL, model: model, dimension: dimension, apiKey: apiKey)
+        }
     }
 }
 
@@ -71,19 +89,23 @@ public final class SearchEmbeddings: Sendable {
     let secrets: Secrets
     let events: SecurityEvents
     let table: Table<StringKey, JSONValue<State>>
+    let sentenceModel: SentenceModel
     /// The active embedder and its generation, as committed.
     private let current: Mutex<(embedder: any Embedder, generation: Int)>
     /// The switch under way: where to, and how far (the active provider is `current`'s).
     private let progress: Mutex<(next: EmbedderIdentity?, done: Int, total: Int, problem: String?)>
 
-    init(environment: Environment, secrets: Secrets, events: SecurityEvents, initial: any Embedder) throws {
+    /// Throws the sentence model's `EncoderError` when search uses it and its files are
+    /// missing or corrupt: the portal does not start without the vectors' embedder.
+    init(environment: Environment, secrets: Secrets, events: SecurityEvents, initial: any Embedder, sentenceModel: SentenceModel) throws {
         self.environment = environment
         self.secrets = secrets
         self.events = events
+        self.sentenceModel = sentenceModel
         let table = try environment.table("search_embeddings", key: StringKey.self, value: JSONValue<State>.self)
         self.table = table
         let state = try environment.read { txn in try txn.get(table, "state") }
-        let embedder = try state.map { try $0.active.embedder(apiKey: secrets.get(Self.keyName($0.generation))) } ?? initial
+        let embedder = try state.map { try $0.active.embedder(apiKey: secrets.get(Self.keyName($0.generation)), sentenceModel: sentenceModel) } ?? initial
         current = Mutex((embedder, state?.generation ?? 0))
         progress = Mutex((nil, 0, 0, nil))
     }
@@ -115,8 +137,11 @@ public final class SearchEmbeddings: Sendable {
     func choose(_ choice: EmbedderChoice, apiKey: String?, by actor: Principal) async throws -> (embedder: any Embedder, generation: Int) {
         try choice.validate()
         let (active, generation) = active()
-        let identity = choice.embedder(apiKey: nil).identity
+        let identity = choice.identity
         guard identity != active.identity else { throw PortalError.conflict("search already uses \(active.identity)") }
+        if identity == SentenceEmbedder.identity {
+            do { _ = try sentenceModel.encoder() } catch { throw PortalError.invalid("model: \(error)") }
+        }
         let event = SecurityEvent(kind: .embeddingsChanged, userID: actor.user.id, username: actor.user.username, organizationID: nil,
                                   detail: "switching search from \(active.identity) to \(identity)")
         // Checked and recorded in one write: of two requests at once, one is refused.
@@ -128,7 +153,7 @@ public final class SearchEmbeddings: Sendable {
         }
         let next = generation + 1
         try await secrets.update(Self.keyName(next), to: apiKey ?? "", field: "apiKey", maximumLength: 4096)
-        let embedder = choice.embedder(apiKey: try secrets.get(Self.keyName(next)))
+        let embedder = try choice.embedder(apiKey: try secrets.get(Self.keyName(next)), sentenceModel: sentenceModel)
         progress.withLock { $0 = (embedder.identity, 0, 0, nil) }
         return (embedder, next)
     }
@@ -138,7 +163,7 @@ public final class SearchEmbeddings: Sendable {
     func pending() throws -> (embedder: any Embedder, generation: Int)? {
         guard let state = try state() else { return nil }
         if let next = state.next {
-            let embedder = next.embedder(apiKey: try secrets.get(Self.keyName(state.generation + 1)))
+            let embedder = try next.embedder(apiKey: try secrets.get(Self.keyName(state.generation + 1)), sentenceModel: sentenceModel)
             progress.withLock { $0 = (embedder.identity, 0, 0, nil) }
             return (embedder, state.generation + 1)
         }

@@ -118,8 +118,9 @@ extension PortalRoutes {
         }
         on(.put, "/api/search/embeddings", .systemAdministrator, .doc("switchEmbeddings", "Switches search to another embeddings provider (re-embeds in the background).", body: Choice.self, status: 202)) { request, context in
             let body = try await Self.decode(Choice.self, request, context)
-            let choice = EmbedderChoice(provider: body.provider, baseURL: body.baseURL ?? "", model: body.model ?? (body.provider == "builtin" ? "hashing-v1" : ""),
-                                        dimension: body.dimension ?? 1536)
+            let model = body.model ?? (body.provider == "builtin" ? "hashing-v1" : "")
+            let choice = EmbedderChoice(provider: body.provider, baseURL: body.baseURL ?? "", model: model,
+                                        dimension: body.dimension ?? (model == SentenceEmbedder.model ? SentenceEmbedder.identity.dimension : 1536))
             try await core.reindexer.choose(choice, apiKey: body.apiKey, by: context.principal!)
             var response = try Self.jsonResponse(.accepted, core.embeddings.currentStatus())
             response.headers[.location] = "/api/search/embeddings"

@@ -74,21 +74,28 @@ export async function render(view) {
   // ---- Search embeddings ----
   const status = h("p", { id: "embeddings-status", role: "status" });
   const progress = h("progress", { id: "embeddings-progress", "aria-label": "Embedding progress", hidden: true });
+  // The built-in choices are a provider and a model: "builtin:<model>".
   const provider = h("select", { id: "embeddings-provider", name: "provider" },
-    h("option", { value: "builtin" }, "Built-in (no network)"),
+    h("option", { value: "builtin:all-MiniLM-L6-v2" }, "Built-in sentence model, all-MiniLM-L6-v2 (no network)"),
+    h("option", { value: "builtin:hashing-v1" }, "Built-in word hashing (no network)"),
     h("option", { value: "openai-compatible" }, "OpenAI-compatible /v1/embeddings"));
+  const builtinDimensions = { "all-MiniLM-L6-v2": 384 };
   const embeddingsURL = h("input", { id: "embeddings-url", name: "baseURL", type: "url", placeholder: "https://api.openai.com/v1", spellcheck: "false" });
   const embeddingsModel = h("input", { id: "embeddings-model", name: "model", placeholder: "text-embedding-3-small", autocomplete: "off", spellcheck: "false" });
   const dimension = h("input", { id: "embeddings-dimension", name: "dimension", type: "number", min: 8, max: 4096, value: 1536, required: true });
   const embeddingsKey = h("input", { id: "embeddings-key", name: "apiKey", type: "password", autocomplete: "new-password" });
   const submit = h("button", { type: "submit", id: "embeddings-submit" }, "Switch provider");
 
-  /** The built-in provider needs no address, model or key: those fields are off for it. */
+  /** The built-in models need no address, model or key: those fields are off for them; the
+   *  sentence model's dimension is its own. */
   function providerChanged() {
-    const remote = provider.value !== "builtin";
+    const remote = provider.value === "openai-compatible";
     for (const input of [embeddingsURL, embeddingsModel, embeddingsKey]) input.disabled = !remote;
     embeddingsURL.required = remote;
     embeddingsModel.required = remote;
+    const fixed = builtinDimensions[provider.value.split(":")[1]];
+    dimension.disabled = Boolean(fixed);
+    if (fixed) dimension.value = fixed;
   }
   provider.addEventListener("change", providerChanged);
 
@@ -132,8 +139,10 @@ export async function render(view) {
     h("p", { class: "error", id: "embeddings-error", role: "alert" }));
 
   submitForm(embeddingsForm, () => {
-    const body = { provider: provider.value, dimension: Number(dimension.value) };
-    if (provider.value !== "builtin") {
+    const [kind, builtinModel] = provider.value.split(":");
+    const body = { provider: kind, dimension: Number(dimension.value) };
+    if (builtinModel) body.model = builtinModel;
+    if (kind !== "builtin") {
       body.baseURL = embeddingsURL.value.trim();
       body.model = embeddingsModel.value.trim() || undefined;
       if (embeddingsKey.value !== "") body.apiKey = embeddingsKey.value;
@@ -148,7 +157,7 @@ export async function render(view) {
   fill(first.body);
   if (embeddings.ok) {
     const active = embeddings.body.active;
-    provider.value = active.provider === "builtin" ? "builtin" : "openai-compatible";
+    provider.value = active.provider === "builtin" ? `builtin:${active.model}` : "openai-compatible";
     dimension.value = active.dimension;
     if (active.provider !== "builtin") embeddingsModel.value = active.model;
     showStatus(embeddings.body);
