@@ -49,10 +49,8 @@ public final class SentenceEncoder: Sendable {
         for (index, textWindows) in windows.enumerated() { for ids in textWindows { flat.append((index, ids)) } }
         let pooled = encodeSequences(flat.map(\.ids), threads: threads)
         var vectors = [[Float]](repeating: [Float](repeating: 0, count: Self.dimensions), count: texts.count)
-        var weightsSeen = [Float](repeating: 0, count: texts.count)
         for (slot, entry) in flat.enumerated() {
             let weight = Float(entry.ids.count)
-            weightsSeen[entry.text] += weight
             for d in 0..<Self.dimensions { vectors[entry.text][d] += pooled[slot][d] * weight }
         }
         for index in vectors.indices {
