@@ -12,6 +12,10 @@ RELEASE   := -c release -Xswiftc -enable-testing
 # The Swift runtime inside (PORTAL_STATIC_LINK: see Package.swift) and the static archives of the
 # system libraries (`-l:libX.a` in Package.swift picks them in release builds).
 STATIC_FLAGS := -Xlinker -ldl -Xlinker -lpthread
+# The built-in sentence model, as scripts/fetch-model.sh installs it (.build/models/$(MODEL) for
+# SwiftPM builds) and as `dist` ships it: beside the binary, where dist/portal looks first after
+# /usr/lib/portal/models.
+MODEL     := all-MiniLM-L6-v2
 
 .PHONY: run build test test-steps dist deb tarball bench bench-kv bench-short clean deps test-deps
 
@@ -48,7 +52,8 @@ test-steps:
 	scripts/check-package.sh $(DIST)/portal_$(VERSION)_$(ARCH).deb $(DIST)/portal-$(VERSION)-linux-$(ARCH).tar.gz
 	PORTAL_BINARY=$(DIST)/portal python3 -m pytest -q --durations=12 Tests/Browser
 
-## One self-contained executable: static Swift runtime, liblmdb, libcrypto and zlib inside.
+## One self-contained executable: static Swift runtime, liblmdb, libcrypto and zlib inside;
+## the sentence model it needs beside it in $(DIST)/models/$(MODEL).
 dist: deps
 	@# Dependencies that ask for "-lz" (swift-nio-extras' zlib shim) must get the static
 	@# archive too: a search directory holding only libz.a comes before the system's.
@@ -59,7 +64,14 @@ dist: deps
 	rm -f $(DIST)/portal
 	cp "$$($(SWIFT) build -c release --show-bin-path)/portal" $(DIST)/portal
 	strip $(DIST)/portal
-	@ls -l $(DIST)/portal
+	@# The model from .build/models (deps fetched it; this only checks it is still in place),
+	@# copied fresh so no stale or partial file survives, then checked where it now is.
+	scripts/fetch-model.sh
+	rm -rf $(DIST)/models/$(MODEL)
+	install -d -m 0755 $(DIST)/models $(DIST)/models/$(MODEL)
+	install -m 0644 .build/models/$(MODEL)/model.safetensors .build/models/$(MODEL)/vocab.txt $(DIST)/models/$(MODEL)/
+	scripts/fetch-model.sh --verify $(DIST)/models/$(MODEL)
+	@ls -l $(DIST)/portal $(DIST)/models/$(MODEL)
 
 ## dist/portal_<version>_amd64.deb and dist/portal-<version>-linux-amd64.tar.gz
 deb: dist

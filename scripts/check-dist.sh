@@ -2,13 +2,17 @@
 # Proves that dist/portal is one self-contained file:
 #  1. ldd lists only glibc's own libraries and the C++ runtime;
 #  2. it runs `portal version` and serves /healthz inside a bare Debian root (debootstrap
-#     minbase: no Swift toolchain, no liblmdb, libssl or zlib);
+#     minbase: no Swift toolchain, no liblmdb, libssl or zlib), with the sentence model beside
+#     it as in dist/ and the tarball (models/all-MiniLM-L6-v2 next to the binary);
 #  3. on an emulated CPU without AVX2 it exits with the one-line CPU message, not SIGILL.
 set -euo pipefail
 binary=$(realpath "${1:-dist/portal}")
 [ -x "$binary" ] || { echo "check-dist: $binary missing; run make dist" >&2; exit 1; }
 fail() { echo "check-dist: $*" >&2; exit 1; }
 scripts=$(dirname "$0")
+# `portal serve` does not start without the model; make dist puts it beside the binary.
+model="$(dirname "$binary")/models/all-MiniLM-L6-v2"
+"$scripts/fetch-model.sh" --verify "$model" >/dev/null || fail "the sentence model beside $binary is missing or damaged; run make dist"
 
 # debootstrap downloads with wget, which reads http_proxy and https_proxy but not apt's
 # Acquire::http::Proxy and Acquire::https::Proxy. Prints apt's as `name=value` lines for `env`:
@@ -55,6 +59,11 @@ for library in liblmdb libcrypto libssl libz.so libswiftCore libFoundation; do
   fi
 done
 install -m 0755 "$binary" "$rootfs/usr/local/bin/portal"
+# The model beside it, where the binary looks (<executable's directory>/models/...), replaced
+# whole so nothing from an earlier run stays.
+rm -rf "$rootfs/usr/local/bin/models"
+install -d -m 0755 "$rootfs/usr/local/bin/models" "$rootfs/usr/local/bin/models/all-MiniLM-L6-v2"
+install -m 0644 "$model/model.safetensors" "$model/vocab.txt" "$rootfs/usr/local/bin/models/all-MiniLM-L6-v2/"
 # Without /proc the Swift runtime cannot read its command line: the binary must say so and
 # stop, not fall through to its default command (serve).
 umount "$rootfs/proc" 2>/dev/null || true

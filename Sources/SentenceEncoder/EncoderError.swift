@@ -12,5 +12,5 @@ public enum EncoderError: Error, Equatable, CustomStringConvertible {
         }
     }
 
-    static let restore = "Install the model again (scripts/fetch-model.sh <directory>, or reinstall the package), or choose the hashing embedder."
+    static let restore = "Install the model again (scripts/fetch-model.sh <directory>, or reinstall the package), or set search.embedder_fallback = \"hashing\" in the portal's configuration to search with the hashing embedder meanwhile."
 }

@@ -206,12 +206,16 @@ public final class HNSWIndex: @unchecked Sendable {
     /// re-ranking all ef candidates; 3k leaves room for data that quantizes less well.
     static func rerankCount(k: Int) -> Int { 3 * k }
 
-    /// The filter size below which an exact scan beats the graph: `22 × √slots`. Measured on
-    /// 1536-d vectors at ef=64 (Benchmarks/README.md): the crossover was ~3,200 ids at 20,000
-    /// vectors and ~6,500 at 100,000, because a graph walk under a filter of selectivity s
-    /// visits about ef/s nodes while the scan reads s × n vectors.
+    /// The filter size below which an exact scan beats the graph: `22 × √slots`, and never
+    /// below 1,024. Measured on 1536-d vectors at ef=64 (Benchmarks/README.md): the crossover
+    /// was ~3,200 ids at 20,000 vectors and ~6,500 at 100,000, because a graph walk under a
+    /// filter of selectivity s visits about ef/s nodes while the scan reads s × n vectors. The
+    /// floor: in a small index a walk at ef=64 measures a good part of it anyway (ef × up to 32
+    /// neighbours), while the scan is exact — it also finds a lone vector among a tight cluster
+    /// of near-duplicates (hundreds of similar messages), which the graph can leave unreached
+    /// when the cluster's links to it were pruned (`DefaultEmbedderTests`).
     public static func automaticExactScanThreshold(slots: Int) -> Int {
-        Int(22 * Double(slots).squareRoot())
+        max(1_024, Int(22 * Double(slots).squareRoot()))
     }
 
     /// The threshold in force now.

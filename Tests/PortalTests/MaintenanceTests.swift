@@ -13,7 +13,7 @@ import TestSupport
         let clock = ManualClock(start)
         let core = try await PortalCore(environment: try KV.Environment(directory: directory), passwordHasher: PasswordHasher(iterations: 1_000), clock: clock)
         let hour = Duration.seconds(3600)
-        try await core.resumeAfterStart(maintenance: Maintenance(expirySweep: .seconds(60), auditRetention: hour, eventRetention: hour, jobRetention: hour))
+        try await core.resumeAfterStart(defaultEmbedder: .hashing, maintenance: Maintenance(expirySweep: .seconds(60), auditRetention: hour, eventRetention: hour, jobRetention: hour))
         let services = core.startServices()
         for number in 1...5 {
             try await core.securityEvents.record(SecurityEvent(kind: .organizationUpdated, userID: nil, username: "old", organizationID: nil,

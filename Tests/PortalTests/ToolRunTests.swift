@@ -28,7 +28,7 @@ import TestSupport
             if let allowed { options.allowedExecutables = allowed }
             if let deniedNetworks { options.deniedNetworks = deniedNetworks.compactMap(NetworkRange.init) }
             core = try await PortalCore(environment: try KV.Environment(directory: directory), passwordHasher: PasswordHasher(iterations: 1_000), toolOptions: options)
-            try await core.resumeAfterStart()
+            try await core.resumeAfterStart(defaultEmbedder: .hashing)
             services = core.startServices()
             _ = try await core.bootstrap(adminUsername: "root", adminPassword: "root-password-1")
             let root = try #require(try core.accounts.user(named: "root"))

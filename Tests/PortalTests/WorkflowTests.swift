@@ -49,7 +49,7 @@ import TestSupport
             if allowLoopback { webhooks.allowedNetworks = [NetworkRange("127.0.0.0/8")!] }
             core = try await PortalCore(environment: try KV.Environment(directory: directory), passwordHasher: PasswordHasher(iterations: 1_000), toolOptions: options,
                                         clock: clock, webhooks: webhooks)
-            try await core.resumeAfterStart()
+            try await core.resumeAfterStart(defaultEmbedder: .hashing)
             services = core.startServices()
             _ = try await core.bootstrap(adminUsername: "root", adminPassword: "root-password-1")
             let root = try #require(try core.accounts.user(named: "root"))

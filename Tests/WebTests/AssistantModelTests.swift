@@ -323,7 +323,7 @@ import TestSupport
             // them again); the decision is taken there.
             try await harness.services.stop()
             let restarted = try await PortalCore(environment: harness.environment, passwordHasher: PasswordHasher(iterations: 1_000))
-            try await restarted.resumeAfterStart()
+            try await restarted.resumeAfterStart(defaultEmbedder: .hashing)
             let services = restarted.startServices()
             let notifications = restarted.runs.notifications.subscribe()
             let ada = try #require(try restarted.accounts.user(named: "ada"))

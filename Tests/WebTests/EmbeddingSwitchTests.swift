@@ -123,7 +123,7 @@ import TestSupport
 
             let restarted = try await PortalCore(environment: harness.environment, passwordHasher: PasswordHasher(iterations: 1_000))
             #expect(restarted.embeddings.currentStatus().next == nil, "nothing runs before the start")
-            try await restarted.resumeAfterStart()
+            try await restarted.resumeAfterStart(defaultEmbedder: .hashing)
             #expect(restarted.embeddings.currentStatus().next?.model == "test-embed")
             let services = restarted.startServices()
             opener.finish()

@@ -10,7 +10,7 @@ import TestSupport
 
 /// The built-in sentence model as search's embedder: chosen like any provider (with its own
 /// dimension, and only when its files load), everything embedded again in the background,
-/// paraphrases found, and required at start: a portal whose search uses it does not open
+/// paraphrases found, and required at start: a portal whose search uses it does not start
 /// without its files, and says which file and how to restore it.
 /// The model's files: `scripts/fetch-model.sh` (`make test` runs it).
 @Suite struct SentenceModelSwitchTests {
@@ -55,10 +55,12 @@ import TestSupport
         #expect(try core.vectors.descriptor("chat-turns.g1")?.embedder == SentenceEmbedder.identity)
         #expect(try core.vectors.descriptor("tools.g1")?.embedder == SentenceEmbedder.identity)
 
-        // The start-up check: without the model's files the portal does not open.
+        // The start-up check: without the model's files the portal does not start (an
+        // administrator chose the model, so even the hashing default does not replace it).
         let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-model-\(UUID().uuidString)").path
         await #expect {
-            _ = try await PortalCore(environment: harness.environment, passwordHasher: PasswordHasher(iterations: 1_000), sentenceModel: SentenceModel(directory: missing))
+            let core = try await PortalCore(environment: harness.environment, passwordHasher: PasswordHasher(iterations: 1_000), sentenceModel: .at(missing))
+            try await core.resumeAfterStart(defaultEmbedder: .hashing)
         } throws: { error in
             "\(error)".contains(missing + "/model.safetensors cannot be opened") && "\(error)".contains("scripts/fetch-model.sh")
         }
@@ -73,7 +75,7 @@ import TestSupport
         let root = try #require(try harness.core.accounts.user(named: "root"))
         let organization = try #require(try harness.core.organizations.organization(slug: "default"))
         let missing = FileManager.default.temporaryDirectory.appendingPathComponent("no-model-\(UUID().uuidString)").path
-        let core = try await PortalCore(environment: harness.environment, passwordHasher: PasswordHasher(iterations: 1_000), sentenceModel: SentenceModel(directory: missing))
+        let core = try await PortalCore(environment: harness.environment, passwordHasher: PasswordHasher(iterations: 1_000), sentenceModel: .at(missing))
         let choice = EmbedderChoice(provider: "builtin", model: SentenceEmbedder.model, dimension: 384)
         await #expect { try await core.reindexer.choose(choice, apiKey: nil, by: .member(root, of: organization.id, as: .admin)) } throws: { error in
             guard case let PortalError.invalid(detail) = error else { return false }

@@ -9,6 +9,8 @@ import TestSupport
 /// A portal on a temporary data directory, served through Hummingbird's in-process router
 /// tester (`test`) or on a loopback socket (`testLive`). Its clock is a `ManualClock` the test
 /// moves, so expiry is proven by moving time, never by waiting.
+/// It never adopts the default embedder (`resumeAfterStart` is not called): search stays on
+/// the hashing embedder unless a test chooses another.
 struct WebTestHarness {
     let environment: KV.Environment
     let core: PortalCore

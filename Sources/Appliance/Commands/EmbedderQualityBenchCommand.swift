@@ -9,7 +9,7 @@ import Vector
 /// operations set). Every document and query is embedded, documents are ranked by exact cosine
 /// (no index: this measures the embedder, not the search structure), and it reports hit@1,
 /// hit@10 and the mean reciprocal rank of the first relevant document, one JSON line per
-/// embedder.
+/// embedder (and for hashing-v1 without its synonym table, to show what the table adds).
 struct EmbedderQualityBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "embedder-quality", abstract: "Retrieval quality of the built-in embedders on a query set.")
 
@@ -29,9 +29,10 @@ struct EmbedderQualityBenchCommand: AsyncParsableCommand {
         let retrieval = try JSONDecoder().decode(RetrievalSet.self, from: Data(contentsOf: URL(fileURLWithPath: set)))
         guard !retrieval.documents.isEmpty, !retrieval.queries.isEmpty else { throw ValidationError("the set has no documents or no queries") }
         let encoder = try SentenceEncoder(directory: modelDirectory)
-        let hashing = HashingEmbedder()
+        let hashing = HashingEmbedder(), withoutSynonyms = HashingEmbedder.withoutSynonyms()
         let embedders: [(String, ([String]) async throws -> [[Float]])] = [
             ("hashing-v1", { try await hashing.embed($0) }),
+            ("hashing-v1 without synonyms", { try await withoutSynonyms.embed($0) }),
             ("all-MiniLM-L6-v2", { [threads] texts in
                 var vectors: [[Float]] = []
                 for start in stride(from: 0, to: texts.count, by: 256) { vectors += encoder.encode(Array(texts[start..<min(start + 256, texts.count)]), threads: threads) }

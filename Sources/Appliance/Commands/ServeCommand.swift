@@ -46,10 +46,13 @@ struct ServeCommand: AsyncParsableCommand {
         let core: PortalCore
         do {
             core = try await PortalCore(environment: environment, rateLimits: configuration.rateLimits, signInPolicy: configuration.signInPolicy,
-                                        toolOptions: configuration.toolOptions, approvalIndependence: configuration.approvalIndependence,
+                                        toolOptions: configuration.toolOptions, sentenceModel: configuration.sentenceModel,
+                                        approvalIndependence: configuration.approvalIndependence,
                                         jobLease: configuration.jobLease, shutdownGrace: configuration.shutdownGrace, webhooks: configuration.webhookOptions,
                                         version: PortalVersion.number)
-            try await core.resumeAfterStart(maintenance: configuration.maintenance)
+            for warning in try await core.resumeAfterStart(defaultEmbedder: configuration.defaultEmbedder, maintenance: configuration.maintenance) {
+                logger.warning("\(warning)")
+            }
         } catch {
             environment.close()
             printError("portal: cannot start: \(error)")

@@ -56,6 +56,12 @@ struct PortalConfiguration {
                     eventRetention: .seconds(integer("events.retention_hours") * 3600), jobRetention: .seconds(integer("jobs.retention_hours") * 3600))
     }
 
+    /// Where the built-in sentence model's files are.
+    var sentenceModel: SentenceModel { .at(string("search.model_dir") ?? SentenceModel.defaultDirectory()) }
+
+    /// The sentence model, falling back to hashing only when so configured.
+    var defaultEmbedder: DefaultEmbedder { .sentenceModel(fallbackToHashing: string("search.embedder_fallback") == "hashing") }
+
     var jobLease: Duration { .seconds(integer("jobs.lease_seconds")) }
 
     var webhookOptions: WebhookOptions {

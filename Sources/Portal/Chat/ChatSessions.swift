@@ -353,6 +353,7 @@ public final class ChatSessions: Sendable {
         progress(0, all.count, nil)
         var start = 0
         while start < all.count {
+            try Task.checkCancellation()  // the portal stops: the switch starts over at the next start
             let slice = all[start..<min(start + batch, all.count)]
             let vectors: [[Float]]
             do {

@@ -32,9 +32,20 @@ public protocol Embedder: Sendable {
 /// (OpenAI-compatible) adds real language understanding.
 public struct HashingEmbedder: Embedder {
     public let identity: EmbedderIdentity
+    let synonyms: Bool
 
     public init(dimension: Int = 1536) {
         identity = EmbedderIdentity(provider: "builtin", model: "hashing-v1", dimension: dimension)
+        synonyms = true
+    }
+
+    /// hashing-v1 without its synonym table, under its own name: for measuring what the table
+    /// adds (`portal bench embedder-quality`), never for search.
+    public static func withoutSynonyms() -> HashingEmbedder { HashingEmbedder(synonymsOff: ()) }
+
+    private init(synonymsOff: Void) {
+        identity = EmbedderIdentity(provider: "builtin", model: "hashing-v1-without-synonyms", dimension: 1536)
+        synonyms = false
     }
 
     public func embed(_ texts: [String]) async throws -> [[Float]] {
@@ -104,7 +115,7 @@ public struct HashingEmbedder: Embedder {
         let words = Self.words(text)
         for word in words {
             counts["w:" + word, default: 0] += 1
-            if let concept = Self.concepts[word] { counts["s:" + concept, default: 0] += 1 }
+            if synonyms, let concept = Self.concepts[word] { counts["s:" + concept, default: 0] += 1 }
             let padded = Array(" \(word) ".unicodeScalars)
             if padded.count >= 3 {
                 for start in 0...(padded.count - 3) { counts["c:" + String(String.UnicodeScalarView(padded[start..<start + 3])), default: 0] += 1 }

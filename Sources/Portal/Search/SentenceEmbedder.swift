@@ -6,52 +6,63 @@ public import SentenceEncoder
 import Synchronization
 
 /// The built-in sentence model (all-MiniLM-L6-v2, in Swift: `SentenceEncoder`) as search's
-/// embedder: 384 dimensions, no network. Encoding runs on Dispatch's threads, never on the
-/// tasks' cooperative pool (a batch of 64 texts is a fraction of a second of CPU).
+/// embedder: 384 dimensions, no network. The model is loaded at the first embedding (an
+/// embedder for a model whose files are missing can exist; embedding with it throws the
+/// `EncoderError` naming the file). Encoding runs on Dispatch's threads, never on the tasks'
+/// cooperative pool (a batch of 64 texts is a fraction of a second of CPU).
 public struct SentenceEmbedder: Embedder {
     public static let model = "all-MiniLM-L6-v2"
     public static let identity = EmbedderIdentity(provider: "builtin", model: model, dimension: SentenceEncoder.dimensions)
     public var identity: EmbedderIdentity { Self.identity }
-    let encoder: SentenceEncoder
+    let files: SentenceModel
     let threads: Int
 
-    public init(encoder: SentenceEncoder, threads: Int = 2) {
-        self.encoder = encoder
+    public init(files: SentenceModel, threads: Int = 2) {
+        self.files = files
         self.threads = threads
     }
 
     public func embed(_ texts: [String]) async throws -> [[Float]] {
-        let encoder = encoder, threads = threads
+        let encoder = try files.encoder(), threads = threads
         return await withCheckedContinuation { continuation in
             DispatchQueue.global(qos: .utility).async { continuation.resume(returning: encoder.encode(texts, threads: threads)) }
         }
     }
 }
 
-/// Where the sentence model's files are, and the model loaded from them once (90 MB of
-/// weights: every embedder of the process shares it). A load that fails is tried again at the
-/// next call, so files restored while the portal runs are picked up.
+/// Where the sentence model's files are, and the model loaded from them once: one instance
+/// per directory in the process (`at(_:)`), so every embedder and every `PortalCore` share
+/// the 90 MB of weights. A load that fails is tried again at the next call, so files restored
+/// while the portal runs are picked up.
 public final class SentenceModel: Sendable {
     public let directory: String
     private let loaded = Mutex<SentenceEncoder?>(nil)
+    private static let shared = Mutex<[String: SentenceModel]>([:])
 
-    public init(directory: String) {
+    private init(directory: String) {
         self.directory = directory
     }
 
-    /// `PORTAL_MODEL_DIR`, the installed package's directory, or one beside the executable (a
-    /// tarball's `lib/portal/models`, or `.build/models` for a build of this repository),
-    /// whichever holds the weights first; with none, the first of them (so an error names
-    /// where they belong).
+    /// The model in `directory` (by default `defaultDirectory()`).
+    public static func at(_ directory: String = defaultDirectory()) -> SentenceModel {
+        shared.withLock { models in
+            if let model = models[directory] { return model }
+            let model = SentenceModel(directory: directory)
+            models[directory] = model
+            return model
+        }
+    }
+
+    /// The installed package's directory (`/usr/lib/portal/models`), or one beside the
+    /// executable (`models/` next to it in `dist/` and the tarball, `lib/portal/models` above
+    /// a `bin/`, or `.build/models` for a build of this repository), whichever holds the
+    /// weights first; with none, the installed one (so an error names where they belong).
     public static func defaultDirectory() -> String {
         let name = "all-MiniLM-L6-v2"
-        var candidates: [String] = []
-        if let configured = getenv("PORTAL_MODEL_DIR") { candidates.append(String(cString: configured)) }
-        let installed = "/usr/lib/portal/models/" + name
-        candidates.append(installed)
+        var candidates = ["/usr/lib/portal/models/" + name]
         if let executable = executableDirectory() {
-            // A tarball's bin/portal; SwiftPM's .build/<triple>/<configuration>/portal.
-            candidates += [executable + "/../lib/portal/models/" + name, executable + "/../../models/" + name]
+            // dist/portal and the tarball's portal; a bin/portal; SwiftPM's .build/<triple>/<configuration>/portal.
+            candidates += [executable + "/models/" + name, executable + "/../lib/portal/models/" + name, executable + "/../../models/" + name]
         }
         return candidates.first { access($0 + "/model.safetensors", R_OK) == 0 } ?? candidates[0]
     }
@@ -74,6 +85,16 @@ public final class SentenceModel: Sendable {
             if let current { return current }
             current = encoder
             return encoder
+        }
+    }
+
+    /// The load's error, or `nil` when the model loads.
+    public func problem() -> EncoderError? {
+        do {
+            _ = try encoder()
+            return nil
+        } catch {
+            return error
         }
     }
 }
